@@ -1,0 +1,172 @@
+"""Sharing: which layers of a model use the same variables, and a report that shows it.
+
+Example:
+    >>> import keras
+    >>> a, b = keras.Input((4,)), keras.Input((4,))
+    >>> encoder = keras.layers.Dense(3, name="encoder")
+    >>> other = keras.layers.Dense(3, name="other")
+    >>> model = keras.Model([a, b], [encoder(a), encoder(b), other(a)], name="demo")
+    >>> print(sharing_report(model))
+    Sharing report for 'demo'
+    variable        shape   params  trainable  used by                 shared
+    --------------  ------  ------  ---------  ----------------------  ------
+    encoder/kernel  (4, 3)      12  yes        encoder[1], encoder[2]  yes
+    encoder/bias    (3,)         3  yes        encoder[1], encoder[2]  yes
+    other/kernel    (4, 3)      12  yes        other
+    other/bias      (3,)         3  yes        other
+    4 variables, 30 parameters; 2 shared variables holding 15 parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from .calls import resolve_layer
+from .tables import Table
+from .variables import VariableUse, variable_uses
+
+__all__ = [
+    "sharing_report",
+    "shared_variables",
+    "shares_weights",
+    "sharing_groups",
+    "same_architecture",
+    "separate_copies",
+]
+
+LayerRef = str | keras.layers.Layer
+
+
+def sharing_report(model: keras.Model) -> Table:
+    """A table with one row per variable: its path, shape, size, whether it is trainable,
+    the layer calls that use it, and whether it is shared (used by more than one call).
+
+    Every variable appears once, however many layers use it, so the ``params`` column
+    adds up to ``model.count_params()``.
+    """
+    uses = variable_uses(model)
+    rows = [
+        [u.path, u.shape, u.size, u.trainable, ", ".join(u.labels), u.is_shared]
+        for u in uses
+    ]
+    shared = [u for u in uses if u.is_shared]
+    footer = [
+        f"{len(uses)} variables, {sum(u.size for u in uses):,} parameters; "
+        f"{len(shared)} shared {'variable' if len(shared) == 1 else 'variables'} holding {sum(u.size for u in shared):,} parameters."
+    ]
+    return Table(
+        ["variable", "shape", "params", "trainable", "used by", "shared"],
+        rows,
+        title=f"Sharing report for {model.name!r}",
+        footer=footer,
+    )
+
+
+def _uses_of(model: keras.Model, layer: keras.layers.Layer) -> list[VariableUse]:
+    return [u for u in variable_uses(model) if any(c.layer is layer for c in u.calls)]
+
+
+def shared_variables(model: keras.Model, a: LayerRef, b: LayerRef) -> list[keras.Variable]:
+    """The variables used both by layer ``a`` and by layer ``b`` of ``model``.
+
+    With ``a`` and ``b`` the same layer, the variables it uses in more than one call.
+    """
+    layer_a, layer_b = resolve_layer(model, a), resolve_layer(model, b)
+    if layer_a is layer_b:
+        return [u.variable for u in _uses_of(model, layer_a) if len(u.calls) > 1]
+    found = []
+    for use in variable_uses(model):
+        users = {id(c.layer) for c in use.calls}
+        if id(layer_a) in users and id(layer_b) in users:
+            found.append(use.variable)
+    return found
+
+
+def shares_weights(model: keras.Model, a: LayerRef, b: LayerRef) -> bool:
+    """``True`` when layers ``a`` and ``b`` use at least one common variable."""
+    return bool(shared_variables(model, a, b))
+
+
+def sharing_groups(model: keras.Model) -> list[list[str]]:
+    """Layers that use variables, grouped so that layers sharing any variable (directly
+    or through another layer) are in one group. A layer that shares nothing is a group of
+    its own. Groups and the names in them are in order of first use.
+
+    >>> import keras
+    >>> x = keras.Input((4,))
+    >>> d1, d2 = keras.layers.Dense(4, name="d1"), keras.layers.Dense(4, name="d2")
+    >>> sharing_groups(keras.Model(x, d2(d1(d1(x)))))
+    [['d1'], ['d2']]
+    """
+    parent: dict[str, str] = {}
+
+    def find(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for use in variable_uses(model):
+        names = use.layers
+        for name in names:
+            parent.setdefault(name, name)
+        for name in names[1:]:
+            parent[find(name)] = find(names[0])
+    groups: dict[str, list[str]] = {}
+    for name in parent:
+        groups.setdefault(find(name), []).append(name)
+    return list(groups.values())
+
+
+def _strip_names(config: Any) -> Any:
+    """A layer config without the parts that differ between two copies of one
+    architecture (names, trainable flags, build state)."""
+    if isinstance(config, dict):
+        return {
+            k: _strip_names(v)
+            for k, v in config.items()
+            if k not in {"name", "trainable", "build_config", "compile_config"}
+        }
+    if isinstance(config, (list, tuple)):
+        return [_strip_names(v) for v in config]
+    return config
+
+
+def _architecture(layer: keras.layers.Layer) -> Any:
+    """What makes an architecture: the kind of each layer, its settings (not its name)
+    and the shapes of its variables, recursively for models used as layers."""
+    shapes = [tuple(w.shape) for w in layer.weights]
+    inner = getattr(layer, "layers", None)
+    if isinstance(layer, keras.Model) and inner is not None:
+        return (type(layer).__name__, [_architecture(l) for l in inner], shapes)
+    try:
+        config = _strip_names(layer.get_config())
+    except NotImplementedError:  # a custom layer without get_config
+        config = None
+    return (type(layer).__name__, config, shapes)
+
+
+def same_architecture(a: keras.layers.Layer, b: keras.layers.Layer) -> bool:
+    """``True`` when ``a`` and ``b`` are built the same way: same kinds of layers with the
+    same settings and the same variable shapes. Names do not matter, and neither do the
+    values of the weights, nor whether the weights are shared.
+
+    >>> import keras
+    >>> same_architecture(keras.layers.Dense(3), keras.layers.Dense(3)), same_architecture(keras.layers.Dense(3), keras.layers.Dense(4))
+    (True, False)
+    """
+    return _architecture(a) == _architecture(b)
+
+
+def separate_copies(model: keras.Model, a: LayerRef, b: LayerRef) -> bool:
+    """``True`` when layers (or sub-models) ``a`` and ``b`` of ``model`` have the same
+    architecture and no variable in common: two copies that learn independently."""
+    layer_a, layer_b = resolve_layer(model, a), resolve_layer(model, b)
+    return (
+        layer_a is not layer_b
+        and same_architecture(layer_a, layer_b)
+        and not shares_weights(model, layer_a, layer_b)
+    )
+

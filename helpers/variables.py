@@ -1,0 +1,162 @@
+"""Variable identity: which layer calls really use which variables.
+
+Two layers *share* a variable when both read the very same variable object, not when
+their variables merely have equal values or equal names. Keras variables are not
+hashable and ``a == b`` compares values, so identity needs care; :func:`variable_id`
+gives a safe key.
+
+A layer's ``weights`` list only says which variables it *tracks*. To know which ones a
+call really *uses* (a tied decoder reads its encoder's kernel; a wrapper may track a
+layer it never calls), :func:`variable_uses` replays every call of the model on zeros
+and records each variable read, without changing any variable.
+
+Example:
+    >>> import keras
+    >>> a, b = keras.Input((4,)), keras.Input((4,))
+    >>> encoder = keras.layers.Dense(3, name="encoder")
+    >>> model = keras.Model([a, b], [encoder(a), encoder(b)], name="siamese")
+    >>> [(u.path, u.labels) for u in variable_uses(model)]
+    [('encoder/kernel', ['encoder[1]', 'encoder[2]']), ('encoder/bias', ['encoder[1]', 'encoder[2]'])]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras.src.backend.common.stateless_scope import StatelessScope
+
+from .calls import Call, layer_calls, resolve_layer
+
+__all__ = [
+    "variable_id",
+    "same_variable",
+    "VariableUse",
+    "variable_uses",
+    "variables_used_by",
+]
+
+
+def variable_id(variable: keras.Variable) -> int:
+    """A key that is equal for two references to the same variable and different for
+    two distinct variables, even when their values, names or paths are equal.
+
+    >>> import keras
+    >>> v = keras.Variable(1.0)
+    >>> variable_id(v) == variable_id(v), variable_id(v) == variable_id(keras.Variable(1.0))
+    (True, False)
+    """
+    return id(variable)
+
+
+def same_variable(a: keras.Variable, b: keras.Variable) -> bool:
+    """``True`` when ``a`` and ``b`` are one variable (not two variables with equal values)."""
+    return a is b
+
+
+@dataclass(eq=False)
+class VariableUse:
+    """A variable of a model and the layer calls that read it."""
+
+    variable: keras.Variable
+    calls: list[Call]
+
+    @property
+    def path(self) -> str:
+        """The variable's path, e.g. ``"encoder/kernel"`` (its owner's name, then its own)."""
+        return self.variable.path
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.variable.shape)
+
+    @property
+    def size(self) -> int:
+        """Number of scalar parameters in the variable."""
+        size = 1
+        for dim in self.variable.shape:
+            size *= int(dim)
+        return size
+
+    @property
+    def trainable(self) -> bool:
+        return bool(self.variable.trainable)
+
+    @property
+    def labels(self) -> list[str]:
+        """The calls that use the variable, e.g. ``["encoder[1]", "encoder[2]"]``."""
+        return [call.label for call in self.calls]
+
+    @property
+    def layers(self) -> list[str]:
+        """Names of the distinct layers that use the variable, in order of first use."""
+        return list(dict.fromkeys(call.layer.name for call in self.calls))
+
+    @property
+    def is_shared(self) -> bool:
+        """Used by more than one call (one layer called twice, or two tied layers)."""
+        return len(self.calls) > 1
+
+
+class _ReadRecorder(StatelessScope):
+    """Records every variable whose value is read while it is active. It never supplies
+    values of its own, so code runs exactly as usual; assignments made inside (for example
+    a normalization layer updating its statistics) are kept in the scope and discarded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: list[keras.Variable] = []
+
+    def get_current_value(self, variable):
+        self.read.append(variable)
+        return None
+
+
+def _variables_read_by(call: Call) -> list[keras.Variable]:
+    """The variables one call reads, found by replaying it on zeros."""
+    args, kwargs = call.replay_arguments()
+    with _ReadRecorder() as recorder:
+        call.layer(*args, **kwargs)
+    unique: dict[int, keras.Variable] = {}
+    for variable in recorder.read:
+        unique.setdefault(variable_id(variable), variable)
+    return list(unique.values())
+
+
+def _tracked_order(model: keras.Model) -> dict[int, int]:
+    return {variable_id(v): i for i, v in enumerate(model.weights)}
+
+
+def variable_uses(model: keras.Model) -> list[VariableUse]:
+    """Every variable the model's layer calls read, with the calls that read it.
+
+    Variables come in the order of ``model.weights`` (variables a call reads that the model
+    does not track come last). A variable used by two calls appears once, with both.
+    """
+    uses: dict[int, VariableUse] = {}
+    for call in layer_calls(model):
+        for variable in _variables_read_by(call):
+            use = uses.setdefault(variable_id(variable), VariableUse(variable, []))
+            use.calls.append(call)
+    order = _tracked_order(model)
+    return sorted(uses.values(), key=lambda u: order.get(variable_id(u.variable), len(order)))
+
+
+def variables_used_by(
+    model: keras.Model, layer: str | keras.layers.Layer, call: int | None = None
+) -> list[keras.Variable]:
+    """The variables that ``layer`` (all its calls, or only call number ``call``) reads.
+
+    >>> import keras
+    >>> x = keras.Input((4,))
+    >>> model = keras.Model(x, keras.layers.Dense(2, name="d")(x))
+    >>> [v.path for v in variables_used_by(model, "d")]
+    ['d/kernel', 'd/bias']
+    """
+    layer = resolve_layer(model, layer)
+    found: dict[int, keras.Variable] = {}
+    for use in variable_uses(model):
+        for c in use.calls:
+            if c.layer is layer and (call is None or c.number == call):
+                found.setdefault(variable_id(use.variable), use.variable)
+    return list(found.values())

@@ -1,0 +1,152 @@
+"""Tiny models whose sharing we know for certain, built fresh for each test."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+from keras import layers, ops
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    yield
+
+
+@pytest.fixture
+def siamese() -> keras.Model:
+    """One Dense encoder called on two inputs: one kernel, one bias, two calls."""
+    left, right = keras.Input((4,), name="left"), keras.Input((4,), name="right")
+    encoder = layers.Dense(3, name="encoder")
+    distance = layers.Subtract(name="difference")([encoder(left), encoder(right)])
+    return keras.Model([left, right], layers.Dense(1, name="score")(distance), name="siamese")
+
+
+@pytest.fixture
+def two_towers() -> keras.Model:
+    """The same architecture built twice: two independent Dense layers."""
+    left, right = keras.Input((4,), name="left"), keras.Input((4,), name="right")
+    a, b = layers.Dense(3, name="tower_a"), layers.Dense(3, name="tower_b")
+    return keras.Model([left, right], layers.Concatenate(name="join")([a(left), b(right)]), name="two_towers")
+
+
+def tower(name: str) -> keras.Model:
+    x = keras.Input((4,))
+    h = layers.Dense(5, activation="relu", name=f"{name}_hidden")(x)
+    return keras.Model(x, layers.Dense(2, name=f"{name}_out")(h), name=name)
+
+
+@pytest.fixture
+def submodel_twice() -> keras.Model:
+    """One sub-model used as a layer on two inputs: all its weights shared."""
+    shared = tower("shared_tower")
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    return keras.Model([a, b], layers.Concatenate(name="join")([shared(a), shared(b)]), name="submodel_twice")
+
+
+@pytest.fixture
+def cloned_towers() -> keras.Model:
+    """A sub-model and its clone (keras.models.clone_model): same design, new weights."""
+    first = tower("first")
+    second = keras.models.clone_model(first)
+    second.name = "second"
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    return keras.Model([a, b], layers.Concatenate(name="join")([first(a), second(b)]), name="cloned")
+
+
+@pytest.fixture
+def from_config_pair() -> keras.Model:
+    """A layer and a copy made with from_config(get_config()): new, independent weights."""
+    original = layers.Dense(3, name="original")
+    cfg = original.get_config()
+    cfg["name"] = "copy"
+    copy = layers.Dense.from_config(cfg)
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    return keras.Model([a, b], layers.Concatenate(name="join")([original(a), copy(b)]), name="from_config")
+
+
+class DenseTransposed(layers.Layer):
+    """A decoder tied to an encoder: it uses the encoder's kernel, transposed, and a bias
+    of its own. The encoder is stored untracked, so this layer's weights are only its bias."""
+
+    def __init__(self, tied_to: layers.Dense, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        object.__setattr__(self, "tied_to", tied_to)
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias")
+
+    def call(self, x):
+        return self.activation(ops.matmul(x, ops.transpose(self.tied_to.kernel)) + self.bias)
+
+
+class DenseTransposedTracked(DenseTransposed):
+    """The same tie, but the encoder stored as a normal attribute: Keras then TRACKS the
+    encoder's variables as this layer's own weights, though only the kernel is used."""
+
+    def __init__(self, tied_to, **kwargs):
+        super().__init__(tied_to, **kwargs)
+        self.tied_to = tied_to
+
+
+def autoencoder(decoder_class) -> keras.Model:
+    x = keras.Input((6,), name="x")
+    encoder = layers.Dense(3, activation="relu", name="encoder")
+    decoder = decoder_class(encoder, name="decoder")
+    return keras.Model(x, decoder(encoder(x)), name="autoencoder")
+
+
+@pytest.fixture
+def tied_autoencoder() -> keras.Model:
+    return autoencoder(DenseTransposed)
+
+
+@pytest.fixture
+def tracked_tied_autoencoder() -> keras.Model:
+    return autoencoder(DenseTransposedTracked)
+
+
+@pytest.fixture
+def untied_autoencoder() -> keras.Model:
+    """Right shapes, no tie: the decoder is a Dense with a kernel of its own."""
+    x = keras.Input((6,), name="x")
+    h = layers.Dense(3, activation="relu", name="encoder")(x)
+    return keras.Model(x, layers.Dense(6, name="decoder")(h), name="autoencoder")
+
+
+class TwoBranchWrapper(layers.Layer):
+    """A custom layer that wraps ONE inner Dense and applies it to two inputs."""
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = layers.Dense(units, name="inner")
+
+    def call(self, inputs):
+        a, b = inputs
+        return self.inner(a) + self.inner(b)
+
+
+@pytest.fixture
+def wrapper_model() -> keras.Model:
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    return keras.Model([a, b], TwoBranchWrapper(3, name="wrap")([a, b]), name="wrapped")
+
+
+@pytest.fixture
+def zoo() -> keras.Model:
+    """One of each layer kind with a formula, to compare formulas with Keras."""
+    image = keras.Input((8, 8, 1), name="image")
+    h = layers.Conv2D(4, 3, name="conv")(image)
+    h = layers.BatchNormalization(name="bn")(h)
+    h = layers.GlobalAveragePooling2D(name="pool")(h)
+    tokens = keras.Input((5,), dtype="int32", name="tokens")
+    e = layers.Embedding(20, 6, name="embed")(tokens)
+    s = layers.LSTM(7, return_sequences=True, name="lstm")(e)
+    s = layers.GRU(3, name="gru")(s)
+    s2 = layers.SimpleRNN(2, name="rnn")(e)
+    c = layers.Conv1D(2, 3, use_bias=False, name="conv1d")(e)
+    c = layers.GlobalMaxPooling1D(name="maxpool")(c)
+    joined = layers.Concatenate(name="join")([h, s, s2, c])
+    return keras.Model([image, tokens], layers.Dense(2, name="head")(joined), name="zoo")
