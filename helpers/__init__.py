@@ -21,6 +21,7 @@ from .calls import Call, call_counts, layer_calls
 from .checks import (
     CheckFailed,
     assert_calls,
+    assert_count_prediction,
     assert_not_shared,
     assert_output_shape,
     assert_param_budget,
@@ -59,6 +60,7 @@ from .variables import VariableUse, same_variable, variable_id, variable_uses, v
 
 __all__ = [
     "assert_calls",
+    "assert_count_prediction",
     "assert_not_shared",
     "assert_output_shape",
     "assert_param_budget",
