@@ -20,6 +20,7 @@ Modules, one job each:
 from .calls import Call, call_counts, layer_calls
 from .checks import (
     CheckFailed,
+    assert_call_counts,
     assert_calls,
     assert_not_shared,
     assert_output_shape,
@@ -29,6 +30,7 @@ from .checks import (
     assert_shared,
     assert_sharing_map,
     assert_tied,
+    assert_variable_count,
 )
 from .formulas import (
     Formula,
@@ -58,6 +60,7 @@ from .tables import Table
 from .variables import VariableUse, same_variable, variable_id, variable_uses, variables_used_by
 
 __all__ = [
+    "assert_call_counts",
     "assert_calls",
     "assert_not_shared",
     "assert_output_shape",
@@ -68,6 +71,7 @@ __all__ = [
     "assert_shared",
     "assert_sharing_map",
     "assert_tied",
+    "assert_variable_count",
     "batchnorm_params",
     "block_params",
     "Call",
