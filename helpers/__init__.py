@@ -49,6 +49,7 @@ from .gradients import contributions_add_up, gradient, gradients_by_call
 from .params import block_params, count_params, param_table
 from .plots import plot_params
 from .sharing import (
+    config_differences,
     same_architecture,
     separate_copies,
     shared_variables,
@@ -76,6 +77,7 @@ __all__ = [
     "block_params",
     "Call",
     "call_counts",
+    "config_differences",
     "CheckFailed",
     "contributions_add_up",
     "conv1d_params",

@@ -26,7 +26,7 @@ import keras
 
 from .calls import call_counts, layer_calls, resolve_layer
 from .params import count_params, param_table
-from .sharing import same_architecture, shared_variables, sharing_groups
+from .sharing import config_differences, same_architecture, shared_variables, sharing_groups
 from .variables import variable_id, variable_uses, variables_used_by
 
 __all__ = [
@@ -192,7 +192,7 @@ def assert_variable_count(model: keras.Model, answer: int, *, hint: str | None =
     Traceback (most recent call last):
     ...
     helpers.checks.CheckFailed: The model 'pair' has 2 variables, not 4.
-    You counted each variable once per call: 'encoder' is called 2 times, but all its calls use the same variables.
+    You counted each variable once per call. 'encoder' is called 2 times, but every call of a layer uses that layer's one set of variables: count them once.
     Variables per layer (each counted once): encoder 2. Layers that are not listed have none.
     """
     __tracebackhide__ = True
@@ -209,10 +209,11 @@ def assert_variable_count(model: keras.Model, answer: int, *, hint: str | None =
     if answer == per_call and per_call != actual:
         repeated = list(dict.fromkeys(
             c.layer.name for u in uses if u.is_shared for c in u.calls))
+        listing = " and ".join(
+            f"{n!r} is called {_plural(call_counts(model)[n], 'time')}" for n in repeated)
         message += (
-            "\nYou counted each variable once per call: "
-            + ", ".join(f"{n!r} is called {_plural(call_counts(model)[n], 'time')}" for n in repeated)
-            + ", but all its calls use the same variables.")
+            f"\nYou counted each variable once per call. {listing}, "
+            "but every call of a layer uses that layer's one set of variables: count them once.")
     elif frozen and answer == actual - len(frozen):
         message += (
             f"\nYou left out the {_plural(len(frozen), 'non-trainable variable')} "
@@ -280,17 +281,30 @@ def assert_separate_copies(model: keras.Model, a: LayerRef, b: LayerRef, *, hint
     __tracebackhide__ = True
     layer_a, layer_b = _layer(model, a), _layer(model, b)
     assert_not_shared(model, layer_a, layer_b, hint=hint)
-    if not same_architecture(layer_a, layer_b):
+    if same_architecture(layer_a, layer_b):
+        return
+    settings = config_differences(layer_a, layer_b)
+    same_shapes = [tuple(w.shape) for w in layer_a.weights] == [tuple(w.shape) for w in layer_b.weights]
+    if type(layer_a) is type(layer_b) and same_shapes and settings:
+        # Same kind, same variables: only settings such as the activation tell them apart.
         _fail(
             f"{layer_a.name!r} and {layer_b.name!r} should be copies of one architecture, "
-            f"but they differ: {layer_a.name!r} is a {type(layer_a).__name__} with "
-            f"{count_params(layer_a):,} parameters in variables of shapes "
-            f"{[tuple(w.shape) for w in layer_a.weights]}; {layer_b.name!r} is a "
-            f"{type(layer_b).__name__} with {count_params(layer_b):,} parameters in variables "
-            f"of shapes {[tuple(w.shape) for w in layer_b.weights]}. Build both with the "
-            "same code and the same settings.",
+            f"but their settings differ: "
+            + "; ".join(f"{key} is {va!r} in {layer_a.name!r} and {vb!r} in {layer_b.name!r}"
+                        for key, (va, vb) in settings.items())
+            + ". Build both with the same code and the same settings.",
             hint,
         )
+    _fail(
+        f"{layer_a.name!r} and {layer_b.name!r} should be copies of one architecture, "
+        f"but they differ: {layer_a.name!r} is a {type(layer_a).__name__} with "
+        f"{count_params(layer_a):,} parameters in variables of shapes "
+        f"{[tuple(w.shape) for w in layer_a.weights]}; {layer_b.name!r} is a "
+        f"{type(layer_b).__name__} with {count_params(layer_b):,} parameters in variables "
+        f"of shapes {[tuple(w.shape) for w in layer_b.weights]}. Build both with the "
+        "same code and the same settings.",
+        hint,
+    )
 
 
 def assert_tied(

@@ -1,5 +1,7 @@
-"""Checks of a learner's *answers about* a model (call counts, variable counts), and
-assert_sharing_map reporting a missing layer together with the other problems."""
+"""Checks added for lesson 00: a learner's *answers about* a model (call counts, variable
+counts); assert_sharing_map reporting a missing layer together with the other problems;
+assert_separate_copies naming the settings in which two same-shaped layers differ
+(sharing.config_differences)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,14 @@ import numpy as np
 import pytest
 from keras import layers
 
-from helpers import CheckFailed, assert_call_counts, assert_sharing_map, assert_variable_count
+from helpers import (
+    CheckFailed,
+    assert_call_counts,
+    assert_separate_copies,
+    assert_sharing_map,
+    assert_variable_count,
+    config_differences,
+)
 
 
 @pytest.fixture
@@ -99,7 +108,7 @@ def test_variable_count_right_answer_passes(siamese, normed):
 def test_variable_count_once_per_call_is_diagnosed(siamese):
     text = message(assert_variable_count, siamese, 6)  # encoder's 2 counted twice, score 2
     assert "has 4 variables, not 6" in text
-    assert "once per call: 'encoder' is called 2 times" in text
+    assert "once per call. 'encoder' is called 2 times, but every call of a layer" in text
     assert "Variables per layer (each counted once): encoder 2, score 2" in text
 
 
@@ -141,3 +150,41 @@ def test_sharing_map_reports_missing_layer_with_other_problems():
     assert "no layer named 'body_head'" in text
     assert text.count("no layer named 'body_head'") == 1
     assert "should share variables as one group" not in text  # not checked for a missing name
+
+
+def test_variable_count_once_per_call_names_every_repeated_layer():
+    x = keras.Input((4,), name="x")
+    a, b = layers.Dense(4, name="a"), layers.Dense(4, name="b")
+    model = keras.Model(x, b(b(b(a(a(x))))), name="loops")
+    text = message(assert_variable_count, model, 10)   # 2 x 2 calls + 2 x 3 calls
+    assert "'a' is called 2 times and 'b' is called 3 times, but every call" in text
+
+
+# --------------------------------------------- assert_separate_copies, config_differences
+
+
+def heads(activation_b: str) -> keras.Model:
+    x = keras.Input((4,), name="x")
+    a = layers.Dense(2, activation="relu", name="head_a")(x)
+    b = layers.Dense(2, activation=activation_b, name="head_b")(x)
+    return keras.Model(x, layers.Concatenate(name="join")([a, b]), name="heads")
+
+
+def test_config_differences_names_the_setting():
+    assert config_differences(layers.Dense(4, activation="relu"), layers.Dense(4, activation="tanh")) == {
+        "activation": ("relu", "tanh")}
+    assert config_differences(layers.Dense(4, name="p"), layers.Dense(4, name="q")) == {}
+
+
+def test_separate_copies_with_different_settings_names_them():
+    assert_separate_copies(heads("relu"), "head_a", "head_b")
+    text = message(assert_separate_copies, heads("tanh"), "head_a", "head_b")
+    assert "settings differ: activation is 'relu' in 'head_a' and 'tanh' in 'head_b'" in text
+
+
+def test_separate_copies_with_different_shapes_describes_both():
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, layers.Concatenate(name="join")(
+        [layers.Dense(2, name="small")(x), layers.Dense(3, name="large")(x)]), name="sizes")
+    text = message(assert_separate_copies, model, "small", "large")
+    assert "variables of shapes [(4, 2), (2,)]" in text and "[(4, 3), (3,)]" in text
