@@ -20,6 +20,7 @@ Modules, one job each:
 from .calls import Call, call_counts, layer_calls
 from .checks import (
     CheckFailed,
+    assert_call_counts,
     assert_calls,
     assert_count_prediction,
     assert_not_shared,
@@ -30,6 +31,7 @@ from .checks import (
     assert_shared,
     assert_sharing_map,
     assert_tied,
+    assert_variable_count,
 )
 from .formulas import (
     Formula,
@@ -48,6 +50,7 @@ from .gradients import contributions_add_up, gradient, gradients_by_call
 from .params import block_params, count_params, param_table
 from .plots import plot_params
 from .sharing import (
+    config_differences,
     same_architecture,
     separate_copies,
     shared_variables,
@@ -59,6 +62,7 @@ from .tables import Table
 from .variables import VariableUse, same_variable, variable_id, variable_uses, variables_used_by
 
 __all__ = [
+    "assert_call_counts",
     "assert_calls",
     "assert_count_prediction",
     "assert_not_shared",
@@ -70,10 +74,12 @@ __all__ = [
     "assert_shared",
     "assert_sharing_map",
     "assert_tied",
+    "assert_variable_count",
     "batchnorm_params",
     "block_params",
     "Call",
     "call_counts",
+    "config_differences",
     "CheckFailed",
     "contributions_add_up",
     "conv1d_params",

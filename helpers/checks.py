@@ -19,18 +19,21 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from numbers import Integral
+from typing import Any, Mapping, Sequence
 
 import keras
 
-from .calls import call_counts, resolve_layer
+from .calls import call_counts, layer_calls, resolve_layer
 from .params import count_params, param_table
-from .sharing import same_architecture, shared_variables, sharing_groups
-from .variables import variable_id, variables_used_by
+from .sharing import config_differences, same_architecture, shared_variables, sharing_groups
+from .variables import variable_id, variable_uses, variables_used_by
 
 __all__ = [
     "CheckFailed",
     "assert_calls",
+    "assert_call_counts",
+    "assert_variable_count",
     "assert_shared",
     "assert_not_shared",
     "assert_separate_copies",
@@ -106,6 +109,137 @@ def assert_calls(model: keras.Model, layer: LayerRef, expected: int, *, hint: st
     _fail(message, hint)
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _type_name(value: Any) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def assert_call_counts(model: keras.Model, answer: Mapping[str, int], *, hint: str | None = None) -> None:
+    """``answer`` gives, for every layer of ``model``, how many times the model calls it
+    (``{layer name: calls}``, what :func:`~helpers.calls.call_counts` reports). Inputs
+    are not calls; a layer the model never calls may be left out or given 0.
+
+    Use it to check a count you made by reading a model's code. The message says which
+    layers are off, and lists each of their calls so the count can be redone.
+
+    >>> import keras
+    >>> a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    >>> encoder = keras.layers.Dense(3, name="encoder")
+    >>> model = keras.Model([a, b], keras.layers.Add(name="add")([encoder(a), encoder(b)]), name="pair")
+    >>> assert_call_counts(model, {"encoder": 2, "add": 1})     # right: passes silently
+    >>> assert_call_counts(model, {"encoder": 1})
+    Traceback (most recent call last):
+    ...
+    helpers.checks.CheckFailed: Your call counts do not match the model 'pair':
+      - 'encoder' is called 2 times, not 1: encoder[1] (None, 4) -> (None, 3), encoder[2] (None, 4) -> (None, 3).
+      - Your answer leaves out 'add' (Add). It has no variables, but each use of it is still a call (a node of the graph).
+    """
+    __tracebackhide__ = True
+    if not isinstance(answer, Mapping):
+        _fail(f"Give the call counts as a dict {{layer name: number of calls}}, e.g. "
+              f"{{'encoder': 2}}; got a {_type_name(answer)}.", hint)
+    calls = layer_calls(model)
+    counts = call_counts(model)
+    inputs = {l.name for l in model.layers if isinstance(l, keras.layers.InputLayer)}
+    by_layer: dict[str, list] = {}
+    for call in calls:
+        by_layer.setdefault(call.layer.name, []).append(call)
+
+    def shapes(shape_list: list[tuple]) -> str:
+        return ", ".join(str(s) for s in shape_list)
+
+    problems = []
+    for name, value in answer.items():
+        if not _is_count(value):
+            problems.append(f"{name!r}: a number of calls is a whole number, not {value!r}.")
+        elif name in inputs:
+            if value:
+                problems.append(
+                    f"{name!r} is an input (a placeholder for data), not a layer call: leave it out.")
+        elif name not in counts:
+            if value:
+                problems.append(
+                    f"The model calls no layer named {name!r}, so its count is 0, not {value}. "
+                    "A layer you create but never call on a tensor is not part of the model.")
+        elif value != counts[name]:
+            listed = ", ".join(
+                f"{c.label} {shapes(c.input_shapes)} -> {shapes(c.output_shapes)}" for c in by_layer[name])
+            problems.append(
+                f"{name!r} is called {_plural(counts[name], 'time')}, not {value}: {listed}.")
+    for name, n in counts.items():
+        if name not in answer:
+            layer = by_layer[name][0].layer
+            why = ("" if layer.weights else
+                   " It has no variables, but each use of it is still a call (a node of the graph).")
+            problems.append(
+                f"Your answer leaves out {name!r} ({type(layer).__name__}).{why}")
+    if problems:
+        _fail(f"Your call counts do not match the model {model.name!r}:\n  - "
+              + "\n  - ".join(problems), hint)
+
+
+def assert_variable_count(model: keras.Model, answer: int, *, hint: str | None = None) -> None:
+    """``answer`` is the number of distinct variables ``model`` uses, each counted once
+    however many calls use it (the rows of :func:`~helpers.sharing.sharing_report`; for
+    a model without ties, ``len(model.weights)``). Trainable or not, a variable counts.
+
+    When the answer is off, the message names the usual reason (a variable counted once
+    per call, the non-trainable ones left out, parameters counted instead of variables)
+    and lists how many variables each layer has.
+
+    >>> import keras
+    >>> a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    >>> encoder = keras.layers.Dense(3, name="encoder")
+    >>> model = keras.Model([a, b], keras.layers.Add(name="add")([encoder(a), encoder(b)]), name="pair")
+    >>> assert_variable_count(model, 2)      # one kernel, one bias: passes silently
+    >>> assert_variable_count(model, 4)
+    Traceback (most recent call last):
+    ...
+    helpers.checks.CheckFailed: The model 'pair' has 2 variables, not 4.
+    You counted each variable once per call. 'encoder' is called 2 times, but every call of a layer uses that layer's one set of variables: count them once.
+    Variables per layer (each counted once): encoder 2. Layers that are not listed have none.
+    """
+    __tracebackhide__ = True
+    if not _is_count(answer):
+        _fail(f"Give the number of variables as a whole number (an int); got {answer!r}.", hint)
+    uses = variable_uses(model)
+    actual = len(uses)
+    if answer == actual:
+        return
+    message = f"The model {model.name!r} has {_plural(actual, 'variable')}, not {answer}."
+    per_call = sum(len(u.calls) for u in uses)
+    frozen = [u for u in uses if not u.trainable]
+    params = sum(u.size for u in uses)
+    if answer == per_call and per_call != actual:
+        repeated = list(dict.fromkeys(
+            c.layer.name for u in uses if u.is_shared for c in u.calls))
+        listing = " and ".join(
+            f"{n!r} is called {_plural(call_counts(model)[n], 'time')}" for n in repeated)
+        message += (
+            f"\nYou counted each variable once per call. {listing}, "
+            "but every call of a layer uses that layer's one set of variables: count them once.")
+    elif frozen and answer == actual - len(frozen):
+        message += (
+            f"\nYou left out the {_plural(len(frozen), 'non-trainable variable')} "
+            f"({', '.join(u.path for u in frozen)}). Training does not change them, but "
+            "they are variables of the model all the same: model.weights lists them.")
+    elif answer == params:
+        message += (
+            f"\n{answer:,} is the number of parameters (single numbers). A variable is a "
+            "whole tensor, such as a kernel or a bias.")
+    owners: dict[str, int] = {}
+    for use in uses:
+        owner = use.calls[0].layer.name
+        owners[owner] = owners.get(owner, 0) + 1
+    message += ("\nVariables per layer (each counted once): "
+                + ", ".join(f"{name} {n}" for name, n in owners.items())
+                + ". Layers that are not listed have none.")
+    _fail(message, hint)
+
+
 def assert_shared(model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str | None = None) -> None:
     """Layers ``a`` and ``b`` of ``model`` use at least one common variable (the very same
     variable object, not an equal copy)."""
@@ -154,17 +288,30 @@ def assert_separate_copies(model: keras.Model, a: LayerRef, b: LayerRef, *, hint
     __tracebackhide__ = True
     layer_a, layer_b = _layer(model, a), _layer(model, b)
     assert_not_shared(model, layer_a, layer_b, hint=hint)
-    if not same_architecture(layer_a, layer_b):
+    if same_architecture(layer_a, layer_b):
+        return
+    settings = config_differences(layer_a, layer_b)
+    same_shapes = [tuple(w.shape) for w in layer_a.weights] == [tuple(w.shape) for w in layer_b.weights]
+    if type(layer_a) is type(layer_b) and same_shapes and settings:
+        # Same kind, same variables: only settings such as the activation tell them apart.
         _fail(
             f"{layer_a.name!r} and {layer_b.name!r} should be copies of one architecture, "
-            f"but they differ: {layer_a.name!r} is a {type(layer_a).__name__} with "
-            f"{count_params(layer_a):,} parameters in variables of shapes "
-            f"{[tuple(w.shape) for w in layer_a.weights]}; {layer_b.name!r} is a "
-            f"{type(layer_b).__name__} with {count_params(layer_b):,} parameters in variables "
-            f"of shapes {[tuple(w.shape) for w in layer_b.weights]}. Build both with the "
-            "same code and the same settings.",
+            f"but their settings differ: "
+            + "; ".join(f"{key} is {va!r} in {layer_a.name!r} and {vb!r} in {layer_b.name!r}"
+                        for key, (va, vb) in settings.items())
+            + ". Build both with the same code and the same settings.",
             hint,
         )
+    _fail(
+        f"{layer_a.name!r} and {layer_b.name!r} should be copies of one architecture, "
+        f"but they differ: {layer_a.name!r} is a {type(layer_a).__name__} with "
+        f"{count_params(layer_a):,} parameters in variables of shapes "
+        f"{[tuple(w.shape) for w in layer_a.weights]}; {layer_b.name!r} is a "
+        f"{type(layer_b).__name__} with {count_params(layer_b):,} parameters in variables "
+        f"of shapes {[tuple(w.shape) for w in layer_b.weights]}. Build both with the "
+        "same code and the same settings.",
+        hint,
+    )
 
 
 def assert_tied(
@@ -210,17 +357,31 @@ def assert_sharing_map(
     __tracebackhide__ = True
     problems = []
     counts = call_counts(model)
+    missing: list[str] = []
+
+    def exists(name: str) -> bool:
+        # A missing layer is one problem among the others, not the end of the check: a
+        # model that shares one head where two were asked for lacks the second head's
+        # name AND calls the first one twice, and the learner should read both.
+        try:
+            resolve_layer(model, name)
+        except LookupError as error:
+            if name not in missing:
+                missing.append(name)
+                problems.append(f"{error} Check the name= you gave each layer.")
+            return False
+        return True
+
     for name, expected in (calls or {}).items():
-        _layer(model, name)
-        if counts.get(name, 0) != expected:
+        if exists(name) and counts.get(name, 0) != expected:
             problems.append(
                 f"{name!r} should be called {_plural(expected, 'time')}, "
                 f"but it is called {_plural(counts.get(name, 0), 'time')}.")
     actual = [set(g) for g in sharing_groups(model)]
     wanted = [set(g) for g in groups]
     for group in wanted:
-        for name in group:
-            _layer(model, name)
+        if not all([exists(name) for name in sorted(group)]):
+            continue
         if group not in actual:
             holding = [g for g in actual if g & group]
             problems.append(

@@ -33,6 +33,7 @@ __all__ = [
     "shares_weights",
     "sharing_groups",
     "same_architecture",
+    "config_differences",
     "separate_copies",
 ]
 
@@ -158,6 +159,23 @@ def same_architecture(a: keras.layers.Layer, b: keras.layers.Layer) -> bool:
     (True, False)
     """
     return _architecture(a) == _architecture(b)
+
+
+def config_differences(a: keras.layers.Layer, b: keras.layers.Layer) -> dict[str, tuple[Any, Any]]:
+    """The settings (``get_config()`` entries, names left aside) in which two layers
+    differ: ``{setting: (value in a, value in b)}``. Empty when the settings agree, or when
+    a layer has no ``get_config``. Sub-models are compared only by their own entries.
+
+    >>> import keras
+    >>> config_differences(keras.layers.Dense(4, activation="relu"), keras.layers.Dense(4, activation="tanh"))
+    {'activation': ('relu', 'tanh')}
+    """
+    try:
+        config_a, config_b = _strip_names(a.get_config()), _strip_names(b.get_config())
+    except NotImplementedError:
+        return {}
+    keys = dict.fromkeys([*config_a, *config_b])
+    return {k: (config_a.get(k), config_b.get(k)) for k in keys if config_a.get(k) != config_b.get(k)}
 
 
 def separate_copies(model: keras.Model, a: LayerRef, b: LayerRef) -> bool:
