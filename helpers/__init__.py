@@ -21,8 +21,10 @@ from .calls import Call, call_counts, layer_calls
 from .checks import (
     CheckFailed,
     assert_calls,
+    assert_gradient_split,
     assert_not_shared,
     assert_output_shape,
+    assert_owns,
     assert_param_budget,
     assert_param_count,
     assert_separate_copies,
@@ -59,8 +61,10 @@ from .variables import VariableUse, same_variable, variable_id, variable_uses, v
 
 __all__ = [
     "assert_calls",
+    "assert_gradient_split",
     "assert_not_shared",
     "assert_output_shape",
+    "assert_owns",
     "assert_param_budget",
     "assert_param_count",
     "assert_separate_copies",
