@@ -20,11 +20,13 @@ Example:
 from __future__ import annotations
 
 from numbers import Integral
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
+import numpy as np
 
 from .calls import call_counts, layer_calls, resolve_layer
+from .gradients import gradient, gradients_by_call
 from .params import count_params, param_table
 from .sharing import config_differences, same_architecture, shared_variables, sharing_groups
 from .variables import variable_id, variable_uses, variables_used_by
@@ -38,6 +40,8 @@ __all__ = [
     "assert_not_shared",
     "assert_separate_copies",
     "assert_tied",
+    "assert_owns",
+    "assert_gradient_split",
     "assert_sharing_map",
     "assert_param_count",
     "assert_param_budget",
@@ -330,14 +334,109 @@ def assert_tied(
     used = variables_used_by(model, user)
     if any(variable_id(v) == variable_id(target) for v in used):
         return
+    described = ", ".join(
+        f"{v.path} {tuple(v.shape)}"
+        + (" (NOT the model's: another variable with the same name)" if v.path == target.path else "")
+        for v in used
+    ) or "no variables"
     _fail(
         f"Layer {user.name!r} should be tied to {owner.name!r}: it should use "
         f"{target.path} {tuple(target.shape)} itself, but it does not read that variable.\n"
-        f"  {user.name!r} uses {_describe(used)}\n"
+        f"  {user.name!r} uses {described}\n"
         "A variable of its own, even of the right (transposed) shape, is not a tie: it "
-        f"starts with other values and trains apart. Read {owner.name!r}'s variable in call().",
+        f"starts with other values and trains apart. Read the variable of {owner.name!r} in call().",
         hint,
     )
+
+
+def assert_owns(layer: keras.layers.Layer, expected: Sequence[str], *, hint: str | None = None) -> None:
+    """``layer.weights`` are exactly the variables named ``expected`` (the last part of
+    each path, e.g. ``["bias"]``), all created by ``layer`` itself.
+
+    ``weights`` is what Keras treats as the layer's own: its row in ``summary()``, what
+    ``trainable = False`` freezes. A tied layer should own only what it creates; the
+    variable it borrows stays with the layer that created it.
+
+    >>> import keras
+    >>> dense = keras.layers.Dense(2, name="d")
+    >>> dense.build((None, 3))
+    >>> assert_owns(dense, ["kernel", "bias"])      # passes silently
+    >>> assert_owns(dense, ["bias"])
+    Traceback (most recent call last):
+    ...
+    helpers.checks.CheckFailed: Layer 'd' should own exactly ['bias'], but its weights are d/kernel (3, 2), d/bias (2,).
+    """
+    __tracebackhide__ = True
+    weights = layer.weights
+    prefix = layer.path + "/"
+    foreign = [w for w in weights if not w.path.startswith(prefix)]
+    own = sorted(w.path.split("/")[-1] for w in weights if w.path.startswith(prefix))
+    if not foreign and own == sorted(expected):
+        return
+    message = (f"Layer {layer.name!r} should own exactly {list(expected)}, but its weights are "
+               f"{_describe(weights)}.")
+    if foreign:
+        owners = ", ".join(dict.fromkeys(repr(w.path.rsplit("/", 1)[0]) for w in foreign))
+        message += (
+            f"\n{_describe(foreign)} belong to {owners}: {layer.name!r} lists them as its own "
+            f"because it keeps that layer in a normal attribute (self.x = other_layer), which "
+            "Keras tracks as a sub-layer. Then summary() counts those parameters twice and "
+            f"freezing {layer.name!r} freezes {owners} too. Keep the reference without "
+            "tracking: object.__setattr__(self, \"x\", other_layer)."
+        )
+    _fail(message, hint)
+
+
+def assert_gradient_split(
+    model: keras.Model,
+    variable: keras.Variable,
+    inputs,
+    loss: Callable,
+    parts,
+    total=None,
+    *,
+    atol: float = 1e-5,
+    hint: str | None = None,
+) -> None:
+    """``parts`` is the gradient of ``loss`` with respect to ``variable`` split by layer
+    call (``{call label: array}``, as :func:`~helpers.gradients.gradients_by_call` gives
+    it) and ``total``, if given, the whole gradient (:func:`~helpers.gradients.gradient`).
+
+    >>> import keras, numpy as np
+    >>> x = keras.Input((2,))
+    >>> shared = keras.layers.Dense(2, use_bias=False, name="shared")
+    >>> model = keras.Model(x, shared(shared(x)))
+    >>> data, loss = np.ones((1, 2)), lambda out: keras.ops.sum(out)
+    >>> parts = {"shared[1]": np.zeros((2, 2)), "shared[2]": np.zeros((2, 2))}
+    >>> assert_gradient_split(model, shared.kernel, data, loss, parts)
+    Traceback (most recent call last):
+    ...
+    helpers.checks.CheckFailed: Your gradient part for 'shared[1]' is off by up to ...
+    """
+    __tracebackhide__ = True
+    expected = gradients_by_call(model, variable, inputs, loss)
+    if not isinstance(parts, Mapping):
+        _fail(f"The gradient parts should be a dict {{call label: gradient}} as "
+              f"helpers.gradients_by_call returns it, not a {type(parts).__name__}.", hint)
+    if sorted(parts) != sorted(expected):
+        _fail(f"There should be one gradient part per call that reads {variable.path}: "
+              f"{sorted(expected)}; yours are for {sorted(parts)}. Did you pass the right variable?",
+              hint)
+    for label, want in expected.items():
+        got = np.asarray(parts[label], dtype=float)
+        if got.shape != want.shape:
+            _fail(f"Your gradient part for {label!r} has shape {got.shape}; the variable "
+                  f"{variable.path} has shape {want.shape}.", hint)
+        if not np.allclose(got, want, atol=atol):
+            _fail(f"Your gradient part for {label!r} is off by up to {np.abs(got - want).max():.3g}. "
+                  "Compute it for the same variable, inputs and loss.", hint)
+    if total is not None:
+        want = gradient(model, variable, inputs, loss)
+        got = np.asarray(total, dtype=float)
+        if got.shape != want.shape or not np.allclose(got, want, atol=atol):
+            off = f"off by up to {np.abs(got - want).max():.3g}" if got.shape == want.shape else f"of shape {got.shape}"
+            _fail(f"Your total gradient for {variable.path} is {off}. It is the gradient of the "
+                  "whole loss with respect to the variable (helpers.gradient).", hint)
 
 
 def assert_sharing_map(

@@ -48,6 +48,15 @@ def _tape():
     return tf
 
 
+def _dense(grad, variable: keras.Variable) -> np.ndarray:
+    """A gradient as a plain array of the variable's shape. An embedding lookup's gradient
+    comes back as ``IndexedSlices`` (only the rows looked up); ``None`` means the loss
+    does not depend on the variable (all zeros)."""
+    if grad is None:
+        return np.zeros(tuple(variable.shape), dtype=variable.dtype)
+    return np.asarray(_tape().convert_to_tensor(grad))
+
+
 def _run_graph(model: keras.Model, inputs, scope_for) -> list:
     """Evaluate the model's graph one layer call at a time, entering ``scope_for(call)``
     around each call."""
@@ -95,7 +104,7 @@ def gradients_by_call(
             tape.watch(tensor)
         value = loss(_run_graph(model, inputs, scope_for))
     grads = tape.gradient(value, [stand_ins[id(c._node)] for c in readers])
-    return {call.label: np.asarray(g) for call, g in zip(readers, grads)}
+    return {call.label: _dense(g, variable) for call, g in zip(readers, grads)}
 
 
 def gradient(model: keras.Model, variable: keras.Variable, inputs, loss: Loss) -> np.ndarray:
@@ -105,7 +114,7 @@ def gradient(model: keras.Model, variable: keras.Variable, inputs, loss: Loss) -
     with tf.GradientTape() as tape:
         tape.watch(variable.value)
         value = loss(model(inputs, training=False))
-    return np.asarray(tape.gradient(value, variable.value))
+    return _dense(tape.gradient(value, variable.value), variable)
 
 
 def contributions_add_up(
