@@ -28,6 +28,7 @@ from .checks import (
     assert_separate_copies,
     assert_shared,
     assert_sharing_map,
+    assert_sharing_predictions,
     assert_tied,
 )
 from .formulas import (
@@ -55,7 +56,7 @@ from .sharing import (
     sharing_report,
 )
 from .tables import Table
-from .variables import VariableUse, same_variable, variable_id, variable_uses, variables_used_by
+from .variables import VariableUse, compare_weights, same_variable, variable_id, variable_uses, variables_used_by
 
 __all__ = [
     "assert_calls",
@@ -67,12 +68,14 @@ __all__ = [
     "assert_shared",
     "assert_shared",
     "assert_sharing_map",
+    "assert_sharing_predictions",
     "assert_tied",
     "batchnorm_params",
     "block_params",
     "Call",
     "call_counts",
     "CheckFailed",
+    "compare_weights",
     "contributions_add_up",
     "conv1d_params",
     "conv2d_params",
