@@ -32,6 +32,7 @@ from .checks import (
     assert_separate_copies,
     assert_shared,
     assert_sharing_map,
+    assert_sharing_predictions,
     assert_tied,
     assert_variable_count,
 )
@@ -61,7 +62,7 @@ from .sharing import (
     sharing_report,
 )
 from .tables import Table
-from .variables import VariableUse, same_variable, variable_id, variable_uses, variables_used_by
+from .variables import VariableUse, compare_weights, same_variable, variable_id, variable_uses, variables_used_by
 
 __all__ = [
     "assert_call_counts",
@@ -77,6 +78,7 @@ __all__ = [
     "assert_shared",
     "assert_shared",
     "assert_sharing_map",
+    "assert_sharing_predictions",
     "assert_tied",
     "assert_variable_count",
     "batchnorm_params",
@@ -85,6 +87,7 @@ __all__ = [
     "call_counts",
     "config_differences",
     "CheckFailed",
+    "compare_weights",
     "contributions_add_up",
     "conv1d_params",
     "conv2d_params",

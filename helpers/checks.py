@@ -28,7 +28,13 @@ import numpy as np
 from .calls import call_counts, layer_calls, resolve_layer
 from .gradients import gradient, gradients_by_call
 from .params import count_params, param_table
-from .sharing import config_differences, same_architecture, shared_variables, sharing_groups
+from .sharing import (
+    config_differences,
+    same_architecture,
+    shared_variables,
+    shares_weights,
+    sharing_groups,
+)
 from .variables import variable_id, variable_uses, variables_used_by
 
 __all__ = [
@@ -47,6 +53,7 @@ __all__ = [
     "assert_param_budget",
     "assert_count_prediction",
     "assert_output_shape",
+    "assert_sharing_predictions",
 ]
 
 LayerRef = str | keras.layers.Layer
@@ -561,3 +568,50 @@ def assert_output_shape(model: keras.Model, expected: tuple | list[tuple], *, hi
     if actual == norm(expected):
         return
     _fail(f"{model.name!r} should output shape {norm(expected)}, but it outputs {actual}.", hint)
+
+
+def assert_sharing_predictions(
+    model: keras.Model,
+    reference: LayerRef,
+    predictions: Mapping[str, bool],
+    *,
+    hint: str | None = None,
+) -> None:
+    """Each prediction ``{layer name: True/False}`` says correctly whether that layer of
+    ``model`` shares weights with ``reference`` (uses at least one of the same variables).
+
+    For "predict, then check" exercises: the truth is read from the model, never typed in.
+
+    >>> import keras
+    >>> x = keras.Input((4,))
+    >>> first = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="first")
+    >>> clone = keras.models.clone_model(first); clone.name = "clone"
+    >>> model = keras.Model(x, [first(x), clone(x)])
+    >>> assert_sharing_predictions(model, "first", {"clone": False})   # right: passes
+    >>> assert_sharing_predictions(model, "first", {"clone": True})
+    Traceback (most recent call last):
+    ...
+    helpers.checks.CheckFailed: 1 of 1 predictions is wrong:
+      - 'clone' does NOT share weights with 'first', but you predicted it does.
+    """
+    __tracebackhide__ = True
+    if not isinstance(predictions, Mapping):
+        _fail(f"The predictions should be a dict {{layer name: True or False}}, not a "
+              f"{type(predictions).__name__}.", hint)
+    target = _layer(model, reference)
+    wrong = []
+    for name, predicted in predictions.items():
+        if not isinstance(predicted, bool):
+            _fail(f"The prediction for {name!r} should be True or False, not {predicted!r}.", hint)
+        truth = shares_weights(model, target, _layer(model, name))
+        if truth != predicted:
+            wrong.append(
+                f"{name!r} does {'' if truth else 'NOT '}share weights with {target.name!r}, "
+                f"but you predicted it does{'' if predicted else ' not'}."
+            )
+    if wrong:
+        _fail(
+            f"{len(wrong)} of {len(predictions)} predictions {'is' if len(wrong) == 1 else 'are'} "
+            "wrong:\n  - " + "\n  - ".join(wrong),
+            hint,
+        )

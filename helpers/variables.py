@@ -24,9 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from keras.src.backend.common.stateless_scope import StatelessScope
 
 from .calls import Call, layer_calls, resolve_layer
+from .tables import Table
 
 __all__ = [
     "variable_id",
@@ -34,6 +36,7 @@ __all__ = [
     "VariableUse",
     "variable_uses",
     "variables_used_by",
+    "compare_weights",
 ]
 
 
@@ -160,3 +163,54 @@ def variables_used_by(
             if c.layer is layer and (call is None or c.number == call):
                 found.setdefault(variable_id(use.variable), use.variable)
     return list(found.values())
+
+
+def compare_weights(a: keras.layers.Layer, b: keras.layers.Layer) -> Table:
+    """Pair the variables of two layers (or models) of one architecture, in order, and
+    show for each pair whether it is ONE variable, whether the values are equal, and how
+    far apart they are. Identity and equal values are different things: a copy made
+    with ``set_weights`` has equal values today and separate variables for ever.
+
+    >>> import keras
+    >>> a, b = keras.layers.Dense(2, name="a"), keras.layers.Dense(2, name="b")
+    >>> a.build((None, 3)); b.build((None, 3))
+    >>> b.set_weights(a.get_weights())
+    >>> print(compare_weights(a, b))
+    Weights of 'a' and 'b'
+    a         b         shape   same variable  equal values  max |a - b|
+    --------  --------  ------  -------------  ------------  -----------
+    a/kernel  b/kernel  (3, 2)  no             yes           0
+    a/bias    b/bias    (2,)    no             yes           0
+    0 of 2 pairs are one variable; 2 of 2 hold equal values.
+    """
+    for layer in (a, b):
+        if not layer.weights:
+            raise ValueError(
+                f"{layer.name!r} has no variables yet: a layer creates them when it is built. "
+                "Call it on an input (or a keras.Input) first, or call layer.build(input_shape)."
+            )
+    shapes_a = [tuple(w.shape) for w in a.weights]
+    shapes_b = [tuple(w.shape) for w in b.weights]
+    if shapes_a != shapes_b:
+        raise ValueError(
+            f"{a.name!r} and {b.name!r} do not have the same variables to compare: "
+            f"{a.name!r} has shapes {shapes_a}, {b.name!r} has {shapes_b}."
+        )
+    rows = []
+    for wa, wb in zip(a.weights, b.weights):
+        va, vb = np.asarray(wa.numpy()), np.asarray(wb.numpy())
+        distance = float(np.max(np.abs(va - vb))) if va.size else 0.0
+        rows.append([
+            wa.path, wb.path, tuple(wa.shape),
+            "yes" if same_variable(wa, wb) else "no",
+            "yes" if np.array_equal(va, vb) else "no",
+            f"{distance:.3g}",
+        ])
+    same = sum(r[3] == "yes" for r in rows)
+    equal = sum(r[4] == "yes" for r in rows)
+    return Table(
+        [a.name, b.name, "shape", "same variable", "equal values", "max |a - b|"],
+        rows,
+        title=f"Weights of {a.name!r} and {b.name!r}",
+        footer=[f"{same} of {len(rows)} pairs are one variable; {equal} of {len(rows)} hold equal values."],
+    )
