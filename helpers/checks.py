@@ -60,7 +60,14 @@ LayerRef = str | keras.layers.Layer
 
 
 class CheckFailed(AssertionError):
-    """An exercise check that failed. The message explains what to change."""
+    """An exercise check that failed. The message explains what to change.
+
+    In a notebook it shows as ``CheckFailed: <message>`` alone: the lines of helper code
+    that raised it would only distract from what to change in the model.
+    """
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for custom tracebacks
+        return [f"{type(self).__name__}: {self}"]
 
 
 def _fail(message: str, hint: str | None = None) -> None:
