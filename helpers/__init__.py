@@ -14,6 +14,7 @@ Modules, one job each:
 - :mod:`helpers.formulas` - closed-form counts for Dense, Conv, Embedding, RNNs, BatchNorm
 - :mod:`helpers.gradients` - a shared variable's gradient, split by the call that used it
 - :mod:`helpers.plots` - bar charts of parameter counts
+- :mod:`helpers.explorer` - how counts grow with width and depth; a slider explorer
 - :mod:`helpers.checks` - ``assert_...`` checks used by exercises and graders
 """
 
@@ -21,15 +22,18 @@ from .calls import Call, call_counts, layer_calls
 from .checks import (
     CheckFailed,
     assert_calls,
+    assert_capacity_ratio,
     assert_not_shared,
     assert_output_shape,
     assert_param_budget,
     assert_param_count,
+    assert_predicted_count,
     assert_separate_copies,
     assert_shared,
     assert_sharing_map,
     assert_tied,
 )
+from .explorer import CapacityExplorer, Growth, capacity_explorer, capacity_growth
 from .formulas import (
     Formula,
     batchnorm_params,
@@ -41,6 +45,7 @@ from .formulas import (
     formula_table,
     gru_params,
     lstm_params,
+    rule_for,
     simple_rnn_params,
 )
 from .gradients import contributions_add_up, gradient, gradients_by_call
@@ -59,10 +64,12 @@ from .variables import VariableUse, same_variable, variable_id, variable_uses, v
 
 __all__ = [
     "assert_calls",
+    "assert_capacity_ratio",
     "assert_not_shared",
     "assert_output_shape",
     "assert_param_budget",
     "assert_param_count",
+    "assert_predicted_count",
     "assert_separate_copies",
     "assert_shared",
     "assert_shared",
@@ -71,6 +78,9 @@ __all__ = [
     "batchnorm_params",
     "block_params",
     "Call",
+    "capacity_explorer",
+    "capacity_growth",
+    "CapacityExplorer",
     "call_counts",
     "CheckFailed",
     "contributions_add_up",
@@ -84,9 +94,11 @@ __all__ = [
     "formula_table",
     "gradient",
     "gradients_by_call",
+    "Growth",
     "gru_params",
     "layer_calls",
     "lstm_params",
+    "rule_for",
     "param_table",
     "param_table",
     "plot_params",
