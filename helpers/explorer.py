@@ -30,6 +30,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
+import uuid
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -89,8 +91,8 @@ class Growth:
             ax.set_ylim(bottom=0)
             ax.yaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
             ax.legend(frameon=False, fontsize=8)
-        by_width.set_title("against width: a parabola")
-        by_depth.set_title("against depth: straight lines")
+        by_width.set_title("against width")
+        by_depth.set_title("against depth")
         fig.suptitle(f"Parameters of {self.name!r}")
         return fig
 
@@ -118,6 +120,28 @@ def capacity_growth(build_block: BuildBlock, widths: Sequence[int], depths: Sequ
             counts[width, depth] = count_params(model)
             name = model.name
     return Growth(name, tuple(widths), tuple(depths), counts)
+
+
+_MODEL_ID_NAMESPACE = uuid.UUID("5f0c1d2e-4b7a-4c3e-9a61-0d4b0c4a0e04")
+
+
+def _stable_model_id() -> str:
+    """A widget model id that is the same in every fresh kernel and unique within one.
+
+    A notebook stores the id of a displayed widget in the cell's output. ipywidgets makes
+    it random, so every re-run of a lesson would change the saved file. The explorer
+    numbers its ids instead: the n-th explorer of a kernel gets ``uuid5(namespace, n)``,
+    skipping ids of widgets still alive in this process (so copies of this module, such
+    as :func:`helpers.grading.pristine`, never hand out an id twice).
+    """
+    from ipywidgets.widgets import widget as widget_module
+
+    alive = getattr(widget_module, "_instances", {})  # ipywidgets' registry of open widgets
+    for number in itertools.count(1):
+        candidate = uuid.uuid5(_MODEL_ID_NAMESPACE, f"helpers.explorer/{number}").hex
+        if candidate not in alive:
+            return candidate
+    raise AssertionError("unreachable")
 
 
 def _png(fig: Figure) -> str:
@@ -153,7 +177,8 @@ class CapacityExplorer(widgets.VBox):
         self.depth_slider = self._slider("depth", depth)
         self.count_label = widgets.HTML()
         self.chart = widgets.Output()
-        super().__init__([widgets.HBox([self.width_slider, self.depth_slider]), self.count_label, self.chart])
+        super().__init__([widgets.HBox([self.width_slider, self.depth_slider]), self.count_label, self.chart],
+                         model_id=_stable_model_id())
         self.width_slider.observe(self._redraw, names="value")
         self.depth_slider.observe(self._redraw, names="value")
         self._redraw()

@@ -157,3 +157,19 @@ def test_start_value_outside_the_range_is_refused():
 def test_pristine_copy_has_the_explorer():
     grader = pristine()
     assert grader.capacity_explorer(mlp, width=(8, 16, 8, 8), depth=(1, 2, 1, 1)).count == mlp_count(8, 1)
+
+
+def test_model_ids_are_numbered_not_random():
+    # A saved notebook stores the displayed widget's model id: it must not change between
+    # runs, yet two explorers alive in one kernel must never share one.
+    from ipywidgets.widgets.widget import _instances
+
+    from helpers.explorer import _stable_model_id
+
+    first = capacity_explorer(mlp, width=(8, 16, 8, 8), depth=(1, 2, 1, 1))
+    second = pristine().capacity_explorer(mlp, width=(8, 16, 8, 8), depth=(1, 2, 1, 1))
+    assert first.model_id != second.model_id
+    assert first.model_id in _instances and second.model_id in _instances
+    first.close()
+    assert _stable_model_id() != second.model_id  # a closed explorer's id may come back, a live one's never
+    second.close()
