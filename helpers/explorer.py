@@ -205,7 +205,6 @@ class CapacityExplorer(widgets.VBox):
             return
         self.model = model
         total = count_params(model)
-        self.count_label.value = f"Parameters: <b>{total:,}</b>"
         fig = plot_params(model, self._blocks, log=self._log_scale,
                           title=f"{model.name}: width {width}, depth {depth}, {total:,} parameters")
         # Set the Output's content directly (rather than `with self.chart: display(...)`):
@@ -215,6 +214,8 @@ class CapacityExplorer(widgets.VBox):
             "data": {"image/png": _png(fig), "text/plain": f"<chart of {model.name}: {total:,} parameters>"},
             "metadata": {},
         },)
+        # The count last: whoever waits for the new count finds the new chart already sent.
+        self.count_label.value = f"Parameters: <b>{total:,}</b>"
 
     @property
     def count(self) -> int | None:

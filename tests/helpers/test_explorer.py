@@ -173,3 +173,13 @@ def test_model_ids_are_numbered_not_random():
     first.close()
     assert _stable_model_id() != second.model_id  # a closed explorer's id may come back, a live one's never
     second.close()
+
+
+def test_chart_is_replaced_before_the_count_changes():
+    # A browser test (or a learner) that waits for the new count must find the new chart.
+    explorer = capacity_explorer(mlp, width=(8, 64, 8, 32), depth=(1, 4, 1, 2))
+    seen = []
+    explorer.count_label.observe(lambda change: seen.append(explorer.chart.outputs[0]["data"]["text/plain"]),
+                                 names="value")
+    explorer.depth_slider.value = 3
+    assert seen == [f"<chart of mlp: {mlp_count(32, 3):,} parameters>"]
