@@ -14,6 +14,7 @@ Modules, one job each:
 - :mod:`helpers.formulas` - closed-form counts for Dense, Conv, Embedding, RNNs, BatchNorm
 - :mod:`helpers.gradients` - a shared variable's gradient, split by the call that used it
 - :mod:`helpers.plots` - bar charts of parameter counts
+- :mod:`helpers.explorer` - how counts grow with width and depth; a slider explorer
 - :mod:`helpers.checks` - ``assert_...`` checks used by exercises and graders
 """
 
@@ -24,11 +25,13 @@ from .checks import (
     assert_calls,
     assert_count_prediction,
     assert_gradient_split,
+    assert_capacity_ratio,
     assert_not_shared,
     assert_output_shape,
     assert_owns,
     assert_param_budget,
     assert_param_count,
+    assert_predicted_count,
     assert_separate_copies,
     assert_shared,
     assert_sharing_map,
@@ -36,6 +39,7 @@ from .checks import (
     assert_tied,
     assert_variable_count,
 )
+from .explorer import CapacityExplorer, Growth, capacity_explorer, capacity_growth
 from .formulas import (
     Formula,
     batchnorm_params,
@@ -47,6 +51,7 @@ from .formulas import (
     formula_table,
     gru_params,
     lstm_params,
+    rule_for,
     simple_rnn_params,
 )
 from .gradients import contributions_add_up, gradient, gradients_by_call
@@ -69,11 +74,13 @@ __all__ = [
     "assert_calls",
     "assert_count_prediction",
     "assert_gradient_split",
+    "assert_capacity_ratio",
     "assert_not_shared",
     "assert_output_shape",
     "assert_owns",
     "assert_param_budget",
     "assert_param_count",
+    "assert_predicted_count",
     "assert_separate_copies",
     "assert_shared",
     "assert_shared",
@@ -84,6 +91,9 @@ __all__ = [
     "batchnorm_params",
     "block_params",
     "Call",
+    "capacity_explorer",
+    "capacity_growth",
+    "CapacityExplorer",
     "call_counts",
     "config_differences",
     "CheckFailed",
@@ -99,9 +109,11 @@ __all__ = [
     "formula_table",
     "gradient",
     "gradients_by_call",
+    "Growth",
     "gru_params",
     "layer_calls",
     "lstm_params",
+    "rule_for",
     "param_table",
     "param_table",
     "plot_params",

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from numbers import Integral
 from typing import Any, Callable, Mapping, Sequence
 
@@ -26,8 +27,9 @@ import keras
 import numpy as np
 
 from .calls import call_counts, layer_calls, resolve_layer
+from .formulas import formula_for, rule_for
 from .gradients import gradient, gradients_by_call
-from .params import count_params, param_table
+from .params import Blocks, block_params, count_params, param_table
 from .sharing import (
     config_differences,
     same_architecture,
@@ -54,6 +56,8 @@ __all__ = [
     "assert_count_prediction",
     "assert_output_shape",
     "assert_sharing_predictions",
+    "assert_predicted_count",
+    "assert_capacity_ratio",
 ]
 
 LayerRef = str | keras.layers.Layer
@@ -622,3 +626,164 @@ def assert_sharing_predictions(
             "wrong:\n  - " + "\n  - ".join(wrong),
             hint,
         )
+def _settings(layer: keras.layers.Layer) -> str:
+    """``Dense(units=32)``, ``Conv2D(filters=8, kernel_size=(3, 3))``: what a layer was asked for."""
+    config = layer.get_config()
+    keys = ("units", "filters", "kernel_size", "input_dim", "output_dim")
+    chosen = ", ".join(f"{k}={tuple(config[k]) if isinstance(config[k], list) else config[k]}"
+                       for k in keys if k in config)
+    return f"{type(layer).__name__}({chosen})"
+
+
+def _how_to_count(source: keras.layers.Layer, reveal: bool) -> list[str]:
+    """One line per layer with parameters: its rule (``reveal=False``) or its worked formula."""
+    if isinstance(source, keras.Model) and hasattr(source, "_nodes_by_depth"):
+        first_calls, seen = [], set()
+        for call in layer_calls(source):
+            if id(call.layer) not in seen and call.input_shapes:
+                seen.add(id(call.layer))
+                first_calls.append((call.layer, call.input_shapes[0]))
+    else:
+        try:
+            first_calls = [(source, tuple(source.input.shape))]
+        except (AttributeError, ValueError):
+            return []
+    lines, values = [], []
+    for layer, shape in first_calls:
+        if not layer.weights:
+            continue
+        formula = formula_for(layer, shape)
+        if formula is None:
+            lines.append(f"  - {layer.name!r}, {type(layer).__name__}: {count_params(layer):,} "
+                         "(no formula for this kind of layer; count its variables' sizes)")
+            values.append(count_params(layer))
+        elif reveal:
+            lines.append(f"  - {layer.name!r}, {_settings(layer)}: {formula}")
+            values.append(formula.value)
+        else:
+            lines.append(f"  - {layer.name!r}, {_settings(layer)} on input {shape}: {rule_for(layer)}")
+    if reveal and len(values) > 1:
+        lines.append(f"  total: {' + '.join(f'{v:,}' for v in values)} = {sum(values):,}")
+    return lines
+
+
+def assert_predicted_count(
+    predicted: int,
+    source: keras.layers.Layer,
+    *,
+    name: str = "your prediction",
+    reveal: bool = False,
+    hint: str | None = None,
+) -> None:
+    """``predicted`` (a whole number a learner worked out) is the number of parameters of
+    ``source`` (a model or a layer that has been called), each variable counted once.
+
+    When it is wrong, the message lists each layer with parameters and the rule to count
+    it (``reveal=False``), or the rule with the numbers filled in and the total
+    (``reveal=True``, for feedback after grading).
+
+    >>> import keras
+    >>> x = keras.Input((64,))
+    >>> model = keras.Model(x, keras.layers.Dense(10, name="head")(x), name="probe")
+    >>> assert_predicted_count(650, model)            # (64 + 1) x 10: passes
+    >>> assert_predicted_count(640, model, name="head_count")
+    Traceback (most recent call last):
+    ...
+    helpers.checks.CheckFailed: head_count is 640, but 'probe' has 650 parameters (10 more than predicted).
+    Count each layer with its rule, then add the counts up:
+      - 'head', Dense(units=10) on input (None, 64): (inputs + 1) × units
+    """
+    __tracebackhide__ = True
+    if isinstance(predicted, bool) or not isinstance(predicted, numbers.Integral):
+        _fail(f"{name} should be a whole number such as 1234, not {predicted!r} "
+              f"({type(predicted).__name__}). Write the number you worked out.", hint)
+    actual = count_params(source)
+    predicted = int(predicted)
+    if predicted == actual:
+        return
+    difference = actual - predicted
+    how_much = f"{abs(difference):,} {'more' if difference > 0 else 'fewer'} than predicted"
+    message = f"{name} is {predicted:,}, but {source.name!r} has {actual:,} parameters ({how_much})."
+    lines = _how_to_count(source, reveal)
+    if lines:
+        intro = "How Keras counts them:" if reveal else "Count each layer with its rule, then add the counts up:"
+        message += "\n" + intro + "\n" + "\n".join(lines)
+    _fail(message, hint)
+
+
+def _prefix_blocks(names: Sequence[str]):
+    """Layer name -> block: ``stage1`` holds the layer ``stage1`` and every ``stage1_...``."""
+    ordered = sorted(names, key=len, reverse=True)  # "stage10" before "stage1"
+
+    def block_of(layer_name: str) -> str:
+        for block in ordered:
+            if layer_name == block or layer_name.startswith(block + "_"):
+                return block
+        return layer_name
+
+    return block_of
+
+
+def _ratio_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def assert_capacity_ratio(
+    model: keras.Model,
+    ratio: Mapping[str, float],
+    blocks: Blocks = None,
+    *,
+    tolerance: float = 0.1,
+    hint: str | None = None,
+) -> None:
+    """The blocks named in ``ratio`` have parameter counts in that ratio, each within
+    ``tolerance`` (0.1 = 10 %) of its target, measured against the first block.
+
+    A block is, by default, the layer with the block's name and every layer whose name
+    starts with it and ``_`` (``stage1`` holds ``stage1_conv1``, ``stage1_conv2``, ...);
+    pass ``blocks`` (as for :func:`helpers.params.block_params`) to group layers otherwise.
+    A variable shared by several blocks counts in the first block that uses it.
+
+    >>> # stage2 twice the parameters of stage1, stage3 four times:
+    >>> # assert_capacity_ratio(model, {"stage1": 1, "stage2": 2, "stage3": 4})
+    """
+    __tracebackhide__ = True
+    if len(ratio) < 2 or any(r <= 0 for r in ratio.values()):
+        raise ValueError("ratio needs at least two blocks, each with a positive share")
+    grouping = blocks if blocks is not None else _prefix_blocks(list(ratio))
+    counts = {block: t + n for block, (t, n) in block_params(model, grouping).items()}
+    empty = [block for block in ratio if not counts.get(block)]
+    if empty:
+        layer_names = ", ".join(repr(l.name) for l in model.layers)
+        _fail(
+            f"{model.name!r} has no parameters in block(s) {', '.join(repr(b) for b in empty)}. "
+            f"A block holds the layers named after it ('{empty[0]}_conv1', '{empty[0]}_dense1', ...); "
+            f"the layers of your model are {layer_names}. Name each block's layers after the block.",
+            hint,
+        )
+    names = list(ratio)
+    reference = names[0]
+    rows, wrong = [], []
+    for block in names:
+        wanted = ratio[block] / ratio[reference]
+        actual = counts[block] / counts[reference]
+        off = actual / wanted - 1
+        verdict = "ok" if abs(off) <= tolerance else f"{abs(off):.0%} too {'many' if off > 0 else 'few'}"
+        if abs(off) > tolerance:
+            wrong.append(block)
+        rows.append(f"  {block:<{max(map(len, names))}}  {counts[block]:>9,}  "
+                    f"×{actual:.2f}  (wanted ×{_ratio_text(wanted)})  {verdict if block != reference else ''}".rstrip())
+    if not wrong:
+        return
+    target = " : ".join(_ratio_text(ratio[b]) for b in names)
+    _fail(
+        f"The blocks of {model.name!r} should have parameters in the ratio {target} "
+        f"(each within {tolerance:.0%}), but {', '.join(repr(b) for b in wrong)} "
+        f"{'is' if len(wrong) == 1 else 'are'} off. Parameters per block, and as a multiple of {reference!r}:\n"
+        + "\n".join(rows)
+        + "\nA layer's parameters grow with its inputs × its outputs: doubling the filters of a "
+        "layer whose input also doubled multiplies its count by about 4. Depth adds "
+        "parameters linearly: to double a block, double its depth (or multiply its width "
+        "by about 1.4).",
+        hint,
+    )

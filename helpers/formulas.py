@@ -35,6 +35,7 @@ __all__ = [
     "Formula",
     "formula_for",
     "formula_table",
+    "rule_for",
 ]
 
 
@@ -174,3 +175,39 @@ def formula_table(model: keras.Model) -> Table:
                      formula.value, keras_count, formula.value == keras_count])
     return Table(["layer", "kind", "formula", "by formula", "Keras", "match"], rows,
                  title=f"Formula vs Keras for {model.name!r}")
+
+
+# The general rule behind each formula, in words a learner can fill in. Most specific
+# classes first: LSTM and GRU are not subclasses of SimpleRNN, but keep the order anyway.
+_RULES: list[tuple[type, str, str]] = [
+    (keras.layers.Dense, "(inputs + 1) × units", "inputs × units"),
+    (keras.layers.Conv2D, "(kernel_h × kernel_w × in_channels + 1) × filters",
+     "kernel_h × kernel_w × in_channels × filters"),
+    (keras.layers.Conv1D, "(kernel × in_channels + 1) × filters", "kernel × in_channels × filters"),
+    (keras.layers.Embedding, "vocabulary × dim", "vocabulary × dim"),
+    (keras.layers.LSTM, "4 × (units × (inputs + units) + units)", "4 × units × (inputs + units)"),
+    (keras.layers.GRU, "3 × (units × (inputs + units) + 2 × units)", "3 × units × (inputs + units)"),
+    (keras.layers.SimpleRNN, "units × (inputs + units) + units", "units × (inputs + units)"),
+    (keras.layers.BatchNormalization, "4 × channels (2 × channels trainable)",
+     "4 × channels (2 × channels trainable)"),
+]
+
+
+def rule_for(layer: keras.layers.Layer) -> str | None:
+    """The general counting rule for ``layer``'s kind, in words (``None`` if this module
+    has no formula for it). Unlike :func:`formula_for` it does not fill in the numbers,
+    so it can tell a learner *how* to count without giving the answer away.
+
+    >>> import keras
+    >>> rule_for(keras.layers.Dense(10))
+    '(inputs + 1) × units'
+    >>> rule_for(keras.layers.Conv2D(8, 3, use_bias=False))
+    'kernel_h × kernel_w × in_channels × filters'
+    """
+    bias = layer.get_config().get("use_bias", True)
+    if isinstance(layer, keras.layers.GRU) and not layer.get_config().get("reset_after", True) and bias:
+        return "3 × (units × (inputs + units) + units)"
+    for kind, with_bias, without_bias in _RULES:
+        if isinstance(layer, kind):
+            return with_bias if bias else without_bias
+    return None
