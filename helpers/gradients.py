@@ -94,8 +94,10 @@ def gradients_by_call(
         for tensor in stand_ins.values():
             tape.watch(tensor)
         value = loss(_run_graph(model, inputs, scope_for))
-    grads = tape.gradient(value, [stand_ins[id(c._node)] for c in readers])
-    return {call.label: np.asarray(g) for call, g in zip(readers, grads)}
+    grads = tape.gradient(value, [stand_ins[id(c._node)] for c in readers],
+                          unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    # An Embedding's gradient comes as IndexedSlices (one row per token looked up).
+    return {call.label: np.asarray(tf.convert_to_tensor(g)) for call, g in zip(readers, grads)}
 
 
 def gradient(model: keras.Model, variable: keras.Variable, inputs, loss: Loss) -> np.ndarray:
@@ -105,7 +107,8 @@ def gradient(model: keras.Model, variable: keras.Variable, inputs, loss: Loss) -
     with tf.GradientTape() as tape:
         tape.watch(variable.value)
         value = loss(model(inputs, training=False))
-    return np.asarray(tape.gradient(value, variable.value))
+    grad = tape.gradient(value, variable.value, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return np.asarray(tf.convert_to_tensor(grad))
 
 
 def contributions_add_up(
