@@ -112,14 +112,24 @@ class _ReadRecorder(StatelessScope):
         return None
 
 
+def _state_not_weights(layer: keras.layers.Layer) -> set[int]:
+    """Ids of a layer's variables that are not weights: the state of its random seed
+    generators (``Dropout`` called with ``training=True`` reads it). Keras does not count
+    them as parameters, and neither do the helpers."""
+    weights = {variable_id(v) for v in layer.weights}
+    return {variable_id(v) for v in layer.variables if variable_id(v) not in weights}
+
+
 def _variables_read_by(call: Call) -> list[keras.Variable]:
-    """The variables one call reads, found by replaying it on zeros."""
+    """The variables (weights) one call reads, found by replaying it on zeros."""
     args, kwargs = call.replay_arguments()
     with _ReadRecorder() as recorder:
         call.layer(*args, **kwargs)
+    skip = _state_not_weights(call.layer)
     unique: dict[int, keras.Variable] = {}
     for variable in recorder.read:
-        unique.setdefault(variable_id(variable), variable)
+        if variable_id(variable) not in skip:
+            unique.setdefault(variable_id(variable), variable)
     return list(unique.values())
 
 
