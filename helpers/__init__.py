@@ -15,9 +15,11 @@ Modules, one job each:
 - :mod:`helpers.gradients` - a shared variable's gradient, split by the call that used it
 - :mod:`helpers.plots` - bar charts of parameter counts
 - :mod:`helpers.checks` - ``assert_...`` checks used by exercises and graders
+- :mod:`helpers.grading` - a pristine copy of the checks for hidden tests
+- :mod:`helpers.tables` - the Table the reports return (HTML and text)
 """
 
-from .calls import Call, call_counts, layer_calls
+from .calls import Call, call_counts, layer_calls, resolve_layer
 from .checks import (
     CheckFailed,
     assert_calls,
@@ -65,7 +67,6 @@ __all__ = [
     "assert_param_count",
     "assert_separate_copies",
     "assert_shared",
-    "assert_shared",
     "assert_sharing_map",
     "assert_tied",
     "batchnorm_params",
@@ -88,15 +89,14 @@ __all__ = [
     "layer_calls",
     "lstm_params",
     "param_table",
-    "param_table",
     "plot_params",
+    "resolve_layer",
     "same_architecture",
     "same_variable",
     "separate_copies",
     "shared_variables",
     "shares_weights",
     "sharing_groups",
-    "sharing_report",
     "sharing_report",
     "simple_rnn_params",
     "Table",
