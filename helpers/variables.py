@@ -138,16 +138,20 @@ def _tracked_order(model: keras.Model) -> dict[int, int]:
 
 
 def variable_uses(model: keras.Model) -> list[VariableUse]:
-    """Every variable the model's layer calls read, with the calls that read it.
+    """Every variable of the model, with the layer calls that read it.
 
     Variables come in the order of ``model.weights`` (variables a call reads that the model
-    does not track come last). A variable used by two calls appears once, with both.
+    does not track come last). A variable used by two calls appears once, with both. A
+    variable the model tracks but no call reads (a layer a wrapper holds but never calls)
+    has no calls: Keras counts it, yet nothing trains it.
     """
     uses: dict[int, VariableUse] = {}
     for call in layer_calls(model):
         for variable in _variables_read_by(call):
             use = uses.setdefault(variable_id(variable), VariableUse(variable, []))
             use.calls.append(call)
+    for variable in model.weights:
+        uses.setdefault(variable_id(variable), VariableUse(variable, []))
     order = _tracked_order(model)
     return sorted(uses.values(), key=lambda u: order.get(variable_id(u.variable), len(order)))
 
