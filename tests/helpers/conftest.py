@@ -244,3 +244,27 @@ def tied_lm() -> keras.Model:
     embed = TiedEmbedding(11, 4, name="embed")
     h = layers.Dense(4, activation="tanh", name="mix")(embed(tokens))
     return keras.Model(tokens, embed(h, reverse=True), name="tied_lm")
+
+
+class HoldsASpare(layers.Layer):
+    """A wrapper that builds two inner Dense layers but only ever calls one: Keras tracks
+    and counts the spare's variables, yet no call reads them."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.used = layers.Dense(2, name="used")
+        self.spare = layers.Dense(2, name="spare")
+
+    def build(self, input_shape):
+        self.used.build(input_shape)
+        self.spare.build(input_shape)
+
+    def call(self, x):
+        return self.used(x)
+
+
+@pytest.fixture
+def unused_weights() -> keras.Model:
+    x = keras.Input((3,), name="x")
+    h = layers.Dense(3, name="first")(x)
+    return keras.Model(x, HoldsASpare(name="wrap")(h), name="unused_weights")

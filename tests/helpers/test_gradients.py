@@ -194,6 +194,12 @@ def test_a_variable_the_model_does_not_read_is_a_value_error(siamese):
         gradients_by_call(siamese, stranger, siamese_data()[0], lambda out: ops.sum(out))
 
 
+def test_a_tracked_variable_no_call_reads_is_a_value_error(unused_weights):
+    spare = unused_weights.get_layer("wrap").spare.kernel
+    with pytest.raises(ValueError, match="No layer call of 'unused_weights' reads the variable 'wrap/spare/kernel'"):
+        gradients_by_call(unused_weights, spare, np.ones((1, 3)), lambda out: ops.sum(out))
+
+
 def test_contributions_add_up_detects_a_missing_part(siamese, monkeypatch):
     """The check can fail: drop one call's contribution and the sum no longer matches."""
     import helpers.gradients as module

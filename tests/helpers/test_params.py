@@ -11,7 +11,7 @@ from helpers.params import block_params, count_params, param_table
 ALL_MODELS = ["siamese", "two_towers", "submodel_twice", "sequential_twice", "cloned_towers",
               "from_config_pair", "deepcopy_pair", "set_weights_pair", "frozen_shared", "identity_clone",
               "tied_autoencoder", "tracked_tied_autoencoder", "untied_autoencoder", "wrapper_model",
-              "tied_lm", "zoo"]
+              "tied_lm", "zoo", "unused_weights"]
 
 
 @pytest.mark.parametrize("fixture", ALL_MODELS)
@@ -118,6 +118,13 @@ def test_param_table_sub_model_used_twice(submodel_twice):
 def test_tied_lm_embedding_counted_once(tied_lm):
     assert block_params(tied_lm) == {"embed": (44, 0), "mix": (20, 0)}
     assert count_params(tied_lm) == 64
+
+
+def test_variables_no_call_reads_are_counted_under_the_layer_that_tracks_them(unused_weights):
+    # Keras counts the spare Dense inside 'wrap' (16 = used 8 + spare 8); so do the helpers.
+    assert block_params(unused_weights) == {"first": (12, 0), "wrap": (16, 0)}
+    assert param_table(unused_weights).rows[-1] == ["total", 28, 0, 28, ""]
+    assert unused_weights.count_params() == 28
 
 
 def test_layer_without_weights_has_no_row(siamese):

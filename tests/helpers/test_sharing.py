@@ -37,7 +37,7 @@ def test_siamese_report_lists_the_shared_kernel_once(siamese):
     "fixture",
     ["siamese", "two_towers", "submodel_twice", "sequential_twice", "cloned_towers", "from_config_pair",
      "deepcopy_pair", "set_weights_pair", "frozen_shared", "identity_clone", "tied_autoencoder",
-     "tracked_tied_autoencoder", "untied_autoencoder", "wrapper_model", "tied_lm", "zoo"],
+     "tracked_tied_autoencoder", "untied_autoencoder", "wrapper_model", "tied_lm", "zoo", "unused_weights"],
 )
 def test_report_params_add_up_to_keras_count(fixture, request):
     model = request.getfixturevalue(fixture)
@@ -60,6 +60,13 @@ def test_report_footer_singular_and_no_sharing(two_towers, tied_lm):
         "4 variables, 30 parameters; 0 shared variables holding 0 parameters."]
     assert sharing_report(tied_lm).footer == [
         "3 variables, 64 parameters; 1 shared variable holding 44 parameters."]
+
+
+def test_report_shows_variables_no_call_reads(unused_weights):
+    rows = {row[0]: row for row in sharing_report(unused_weights).rows}
+    assert rows["wrap/spare/kernel"][2:] == [6, True, "(no call)", False]
+    assert rows["wrap/used/kernel"][4] == "wrap"
+    assert sharing_groups(unused_weights) == [["first"], ["wrap"]]
 
 
 def test_report_marks_frozen_variables(frozen_shared):

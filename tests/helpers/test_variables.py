@@ -151,3 +151,12 @@ def test_zoo_reads_every_weight_exactly_once(zoo):
     assert sorted(u.path for u in uses) == sorted(w.path for w in zoo.weights)
     assert sum(u.size for u in uses) == zoo.count_params()
     assert [variable_id(u.variable) for u in uses] == [variable_id(w) for w in zoo.weights]  # model order
+
+
+def test_a_tracked_variable_no_call_reads_has_no_calls(unused_weights):
+    uses = {u.path: u for u in variable_uses(unused_weights)}
+    assert list(uses) == [w.path for w in unused_weights.weights]
+    assert uses["wrap/used/kernel"].labels == ["wrap"]
+    assert uses["wrap/spare/kernel"].calls == [] and uses["wrap/spare/kernel"].layers == []
+    assert not uses["wrap/spare/kernel"].is_shared
+    assert [v.path for v in variables_used_by(unused_weights, "wrap")] == ["wrap/used/kernel", "wrap/used/bias"]
