@@ -16,9 +16,11 @@ Modules, one job each:
 - :mod:`helpers.plots` - bar charts of parameter counts
 - :mod:`helpers.explorer` - how counts grow with width and depth; a slider explorer
 - :mod:`helpers.checks` - ``assert_...`` checks used by exercises and graders
+- :mod:`helpers.grading` - a pristine copy of the checks for hidden tests
+- :mod:`helpers.tables` - the Table the reports return (HTML and text)
 """
 
-from .calls import Call, call_counts, layer_calls
+from .calls import Call, call_counts, layer_calls, resolve_layer
 from .checks import (
     CheckFailed,
     assert_call_counts,
@@ -83,7 +85,6 @@ __all__ = [
     "assert_predicted_count",
     "assert_separate_copies",
     "assert_shared",
-    "assert_shared",
     "assert_sharing_map",
     "assert_sharing_predictions",
     "assert_tied",
@@ -115,15 +116,14 @@ __all__ = [
     "lstm_params",
     "rule_for",
     "param_table",
-    "param_table",
     "plot_params",
+    "resolve_layer",
     "same_architecture",
     "same_variable",
     "separate_copies",
     "shared_variables",
     "shares_weights",
     "sharing_groups",
-    "sharing_report",
     "sharing_report",
     "simple_rnn_params",
     "Table",

@@ -117,10 +117,12 @@ def assert_calls(model: keras.Model, layer: LayerRef, expected: int, *, hint: st
         f"one set of weights, used on {expected} inputs), but your model calls it "
         f"{_plural(actual, 'time')}."
     )
+    own = {variable_id(w) for w in target.weights}
     twins = [
         l.name for l in model.layers
         if l is not target and type(l) is type(target) and l.weights
         and [tuple(w.shape) for w in l.weights] == [tuple(w.shape) for w in target.weights]
+        and not any(variable_id(w) in own for w in l.weights)  # an alias shares, it is no twin
     ]
     if actual < expected and twins:
         message += (
@@ -290,7 +292,8 @@ def assert_not_shared(model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str
     layer_a, layer_b = _layer(model, a), _layer(model, b)
     if layer_a is layer_b:
         _fail(
-            f"{a!r} and {b!r} should be two layers with separate weights, but they are one "
+            f"{layer_a.name!r} and {layer_b.name!r} should be two layers with separate weights, "
+            "but they are one "
             f"layer object called {_plural(call_counts(model).get(layer_a.name, 0), 'time')}: "
             "every call uses the same variables. Create a new layer for each use "
             "(call your block-building function again).", hint)

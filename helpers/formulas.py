@@ -85,10 +85,14 @@ def gru_params(input_dim: int, units: int, use_bias: bool = True, reset_after: b
     return 3 * (units * (input_dim + units) + bias)
 
 
-def batchnorm_params(channels: int, trainable_only: bool = False) -> int:
+def batchnorm_params(
+    channels: int, trainable_only: bool = False, *, center: bool = True, scale: bool = True
+) -> int:
     """``BatchNormalization`` over ``channels``: ``4 * channels`` (gamma and beta are
-    trained; the moving mean and variance are not), or ``2 * channels`` trainable."""
-    return (2 if trainable_only else 4) * channels
+    trained; the moving mean and variance are not), or ``2 * channels`` trainable.
+    ``center=False`` drops beta and ``scale=False`` drops gamma."""
+    trained = int(center) + int(scale)
+    return (trained if trainable_only else trained + 2) * channels
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,12 @@ def formula_for(layer: keras.layers.Layer, input_shape: tuple | None = None) -> 
     config = layer.get_config()
     bias = config.get("use_bias", True)
     plus_bias = " + 1" if bias else ""
+    # Convolutions and BatchNormalization read channels off axis 1 with channels_first;
+    # grouped convolutions connect each filter to in_channels / groups channels only.
+    channels = input_shape[1] if config.get("data_format") == "channels_first" else last
+    groups = config.get("groups", 1)
+    per_group = channels // groups
+    cin = f"({channels}/{groups})" if groups > 1 else f"{channels}"
     L = keras.layers
     if isinstance(layer, L.Dense):
         units = config["units"]
@@ -130,11 +140,11 @@ def formula_for(layer: keras.layers.Layer, input_shape: tuple | None = None) -> 
     if isinstance(layer, L.Conv2D):
         kh, kw = _pair(config["kernel_size"])
         f = config["filters"]
-        return Formula(f"({kh}×{kw}×{last}{plus_bias}) × {f}", conv2d_params((kh, kw), last, f, bias))
+        return Formula(f"({kh}×{kw}×{cin}{plus_bias}) × {f}", conv2d_params((kh, kw), per_group, f, bias))
     if isinstance(layer, L.Conv1D):
         (k,) = tuple(config["kernel_size"]) if not isinstance(config["kernel_size"], int) else (config["kernel_size"],)
         f = config["filters"]
-        return Formula(f"({k}×{last}{plus_bias}) × {f}", conv1d_params(k, last, f, bias))
+        return Formula(f"({k}×{cin}{plus_bias}) × {f}", conv1d_params(k, per_group, f, bias))
     if isinstance(layer, L.Embedding):
         v, d = config["input_dim"], config["output_dim"]
         return Formula(f"{v} × {d}", embedding_params(v, d))
@@ -154,7 +164,9 @@ def formula_for(layer: keras.layers.Layer, input_shape: tuple | None = None) -> 
         axis = config["axis"]
         axis = axis[0] if isinstance(axis, (list, tuple)) else axis
         c = input_shape[axis]
-        return Formula(f"4 × {c}", batchnorm_params(c))
+        center, scale = config.get("center", True), config.get("scale", True)
+        return Formula(f"{int(center) + int(scale) + 2} × {c}",
+                       batchnorm_params(c, center=center, scale=scale))
     return None
 
 

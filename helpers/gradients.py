@@ -90,7 +90,7 @@ def gradients_by_call(
     tf = _tape()
     readers = next((u.calls for u in variable_uses(model)
                     if variable_id(u.variable) == variable_id(variable)), None)
-    if readers is None:
+    if not readers:
         raise ValueError(f"No layer call of {model.name!r} reads the variable {variable.path!r}.")
     stand_ins = {id(call._node): tf.identity(variable.value) for call in readers}
 

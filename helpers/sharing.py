@@ -42,14 +42,15 @@ LayerRef = str | keras.layers.Layer
 
 def sharing_report(model: keras.Model) -> Table:
     """A table with one row per variable: its path, shape, size, whether it is trainable,
-    the layer calls that use it, and whether it is shared (used by more than one call).
+    the layer calls that use it (``(no call)`` for a variable the model tracks but never
+    reads), and whether it is shared (used by more than one call).
 
     Every variable appears once, however many layers use it, so the ``params`` column
     adds up to ``model.count_params()``.
     """
     uses = variable_uses(model)
     rows = [
-        [u.path, u.shape, u.size, u.trainable, ", ".join(u.labels), u.is_shared]
+        [u.path, u.shape, u.size, u.trainable, ", ".join(u.labels) or "(no call)", u.is_shared]
         for u in uses
     ]
     shared = [u for u in uses if u.is_shared]

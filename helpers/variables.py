@@ -115,14 +115,24 @@ class _ReadRecorder(StatelessScope):
         return None
 
 
+def _state_not_weights(layer: keras.layers.Layer) -> set[int]:
+    """Ids of a layer's variables that are not weights: the state of its random seed
+    generators (``Dropout`` called with ``training=True`` reads it). Keras does not count
+    them as parameters, and neither do the helpers."""
+    weights = {variable_id(v) for v in layer.weights}
+    return {variable_id(v) for v in layer.variables if variable_id(v) not in weights}
+
+
 def _variables_read_by(call: Call) -> list[keras.Variable]:
-    """The variables one call reads, found by replaying it on zeros."""
+    """The variables (weights) one call reads, found by replaying it on zeros."""
     args, kwargs = call.replay_arguments()
     with _ReadRecorder() as recorder:
         call.layer(*args, **kwargs)
+    skip = _state_not_weights(call.layer)
     unique: dict[int, keras.Variable] = {}
     for variable in recorder.read:
-        unique.setdefault(variable_id(variable), variable)
+        if variable_id(variable) not in skip:
+            unique.setdefault(variable_id(variable), variable)
     return list(unique.values())
 
 
@@ -131,16 +141,20 @@ def _tracked_order(model: keras.Model) -> dict[int, int]:
 
 
 def variable_uses(model: keras.Model) -> list[VariableUse]:
-    """Every variable the model's layer calls read, with the calls that read it.
+    """Every variable of the model, with the layer calls that read it.
 
     Variables come in the order of ``model.weights`` (variables a call reads that the model
-    does not track come last). A variable used by two calls appears once, with both.
+    does not track come last). A variable used by two calls appears once, with both. A
+    variable the model tracks but no call reads (a layer a wrapper holds but never calls)
+    has no calls: Keras counts it, yet nothing trains it.
     """
     uses: dict[int, VariableUse] = {}
     for call in layer_calls(model):
         for variable in _variables_read_by(call):
             use = uses.setdefault(variable_id(variable), VariableUse(variable, []))
             use.calls.append(call)
+    for variable in model.weights:
+        uses.setdefault(variable_id(variable), VariableUse(variable, []))
     order = _tracked_order(model)
     return sorted(uses.values(), key=lambda u: order.get(variable_id(u.variable), len(order)))
 

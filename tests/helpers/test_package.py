@@ -1,0 +1,25 @@
+"""helpers/__init__.py: everything a lesson needs is importable from ``helpers``."""
+
+from __future__ import annotations
+
+import helpers
+from helpers import calls, checks, formulas, gradients, params, plots, sharing, tables, variables
+
+MODULES = [calls, variables, sharing, params, formulas, plots, gradients, checks, tables]
+
+
+def test_every_public_name_of_every_module_is_exported():
+    missing = {name for module in MODULES for name in module.__all__} - set(helpers.__all__)
+    assert not missing
+
+
+def test_exported_names_exist_and_are_listed_once():
+    assert len(helpers.__all__) == len(set(helpers.__all__)), "duplicates in helpers.__all__"
+    for name in helpers.__all__:
+        assert getattr(helpers, name) is not None, name
+
+
+def test_exported_names_are_the_module_objects():
+    assert helpers.assert_shared is checks.assert_shared
+    assert helpers.sharing_report is sharing.sharing_report
+    assert helpers.Table is tables.Table
