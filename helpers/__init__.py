@@ -14,13 +14,17 @@ Modules, one job each:
 - :mod:`helpers.formulas` - closed-form counts for Dense, Conv, Embedding, RNNs, BatchNorm
 - :mod:`helpers.gradients` - a shared variable's gradient, split by the call that used it
 - :mod:`helpers.plots` - bar charts of parameter counts
+- :mod:`helpers.evaluation` - accuracy per output, measured on the data given
+- :mod:`helpers.datasets` - lesson data built from scikit-learn's digits (no downloads)
 - :mod:`helpers.checks` - ``assert_...`` checks used by exercises and graders
 """
 
 from .calls import Call, call_counts, layer_calls
 from .checks import (
     CheckFailed,
+    assert_accuracy,
     assert_calls,
+    assert_io_names,
     assert_not_shared,
     assert_output_shape,
     assert_param_budget,
@@ -30,6 +34,8 @@ from .checks import (
     assert_sharing_map,
     assert_tied,
 )
+from .datasets import digit_images, digit_pairs
+from .evaluation import accuracy, majority_rate, predict_outputs
 from .formulas import (
     Formula,
     batchnorm_params,
@@ -58,7 +64,10 @@ from .tables import Table
 from .variables import VariableUse, same_variable, variable_id, variable_uses, variables_used_by
 
 __all__ = [
+    "accuracy",
+    "assert_accuracy",
     "assert_calls",
+    "assert_io_names",
     "assert_not_shared",
     "assert_output_shape",
     "assert_param_budget",
@@ -78,6 +87,8 @@ __all__ = [
     "conv2d_params",
     "count_params",
     "dense_params",
+    "digit_images",
+    "digit_pairs",
     "embedding_params",
     "Formula",
     "formula_for",
@@ -87,9 +98,11 @@ __all__ = [
     "gru_params",
     "layer_calls",
     "lstm_params",
+    "majority_rate",
     "param_table",
     "param_table",
     "plot_params",
+    "predict_outputs",
     "same_architecture",
     "same_variable",
     "separate_copies",
