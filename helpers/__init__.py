@@ -15,33 +15,32 @@ Modules, one job each:
 - :mod:`helpers.gradients` - a shared variable's gradient, split by the call that used it
 - :mod:`helpers.plots` - bar charts of parameter counts
 - :mod:`helpers.explorer` - how counts grow with width and depth; a slider explorer
+- :mod:`helpers.evaluation` - accuracy per output, measured on the data given
+- :mod:`helpers.datasets` - lesson data built from scikit-learn's digits (no downloads)
 - :mod:`helpers.checks` - ``assert_...`` checks used by exercises and graders
 - :mod:`helpers.grading` - a pristine copy of the checks for hidden tests
 - :mod:`helpers.tables` - the Table the reports return (HTML and text)
 """
 
 from .calls import Call, call_counts, layer_calls, resolve_layer
-from .checks import (
-    CheckFailed,
-    assert_call_counts,
-    assert_calls,
-    assert_count_prediction,
-    assert_gradient_split,
-    assert_capacity_ratio,
-    assert_not_shared,
-    assert_output_shape,
-    assert_owns,
-    assert_param_budget,
-    assert_param_count,
-    assert_predicted_count,
-    assert_separate_copies,
-    assert_shared,
-    assert_sharing_map,
-    assert_sharing_predictions,
-    assert_tied,
-    assert_variable_count,
+from .variables import (
+    VariableUse,
+    compare_weights,
+    same_variable,
+    variable_id,
+    variable_uses,
+    variables_used_by,
 )
-from .explorer import CapacityExplorer, Growth, capacity_explorer, capacity_growth
+from .sharing import (
+    config_differences,
+    same_architecture,
+    separate_copies,
+    shared_variables,
+    shares_weights,
+    sharing_groups,
+    sharing_report,
+)
+from .params import block_params, count_params, param_table
 from .formulas import (
     Formula,
     batchnorm_params,
@@ -57,26 +56,43 @@ from .formulas import (
     simple_rnn_params,
 )
 from .gradients import contributions_add_up, gradient, gradients_by_call
-from .params import block_params, count_params, param_table
 from .plots import plot_params
-from .sharing import (
-    config_differences,
-    same_architecture,
-    separate_copies,
-    shared_variables,
-    shares_weights,
-    sharing_groups,
-    sharing_report,
+from .explorer import CapacityExplorer, Growth, capacity_explorer, capacity_growth
+from .evaluation import accuracy, fraction_right, majority_rate, predict_outputs
+from .datasets import DEFAULT_PAIRS, DEFAULT_SEEDS, TRAIN_IMAGES, digit_images, digit_pairs
+from .checks import (
+    CheckFailed,
+    assert_accuracy,
+    assert_call_counts,
+    assert_calls,
+    assert_capacity_ratio,
+    assert_count_prediction,
+    assert_gradient_split,
+    assert_io_names,
+    assert_not_shared,
+    assert_output_shape,
+    assert_owns,
+    assert_param_budget,
+    assert_param_count,
+    assert_predicted_count,
+    assert_separate_copies,
+    assert_shared,
+    assert_sharing_map,
+    assert_sharing_predictions,
+    assert_tied,
+    assert_variable_count,
 )
 from .tables import Table
-from .variables import VariableUse, compare_weights, same_variable, variable_id, variable_uses, variables_used_by
 
 __all__ = [
+    "accuracy",
+    "assert_accuracy",
     "assert_call_counts",
     "assert_calls",
+    "assert_capacity_ratio",
     "assert_count_prediction",
     "assert_gradient_split",
-    "assert_capacity_ratio",
+    "assert_io_names",
     "assert_not_shared",
     "assert_output_shape",
     "assert_owns",
@@ -92,32 +108,39 @@ __all__ = [
     "batchnorm_params",
     "block_params",
     "Call",
+    "call_counts",
     "capacity_explorer",
     "capacity_growth",
     "CapacityExplorer",
-    "call_counts",
-    "config_differences",
     "CheckFailed",
     "compare_weights",
+    "config_differences",
     "contributions_add_up",
     "conv1d_params",
     "conv2d_params",
     "count_params",
+    "DEFAULT_PAIRS",
+    "DEFAULT_SEEDS",
     "dense_params",
+    "digit_images",
+    "digit_pairs",
     "embedding_params",
     "Formula",
     "formula_for",
     "formula_table",
+    "fraction_right",
     "gradient",
     "gradients_by_call",
     "Growth",
     "gru_params",
     "layer_calls",
     "lstm_params",
-    "rule_for",
+    "majority_rate",
     "param_table",
     "plot_params",
+    "predict_outputs",
     "resolve_layer",
+    "rule_for",
     "same_architecture",
     "same_variable",
     "separate_copies",
@@ -127,6 +150,7 @@ __all__ = [
     "sharing_report",
     "simple_rnn_params",
     "Table",
+    "TRAIN_IMAGES",
     "variable_id",
     "variable_uses",
     "variables_used_by",

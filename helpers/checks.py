@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from .calls import call_counts, layer_calls, resolve_layer
+from .evaluation import fraction_right, majority_rate, predict_outputs
 from .formulas import formula_for, rule_for
 from .gradients import gradient, gradients_by_call
 from .params import Blocks, block_params, count_params, param_table
@@ -58,6 +59,8 @@ __all__ = [
     "assert_sharing_predictions",
     "assert_predicted_count",
     "assert_capacity_ratio",
+    "assert_io_names",
+    "assert_accuracy",
 ]
 
 LayerRef = str | keras.layers.Layer
@@ -465,11 +468,14 @@ def assert_sharing_map(
     *,
     calls: Mapping[str, int] | None = None,
     groups: Sequence[Sequence[str]] = (),
+    ignore: Sequence[str] = (),
     hint: str | None = None,
 ) -> None:
     """The model shares exactly as specified: each layer in ``calls`` is called that many
     times; the layers in each of ``groups`` share variables with each other; and no other
-    layers share any variable.
+    layers share any variable. Layers in ``ignore`` (say, a tied layer checked on its own
+    with :func:`assert_tied`) are left out of the groups, so a broken tie does not also
+    fail the sharing map.
 
     >>> # A shared trunk (called on two inputs) with separate heads:
     >>> # assert_sharing_map(model, calls={"trunk": 2, "head_a": 1, "head_b": 1})
@@ -497,7 +503,9 @@ def assert_sharing_map(
             problems.append(
                 f"{name!r} should be called {_plural(expected, 'time')}, "
                 f"but it is called {_plural(counts.get(name, 0), 'time')}.")
-    actual = [set(g) for g in sharing_groups(model)]
+    for name in ignore:
+        _layer(model, name)
+    actual = [set(g) for g in sharing_groups(model, ignore=ignore)]
     wanted = [set(g) for g in groups]
     for group in wanted:
         if not all([exists(name) for name in sorted(group)]):
@@ -790,3 +798,99 @@ def assert_capacity_ratio(
         "by about 1.4).",
         hint,
     )
+
+
+def assert_io_names(
+    model: keras.Model,
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
+    *,
+    hint: str | None = None,
+) -> None:
+    """The model's inputs and outputs have exactly these names, in this order. Inputs take
+    the ``name=`` of their ``keras.Input``; outputs the name of the layer that makes them.
+
+    >>> import keras
+    >>> x = keras.Input((3,), name="pixels")
+    >>> model = keras.Model(x, keras.layers.Dense(1, name="score")(x))
+    >>> assert_io_names(model, inputs=["pixels"], outputs=["score"])      # passes
+    >>> assert_io_names(model, outputs=["label"])
+    Traceback (most recent call last):
+    ...
+    helpers.checks.CheckFailed: The model's outputs should be named ['label'] (in this order), but they are ['score']. An output is named after the layer that produces it: give that layer name=.
+    """
+    __tracebackhide__ = True
+    problems = []
+    if inputs is not None:
+        actual = [t.name for t in model.inputs]
+        if actual != list(inputs):
+            problems.append(
+                f"The model's inputs should be named {list(inputs)} (in this order), but they are "
+                f"{actual}. Give each keras.Input(...) its name= and pass them to keras.Model in "
+                "that order.")
+    if outputs is not None:
+        actual = list(getattr(model, "output_names", None) or [])
+        if actual != list(outputs):
+            problems.append(
+                f"The model's outputs should be named {list(outputs)} (in this order), but they are "
+                f"{actual}. An output is named after the layer that produces it: give that "
+                "layer name=.")
+    if problems:
+        _fail("\n".join(problems), hint)
+
+
+def assert_accuracy(
+    model: keras.Model,
+    x,
+    y,
+    at_least: float | Mapping[str, float],
+    *,
+    hint: str | None = None,
+) -> None:
+    """Each output of ``model`` that ``y`` has targets for is right on at least
+    ``at_least`` of the examples ``(x, y)`` (one floor for all outputs, or a dict of
+    floors by output name). The accuracy is measured here, on the data given, with
+    :func:`helpers.evaluation.accuracy`'s rules: one-unit outputs are probabilities (above 0.5
+    means 1), wider outputs class scores (the largest wins).
+
+    >>> import keras, numpy as np
+    >>> x = keras.Input((2,), name="x")
+    >>> model = keras.Model(x, keras.layers.Dense(1, activation="sigmoid", name="positive")(x))
+    >>> model.set_weights([np.array([[1.0], [0.0]]), np.array([0.0])])   # positive when x[0] > 0
+    >>> data, truth = np.array([[1.0, 5.0], [-1.0, 5.0], [2.0, 0.0], [-3.0, 0.0]]), np.array([1, 0, 1, 1])
+    >>> assert_accuracy(model, data, truth, at_least=0.75)        # 3 of 4 right: passes
+    >>> assert_accuracy(model, data, truth, at_least=0.9)
+    Traceback (most recent call last):
+    ...
+    helpers.checks.CheckFailed: The model is not accurate enough on these 4 examples:
+      - output 'positive' is right on 75.0% of them; it should be at least 90.0% (always answering the most common value scores 75.0%).
+    """
+    __tracebackhide__ = True
+    targets = dict(y) if isinstance(y, Mapping) else None
+    predicted = predict_outputs(model, x)
+    if targets is None:
+        if len(predicted) != 1:
+            _fail(f"{model.name!r} has {len(predicted)} outputs; the check needs targets for each "
+                  "output by name.", hint)
+        targets = {next(iter(predicted)): y}
+    floors = dict(at_least) if isinstance(at_least, Mapping) else {name: float(at_least) for name in targets}
+    unknown = [name for name in floors if name not in targets]
+    if unknown:
+        raise ValueError(f"no targets for {', '.join(repr(n) for n in unknown)} in y")  # a grader's mistake
+    missing = [name for name in floors if name not in predicted]
+    if missing:
+        _fail(f"{model.name!r} has no output named {', '.join(repr(n) for n in missing)}; its outputs are "
+              f"named {list(predicted)}. An output is named after the layer that produces it: give "
+              "that layer name=.", hint)
+    scores = {name: fraction_right(predicted[name], targets[name]) for name in floors}
+    low = [name for name in floors if scores[name] < floors[name]]
+    if not low:
+        return
+    count = len(next(iter(targets.values())))
+    lines = [
+        f"output {name!r} is right on {scores[name]:.1%} of them; it should be at least "
+        f"{floors[name]:.1%} (always answering the most common value scores "
+        f"{majority_rate(targets[name]):.1%})."
+        for name in low
+    ]
+    _fail(f"The model is not accurate enough on these {count:,} examples:\n  - " + "\n  - ".join(lines), hint)

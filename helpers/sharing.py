@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection
 
 import keras
 
@@ -91,10 +91,13 @@ def shares_weights(model: keras.Model, a: LayerRef, b: LayerRef) -> bool:
     return bool(shared_variables(model, a, b))
 
 
-def sharing_groups(model: keras.Model) -> list[list[str]]:
+def sharing_groups(model: keras.Model, ignore: Collection[str] = ()) -> list[list[str]]:
     """Layers that use variables, grouped so that layers sharing any variable (directly
     or through another layer) are in one group. A layer that shares nothing is a group of
     its own. Groups and the names in them are in order of first use.
+
+    Layers named in ``ignore`` are left out, as if their calls were not in the model (so
+    a tied layer does not join its owner's group).
 
     >>> import keras
     >>> x = keras.Input((4,))
@@ -111,7 +114,7 @@ def sharing_groups(model: keras.Model) -> list[list[str]]:
         return name
 
     for use in variable_uses(model):
-        names = use.layers
+        names = [name for name in use.layers if name not in ignore]
         for name in names:
             parent.setdefault(name, name)
         for name in names[1:]:

@@ -1,0 +1,139 @@
+"""Learner submissions for 05_capstone (format: course/corpus.py).
+
+Parts and points: test_ex1_part_a_sharing 4, test_ex1_part_b_tie 2, test_ex1_part_c_budget 2
+(all after the solution cell ex1_build_model) and test_ex2_part_d_accuracy 2 (after
+ex2_train_model). A mistake in one part must cost that part's points and no others, so
+each wrong model below keeps everything else as specified: a duplicated encoder stays in
+the budget (7,516) and still trains past the floor; a broken tie leaves the sharing map
+(which ignores `digit`) and the budget alone.
+
+Wrong answers are the instructor's code with one exact edit (see `_edited`), so they follow
+the solution when it changes, and fail loudly when an edit no longer applies.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from course.corpus import Submission, full_marks, no_marks
+
+LESSON = "05_capstone"
+SOURCE = Path(__file__).resolve().parents[2] / "solutions" / LESSON / f"{LESSON}.ipynb"
+
+A, B, C, D = "test_ex1_part_a_sharing", "test_ex1_part_b_tie", "test_ex1_part_c_budget", "test_ex2_part_d_accuracy"
+
+
+def _solution(grade_id: str) -> str:
+    """The instructor's code of solution cell ``grade_id``, without the SOLUTION markers."""
+    for cell in json.loads(SOURCE.read_text(encoding="utf-8"))["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            source = "".join(cell["source"])
+            return "\n".join(line for line in source.splitlines() if "### BEGIN SOLUTION" not in line
+                             and "### END SOLUTION" not in line)
+    raise KeyError(f"{SOURCE.name} has no cell {grade_id!r}")
+
+
+def _edited(grade_id: str, *edits: tuple[str, str]) -> dict[str, str]:
+    """``{grade_id: solution code with each (old, new) edit applied}``; each ``old`` must
+    occur exactly once."""
+    code = _solution(grade_id)
+    for old, new in edits:
+        if code.count(old) != 1:
+            raise ValueError(f"{LESSON} corpus: {old!r} occurs {code.count(old)} times in {grade_id}; update the edit")
+        code = code.replace(old, new)
+    return {grade_id: code}
+
+
+TRAIN_WITHOUT_FIT = """\
+model.compile(
+    optimizer=keras.optimizers.Adam(learning_rate=0.01),
+    loss={"same": "binary_crossentropy", "larger": "binary_crossentropy",
+          "digit": "sparse_categorical_crossentropy"},
+)
+"""
+
+CASES = [
+    Submission("correct", expected=full_marks()),
+    Submission("untouched", base="blank", expected=no_marks(), feedback_contains=["NotImplementedError"]),
+    # Part A: a second encoder for box B. Visible check fails (call count).
+    Submission(
+        "encoder_duplicated",
+        answers=_edited("ex1_build_model", (
+            "code_b = image_encoder(image_b)",
+            "image_encoder_b = keras.Sequential(\n"
+            "    [keras.Input((64,)), layers.Dense(32, activation=\"relu\"), layers.Dense(16, activation=\"relu\")],\n"
+            "    name=\"image_encoder_b\",\n"
+            ")\n"
+            "code_b = image_encoder_b(image_b)",
+        )),
+        expected=full_marks(except_={A: 0}),
+        feedback_contains=["'image_encoder' should be called 2 times", "'image_encoder_b'"],
+    ),
+    # Part A: the heads share their hidden layer. Visible checks pass; the hidden sharing map fails.
+    Submission(
+        "heads_share_hidden_layer",
+        answers=_edited(
+            "ex1_build_model",
+            ("def make_head(name):",
+             "head_hidden = layers.Dense(HEAD_UNITS, activation=\"relu\", name=\"head_hidden\")\n\n\n"
+             "def make_head(name):"),
+            ("layers.Dense(HEAD_UNITS, activation=\"relu\", name=f\"{name}_hidden\"),", "head_hidden,"),
+        ),
+        expected=full_marks(except_={A: 0}),
+        feedback_contains=["['larger', 'same'] share variables, but they should not"],
+    ),
+    # Part B: an ordinary Dense instead of the tie.
+    Submission(
+        "tie_missing",
+        answers=_edited("ex1_build_model", (
+            "digit = TiedDigitScores(typed_embedding, name=\"digit\")(code_a)",
+            "digit = layers.Dense(10, activation=\"softmax\", name=\"digit\")(code_a)",
+        )),
+        expected=full_marks(except_={B: 0}),
+        feedback_contains=["'digit' should be tied to 'typed_embedding'"],
+    ),
+    # Part B: the tie works, but E is tracked as digit's weight too (lesson 03's trap).
+    Submission(
+        "tie_tracks_embedding",
+        answers=_edited("ex1_build_model", (
+            "object.__setattr__(self, \"embedding\", embedding)",
+            "self.embedding = embedding",
+        )),
+        expected=full_marks(except_={B: 0}),
+        feedback_contains=["'digit' should have 10 parameters, but it has 170"],
+    ),
+    # Part C: heads too wide for the budget.
+    Submission(
+        "over_budget",
+        answers=_edited("ex1_build_model", ("HEAD_UNITS = 16", "HEAD_UNITS = 64")),
+        expected=full_marks(except_={C: 0}),
+        feedback_contains=["9,708 parameters, over the budget of 4,000 to 8,000"],
+    ),
+    # Part D: compiled but never trained.
+    Submission(
+        "untrained",
+        answers={"ex2_train_model": TRAIN_WITHOUT_FIT},
+        expected=full_marks(except_={D: 0}),
+        feedback_contains=["should be at least 85.0%"],
+    ),
+    # Part D: untrained, with test_y replaced by the model's own answers, so the visible
+    # check passes; the hidden test draws its own forms.
+    Submission(
+        "test_set_replaced",
+        answers={"ex2_train_model": TRAIN_WITHOUT_FIT + (
+            "predicted = helpers.predict_outputs(model, test_x)\n"
+            "test_y = {\"same\": (predicted[\"same\"][:, 0] > 0.5).astype(\"float32\"),\n"
+            "          \"larger\": (predicted[\"larger\"][:, 0] > 0.5).astype(\"float32\"),\n"
+            "          \"digit\": predicted[\"digit\"].argmax(axis=1)}\n")},
+        expected=full_marks(except_={D: 0}),
+        feedback_contains=["should be at least 85.0%"],
+    ),
+    # Part D: untrained, with the check replaced by a no-op; the hidden test uses pristine().
+    Submission(
+        "check_patched",
+        answers={"ex2_train_model": TRAIN_WITHOUT_FIT + "helpers.assert_accuracy = lambda *args, **kwargs: None\n"},
+        expected=full_marks(except_={D: 0}),
+        feedback_contains=["should be at least 85.0%"],
+    ),
+]
