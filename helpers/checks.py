@@ -54,7 +54,6 @@ __all__ = [
     "assert_sharing_map",
     "assert_param_count",
     "assert_param_budget",
-    "assert_count_prediction",
     "assert_output_shape",
     "assert_sharing_predictions",
     "assert_predicted_count",
@@ -555,25 +554,6 @@ def assert_param_budget(
     side = "over" if actual > maximum else "under"
     _fail(f"{model.name!r} has {actual:,} parameters, {side} the budget of "
           f"{minimum:,} to {maximum:,}.", hint)
-
-
-def assert_count_prediction(
-    predicted: int, model: keras.layers.Layer, *, trainable: bool | None = None, hint: str | None = None
-) -> None:
-    """``predicted`` (a whole number worked out by hand) equals the number of parameters
-    of ``model``, each distinct variable counted once. On a wrong prediction the message
-    shows where the parameters are, layer by layer."""
-    __tracebackhide__ = True
-    if isinstance(predicted, bool) or not isinstance(predicted, int):
-        _fail(f"Your prediction should be a whole number (an int), not {predicted!r}.", hint)
-    actual = count_params(model, trainable)
-    if predicted == actual:
-        return
-    message = (f"You predicted {predicted:,} parameters, but {model.name!r} has {actual:,} "
-               f"({predicted - actual:+,} off).")
-    if isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth"):
-        message += "\nWhere they are (a shared variable is counted once):\n" + str(param_table(model))
-    _fail(message, hint)
 
 
 def assert_output_shape(model: keras.Model, expected: tuple | list[tuple], *, hint: str | None = None) -> None:
