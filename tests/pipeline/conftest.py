@@ -5,8 +5,8 @@ temporary course directory. Tests read the results from :class:`GradedLesson`.
 Lessons come from the kit (``solutions/``, corpus in ``tests/corpus/``) and from the
 fixture course (``tests/pipeline/fixtures/course``), so the machinery is tested before real
 lessons exist. Tests ask for ``lesson`` (one per lesson) or ``lesson, case`` (one per corpus
-case) and get parametrized here, grouped per lesson for pytest-xdist (``--dist loadgroup``)
-so each lesson is graded once, on one worker.
+case) and get parametrized here; the ids start with the lesson, which the repository's
+conftest.py uses to keep a lesson's tests on one pytest-xdist worker (graded once).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(
             ("lesson", "case"),
             [
-                pytest.param(item, case, id=f"{item.id}/{case.name}", marks=pytest.mark.xdist_group(item.id))
+                pytest.param(item, case, id=f"{item.id}/{case.name}")
                 for item in lessons
                 for case in item.cases
             ],
@@ -65,7 +65,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif "lesson" in metafunc.fixturenames:
         metafunc.parametrize(
             "lesson",
-            [pytest.param(item, id=item.id, marks=pytest.mark.xdist_group(item.id)) for item in lessons],
+            [pytest.param(item, id=item.id) for item in lessons],
         )
 
 
@@ -137,7 +137,7 @@ def _grade(item: PipelineLesson, course_dir: Path) -> GradedLesson:
 
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory: pytest.TempPathFactory):
-    """``graded(lesson) -> GradedLesson``, computed once per lesson per session (per xdist worker)."""
+    """``graded(lesson) -> GradedLesson``, computed once per lesson and pytest(-xdist worker) session."""
     cache: dict[str, GradedLesson] = {}
 
     def get(item: PipelineLesson) -> GradedLesson:
