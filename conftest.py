@@ -30,30 +30,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.notebooks)
 
 
-def lesson_scope(nodeid: str) -> str | None:
-    """The work unit of a pipeline test: its lesson, from the parameter id
-    (``tests/pipeline/test_pipeline.py::test_points[01_shared_layers/correct]`` ->
-    ``pipeline:01_shared_layers``), so each lesson is autograded once, on one worker."""
+def work_unit(nodeid: str) -> str | None:
+    """The tests that must run on one pytest-xdist worker, in order, or None for a free test.
+
+    * nbval: a notebook's cells share one kernel (``solutions/x/x.ipynb::Cell 3`` -> the notebook);
+    * pipeline: a lesson's tests share one nbgrader run, named by the parameter id
+      (``tests/pipeline/test_pipeline.py::test_points[01_shared_layers/correct]`` ->
+      ``pipeline:01_shared_layers``), so each lesson is autograded once.
+    """
     path, _, rest = nodeid.partition("::")
-    if not path.startswith("tests/pipeline/") or "[" not in rest:
-        return None
-    return "pipeline:" + rest[rest.index("[") + 1 : rest.rindex("]")].split("/")[0]
+    if path.endswith(".ipynb"):
+        return path
+    if path.startswith("tests/pipeline/") and "[" in rest:
+        return "pipeline:" + rest[rest.index("[") + 1 : rest.rindex("]")].split("/")[0]
+    return None
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
-    """``--dist loadscope`` (what `make test` uses), with pipeline tests grouped by lesson.
+    """``-n 2`` (``--dist load``, what `make test` uses) and ``--dist loadscope``, but keeping
+    each :func:`work_unit` on one worker. Other tests are spread one by one (load) or by
+    module (loadscope) as usual.
 
-    loadscope keeps each notebook's nbval cells together (one kernel, in order) and each
-    test module together. (``--dist loadgroup`` with xdist_group marks would say the same,
-    but it silently stops grouping with pytest 9.2: pytest-xdist issue #1386.)
+    (Marking the tests with ``xdist_group`` and ``--dist loadgroup`` would say the same, but
+    loadgroup silently stops grouping with pytest 9.2: pytest-xdist issue #1386.)
     """
-    if config.getoption("dist") != "loadscope":
+    dist = config.getoption("dist")
+    if dist not in ("load", "loadscope"):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class LessonScopeScheduling(LoadScopeScheduling):
+    class KitScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return lesson_scope(nodeid) or super()._split_scope(nodeid)
+            unit = work_unit(nodeid)
+            if unit is not None:
+                return unit
+            return super()._split_scope(nodeid) if dist == "loadscope" else nodeid
 
-    return LessonScopeScheduling(config, log)
+    return KitScheduling(config, log)
