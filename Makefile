@@ -29,8 +29,11 @@ $(STAMP): requirements.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.root_dir=notebooks
 
+# Two workers (PYTEST_WORKERS=0 for one process); conftest.py keeps a notebook's nbval cells,
+# and a lesson's nbgrader pipeline tests, on one worker.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Instructors: after editing a lesson in solutions/, re-run it (fresh outputs for nbval)
 # and regenerate the learner version in notebooks/.

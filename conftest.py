@@ -1,0 +1,70 @@
+"""Repository-wide pytest setup: notebook tests (nbval) and how `make test` splits the
+suite over two pytest-xdist workers.
+
+pyproject's addopts turn on ``--nbval --nbval-current-env`` and testpaths include
+``solutions/``: every instructor notebook is executed in this environment and its stored
+outputs are compared after the sanitizers in tests/notebooks/sanitize.cfg. Those tests carry
+the ``notebooks`` marker (``pytest -m "not notebooks"`` skips them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+# Learner notebooks are generated, and their exercise stubs raise NotImplementedError by design.
+collect_ignore = ["notebooks"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("nbval") and config.getoption("nbval_sanitize_with") is None:
+        config.option.nbval_sanitize_with = str(ROOT / "tests" / "notebooks" / "sanitize.cfg")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("::", 1)[0].endswith(".ipynb"):
+            item.add_marker(pytest.mark.notebooks)
+
+
+def work_unit(nodeid: str) -> str | None:
+    """The tests that must run on one pytest-xdist worker, in order, or None for a free test.
+
+    * nbval: a notebook's cells share one kernel (``solutions/x/x.ipynb::Cell 3`` -> the notebook);
+    * pipeline: a lesson's tests share one nbgrader run, named by the parameter id
+      (``tests/pipeline/test_pipeline.py::test_points[01_shared_layers/correct]`` ->
+      ``pipeline:01_shared_layers``), so each lesson is autograded once.
+    """
+    path, _, rest = nodeid.partition("::")
+    if path.endswith(".ipynb"):
+        return path
+    if path.startswith("tests/pipeline/") and "[" in rest:
+        return "pipeline:" + rest[rest.index("[") + 1 : rest.rindex("]")].split("/")[0]
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
+    """``-n 2`` (``--dist load``, what `make test` uses) and ``--dist loadscope``, but keeping
+    each :func:`work_unit` on one worker. Other tests are spread one by one (load) or by
+    module (loadscope) as usual.
+
+    (Marking the tests with ``xdist_group`` and ``--dist loadgroup`` would say the same, but
+    loadgroup silently stops grouping with pytest 9.2: pytest-xdist issue #1386.)
+    """
+    dist = config.getoption("dist")
+    if dist not in ("load", "loadscope"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class KitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            unit = work_unit(nodeid)
+            if unit is not None:
+                return unit
+            return super()._split_scope(nodeid) if dist == "loadscope" else nodeid
+
+    return KitScheduling(config, log)
