@@ -143,7 +143,7 @@ class LabPage:
     def run_all_cells(self) -> None:
         """Run > Run All Cells, then wait until every code cell has run and the kernel is idle."""
         self.page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
-        self.page.locator('.lm-Menu-item[data-command="notebook:run-all-cells"]').click()
+        self.page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
         prompts = self.panel.locator(".jp-CodeCell .jp-InputPrompt")
         expect(prompts.filter(has_text=re.compile(r"^\[(\s|\*)?\]:"))).to_have_count(0, timeout=RUN_ALL_TIMEOUT)
         expect(self.panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
@@ -161,7 +161,7 @@ class LabPage:
     def slider(self, description: str) -> Locator:
         """The ipywidgets slider whose description contains ``description`` (any case)."""
         label = self.page.locator(".widget-label", has_text=re.compile(re.escape(description), re.I))
-        return self.panel.locator(".widget-slider").filter(has=label)
+        return self.panel.locator(self.page.locator(".widget-slider").filter(has=label))
 
     def nudge_slider(self, slider: Locator, steps: int) -> None:
         """Move a slider ``steps`` ticks right (left if negative) with the keyboard."""
