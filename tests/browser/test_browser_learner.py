@@ -21,13 +21,26 @@ LEARNER_NOTEBOOKS = sorted(
     path for path in (REPO / "notebooks").glob("*/*.ipynb") if ".ipynb_checkpoints" not in path.parts
 )
 
-# The lesson whose Validate button is exercised, and a plausible learner mistake in it:
-# grade_id of the solution cell -> what the learner typed. Every other solution cell gets
-# the instructor's solution.
-VALIDATE_LESSON = "99_demo"
-WRONG_ANSWER = {"add_impl": "def add(a, b):\n    return a - b\n"}
-# Text the failing test shows the learner for that mistake.
-WRONG_ANSWER_MESSAGE = "add(1, 2) should be 3"
+# The lesson whose Validate button is exercised, and the classic mistake in it: two
+# separate Dense layers where one shared encoder was asked for (grade_id of the solution
+# cell -> what the learner typed). Every other solution cell gets the instructor's answer.
+VALIDATE_LESSON = "01_shared_layers"
+WRONG_ANSWER = {
+    "ex1_shared_model": """keras.backend.clear_session()
+a = keras.Input((64,), name="a")
+b = keras.Input((64,), name="b")
+code_a = layers.Dense(32, activation="relu", name="shared_encoder")(a)
+code_b = layers.Dense(32, activation="relu", name="shared_encoder_b")(b)
+pair = layers.Concatenate(name="pair")([code_a, code_b])
+shared_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name="head")(pair))
+""",
+}
+# What the failing check tells the learner about that mistake.
+WRONG_ANSWER_MESSAGES = [
+    "Layer 'shared_encoder' should be called 2 times",
+    "but your model calls it 1 time",
+    "Create the layer once and call that same object on every input.",
+]
 
 SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
@@ -129,6 +142,9 @@ def test_validate_shows_the_failing_test_for_a_wrong_answer(open_lab, learner_la
     assert title == "Validation Results"
     expect(body).to_have_class(re.compile(r"\bvalidation-failed\b"))
     expect(body).to_contain_text("The following cell failed:")
-    expect(body).to_contain_text(WRONG_ANSWER_MESSAGE)
+    for message in WRONG_ANSWER_MESSAGES:
+        expect(body).to_contain_text(message)
+    body.locator("pre").last.evaluate("node => { node.scrollTop = node.scrollHeight; node.scrollIntoView({block: 'end'}); }")
+    lab.shot("validation-result-message")  # the end of the error: the check's message
     expect(body).not_to_contain_text("Success!")
     lab.close_dialog()
