@@ -35,7 +35,7 @@ test: $(STAMP) chromium
 
 # tests/browser/ drives Debian's Chromium. Install it when it is missing and this user can
 # (root with apt-get, as on CI: about 1 minute); otherwise those tests skip and say why.
-CHROMIUM := /usr/bin/chromium
+CHROMIUM ?= /usr/bin/chromium
 chromium:
 	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "Installing Debian's chromium for the browser tests..."; \

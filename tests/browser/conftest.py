@@ -38,7 +38,9 @@ import pytest
 from labpage import ARTIFACTS, LabPage, LabServer
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium (``make test`` installs it); another Chromium build can be named with
+# the CHROMIUM environment variable.
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # What a headless Chromium needs on a machine with no network but loopback, as root.
 CHROMIUM_FLAGS = [
     "--headless",
@@ -98,8 +100,9 @@ def chromium() -> Path:
     """Debian's Chromium, or a skip that says how to get it."""
     if not CHROMIUM.exists():
         pytest.skip(
-            f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing. `make test` installs it when run "
-            "as root on Debian (apt-get install chromium); install it to run tests/browser/."
+            f"BROWSER TESTS SKIPPED: no Chromium at {CHROMIUM}. `make test` installs Debian's "
+            "when run as root with apt-get; otherwise install it (apt-get install chromium) "
+            "or set CHROMIUM to a Chromium binary to run tests/browser/."
         )
     return CHROMIUM
 
