@@ -41,6 +41,8 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests..."; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	    || echo "WARNING: could not install chromium: the browser tests will be skipped"; \
+	elif [ ! -x $(CHROMIUM) ]; then \
+	  echo "WARNING: no chromium at $(CHROMIUM) (install it as root: apt-get install chromium): the browser tests will be skipped"; \
 	fi
 
 # Instructors: after editing a lesson in solutions/, re-run it (fresh outputs for nbval)
