@@ -107,11 +107,19 @@ def chromium() -> Path:
     return CHROMIUM
 
 
+# Set by pytest-xdist in its worker processes ("gw0", "gw1", ...).
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
-    """``artifacts/browser/``, emptied once per run."""
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
+    """``artifacts/browser/``, emptied once per run.
+
+    (Under pytest-xdist every worker writes there, so none empties it.)
+    """
+    if not XDIST_WORKER:
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
 
 
@@ -126,9 +134,10 @@ def _run_course_lab(workdir: Path, name: str, teacher: bool, artifacts: Path) ->
         elif source.is_file():
             shutil.copy2(source, course / item)
 
+    log_name = f"jupyterlab-{name}-{XDIST_WORKER}.log" if XDIST_WORKER else f"jupyterlab-{name}.log"
     server = LabServer(
         name=name, port=free_port(), token=secrets.token_hex(16),
-        course_dir=course, log_path=artifacts / f"jupyterlab-{name}.log",
+        course_dir=course, log_path=artifacts / log_name,
     )
     env = dict(os.environ)
     env.update(
