@@ -158,10 +158,20 @@ class LabPage:
 
     # -- widgets --------------------------------------------------------------------------
 
-    def slider(self, description: str) -> Locator:
-        """The ipywidgets slider whose description contains ``description`` (any case)."""
+    def any_slider(self, description: str) -> Locator:
+        """ipywidgets sliders whose description contains ``description`` (any case), as a
+        page-wide locator (usable in ``filter(has=...)``)."""
         label = self.page.locator(".widget-label", has_text=re.compile(re.escape(description), re.I))
-        return self.panel.locator(self.page.locator(".widget-slider").filter(has=label))
+        return self.page.locator(".widget-slider").filter(has=label)
+
+    def slider(self, description: str, within: Locator | None = None) -> Locator:
+        """The sliders in ``within`` (default: the notebook) described by ``description``."""
+        return (within or self.panel).locator(self.any_slider(description))
+
+    @staticmethod
+    def slider_value(slider: Locator) -> int:
+        """The value a slider shows in its readout."""
+        return int(slider.locator(".widget-readout").inner_text().replace(",", "").strip())
 
     def nudge_slider(self, slider: Locator, steps: int) -> None:
         """Move a slider ``steps`` ticks right (left if negative) with the keyboard."""

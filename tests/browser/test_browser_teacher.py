@@ -76,10 +76,11 @@ def test_capacity_explorer_updates_count_and_chart(open_lab, teacher_lab) -> Non
     errors = lab.panel.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
     assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
 
-    width, depth = lab.slider("width").first, lab.slider("depth").first
-    expect(width).to_be_visible()
+    # The first output with a width slider is the explorer.
+    explorer = lab.panel.locator(".jp-OutputArea-output").filter(has=lab.any_slider("width")).first
+    expect(explorer).to_be_visible()
+    width, depth = lab.slider("width", explorer).first, lab.slider("depth", explorer).first
     expect(depth).to_be_visible()
-    explorer = lab.panel.locator(".jp-OutputArea-output").filter(has=lab.page.locator(".widget-slider")).last
     count = explorer.get_by_text(PARAMETERS)
     expect(count).to_have_count(1)
     chart_src = _wait_for_new_chart(lab, explorer, previous="")
@@ -88,14 +89,20 @@ def test_capacity_explorer_updates_count_and_chart(open_lab, teacher_lab) -> Non
     params0 = _parameter_count(count.inner_text())
     assert chart_src.startswith(("data:image/", "blob:")), chart_src[:40]
 
+    width0 = lab.slider_value(width)
     lab.nudge_slider(width, 2)
+    expect(width.locator(".widget-readout")).not_to_have_text(str(width0))
+    assert lab.slider_value(width) > width0
     expect(count).not_to_have_text(_showing(params0), timeout=30_000)
     chart_src = _wait_for_new_chart(lab, explorer, previous=chart_src)
     params1 = _parameter_count(count.inner_text())
     lab.shot("explorer-wider")
     assert params1 > params0, "a wider network must have more parameters"
 
+    depth0 = lab.slider_value(depth)
     lab.nudge_slider(depth, 1)
+    expect(depth.locator(".widget-readout")).not_to_have_text(str(depth0))
+    assert lab.slider_value(depth) > depth0
     expect(count).not_to_have_text(_showing(params1), timeout=30_000)
     _wait_for_new_chart(lab, explorer, previous=chart_src)
     params2 = _parameter_count(count.inner_text())
