@@ -158,8 +158,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     # Cheap and idempotent: a venv made before setup-lab existed gets it now.
-    for line in setup_lab.configure_for_learners():
-        print(f"course lab: set up for learners: {line}", flush=True)
+    try:
+        for line in setup_lab.configure_for_learners():
+            print(f"course lab: set up for learners: {line}", flush=True)
+    except OSError as error:  # a read-only environment: use it as it is
+        print(f"course lab: could not write the learner setup ({error}); "
+              "run `course setup-lab` where you can write", file=sys.stderr)
 
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)
     with tempfile.TemporaryDirectory(prefix="course-lab-teacher-") as overlay_dir:
