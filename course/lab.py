@@ -196,7 +196,8 @@ def run(args: argparse.Namespace) -> int:
                     flush=True,
                 )
             elif process.poll() is None:
-                print(f"course lab: no answer on port {args.port} after {READY_TIMEOUT:.0f} s", file=sys.stderr)
+                print(f"course lab: no answer on port {args.port} after {READY_TIMEOUT:.0f} s",
+                      file=sys.stderr)
                 process.terminate()
             else:
                 print(

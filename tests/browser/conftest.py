@@ -187,13 +187,17 @@ def _run_course_lab(workdir: Path, name: str, teacher: bool, artifacts: Path) ->
 
 
 @pytest.fixture(scope="session")
-def learner_lab(chromium: Path, artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+def learner_lab(
+    chromium: Path, artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LabServer]:
     """``course lab`` as a learner starts it, on a temporary copy of the course."""
     yield from _run_course_lab(tmp_path_factory.mktemp("learner"), "learner", False, artifacts)
 
 
 @pytest.fixture(scope="session")
-def teacher_lab(chromium: Path, artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+def teacher_lab(
+    chromium: Path, artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LabServer]:
     """``course lab --teacher`` on a temporary copy of the course."""
     yield from _run_course_lab(tmp_path_factory.mktemp("teacher"), "teacher", True, artifacts)
 

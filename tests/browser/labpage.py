@@ -76,7 +76,8 @@ class LabPage:
 
     def shot(self, label: str) -> Path:
         """Save a screenshot as ``artifacts/browser/<test>__<nn>-<label>.png``."""
-        path = ARTIFACTS / f"{_slug(self.test_name)}__{len(self.screenshots) + 1:02d}-{_slug(label)}.png"
+        number = len(self.screenshots) + 1
+        path = ARTIFACTS / f"{_slug(self.test_name)}__{number:02d}-{_slug(label)}.png"
         self.page.screenshot(path=str(path))
         self.screenshots.append(path)
         return path
@@ -100,9 +101,8 @@ class LabPage:
         """Open ``path`` and wait until its ``cells`` cells show and its kernel is idle."""
         self.page.goto(self.server.lab_url(path))
         expect(self.cells).to_have_count(cells, timeout=KERNEL_START_TIMEOUT)
-        expect(self.page.locator(".jp-StatusBar-Widget").filter(has_text=re.compile(r"\| Idle"))).to_have_count(
-            1, timeout=KERNEL_START_TIMEOUT
-        )
+        kernel_idle = self.page.locator(".jp-StatusBar-Widget").filter(has_text=re.compile(r"\| Idle"))
+        expect(kernel_idle).to_have_count(1, timeout=KERNEL_START_TIMEOUT)
         expect(self.panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute("data-status", "idle")
 
     def set_cell_source(self, index: int, source: str) -> None:
@@ -145,16 +145,16 @@ class LabPage:
         self.page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
         self.page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
         prompts = self.panel.locator(".jp-CodeCell .jp-InputPrompt")
-        expect(prompts.filter(has_text=re.compile(r"^\[(\s|\*)?\]:"))).to_have_count(0, timeout=RUN_ALL_TIMEOUT)
+        not_run_yet = prompts.filter(has_text=re.compile(r"^\[(\s|\*)?\]:"))  # "[ ]:" or "[*]:"
+        expect(not_run_yet).to_have_count(0, timeout=RUN_ALL_TIMEOUT)
         expect(self.panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
             "data-status", "idle", timeout=RUN_ALL_TIMEOUT
         )
 
-    def cell_errors(self) -> list[str]:
-        """Error outputs (tracebacks) shown in the notebook."""
-        return self.panel.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').filter(
-            has_text="Traceback"
-        ).all_inner_texts() + self.panel.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
+    def error_outputs(self) -> list[str]:
+        """Tracebacks and error messages shown in the notebook's outputs."""
+        stderr = self.panel.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+        return [text for text in stderr.all_inner_texts() if "Error" in text or "Traceback" in text]
 
     # -- widgets --------------------------------------------------------------------------
 

@@ -144,7 +144,9 @@ def test_validate_shows_the_failing_test_for_a_wrong_answer(open_lab, learner_la
     expect(body).to_contain_text("The following cell failed:")
     for message in WRONG_ANSWER_MESSAGES:
         expect(body).to_contain_text(message)
-    body.locator("pre").last.evaluate("node => { node.scrollTop = node.scrollHeight; node.scrollIntoView({block: 'end'}); }")
+    body.locator("pre").last.evaluate(
+        "node => { node.scrollTop = node.scrollHeight; node.scrollIntoView({block: 'end'}); }"
+    )
     lab.shot("validation-result-message")  # the end of the error: the check's message
     expect(body).not_to_contain_text("Success!")
     lab.close_dialog()
