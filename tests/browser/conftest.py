@@ -217,7 +217,8 @@ def browser(chromium: Path):
 def open_lab(browser, artifacts: Path, request: pytest.FixtureRequest) -> Iterator:
     """Factory: ``open_lab(server)`` gives a :class:`LabPage` in a fresh browser context.
 
-    When the test ends, the page's console must hold no error but the known-benign ones.
+    When the test ends, the notebook's kernel must be idle again and the page's console
+    must hold no error but the known-benign ones.
     """
     pages: list[LabPage] = []
 
@@ -229,6 +230,7 @@ def open_lab(browser, artifacts: Path, request: pytest.FixtureRequest) -> Iterat
 
     yield _open
     for lab_page in pages:
+        lab_page.wait_until_idle()
         errors = lab_page.console_errors()
         lab_page.page.context.close()
         assert not errors, "browser console errors:\n" + "\n".join(errors)

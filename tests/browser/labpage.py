@@ -101,9 +101,18 @@ class LabPage:
         """Open ``path`` and wait until its ``cells`` cells show and its kernel is idle."""
         self.page.goto(self.server.lab_url(path))
         expect(self.cells).to_have_count(cells, timeout=KERNEL_START_TIMEOUT)
-        kernel_idle = self.page.locator(".jp-StatusBar-Widget").filter(has_text=re.compile(r"\| Idle"))
-        expect(kernel_idle).to_have_count(1, timeout=KERNEL_START_TIMEOUT)
+        self.wait_until_idle(timeout=KERNEL_START_TIMEOUT)
         expect(self.panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute("data-status", "idle")
+
+    def wait_until_idle(self, timeout: float = RUN_ALL_TIMEOUT) -> None:
+        """If a notebook is open, wait until its kernel has nothing left to do.
+
+        (A server stopped while a kernel is busy interrupts it, and the kernel logs
+        "KeyboardInterrupt caught in kernel" as an error.)
+        """
+        if self.panel.count():
+            kernel_idle = self.page.locator(".jp-StatusBar-Widget").filter(has_text=re.compile(r"\| Idle"))
+            expect(kernel_idle).to_have_count(1, timeout=timeout)
 
     def set_cell_source(self, index: int, source: str) -> None:
         """Replace the text of cell ``index`` as a learner would: click, select all, type.

@@ -90,7 +90,7 @@ def test_capacity_explorer_updates_count_and_chart(open_lab, teacher_lab) -> Non
     assert chart_src.startswith(("data:image/", "blob:")), chart_src[:40]
 
     width0 = lab.slider_value(width)
-    lab.nudge_slider(width, 2)
+    lab.nudge_slider(width, 1)  # one step: one redraw to wait for
     expect(width.locator(".widget-readout")).not_to_have_text(str(width0))
     assert lab.slider_value(width) > width0
     expect(count).not_to_have_text(_showing(params0), timeout=30_000)
