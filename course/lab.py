@@ -88,14 +88,18 @@ def lab_environment(base: dict[str, str], token: str, overlay: Path | None) -> d
     """Environment for the server and its kernels.
 
     The environment's ``bin`` goes first on ``PATH`` (the kernel spec runs ``python``,
-    and nbgrader runs ``alembic``); TensorFlow is kept quiet in every kernel; a teacher
-    ``overlay`` config folder is put in front of Jupyter's config path.
+    and nbgrader runs ``alembic``); TensorFlow is kept quiet in every kernel; matplotlib
+    is left to choose the inline backend; a teacher ``overlay`` config folder is put in
+    front of Jupyter's config path.
     """
     env = dict(base)
     env["JUPYTER_TOKEN"] = token
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # Kernels pick JupyterLab's inline plots only when no backend is forced (a test run or
+    # a shell may set MPLBACKEND=Agg, which would turn every chart into "<Figure ...>").
+    env.pop("MPLBACKEND", None)
     if overlay is not None:
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
             [str(overlay), *filter(None, [env.get("JUPYTER_CONFIG_PATH")])]

@@ -57,8 +57,10 @@ def test_teachers_get_the_whole_course(course_dir: Path) -> None:
     assert f"--ServerApp.root_dir={course_dir}" in lab.lab_command(course_dir, 8123, teacher=True)
 
 
-def test_environment_has_token_venv_path_quiet_tensorflow_and_overlay(tmp_path: Path) -> None:
-    env = lab.lab_environment({"PATH": "/usr/bin", "JUPYTER_CONFIG_PATH": "/x"}, "t0k", tmp_path)
+def test_environment_has_token_venv_path_quiet_tensorflow_inline_plots_and_overlay(tmp_path: Path) -> None:
+    base = {"PATH": "/usr/bin", "JUPYTER_CONFIG_PATH": "/x", "MPLBACKEND": "Agg"}
+    env = lab.lab_environment(base, "t0k", tmp_path)
+    assert "MPLBACKEND" not in env  # kernels must be free to use the inline backend
     assert env["JUPYTER_TOKEN"] == "t0k"
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
     assert env["TF_CPP_MIN_LOG_LEVEL"] == "3" and env["TF_ENABLE_ONEDNN_OPTS"] == "0"
