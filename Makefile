@@ -15,25 +15,38 @@ export PATH := $(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: lab test venv notebooks lock clean
+.PHONY: lab test venv notebooks lock clean chromium
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml course/setup_lab.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	$(BIN)/course setup-lab
 	touch $@
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.root_dir=notebooks
+	$(BIN)/course lab --port $(PORT)
 
 # Two workers (PYTEST_WORKERS=0 for one process); conftest.py keeps a notebook's nbval cells,
 # and a lesson's nbgrader pipeline tests, on one worker.
 PYTEST_WORKERS ?= 2
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# tests/browser/ drives Debian's Chromium. Install it when it is missing and this user can
+# (root with apt-get, as on CI: about 1 minute); otherwise those tests skip and say why.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "WARNING: could not install chromium: the browser tests will be skipped"; \
+	elif [ ! -x $(CHROMIUM) ]; then \
+	  echo "WARNING: no chromium at $(CHROMIUM) (install it as root: apt-get install chromium): the browser tests will be skipped"; \
+	fi
 
 # Instructors: after editing a lesson in solutions/, re-run it (fresh outputs for nbval)
 # and regenerate the learner version in notebooks/.

@@ -12,6 +12,8 @@ import sys
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("course.build", "re-run solutions/ and regenerate the learner notebooks in notebooks/"),
+    "lab": ("course.lab", "JupyterLab on the learner notebooks (--teacher: whole course, formgrader on)"),
+    "setup-lab": ("course.setup_lab", "set up this environment's JupyterLab for learners (idempotent)"),
 }
 
 
