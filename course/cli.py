@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("course.build", "re-run solutions/ and regenerate the learner notebooks in notebooks/"),
     "lab": ("course.lab", "JupyterLab on the learner notebooks (--teacher: whole course, formgrader on)"),
     "setup-lab": ("course.setup_lab", "set up this environment's JupyterLab for learners (idempotent)"),
+    "report": ("course.report", "class report from the gradebook: pass rates and common failures per exercise"),
 }
 
 

@@ -22,6 +22,26 @@ CONFIG_FILE = "nbgrader_config.py"
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "notebooks"
 
+#: The idea each lesson teaches, "name: one sentence"; ``course report`` groups a class's
+#: results by it, so a teacher sees which idea the class has not understood yet.
+LESSON_IDEAS: dict[str, str] = {
+    "00_layers_calls_variables": "groundwork: a layer object, its calls and its variables are three things",
+    "01_shared_layers": "sharing: one layer object called twice is one set of weights",
+    "02_separate_weights": "separation: a new layer object (rebuilt, from_config, clone_model) has new weights",
+    "03_tied_weights": "tying: a layer that reads another layer's variable ties the two on purpose",
+    "04_capacity": "capacity: parameter counts follow from the layer shapes, a shared variable counted once",
+    "05_capstone": "all four ideas together: sharing, separation, tying and capacity",
+}
+
+
+def lesson_idea(name: str) -> str:
+    """The idea lesson ``name`` teaches ("sharing: ..."), or "" for a lesson not in LESSON_IDEAS.
+
+    >>> lesson_idea("01_shared_layers").split(":")[0]
+    'sharing'
+    """
+    return LESSON_IDEAS.get(name, "")
+
 
 @dataclass(frozen=True)
 class Lesson:
