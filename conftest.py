@@ -12,6 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _pytest.doctest import DoctestModule
+
+HELPERS = Path(__file__).resolve().parent / "helpers"
 
 ROOT = Path(__file__).resolve().parent
 
@@ -22,6 +25,14 @@ collect_ignore = ["notebooks"]
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("nbval") and config.getoption("nbval_sanitize_with") is None:
         config.option.nbval_sanitize_with = str(ROOT / "tests" / "notebooks" / "sanitize.cfg")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    """The docstring examples of the helpers package run as tests (like --doctest-modules,
+    but for helpers/ only: test and fixture files elsewhere are not modules to doctest)."""
+    if file_path.suffix == ".py" and HELPERS in file_path.parents:
+        return DoctestModule.from_parent(parent, path=file_path)
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
