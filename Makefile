@@ -29,8 +29,10 @@ $(STAMP): requirements.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.root_dir=notebooks
 
+# Two workers; --dist loadscope keeps a notebook's cells (nbval) and (see conftest.py) a lesson's pipeline
+# tests (one nbgrader autograde per lesson) on one worker.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
 
 # Instructors: after editing a lesson in solutions/, re-run it (fresh outputs for nbval)
 # and regenerate the learner version in notebooks/.

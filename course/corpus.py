@@ -1,0 +1,405 @@
+"""Learner submissions described relative to a lesson, for tests and benchmarks.
+
+A :class:`Submission` says how a learner's notebook differs from the generated learner
+notebook (``notebooks/<lesson>/<lesson>.ipynb``) and what nbgrader must award it:
+
+* ``base="solution"`` fills every solution cell with the instructor's code (the
+  ``### BEGIN/END SOLUTION`` marker lines removed); ``base="blank"`` keeps the stubs;
+* ``answers`` replaces chosen solution cells (by nbgrader ``grade_id``) with other code;
+* ``transform`` edits the finished notebook (or returns raw bytes, e.g. invalid JSON);
+* ``expected`` gives the points per autograded test cell, usually written relative to a
+  full or empty score with :func:`full_marks` / :func:`no_marks`;
+* ``feedback_contains`` lists text the learner's feedback must show.
+
+The cases of a lesson live in ``tests/corpus/<lesson>.py`` as a ``CASES`` list::
+
+    from course.corpus import Submission, full_marks, no_marks
+
+    CASES = [
+        Submission("correct", expected=full_marks()),
+        Submission("untouched", base="blank", expected=no_marks()),
+        Submission("wrong_siamese", answers={"build_siamese": "model = None"},
+                   expected=full_marks(except_={"test_build_siamese": 0}),
+                   feedback_contains=["must call the same layer twice"]),
+    ]
+
+and are turned into notebooks with :func:`write_submission` or, for a whole class in an
+nbgrader course directory, :func:`place_submissions`.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Literal
+
+import nbformat
+from nbformat import NotebookNode
+
+from course.lessons import Lesson
+
+#: A transform edits the notebook in place (returns None), returns a new notebook, or
+#: returns raw file content (bytes/str) to write as is.
+Transform = Callable[[NotebookNode], "NotebookNode | bytes | str | None"]
+
+CORPUS_DIR = Path("tests") / "corpus"
+_STUDENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_SOLUTION_MARKER = re.compile(r"^\s*#+\s*(BEGIN|END) SOLUTION\s*$")
+
+
+# ------------------------------------------------------------------ notebook reading
+
+
+def nbgrader_cells(nb: NotebookNode) -> dict[str, NotebookNode]:
+    """grade_id -> cell, for every cell carrying nbgrader metadata."""
+    cells = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta and meta.get("grade_id"):
+            cells[meta["grade_id"]] = cell
+    return cells
+
+
+def cell(nb: NotebookNode, grade_id: str) -> NotebookNode:
+    """The cell with nbgrader ``grade_id`` (KeyError listing the known ids if absent)."""
+    cells = nbgrader_cells(nb)
+    if grade_id not in cells:
+        raise KeyError(f"no cell with grade_id {grade_id!r}; known: {', '.join(cells)}")
+    return cells[grade_id]
+
+
+def graded_points(nb: NotebookNode) -> dict[str, float]:
+    """grade_id -> points of every autograded test cell (grade=true, solution=false)."""
+    return {
+        grade_id: float(c.metadata.nbgrader.get("points", 0))
+        for grade_id, c in nbgrader_cells(nb).items()
+        if c.metadata.nbgrader.get("grade") and not c.metadata.nbgrader.get("solution")
+    }
+
+
+def solution_sources(nb: NotebookNode) -> dict[str, str]:
+    """grade_id -> code of every solution cell, ``BEGIN/END SOLUTION`` lines removed.
+
+    Applied to the instructor notebook this is what a learner who solved everything types.
+    """
+    return {
+        grade_id: "\n".join(
+            line for line in c.source.splitlines() if not _SOLUTION_MARKER.match(line)
+        )
+        for grade_id, c in nbgrader_cells(nb).items()
+        if c.metadata.nbgrader.get("solution")
+    }
+
+
+def exercises(nb: NotebookNode) -> dict[str, list[str]]:
+    """Solution grade_id -> the autograded test cells that follow it (up to the next solution)."""
+    result: dict[str, list[str]] = {}
+    current = None
+    for c in nb.cells:
+        meta = c.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution"):
+            current = meta["grade_id"]
+            result[current] = []
+        elif meta.get("grade") and current is not None:
+            result[current].append(meta["grade_id"])
+    return result
+
+
+# --------------------------------------------------------------------------- marks
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Expected points relative to a full (``start="full"``) or empty score.
+
+    Resolved against a lesson's test cells by :meth:`resolve`, so corpus files name only
+    the cells that differ.
+    """
+
+    start: Literal["full", "none"]
+    except_: Mapping[str, float] = field(default_factory=dict)
+
+    def resolve(self, points: Mapping[str, float]) -> dict[str, float]:
+        """grade_id -> expected points, given grade_id -> maximum points."""
+        unknown = sorted(set(self.except_) - set(points))
+        if unknown:
+            raise KeyError(f"not autograded test cells: {', '.join(unknown)}; known: {', '.join(points)}")
+        for grade_id, value in self.except_.items():
+            if not 0 <= value <= points[grade_id]:
+                raise ValueError(f"{grade_id}: {value} points outside 0..{points[grade_id]}")
+        base = {gid: (float(p) if self.start == "full" else 0.0) for gid, p in points.items()}
+        return base | {gid: float(v) for gid, v in self.except_.items()}
+
+
+def full_marks(except_: Mapping[str, float] | None = None) -> Marks:
+    """Every test cell at its maximum, except the ones given (grade_id -> points).
+
+    >>> full_marks(except_={"test_b": 0}).resolve({"test_a": 1, "test_b": 2})
+    {'test_a': 1.0, 'test_b': 0.0}
+    """
+    return Marks("full", dict(except_ or {}))
+
+
+def no_marks(except_: Mapping[str, float] | None = None) -> Marks:
+    """Every test cell at 0, except the ones given (grade_id -> points).
+
+    >>> no_marks(except_={"test_a": 1}).resolve({"test_a": 1, "test_b": 2})
+    {'test_a': 1.0, 'test_b': 0.0}
+    """
+    return Marks("none", dict(except_ or {}))
+
+
+# ---------------------------------------------------------------------- submission
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One learner's notebook for a lesson and the grade it must get.
+
+    ``name`` becomes the nbgrader student id (lower case, digits, ``_`` and ``-``).
+    ``grading_fails`` marks a notebook nbgrader cannot grade at all (it logs an error for
+    that student and records 0).
+    """
+
+    name: str
+    _: KW_ONLY
+    expected: Marks | Mapping[str, float]
+    answers: Mapping[str, str] = field(default_factory=dict)
+    base: Literal["solution", "blank"] = "solution"
+    transform: Transform | None = None
+    feedback_contains: Sequence[str] = ()
+    grading_fails: bool = False
+
+    def __post_init__(self) -> None:
+        if not _STUDENT_ID.match(self.name):
+            raise ValueError(f"submission name {self.name!r} must match {_STUDENT_ID.pattern} (it is a student id)")
+        if self.base not in ("solution", "blank"):
+            raise ValueError(f"{self.name}: base must be 'solution' or 'blank', not {self.base!r}")
+        if isinstance(self.feedback_contains, str):
+            raise TypeError(f"{self.name}: feedback_contains must be a list of strings")
+
+    def expected_points(self, points: Mapping[str, float]) -> dict[str, float]:
+        """grade_id -> expected points, given the lesson's grade_id -> maximum points."""
+        if isinstance(self.expected, Marks):
+            return self.expected.resolve(points)
+        expected = {gid: float(v) for gid, v in self.expected.items()}
+        if set(expected) != set(points):
+            raise KeyError(
+                f"{self.name}: expected must name every test cell exactly once "
+                f"(missing {sorted(set(points) - set(expected))}, unknown {sorted(set(expected) - set(points))})"
+            )
+        return expected
+
+    def notebook(self, learner: NotebookNode, instructor: NotebookNode) -> NotebookNode | bytes | str:
+        """The submitted notebook (or raw file content) built from the two lesson notebooks."""
+        nb = copy.deepcopy(learner)
+        stubs = nbgrader_cells(nb)
+        answers = dict(solution_sources(instructor)) if self.base == "solution" else {}
+        solution_ids = {gid for gid, c in stubs.items() if c.metadata.nbgrader.get("solution")}
+        unknown = sorted(set(self.answers) - solution_ids)
+        if unknown:
+            raise KeyError(f"{self.name}: answers for unknown solution cells {unknown}; known: {sorted(solution_ids)}")
+        answers.update(self.answers)
+        for grade_id, source in answers.items():
+            if grade_id in solution_ids:
+                stubs[grade_id].source = source
+        if self.transform is None:
+            return nb
+        result = self.transform(nb)
+        return nb if result is None else result
+
+
+def write_submission(
+    submission: Submission, learner: Path | NotebookNode, instructor: Path | NotebookNode, dest: Path
+) -> Path:
+    """Write ``submission`` to the file ``dest`` (folders created) and return ``dest``.
+
+    ``learner``/``instructor`` are the generated and the source notebook (paths or nodes).
+
+    Example::
+
+        write_submission(case, lesson.release_notebook, lesson.source_notebook, tmp / "nb.ipynb")
+    """
+    content = submission.notebook(_read(learner), _read(instructor))
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        dest.write_bytes(content)
+    elif isinstance(content, str):
+        dest.write_text(content, encoding="utf-8")
+    else:
+        nbformat.write(content, str(dest))
+    return dest
+
+
+def place_submissions(
+    course_dir: Path,
+    lesson: str,
+    submissions: Sequence[Submission],
+    learner: Path | NotebookNode,
+    instructor: Path | NotebookNode,
+) -> list[Path]:
+    """Write each submission as its own student: ``submitted/<name>/<lesson>/<lesson>.ipynb``.
+
+    Example (a class of 30 from a corpus)::
+
+        place_submissions(course, "01_shared_layers",
+                          [replace(c, name=f"{c.name}-{i}") for i in range(5) for c in CASES], ...)
+    """
+    names = [s.name for s in submissions]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate submission names: {', '.join(duplicates)}")
+    learner_nb, instructor_nb = _read(learner), _read(instructor)
+    return [
+        write_submission(s, learner_nb, instructor_nb, Path(course_dir) / "submitted" / s.name / lesson / f"{lesson}.ipynb")
+        for s in submissions
+    ]
+
+
+def edit_cell(grade_id: str, source: str) -> Transform:
+    """A transform that replaces the source of cell ``grade_id`` (e.g. a locked test cell).
+
+    >>> Submission("edits_test", transform=edit_cell("test_a", "pass"), expected=no_marks()).name
+    'edits_test'
+    """
+
+    def transform(nb: NotebookNode) -> None:
+        cell(nb, grade_id).source = source
+
+    return transform
+
+
+def _read(notebook: Path | NotebookNode) -> NotebookNode:
+    if isinstance(notebook, NotebookNode):
+        return notebook
+    return nbformat.read(str(notebook), as_version=4)
+
+
+# -------------------------------------------------------------------------- loading
+
+
+def corpus_path(root: Path, lesson: str) -> Path:
+    """``<root>/tests/corpus/<lesson>.py``."""
+    return Path(root) / CORPUS_DIR / f"{lesson}.py"
+
+
+def lesson_corpus(lesson: Lesson) -> list[Submission]:
+    """The cases of ``lesson`` from ``tests/corpus/<lesson>.py`` under its course root;
+    an empty list when the lesson has no corpus file yet."""
+    path = corpus_path(lesson.root, lesson.name)
+    return load_corpus(path) if path.is_file() else []
+
+
+def load_corpus(path: Path) -> list[Submission]:
+    """The ``CASES`` list of a corpus file, loaded by path (lesson names start with digits).
+
+    Raises ValueError if CASES is missing, holds something else, or repeats a name.
+    """
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f"corpus_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot load corpus file {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cases = getattr(module, "CASES", None)
+    if not isinstance(cases, list) or not all(isinstance(c, Submission) for c in cases):
+        raise ValueError(f"{path}: CASES must be a list of course.corpus.Submission")
+    names = [c.name for c in cases]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{path}: duplicate case names {', '.join(duplicates)}")
+    return cases
+
+
+def coverage_problems(cases: Sequence[Submission], instructor: Path | NotebookNode) -> list[str]:
+    """What a lesson's corpus lacks; the minimum every lesson must have is
+
+    * a correct submission (base="solution", nothing changed) with full marks;
+    * the untouched learner notebook (base="blank", nothing changed) with 0 everywhere;
+    * per graded exercise, a submission changing only that exercise's answer that loses
+      points on that exercise's tests only and names a feedback message.
+    """
+    nb = _read(instructor)
+    points = graded_points(nb)
+    problems = []
+
+    def plain(c: Submission) -> bool:
+        return not c.answers and c.transform is None and not c.grading_fails
+
+    if not any(plain(c) and c.base == "solution" and c.expected_points(points) == points for c in cases):
+        problems.append("no correct submission (base='solution', no answers) expecting full marks")
+    if not any(plain(c) and c.base == "blank" and not any(c.expected_points(points).values()) for c in cases):
+        problems.append("no untouched submission (base='blank', no answers) expecting 0 everywhere")
+    for solution_id, tests in exercises(nb).items():
+        if not tests:
+            continue
+
+        def loses_only_here(c: Submission) -> bool:
+            expected = c.expected_points(points)
+            lost = {gid for gid in points if expected[gid] < points[gid]}
+            return bool(lost) and lost <= set(tests)
+
+        if not any(
+            set(c.answers) == {solution_id}
+            and c.base == "solution"
+            and c.transform is None
+            and not c.grading_fails
+            and c.feedback_contains
+            and loses_only_here(c)
+            for c in cases
+        ):
+            problems.append(
+                f"no wrong answer for exercise {solution_id!r} (answers={{{solution_id!r}: ...}}) that loses "
+                f"points on {', '.join(tests)} only and lists feedback_contains"
+            )
+    return problems
+
+
+# ------------------------------------------------------------------------- feedback
+
+
+class _OutputText(HTMLParser):
+    """Collects the text inside ``<div class="... output_subarea ...">`` elements."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._depth = 0  # nesting of <div> inside an output area; 0 = outside
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "div":
+            return
+        if self._depth:
+            self._depth += 1
+        elif "output_subarea" in (dict(attrs).get("class") or "").split():
+            self._depth = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div" and self._depth:
+            self._depth -= 1
+            if not self._depth:
+                self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._depth:
+            self.parts.append(data)
+
+
+def feedback_outputs(html_source: str) -> str:
+    r"""The text of the cell outputs in an nbgrader feedback page (errors, prints), without
+    the cells' source code, so a message found here was really produced by the run.
+
+    >>> feedback_outputs('<pre>assert x, "msg"</pre><div class="output_subarea output_error">'
+    ...                  '<pre><span>AssertionError</span>: x &lt; 1</pre></div>')
+    'AssertionError: x < 1\n'
+    """
+    parser = _OutputText()
+    parser.feed(html_source)
+    parser.close()
+    return "".join(parser.parts)

@@ -1,0 +1,97 @@
+"""Where the lessons live: find the course root and the lessons in ``solutions/``.
+
+A lesson is a folder ``solutions/<lesson>/`` holding ``<lesson>.ipynb`` (the instructor
+notebook, nbgrader's source); nbgrader writes its learner version to
+``notebooks/<lesson>/<lesson>.ipynb``. Every lesson is one nbgrader assignment.
+
+Example::
+
+    >>> from course.lessons import find_root, find_lessons
+    >>> [lesson.name for lesson in find_lessons(find_root())]   # doctest: +SKIP
+    ['00_layers_calls_variables', '01_shared_layers']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from traitlets.config import Config, PyFileConfigLoader
+
+CONFIG_FILE = "nbgrader_config.py"
+SOURCE_DIR = "solutions"
+RELEASE_DIR = "notebooks"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One lesson of a course rooted at ``root``."""
+
+    root: Path
+    name: str
+
+    @property
+    def source_dir(self) -> Path:
+        """``solutions/<lesson>/``: the nbgrader source folder."""
+        return self.root / SOURCE_DIR / self.name
+
+    @property
+    def source_notebook(self) -> Path:
+        """``solutions/<lesson>/<lesson>.ipynb``: the instructor notebook."""
+        return self.source_dir / f"{self.name}.ipynb"
+
+    @property
+    def release_dir(self) -> Path:
+        """``notebooks/<lesson>/``: the generated learner folder (committed)."""
+        return self.root / RELEASE_DIR / self.name
+
+    @property
+    def release_notebook(self) -> Path:
+        """``notebooks/<lesson>/<lesson>.ipynb``: the generated learner notebook."""
+        return self.release_dir / f"{self.name}.ipynb"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding nbgrader_config.py.
+
+    Raises FileNotFoundError with a hint when there is none.
+    """
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise FileNotFoundError(
+        f"No {CONFIG_FILE} in {start} or above: run this from the course repository "
+        "or pass --root."
+    )
+
+
+def find_lessons(root: Path, names: list[str] | None = None) -> list[Lesson]:
+    """The lessons under ``root/solutions``, sorted by name; only ``names`` if given.
+
+    Raises ValueError naming any requested lesson that does not exist.
+    """
+    root = Path(root)
+    available = sorted(
+        folder.name
+        for folder in (root / SOURCE_DIR).glob("*/")
+        if (folder / f"{folder.name}.ipynb").is_file()
+    )
+    if names:
+        unknown = [name.rstrip("/").split("/")[-1] for name in names]
+        missing = [name for name in unknown if name not in available]
+        if missing:
+            raise ValueError(
+                f"No such lesson in {root / SOURCE_DIR}: {', '.join(missing)} "
+                f"(available: {', '.join(available) or 'none'})"
+            )
+        available = [name for name in available if name in unknown]
+    return [Lesson(root, name) for name in available]
+
+
+def load_nbgrader_config(root: Path) -> Config:
+    """The course's ``nbgrader_config.py`` as a traitlets Config (only that file)."""
+    path = Path(root) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()

@@ -1,0 +1,148 @@
+"""nbgrader end to end, once per lesson: generate_assignment, ONE autograde call for the
+lesson's whole corpus, generate_feedback, all with nbgrader's own command line in a
+temporary course directory. Tests read the results from :class:`GradedLesson`.
+
+Lessons come from the kit (``solutions/``, corpus in ``tests/corpus/``) and from the
+fixture course (``tests/pipeline/fixtures/course``), so the machinery is tested before real
+lessons exist. Tests ask for ``lesson`` (one per lesson) or ``lesson, case`` (one per corpus
+case) and get parametrized here; the ids start with the lesson, which the repository's
+conftest.py uses to keep a lesson's tests on one pytest-xdist worker (graded once).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from nbgrader.api import Gradebook
+
+from course.build import IGNORED, QUIET_ENV
+from course.corpus import Submission, lesson_corpus, place_submissions
+from course.lessons import CONFIG_FILE, Lesson, find_lessons, load_nbgrader_config
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
+COURSES = {"kit": REPO, "fixture": FIXTURE_COURSE}
+
+
+@dataclass(frozen=True)
+class PipelineLesson:
+    """A lesson of one of the COURSES and its corpus (empty without a corpus file)."""
+
+    course: str
+    lesson: Lesson
+    cases: tuple[Submission, ...]
+
+    @property
+    def id(self) -> str:
+        return self.lesson.name if self.course == "kit" else f"{self.course}-{self.lesson.name}"
+
+
+def _all_lessons() -> list[PipelineLesson]:
+    return [
+        PipelineLesson(course, lesson, tuple(lesson_corpus(lesson)))
+        for course, root in COURSES.items()
+        for lesson in find_lessons(root)
+    ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    lessons = _all_lessons()
+    if "case" in metafunc.fixturenames:
+        metafunc.parametrize(
+            ("lesson", "case"),
+            [
+                pytest.param(item, case, id=f"{item.id}/{case.name}")
+                for item in lessons
+                for case in item.cases
+            ],
+        )
+    elif "lesson" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "lesson",
+            [pytest.param(item, id=item.id) for item in lessons],
+        )
+
+
+def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run this environment's ``nbgrader`` in ``cwd`` (venv bin on PATH for nbgrader's
+    `alembic`; quiet TensorFlow)."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, **QUIET_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([str(bin_dir / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@dataclass
+class GradedLesson:
+    """What nbgrader produced for one lesson and its corpus in a temporary course."""
+
+    item: PipelineLesson
+    course_dir: Path
+    generate: subprocess.CompletedProcess
+    autograde: subprocess.CompletedProcess | None = None
+    feedback: subprocess.CompletedProcess | None = None
+    max_points: dict[str, float] = field(default_factory=dict)  # grade cell -> max, from the gradebook
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)  # student -> grade cell -> score
+
+    @property
+    def release_dir(self) -> Path:
+        return self.course_dir / "notebooks" / self.item.lesson.name
+
+    def feedback_file(self, student: str) -> Path:
+        name = self.item.lesson.name
+        return self.course_dir / "feedback" / student / name / f"{name}.html"
+
+    @property
+    def autograde_log(self) -> str:
+        return (self.autograde.stdout + self.autograde.stderr) if self.autograde else ""
+
+    def student_log(self, student: str) -> str:
+        """The part of the autograde log about ``student`` (nbgrader grades one after another)."""
+        marker = "Creating/updating student with ID "
+        sections = self.autograde_log.split(marker)
+        mine = [section for section in sections[1:] if section.startswith(f"'{student}'")]
+        return marker + mine[0] if mine else f"(no autograde log for {student})"
+
+
+def _grade(item: PipelineLesson, course_dir: Path) -> GradedLesson:
+    lesson = item.lesson
+    shutil.copy(lesson.root / CONFIG_FILE, course_dir / CONFIG_FILE)
+    shutil.copytree(lesson.source_dir, course_dir / "solutions" / lesson.name, ignore=IGNORED)
+
+    result = GradedLesson(item, course_dir, generate=nbgrader("generate_assignment", lesson.name, cwd=course_dir))
+    if result.generate.returncode != 0 or not item.cases:
+        return result
+
+    # Learners get the committed learner notebook, so submissions start from it.
+    place_submissions(course_dir, lesson.name, item.cases, lesson.release_notebook, lesson.source_notebook)
+    result.autograde = nbgrader("autograde", lesson.name, cwd=course_dir)
+    result.feedback = nbgrader("generate_feedback", lesson.name, cwd=course_dir)
+
+    course_id = load_nbgrader_config(lesson.root).CourseDirectory.course_id
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id) as gradebook:
+        notebook = gradebook.find_notebook(lesson.name, lesson.name)
+        result.max_points = {cell.name: float(cell.max_score) for cell in notebook.grade_cells}
+        for case in item.cases:
+            result.scores[case.name] = {
+                cell: float(gradebook.find_grade(cell, lesson.name, lesson.name, case.name).score)
+                for cell in result.max_points
+            }
+    return result
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory: pytest.TempPathFactory):
+    """``graded(lesson) -> GradedLesson``, computed once per lesson and pytest(-xdist worker) session."""
+    cache: dict[str, GradedLesson] = {}
+
+    def get(item: PipelineLesson) -> GradedLesson:
+        if item.id not in cache:
+            cache[item.id] = _grade(item, tmp_path_factory.mktemp(f"course-{item.id}"))
+        return cache[item.id]
+
+    return get
