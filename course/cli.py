@@ -12,6 +12,7 @@ import sys
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("course.build", "re-run solutions/ and regenerate the learner notebooks in notebooks/"),
+    "grade": ("course.grade", "autograde every submission in parallel with nbgrader's grading steps"),
 }
 
 
