@@ -140,7 +140,9 @@ class Result:
     max_score: float = 0.0
     notes: list[str] = field(default_factory=list)
     error: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # from start to finish of this submission
+    waited: float = 0.0  # of which waiting for a kernel (start and warm-up not hidden by the pool)
+    executed: float = 0.0  # of which running the notebook's cells
 
 
 # -------------------------------------------------------------------------- autograder
@@ -258,6 +260,8 @@ class Autograder:
         configured = self.config.get("Execute", {}).get("kernel_name") or self.config.get(
             "ExecutePreprocessor", {}
         ).get("kernel_name")
+        if self._preload_override is not None:
+            modules = self._preload_override
         return KernelSpec(configured or kernel_name or name, assignment, env, modules)
 
     def set_preload(self, modules: Sequence[str] | None) -> None:
@@ -305,13 +309,11 @@ class Autograder:
                 super(Autograde, conv).convert_single_notebook(filename)
                 sanitized = nbformat.read(folder / f"{notebook_id}.ipynb", as_version=4)
             except Exception as error:  # noqa: BLE001 - anything nbgrader cannot read is the learner's file
-                prepared.unreadable[notebook_id] = _unreadable_reason(Path(filename).name, error)
+                prepared.unreadable[notebook_id] = _unreadable_reason(Path(filename), error)
                 continue
             prepared.notes[notebook_id] = self._restoration_notes(job, notebook_id, Path(filename), sanitized)
             kernel = sanitized.metadata.get("kernelspec", {}).get("name")
             spec = self.kernel_spec(job.assignment, notebook_id, kernel)
-            if self._preload_override is not None:
-                spec = KernelSpec(spec.kernel_name, spec.folder, spec.env, self._preload_override)
             prepared.notebooks.append(PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", spec))
         return prepared
 
@@ -485,13 +487,18 @@ def notes_cell(notes: Sequence[str], title: str = "Notes from the grader") -> No
     return nbformat.v4.new_markdown_cell(f"**{title}**\n\n" + "\n".join(f"- {note}" for note in notes))
 
 
-def _unreadable_reason(name: str, error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if "JSON" in type(error).__name__ or "json" in text.lower() or isinstance(error, ValueError) and "JSON" in repr(error):
-        what = f"`{name}` is not a valid notebook file (not valid JSON: {text})"
-    else:
-        what = f"`{name}` could not be graded ({type(error).__name__}: {text})"
-    return f"{what}. Every test of this notebook scores 0."
+def _unreadable_reason(path: Path, error: Exception) -> str:
+    """Why nbgrader could not read or sanitize the file at ``path``, for learner and teacher."""
+    detail = (str(error).strip().splitlines() or [""])[0][:200]
+    try:
+        nbformat.read(path, as_version=4)
+    except nbformat.reader.NotJSONError:
+        what = f"is not a notebook: its content is not valid JSON ({detail})"
+    except Exception as problem:  # noqa: BLE001 - valid JSON, but not shaped like a notebook
+        what = f"is not a valid notebook ({type(problem).__name__}: {(str(problem).strip().splitlines() or [''])[0][:200]})"
+    else:  # a notebook that nbgrader's checks reject (e.g. edited grading metadata)
+        what = f"could not be graded: nbgrader rejected it ({type(error).__name__}: {detail})"
+    return f"`{path.name}` {what}. Every test of this notebook scores 0."
 
 
 def _normalized(source: str) -> str:

@@ -124,11 +124,14 @@ async def grade_jobs(
         try:
             prepared = await in_gradebook_thread(autograder.prepare, job)
             executed = {}
+            waited = ran = 0.0
             for item in prepared.notebooks:
                 spec = waiting.pop(item.notebook_id, None)
                 if spec is not None and spec != item.spec:
                     pool.forget(spec)  # the notebook asks for another kernel: start that one cold
+                asked = time.perf_counter()
                 kernel = await pool.take(item.spec)
+                waited += time.perf_counter() - asked
                 if kernel.warmup_failures:
                     summary.warmup_failures.setdefault(item.spec.folder, kernel.warmup_failures)
                 try:
@@ -137,8 +140,10 @@ async def grade_jobs(
                     report = await execute_notebook(kernel, nb, {"metadata": {"path": str(kernel.cwd)}})
                 finally:
                     await kernel.shutdown()
+                ran += report.seconds
                 executed[item.notebook_id] = (nb, report)
             result = await in_gradebook_thread(autograder.finish, prepared, executed, settings.memory_limit)
+            result.waited, result.executed = waited, ran
         except Exception as error:  # noqa: BLE001 - one submission must never stop the others
             await in_gradebook_thread(autograder.discard, job)
             result = Result(job, error=f"{type(error).__name__}: {error}".strip())
@@ -207,6 +212,13 @@ def print_summary(summary: Summary, autograder: Autograder, assignments: Sequenc
         f"({workers} worker{'s' * (workers != 1)}, {summary.kernels_started} kernels{per})",
         file=stream,
     )
+    if graded:
+        print(
+            f"  per submission: {statistics.fmean(r.seconds for r in graded):.1f} s, of which "
+            f"{statistics.fmean(r.executed for r in graded):.1f} s running cells and "
+            f"{statistics.fmean(r.waited for r in graded):.1f} s waiting for a kernel",
+            file=stream,
+        )
     for assignment in assignments:
         scores, maximum = autograder.assignment_scores(assignment)
         if scores:

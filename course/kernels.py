@@ -280,7 +280,7 @@ class GradingKernel:
         self.settings = settings
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=settings.scratch_root))
         self.cwd = self.scratch / spec.folder
-        self.stderr_path = self.scratch / "kernel-stderr.txt"
+        self.stderr_path = self.scratch / "kernel-output.txt"
         self.client = GradingExecute(config=settings.config)
         self.pid: int | None = None
         #: Why the grader stopped this kernel (set by the watchdog or the executor).
@@ -322,11 +322,13 @@ class GradingKernel:
     async def _start(self) -> None:
         self.cwd.mkdir(parents=True)
         client = self.client
-        client.kernel_name = client.kernel_name or self.spec.kernel_name
+        client.kernel_name = self.spec.kernel_name
         client.resources = {"metadata": {"path": str(self.cwd)}}
         client.create_kernel_manager()
-        with open(self.stderr_path, "wb") as stderr:  # the kernel's own log lines, kept out of the teacher's terminal
-            await client.async_start_new_kernel(env=self.environment(), stderr=stderr)
+        # The kernel process's own output (log lines, crash messages) goes to a file, not to
+        # the teacher's terminal; what the notebook prints still reaches its outputs.
+        with open(self.stderr_path, "wb") as log:
+            await client.async_start_new_kernel(env=self.environment(), stdout=log, stderr=log)
         await client.async_start_new_kernel_client()
         self.pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
         if self.settings.watchdog_limit and self.pid:
@@ -342,8 +344,12 @@ class GradingKernel:
             store_history=False,
             user_expressions={"warmup": "__import__('sys').__dict__.pop('_course_grade_warmup', None)"},
         )
-        startup = self.client.startup_timeout + 60 * (1 + len(self.spec.preload))
-        reply = await asyncio.wait_for(self._reply(msg_id), timeout=startup)
+        limit = self.client.startup_timeout + 60 * (1 + len(self.spec.preload))
+        try:
+            reply = await asyncio.wait_for(self._reply(msg_id), timeout=limit)
+        except asyncio.TimeoutError:
+            raise KernelStartError(f"the warm-up (importing {', '.join(self.spec.preload) or 'nothing'}) "
+                                   f"took longer than {limit} s") from None
         content = reply["content"]
         if content["status"] != "ok":
             raise KernelStartError(f"warm-up failed: {content.get('ename')}: {content.get('evalue')}")
@@ -412,7 +418,7 @@ class GradingKernel:
         shutil.copytree(folder, self.cwd, dirs_exist_ok=True)
 
     def last_words(self) -> str:
-        """The last line the kernel process wrote to its stderr (why it crashed, often)."""
+        """The last line the kernel process wrote to its own stdout/stderr (often why it crashed)."""
         try:
             lines = [line.strip() for line in self.stderr_path.read_text(errors="replace").splitlines() if line.strip()]
         except OSError:

@@ -142,6 +142,12 @@ def _edit_square_test_and_delete_mean_test(nb: nbformat.NotebookNode) -> None:
     _delete_cell("test_mean")(nb)
 
 
+def _metadata_from_the_future(nb: nbformat.NotebookNode) -> None:
+    for cell in nb.cells:
+        if "nbgrader" in cell.metadata:
+            cell.metadata.nbgrader["schema_version"] = 99
+
+
 SQUARE = "def square(x):\n    return x * x\n"
 # Relative paths from where nbgrader runs the notebook (autograded/<student>/<assignment>/).
 ESCAPES = SQUARE + (
@@ -182,6 +188,9 @@ TAMPERED = [
     Submission("floods-output", answers={"square": SQUARE + "for _ in range(3000):\n    print('x' * 1000)"},
                expected=full_marks()),
     Submission("escapes", answers={"square": ESCAPES}, expected=full_marks()),
+    Submission("not-a-notebook", transform=lambda nb: '{"cells": 5}', expected=no_marks()),
+    # `nbgrader autograde` stops the whole run here: the learners after this one stay ungraded.
+    Submission("newer-metadata", transform=_metadata_from_the_future, expected=no_marks()),
 ]
 ROBUSTNESS_CONFIG = "\n".join([
     "c.Execute.timeout = 2",
@@ -254,7 +263,7 @@ def test_same_grades_as_nbgrader_autograde(fixture_template, tmp_path, capsys):
 
 def test_same_grades_as_nbgrader_autograde_on_lesson_00(tmp_path_factory, capsys):
     """The real thing: TensorFlow kernels warmed up ahead of time give nbgrader's grades."""
-    cases = lesson_corpus(LESSON_00)[:4]  # correct, untouched, two wrong answers
+    cases = lesson_corpus(LESSON_00)[:3]  # correct, untouched, a wrong answer
     template = generated_course(tmp_path_factory.mktemp("lesson00") / "template", LESSON_00)
     serial = course_with(template, template.parent / "serial", LESSON_00, cases)
     parallel = course_with(template, template.parent / "parallel", LESSON_00, cases)
@@ -279,6 +288,8 @@ def test_many_learners_two_workers_no_lost_or_duplicated_grades(fixture_template
     assert code == 0, out
 
     assert sorted(progress_students(out)) == sorted(c.name for c in cases)
+    executed = sum(not c.grading_fails for c in cases)  # the invalid notebooks need no kernel
+    assert f"2 workers, {executed} kernels" in out, "every kernel started was used"
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
     assert all(g[1] is not None for cells in grades(course, FIXTURE).values() for g in cells.values())
     with sqlite3.connect(course / "gradebook.db") as db:
@@ -337,7 +348,9 @@ def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(fixture_te
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE), out
 
     notes = {
-        "invalid_json": "is not a valid notebook file (not valid JSON",
+        "invalid_json": "`00_fixture.ipynb` is not a notebook: its content is not valid JSON",
+        "not-a-notebook": "`00_fixture.ipynb` is not a valid notebook (TypeError",
+        "newer-metadata": "could not be graded: nbgrader rejected it (SchemaTooNewError",
         "edits_locked_test": "You edited read-only cell(s) `test_square`; the original was put back",
         "infinite-loop": "Cell 5 (`test_square`) ran longer than the time limit for one cell (2 s) and was interrupted",
         "deletes-test": "Graded cell(s) `test_mean` were missing from your notebook, so they score 0",
@@ -391,9 +404,10 @@ def test_grading_kernels_import_the_setup_modules_ahead(fixture_template, tmp_pa
     """--preload: what warm kernels import; a module that does not exist is reported, the
     learners are still graded as nbgrader would."""
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:2])
-    code, out = course_grade(course, "--preload", "json,no_such_module_abc", capsys=capsys)
+    code, out = course_grade(course, "--workers", "2", "--preload", "json,no_such_module_abc", capsys=capsys)
     assert code == 0, out
     assert "could not preload no_such_module_abc: ModuleNotFoundError" in out
+    assert "2 workers, 2 kernels" in out, "each notebook got a kernel warmed up with the override"
     assert points(course, FIXTURE) == expected_points(FIXTURE_CASES[:2], FIXTURE)
 
 
