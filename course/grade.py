@@ -80,6 +80,11 @@ class Summary:
         return [r for r in self.results if r.error is not None]
 
 
+def _plural(count: int, noun: str) -> str:
+    """``_plural(1, "worker")`` -> ``'1 worker'``, ``_plural(2, "worker")`` -> ``'2 workers'``."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
 def _cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -209,7 +214,7 @@ def print_summary(summary: Summary, autograder: Autograder, assignments: Sequenc
     print(
         f"\ncourse grade: {len(graded)} graded, {len(errors)} error{'s' * (len(errors) != 1)}, "
         f"{summary.skipped} already graded (skipped) in {summary.seconds:.1f} s "
-        f"({workers} worker{'s' * (workers != 1)}, {summary.kernels_started} kernels{per})",
+        f"({_plural(workers, 'worker')}, {_plural(summary.kernels_started, 'kernel')}{per})",
         file=stream,
     )
     if graded:
@@ -316,7 +321,8 @@ def run(args: argparse.Namespace) -> int:
         timeout = config.Execute.timeout if "timeout" in config.Execute else "nbgrader default"
         print(
             f"course grade: {len(jobs.todo)} submission{'s' * (len(jobs.todo) != 1)} of {', '.join(assignments)} to grade"
-            f" ({len(jobs.done)} already graded) in {course_dir}; {workers} workers, {warm} warm kernels, "
+            f" ({len(jobs.done)} already graded) in {course_dir}; {_plural(workers, 'worker')}, "
+            f"{_plural(warm, 'warm kernel')}, "
             f"time limit {timeout} s per cell, memory limit {format_bytes(memory_limit)} per kernel",
             flush=True,
         )

@@ -22,7 +22,8 @@ autograde`` in four ways:
   (``RLIMIT_AS`` cannot be used: TensorFlow reserves over 2 GiB of address space at import.)
 * **Watched.** A watchdog sums the resident memory of the kernel and all its child
   processes every 0.2 s and kills them when it exceeds 1.25 x the limit (memory that
-  ``RLIMIT_DATA`` does not count: shared memory, many child processes).
+  ``RLIMIT_DATA`` does not count: shared memory, many child processes). The grader keeps
+  at most ``GradingExecute.output_limit`` (32 MiB) of a notebook's output in memory.
 
 :func:`execute_notebook` runs a notebook's cells the way ``ExecutePreprocessor.preprocess``
 does and turns a kernel that dies or hangs into error outputs with a plain message, so the
@@ -369,7 +370,14 @@ class GradingKernel:
                 msg = await kc.get_shell_msg(timeout=1)
             except Exception:  # queue.Empty: nothing yet; check that the kernel is alive
                 if not await ensure_async(kc.is_alive()):
-                    raise KernelStartError("the kernel died during the warm-up") from None
+                    if self.stop_reason:  # the watchdog: the imports alone need more memory
+                        raise KernelStartError(
+                            f"the kernel died during the warm-up: {self.stop_reason}; the memory limit is "
+                            "too small for the assignment's imports"
+                        ) from None
+                    raise KernelStartError(
+                        f"the kernel died during the warm-up: {self.last_words() or 'no message'}"
+                    ) from None
                 continue
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg
