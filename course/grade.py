@@ -3,7 +3,8 @@
 Grades every learner's submission (``submitted/<student>/<assignment>/``) of the given
 assignments, like ``nbgrader autograde`` run once per assignment, but
 
-* **in parallel**: ``--workers`` notebooks execute at once (default: one per core);
+* **in parallel**: ``--workers`` notebooks execute at once (default: one per core, fewer
+  when memory is short);
 * **pipelined**: kernels for the next notebooks are started and import the assignment's
   modules (TensorFlow: about 4 s) while the current ones execute (``--warm``);
 * **safely**: ONE thread writes the gradebook (nbgrader's preprocessors that read or write
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import psutil
 from sqlalchemy.exc import SAWarning
 
 from course.autograder import Autograder, Job, Result, load_course_config
@@ -90,6 +92,15 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def default_workers(memory_limit: int | None) -> int:
+    """One worker per core, but no more than memory allows: every worker also keeps a warm
+    kernel, and each kernel may grow to ``memory_limit``."""
+    cores = _cores()
+    if not memory_limit:
+        return cores
+    return max(1, min(cores, psutil.virtual_memory().available // (2 * memory_limit)))
 
 
 # ---------------------------------------------------------------------------- pipeline
@@ -252,7 +263,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="assignments to grade (default: every assignment in the gradebook with submissions)",
     )
     parser.add_argument("--course-dir", type=Path, help="nbgrader course directory (default: nearest folder with nbgrader_config.py)")
-    parser.add_argument("--workers", type=int, default=_cores(), help="notebooks executing at once (default: number of cores, %(default)s)")
+    parser.add_argument(
+        "--workers", type=int,
+        help="notebooks executing at once (default: one per core, fewer if memory is short: "
+        "with the warm kernels, at most available memory / memory limit kernels)",
+    )
     parser.add_argument("--warm", type=int, help="kernels started ahead of time (default: as many as workers; 0: start each on demand)")
     parser.add_argument("--timeout", type=int, help="time limit per cell in seconds (default: Execute.timeout of the config)")
     parser.add_argument(
@@ -282,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"course grade: {error}", file=sys.stderr)
         return 2
-    if args.workers < 1 or (args.warm is not None and args.warm < 0):
+    if (args.workers is not None and args.workers < 1) or (args.warm is not None and args.warm < 0):
         print("course grade: --workers must be at least 1 and --warm at least 0", file=sys.stderr)
         return 2
     _setup_logging(args.verbose)
@@ -316,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"course grade: no submissions in {course_dir / autograder.coursedir.submitted_directory}, nothing to do")
             return 0
         jobs = autograder.find_jobs(assignments, args.student, force=args.force)
-        workers = args.workers
+        workers = args.workers or default_workers(memory_limit)
         warm = workers if args.warm is None else args.warm
         timeout = config.Execute.timeout if "timeout" in config.Execute else "nbgrader default"
         print(
