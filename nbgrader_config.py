@@ -15,8 +15,22 @@ c.CourseDirectory.release_directory = "notebooks"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# A learner's notebook must never hang or exhaust the grader: every cell gets a time
-# limit. (nbgrader reads Execute.timeout; ExecutePreprocessor.timeout is set as well for
-# the tools that go through nbconvert directly.)
+# A learner's notebook must never hang the grader: every cell gets a time limit, after
+# which nbgrader interrupts it (the test scores 0) and goes on. Checked with nbgrader 0.9.6:
+# Execute.timeout and ExecutePreprocessor.timeout are both honoured (nbgrader issue #1463
+# reports the second ignored in older versions); Execute.timeout wins when they differ.
+# `course grade --timeout` overrides it for one run.
 c.Execute.timeout = 120
 c.ExecutePreprocessor.timeout = 120
+c.Execute.error_on_timeout = {
+    "ename": "CellTimeoutError",
+    "evalue": "this cell ran longer than the time allowed per cell",
+    "traceback": [
+        "CellTimeoutError: this cell ran longer than the time allowed per cell and was stopped. "
+        "Look for a loop that never ends."
+    ],
+}
+
+# A learner who deletes a graded test cell does not escape it: nbgrader puts the cell back
+# (from the gradebook) and runs it, instead of leaving the test ungraded.
+c.OverwriteCells.add_missing_cells = True

@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("course.lab", "JupyterLab on the learner notebooks (--teacher: whole course, formgrader on)"),
     "setup-lab": ("course.setup_lab", "set up this environment's JupyterLab for learners (idempotent)"),
     "report": ("course.report", "class report from the gradebook: pass rates and common failures per exercise"),
+    "grade": ("course.grade", "autograde every submission in parallel with nbgrader's grading steps"),
 }
 
 

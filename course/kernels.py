@@ -1,0 +1,641 @@
+"""Grading kernels for ``course grade``: started ahead of time, contained, limited, watched.
+
+A :class:`GradingKernel` is one Jupyter kernel that executes one learner's notebook and is
+then thrown away (no state leaks from one learner to the next). It is started by nbgrader's
+own ``Execute`` preprocessor class (so the course's ``Execute.*`` settings apply: timeout,
+kernel name, extra arguments, ...) and differs from a kernel started by ``nbgrader
+autograde`` in four ways:
+
+* **Warm.** Right after it starts, a silent warm-up (no execution count, no names in the
+  notebook's namespace) sets the resource limits, replays the literal ``os.environ[...] =
+  "..."`` assignments of the assignment's setup cells and imports the modules they import
+  (TensorFlow: about 4 s). :class:`KernelPool` does this for the *next* notebooks while the
+  current ones execute, so the import overlaps with other work.
+* **Contained.** Its working directory is a scratch folder outside the course (a copy of
+  what nbgrader puts next to the notebook), ``HOME`` and ``TMPDIR`` point into that scratch
+  folder, which is deleted afterwards. Relative paths (``../../solutions``) lead nowhere and
+  stray files never reach ``autograded/``. This is not a sandbox: code can still use
+  absolute paths to read or write anything the teacher's user can.
+* **Limited.** ``RLIMIT_DATA`` (heap and anonymous memory of each process) and
+  ``RLIMIT_FSIZE`` (largest file it may write) are set to the memory limit, so an
+  allocation beyond it raises ``MemoryError`` in the cell and the kernel lives on.
+  (``RLIMIT_AS`` cannot be used: TensorFlow reserves over 2 GiB of address space at import.)
+* **Watched.** A watchdog sums the resident memory of the kernel and all its child
+  processes every 0.2 s and kills them when it exceeds 1.25 x the limit (memory that
+  ``RLIMIT_DATA`` does not count: shared memory, many child processes). The grader keeps
+  at most ``GradingExecute.output_limit`` (32 MiB) of a notebook's output in memory.
+
+:func:`execute_notebook` runs a notebook's cells the way ``ExecutePreprocessor.preprocess``
+does and turns a kernel that dies or hangs into error outputs with a plain message, so the
+notebook can still be graded.
+
+Example::
+
+    pool = KernelPool(KernelSettings(config=config, memory_limit=2 * GiB), warm=2)
+    pool.expect([spec] * 30)                 # 30 notebooks will need this kind of kernel
+    kernel = await pool.take(spec)           # warm when it was started in time
+    report = await execute_notebook(kernel, nb, resources)
+    await kernel.shutdown()
+    await pool.close()
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import collections
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import psutil
+from jupyter_core.utils import ensure_async
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Integer
+from traitlets.config import Config
+
+GiB = 2**30
+MiB = 2**20
+
+#: Environment of every grading kernel, on top of the grader's own (see keras3-facts.md).
+KERNEL_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    # nbgrader sets this while it autogrades; notebooks and helpers may look at it.
+    "NBGRADER_EXECUTION": "autograde",
+}
+#: Error name of the outputs the grader adds to cells (kernel stopped / cell not run).
+STOPPED = "GradingStopped"
+NOT_RUN = "NotRun"
+#: Scratch folders are named course-grade-<grader pid>-<random>.
+SCRATCH_PREFIX = "course-grade-"
+
+
+class KernelStartError(RuntimeError):
+    """A grading kernel could not be started or warmed up (a problem of the grader, not of
+    the learner's notebook)."""
+
+
+# ------------------------------------------------------------------------ what to warm
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """What a warm kernel for one assignment notebook needs: kernel name, working folder
+    name, the environment variables to set and the modules to import before its first cell.
+
+    >>> KernelSpec("python3", "00_fixture", preload=("numpy",)).preload
+    ('numpy',)
+    """
+
+    kernel_name: str
+    folder: str
+    env: tuple[tuple[str, str], ...] = ()
+    preload: tuple[str, ...] = ()
+
+
+def _is_os_environ(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "environ"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "os"
+    )
+
+
+def _strip_magics(source: str) -> str:
+    """IPython magics and shell escapes as ``pass`` so the cell parses as Python."""
+    return "\n".join(
+        "pass" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+
+
+def warmup_plan(nb: NotebookNode) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The literal environment assignments and the modules imported at the top level of the
+    notebook's code cells, solution cells excluded (they differ between learners).
+
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    ...     'import os\\nos.environ["KERAS_BACKEND"] = "jax"\\nimport numpy as np\\nfrom keras import layers')])
+    >>> warmup_plan(nb)
+    ((('KERAS_BACKEND', 'jax'),), ('os', 'numpy', 'keras'))
+    """
+    env: dict[str, str] = {}
+    modules: dict[str, None] = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            continue
+        try:
+            tree = ast.parse(_strip_magics(cell.source))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                modules.update((alias.name, None) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                modules[node.module] = None
+            elif (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Subscript)
+                and _is_os_environ(node.targets[0].value)
+                and isinstance(node.targets[0].slice, ast.Constant)
+                and isinstance(node.targets[0].slice.value, str)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                env[node.targets[0].slice.value] = node.value.value
+    return tuple(env.items()), tuple(modules)
+
+
+_WARMUP = """
+def _warm_up(limits, env, modules):
+    import importlib, os, resource, sys
+    for name, value in limits:
+        resource.setrlimit(getattr(resource, name), (value, value))
+    os.environ.update(env)
+    failed = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except BaseException as error:  # a module that fails here fails in the notebook too
+            failed.append(module + ": " + type(error).__name__ + ": " + str(error))
+    sys._course_grade_warmup = {"pid": os.getpid(), "failed": failed}
+"""
+
+
+def warmup_code(spec: KernelSpec, memory_limit: int | None) -> str:
+    """Code a new kernel runs silently before the notebook. It runs in a namespace of its
+    own (``exec`` with a fresh dict), so the learner's namespace stays empty; its result is
+    read back with a user expression.
+
+    >>> "RLIMIT_DATA" in warmup_code(KernelSpec("python3", "a", preload=("numpy",)), 2**30)
+    True
+    """
+    limits = [("RLIMIT_CORE", 0)]
+    if memory_limit:
+        limits += [("RLIMIT_DATA", int(memory_limit)), ("RLIMIT_FSIZE", int(memory_limit))]
+    body = _WARMUP + f"_warm_up({limits!r}, {dict(spec.env)!r}, {list(spec.preload)!r})\n"
+    return f"exec({body!r}, {{'__name__': '__course_grade_warmup__'}})"
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    """How every grading kernel of a run is started.
+
+    ``config`` is the course's nbgrader config (``Execute.*`` traits apply).
+    ``memory_limit`` in bytes (None: no limit, no watchdog). ``scratch_root``: where the
+    scratch folders go (default: the system's temporary folder).
+    """
+
+    config: Config
+    memory_limit: int | None = 2 * GiB
+    scratch_root: Path | None = None
+    shared_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def watchdog_limit(self) -> int | None:
+        """Resident memory of a kernel's process tree at which the watchdog kills it."""
+        return None if not self.memory_limit else self.memory_limit * 5 // 4
+
+
+class GradingExecute(Execute):
+    """nbgrader's ``Execute`` preprocessor that also caps the output kept in memory per
+    notebook (a learner printing in an endless loop must not exhaust the grader). Error
+    outputs are always kept: grading depends on them."""
+
+    output_limit = Integer(
+        32 * MiB, help="Bytes of output (text, images) kept per notebook; the rest is dropped."
+    ).tag(config=True)
+
+    _kept = 0
+    _truncated = False
+
+    def reset_execution_trackers(self) -> None:
+        super().reset_execution_trackers()
+        self._kept = 0
+        self._truncated = False
+
+    def output(self, outs, msg, display_id, cell_index):  # noqa: ANN001, ANN201 (nbclient's signature)
+        if msg["msg_type"] in ("stream", "display_data", "execute_result", "update_display_data"):
+            content = msg["content"]
+            size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
+            self._kept += size
+            if self._kept > self.output_limit:
+                if not self._truncated:
+                    self._truncated = True
+                    outs.append(
+                        nbformat.v4.new_output(
+                            "stream",
+                            name="stderr",
+                            text=f"\n[course grade: output beyond {self.output_limit // MiB} MiB was dropped]\n",
+                        )
+                    )
+                return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+# ---------------------------------------------------------------------------- kernels
+
+
+def _process_tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _kill_tree(pid: int | None) -> None:
+    """SIGKILL a process and all its descendants (children first)."""
+    if pid is None:
+        return
+    for process in reversed(_process_tree(pid)):
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+
+
+def _resident(processes: list[psutil.Process]) -> int:
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
+    return total
+
+
+class GradingKernel:
+    """One started (and warmed up) kernel in its scratch folder. Use :meth:`start`."""
+
+    def __init__(self, spec: KernelSpec, settings: KernelSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=settings.scratch_root))
+        self.cwd = self.scratch / spec.folder
+        self.stderr_path = self.scratch / "kernel-output.txt"
+        self.client = GradingExecute(config=settings.config)
+        self.pid: int | None = None
+        #: Why the grader stopped this kernel (set by the watchdog or the executor).
+        self.stop_reason: str | None = None
+        #: Preload modules that failed to import during the warm-up.
+        self.warmup_failures: list[str] = []
+        self.started_at = time.perf_counter()
+        self.ready_at: float | None = None
+        self._watchdog: asyncio.Task | None = None
+
+    # -- life cycle
+
+    @classmethod
+    async def start(cls, spec: KernelSpec, settings: KernelSettings) -> GradingKernel:
+        """Start a kernel for ``spec``, warm it up and start its watchdog.
+
+        Raises KernelStartError (the scratch folder and the kernel are cleaned up)."""
+        kernel = cls(spec, settings)
+        try:
+            await kernel._start()
+        except BaseException as error:
+            await kernel.shutdown()
+            if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
+                raise
+            raise KernelStartError(f"could not start a {spec.kernel_name!r} grading kernel: {error}") from error
+        return kernel
+
+    def environment(self) -> dict[str, str]:
+        """The kernel's environment: the grader's, with HOME and TMPDIR in the scratch folder."""
+        home, tmp = self.scratch / "home", self.scratch / "tmp"
+        home.mkdir()
+        tmp.mkdir()
+        env = {k: v for k, v in os.environ.items() if k not in ("PWD", "OLDPWD")}
+        env.update(KERNEL_ENV)
+        env.update(self.settings.shared_env)
+        env.update(HOME=str(home), TMPDIR=str(tmp), TEMP=str(tmp), TMP=str(tmp))
+        return env
+
+    async def _start(self) -> None:
+        self.cwd.mkdir(parents=True)
+        client = self.client
+        client.kernel_name = self.spec.kernel_name
+        client.resources = {"metadata": {"path": str(self.cwd)}}
+        client.create_kernel_manager()
+        # The kernel process's own output (log lines, crash messages) goes to a file, not to
+        # the teacher's terminal; what the notebook prints still reaches its outputs.
+        with open(self.stderr_path, "wb") as log:
+            await client.async_start_new_kernel(env=self.environment(), stdout=log, stderr=log)
+        await client.async_start_new_kernel_client()
+        self.pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+        if self.settings.watchdog_limit and self.pid:
+            self._watchdog = asyncio.ensure_future(self._watch())
+        await self._warm_up()
+        self.ready_at = time.perf_counter()
+
+    async def _warm_up(self) -> None:
+        kc = self.client.kc
+        msg_id = kc.execute(
+            warmup_code(self.spec, self.settings.memory_limit),
+            silent=True,
+            store_history=False,
+            user_expressions={"warmup": "__import__('sys').__dict__.pop('_course_grade_warmup', None)"},
+        )
+        limit = self.client.startup_timeout + 60 * (1 + len(self.spec.preload))
+        try:
+            reply = await asyncio.wait_for(self._reply(msg_id), timeout=limit)
+        except asyncio.TimeoutError:
+            raise KernelStartError(f"the warm-up (importing {', '.join(self.spec.preload) or 'nothing'}) "
+                                   f"took longer than {limit} s") from None
+        content = reply["content"]
+        if content["status"] != "ok":
+            raise KernelStartError(f"warm-up failed: {content.get('ename')}: {content.get('evalue')}")
+        result = content["user_expressions"]["warmup"]
+        if result.get("status") != "ok":
+            raise KernelStartError(f"warm-up result unreadable: {result}")
+        value = ast.literal_eval(result["data"]["text/plain"])
+        self.pid = self.pid or value["pid"]
+        self.warmup_failures = value["failed"]
+        if self._watchdog is None and self.settings.watchdog_limit:
+            self._watchdog = asyncio.ensure_future(self._watch())
+
+    async def _reply(self, msg_id: str) -> dict:
+        kc = self.client.kc
+        while True:
+            try:
+                msg = await kc.get_shell_msg(timeout=1)
+            except Exception:  # queue.Empty: nothing yet; check that the kernel is alive
+                if not await ensure_async(kc.is_alive()):
+                    if self.stop_reason:  # the watchdog: the imports alone need more memory
+                        raise KernelStartError(
+                            f"the kernel died during the warm-up: {self.stop_reason}; the memory limit is "
+                            "too small for the assignment's imports"
+                        ) from None
+                    raise KernelStartError(
+                        f"the kernel died during the warm-up: {self.last_words() or 'no message'}"
+                    ) from None
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+
+    async def _watch(self, every: float = 0.2) -> None:
+        """Kill the kernel's process tree when its resident memory passes the limit."""
+        limit = self.settings.watchdog_limit
+        while True:
+            await asyncio.sleep(every)
+            processes = _process_tree(self.pid)
+            if not processes:
+                return
+            used = _resident(processes)
+            if used > limit:
+                self.stop_reason = (
+                    f"it used more than {format_bytes(self.settings.memory_limit)} of memory "
+                    f"({format_bytes(used)} resident)"
+                )
+                _kill_tree(self.pid)
+                return
+
+    async def shutdown(self) -> None:
+        """Kill the kernel and its child processes, delete the scratch folder. Idempotent."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        _kill_tree(self.pid)
+        client = self.client
+        if client.kc is not None:
+            with contextlib.suppress(Exception):
+                client.kc.stop_channels()
+            client.kc = None
+        if client.km is not None:
+            with contextlib.suppress(Exception):
+                if client.km.has_kernel:
+                    await client.km.shutdown_kernel(now=True)
+                else:
+                    await ensure_async(client.km.cleanup_resources())
+            client.km = None
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    # -- use
+
+    def load(self, folder: Path) -> None:
+        """Copy the files of an assignment folder (as nbgrader prepared it) into the cwd."""
+        shutil.copytree(folder, self.cwd, dirs_exist_ok=True)
+
+    def last_words(self) -> str:
+        """The last line the kernel process wrote to its own stdout/stderr (often why it crashed)."""
+        try:
+            lines = [line.strip() for line in self.stderr_path.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            return ""
+        lines = [line for line in lines if "without encryption" not in line]
+        return lines[-1][:300] if lines else ""
+
+    @property
+    def warm_seconds(self) -> float:
+        """How long the start and warm-up took."""
+        return (self.ready_at or time.perf_counter()) - self.started_at
+
+
+def remove_stale_scratch(scratch_root: Path | None = None) -> int:
+    """Delete scratch folders left by graders that no longer run (killed); returns how many.
+
+    A killed grader's kernels exit by themselves (ipykernel watches its parent process),
+    but their scratch folders stay behind.
+    """
+    removed = 0
+    for folder in Path(scratch_root or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def format_bytes(n: int | None) -> str:
+    """1.5 GiB, 300 MiB.
+
+    >>> format_bytes(3 * 2**29), format_bytes(300 * 2**20)
+    ('1.5 GiB', '300 MiB')
+    """
+    if n is None:
+        return "unlimited"
+    if n >= GiB:
+        return f"{n / GiB:.3g} GiB"
+    return f"{n / MiB:.3g} MiB"
+
+
+def parse_bytes(text: str) -> int | None:
+    """``2G``, ``512M``, ``1.5GiB``, ``0``/``none`` (no limit) -> bytes.
+
+    >>> parse_bytes("2G"), parse_bytes("512MiB"), parse_bytes("none")
+    (2147483648, 536870912, None)
+    """
+    value = text.strip().lower().removesuffix("ib").removesuffix("b")
+    if value in ("", "0", "none", "off", "unlimited"):
+        return None
+    units = {"k": 2**10, "m": MiB, "g": GiB, "t": 2**40}
+    scale = units.get(value[-1], 1)
+    number = value[:-1] if value[-1] in units else value
+    try:
+        result = int(float(number) * scale)
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (use e.g. 2G or 512M)") from None
+    if result <= 0:
+        raise ValueError(f"not a size: {text!r}")
+    return result
+
+
+# ------------------------------------------------------------------------------- pool
+
+
+class KernelPool:
+    """Keeps kernels started ahead of demand, so warm-up overlaps with grading.
+
+    Callers announce the notebooks to come with :meth:`expect` (in grading order), then
+    :meth:`take` one kernel per notebook (or :meth:`forget` a notebook that will not run).
+    The pool keeps ``warm`` kernels starting or ready for the next expected notebooks and
+    never more than the remaining demand; ``warm=0`` starts each kernel on demand (cold).
+    """
+
+    def __init__(self, settings: KernelSettings, warm: int) -> None:
+        self.settings = settings
+        self.warm = max(0, warm)
+        self._demand: list[KernelSpec] = []
+        self._spares: dict[KernelSpec, collections.deque[asyncio.Future]] = collections.defaultdict(collections.deque)
+        self.started = 0
+
+    def expect(self, specs: Iterable[KernelSpec]) -> None:
+        """Announce notebooks that will need a kernel, in the order they will be taken."""
+        self._demand.extend(specs)
+        self._refill()
+
+    def forget(self, spec: KernelSpec) -> None:
+        """One expected notebook will not run after all."""
+        with contextlib.suppress(ValueError):
+            self._demand.remove(spec)
+        self._refill()
+
+    async def take(self, spec: KernelSpec) -> GradingKernel:
+        """A started, warmed-up kernel for ``spec`` (raises KernelStartError)."""
+        with contextlib.suppress(ValueError):
+            self._demand.remove(spec)
+        spares = self._spares.get(spec)
+        future = spares.popleft() if spares else self._start(spec)
+        self._refill()
+        return await future
+
+    def _start(self, spec: KernelSpec) -> asyncio.Future:
+        self.started += 1
+        return asyncio.ensure_future(GradingKernel.start(spec, self.settings))
+
+    def _refill(self) -> None:
+        wanted = collections.Counter(self._demand[: self.warm])
+        for spec, count in wanted.items():
+            while len(self._spares[spec]) < count:
+                self._spares[spec].append(self._start(spec))
+        remaining = collections.Counter(self._demand)
+        for spec, spares in self._spares.items():
+            while len(spares) > remaining[spec]:
+                asyncio.ensure_future(_discard(spares.pop()))
+
+    async def close(self) -> None:
+        """Shut down every spare kernel (started or still starting)."""
+        futures = [future for spares in self._spares.values() for future in spares]
+        self._spares.clear()
+        self._demand.clear()
+        await asyncio.gather(*(_discard(future) for future in futures))
+
+
+async def _discard(future: asyncio.Future) -> None:
+    """Shut down the kernel a start future gives, whether it is ready yet or not."""
+    try:
+        kernel = await future
+    except BaseException:  # a failed or cancelled start cleaned up after itself
+        return
+    await kernel.shutdown()
+
+
+# -------------------------------------------------------------------------- execution
+
+
+@dataclass
+class ExecutionReport:
+    """What happened while a notebook executed: cells cut by the timeout (interrupted, the
+    kernel lived on) and, if the kernel had to be stopped, in which cell and why."""
+
+    timed_out: list[int] = field(default_factory=list)
+    stopped_at: int | None = None
+    stop_reason: str | None = None
+    seconds: float = 0.0
+    output_truncated: bool = False
+    timeout: int | None = None  # the time limit per cell that applied
+
+
+def _error_output(ename: str, message: str) -> NotebookNode:
+    return nbformat.v4.new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
+
+
+async def execute_notebook(kernel: GradingKernel, nb: NotebookNode, resources: dict) -> ExecutionReport:
+    """Execute every cell of ``nb`` (in place) in ``kernel``, as nbgrader's Execute
+    preprocessor would (errors allowed, timeout per cell with an interrupt).
+
+    If the kernel dies (memory watchdog, crash, ``os._exit``) or a timed-out cell cannot be
+    interrupted, the kernel is stopped, the cell gets an error output saying why and every
+    later code cell an error output saying it was not run, so their tests score 0.
+    """
+    client = kernel.client
+    client.nb = nb
+    client.resources = resources
+    client.reset_execution_trackers()
+    report = ExecutionReport(timeout=client.timeout)
+    started = time.perf_counter()
+    timeout_name = (client.error_on_timeout or {}).get("ename", "CellTimeoutError")
+    try:
+        info = await client.async_wait_for_reply(client.kc.kernel_info())
+        if info is not None:
+            nb.metadata["language_info"] = info["content"]["language_info"]
+        for index, cell in enumerate(nb.cells):
+            try:
+                await client.async_execute_cell(cell, index, store_history=True)
+            except DeadKernelError:
+                reason = kernel.stop_reason
+                if reason is None:
+                    last = kernel.last_words()
+                    reason = "the Python kernel stopped (it crashed, or the code ended the process)"
+                    reason += f": {last}" if last else ""
+                _stop(nb, index, report, reason)
+                break
+            except CellTimeoutError:
+                # nbclient interrupted the cell after the timeout and the kernel did not
+                # come back: the code is stuck where an interrupt cannot reach it.
+                reason = f"it ran longer than {client.timeout} s and could not be interrupted"
+                kernel.stop_reason = reason
+                _kill_tree(kernel.pid)
+                _stop(nb, index, report, reason)
+                break
+            if cell.cell_type == "code" and any(
+                out.output_type == "error" and out.get("ename") == timeout_name for out in cell.get("outputs", [])
+            ):
+                report.timed_out.append(index)
+        client.set_widgets_metadata()
+    finally:
+        report.seconds = time.perf_counter() - started
+        report.output_truncated = client._truncated
+    return report
+
+
+def _stop(nb: NotebookNode, index: int, report: ExecutionReport, reason: str) -> None:
+    report.stopped_at = index
+    report.stop_reason = reason
+    nb.cells[index].setdefault("outputs", []).append(
+        _error_output(STOPPED, f"The grader stopped this cell: {reason}. The cells after it were not run.")
+    )
+    for cell in nb.cells[index + 1 :]:
+        if cell.cell_type == "code" and cell.source.strip():
+            cell.outputs = [
+                _error_output(NOT_RUN, f"Not run: the grader stopped the kernel in cell {index + 1} ({reason}).")
+            ]

@@ -1,0 +1,430 @@
+"""``course grade``: parallel autograding with nbgrader's own steps.
+
+Mostly on the fixture course (no TensorFlow: a kernel starts in about a second), plus one
+comparison with ``nbgrader autograde`` on the real lesson 00 (warm TensorFlow kernels).
+Every test grades a fresh copy of a course in which ``nbgrader generate_assignment`` has
+run once (the gradebook knows the assignment).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from nbgrader.api import Gradebook
+
+from course.autograder import load_course_config
+from course.cli import SUBCOMMANDS
+from course.cli import main as course_main
+from course.corpus import Submission, edit_cell, full_marks, lesson_corpus, load_corpus, no_marks, place_submissions
+from course.kernels import KernelSpec, warmup_code, warmup_plan
+from course.lessons import CONFIG_FILE, find_lessons
+
+pytestmark = pytest.mark.pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE_COURSE = REPO / "tests" / "pipeline" / "fixtures" / "course"
+FIXTURE = find_lessons(FIXTURE_COURSE)[0]  # 00_fixture: square (test 1 point), mean (tests 2 + 1 points)
+FIXTURE_CASES = load_corpus(FIXTURE_COURSE / "tests" / "corpus" / f"{FIXTURE.name}.py")
+LESSON_00 = find_lessons(REPO, ["00_layers_calls_variables"])[0]
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """This environment's ``nbgrader`` command in ``cwd`` (venv bin on PATH for `alembic`)."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([str(bin_dir / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def generated_course(root: Path, lesson) -> Path:  # noqa: ANN001
+    """A course at ``root`` with ``lesson``'s config and source, after generate_assignment."""
+    root.mkdir(parents=True)
+    shutil.copy(lesson.root / CONFIG_FILE, root / CONFIG_FILE)
+    shutil.copytree(lesson.source_dir, root / "solutions" / lesson.name)
+    result = nbgrader("generate_assignment", lesson.name, cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def fixture_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generated_course(tmp_path_factory.mktemp("template") / "course", FIXTURE)
+
+
+def course_with(template: Path, dest: Path, lesson, cases, config: str = "") -> Path:  # noqa: ANN001
+    """A copy of ``template`` at ``dest`` with ``cases`` submitted and ``config`` appended."""
+    shutil.copytree(template, dest)
+    if config:
+        with open(dest / CONFIG_FILE, "a", encoding="utf-8") as handle:
+            handle.write("\n" + config + "\n")
+    place_submissions(dest, lesson.name, list(cases), lesson.release_notebook, lesson.source_notebook)
+    return dest
+
+
+def course_grade(course: Path, *args: str, capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    capsys.readouterr()
+    code = course_main(["grade", "--course-dir", str(course), "--scratch-dir", str(course.parent / "scratch"), *args])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def grades(course: Path, lesson) -> dict[str, dict[str, tuple]]:  # noqa: ANN001
+    """student -> grade cell -> (score, auto_score, needs_manual_grade), from the gradebook."""
+    course_id = load_course_config(course).CourseDirectory.course_id
+    result = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id) as gb:
+        for submission in gb.find_assignment(lesson.name).submissions:
+            notebook = gb.find_submission_notebook(lesson.name, lesson.name, submission.student_id)
+            result[submission.student_id] = {
+                g.name: (float(g.score), g.auto_score, g.needs_manual_grade) for g in notebook.grades
+            }
+    return result
+
+
+def points(course: Path, lesson) -> dict[str, dict[str, float]]:  # noqa: ANN001
+    return {student: {cell: g[0] for cell, g in cells.items()} for student, cells in grades(course, lesson).items()}
+
+
+def expected_points(cases, lesson) -> dict[str, dict[str, float]]:  # noqa: ANN001
+    from course.corpus import graded_points
+
+    maximum = graded_points(nbformat.read(lesson.source_notebook, as_version=4))
+    return {case.name: case.expected_points(maximum) for case in cases}
+
+
+def progress_students(out: str) -> list[str]:
+    """The students of the progress lines (``[ 3/35] alice/00_fixture  4/4  (1.2 s)``)."""
+    return [m.group(1) for m in re.finditer(r"^\[\s*\d+/\d+[^\]]*\] ([^/\s]+)/", out, re.MULTILINE)]
+
+
+def autograded(course: Path, student: str, lesson) -> nbformat.NotebookNode:  # noqa: ANN001
+    return nbformat.read(course / "autograded" / student / lesson.name / f"{lesson.name}.ipynb", as_version=4)
+
+
+def notebook_text(nb: nbformat.NotebookNode) -> str:
+    """Sources and output text of every cell of a notebook, or of one cell (what the
+    learner's feedback shows)."""
+    parts = []
+    for cell in nb.cells if "cells" in nb else [nb]:
+        parts.append(cell.source)
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(str(output.get("data", {}).get("text/plain", "")))
+            parts.append(f"{output.get('ename', '')}: {output.get('evalue', '')}")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------- submissions
+
+
+def _delete_cell(grade_id: str):  # noqa: ANN202
+    def transform(nb: nbformat.NotebookNode) -> None:
+        nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id]
+
+    return transform
+
+
+def _edit_square_test_and_delete_mean_test(nb: nbformat.NotebookNode) -> None:
+    edit_cell("test_square", "pass")(nb)
+    _delete_cell("test_mean")(nb)
+
+
+def _metadata_from_the_future(nb: nbformat.NotebookNode) -> None:
+    for cell in nb.cells:
+        if "nbgrader" in cell.metadata:
+            cell.metadata.nbgrader["schema_version"] = 99
+
+
+SQUARE = "def square(x):\n    return x * x\n"
+# Relative paths from where nbgrader runs the notebook (autograded/<student>/<assignment>/).
+ESCAPES = SQUARE + (
+    "import os\n"
+    "open('stray.txt', 'w').write('left in the working folder')\n"
+    "open(os.path.join('..', '..', 'escaped.txt'), 'w').write('written two folders up')\n"
+    "try:\n"
+    "    open('../../../solutions/00_fixture/00_fixture.ipynb').read()\n"
+    "    print('read the solutions')\n"
+    "except OSError as error:\n"
+    "    print('no solutions:', type(error).__name__)\n"
+    "print('HOME is scratch:', os.environ['HOME'].startswith(os.path.dirname(os.getcwd())))\n"
+)
+
+# Learner notebooks nbgrader itself can grade, with their (nbgrader-given) points.
+GRADABLE = [
+    Submission("infinite-loop", answers={"square": "def square(x):\n    while True:\n        pass"},
+               expected=full_marks(except_={"test_square": 0})),
+    Submission("raises", answers={"mean": "raise ValueError('a bug in my cell')"},
+               expected=full_marks(except_={"test_mean": 0, "test_mean_empty": 0})),
+    Submission("missing-module", answers={"square": "import no_such_module_xyz\n" + SQUARE},
+               expected=full_marks(except_={"test_square": 0})),
+    Submission("deletes-test", transform=_delete_cell("test_mean"), expected=full_marks(except_={"test_mean": 0})),
+]
+# ... and ones only `course grade` grades (nbgrader stops on them or the kernel dies).
+TAMPERED = [
+    Submission("ignores-interrupt",
+               answers={"square": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"},
+               expected=no_marks()),
+    # RLIMIT_DATA: the allocation fails with MemoryError in the cell, the kernel lives on.
+    Submission("memory-bomb", answers={"square": SQUARE + "hog = [bytearray(2**20) for _ in range(10**5)]"},
+               expected=full_marks()),
+    # Shared memory escapes RLIMIT_DATA: the watchdog kills the kernel.
+    Submission("shared-memory-bomb",
+               answers={"square": "import mmap\nm = mmap.mmap(-1, 2**31)\nfor i in range(0, 2**31, 4096):\n    m[i] = 1"},
+               expected=no_marks()),
+    Submission("exits", answers={"square": "import os\nos._exit(3)"}, expected=no_marks()),
+    Submission("floods-output", answers={"square": SQUARE + "for _ in range(3000):\n    print('x' * 1000)"},
+               expected=full_marks()),
+    Submission("escapes", answers={"square": ESCAPES}, expected=full_marks()),
+    Submission("not-a-notebook", transform=lambda nb: '{"cells": 5}', expected=no_marks()),
+    # `nbgrader autograde` stops the whole run here: the learners after this one stay ungraded.
+    Submission("newer-metadata", transform=_metadata_from_the_future, expected=no_marks()),
+]
+ROBUSTNESS_CONFIG = "\n".join([
+    "c.Execute.timeout = 2",
+    "c.Execute.iopub_timeout = 2",
+    "c.GradingExecute.output_limit = 2**20",
+])
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_grade_is_a_course_subcommand():
+    assert SUBCOMMANDS["grade"][0] == "course.grade"
+
+
+def test_kit_config_reaches_nbgrader_execute():
+    """The kit's time limit and missing-cell policy are what nbgrader's classes read."""
+    from nbgrader.preprocessors import Execute, OverwriteCells
+
+    config = load_course_config(REPO)
+    assert Execute(config=config).timeout == 120
+    assert "allowed per cell" in Execute(config=config).error_on_timeout["traceback"][0]
+    assert OverwriteCells(config=config).add_missing_cells is True
+
+
+def test_warmup_plan_reads_setup_cells_only():
+    nb = nbformat.read(LESSON_00.source_notebook, as_version=4)
+    env, modules = warmup_plan(nb)
+    assert dict(env) == {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    # The setup cell's imports and the test cells' `from helpers.grading import pristine`;
+    # nothing from the solution cells (learners write those).
+    assert modules == ("os", "numpy", "keras", "tensorflow", "helpers", "helpers.grading")
+    code = warmup_code(KernelSpec("python3", "x", env, modules), memory_limit=2**30)
+    compile(code, "<warmup>", "exec")  # valid Python
+    assert "tensorflow" in code and "RLIMIT_DATA" in code
+
+
+def test_same_grades_as_nbgrader_autograde(fixture_template, tmp_path, capsys):
+    cases = FIXTURE_CASES + GRADABLE
+    serial = course_with(fixture_template, tmp_path / "serial", FIXTURE, cases, "c.Execute.timeout = 2")
+    parallel = course_with(fixture_template, tmp_path / "parallel", FIXTURE, cases, "c.Execute.timeout = 2")
+
+    nbgrader("autograde", FIXTURE.name, cwd=serial)
+    code, out = course_grade(parallel, "--workers", "2", capsys=capsys)
+    assert code == 0, out
+
+    by_nbgrader, by_course_grade = grades(serial, FIXTURE), grades(parallel, FIXTURE)
+    assert set(by_course_grade) == {c.name for c in cases}
+    ungradable = {c.name for c in cases if c.grading_fails}
+    for student in by_course_grade:
+        if student in ungradable:  # nbgrader leaves its grades unset (score 0); course grade records 0
+            assert {cell: g[0] for cell, g in by_nbgrader[student].items()} == {
+                cell: g[0] for cell, g in by_course_grade[student].items()
+            }
+            assert all(g[1] == 0 and not g[2] for g in by_course_grade[student].values())
+        else:
+            assert by_course_grade[student] == by_nbgrader[student], student
+    assert points(parallel, FIXTURE) == expected_points(cases, FIXTURE)
+
+    # nbgrader's own next steps work on course grade's results.
+    feedback = nbgrader("generate_feedback", FIXTURE.name, cwd=parallel)
+    assert feedback.returncode == 0, feedback.stdout + feedback.stderr
+    for case in cases:
+        assert (parallel / "feedback" / case.name / FIXTURE.name / f"{FIXTURE.name}.html").is_file(), case.name
+    export = nbgrader("export", cwd=parallel)
+    assert export.returncode == 0, export.stdout + export.stderr
+    assert len((parallel / "grades.csv").read_text().splitlines()) == 1 + len(cases)
+    assert not (parallel / ".course-grade").exists(), "the work folder is removed after a run"
+
+
+def test_same_grades_as_nbgrader_autograde_on_lesson_00(tmp_path_factory, capsys):
+    """The real thing: TensorFlow kernels warmed up ahead of time give nbgrader's grades."""
+    cases = lesson_corpus(LESSON_00)[:3]  # correct, untouched, a wrong answer
+    template = generated_course(tmp_path_factory.mktemp("lesson00") / "template", LESSON_00)
+    serial = course_with(template, template.parent / "serial", LESSON_00, cases)
+    parallel = course_with(template, template.parent / "parallel", LESSON_00, cases)
+
+    result = nbgrader("autograde", LESSON_00.name, cwd=serial)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    code, out = course_grade(parallel, "--workers", "2", capsys=capsys)
+    assert code == 0, out
+    assert "could not preload" not in out, out
+    assert grades(parallel, LESSON_00) == grades(serial, LESSON_00)
+    assert points(parallel, LESSON_00) == expected_points(cases, LESSON_00)
+    for case in cases:
+        text = notebook_text(autograded(parallel, case.name, LESSON_00))
+        missing = [message for message in case.feedback_contains if message not in text]
+        assert not missing, f"{case.name}: {missing}"
+
+
+def test_many_learners_two_workers_no_lost_or_duplicated_grades(fixture_template, tmp_path, capsys):
+    cases = [replace(case, name=f"{case.name}-{i}") for i in range(5) for case in FIXTURE_CASES]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases)
+    code, out = course_grade(course, "--workers", "2", "--warm", "2", capsys=capsys)
+    assert code == 0, out
+
+    assert sorted(progress_students(out)) == sorted(c.name for c in cases)
+    executed = sum(not c.grading_fails for c in cases)  # the invalid notebooks need no kernel
+    assert f"2 workers, {executed} kernels" in out, "every kernel started was used"
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+    assert all(g[1] is not None for cells in grades(course, FIXTURE).values() for g in cells.values())
+    with sqlite3.connect(course / "gradebook.db") as db:
+        (students,) = db.execute("select count(*) from student").fetchone()
+        (submissions,) = db.execute("select count(*) from submitted_assignment").fetchone()
+        (rows,) = db.execute("select count(*) from grade").fetchone()
+        duplicates = db.execute(
+            "select notebook_id, cell_id, count(*) from grade group by notebook_id, cell_id having count(*) > 1"
+        ).fetchall()
+    assert (students, submissions, rows, duplicates) == (len(cases), len(cases), 3 * len(cases), [])
+    assert sorted(p.name for p in (course / "autograded").iterdir()) == sorted(c.name for c in cases)
+
+
+def test_killed_run_resumes_and_grades_each_learner_once(fixture_template, tmp_path, capsys):
+    cases = [replace(case, name=f"{case.name}-{i}") for i in range(2) for case in FIXTURE_CASES]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases)
+    scratch = tmp_path / "scratch"
+    command = [sys.executable, "-m", "course.cli", "grade", "--course-dir", str(course),
+               "--scratch-dir", str(scratch), "--workers", "2"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    graded_first = []
+    for line in first.stdout:
+        graded_first += progress_students(line)
+        if len(graded_first) == 3:
+            first.send_signal(signal.SIGKILL)  # mid-run: other notebooks are executing
+            break
+    first.wait()
+    first.stdout.close()
+    assert first.returncode == -signal.SIGKILL
+    killed_scratch = list(scratch.glob(f"course-grade-{first.pid}-*"))
+    assert killed_scratch, "the killed run had kernels in scratch folders"
+
+    code, out = course_grade(course, "--workers", "2", capsys=capsys)
+    assert code == 0, out
+    graded_again = progress_students(out)
+    assert not set(graded_first) & set(graded_again), "a learner graded by the killed run was graded again"
+    skipped = int(out.split(" already graded (skipped)")[0].rsplit(" ", 1)[-1])
+    assert skipped + len(graded_again) == len(cases) and skipped >= len(graded_first)
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+    with sqlite3.connect(course / "gradebook.db") as db:
+        assert db.execute("select count(*) from submitted_assignment").fetchone() == (len(cases),)
+        assert db.execute("select count(*) from grade").fetchone() == (3 * len(cases),)
+    assert sorted(p.name for p in (course / "autograded").iterdir()) == sorted(c.name for c in cases)
+    # The killed run's kernels exited on their own (ipykernel watches its parent) and
+    # this run removed their scratch folders.
+    assert not [p for p in psutil.process_iter(["cwd"]) if str(scratch) in (p.info["cwd"] or "")]
+    assert not any(folder.exists() for folder in killed_scratch)
+
+
+def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(fixture_template, tmp_path, capsys):
+    by_name = {case.name: case for case in FIXTURE_CASES}
+    cases = [by_name["correct"], by_name["invalid_json"], by_name["edits_locked_test"], *GRADABLE, *TAMPERED]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, ROBUSTNESS_CONFIG)
+    code, out = course_grade(course, "--workers", "2", "--memory-limit", "300M", capsys=capsys)
+    assert code == 0, out
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE), out
+
+    notes = {
+        "invalid_json": "`00_fixture.ipynb` is not a notebook: its content is not valid JSON",
+        "not-a-notebook": "`00_fixture.ipynb` is not a valid notebook (TypeError",
+        "newer-metadata": "could not be graded: nbgrader rejected it (SchemaTooNewError",
+        "edits_locked_test": "You edited read-only cell(s) `test_square`; the original was put back",
+        "infinite-loop": "Cell 5 (`test_square`) ran longer than the time limit for one cell (2 s) and was interrupted",
+        "deletes-test": "Graded cell(s) `test_mean` were missing from your notebook, so they score 0",
+        "ignores-interrupt": "stopped your notebook in cell 4 (`square`): it ran longer than 2 s and could not be interrupted",
+        "memory-bomb": "Cell 4 (`square`) ran out of memory (the grading limit is 300 MiB)",
+        "shared-memory-bomb": "stopped your notebook in cell 4 (`square`): it used more than 300 MiB of memory",
+        "exits": "stopped your notebook in cell 4 (`square`): the Python kernel stopped",
+        "floods-output": "printed too much output",
+    }
+    for student, note in notes.items():
+        first_cell = autograded(course, student, FIXTURE).cells[0]
+        assert note in first_cell.source, f"{student}: {first_cell.source}"
+        assert note in out, f"{student}: the teacher's summary lacks the note"
+    assert "Notes from the grader" not in autograded(course, "correct", FIXTURE).cells[0].source
+
+    # The cells after a stopped kernel say why they did not run; the feedback shows it.
+    exits = autograded(course, "exits", FIXTURE)
+    test_mean = next(c for c in exits.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean")
+    assert "Not run: the grader stopped the kernel in cell 4" in notebook_text(test_mean)
+    assert "No module named 'no_such_module_xyz'" in notebook_text(autograded(course, "missing-module", FIXTURE))
+    assert "a bug in my cell" in notebook_text(autograded(course, "raises", FIXTURE))
+
+    # Containment: the notebook ran in a scratch folder, not in the course.
+    escapes = notebook_text(autograded(course, "escapes", FIXTURE))
+    assert "no solutions: FileNotFoundError" in escapes and "HOME is scratch: True" in escapes
+    assert [p.name for p in (course / "autograded" / "escapes" / FIXTURE.name).iterdir()] == [f"{FIXTURE.name}.ipynb"]
+    assert not list(course.rglob("escaped.txt")) and not list(course.rglob("stray.txt"))
+
+    feedback = nbgrader("generate_feedback", FIXTURE.name, cwd=course)
+    assert feedback.returncode == 0, feedback.stdout + feedback.stderr
+    html = (course / "feedback" / "shared-memory-bomb" / FIXTURE.name / f"{FIXTURE.name}.html").read_text()
+    assert "it used more than 300 MiB of memory" in html
+
+
+def test_deleted_test_cell_is_put_back_when_the_course_asks(fixture_template, tmp_path, capsys):
+    cases = [
+        Submission("deletes-passing-test", transform=_delete_cell("test_mean"), expected=full_marks()),
+        Submission("deletes-failing-test", answers={"mean": "def mean(values):\n    return 0"},
+                   transform=_delete_cell("test_mean"), expected=full_marks(except_={"test_mean": 0, "test_mean_empty": 0})),
+        Submission("edits-and-deletes", transform=_edit_square_test_and_delete_mean_test,
+                   answers={"square": "def square(x):\n    return 0"}, expected=full_marks(except_={"test_square": 0})),
+    ]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, "c.OverwriteCells.add_missing_cells = True")
+    code, out = course_grade(course, "--workers", "2", capsys=capsys)
+    assert code == 0, out
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+    assert "`test_mean` were missing from your notebook; the grader added them back and ran them" in out
+
+
+def test_grading_kernels_import_the_setup_modules_ahead(fixture_template, tmp_path, capsys):
+    """--preload: what warm kernels import; a module that does not exist is reported, the
+    learners are still graded as nbgrader would."""
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:2])
+    code, out = course_grade(course, "--workers", "2", "--preload", "json,no_such_module_abc", capsys=capsys)
+    assert code == 0, out
+    assert "could not preload no_such_module_abc: ModuleNotFoundError" in out
+    assert "2 workers, 2 kernels" in out, "each notebook got a kernel warmed up with the override"
+    assert points(course, FIXTURE) == expected_points(FIXTURE_CASES[:2], FIXTURE)
+
+
+def test_second_run_on_the_same_course_is_refused(fixture_template, tmp_path, capsys):
+    import fcntl
+
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:1])
+    (course / ".course-grade").mkdir()
+    with open(course / ".course-grade" / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        code, out = course_grade(course, capsys=capsys)
+    assert code == 2 and "another `course grade` is grading" in out
+    assert not (course / "autograded").exists()
+
+
+def test_unknown_assignment_is_explained(fixture_template, tmp_path, capsys):
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:1])
+    code, out = course_grade(course, "99_nope", capsys=capsys)
+    assert code == 2
+    assert "assignment '99_nope' is not in the gradebook" in out and "nbgrader generate_assignment 99_nope" in out
