@@ -14,7 +14,8 @@
 
 It prints a table with the issue's targets next to the measurements (PASS/MISS) and writes
 everything to JSON. The machine's load average is recorded: on a busy machine the numbers
-are noisy. Nothing here is a timed test.
+are noisy. Nothing here is a timed test. The notebook measurements are in
+:mod:`course.notebook_timing`, the ratios, targets and table in :mod:`course.bench_report`.
 
 Example::
 
@@ -30,17 +31,14 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
-import json
 import os
 import platform
-import re
 import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
@@ -48,16 +46,24 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import psutil
-from nbclient import NotebookClient
-from nbformat import NotebookNode
 
-from course.build import IGNORED, QUIET_ENV
+from course.bench_report import (
+    CELL_LIMIT,
+    GRADING_TARGET,
+    LESSON_LIMIT,
+    MEMORY_LIMIT,
+    NBVAL_TARGET,
+    SPEEDUP_TARGET,
+    MiB,
+    derive,
+    format_report,
+    write_json,
+)
+from course.build import IGNORED
 from course.corpus import Submission, graded_points, lesson_corpus, place_submissions
 from course.lessons import CONFIG_FILE, Lesson, find_lessons, find_root, load_nbgrader_config
+from course.notebook_timing import cell_times, kernel_env, own_compute, run_notebook, setup_cell_index
 
-GiB = 2**30
-MiB = 2**20
 #: Lesson graded by default: the core idea of the kit, an average-sized notebook.
 DEFAULT_LESSON = "01_shared_layers"
 DEFAULT_JSON = Path("artifacts") / "bench" / "bench.json"
@@ -65,27 +71,8 @@ DEFAULT_JSON = Path("artifacts") / "bench" / "bench.json"
 NBVAL_COMMAND = ("-m", "pytest", "-n", "2", "solutions", "-q", "-p", "no:cacheprovider")
 PHASES = ("floor", "lessons", "nbval", "class")
 
-#: The issue's targets: name -> (limit, how the measured value must compare).
-CELL_LIMIT = 3.0  # s of own compute per cell
-LESSON_LIMIT = 20.0  # s of own compute per lesson
-MEMORY_LIMIT = 1 * GiB  # kernel peak per lesson
-SPEEDUP_TARGET = 1.8  # course grade vs serial nbgrader on 2 cores
-GRADING_TARGET = 1.3  # course grade worker-seconds per notebook / (floor + compute)
-NBVAL_TARGET = 1.5  # nbval wall / sum over lessons of (floor + compute)
-
 
 # --------------------------------------------------------------------- small helpers
-
-
-def ratio(value: float | None, reference: float | None) -> float | None:
-    """``value / reference``, or None when either is missing or the reference is not positive.
-
-    >>> ratio(6.0, 4.0), ratio(1.0, 0.0), ratio(None, 2.0)
-    (1.5, None, None)
-    """
-    if value is None or reference is None or reference <= 0:
-        return None
-    return value / reference
 
 
 def load_average() -> list[float]:
@@ -104,168 +91,8 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def _quiet_env() -> dict[str, str]:
-    """This environment plus quiet TensorFlow, with this venv's bin first on PATH (nbgrader
-    runs `alembic`)."""
-    bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, **QUIET_ENV, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-
-
 def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- cells and notebooks
-
-
-def _timestamp(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-#: Lines that open many cells and say nothing about them.
-_BOILERPLATE = ("clear_session()", "set_random_seed(")
-
-
-def cell_label(source: str, width: int = 48) -> str:
-    """A short name for a code cell: its first line that is not a comment, blank, or
-    ``clear_session()`` / ``set_random_seed(...)``.
-
-    >>> cell_label("# build\\nkeras.backend.clear_session()\\nmodel = keras.Sequential()")
-    'model = keras.Sequential()'
-    """
-    for line in source.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and not any(b in line for b in _BOILERPLATE):
-            return line if len(line) <= width else line[: width - 3] + "..."
-    return "(empty)"
-
-
-def setup_cell_index(nb: NotebookNode) -> int | None:
-    """Index of the setup cell: the first code cell (the lesson template's cell 2)."""
-    return next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), None)
-
-
-def cell_times(nb: NotebookNode) -> list[dict[str, Any]]:
-    """The kernel's own time per executed code cell of ``nb``, from nbclient's timing
-    metadata (``iopub.execute_input`` to ``shell.execute_reply``): dicts with ``index``
-    (position in ``nb.cells``), ``seconds``, ``label`` and ``setup`` (True for the setup
-    cell). Cells without timing metadata are left out."""
-    setup = setup_cell_index(nb)
-    times = []
-    for index, c in enumerate(nb.cells):
-        timing = c.get("metadata", {}).get("execution", {})
-        if c.cell_type != "code" or "iopub.execute_input" not in timing or "shell.execute_reply" not in timing:
-            continue
-        seconds = (_timestamp(timing["shell.execute_reply"]) - _timestamp(timing["iopub.execute_input"])).total_seconds()
-        grade_id = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        label = f"[{grade_id}] " + cell_label(c.source, 32) if grade_id else cell_label(c.source)
-        times.append({"index": index, "seconds": round(seconds, 3), "label": label, "setup": index == setup})
-    return times
-
-
-def own_compute(times: Sequence[Mapping[str, Any]]) -> float:
-    """Sum of the cell times without the setup cell."""
-    return round(sum(t["seconds"] for t in times if not t["setup"]), 3)
-
-
-class PeakMemory:
-    """The peak resident memory of a process and its children, sampled in a thread.
-
-    Each sample adds up the RSS of the process tree and also reads the kernel's own
-    high-water mark (``VmHWM`` in ``/proc/<pid>/status``, exact between samples).
-
-    Example::
-
-        with PeakMemory(pid) as peak:
-            ...                       # the process works
-        print(peak.bytes)
-    """
-
-    def __init__(self, pid: int, every: float = 0.05) -> None:
-        self.pid = pid
-        self.every = every
-        self.bytes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"peak-memory-{pid}", daemon=True)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> int:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        return self.bytes
-
-    def sample(self) -> None:
-        try:
-            root = psutil.Process(self.pid)
-            processes = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return
-        total = 0
-        for process in processes:
-            with contextlib.suppress(psutil.Error):
-                total += process.memory_info().rss
-        self.bytes = max(self.bytes, total, high_water_mark(self.pid) or 0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.sample()
-            self._stop.wait(self.every)
-
-
-def high_water_mark(pid: int) -> int | None:
-    """Peak resident memory of one process so far (``VmHWM``), in bytes; None if unknown."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    match = re.search(r"^VmHWM:\s+(\d+)\s+kB", status, re.MULTILINE)
-    return int(match.group(1)) * 1024 if match else None
-
-
-def run_notebook(nb: NotebookNode, cwd: Path, timeout: int = 300) -> dict[str, Any]:
-    """Execute ``nb`` (in place) in a fresh ``python3`` kernel started in ``cwd``.
-
-    Returns ``wall`` (seconds spent in nbclient's ``execute``: kernel start, every cell,
-    shutdown), ``cells`` (:func:`cell_times`), ``compute`` (:func:`own_compute`),
-    ``setup`` (the setup cell's time), ``peak_bytes`` (kernel and children) and ``error``
-    (None, or what stopped the run).
-    """
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
-        record_timing=True, store_widget_state=False,
-    )
-    samplers: list[PeakMemory] = []
-
-    def on_start(notebook: NotebookNode) -> None:
-        provisioner = getattr(client.km, "provisioner", None)
-        pid = getattr(provisioner, "pid", None) or getattr(getattr(provisioner, "process", None), "pid", None)
-        if pid:
-            samplers.append(PeakMemory(pid).__enter__())
-
-    client.on_notebook_start = on_start
-    error = None
-    started = time.perf_counter()
-    try:
-        # The kernel's stderr (ipykernel's notices) would only clutter the progress lines;
-        # a kernel that dies is reported by nbclient.
-        client.execute(env=_quiet_env(), stderr=subprocess.DEVNULL)
-    except Exception as exc:  # noqa: BLE001 - reported in the table, the benchmark goes on
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-    wall = time.perf_counter() - started
-    peak = max((s.stop() for s in samplers), default=0)
-    times = cell_times(nb)
-    setup = next((t["seconds"] for t in times if t["setup"]), None)
-    return {
-        "wall": round(wall, 3), "compute": own_compute(times), "setup": setup, "cells": times,
-        "peak_bytes": peak, "error": error,
-    }
 
 
 # --------------------------------------------------------------------------- phases
@@ -298,7 +125,7 @@ def measure_lesson(lesson: Lesson, work: Path, timeout: int) -> dict[str, Any]:
     shutil.copytree(lesson.source_dir, folder, ignore=IGNORED)
     nb = nbformat.read(folder / f"{lesson.name}.ipynb", as_version=4)
     run = run_notebook(nb, folder, timeout)
-    slow = [t for t in run["cells"] if not t["setup"] and t["seconds"] > CELL_LIMIT]
+    slow = [t for t in run["cells"] if not t["setup"] and t["seconds"] >= CELL_LIMIT]
     _log(
         f"{lesson.name}: wall {run['wall']:.1f} s, compute {run['compute']:.1f} s, "
         f"peak {run['peak_bytes'] / MiB:.0f} MiB" + (f", FAILED: {run['error']}" if run["error"] else "")
@@ -310,7 +137,7 @@ def measure_nbval(root: Path) -> dict[str, Any]:
     """``pytest -n 2 solutions`` in ``root`` (its conftest.py and sanitize file apply)."""
     command = [sys.executable, *NBVAL_COMMAND]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=root, env=_quiet_env(), capture_output=True, text=True)
+    done = subprocess.run(command, cwd=root, env=kernel_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     summary = lines[-1].strip("= ") if lines else done.stderr.strip()[-300:]
@@ -364,7 +191,7 @@ def class_layout(cases: Mapping[str, Sequence[Submission]], learners: int) -> di
 def nbgrader_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """This environment's ``nbgrader`` with ``args`` in ``cwd``."""
     return subprocess.run(
-        [str(Path(sys.executable).parent / "nbgrader"), *args], cwd=cwd, env=_quiet_env(), capture_output=True, text=True
+        [str(Path(sys.executable).parent / "nbgrader"), *args], cwd=cwd, env=kernel_env(), capture_output=True, text=True
     )
 
 
@@ -441,7 +268,7 @@ def graded_compute(course: Path, lessons: Sequence[str], students: Sequence[str]
 
 def _timed(command: Sequence[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
-    done = subprocess.run(list(command), cwd=cwd, env=_quiet_env(), capture_output=True, text=True)
+    done = subprocess.run(list(command), cwd=cwd, env=kernel_env(), capture_output=True, text=True)
     return time.perf_counter() - started, done
 
 
@@ -522,245 +349,6 @@ def measure_class(
         "grades_compared": len(serial_grades),
     }
     return result
-
-
-# -------------------------------------------------------------------- derived figures
-
-
-def derive(report: dict[str, Any]) -> dict[str, Any]:
-    """Add the ratios to the floor, the references and the targets to a raw ``report``
-    (the dict :func:`run` builds; see tests/course/test_bench.py for a small one)."""
-    floor = (report.get("floor") or {}).get("seconds")
-    lessons = report.get("lessons") or []
-    by_name = {lesson["name"]: lesson for lesson in lessons}
-    for lesson in lessons:
-        lesson["wall_ratio"] = ratio(lesson["wall"], floor)
-        lesson["compute_ratio"] = ratio(lesson["compute"], floor)
-        lesson["reference_seconds"] = None if floor is None else round(floor + lesson["compute"], 3)
-    nbval = report.get("nbval")
-    if nbval and lessons and floor is not None:
-        nbval["reference_seconds"] = round(sum(floor + lesson["compute"] for lesson in lessons), 3)
-        nbval["ratio"] = ratio(nbval["seconds"], nbval["reference_seconds"])
-        nbval["floor_ratio"] = ratio(nbval["seconds"], floor)
-    klass = report.get("class")
-    if klass and floor is not None:
-        # floor + the compute of each graded notebook (its own timing; the solution's otherwise)
-        reference = 0.0
-        compute = klass.get("notebook_compute", {})
-        for name in klass["lessons"]:
-            for student in learner_ids(klass["learners"]):
-                fallback = by_name.get(name, {}).get("compute", 0.0)
-                reference += floor + compute.get(f"{student}/{name}", fallback)
-        klass["reference_seconds"] = round(reference, 3)
-        notebooks = klass["notebooks"]
-        serial = klass["serial"]
-        serial["per_notebook"] = serial["seconds"] / notebooks
-        serial["ratio"] = ratio(serial["seconds"], reference)
-        serial["floor_ratio"] = ratio(serial["per_notebook"], floor)
-        parallel = klass.get("parallel", {})
-        if parallel.get("available"):
-            parallel["per_notebook"] = parallel["seconds"] / notebooks
-            parallel["worker_seconds_per_notebook"] = parallel["seconds"] * klass["workers"] / notebooks
-            parallel["ratio"] = ratio(parallel["seconds"] * klass["workers"], reference)
-            parallel["floor_ratio"] = ratio(parallel["per_notebook"], floor)
-            klass["speedup"] = ratio(serial["seconds"], parallel["seconds"])
-    report["targets"] = targets(report)
-    return report
-
-
-def _status(measured: float | None, limit: float, higher_is_better: bool = False, strict: bool = False) -> str:
-    if measured is None:
-        return "N/A"
-    if higher_is_better:
-        ok = measured >= limit
-    else:
-        ok = measured < limit if strict else measured <= limit
-    return "PASS" if ok else "MISS"
-
-
-def targets(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets with the measured values and PASS / MISS (N/A: not measured)."""
-    rows = []
-    klass = report.get("class") or {}
-    parallel = klass.get("parallel") or {}
-    grades_ok = parallel.get("same_grades")
-    speedup = klass.get("speedup")
-    workers = klass.get("workers")
-    rows.append({
-        "name": f"class autograding: course grade vs serial nbgrader ({workers or '?'} workers)",
-        "target": f">= {SPEEDUP_TARGET}x faster on 2 cores", "measured": speedup, "unit": "x",
-        "status": _status(speedup, SPEEDUP_TARGET, higher_is_better=True),
-        "note": parallel.get("reason") or "",
-    })
-    rows.append({
-        "name": "course grade per notebook (worker-seconds) vs floor + its compute",
-        "target": f"<= {GRADING_TARGET}x", "measured": parallel.get("ratio"), "unit": "x",
-        "status": _status(parallel.get("ratio"), GRADING_TARGET), "note": "",
-    })
-    rows.append({
-        "name": "same grades from nbgrader and course grade",
-        "target": "identical gradebooks", "measured": grades_ok, "unit": "",
-        "status": "N/A" if grades_ok is None else ("PASS" if grades_ok else "MISS"),
-        "note": f"{len(parallel.get('differences', []))} differences" if grades_ok is False else "",
-    })
-    nbval = report.get("nbval") or {}
-    rows.append({
-        "name": "nbval (pytest -n 2 solutions) vs sum over lessons of floor + compute",
-        "target": f"<= {NBVAL_TARGET}x", "measured": nbval.get("ratio"), "unit": "x",
-        "status": "MISS" if nbval.get("returncode") not in (None, 0) else _status(nbval.get("ratio"), NBVAL_TARGET),
-        "note": f"pytest exited {nbval['returncode']}" if nbval.get("returncode") not in (None, 0) else "",
-    })
-    lessons = report.get("lessons") or []
-    worst_memory = max(lessons, key=lambda lesson: lesson["peak_bytes"], default=None)
-    rows.append({
-        "name": "kernel peak memory, worst lesson",
-        "target": "< 1 GiB per lesson", "measured": worst_memory and worst_memory["peak_bytes"] / MiB, "unit": "MiB",
-        "status": _status(worst_memory and worst_memory["peak_bytes"], MEMORY_LIMIT, strict=True),
-        "note": worst_memory["name"] if worst_memory else "",
-    })
-    cells = [(lesson["name"], cell) for lesson in lessons for cell in lesson["cells"] if not cell["setup"]]
-    worst_cell = max(cells, key=lambda item: item[1]["seconds"], default=None)
-    rows.append({
-        "name": "slowest cell, own compute (setup cell excluded)",
-        "target": f"< {CELL_LIMIT:g} s every cell", "measured": worst_cell and worst_cell[1]["seconds"], "unit": "s",
-        "status": _status(worst_cell and worst_cell[1]["seconds"], CELL_LIMIT, strict=True),
-        "note": f"{worst_cell[0]} cell {worst_cell[1]['index']}" if worst_cell else "",
-    })
-    worst_lesson = max(lessons, key=lambda lesson: lesson["compute"], default=None)
-    failed = [lesson["name"] for lesson in lessons if lesson.get("error")]
-    rows.append({
-        "name": "slowest lesson, own compute",
-        "target": f"< {LESSON_LIMIT:g} s every lesson", "measured": worst_lesson and worst_lesson["compute"], "unit": "s",
-        "status": "MISS" if failed else _status(worst_lesson and worst_lesson["compute"], LESSON_LIMIT, strict=True),
-        "note": ("failed: " + ", ".join(failed)) if failed else (worst_lesson["name"] if worst_lesson else ""),
-    })
-    return rows
-
-
-# ---------------------------------------------------------------------------- report
-
-
-def _s(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} s"
-
-
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
-
-
-def _measured(row: Mapping[str, Any]) -> str:
-    value = row["measured"]
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
-    if row["unit"] == "x":
-        return f"{value:.2f}x"
-    if row["unit"] == "MiB":
-        return f"{value:.0f} MiB"
-    return f"{value:.2f} {row['unit']}".strip()
-
-
-def _columns(rows: Sequence[Sequence[str]], right: Sequence[bool]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right)).rstrip()
-        for row in rows
-    ]
-
-
-def format_report(report: Mapping[str, Any]) -> str:
-    """The human-readable table of a :func:`derive`-d report."""
-    machine = report.get("machine", {})
-    load = report.get("load", {})
-    lines = [
-        f"course bench  {report.get('started', '')}  {machine.get('cores', '?')} cores, "
-        f"tensorflow {machine.get('tensorflow', '?')}, keras {machine.get('keras', '?')}, nbgrader {machine.get('nbgrader', '?')}",
-        "load average (1/5/15 min): " + ", ".join(f"{phase} {' '.join(f'{x:.2f}' for x in values)}" for phase, values in load.items()),
-    ]
-    floor = report.get("floor")
-    if floor:
-        lines += [
-            "",
-            f"Floor (fresh kernel + setup imports, median of {floor['repeat']}): {floor['seconds']:.2f} s "
-            f"[{', '.join(f'{x:.2f}' for x in floor['runs'])}]; setup cell itself {floor['setup_cell_seconds']:.2f} s; "
-            f"kernel peak {floor['peak_bytes'] / MiB:.0f} MiB",
-        ]
-    lessons = report.get("lessons") or []
-    if lessons:
-        rows = [("lesson", "wall", "x floor", "compute", "x floor", "peak MiB", "slowest cell (own compute)")]
-        for lesson in lessons:
-            cells = [c for c in lesson["cells"] if not c["setup"]]
-            slowest = max(cells, key=lambda c: c["seconds"], default=None)
-            rows.append((
-                lesson["name"] + (" FAILED" if lesson.get("error") else ""),
-                _s(lesson["wall"]), _x(lesson.get("wall_ratio")), _s(lesson["compute"]), _x(lesson.get("compute_ratio")),
-                f"{lesson['peak_bytes'] / MiB:.0f}",
-                f"{slowest['seconds']:.2f} s cell {slowest['index']}: {slowest['label']}" if slowest else "-",
-            ))
-        lines += ["", *_columns(rows, (False, True, True, True, True, True, False))]
-        slow = [(lesson["name"], c) for lesson in lessons for c in lesson["slow_cells"]]
-        lines.append(
-            f"Cells over {CELL_LIMIT:g} s of own compute: "
-            + ("; ".join(f"{name} cell {c['index']} {c['seconds']:.2f} s ({c['label']})" for name, c in slow) or "none")
-        )
-        for lesson in lessons:
-            if lesson.get("error"):
-                lines.append(f"{lesson['name']} did not run to the end: {lesson['error']}")
-    nbval = report.get("nbval")
-    if nbval:
-        lines += [
-            "",
-            f"nbval: {nbval['command']}: {_s(nbval['seconds'])} = {_x(nbval.get('floor_ratio'))} floor, "
-            f"{_x(nbval.get('ratio'))} the sum of (floor + compute) = {_s(nbval.get('reference_seconds'))}; {nbval['summary']}",
-        ]
-    klass = report.get("class")
-    if klass:
-        serial, parallel = klass["serial"], klass.get("parallel", {})
-        lines += [
-            "",
-            f"Class: {klass['learners']} learners x {len(klass['lessons'])} lesson(s) ({', '.join(klass['lessons'])}) = "
-            f"{klass['notebooks']} notebooks; sum of (floor + each notebook's compute) = {_s(klass.get('reference_seconds'))}",
-        ]
-        rows = [("grader", "wall", "per notebook", "x floor", "x (floor + compute)")]
-        rows.append(("nbgrader autograde (serial)", _s(serial["seconds"]), _s(serial.get("per_notebook")),
-                     _x(serial.get("floor_ratio")), _x(serial.get("ratio"))))
-        if parallel.get("available"):
-            rows.append((
-                f"course grade --workers {klass['workers']}", _s(parallel["seconds"]),
-                f"{_s(parallel['per_notebook'])} ({_s(parallel['worker_seconds_per_notebook'])} x {klass['workers']})",
-                _x(parallel.get("floor_ratio")), _x(parallel.get("ratio")) + " (worker-seconds)",
-            ))
-        else:
-            rows.append(("course grade", "not available", "", "", ""))
-        lines += ["  " + line for line in _columns(rows, (False, True, True, True, True))]
-        if parallel.get("available"):
-            verdict = "same grades" if parallel["same_grades"] else f"{len(parallel['differences'])} DIFFERENT grades"
-            lines.append(f"  speedup {_x(klass.get('speedup'))}; {verdict} ({parallel['grades_compared']} test cells compared)")
-            lines += [f"    {d}" for d in parallel["differences"][:10]]
-            if parallel.get("returncode"):
-                lines.append(f"  course grade exited {parallel['returncode']}: {parallel['output_tail']}")
-        else:
-            lines.append(f"  course grade not available: {parallel.get('reason')}")
-        for failure in serial.get("failures", []):
-            lines.append(f"  {failure}")
-        mismatches = serial.get("expected_mismatches", [])
-        if mismatches:
-            lines.append(f"  nbgrader's grades differ from the corpus's expected points in {len(mismatches)} places:")
-            lines += [f"    {m}" for m in mismatches[:10]]
-    rows = [("target", "limit", "measured", "status", "")]
-    rows += [(t["name"], t["target"], _measured(t), t["status"], t["note"]) for t in report.get("targets", [])]
-    lines += ["", "Targets", *["  " + line for line in _columns(rows, (False, False, True, False, False))]]
-    return "\n".join(lines)
-
-
-def write_json(report: Mapping[str, Any], path: Path) -> Path:
-    """Write ``report`` as indented JSON (folders created); returns ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    return path
-
 
 # ------------------------------------------------------------------------------- CLI
 
