@@ -41,11 +41,12 @@ def ratio(value: float | None, reference: float | None) -> float | None:
     return value / reference
 
 
+# -------------------------------------------------------------------- derived figures
 
 
 def derive(report: dict[str, Any]) -> dict[str, Any]:
     """Add the ratios to the floor, the references and the targets to a raw ``report``
-    (the dict :func:`run` builds; see tests/course/test_bench.py for a small one)."""
+    (the dict :func:`course.bench.run` builds; see tests/course/test_bench.py for a small one)."""
     floor = (report.get("floor") or {}).get("seconds")
     lessons = report.get("lessons") or []
     by_name = {lesson["name"]: lesson for lesson in lessons}
