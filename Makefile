@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: lab test venv notebooks lock clean chromium
+.PHONY: lab test venv notebooks lock clean chromium bench
 
 venv: $(STAMP)
 
@@ -52,6 +52,12 @@ chromium:
 # and regenerate the learner version in notebooks/.
 notebooks: $(STAMP)
 	$(BIN)/course build
+
+# Maintainers: how fast the kit is on this machine (kernel floor, each lesson, nbval, a class of
+# 30 graded with serial nbgrader and with `course grade`); table on stdout, JSON in
+# artifacts/bench/. BENCH_ARGS="--all-lessons" grades the 180-notebook class.
+bench: $(STAMP)
+	$(BIN)/course bench $(BENCH_ARGS)
 
 # Maintainers: re-resolve requirements.in into the pinned requirements.txt.
 lock:

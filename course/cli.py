@@ -11,6 +11,7 @@ import sys
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "bench": ("course.bench", "measure the floor, each lesson, nbval and grading a class (serial vs course grade)"),
     "build": ("course.build", "re-run solutions/ and regenerate the learner notebooks in notebooks/"),
     "lab": ("course.lab", "JupyterLab on the learner notebooks (--teacher: whole course, formgrader on)"),
     "setup-lab": ("course.setup_lab", "set up this environment's JupyterLab for learners (idempotent)"),
