@@ -12,7 +12,7 @@
    ``grader.assert_*`` (a copy the learner's code cannot patch), re-running every visible
    check. Prediction exercises are the exception the lessons need: their visible part only
    checks the answer's form (a visible check would give the answer away), and the hidden
-   part grades it with a ``grader.assert_*prediction*`` check.
+   part grades it with a ``grader.assert_*predict*`` check.
 3. Behaviour: at least one lesson's corpus has a wrong model that passes the visible checks,
    and running the hidden part on it fails with a message that says why. One such case is
    run (visible part, then hidden part, in one kernel); the pipeline tests grade every
@@ -230,7 +230,9 @@ def problems_with(source: str) -> list[str]:
         problems.append("the hidden part uses `helpers.`, which the learner's code can patch: use `grader.`")
     problems += [f"hidden part calls {f}() bare: call grader.{f}" for o, f in hidden_calls
                  if o is None and f.startswith("assert_")]
-    hidden_checks = {f for owner, f in hidden_calls if owner == "grader"}
+    # grader.* may also give the hidden test its own data (e.g. grader.digit_pairs: fresh
+    # held-out examples); every grader.assert_* must be a real check.
+    hidden_checks = {f for owner, f in hidden_calls if owner == "grader" and f.startswith("assert_")}
     problems += [f"grader.{f} is not a check in helpers/checks.py" for f in sorted(hidden_checks - CHECKS)]
     if not hidden_checks:
         problems.append("the hidden part calls no grader.assert_* check")
@@ -240,7 +242,7 @@ def problems_with(source: str) -> list[str]:
         missing = [f for f in sorted(visible_checks)
                    if f not in hidden_checks and not COVERED_BY.get(f, set()) & hidden_checks]
         problems += [f"visible check {f} is not re-run by the hidden part (grader.{f})" for f in missing]
-    elif not any("prediction" in f for f in hidden_checks):
+    elif not any("predict" in f for f in hidden_checks):
         problems.append("the visible part calls no helpers.assert_* check (and this is no prediction exercise)")
     return problems
 
