@@ -288,6 +288,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show nbgrader's own log messages")
 
 
+
+def run_to_completion(coroutine) -> None:
+    """``asyncio.run(coroutine)``, also when the calling thread already runs an event loop
+    (a notebook, or a test process that drives a browser): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         course_dir = args.course_dir.resolve() if args.course_dir else find_root()
@@ -352,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
         remove_stale_scratch(settings.scratch_root)
         summary = Summary(skipped=len(jobs.done))
         try:
-            asyncio.run(grade_jobs(autograder, jobs.todo, settings, workers, warm, Progress(len(jobs.todo)), summary))
+            run_to_completion(grade_jobs(autograder, jobs.todo, settings, workers, warm, Progress(len(jobs.todo)), summary))
         except KeyboardInterrupt:
             print("\ncourse grade: interrupted; graded submissions are kept, run again to grade the rest", file=sys.stderr)
             return 130

@@ -8,6 +8,8 @@ import keras
 import pytest
 from keras import layers, ops
 
+from known_models import DenseTransposed, DenseTransposedTracked, autoencoder, tower
+
 
 @pytest.fixture(autouse=True)
 def _fresh_session():
@@ -33,12 +35,6 @@ def two_towers() -> keras.Model:
     left, right = keras.Input((4,), name="left"), keras.Input((4,), name="right")
     a, b = layers.Dense(3, name="tower_a"), layers.Dense(3, name="tower_b")
     return keras.Model([left, right], layers.Concatenate(name="join")([a(left), b(right)]), name="two_towers")
-
-
-def tower(name: str) -> keras.Model:
-    x = keras.Input((4,))
-    h = layers.Dense(5, activation="relu", name=f"{name}_hidden")(x)
-    return keras.Model(x, layers.Dense(2, name=f"{name}_out")(h), name=name)
 
 
 @pytest.fixture
@@ -68,38 +64,6 @@ def from_config_pair() -> keras.Model:
     copy = layers.Dense.from_config(cfg)
     a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
     return keras.Model([a, b], layers.Concatenate(name="join")([original(a), copy(b)]), name="from_config")
-
-
-class DenseTransposed(layers.Layer):
-    """A decoder tied to an encoder: it uses the encoder's kernel, transposed, and a bias
-    of its own. The encoder is stored untracked, so this layer's weights are only its bias."""
-
-    def __init__(self, tied_to: layers.Dense, activation=None, **kwargs):
-        super().__init__(**kwargs)
-        object.__setattr__(self, "tied_to", tied_to)
-        self.activation = keras.activations.get(activation)
-
-    def build(self, input_shape):
-        self.bias = self.add_weight(shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias")
-
-    def call(self, x):
-        return self.activation(ops.matmul(x, ops.transpose(self.tied_to.kernel)) + self.bias)
-
-
-class DenseTransposedTracked(DenseTransposed):
-    """The same tie, but the encoder stored as a normal attribute: Keras then TRACKS the
-    encoder's variables as this layer's own weights, though only the kernel is used."""
-
-    def __init__(self, tied_to, **kwargs):
-        super().__init__(tied_to, **kwargs)
-        self.tied_to = tied_to
-
-
-def autoencoder(decoder_class) -> keras.Model:
-    x = keras.Input((6,), name="x")
-    encoder = layers.Dense(3, activation="relu", name="encoder")
-    decoder = decoder_class(encoder, name="decoder")
-    return keras.Model(x, decoder(encoder(x)), name="autoencoder")
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def test_tied_kernel_gets_encoder_plus_decoder(fixture, request):
 
 
 def test_tied_autoencoder_gradient_matches_finite_differences(float64):
-    from conftest import DenseTransposed, autoencoder
+    from known_models import DenseTransposed, autoencoder
 
     model = autoencoder(DenseTransposed)
     kernel = model.get_layer("encoder").kernel

@@ -203,7 +203,7 @@ def test_same_architecture_ignores_names_and_values_but_not_settings():
 
 
 def test_same_architecture_of_models(cloned_towers, submodel_twice):
-    from conftest import tower
+    from known_models import tower
 
     first = cloned_towers.get_layer("first")
     assert same_architecture(first, cloned_towers.get_layer("second"))
