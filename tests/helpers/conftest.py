@@ -8,7 +8,7 @@ import keras
 import pytest
 from keras import layers, ops
 
-from known_models import DenseTransposed, DenseTransposedTracked, autoencoder, tower
+from known_models import DenseTransposed, DenseTransposedTracked, TiedEmbedding, autoencoder, tower
 
 
 @pytest.fixture(autouse=True)
@@ -184,21 +184,6 @@ def layer_in_two_models() -> tuple[keras.Model, keras.Model]:
     y = keras.Input((4,), name="y")
     twice = keras.Model(y, dense(layers.Dense(4, name="middle")(dense(y))), name="twice")
     return once, twice
-
-
-class TiedEmbedding(layers.Embedding):
-    """An Embedding that, called with reverse=True, projects vectors back onto the
-    vocabulary with its own table transposed: input and output embedding tied."""
-
-    def call(self, inputs, reverse=False):
-        if reverse:
-            return ops.matmul(inputs, ops.transpose(self.embeddings))
-        return super().call(inputs)
-
-    def compute_output_spec(self, inputs, reverse=False):
-        if reverse:
-            return keras.KerasTensor(tuple(inputs.shape[:-1]) + (self.input_dim,), dtype=self.compute_dtype)
-        return super().compute_output_spec(inputs)
 
 
 @pytest.fixture

@@ -44,3 +44,18 @@ def autoencoder(decoder_class) -> keras.Model:
     encoder = layers.Dense(3, activation="relu", name="encoder")
     decoder = decoder_class(encoder, name="decoder")
     return keras.Model(x, decoder(encoder(x)), name="autoencoder")
+
+
+class TiedEmbedding(layers.Embedding):
+    """An Embedding that, called with reverse=True, projects vectors back onto the
+    vocabulary with its own table transposed: input and output embedding tied."""
+
+    def call(self, inputs, reverse=False):
+        if reverse:
+            return ops.matmul(inputs, ops.transpose(self.embeddings))
+        return super().call(inputs)
+
+    def compute_output_spec(self, inputs, reverse=False):
+        if reverse:
+            return keras.KerasTensor(tuple(inputs.shape[:-1]) + (self.input_dim,), dtype=self.compute_dtype)
+        return super().compute_output_spec(inputs)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
+from known_models import TiedEmbedding
+
 from helpers import (
     CheckFailed,
     assert_gradient_split,
@@ -18,24 +20,10 @@ from helpers import (
 )
 
 
-class ReverseEmbedding(layers.Embedding):
-    """An embedding that also projects onto the vocabulary (reverse=True): one matrix."""
-
-    def call(self, inputs, reverse=False):
-        if reverse:
-            return ops.matmul(inputs, ops.transpose(self.embeddings))
-        return super().call(inputs)
-
-    def compute_output_spec(self, inputs, reverse=False):
-        if reverse:
-            return keras.KerasTensor(tuple(inputs.shape[:-1]) + (self.input_dim,), dtype=self.compute_dtype)
-        return super().compute_output_spec(inputs)
-
-
 @pytest.fixture
 def tied_lm() -> keras.Model:
     tokens = keras.Input((4,), dtype="int32", name="ids")
-    embedding = ReverseEmbedding(7, 3, name="tokens")
+    embedding = TiedEmbedding(7, 3, name="tokens")
     hidden = layers.Dense(3, activation="tanh", name="mixer")(embedding(tokens))
     return keras.Model(tokens, embedding(hidden, reverse=True), name="tied_lm")
 
