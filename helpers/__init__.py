@@ -28,6 +28,7 @@ from .variables import (
     compare_weights,
     same_variable,
     variable_id,
+    variable_size,
     variable_uses,
     variables_used_by,
 )
@@ -150,6 +151,7 @@ __all__ = [
     "Table",
     "TRAIN_IMAGES",
     "variable_id",
+    "variable_size",
     "variable_uses",
     "variables_used_by",
     "VariableUse",

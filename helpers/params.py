@@ -22,18 +22,11 @@ from typing import Callable, Iterable, Mapping, Sequence
 import keras
 
 from .tables import Table
-from .variables import VariableUse, variable_id, variable_uses
+from .variables import VariableUse, variable_id, variable_size, variable_uses
 
 __all__ = ["count_params", "param_table", "block_params"]
 
 Blocks = Mapping[str, Sequence[str]] | Callable[[str], str] | None
-
-
-def _size(variable: keras.Variable) -> int:
-    size = 1
-    for dim in variable.shape:
-        size *= int(dim)
-    return size
 
 
 def count_params(
@@ -52,7 +45,7 @@ def count_params(
     variables = source.weights if isinstance(source, keras.layers.Layer) else list(source)
     unique = {variable_id(v): v for v in variables}.values()
     return sum(
-        _size(v) for v in unique if trainable is None or bool(v.trainable) == trainable
+        variable_size(v) for v in unique if trainable is None or bool(v.trainable) == trainable
     )
 
 

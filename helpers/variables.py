@@ -33,6 +33,7 @@ from .tables import Table
 __all__ = [
     "variable_id",
     "same_variable",
+    "variable_size",
     "VariableUse",
     "variable_uses",
     "variables_used_by",
@@ -50,6 +51,19 @@ def variable_id(variable: keras.Variable) -> int:
     (True, False)
     """
     return id(variable)
+
+
+def variable_size(variable: keras.Variable) -> int:
+    """Number of scalar parameters in ``variable`` (the product of its shape).
+
+    >>> import keras
+    >>> variable_size(keras.Variable(keras.ops.zeros((4, 3))))
+    12
+    """
+    size = 1
+    for dim in variable.shape:
+        size *= int(dim)
+    return size
 
 
 def same_variable(a: keras.Variable, b: keras.Variable) -> bool:
@@ -76,10 +90,7 @@ class VariableUse:
     @property
     def size(self) -> int:
         """Number of scalar parameters in the variable."""
-        size = 1
-        for dim in self.variable.shape:
-            size *= int(dim)
-        return size
+        return variable_size(self.variable)
 
     @property
     def trainable(self) -> bool:

@@ -27,8 +27,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +34,8 @@ import psutil
 import pytest
 
 from labpage import ARTIFACTS, LabPage, LabServer
+
+from course.lab import is_ready
 
 REPO = Path(__file__).resolve().parents[2]
 # Debian's Chromium (``make test`` installs it); another Chromium build can be named with
@@ -78,17 +78,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _api_ready(server: LabServer) -> bool:
-    request = urllib.request.Request(
-        f"{server.base_url}/api/status", headers={"Authorization": f"token {server.token}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
 
 
 def _log_tail(path: Path, lines: int = 40) -> str:
@@ -158,7 +147,7 @@ def _run_course_lab(workdir: Path, name: str, teacher: bool, artifacts: Path) ->
         )
     try:
         deadline = time.monotonic() + READY_TIMEOUT
-        while not _api_ready(server):
+        while not is_ready(server.port, server.token):
             if process.poll() is not None:
                 pytest.fail(f"course lab exited with {process.returncode}:\n{_log_tail(server.log_path)}")
             if time.monotonic() > deadline:
