@@ -264,6 +264,24 @@ class Autograder:
             modules = self._preload_override
         return KernelSpec(configured or kernel_name or name, assignment, env, modules)
 
+    def setup_imports(self, jobs: Sequence[Job]) -> list[str]:
+        """The modules the setup cells of the jobs' source notebooks import (whatever
+        ``set_preload`` says): the packages a grading kernel must be able to read."""
+        modules: dict[str, None] = {}
+        for job in jobs:
+            for notebook_id in job.notebooks:
+                self.kernel_spec(job.assignment, notebook_id)
+                modules.update(dict.fromkeys(self._plans[(job.assignment, notebook_id)][2]))
+        return list(modules)
+
+    def outside_paths(self) -> list[Path]:
+        """Course data kept outside the course folder: the exchange, a gradebook elsewhere."""
+        paths = [Path(self.config.Exchange.root if "root" in self.config.get("Exchange", {}) else "/srv/nbgrader/exchange")]
+        url = self.coursedir.db_url
+        if url.startswith("sqlite:///"):
+            paths.append(Path(url.removeprefix("sqlite:///")))
+        return [p for p in paths if p.exists() and self.root not in p.resolve().parents]
+
     def set_preload(self, modules: Sequence[str] | None) -> None:
         """Override the modules warm kernels import (None: from the source notebooks)."""
         self._preload_override = None if modules is None else tuple(modules)
@@ -483,8 +501,19 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
 
 
 def notes_cell(notes: Sequence[str], title: str = "Notes from the grader") -> NotebookNode:
-    """A markdown cell listing ``notes``, put at the top of the autograded notebook."""
-    return nbformat.v4.new_markdown_cell(f"**{title}**\n\n" + "\n".join(f"- {note}" for note in notes))
+    """A markdown cell listing ``notes``, put at the top of the autograded notebook and
+    marked as the grader's (:func:`is_notes_cell`)."""
+    text = f"**{title}**\n\n" + "\n".join(f"- {note}" for note in notes)
+    return nbformat.v4.new_markdown_cell(text, metadata={"course_grade": "notes"})
+
+
+def is_notes_cell(cell: NotebookNode) -> bool:
+    """Whether ``cell`` is a note the grader wrote (:func:`notes_cell`), not the learner's.
+
+    >>> is_notes_cell(notes_cell(["Cell 3 ran out of memory"])), is_notes_cell(nbformat.v4.new_markdown_cell("hi"))
+    (True, False)
+    """
+    return cell.get("metadata", {}).get("course_grade") == "notes"
 
 
 def _unreadable_reason(path: Path, error: Exception) -> str:

@@ -40,7 +40,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -56,9 +56,11 @@ from course.kernels import (
     execute_notebook,
     format_bytes,
     parse_bytes,
+    prepare_matplotlib,
     remove_stale_scratch,
 )
 from course.lessons import CONFIG_FILE, find_root
+from course.sandbox import Rules, course_rules, landlock_abi
 
 DEFAULT_MEMORY_LIMIT = 2 * GiB
 
@@ -285,6 +287,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scratch-dir", type=Path,
         help="where the kernels' scratch folders go (default: the system's temporary folder)",
     )
+    parser.add_argument(
+        "--no-sandbox", dest="sandbox", action="store_false",
+        help="do not sandbox the grading kernels (by default, where Linux offers Landlock, they cannot read "
+        "the course folder, write outside their scratch folder or signal the grader)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show nbgrader's own log messages")
 
 
@@ -358,11 +365,14 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.scratch_dir:
             args.scratch_dir.mkdir(parents=True, exist_ok=True)
+        matplotlib_dir = autograder.work / "matplotlib"
+        prepare_matplotlib(matplotlib_dir)
         settings = KernelSettings(
             config=config,
             memory_limit=memory_limit,
             scratch_root=args.scratch_dir.resolve() if args.scratch_dir else None,
-            shared_env={"MPLCONFIGDIR": str(autograder.work / "matplotlib")},
+            shared_env={"MPLCONFIGDIR": str(matplotlib_dir)},
+            sandbox=_sandbox(args, autograder, jobs.todo, visible=[matplotlib_dir]),
         )
         remove_stale_scratch(settings.scratch_root)
         summary = Summary(skipped=len(jobs.done))
@@ -385,6 +395,27 @@ def _assignments_with_submissions(autograder: Autograder) -> list[str]:
         name for name in sorted(names)
         if any((student / name).is_dir() for student in submitted.glob("*") if student.is_dir())
     ]
+
+
+def _sandbox(args: argparse.Namespace, autograder: Autograder, jobs: Sequence[Job], visible: Sequence[Path]) -> Rules | None:
+    """The sandbox rules of this run (None: no sandbox), and a line saying what they do."""
+    if not args.sandbox:
+        print("course grade: kernels NOT sandboxed (--no-sandbox): notebooks can read and write the course folder",
+              flush=True)
+        return None
+    abi = landlock_abi()
+    if abi < 1:
+        print("course grade: this system has no Landlock (Linux 5.13+), so kernels are not sandboxed: a notebook can "
+              "read and write files of the course folder by absolute path; grade on a recent Linux to prevent it",
+              flush=True)
+        return None
+    rules = course_rules(autograder.root, autograder.setup_imports(jobs), also_hide=autograder.outside_paths())
+    rules = replace(rules, visible=(*rules.visible, *visible))
+    signals = "" if abi >= 6 else "; Linux 6.12+ would also stop them from signalling the grader"
+    print(f"course grade: kernels sandboxed (Landlock ABI {abi}): they cannot read "
+          f"{', '.join(str(p) for p in rules.hide)} except the Python packages they import, nor write outside their "
+          f"scratch folder{signals}", flush=True)
+    return rules
 
 
 def _setup_logging(verbose: bool) -> None:

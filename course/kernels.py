@@ -14,8 +14,11 @@ autograde`` in four ways:
 * **Contained.** Its working directory is a scratch folder outside the course (a copy of
   what nbgrader puts next to the notebook), ``HOME`` and ``TMPDIR`` point into that scratch
   folder, which is deleted afterwards. Relative paths (``../../solutions``) lead nowhere and
-  stray files never reach ``autograded/``. This is not a sandbox: code can still use
-  absolute paths to read or write anything the teacher's user can.
+  stray files never reach ``autograded/``. Where Linux offers Landlock, the kernel is also
+  *sandboxed* (:mod:`course.sandbox`, ``KernelSettings.sandbox``): absolute paths into the
+  course (solutions, gradebook, other learners' work) and into other kernels' scratch
+  folders cannot be read, nothing outside its own scratch folder can be written, and the
+  grader cannot be signalled.
 * **Limited.** ``RLIMIT_DATA`` (heap and anonymous memory of each process) and
   ``RLIMIT_FSIZE`` (largest file it may write) are set to the memory limit, so an
   allocation beyond it raises ``MemoryError`` in the cell and the kernel lives on.
@@ -47,6 +50,7 @@ import collections
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
@@ -55,12 +59,15 @@ from pathlib import Path
 
 import nbformat
 import psutil
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 from traitlets.config import Config
+
+from course.sandbox import Rules
 
 GiB = 2**30
 MiB = 2**20
@@ -195,18 +202,32 @@ class KernelSettings:
 
     ``config`` is the course's nbgrader config (``Execute.*`` traits apply).
     ``memory_limit`` in bytes (None: no limit, no watchdog). ``scratch_root``: where the
-    scratch folders go (default: the system's temporary folder).
+    scratch folders go (default: the system's temporary folder). ``sandbox``: what to hide
+    from every kernel (:func:`course.sandbox.course_rules`; None: no sandbox); each kernel
+    may also write its own scratch folder and cannot read the others'.
     """
 
     config: Config
     memory_limit: int | None = 2 * GiB
     scratch_root: Path | None = None
     shared_env: dict[str, str] = field(default_factory=dict)
+    sandbox: Rules | None = None
 
     @property
     def watchdog_limit(self) -> int | None:
         """Resident memory of a kernel's process tree at which the watchdog kills it."""
         return None if not self.memory_limit else self.memory_limit * 5 // 4
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts its kernel through ``python -m course.sandbox`` with ``sandbox_arguments``,
+    which applies the Landlock rules and then becomes the kernel (same process)."""
+
+    sandbox_arguments: tuple[str, ...] = ()
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command = super().format_kernel_cmd(extra_arguments)
+        return [sys.executable, "-m", "course.sandbox", *self.sandbox_arguments, "--", *command]
 
 
 class GradingExecute(Execute):
@@ -320,12 +341,23 @@ class GradingKernel:
         env.update(HOME=str(home), TMPDIR=str(tmp), TEMP=str(tmp), TMP=str(tmp))
         return env
 
+    def sandbox_rules(self) -> Rules:
+        """The run's sandbox rules for this kernel: it may write (and read) its own scratch
+        folder; the other kernels' scratch folders are hidden, also those started later."""
+        base = self.settings.sandbox or Rules()
+        others = sorted(self.scratch.parent.glob(f"{SCRATCH_PREFIX}*"))
+        return Rules(hide=(*base.hide, *others), visible=base.visible, writable=(*base.writable, self.scratch))
+
     async def _start(self) -> None:
         self.cwd.mkdir(parents=True)
         client = self.client
         client.kernel_name = self.spec.kernel_name
         client.resources = {"metadata": {"path": str(self.cwd)}}
+        if self.settings.sandbox is not None:
+            client.kernel_manager_class = SandboxedKernelManager
         client.create_kernel_manager()
+        if self.settings.sandbox is not None:
+            client.km.sandbox_arguments = tuple(self.sandbox_rules().arguments())
         # The kernel process's own output (log lines, crash messages) goes to a file, not to
         # the teacher's terminal; what the notebook prints still reaches its outputs.
         with open(self.stderr_path, "wb") as log:
@@ -438,6 +470,20 @@ class GradingKernel:
     def warm_seconds(self) -> float:
         """How long the start and warm-up took."""
         return (self.ready_at or time.perf_counter()) - self.started_at
+
+
+def prepare_matplotlib(folder: Path) -> None:
+    """Build matplotlib's font cache in ``folder`` (the kernels' ``MPLCONFIGDIR``) once, so
+    that no kernel builds it (slow, and noisy when it takes long) or has to write it: the
+    sandbox lets kernels read the folder but not write it. Nothing to do without matplotlib."""
+    import importlib.util  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    if importlib.util.find_spec("matplotlib") is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MPLCONFIGDIR": str(folder), "MPLBACKEND": "agg"}
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, capture_output=True, check=False)
 
 
 def remove_stale_scratch(scratch_root: Path | None = None) -> int:

@@ -26,9 +26,10 @@ from nbgrader.api import Gradebook
 from course.autograder import load_course_config
 from course.cli import SUBCOMMANDS
 from course.cli import main as course_main
-from course.corpus import Submission, edit_cell, full_marks, lesson_corpus, load_corpus, no_marks, place_submissions
+from course.corpus import Submission, delete_cell, edit_cell, full_marks, lesson_corpus, load_corpus, no_marks, place_submissions
 from course.kernels import KernelSpec, warmup_code, warmup_plan
 from course.lessons import CONFIG_FILE, find_lessons
+from course.sandbox import landlock_abi
 
 pytestmark = pytest.mark.pipeline
 
@@ -130,16 +131,9 @@ def notebook_text(nb: nbformat.NotebookNode) -> str:
 # --------------------------------------------------------------------- submissions
 
 
-def _delete_cell(grade_id: str):  # noqa: ANN202
-    def transform(nb: nbformat.NotebookNode) -> None:
-        nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id]
-
-    return transform
-
-
 def _edit_square_test_and_delete_mean_test(nb: nbformat.NotebookNode) -> None:
     edit_cell("test_square", "pass")(nb)
-    _delete_cell("test_mean")(nb)
+    delete_cell("test_mean")(nb)
 
 
 def _metadata_from_the_future(nb: nbformat.NotebookNode) -> None:
@@ -149,18 +143,43 @@ def _metadata_from_the_future(nb: nbformat.NotebookNode) -> None:
 
 
 SQUARE = "def square(x):\n    return x * x\n"
+# Tries, and prints what happened: a learner's code must run on when an attempt fails.
+TRY = """
+def attempt(label, action):
+    try:
+        action()
+        print(label + ": done")
+    except Exception as error:
+        print(label + ": " + type(error).__name__)
+"""
 # Relative paths from where nbgrader runs the notebook (autograded/<student>/<assignment>/).
-ESCAPES = SQUARE + (
+ESCAPES = SQUARE + TRY + (
     "import os\n"
-    "open('stray.txt', 'w').write('left in the working folder')\n"
-    "open(os.path.join('..', '..', 'escaped.txt'), 'w').write('written two folders up')\n"
-    "try:\n"
-    "    open('../../../solutions/00_fixture/00_fixture.ipynb').read()\n"
-    "    print('read the solutions')\n"
-    "except OSError as error:\n"
-    "    print('no solutions:', type(error).__name__)\n"
+    "attempt('stray file', lambda: open('stray.txt', 'w').write('left in the working folder'))\n"
+    "attempt('two folders up', lambda: open(os.path.join('..', '..', 'escaped.txt'), 'w').write('up'))\n"
+    "attempt('solutions', lambda: open('../../../solutions/00_fixture/00_fixture.ipynb').read())\n"
     "print('HOME is scratch:', os.environ['HOME'].startswith(os.path.dirname(os.getcwd())))\n"
 )
+
+
+def break_out(course: Path) -> str:
+    """A learner who knows where the course is (absolute paths) and tries everything."""
+    solutions = course / "solutions" / "00_fixture" / "00_fixture.ipynb"
+    return SQUARE + TRY + (
+        "import os, signal\n"
+        f"attempt('read solutions', lambda: open({str(solutions)!r}).read())\n"
+        f"attempt('list solutions', lambda: os.listdir({str(solutions.parent)!r}))\n"
+        f"attempt('read gradebook', lambda: open({str(course / 'gradebook.db')!r}, 'rb').read())\n"
+        f"attempt('write gradebook', lambda: open({str(course / 'gradebook.db')!r}, 'ab').write(b'x'))\n"
+        f"attempt('write course', lambda: open({str(course / 'escaped.txt')!r}, 'w').write('x'))\n"
+        f"attempt('read submissions', lambda: open({str(course / 'submitted' / 'correct' / '00_fixture' / '00_fixture.ipynb')!r}).read())\n"
+        "attempt('write tmp', lambda: open('/tmp/course-grade-escaped.txt', 'w').write('x'))\n"
+        "attempt('grader cwd', lambda: os.readlink(f'/proc/{os.getppid()}/cwd'))\n"
+        "attempt('signal grader', lambda: os.kill(os.getppid(), signal.SIGTERM))\n"
+        "attempt('scratch file', lambda: open('notes.txt', 'w').write('mine'))\n"
+        "attempt('read python', lambda: open(os.__file__).read())\n"
+    )
+
 
 # Learner notebooks nbgrader itself can grade, with their (nbgrader-given) points.
 GRADABLE = [
@@ -170,7 +189,7 @@ GRADABLE = [
                expected=full_marks(except_={"test_mean": 0, "test_mean_empty": 0})),
     Submission("missing-module", answers={"square": "import no_such_module_xyz\n" + SQUARE},
                expected=full_marks(except_={"test_square": 0})),
-    Submission("deletes-test", transform=_delete_cell("test_mean"), expected=full_marks(except_={"test_mean": 0})),
+    Submission("deletes-test", transform=delete_cell("test_mean"), expected=full_marks(except_={"test_mean": 0})),
 ]
 # ... and ones only `course grade` grades (nbgrader stops on them or the kernel dies).
 TAMPERED = [
@@ -200,6 +219,16 @@ ROBUSTNESS_CONFIG = "\n".join([
 
 
 # --------------------------------------------------------------------------- tests
+
+
+def test_doctests():
+    import doctest
+
+    import course.autograder
+    import course.kernels
+
+    for module in (course.autograder, course.kernels):
+        assert doctest.testmod(module).failed == 0, module.__name__
 
 
 def test_grade_is_a_course_subcommand():
@@ -375,7 +404,8 @@ def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(fixture_te
 
     # Containment: the notebook ran in a scratch folder, not in the course.
     escapes = notebook_text(autograded(course, "escapes", FIXTURE))
-    assert "no solutions: FileNotFoundError" in escapes and "HOME is scratch: True" in escapes
+    assert "solutions: FileNotFoundError" in escapes and "HOME is scratch: True" in escapes
+    assert "stray file: done" in escapes
     assert [p.name for p in (course / "autograded" / "escapes" / FIXTURE.name).iterdir()] == [f"{FIXTURE.name}.ipynb"]
     assert not list(course.rglob("escaped.txt")) and not list(course.rglob("stray.txt"))
 
@@ -385,11 +415,51 @@ def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(fixture_te
     assert "it used more than 300 MiB of memory" in html
 
 
+@pytest.mark.skipif(landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock")
+def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_template, tmp_path, capsys):
+    """A notebook that knows the course's absolute path reads, writes and signals nothing
+    outside its scratch folder; it is graded like the others (CI: Landlock is required)."""
+    course = tmp_path / "course"
+    cases = [FIXTURE_CASES[0], Submission("breaks-out", answers={"square": break_out(course)}, expected=full_marks())]
+    course_with(fixture_template, course, FIXTURE, cases)
+    gradebook = (course / "gradebook.db").read_bytes()
+    code, out = course_grade(course, "--workers", "2", capsys=capsys)
+    assert code == 0, out
+    assert "kernels sandboxed (Landlock ABI" in out and str(course) in out
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+
+    text = notebook_text(autograded(course, "breaks-out", FIXTURE))
+    outcomes = dict(line.split(": ", 1) for line in text.splitlines() if line.endswith(("done", "Error")))
+    assert outcomes == {
+        "read solutions": "PermissionError",
+        "list solutions": "done",  # names only; listing stays allowed
+        "read gradebook": "PermissionError",
+        "write gradebook": "PermissionError",
+        "write course": "PermissionError",
+        "read submissions": "PermissionError",
+        "write tmp": "PermissionError",
+        "grader cwd": "PermissionError",
+        "signal grader": "PermissionError",
+        "scratch file": "done",
+        "read python": "done",
+    }, text
+    assert not (course / "escaped.txt").exists() and not Path("/tmp/course-grade-escaped.txt").exists()
+    assert (course / "gradebook.db").read_bytes() != gradebook  # grades were written, by the grader
+
+
+def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:1])
+    code, out = course_grade(course, "--no-sandbox", capsys=capsys)
+    assert code == 0, out
+    assert "kernels NOT sandboxed (--no-sandbox)" in out
+    assert points(course, FIXTURE) == expected_points(FIXTURE_CASES[:1], FIXTURE)
+
+
 def test_deleted_test_cell_is_put_back_when_the_course_asks(fixture_template, tmp_path, capsys):
     cases = [
-        Submission("deletes-passing-test", transform=_delete_cell("test_mean"), expected=full_marks()),
+        Submission("deletes-passing-test", transform=delete_cell("test_mean"), expected=full_marks()),
         Submission("deletes-failing-test", answers={"mean": "def mean(values):\n    return 0"},
-                   transform=_delete_cell("test_mean"), expected=full_marks(except_={"test_mean": 0, "test_mean_empty": 0})),
+                   transform=delete_cell("test_mean"), expected=full_marks(except_={"test_mean": 0, "test_mean_empty": 0})),
         Submission("edits-and-deletes", transform=_edit_square_test_and_delete_mean_test,
                    answers={"square": "def square(x):\n    return 0"}, expected=full_marks(except_={"test_square": 0})),
     ]

@@ -1,0 +1,279 @@
+"""Keep a grading kernel out of the course: Linux Landlock rules applied before it starts.
+
+A learner's notebook runs with the teacher's user id, so without help it could read
+``solutions/`` (hidden tests included), other learners' submissions and the gradebook by
+absolute path, write into them, or signal the grader. Landlock (Linux 5.13+, no privileges
+needed) lets a process give up file access for itself and every process it starts, for
+good. ``course grade`` starts each kernel through this module's command line::
+
+    python -m course.sandbox --hide COURSE --visible COURSE/.venv --writable SCRATCH -- \\
+        python -m ipykernel_launcher -f kernel.json
+
+which applies the rules and then ``exec``s the kernel (same process, same pid):
+
+* **read**: everything, except below a ``--hide`` folder, where only the ``--visible``
+  paths inside it can be read (the virtual environment, the packages the notebook imports).
+  Folder *listings* stay allowed everywhere: file names are not secret, and Python's import
+  system lists the folders on ``sys.path``;
+* **write**: only below ``--writable`` folders (the kernel's scratch folder) and device
+  files such as ``/dev/null``; nothing is created, renamed or deleted anywhere else;
+* **signals**: with Landlock ABI 6 (Linux 6.12+), the kernel cannot signal or ``ptrace``
+  processes outside its sandbox, so it cannot stop the grader or read its memory.
+
+A denied access fails like a missing permission (``PermissionError``), so the notebook
+goes on and is graded. :func:`landlock_abi` says whether the running system supports
+Landlock (0: it does not; the grader then says so and grades without this protection).
+
+Example::
+
+    >>> paths = readable_paths(hide=[Path("/no/such/course")], visible=[])
+    >>> Path("/") in paths    # nothing hidden exists: the whole file system stays readable
+    True
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import importlib.util
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Landlock's system calls have the same numbers on every architecture.
+_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH = 1
+_PR_SET_NO_NEW_PRIVS = 38
+
+# Filesystem access rights (include/uapi/linux/landlock.h) and the ABI that added them.
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR = 1 << 4, 1 << 5, 1 << 6, 1 << 7
+MAKE_REG, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM = 1 << 8, 1 << 9, 1 << 10, 1 << 11, 1 << 12
+REFER = 1 << 13  # ABI 2
+TRUNCATE = 1 << 14  # ABI 3
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
+
+_ABI1_FS = (1 << 13) - 1
+#: Rights that apply to a file (a rule on a regular file may grant only these).
+_FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE
+READ = READ_FILE | READ_DIR | EXECUTE
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+class SandboxError(OSError):
+    """Landlock is missing or refused a rule."""
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def landlock_abi() -> int:
+    """The Landlock ABI version of the running kernel; 0 if Landlock is unavailable
+    (not Linux, too old, or not enabled at boot)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        version = _libc().syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    except (OSError, AttributeError):
+        return 0
+    return max(int(version), 0)
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def readable_paths(hide: Iterable[Path], visible: Iterable[Path], root: Path = Path("/")) -> list[Path]:
+    """The fewest paths whose hierarchies cover everything readable: all of ``root`` but
+    what lies below a ``hide`` path, except the ``visible`` paths inside it.
+
+    Landlock rules only *grant* access to a path and everything below it, so a hidden
+    folder is cut out by granting its siblings, and its ancestors' siblings, one by one.
+    Entries created later next to a hidden folder are therefore not readable.
+
+    >>> import tempfile
+    >>> top = Path(tempfile.mkdtemp())
+    >>> for name in ("course/solutions", "course/helpers", "other"):
+    ...     (top / name).mkdir(parents=True)
+    >>> (top / "course" / "nbgrader_config.py").touch()
+    >>> paths = readable_paths([top / "course"], [top / "course" / "helpers"], root=top)
+    >>> sorted(str(p.relative_to(top)) for p in paths)
+    ['course/helpers', 'other']
+    """
+    hide = {Path(p).resolve() for p in hide if Path(p).exists()}
+    visible = {Path(p).resolve() for p in visible if Path(p).exists()}
+    result: list[Path] = []
+
+    def visit(path: Path) -> None:
+        if path in visible or not any(_within(h, path) for h in hide):
+            result.append(path)
+        elif path in hide:
+            for inside in sorted(v for v in visible if _within(v, path) and v != path):
+                if not any(_within(inside, other) for other in visible if other != inside):
+                    visit(inside)
+        else:
+            try:
+                entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+            except OSError:
+                return
+            for entry in entries:
+                if not entry.is_symlink():  # a link is read through its target's rules
+                    visit(Path(entry.path))
+
+    visit(Path(root).resolve())
+    return result
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a sandboxed process may do with files; see the module docstring."""
+
+    hide: tuple[Path, ...] = ()
+    visible: tuple[Path, ...] = ()
+    writable: tuple[Path, ...] = ()
+
+    def arguments(self) -> list[str]:
+        """The command-line options of ``python -m course.sandbox`` for these rules.
+
+        >>> Rules(hide=(Path("/c"),), writable=(Path("/s"),)).arguments()
+        ['--hide', '/c', '--writable', '/s']
+        """
+        args = []
+        for option, paths in (("--hide", self.hide), ("--visible", self.visible), ("--writable", self.writable)):
+            for path in paths:
+                args += [option, str(path)]
+        return args
+
+
+def _package_location(module: str) -> Path | None:
+    """Where the top-level package of ``module`` lives (its folder, or its file)."""
+    try:
+        spec = importlib.util.find_spec(module.split(".")[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    if spec.origin and os.path.isabs(spec.origin):
+        return Path(spec.origin).resolve()
+    return None  # built-in or frozen
+
+
+def course_rules(course_dir: Path, modules: Iterable[str] = (), also_hide: Iterable[Path] = ()) -> Rules:
+    """The rules for a kernel grading notebooks of ``course_dir``: hide the course folder
+    and ``also_hide`` (the exchange, a gradebook kept elsewhere); keep the Python
+    environment readable, and the packages of ``modules`` (what the notebooks import).
+
+    A package installed from a course folder (the kit's ``helpers``, an editable install
+    of the course repository) stays readable, and that course folder is hidden too: its
+    ``solutions/`` are the same ones.
+
+    >>> rules = course_rules(Path("/srv/course"), ["os"])
+    >>> rules.hide, Path(sys.prefix).resolve() in rules.visible
+    ((PosixPath('/srv/course'),), True)
+    """
+    from course.lessons import find_root  # noqa: PLC0415 (keep this module's import light)
+
+    hide = [Path(course_dir).resolve(), *(Path(p).resolve() for p in also_hide)]
+    visible = [Path(p).resolve() for p in dict.fromkeys((sys.prefix, sys.exec_prefix, sys.base_prefix))]
+    for module in modules:
+        location = _package_location(module)
+        if location is None or any(_within(location, prefix) for prefix in visible):
+            continue
+        visible.append(location)
+        try:
+            root = find_root(location.parent)
+        except FileNotFoundError:
+            continue
+        if root not in hide:
+            hide.append(root)
+    return Rules(tuple(hide), tuple(visible))
+
+
+def restrict(rules: Rules, abi: int | None = None) -> int:
+    """Apply ``rules`` to this process and every process it starts from now on (for
+    good: there is no way back). Returns the ABI used; raises SandboxError when Landlock
+    is unavailable or refuses a rule."""
+    abi = landlock_abi() if abi is None else abi
+    if abi < 1:
+        raise SandboxError("Landlock is not available on this system")
+    handled = _ABI1_FS | (REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0)
+    everything = handled
+    read = READ & handled
+    device = (READ_FILE | WRITE_FILE | TRUNCATE) & handled
+    libc = _libc()
+
+    def check(result: int, what: str) -> int:
+        if result < 0:
+            errno = ctypes.get_errno()
+            raise SandboxError(errno, f"Landlock: {what}: {os.strerror(errno)}")
+        return result
+
+    attr = _RulesetAttr(handled, 0, (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0)
+    size = ctypes.sizeof(attr) if abi >= 6 else 16  # older kernels know the first two fields only
+    ruleset = check(libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)),
+                    "create ruleset")
+    try:
+        grants: list[tuple[Path, int]] = [(Path("/"), READ_DIR)]
+        grants += [(path, read) for path in readable_paths(rules.hide, rules.visible)]
+        grants += [(Path(path), everything) for path in rules.writable]
+        grants += [(Path("/dev"), device)]
+        for path, access in grants:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue  # vanished since it was listed
+            try:
+                if not os.path.isdir(f"/proc/self/fd/{fd}"):
+                    access &= _FILE_RIGHTS
+                if not access:
+                    continue
+                rule = _PathBeneathAttr(access, fd)
+                check(libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), ctypes.c_uint32(0)),
+                      f"add rule for {path}")
+            finally:
+                os.close(fd)
+        check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        check(libc.syscall(_SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)), "restrict self")
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m course.sandbox [--hide P] [--visible P] [--writable P] -- COMMAND ...``:
+    apply the rules, then replace this process with COMMAND."""
+    parser = argparse.ArgumentParser(prog="python -m course.sandbox", description=main.__doc__)
+    parser.add_argument("--hide", action="append", type=Path, default=[], help="a folder to keep unreadable")
+    parser.add_argument("--visible", action="append", type=Path, default=[], help="a path inside a hidden folder to keep readable")
+    parser.add_argument("--writable", action="append", type=Path, default=[], help="a folder to allow writing in")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command given (put it after --)")
+    try:
+        restrict(Rules(tuple(args.hide), tuple(args.visible), tuple(args.writable)))
+    except SandboxError as error:
+        print(f"course.sandbox: {error}", file=sys.stderr)
+        return 126
+    os.execvp(command[0], command)
+    return 127  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
