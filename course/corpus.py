@@ -9,7 +9,11 @@ notebook (``notebooks/<lesson>/<lesson>.ipynb``) and what nbgrader must award it
 * ``transform`` edits the finished notebook (or returns raw bytes, e.g. invalid JSON);
 * ``expected`` gives the points per autograded test cell, usually written relative to a
   full or empty score with :func:`full_marks` / :func:`no_marks`;
-* ``feedback_contains`` lists text the learner's feedback must show.
+* ``feedback_contains`` lists text the learner's feedback must show;
+* ``course_grade_only`` marks a notebook only ``course grade`` may grade (a memory bomb,
+  one that reaches for the solutions: plain ``nbgrader autograde`` has no memory limit
+  and no sandbox), and ``note_contains`` the text of the note ``course grade`` puts at
+  the top of the learner's notebook (a timeout, a memory error, a restored cell).
 
 The cases of a lesson live in ``tests/corpus/<lesson>.py`` as a ``CASES`` list::
 
@@ -162,8 +166,8 @@ class Submission:
     """One learner's notebook for a lesson and the grade it must get.
 
     ``name`` becomes the nbgrader student id (lower case, digits, ``_`` and ``-``).
-    ``grading_fails`` marks a notebook nbgrader cannot grade at all (it logs an error for
-    that student and records 0).
+    ``grading_fails`` marks a notebook ``nbgrader autograde`` cannot grade at all (it logs
+    an error for that student and records 0; ``course grade`` grades it 0 with a note).
     """
 
     name: str
@@ -174,14 +178,17 @@ class Submission:
     transform: Transform | None = None
     feedback_contains: Sequence[str] = ()
     grading_fails: bool = False
+    course_grade_only: bool = False
+    note_contains: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if not _STUDENT_ID.match(self.name):
             raise ValueError(f"submission name {self.name!r} must match {_STUDENT_ID.pattern} (it is a student id)")
         if self.base not in ("solution", "blank"):
             raise ValueError(f"{self.name}: base must be 'solution' or 'blank', not {self.base!r}")
-        if isinstance(self.feedback_contains, str):
-            raise TypeError(f"{self.name}: feedback_contains must be a list of strings")
+        for name in ("feedback_contains", "note_contains"):
+            if isinstance(getattr(self, name), str):
+                raise TypeError(f"{self.name}: {name} must be a list of strings")
 
     def expected_points(self, points: Mapping[str, float]) -> dict[str, float]:
         """grade_id -> expected points, given the lesson's grade_id -> maximum points."""
@@ -275,6 +282,20 @@ def edit_cell(grade_id: str, source: str) -> Transform:
     return transform
 
 
+def delete_cell(grade_id: str) -> Transform:
+    """A transform that removes cell ``grade_id`` (a learner who deletes a test or an answer).
+
+    >>> Submission("deletes_test", transform=delete_cell("test_a"), expected=no_marks()).name
+    'deletes_test'
+    """
+
+    def transform(nb: NotebookNode) -> None:
+        cell(nb, grade_id)  # KeyError for a grade_id the lesson does not have
+        nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id]
+
+    return transform
+
+
 def _read(notebook: Path | NotebookNode) -> NotebookNode:
     if isinstance(notebook, NotebookNode):
         return notebook
@@ -330,7 +351,7 @@ def coverage_problems(cases: Sequence[Submission], instructor: Path | NotebookNo
     problems = []
 
     def plain(c: Submission) -> bool:
-        return not c.answers and c.transform is None and not c.grading_fails
+        return not c.answers and c.transform is None and not c.grading_fails and not c.course_grade_only
 
     if not any(plain(c) and c.base == "solution" and c.expected_points(points) == points for c in cases):
         problems.append("no correct submission (base='solution', no answers) expecting full marks")
@@ -350,6 +371,7 @@ def coverage_problems(cases: Sequence[Submission], instructor: Path | NotebookNo
             and c.base == "solution"
             and c.transform is None
             and not c.grading_fails
+            and not c.course_grade_only
             and c.feedback_contains
             and loses_only_here(c)
             for c in cases

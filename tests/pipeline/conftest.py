@@ -5,8 +5,16 @@ temporary course directory. Tests read the results from :class:`GradedLesson`.
 Lessons come from the kit (``solutions/``, corpus in ``tests/corpus/``) and from the
 fixture course (``tests/pipeline/fixtures/course``), so the machinery is tested before real
 lessons exist. Tests ask for ``lesson`` (one per lesson) or ``lesson, case`` (one per corpus
-case) and get parametrized here; the ids start with the lesson, which the repository's
-conftest.py uses to keep a lesson's tests on one pytest-xdist worker (graded once).
+case that nbgrader itself can grade) and get parametrized here; the ids start with the
+lesson, which the repository's conftest.py uses to keep a lesson's tests on one
+pytest-xdist worker (graded once).
+
+Lessons whose corpus has ``course_grade_only`` cases (a memory bomb, a notebook reaching for
+the solutions) are also graded, whole corpus at once, by ``course grade`` (memory limit,
+sandbox): tests ask for ``lesson, any_case`` and read :class:`CourseGradedLesson`.
+
+Both graders get a per-cell time limit of ``TIME_LIMIT`` seconds instead of the kit's 120,
+so an endless loop costs seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from course.build import IGNORED, QUIET_ENV
 from course.corpus import Submission, lesson_corpus, place_submissions
 from course.lessons import CONFIG_FILE, Lesson, find_lessons, load_nbgrader_config
 
+TIME_LIMIT = 20
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
 COURSES = {"kit": REPO, "fixture": FIXTURE_COURSE}
@@ -42,6 +51,15 @@ class PipelineLesson:
     def id(self) -> str:
         return self.lesson.name if self.course == "kit" else f"{self.course}-{self.lesson.name}"
 
+    @property
+    def nbgrader_cases(self) -> tuple[Submission, ...]:
+        """The cases plain ``nbgrader autograde`` grades (not the course_grade_only ones)."""
+        return tuple(case for case in self.cases if not case.course_grade_only)
+
+    @property
+    def needs_course_grade(self) -> bool:
+        return any(case.course_grade_only for case in self.cases)
+
 
 def _all_lessons() -> list[PipelineLesson]:
     return [
@@ -53,14 +71,29 @@ def _all_lessons() -> list[PipelineLesson]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     lessons = _all_lessons()
-    if "case" in metafunc.fixturenames:
+    if "any_case" in metafunc.fixturenames:
+        metafunc.parametrize(
+            ("lesson", "any_case"),
+            [
+                pytest.param(item, case, id=f"course-grade-{item.id}/{case.name}")
+                for item in lessons
+                if item.needs_course_grade
+                for case in item.cases
+            ],
+        )
+    elif "case" in metafunc.fixturenames:
         metafunc.parametrize(
             ("lesson", "case"),
             [
                 pytest.param(item, case, id=f"{item.id}/{case.name}")
                 for item in lessons
-                for case in item.cases
+                for case in item.nbgrader_cases
             ],
+        )
+    elif "graded_by_course" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "lesson",
+            [pytest.param(item, id=f"course-grade-{item.id}") for item in lessons if item.needs_course_grade],
         )
     elif "lesson" in metafunc.fixturenames:
         metafunc.parametrize(
@@ -114,25 +147,35 @@ def _grade(item: PipelineLesson, course_dir: Path) -> GradedLesson:
     shutil.copy(lesson.root / CONFIG_FILE, course_dir / CONFIG_FILE)
     shutil.copytree(lesson.source_dir, course_dir / "solutions" / lesson.name, ignore=IGNORED)
 
+    with open(course_dir / CONFIG_FILE, "a", encoding="utf-8") as config:
+        config.write(f"\nc.Execute.timeout = c.ExecutePreprocessor.timeout = {TIME_LIMIT}\n")
     result = GradedLesson(item, course_dir, generate=nbgrader("generate_assignment", lesson.name, cwd=course_dir))
-    if result.generate.returncode != 0 or not item.cases:
+    if result.generate.returncode != 0 or not item.nbgrader_cases:
         return result
 
     # Learners get the committed learner notebook, so submissions start from it.
-    place_submissions(course_dir, lesson.name, item.cases, lesson.release_notebook, lesson.source_notebook)
+    place_submissions(course_dir, lesson.name, item.nbgrader_cases, lesson.release_notebook, lesson.source_notebook)
     result.autograde = nbgrader("autograde", lesson.name, cwd=course_dir)
     result.feedback = nbgrader("generate_feedback", lesson.name, cwd=course_dir)
+    result.max_points, result.scores = read_scores(course_dir, item, item.nbgrader_cases)
+    return result
 
+
+def read_scores(course_dir: Path, item: PipelineLesson, cases) -> tuple[dict, dict]:  # noqa: ANN001
+    """(grade cell -> max points, student -> grade cell -> score) from the gradebook."""
+    lesson = item.lesson
     course_id = load_nbgrader_config(lesson.root).CourseDirectory.course_id
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id) as gradebook:
         notebook = gradebook.find_notebook(lesson.name, lesson.name)
-        result.max_points = {cell.name: float(cell.max_score) for cell in notebook.grade_cells}
-        for case in item.cases:
-            result.scores[case.name] = {
+        max_points = {cell.name: float(cell.max_score) for cell in notebook.grade_cells}
+        scores = {
+            case.name: {
                 cell: float(gradebook.find_grade(cell, lesson.name, lesson.name, case.name).score)
-                for cell in result.max_points
+                for cell in max_points
             }
-    return result
+            for case in cases
+        }
+    return max_points, scores
 
 
 @pytest.fixture(scope="session")
@@ -143,6 +186,63 @@ def graded(tmp_path_factory: pytest.TempPathFactory):
     def get(item: PipelineLesson) -> GradedLesson:
         if item.id not in cache:
             cache[item.id] = _grade(item, tmp_path_factory.mktemp(f"course-{item.id}"))
+        return cache[item.id]
+
+    return get
+
+
+# ------------------------------------------------------------------------ course grade
+
+
+@dataclass
+class CourseGradedLesson:
+    """What ``course grade`` (then ``nbgrader generate_feedback``) produced for a lesson's
+    whole corpus in a temporary course."""
+
+    item: PipelineLesson
+    course_dir: Path
+    grade: subprocess.CompletedProcess
+    feedback: subprocess.CompletedProcess
+    max_points: dict[str, float]
+    scores: dict[str, dict[str, float]]
+
+    def autograded(self, student: str) -> Path:
+        name = self.item.lesson.name
+        return self.course_dir / "autograded" / student / name / f"{name}.ipynb"
+
+    def feedback_file(self, student: str) -> Path:
+        name = self.item.lesson.name
+        return self.course_dir / "feedback" / student / name / f"{name}.html"
+
+
+def _course_grade(item: PipelineLesson, course_dir: Path) -> CourseGradedLesson:
+    lesson = item.lesson
+    course_dir.mkdir(parents=True)
+    shutil.copy(lesson.root / CONFIG_FILE, course_dir / CONFIG_FILE)
+    shutil.copytree(lesson.source_dir, course_dir / "solutions" / lesson.name, ignore=IGNORED)
+    generate = nbgrader("generate_assignment", lesson.name, cwd=course_dir)
+    assert generate.returncode == 0, generate.stdout + generate.stderr
+    place_submissions(course_dir, lesson.name, item.cases, lesson.release_notebook, lesson.source_notebook)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, **QUIET_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    grade = subprocess.run(
+        [str(bin_dir / "course"), "grade", lesson.name, "--course-dir", str(course_dir), "--workers", "2",
+         "--timeout", str(TIME_LIMIT), "--scratch-dir", str(course_dir.parent / "scratch")],
+        cwd=course_dir, env=env, capture_output=True, text=True,
+    )
+    feedback = nbgrader("generate_feedback", lesson.name, cwd=course_dir)
+    max_points, scores = read_scores(course_dir, item, item.cases) if grade.returncode == 0 else ({}, {})
+    return CourseGradedLesson(item, course_dir, grade, feedback, max_points, scores)
+
+
+@pytest.fixture(scope="session")
+def graded_by_course(tmp_path_factory: pytest.TempPathFactory):
+    """``graded_by_course(lesson) -> CourseGradedLesson``, once per lesson and worker session."""
+    cache: dict[str, CourseGradedLesson] = {}
+
+    def get(item: PipelineLesson) -> CourseGradedLesson:
+        if item.id not in cache:
+            cache[item.id] = _course_grade(item, tmp_path_factory.mktemp(f"course-grade-{item.id}") / "course")
         return cache[item.id]
 
     return get
