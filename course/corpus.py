@@ -202,6 +202,20 @@ class Submission:
             )
         return expected
 
+    def wrong_points(self, points: Mapping[str, float], actual: Mapping[str, float]) -> dict[str, str]:
+        """grade_id -> what differs, for the test cells where ``actual`` (from a gradebook)
+        is not what this submission must get; empty when every cell is right.
+
+        >>> Submission("a", expected=full_marks()).wrong_points({"t1": 1, "t2": 2}, {"t1": 1, "t2": 0})
+        {'t2': 'got 0, expected 2.0'}
+        """
+        expected = self.expected_points(points)
+        return {
+            cell: f"got {actual.get(cell)}, expected {expected[cell]}"
+            for cell in points
+            if actual.get(cell) != expected[cell]
+        }
+
     def notebook(self, learner: NotebookNode, instructor: NotebookNode) -> NotebookNode | bytes | str:
         """The submitted notebook (or raw file content) built from the two lesson notebooks."""
         nb = copy.deepcopy(learner)

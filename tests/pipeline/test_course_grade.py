@@ -46,9 +46,8 @@ def test_points(graded_by_course, lesson, any_case):
     result = graded_by_course(lesson)
     assert result.grade.returncode == 0, _tail(result.grade.stdout + result.grade.stderr)
     points = graded_points(nbformat.read(lesson.lesson.source_notebook, as_version=4))
-    expected = any_case.expected_points(points)
-    actual = {cell: result.scores[any_case.name][cell] for cell in points}
-    wrong = {cell: f"got {actual[cell]}, expected {expected[cell]}" for cell in points if actual[cell] != expected[cell]}
+    assert {cell: result.max_points[cell] for cell in points} == points, "gradebook and notebook disagree on points"
+    wrong = any_case.wrong_points(points, result.scores[any_case.name])
     assert not wrong, f"{any_case.name}: {wrong}"
 
 

@@ -62,9 +62,7 @@ def test_points(graded, lesson, case):
     result = graded(lesson)
     points = graded_points(nbformat.read(lesson.lesson.source_notebook, as_version=4))
     assert {cell: result.max_points[cell] for cell in points} == points, "gradebook and notebook disagree on points"
-    expected = case.expected_points(points)
-    actual = {cell: result.scores[case.name][cell] for cell in points}
-    wrong = {cell: f"got {actual[cell]}, expected {expected[cell]}" for cell in points if actual[cell] != expected[cell]}
+    wrong = case.wrong_points(points, result.scores[case.name])
     assert not wrong, f"{case.name}: {wrong}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
 
 
