@@ -42,7 +42,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -411,8 +411,9 @@ def _sandbox(args: argparse.Namespace, autograder: Autograder, jobs: Sequence[Jo
               "read and write files of the course folder by absolute path; grade on a recent Linux to prevent it",
               flush=True)
         return None
-    rules = course_rules(autograder.root, autograder.setup_imports(jobs), also_hide=autograder.outside_paths())
-    rules = replace(rules, visible=(*rules.visible, *visible))
+    rules = course_rules(
+        autograder.root, autograder.setup_imports(jobs), also_hide=autograder.outside_paths(), also_visible=visible
+    )
     signals = "" if abi >= 6 else "; Linux 6.12+ would also stop them from signalling the grader"
     print(f"course grade: kernels sandboxed (Landlock ABI {abi}): they cannot read "
           f"{', '.join(str(p) for p in rules.hide)} except the Python packages they import, nor write outside their "

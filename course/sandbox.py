@@ -173,10 +173,13 @@ def _package_location(module: str) -> Path | None:
     return None  # built-in or frozen
 
 
-def course_rules(course_dir: Path, modules: Iterable[str] = (), also_hide: Iterable[Path] = ()) -> Rules:
+def course_rules(
+    course_dir: Path, modules: Iterable[str] = (), also_hide: Iterable[Path] = (), also_visible: Iterable[Path] = ()
+) -> Rules:
     """The rules for a kernel grading notebooks of ``course_dir``: hide the course folder
     and ``also_hide`` (the exchange, a gradebook kept elsewhere); keep the Python
-    environment readable, and the packages of ``modules`` (what the notebooks import).
+    environment readable, the packages of ``modules`` (what the notebooks import) and
+    ``also_visible`` (e.g. a shared read-only cache inside the course).
 
     A package installed from a course folder (the kit's ``helpers``, an editable install
     of the course repository) stays readable, and that course folder is hidden too: its
@@ -190,6 +193,7 @@ def course_rules(course_dir: Path, modules: Iterable[str] = (), also_hide: Itera
 
     hide = [Path(course_dir).resolve(), *(Path(p).resolve() for p in also_hide)]
     visible = [Path(p).resolve() for p in dict.fromkeys((sys.prefix, sys.exec_prefix, sys.base_prefix))]
+    visible += [Path(p).resolve() for p in also_visible]
     for module in modules:
         location = _package_location(module)
         if location is None or any(_within(location, prefix) for prefix in visible):
@@ -212,7 +216,6 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
     if abi < 1:
         raise SandboxError("Landlock is not available on this system")
     handled = _ABI1_FS | (REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0)
-    everything = handled
     read = READ & handled
     device = (READ_FILE | WRITE_FILE | TRUNCATE) & handled
     libc = _libc()
@@ -230,7 +233,7 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
     try:
         grants: list[tuple[Path, int]] = [(Path("/"), READ_DIR)]
         grants += [(path, read) for path in readable_paths(rules.hide, rules.visible)]
-        grants += [(Path(path), everything) for path in rules.writable]
+        grants += [(Path(path), handled) for path in rules.writable]
         grants += [(Path("/dev"), device)]
         for path, access in grants:
             try:

@@ -102,12 +102,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
-def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run this environment's ``nbgrader`` in ``cwd`` (venv bin on PATH for nbgrader's
-    `alembic`; quiet TensorFlow)."""
+def run_tool(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run this environment's command ``tool`` (``nbgrader``, ``course``) in ``cwd`` (venv
+    bin on PATH for nbgrader's `alembic`; quiet TensorFlow)."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, **QUIET_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([str(bin_dir / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+    return subprocess.run([str(bin_dir / tool), *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run this environment's ``nbgrader`` in ``cwd``."""
+    return run_tool("nbgrader", *args, cwd=cwd)
+
+
+def new_course(lesson: Lesson, course_dir: Path) -> subprocess.CompletedProcess:
+    """A temporary course at ``course_dir`` holding ``lesson``'s source, with the kit's
+    config and a ``TIME_LIMIT`` per cell; returns ``nbgrader generate_assignment``'s run."""
+    course_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(lesson.root / CONFIG_FILE, course_dir / CONFIG_FILE)
+    with open(course_dir / CONFIG_FILE, "a", encoding="utf-8") as config:
+        config.write(f"\nc.Execute.timeout = c.ExecutePreprocessor.timeout = {TIME_LIMIT}\n")
+    shutil.copytree(lesson.source_dir, course_dir / "solutions" / lesson.name, ignore=IGNORED)
+    return nbgrader("generate_assignment", lesson.name, cwd=course_dir)
 
 
 @dataclass
@@ -144,12 +160,7 @@ class GradedLesson:
 
 def _grade(item: PipelineLesson, course_dir: Path) -> GradedLesson:
     lesson = item.lesson
-    shutil.copy(lesson.root / CONFIG_FILE, course_dir / CONFIG_FILE)
-    shutil.copytree(lesson.source_dir, course_dir / "solutions" / lesson.name, ignore=IGNORED)
-
-    with open(course_dir / CONFIG_FILE, "a", encoding="utf-8") as config:
-        config.write(f"\nc.Execute.timeout = c.ExecutePreprocessor.timeout = {TIME_LIMIT}\n")
-    result = GradedLesson(item, course_dir, generate=nbgrader("generate_assignment", lesson.name, cwd=course_dir))
+    result = GradedLesson(item, course_dir, generate=new_course(lesson, course_dir))
     if result.generate.returncode != 0 or not item.nbgrader_cases:
         return result
 
@@ -217,18 +228,12 @@ class CourseGradedLesson:
 
 def _course_grade(item: PipelineLesson, course_dir: Path) -> CourseGradedLesson:
     lesson = item.lesson
-    course_dir.mkdir(parents=True)
-    shutil.copy(lesson.root / CONFIG_FILE, course_dir / CONFIG_FILE)
-    shutil.copytree(lesson.source_dir, course_dir / "solutions" / lesson.name, ignore=IGNORED)
-    generate = nbgrader("generate_assignment", lesson.name, cwd=course_dir)
+    generate = new_course(lesson, course_dir)
     assert generate.returncode == 0, generate.stdout + generate.stderr
     place_submissions(course_dir, lesson.name, item.cases, lesson.release_notebook, lesson.source_notebook)
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, **QUIET_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    grade = subprocess.run(
-        [str(bin_dir / "course"), "grade", lesson.name, "--course-dir", str(course_dir), "--workers", "2",
-         "--timeout", str(TIME_LIMIT), "--scratch-dir", str(course_dir.parent / "scratch")],
-        cwd=course_dir, env=env, capture_output=True, text=True,
+    grade = run_tool(
+        "course", "grade", lesson.name, "--course-dir", str(course_dir), "--workers", "2",
+        "--scratch-dir", str(course_dir.parent / "scratch"), cwd=course_dir,
     )
     feedback = nbgrader("generate_feedback", lesson.name, cwd=course_dir)
     max_points, scores = read_scores(course_dir, item, item.cases) if grade.returncode == 0 else ({}, {})
