@@ -34,3 +34,15 @@ c.Execute.error_on_timeout = {
 # A learner who deletes a graded test cell does not escape it: nbgrader puts the cell back
 # (from the gradebook) and runs it, instead of leaving the test ungraded.
 c.OverwriteCells.add_missing_cells = True
+
+# A kernel that does not start (its ports taken by another process, or alive but silent; it
+# happens on busy machines, never because of the notebook) is replaced by a new one, up to
+# 3 times, instead of failing the learner's whole submission. Only the start is tried
+# again: no cell has run yet. See course/execute.py. Without the kit installed (this file
+# copied into another environment), nbgrader's own Execute is used.
+try:
+    from course.execute import autograde_preprocessors
+except ImportError:
+    pass
+else:
+    c.Autograde.autograde_preprocessors = autograde_preprocessors()

@@ -15,10 +15,11 @@ assignments, like ``nbgrader autograde`` run once per assignment, but
 * **robustly**: per-cell time limit (``Execute.timeout``, ``--timeout``), a memory limit on
   each kernel (``--memory-limit``), a scratch working folder and HOME outside the course,
   and where Linux offers Landlock a sandbox (:mod:`course.sandbox`: the course cannot be
-  read, nothing outside the scratch folder written, the grader not signalled);
-  a notebook that is broken, endless, too big or not a notebook at all is graded (0 where
-  due) with a note at the top of its autograded notebook saying what happened, and the
-  other learners are not affected.
+  read, nothing outside the scratch folder written, the grader not signalled); a kernel
+  that does not start is replaced (:mod:`course.execute`); a notebook that is broken,
+  endless, too big or not a notebook at all is graded (0 where due) with a note at the top
+  of its autograded notebook saying what happened, and the other learners are not
+  affected.
 
 Results land where nbgrader puts them, so ``nbgrader generate_feedback`` and ``nbgrader
 export`` work unchanged afterwards.

@@ -1,9 +1,10 @@
 """Grading kernels for ``course grade``: started ahead of time, contained, limited, watched.
 
 A :class:`GradingKernel` is one Jupyter kernel that executes one learner's notebook and is
-then thrown away (no state leaks from one learner to the next). It is started by nbgrader's
-own ``Execute`` preprocessor class (so the course's ``Execute.*`` settings apply: timeout,
-kernel name, extra arguments, ...) and differs from a kernel started by ``nbgrader
+then thrown away (no state leaks from one learner to the next). It is started by a subclass
+of nbgrader's own ``Execute`` preprocessor (so the course's ``Execute.*`` settings apply:
+timeout, kernel name, extra arguments, ...; a kernel that does not answer at start is
+replaced, :mod:`course.execute`) and differs from a kernel started by ``nbgrader
 autograde`` in four ways:
 
 * **Warm.** Right after it starts, a silent warm-up (no execution count, no names in the
@@ -63,10 +64,10 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
-from nbgrader.preprocessors import Execute
 from traitlets import Integer
 from traitlets.config import Config
 
+from course.execute import RestartingExecute
 from course.sandbox import Rules
 
 GiB = 2**30
@@ -230,17 +231,32 @@ class SandboxedKernelManager(AsyncKernelManager):
         return [sys.executable, "-m", "course.sandbox", *self.sandbox_arguments, "--", *command]
 
 
-class GradingExecute(Execute):
-    """nbgrader's ``Execute`` preprocessor that also caps the output kept in memory per
-    notebook (a learner printing in an endless loop must not exhaust the grader). Error
-    outputs are always kept: grading depends on them."""
+class GradingExecute(RestartingExecute):
+    """nbgrader's ``Execute`` preprocessor (one that replaces a kernel which does not start,
+    :mod:`course.execute`) that also starts its kernels in the sandbox when
+    ``sandbox_arguments`` are given, and caps the output kept in memory per notebook (a
+    learner printing in an endless loop must not exhaust the grader). Error outputs are
+    always kept: grading depends on them."""
 
     output_limit = Integer(
         32 * MiB, help="Bytes of output (text, images) kept per notebook; the rest is dropped."
     ).tag(config=True)
 
+    #: Arguments of ``python -m course.sandbox`` for every kernel (None: no sandbox).
+    sandbox_arguments: tuple[str, ...] | None = None
+
     _kept = 0
     _truncated = False
+
+    def create_kernel_manager(self) -> AsyncKernelManager:
+        """A kernel manager for the next kernel; a sandboxed one when the run asks for it
+        (also for a kernel started again because the first did not answer)."""
+        if self.sandbox_arguments is not None:
+            self.kernel_manager_class = SandboxedKernelManager
+        km = super().create_kernel_manager()
+        if self.sandbox_arguments is not None:
+            km.sandbox_arguments = self.sandbox_arguments
+        return km
 
     def reset_execution_trackers(self) -> None:
         super().reset_execution_trackers()
@@ -354,15 +370,15 @@ class GradingKernel:
         client.kernel_name = self.spec.kernel_name
         client.resources = {"metadata": {"path": str(self.cwd)}}
         if self.settings.sandbox is not None:
-            client.kernel_manager_class = SandboxedKernelManager
+            client.sandbox_arguments = tuple(self.sandbox_rules().arguments())
         client.create_kernel_manager()
-        if self.settings.sandbox is not None:
-            client.km.sandbox_arguments = tuple(self.sandbox_rules().arguments())
         # The kernel process's own output (log lines, crash messages) goes to a file, not to
-        # the teacher's terminal; what the notebook prints still reaches its outputs.
+        # the teacher's terminal; what the notebook prints still reaches its outputs. The
+        # file stays open while the client waits: a kernel that does not answer is replaced
+        # by a new one started the same way.
         with open(self.stderr_path, "wb") as log:
             await client.async_start_new_kernel(env=self.environment(), stdout=log, stderr=log)
-        await client.async_start_new_kernel_client()
+            await client.async_start_new_kernel_client()
         self.pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
         if self.settings.watchdog_limit and self.pid:
             self._watchdog = asyncio.ensure_future(self._watch())

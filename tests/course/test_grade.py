@@ -455,6 +455,46 @@ def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):
     assert points(course, FIXTURE) == expected_points(FIXTURE_CASES[:1], FIXTURE)
 
 
+#: Every learner's first kernel stays silent (flaky_kernels in conftest.py); the kit's
+#: config replaces nbgrader's Execute with course.execute.RestartingExecute.
+SILENT_FIRST_KERNEL = """
+from course.execute import autograde_preprocessors
+c.Autograde.autograde_preprocessors = autograde_preprocessors()
+c.Execute.kernel_name = "silent-1"
+c.Execute.startup_timeout = 4
+"""
+
+
+def test_nbgrader_autograde_replaces_a_kernel_that_does_not_start(fixture_template, tmp_path, flaky_kernels):
+    cases = FIXTURE_CASES[:3]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, SILENT_FIRST_KERNEL)
+    result = nbgrader("autograde", FIXTURE.name, cwd=course)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "There was an error processing" not in log
+    assert log.count("The kernel did not start") == len(cases), log
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+    for case in cases:  # two kernels started in each learner's folder; the notebook ran in the second
+        assert flaky_kernels.starts(course / "autograded" / case.name / FIXTURE.name) == 2
+
+
+@pytest.mark.skipif(landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock")
+def test_course_grade_replaces_a_kernel_that_does_not_start_in_the_sandbox(
+    fixture_template, tmp_path, flaky_kernels, capsys
+):
+    """The kernel started in place of the silent one is sandboxed like the first."""
+    course = tmp_path / "course"
+    cases = [*FIXTURE_CASES[:2], Submission("breaks-out", answers={"square": break_out(course)}, expected=full_marks())]
+    course_with(fixture_template, course, FIXTURE, cases, SILENT_FIRST_KERNEL)
+    code, out = course_grade(course, "--workers", "2", capsys=capsys)
+    assert code == 0, out
+    assert "3 graded, 0 errors" in out and "kernels sandboxed" in out, out
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+    text = notebook_text(autograded(course, "breaks-out", FIXTURE))
+    assert "read solutions: PermissionError" in text and "signal grader: PermissionError" in text, text
+    assert "scratch file: done" in text
+
+
 def test_deleted_test_cell_is_put_back_when_the_course_asks(fixture_template, tmp_path, capsys):
     cases = [
         Submission("deletes-passing-test", transform=delete_cell("test_mean"), expected=full_marks()),

@@ -1,0 +1,94 @@
+"""nbgrader's ``Execute`` preprocessor, with a new kernel when one does not start.
+
+Before the first cell of a notebook runs, nbclient starts a kernel and waits for its answer
+to a ``kernel_info`` request. Now and then, on a busy machine, a healthy kernel never gets
+that far, through no fault of the notebook:
+
+* its ports were taken by another process between the moment jupyter_client chose them
+  and the moment the kernel bound them (``ZMQError: Address already in use``, then
+  "Kernel died before replying to kernel_info"); kernels started by parallel graders or
+  test workers race for ports this way (jupyter_client issue #487);
+* it is alive but never answers ("Kernel didn't respond in 60 seconds"; ipykernel 7 had
+  such a wedge, ipykernel issues #1529 and #1554).
+
+Plain nbgrader then records the learner's whole submission as *failed* ("There was an
+error processing assignment"), and the teacher has to notice and autograde again.
+:class:`RestartingExecute` instead shuts that kernel down and starts a new one, up to
+``kernel_start_attempts`` times, and logs a warning each time. Only the start is retried:
+nothing of the notebook has run yet, so nothing runs twice. A kernel that cannot be
+started at all (no such kernel, a broken environment) still fails after the last attempt,
+with the last error.
+
+The kit's ``nbgrader_config.py`` puts it in place of nbgrader's ``Execute`` (see
+:func:`autograde_preprocessors`); ``course grade``'s kernels start the same way.
+
+Example::
+
+    c.RestartingExecute.kernel_start_attempts = 3      # in nbgrader_config.py (the default)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_client.client import KernelClient
+from jupyter_core.utils import run_sync
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute
+from traitlets import Integer
+
+
+class RestartingExecute(Execute):
+    """nbgrader's ``Execute``, which starts a new kernel when one does not answer at start.
+
+    The ``Execute.*`` settings of the course (timeout, kernel name, startup timeout, ...)
+    apply to it unchanged: traitlets passes a class's settings on to its subclasses.
+    """
+
+    kernel_start_attempts = Integer(
+        3,
+        help="How many kernels to start, one after another, before giving up on a notebook "
+        "whose kernel does not answer at start (1: no second try, as plain nbgrader).",
+    ).tag(config=True)
+
+    _start_arguments: dict[str, Any] | None = None
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        """Start a kernel (nbclient's method) and remember how, to start another like it."""
+        self._start_arguments = dict(kwargs)
+        await super().async_start_new_kernel(**kwargs)
+
+    async def async_start_new_kernel_client(self) -> KernelClient:
+        """Connect to the kernel and wait for its answer; if it does not come, start a new
+        kernel like the last one and try again, ``kernel_start_attempts`` times in all."""
+        attempts = max(1, self.kernel_start_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                return await super().async_start_new_kernel_client()
+            except RuntimeError as error:  # "Kernel didn't respond ..." / "Kernel died before ..."
+                if attempt == attempts or self._start_arguments is None:
+                    raise
+                self.log.warning(
+                    "The kernel did not start (%s); starting a new one (attempt %d of %d).",
+                    error, attempt + 1, attempts,
+                )
+            # nbclient has shut the silent kernel down and dropped its manager.
+            if self.km is None:
+                self.km = self.create_kernel_manager()
+            await super().async_start_new_kernel(**self._start_arguments)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # nbclient binds the synchronous versions to its own coroutines; bind them to ours.
+    start_new_kernel = run_sync(async_start_new_kernel)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+
+def autograde_preprocessors() -> list[type]:
+    """nbgrader's own list of autograde preprocessors with :class:`RestartingExecute` in
+    place of ``Execute``: the value for ``c.Autograde.autograde_preprocessors``.
+
+    >>> [p.__name__ for p in autograde_preprocessors()][:3]
+    ['RestartingExecute', 'IgnorePattern', 'ClearMetadataPreprocessor']
+    """
+    defaults = Autograde.class_traits()["autograde_preprocessors"].default()
+    return [RestartingExecute if p is Execute else p for p in defaults]
