@@ -62,21 +62,20 @@ class RestartingExecute(Execute):
         """Connect to the kernel and wait for its answer; if it does not come, start a new
         kernel like the last one and try again, ``kernel_start_attempts`` times in all."""
         attempts = max(1, self.kernel_start_attempts)
-        for attempt in range(1, attempts + 1):
+        for attempt in range(2, attempts + 1):
             try:
                 return await super().async_start_new_kernel_client()
             except RuntimeError as error:  # "Kernel didn't respond ..." / "Kernel died before ..."
-                if attempt == attempts or self._start_arguments is None:
+                if self._start_arguments is None:  # a kernel we did not start: nothing to repeat
                     raise
                 self.log.warning(
-                    "The kernel did not start (%s); starting a new one (attempt %d of %d).",
-                    error, attempt + 1, attempts,
+                    "The kernel did not start (%s); starting a new one (attempt %d of %d).", error, attempt, attempts
                 )
             # nbclient has shut the silent kernel down and dropped its manager.
             if self.km is None:
                 self.km = self.create_kernel_manager()
             await super().async_start_new_kernel(**self._start_arguments)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await super().async_start_new_kernel_client()  # the last attempt: its error is raised
 
     # nbclient binds the synchronous versions to its own coroutines; bind them to ours.
     start_new_kernel = run_sync(async_start_new_kernel)
