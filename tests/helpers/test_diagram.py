@@ -376,3 +376,21 @@ def test_a_model_without_variables_still_draws():
     assert [n.label for n in diagram.calls] == ["relu"] and diagram.variables == [] and diagram.edges == []
     assert "<svg" in diagram.to_svg()
     assert np.isclose(diagram.total_params, 0)
+
+
+# --- the README's picture ---------------------------------------------------------------------
+
+
+def test_the_readme_diagram_script_draws_the_siamese_model(tmp_path: Path):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "docs" / "make_sharing_diagram.py"
+    spec = importlib.util.spec_from_file_location("make_sharing_diagram", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.OUTPUT == script.parent / "sharing-diagram.png" and module.OUTPUT.is_file()
+    diagram = module.readme_diagram()
+    assert dict(diagram.readers)["encoder/kernel"] == ["encoder[1]", "encoder[2]"]
+    assert diagram.counts["shared"] == 2
+    written = module.main(tmp_path / "readme.png")
+    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
