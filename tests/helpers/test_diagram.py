@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -322,6 +323,25 @@ def test_svg_is_the_same_every_time_and_has_no_date(siamese):
     again = keras.Model([left, right], layers.Dense(1, name="score")(distance), name="siamese")
     assert sharing_diagram(again).to_svg() == first
     assert "<dc:date>" not in first
+
+
+def test_svg_is_the_same_in_another_process(tied_autoencoder, tmp_path: Path):
+    """What nbval needs: a notebook re-run in a new kernel draws the very same SVG."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[2])\n"
+        "from known_models import autoencoder, DenseTransposed\n"
+        "from helpers import sharing_diagram\n"
+        "sharing_diagram(autoencoder(DenseTransposed)).save(sys.argv[1])\n"
+    )
+    path = tmp_path / "other.svg"
+    subprocess.run([sys.executable, "-c", script, str(path), str(Path(__file__).resolve().parent)],
+                   check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "random"})
+    here = sharing_diagram(tied_autoencoder).to_svg()
+    assert path.read_text(encoding="utf-8") == here
+    assert "autoencoder: 27 parameters" in here
 
 
 def test_svg_is_valid_and_holds_the_labels_as_text(siamese):
