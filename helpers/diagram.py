@@ -37,6 +37,7 @@ from typing import Literal
 import keras
 import matplotlib
 import networkx as nx
+from matplotlib.figure import Figure
 
 from ._diagram_draw import KINDS, SVG_HASH_SALT, draw, layout
 from .calls import Call, layer_calls
@@ -164,6 +165,7 @@ class SharingDiagram:
 
     Attributes:
         model_name: the model's name, used in the title.
+        group: ``"variable"`` (a box per variable) or ``"layer"`` (a box per layer's variables).
         calls: call nodes, in data-flow order (top to bottom).
         variables: variable nodes, in the order drawn (top to bottom).
         edges: one per (variable node, call that reads it).
@@ -173,8 +175,9 @@ class SharingDiagram:
     """
 
     def __init__(self, model_name: str, calls: list[DiagramNode], variables: list[DiagramNode],
-                 edges: list[DiagramEdge]) -> None:
+                 edges: list[DiagramEdge], group: Group = "variable") -> None:
         self.model_name = model_name
+        self.group = group
         self.calls = calls
         self.variables = variables
         self.edges = edges
@@ -229,11 +232,7 @@ class SharingDiagram:
         total = self.total_params
         return f"{self.model_name}: {total:,} parameter" + ("" if total == 1 else "s")
 
-    @property
-    def _grouped(self) -> bool:
-        return any(len(node.paths) > 1 for node in self.variables)
-
-    def figure(self):
+    def figure(self) -> Figure:
         """A new matplotlib ``Figure`` of the diagram (not registered with pyplot)."""
         return draw(self)
 
@@ -279,7 +278,7 @@ class SharingDiagram:
         if counts["unused"]:
             kinds += f", {counts['unused']} unused"
         noun = "variable" if len(self.variables) == 1 else "variables"
-        if self._grouped:
+        if self.group == "layer":
             noun = "box" if len(self.variables) == 1 else "boxes"
         return (f"SharingDiagram({self.model_name!r}: {len(self.calls)} "
                 f"{'call' if len(self.calls) == 1 else 'calls'}; {len(self.variables)} {noun}, "
@@ -348,4 +347,4 @@ def sharing_diagram(model: keras.Model, *, group: Group = "variable") -> Sharing
         variable_nodes.append(node)
         targets = sorted({call_index[_call_key(c)] for c in members[0].calls})
         edges.extend(DiagramEdge(node.key, f"call:{t}", node.kind) for t in targets)
-    return SharingDiagram(model.name, call_nodes, variable_nodes, edges)
+    return SharingDiagram(model.name, call_nodes, variable_nodes, edges, group)

@@ -226,6 +226,7 @@ def test_group_by_layer_keeps_a_tied_kernel_apart_from_its_layers_bias(tied_auto
         ("decoder", "own", ("decoder/bias",)),
     ]
     assert diagram.total_params == tied_autoencoder.count_params()
+    assert repr(diagram).startswith("SharingDiagram('autoencoder': 2 calls; 3 boxes, 27 parameters")
 
 
 def test_group_by_layer_notes_non_trainable_parameters(zoo):
