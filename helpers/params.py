@@ -68,7 +68,7 @@ def _owners(model: keras.Model, uses: list[VariableUse]) -> list[tuple[str, Vari
         for variable in layer.weights:
             trackers.setdefault(variable_id(variable), layer.name)
     return [
-        (use.calls[0].layer.name if use.calls else trackers.get(variable_id(use.variable), model.name), use)
+        (use.calls[0].top.layer.name if use.calls else trackers.get(variable_id(use.variable), model.name), use)
         for use in uses
     ]
 
@@ -99,7 +99,7 @@ def param_table(model: keras.Model, blocks: Blocks = None) -> Table:
         for call in use.calls[1:]:
             first = use.calls[0]
             label = call.label
-            if _block_of(call.layer.name, blocks) != block or call.layer is first.layer:
+            if _block_of(call.top.layer.name, blocks) != block or call.top.layer is first.top.layer:
                 if label not in row[4]:
                     row[4].append(label)
     body = [r[:4] + [", ".join(r[4])] for r in rows.values()]
