@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import collections
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -256,6 +257,7 @@ class _Tracer(StatelessScope):
         self.stack: list[_Frame] = []
         self.roots: list[_Frame] = []
         self.failed: _Frame | None = None
+        self.created: _Frame | None = None  # a call that built a new layer with variables
 
     def get_current_value(self, variable):
         if self.stack:
@@ -273,6 +275,7 @@ class _Tracer(StatelessScope):
             frame = _Frame(layer, parent, args, kwargs, tracer.batch)
             (parent.children if parent is not None else tracer.roots).append(frame)
             tracer.stack.append(frame)
+            was_built = layer.built
             try:
                 outputs = original(layer, *args, **kwargs)
             except BaseException:
@@ -282,6 +285,8 @@ class _Tracer(StatelessScope):
             finally:
                 tracer.stack.pop()
             frame.outputs = tuple(_spec(t, tracer.batch) for t in keras.tree.flatten(outputs))
+            if not was_built and layer.weights and tracer.created is None:
+                tracer.created = frame
             return outputs
 
         _KerasLayer.__call__ = traced_call
@@ -292,21 +297,37 @@ class _Tracer(StatelessScope):
             _KerasLayer.__call__ = original
 
 
-def _failure(model: keras.Model, tracer: _Tracer, what: str, error: BaseException) -> InspectionError:
-    """A learner-readable account of a call that could not be replayed."""
-    frame = tracer.failed
+def _reason(error: BaseException) -> str:
+    """The line of an error that says what went wrong (Keras wraps a layer's error in
+    "Exception encountered when calling ..." and a list of the arguments)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    lines = [line.strip() for line in text.split("Arguments received")[0].splitlines()]
+    lines = [line for line in lines if line and not line.startswith("Exception encountered")]
+    return lines[0] if lines else type(error).__name__
+
+
+def _where(frame: _Frame | None, default: str) -> str:
     names = []
     while frame is not None:
         names.append(frame.layer.name)
         frame = frame.parent
-    where = "/".join(reversed(names)) or what
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return "/".join(reversed(names)) or default
+
+
+def _created(model: keras.Model, where: str) -> InspectionError:
+    return InspectionError(
+        f"Layer {where!r} of {model.name!r} creates new variables each time it runs. If you "
+        "have not called the model yet, call it once on data (model(x)) or build it. If the "
+        "layer is created inside call(), create it once in __init__ instead: a layer made in "
+        "call() is a new layer with new random weights on every call.")
+
+
+def _failure(model: keras.Model, tracer: _Tracer, what: str, error: BaseException) -> InspectionError:
+    """A learner-readable account of a call that could not be replayed."""
+    where = _where(tracer.failed, what)
+    text = _reason(error)
     if "stateless" in text.lower() and "variable" in text.lower():
-        return InspectionError(
-            f"Layer {where!r} of {model.name!r} creates new variables each time it runs. If you "
-            "have not called the model yet, call it once on data (model(x)) or build it. If the "
-            "layer is created inside call(), create it once in __init__ instead: a layer made in "
-            "call() is a new layer with new random weights on every call.")
+        return _created(model, where)
     return InspectionError(
         f"The helpers could not run layer {where!r} of {model.name!r} on zeros of its input "
         f"shape, so they cannot tell which variables it uses ({type(error).__name__}: {text}). "
@@ -444,10 +465,10 @@ def _analyse(model: keras.Model) -> Analysis:
             args, kwargs = call.replay_arguments()
             try:
                 tracer.run(lambda: call.layer(*args, **kwargs))
-            except InspectionError:
-                raise
             except Exception as error:
                 raise _failure(model, tracer, call.layer.name, error) from None
+            if tracer.created is not None:
+                raise _created(model, _where(tracer.created, call.layer.name))
             frame = tracer.roots[0]
             nested.append(call)
             nested.extend(_nested(frame.children, call, made))
@@ -459,12 +480,10 @@ def _analyse(model: keras.Model) -> Analysis:
             tracer.run(lambda: model(*args, **kwargs))
         except Exception as error:
             raise _failure(model, tracer, model.name, error) from None
+        if tracer.created is not None:
+            raise _created(model, _where(tracer.created, model.name))
         root = tracer.roots[0]
         output_shapes = [tuple(t.shape) for t in root.outputs]
-        own = Call(model, 1, 1, None, None, root.args, root.kwargs, root.outputs)
-        direct = [(v, [own]) for v in dict.fromkeys(root.reads) if id(v) not in skip]
-        for v, c in direct:
-            readers.setdefault(id(v), (v, []))[1].extend(c)
         calls = []
         counts = collections.Counter(id(f.layer) for f in root.children)
         seen: collections.Counter = collections.Counter()
@@ -476,6 +495,9 @@ def _analyse(model: keras.Model) -> Analysis:
             nested.append(call)
             nested.extend(_nested(frame.children, call, made))
             add(_readers(call, frame, made, skip))
+        # Variables the model's own call reads (a tie written in call()): a use by the model.
+        own = Call(model, 1, 1, None, None, root.args, root.kwargs, root.outputs)
+        add({id(v): (v, [own]) for v in root.reads if id(v) not in skip})
 
     uses = {key: VariableUse(variable, calls) for key, (variable, calls) in readers.items()
             if not variable.path.endswith("seed_generator_state")}
