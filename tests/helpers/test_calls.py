@@ -131,7 +131,7 @@ def test_a_subclassed_model_never_called_is_explained():
         def call(self, x):
             return x
 
-    with pytest.raises(InspectionError, match="has not been called yet.*model.build"):
+    with pytest.raises(InspectionError, match="no record of the shape of its inputs.*call it once.*model.build"):
         layer_calls(Subclassed(name="fresh"))
 
 
