@@ -31,32 +31,22 @@ Example:
     >>> model = keras.Model([a, b], Pair(name="pair")([a, b]))
     >>> [(u.path, u.labels) for u in analyse(model).uses]
     [('pair/inner/kernel', ['pair/inner[1]', 'pair/inner[2]']), ('pair/inner/bias', ['pair/inner[1]', 'pair/inner[2]'])]
+
+The tracing itself is :mod:`helpers.tracing`; :func:`helpers.replay.run_calls` runs a model
+call by call with the calls found here.
 """
 
 from __future__ import annotations
 
 import collections
-import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import keras
-from keras.src.backend.common.stateless_scope import StatelessScope
-from keras.src.layers.layer import Layer as _KerasLayer
 
-__all__ = ["Analysis", "Call", "InspectionError", "VariableUse", "analyse", "run_calls", "variable_size"]
+from .tracing import FILLER, Frame, InspectionError, Tracer, call_path, created_in_call, failure
 
-#: Unknown dimensions (the batch, a free sequence length) become this size on replay.
-FILLER = 2
-
-
-class InspectionError(ValueError):
-    """The helpers could not read a model (a layer that fails on zeros, a model never
-    built). The message names the layer and says what to do; checks turn it into a
-    failed check with the same message."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython: the message, not the kit's code
-        return [f"{type(self).__name__}: {self}"]
+__all__ = ["Analysis", "Call", "InspectionError", "VariableUse", "analyse", "variable_size"]
 
 
 def variable_size(variable: keras.Variable) -> int:
@@ -199,141 +189,6 @@ class VariableUse:
         """Used by more than one call (one layer called twice, or two tied layers)."""
         return len(self.calls) > 1
 
-
-# ---------------------------------------------------------------------------- tracing
-
-
-def _descends(layer: keras.layers.Layer) -> bool:
-    """Whether the calls a layer makes inside are recorded: yes for models and for layers
-    whose ``call`` is written outside Keras (custom layers); no for Keras's own layers,
-    whose inner calls (an RNN cell once per time step) are details of one call."""
-    if isinstance(layer, keras.Model):
-        return True
-    for klass in type(layer).__mro__:
-        if "call" in vars(klass):
-            return not klass.__module__.startswith("keras.")
-    return False
-
-
-class _Frame:
-    """One layer call seen while tracing, with the calls made inside it."""
-
-    __slots__ = ("layer", "parent", "children", "reads", "args", "kwargs", "outputs", "opaque")
-
-    def __init__(self, layer, parent, args, kwargs, batch):
-        self.layer = layer
-        self.parent = parent
-        self.children: list[_Frame] = []
-        self.reads: list[keras.Variable] = []
-        self.args = keras.tree.map_structure(lambda v: _spec(v, batch), tuple(args))
-        self.kwargs = keras.tree.map_structure(lambda v: _spec(v, batch), dict(kwargs))
-        self.outputs: tuple = ()
-        self.opaque = not _descends(layer)
-
-    def walk(self):
-        yield self
-        for child in self.children:
-            yield from child.walk()
-
-
-def _spec(value: Any, batch: int | None) -> Any:
-    """A tensor as a KerasTensor of its shape (the first dimension ``None`` when it is the
-    batch size of the trace); anything else as is."""
-    if isinstance(value, keras.Variable) or not keras.ops.is_tensor(value):
-        return value
-    shape = tuple(int(d) for d in value.shape)
-    if batch is not None and shape and shape[0] == batch:
-        shape = (None,) + shape[1:]
-    return keras.KerasTensor(shape, dtype=keras.backend.standardize_dtype(value.dtype))
-
-
-class _Tracer(StatelessScope):
-    """While active: every ``Layer.__call__`` becomes a frame, every variable read is
-    recorded on the innermost frame, and every write is kept here and discarded."""
-
-    def __init__(self, batch: int | None) -> None:
-        super().__init__()
-        self.batch = batch
-        self.stack: list[_Frame] = []
-        self.roots: list[_Frame] = []
-        self.failed: _Frame | None = None
-        self.created: _Frame | None = None  # a call that built a new layer with variables
-
-    def get_current_value(self, variable):
-        if self.stack:
-            self.stack[-1].reads.append(variable)
-        return None  # the variable's own value is used: code runs exactly as usual
-
-    def run(self, function: Callable[[], Any]) -> Any:
-        original = _KerasLayer.__call__
-        tracer = self
-
-        def traced_call(layer, *args, **kwargs):
-            parent = tracer.stack[-1] if tracer.stack else None
-            if parent is not None and parent.opaque:
-                return original(layer, *args, **kwargs)
-            frame = _Frame(layer, parent, args, kwargs, tracer.batch)
-            (parent.children if parent is not None else tracer.roots).append(frame)
-            tracer.stack.append(frame)
-            was_built = layer.built
-            try:
-                outputs = original(layer, *args, **kwargs)
-            except BaseException:
-                if tracer.failed is None:
-                    tracer.failed = frame  # the innermost call that failed
-                raise
-            finally:
-                tracer.stack.pop()
-            frame.outputs = tuple(_spec(t, tracer.batch) for t in keras.tree.flatten(outputs))
-            if not was_built and layer.weights and tracer.created is None:
-                tracer.created = frame
-            return outputs
-
-        _KerasLayer.__call__ = traced_call
-        try:
-            with self:
-                return function()
-        finally:
-            _KerasLayer.__call__ = original
-
-
-def _reason(error: BaseException) -> str:
-    """The line of an error that says what went wrong (Keras wraps a layer's error in
-    "Exception encountered when calling ..." and a list of the arguments)."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-    lines = [line.strip() for line in text.split("Arguments received")[0].splitlines()]
-    lines = [line for line in lines if line and not line.startswith("Exception encountered")]
-    return lines[0] if lines else type(error).__name__
-
-
-def _where(frame: _Frame | None, default: str) -> str:
-    names = []
-    while frame is not None:
-        names.append(frame.layer.name)
-        frame = frame.parent
-    return "/".join(reversed(names)) or default
-
-
-def _created(model: keras.Model, where: str) -> InspectionError:
-    return InspectionError(
-        f"Layer {where!r} of {model.name!r} creates new variables each time it runs. If you "
-        "have not called the model yet, call it once on data (model(x)) or build it. If the "
-        "layer is created inside call(), create it once in __init__ instead: a layer made in "
-        "call() is a new layer with new random weights on every call.")
-
-
-def _failure(model: keras.Model, tracer: _Tracer, what: str, error: BaseException) -> InspectionError:
-    """A learner-readable account of a call that could not be replayed."""
-    where = _where(tracer.failed, what)
-    text = _reason(error)
-    if "stateless" in text.lower() and "variable" in text.lower():
-        return _created(model, where)
-    return InspectionError(
-        f"The helpers could not run layer {where!r} of {model.name!r} on zeros of its input "
-        f"shape, so they cannot tell which variables it uses ({type(error).__name__}: {text}). "
-        "Check that the model runs on a batch of data: model(x).")
-
-
 # ---------------------------------------------------------------------- the analysis
 
 
@@ -355,7 +210,7 @@ class Analysis:
     output_shapes: list[tuple]
 
 
-def _graph(model: keras.Model):
+def graph_of(model: keras.Model):
     """The functional graph of a model (a Sequential model's inner one), or ``None``."""
     graph = getattr(model, "_functional", None) or model
     return graph if getattr(graph, "_nodes_by_depth", None) is not None else None
@@ -379,7 +234,7 @@ def _graph_calls(graph) -> list[Call]:
     return calls
 
 
-def _nested(frames: list[_Frame], parent: Call, made: dict[int, Call]) -> list[Call]:
+def _nested(frames: list[Frame], parent: Call, made: dict[int, Call]) -> list[Call]:
     """Calls for the frames made inside ``parent`` (numbered per layer), depth first."""
     out = []
     counts = collections.Counter(id(f.layer) for f in frames)
@@ -394,7 +249,7 @@ def _nested(frames: list[_Frame], parent: Call, made: dict[int, Call]) -> list[C
     return out
 
 
-def _readers(top: Call, frame: _Frame, made: dict[int, Call], skip: set[int]) -> dict[int, tuple]:
+def _readers(top: Call, frame: Frame, made: dict[int, Call], skip: set[int]) -> dict[int, tuple]:
     """``{variable id: (variable, [calls])}`` for one of the model's calls. A variable read
     inside it by one call only is used by the model's call; read by several nested calls
     (an inner layer applied twice, a tie inside a block), it is used by each of them."""
@@ -457,32 +312,32 @@ def _analyse(model: keras.Model) -> Analysis:
         for key, (variable, calls) in found.items():
             readers.setdefault(key, (variable, []))[1].extend(calls)
 
-    graph = _graph(model)
+    graph = graph_of(model)
     if graph is not None:
         calls = _graph_calls(graph)
         output_shapes = [tuple(t.shape) for t in graph.outputs]
         for call in calls:
-            tracer = _Tracer(FILLER)
+            tracer = Tracer(FILLER)
             args, kwargs = call.replay_arguments()
             try:
                 tracer.run(lambda: call.layer(*args, **kwargs))
             except Exception as error:
-                raise _failure(model, tracer, call.layer.name, error) from None
+                raise failure(model, tracer, call.layer.name, error) from None
             if tracer.created is not None:
-                raise _created(model, _where(tracer.created, call.layer.name))
+                raise created_in_call(model, call_path(tracer.created, call.layer.name))
             frame = tracer.roots[0]
             nested.append(call)
             nested.extend(_nested(frame.children, call, made))
             add(_readers(call, frame, made, skip))
     else:
         args, kwargs, batch = _model_inputs(model)
-        tracer = _Tracer(batch)
+        tracer = Tracer(batch)
         try:
             tracer.run(lambda: model(*args, **kwargs))
         except Exception as error:
-            raise _failure(model, tracer, model.name, error) from None
+            raise failure(model, tracer, model.name, error) from None
         if tracer.created is not None:
-            raise _created(model, _where(tracer.created, model.name))
+            raise created_in_call(model, call_path(tracer.created, model.name))
         root = tracer.roots[0]
         output_shapes = [tuple(t.shape) for t in root.outputs]
         calls = []
@@ -555,98 +410,3 @@ def analyse(model: keras.Model) -> Analysis:
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return analysis
-
-
-# ------------------------------------------------------------------ running call by call
-
-
-def run_calls(
-    model: keras.Model,
-    inputs: Any,
-    around: Callable[[Call], Any],
-    training: bool | None = None,
-) -> Any:
-    """Run ``model`` on ``inputs`` (like ``model(inputs, training=training)``) and enter
-    the context manager ``around(call)`` while each layer call runs: the model's own calls
-    and the calls nested in them, each given as the :class:`Call` that :func:`analyse`
-    reports. Returns the model's outputs. For example, a ``StatelessScope`` that maps a
-    variable to a stand-in tensor during one call only gives that call's share of a gradient.
-
-    Operations in a graph (``a - b``) run as they are. A model that makes other calls than
-    when it was analysed (a branch on the data) raises an :class:`InspectionError`.
-
-    >>> import contextlib, keras, numpy as np
-    >>> x = keras.Input((2,))
-    >>> dense = keras.layers.Dense(2, name="d")
-    >>> model = keras.Model(x, dense(x) - dense(x))
-    >>> seen = []
-    >>> def around(call):
-    ...     seen.append(call.label)
-    ...     return contextlib.nullcontext()
-    >>> _ = run_calls(model, np.ones((1, 2)), around)
-    >>> seen
-    ['d[1]', 'd[2]']
-    """
-    analysis = analyse(model)
-    subtree: dict[int, list[Call]] = {}
-    for call in analysis.nested:
-        subtree.setdefault(id(call.top), []).append(call)
-    pending: list[Call] = []
-    original = _KerasLayer.__call__
-
-    def next_call(layer) -> Call | None:
-        if not pending:
-            return None
-        call = pending.pop(0)
-        if call.layer is not layer:
-            raise InspectionError(
-                f"{model.name!r} called {layer.name!r} where {call.label!r} was expected: it makes "
-                "other layer calls on these inputs than on zeros, so its calls cannot be told apart.")
-        return call
-
-    depth: list[bool] = []
-
-    def traced_call(layer, *args, **kwargs):
-        if (depth and depth[-1]) or (layer is model and not depth):
-            # inside one of Keras's own layers, or the model's own call: not one of its calls
-            depth.append(layer is not model)
-            try:
-                return original(layer, *args, **kwargs)
-            finally:
-                depth.pop()
-        call = next_call(layer)
-        depth.append(call is None or not _descends(layer))
-        try:
-            if call is None:
-                return original(layer, *args, **kwargs)
-            with around(call):
-                return original(layer, *args, **kwargs)
-        finally:
-            depth.pop()
-
-    graph = _graph(model)
-    _KerasLayer.__call__ = traced_call
-    try:
-        if graph is None:
-            pending.extend(analysis.nested)
-            return model(inputs, training=training)
-        by_node = {id(c._node): c for c in analysis.calls}
-        values = {id(x): keras.ops.convert_to_tensor(y, dtype=x.dtype)
-                  for x, y in zip(graph.inputs, keras.tree.flatten(inputs))}
-        for _, nodes in sorted(graph._nodes_by_depth.items(), reverse=True):
-            for node in nodes:
-                if node.is_input:
-                    continue
-                args, kwargs = node.arguments.fill_in(values)
-                top = by_node.get(id(node))
-                if top is not None:
-                    pending[:] = subtree[id(top)]
-                    if training is not None and top.layer._call_has_training_arg:
-                        kwargs.setdefault("training", training)
-                outputs = node.operation(*args, **kwargs)
-                for symbolic, value in zip(node.outputs, keras.tree.flatten(outputs)):
-                    values[id(symbolic)] = value
-        outputs = [values[id(x)] for x in graph.outputs]
-        return keras.tree.pack_sequence_as(graph._outputs_struct, outputs)
-    finally:
-        _KerasLayer.__call__ = original

@@ -1,4 +1,4 @@
-"""helpers.analysis.run_calls: the model runs as usual, and each layer call (nested ones
+"""helpers.replay.run_calls: the model runs as usual, and each layer call (nested ones
 too) runs inside the context the caller chooses for it."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pytest
 from keras.src.backend.common.stateless_scope import StatelessScope
 
 from architectures import Siamese, graph_with_ops, wrapper_in_sequential
-from helpers.analysis import InspectionError, run_calls
+from helpers.analysis import InspectionError
+from helpers.replay import run_calls
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
