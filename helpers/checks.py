@@ -27,12 +27,12 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 import numpy as np
 
-from .analysis import InspectionError, analyse
+from .analysis import InspectionError, analyse, graph_of
 from .calls import call_counts, layer_calls, resolve_layer
 from .evaluation import fraction_right, majority_rate, predict_outputs
 from .formulas import formula_for, rule_for
 from .gradients import gradient, gradients_by_call
-from .params import Blocks, _owners, block_params, count_params, param_table
+from .params import Blocks, block_params, count_params, owners, param_table
 from .sharing import (
     config_differences,
     same_architecture,
@@ -275,11 +275,11 @@ def assert_variable_count(model: keras.Model, answer: int, *, hint: str | None =
         message += (
             f"\n{answer:,} is the number of parameters (single numbers). A variable is a "
             "whole tensor, such as a kernel or a bias.")
-    owners: dict[str, int] = {}
-    for owner, _ in _owners(model, uses):
-        owners[owner] = owners.get(owner, 0) + 1
+    per_layer: dict[str, int] = {}
+    for owner, _ in owners(model, uses):
+        per_layer[owner] = per_layer.get(owner, 0) + 1
     message += ("\nVariables per layer (each counted once): "
-                + ", ".join(f"{name} {n}" for name, n in owners.items())
+                + ", ".join(f"{name} {n}" for name, n in per_layer.items())
                 + ". Layers that are not listed have none.")
     _fail(message, hint)
 
@@ -584,9 +584,9 @@ def assert_output_shape(model: keras.Model, expected: tuple | list[tuple], *, hi
             return [tuple(s) for s in shape]  # several outputs
         return tuple(shape)
 
-    try:
+    if graph_of(model) is not None:
         actual = norm(model.output_shape)
-    except (AttributeError, ValueError):  # no graph (a subclassed model): read the traced call
+    else:  # a subclassed model: the shapes its traced call returned
         shapes = analyse(model).output_shapes
         actual = norm(shapes if len(shapes) > 1 else shapes[0])
     if actual == norm(expected):
@@ -823,7 +823,7 @@ def assert_io_names(
     """
     __tracebackhide__ = True
     problems = []
-    if getattr(model, "_nodes_by_depth", None) is None and getattr(model, "_functional", None) is None:
+    if graph_of(model) is None:
         _fail(f"{model.name!r} is a subclassed model: its inputs and outputs have no names. Build "
               "it as a functional model, keras.Model(inputs, outputs), with named keras.Input(...) "
               "and named output layers.", hint)

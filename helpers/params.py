@@ -60,9 +60,9 @@ def _block_of(name: str, blocks: Blocks) -> str:
     return name
 
 
-def _owners(model: keras.Model, uses: list[VariableUse]) -> list[tuple[str, VariableUse]]:
-    """Each variable with the layer it is counted under: the first layer that uses it (for
-    a variable no call reads, the first layer that tracks it)."""
+def owners(model: keras.Model, uses: list[VariableUse]) -> list[tuple[str, VariableUse]]:
+    """Each variable with the layer it is counted under: the model's layer whose call uses it
+    first (for a variable no call reads, the first layer that tracks it)."""
     trackers: dict[int, str] = {}
     for layer in model.layers:
         for variable in layer.weights:
@@ -79,7 +79,7 @@ def block_params(model: keras.Model, blocks: Blocks = None) -> dict[str, tuple[i
     each layer name. Each variable is counted once, under the first layer that uses it,
     so the counts add up to the model's total."""
     counts: dict[str, list[int]] = {}
-    for owner, use in _owners(model, variable_uses(model)):
+    for owner, use in owners(model, variable_uses(model)):
         slot = counts.setdefault(_block_of(owner, blocks), [0, 0])
         slot[0 if use.trainable else 1] += use.size
     return {block: (t, n) for block, (t, n) in counts.items()}
@@ -91,7 +91,7 @@ def param_table(model: keras.Model, blocks: Blocks = None) -> Table:
     counted once, under the first; the ``shared with`` column names the other calls."""
     uses = variable_uses(model)
     rows: dict[str, list] = {}
-    for owner, use in _owners(model, uses):
+    for owner, use in owners(model, uses):
         block = _block_of(owner, blocks)
         row = rows.setdefault(block, [block, 0, 0, 0, []])
         row[1 if use.trainable else 2] += use.size
