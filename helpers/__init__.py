@@ -7,7 +7,10 @@ Everything a lesson needs is importable from here::
 
 Modules, one job each:
 
-- :mod:`helpers.calls` - layer calls (graph nodes) and how often each layer is called
+- :mod:`helpers.analysis` - the engine: every layer call of any model and what it reads, cached
+- :mod:`helpers.tracing` - what runs inside one layer call, and which variables it reads
+- :mod:`helpers.replay` - run a model call by call, with a context around each call
+- :mod:`helpers.calls` - layer calls and how often each layer is called
 - :mod:`helpers.variables` - variable identity: which calls read which variables
 - :mod:`helpers.sharing` - sharing report and questions (shared? same architecture?)
 - :mod:`helpers.params` - parameter counts per model, layer, block (shared counted once)

@@ -28,6 +28,25 @@ separate_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name=
 '''
 
 
+# Both exercises right, the codes joined with keras.ops.concatenate instead of a layer: an
+# operation in the graph owns no variables, and the checks step over it.
+SHARED_WITH_OPS = '''keras.backend.clear_session()
+a = keras.Input((64,), name="a")
+b = keras.Input((64,), name="b")
+shared_encoder = layers.Dense(32, activation="relu", name="shared_encoder")
+pair = keras.ops.concatenate([shared_encoder(a), shared_encoder(b)], axis=-1)
+shared_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name="head")(pair))
+'''
+
+SEPARATE_WITH_OPS = '''keras.backend.clear_session()
+a = keras.Input((64,), name="a")
+b = keras.Input((64,), name="b")
+encoder_a = layers.Dense(32, activation="relu", name="encoder_a")
+encoder_b = layers.Dense(32, activation="relu", name="encoder_b")
+pair = ops.concatenate([encoder_a(a), encoder_b(b)], axis=-1)
+separate_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name="head")(pair))
+'''
+
 
 def import_first(module: str, grade_id: str):
     """A transform: the (right) answer in ``grade_id`` starts by importing ``module``."""
@@ -78,6 +97,11 @@ attempt("stop the grader", lambda: os.kill(os.getppid(), signal.SIGTERM))
 CASES = [
     Submission("correct", expected=full_marks()),
     Submission("untouched", base="blank", expected=no_marks(), feedback_contains=["NotImplementedError"]),
+    Submission(
+        "correct_with_ops",
+        answers={"ex1_shared_model": SHARED_WITH_OPS, "ex2_separate_model": SEPARATE_WITH_OPS},
+        expected=full_marks(),
+    ),
     Submission(
         "two_encoders",
         answers={"ex1_shared_model": TWO_ENCODERS},
