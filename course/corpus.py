@@ -310,6 +310,76 @@ def delete_cell(grade_id: str) -> Transform:
     return transform
 
 
+def delete_cells(*grade_ids: str) -> Transform:
+    """A transform that removes several cells (a learner who deletes a whole exercise).
+
+    >>> Submission("deletes_exercise", transform=delete_cells("ex_a", "test_a"), expected=no_marks()).name
+    'deletes_exercise'
+    """
+    steps = [delete_cell(gid) for gid in grade_ids]
+
+    def transform(nb: NotebookNode) -> None:
+        for step in steps:
+            step(nb)
+
+    return transform
+
+
+def duplicate_cell(grade_id: str) -> Transform:
+    """A transform that pastes a copy of cell ``grade_id`` right below it (same metadata,
+    same grade id: what copy and paste in Jupyter does).
+
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade_id": "a"}})])
+    >>> duplicate_cell("a")(nb); [c.source for c in nb.cells]
+    ['x = 1', 'x = 1']
+    """
+
+    def transform(nb: NotebookNode) -> None:
+        original = cell(nb, grade_id)
+        index = next(i for i, c in enumerate(nb.cells) if c is original)
+        nb.cells.insert(index + 1, copy.deepcopy(original))
+
+    return transform
+
+
+def move_cells(first: str, last: str) -> Transform:
+    """A transform that moves the cells from ``first`` to ``last`` (grade ids, both
+    included, with the ordinary cells between them) to the end of the notebook.
+
+    >>> ids = ["a", "b", "c"]
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(i, metadata={"nbgrader": {"grade_id": i}}) for i in ids])
+    >>> move_cells("a", "b")(nb); [c.source for c in nb.cells]
+    ['c', 'a', 'b']
+    """
+
+    def transform(nb: NotebookNode) -> None:
+        start = nb.cells.index(cell(nb, first))
+        end = nb.cells.index(cell(nb, last))
+        if end < start:
+            raise ValueError(f"cell {last!r} comes before {first!r}")
+        nb.cells = nb.cells[:start] + nb.cells[end + 1 :] + nb.cells[start : end + 1]
+
+    return transform
+
+
+def add_foreign_cell(after: str, grade_id: str, source: str, points: float = 1) -> Transform:
+    """A transform that pastes, below cell ``after``, a graded test cell ``grade_id`` the
+    lesson does not have (copied from another lesson or an older release).
+
+    >>> Submission("pastes", transform=add_foreign_cell("ex_a", "test_other", "assert True"), expected=no_marks()).name
+    'pastes'
+    """
+
+    def transform(nb: NotebookNode) -> None:
+        index = nb.cells.index(cell(nb, after))
+        meta = {"grade": True, "grade_id": grade_id, "locked": True, "points": points, "schema_version": 3,
+                "solution": False, "task": False}
+        pasted = nbformat.v4.new_code_cell(source, metadata={"deletable": False, "editable": False, "nbgrader": meta})
+        nb.cells.insert(index + 1, pasted)
+
+    return transform
+
+
 def _read(notebook: Path | NotebookNode) -> NotebookNode:
     if isinstance(notebook, NotebookNode):
         return notebook
