@@ -12,8 +12,12 @@ notebook (``notebooks/<lesson>/<lesson>.ipynb``) and what nbgrader must award it
 * ``feedback_contains`` lists text the learner's feedback must show;
 * ``course_grade_only`` marks a notebook only ``course grade`` may grade (a memory bomb,
   one that reaches for the solutions: plain ``nbgrader autograde`` has no memory limit
-  and no sandbox), and ``note_contains`` the text of the note ``course grade`` puts at
-  the top of the learner's notebook (a timeout, a memory error, a restored cell).
+  and no sandbox);
+* ``note_contains`` gives text of the note BOTH graders put at the top of the learner's
+  notebook about what grading restored or ignored (an edited or deleted test, a copied
+  cell, a pasted foreign cell, cells in another order: :mod:`course.fairness`), and
+  ``course_grade_note_contains`` text of the note only ``course grade`` writes, about the
+  run (a timeout, a memory error, a file that is not a notebook).
 
 The cases of a lesson live in ``tests/corpus/<lesson>.py`` as a ``CASES`` list::
 
@@ -180,15 +184,21 @@ class Submission:
     grading_fails: bool = False
     course_grade_only: bool = False
     note_contains: Sequence[str] = ()
+    course_grade_note_contains: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if not _STUDENT_ID.match(self.name):
             raise ValueError(f"submission name {self.name!r} must match {_STUDENT_ID.pattern} (it is a student id)")
         if self.base not in ("solution", "blank"):
             raise ValueError(f"{self.name}: base must be 'solution' or 'blank', not {self.base!r}")
-        for name in ("feedback_contains", "note_contains"):
+        for name in ("feedback_contains", "note_contains", "course_grade_note_contains"):
             if isinstance(getattr(self, name), str):
                 raise TypeError(f"{self.name}: {name} must be a list of strings")
+
+    @property
+    def course_grade_notes(self) -> tuple[str, ...]:
+        """Every text the note of ``course grade`` must contain (both kinds of note)."""
+        return (*self.note_contains, *self.course_grade_note_contains)
 
     def expected_points(self, points: Mapping[str, float]) -> dict[str, float]:
         """grade_id -> expected points, given the lesson's grade_id -> maximum points."""
