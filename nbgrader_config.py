@@ -45,7 +45,7 @@ c.OverwriteCells.add_missing_cells = True
 # happens on busy machines, never because of the notebook) is replaced by a new one, up to
 # 3 times, instead of failing the learner's whole submission. Only the start is tried
 # again: no cell has run yet. See course/execute.py. Without the kit installed (this file
-# copied into another environment), nbgrader's own Execute is used.
+# copied into another environment), nbgrader's own Execute and sanitize steps are used.
 try:
     from course.execute import autograde_preprocessors
     from course.fairness import sanitize_preprocessors
