@@ -87,6 +87,10 @@ def test_both_graders_agree(graded, graded_by_course, lesson):
             continue
         if case.grading_fails:
             continue
+        unread = [r.autograded(case.name) for r in (by_nbgrader, by_course) if not r.autograded(case.name).is_file()]
+        if unread:
+            disagree[case.name] = f"no autograded notebook {unread}"
+            continue
         ours, theirs = (nbformat.read(r.autograded(case.name), as_version=4).cells[0] for r in (by_nbgrader, by_course))
         notes = [line for line in ours.source.splitlines()[1:] if line.strip()] if is_notes_cell(ours) else []
         lacking = [line for line in notes if not is_notes_cell(theirs) or line not in theirs.source]
