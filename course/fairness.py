@@ -134,7 +134,7 @@ class FairOverwriteCells(OverwriteCells):
         self._edited: list[str] = []
         with self.gradebook:
             source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
-            order = self._lesson_order(source_nb, resources)
+            order = self._lesson_order(source_nb)
             nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)  # preprocess_cell on each cell
             if self._edited:
                 add_note(resources, f"You edited read-only cell(s) {listed(self._edited)}; the original was put back before grading.")
@@ -190,7 +190,7 @@ class FairOverwriteCells(OverwriteCells):
             ClearHiddenTests(config=self.config)._remove_hidden_test_region(learner)
         return _normalized(submitted) not in (_normalized(original), _normalized(learner.source))
 
-    def _lesson_order(self, source_nb: Any, resources: ResourcesDict) -> list[str]:
+    def _lesson_order(self, source_nb: Any) -> list[str]:
         """The grade ids of the lesson in notebook order: from the source notebook when the
         course has it, then any other cell the gradebook knows (in the gradebook's order)."""
         order: list[str] = []
@@ -222,7 +222,7 @@ class FairOverwriteCells(OverwriteCells):
     def add_missing_grade_cells(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         """nbgrader's entry point, kept for callers of the upstream API."""
         source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
-        order = self._lesson_order(source_nb, resources)
+        order = self._lesson_order(source_nb)
         present = set(filter(None, map(grade_id, nb.cells)))
         missing = [c.name for c in source_nb.grade_cells if c.name not in present]
         return self._add_missing_grade_cells(nb, source_nb, order, missing), resources
