@@ -35,14 +35,22 @@ c.Execute.error_on_timeout = {
 # (from the gradebook) and runs it, instead of leaving the test ungraded.
 c.OverwriteCells.add_missing_cells = True
 
+# Ordinary edits never cost the whole notebook (nbgrader 0.9.6 fails on them): a copy-pasted
+# cell (the last copy keeps its grade id, every copy runs), a tagged cell the gradebook does
+# not know (runs as an ordinary cell), a deleted test after a locked markdown cell or with its
+# answer (put back after the nearest lesson cell still there), cells in another order. A notes
+# cell at the top says what was restored or ignored. See course/fairness.py.
+
 # A kernel that does not start (its ports taken by another process, or alive but silent; it
 # happens on busy machines, never because of the notebook) is replaced by a new one, up to
 # 3 times, instead of failing the learner's whole submission. Only the start is tried
 # again: no cell has run yet. See course/execute.py. Without the kit installed (this file
-# copied into another environment), nbgrader's own Execute is used.
+# copied into another environment), nbgrader's own Execute and sanitize steps are used.
 try:
     from course.execute import autograde_preprocessors
+    from course.fairness import sanitize_preprocessors
 except ImportError:
     pass
 else:
+    c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
     c.Autograde.autograde_preprocessors = autograde_preprocessors()

@@ -9,9 +9,10 @@
    does not know are skipped, notebooks missing from the submission score 0;
 3. per notebook, the *sanitize* preprocessors (ClearOutput, DeduplicateIds,
    OverwriteKernelspec, OverwriteCells: read-only and test cells restored from the
-   gradebook, CheckCellMetadata), then the *autograde* preprocessors (Execute,
-   IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-   AssignLatePenalties, CheckCellMetadata);
+   gradebook, CheckCellMetadata; the kit's config uses the fair versions of
+   :mod:`course.fairness`), then the *autograde* preprocessors (Execute, IgnorePattern,
+   ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
+   CheckCellMetadata);
 4. file permissions.
 
 :class:`Autograder` calls the same converter methods with the same, configurable,
@@ -59,12 +60,13 @@ from nbgrader.api import Gradebook
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import ClearHiddenTests, Execute
+from nbgrader.preprocessors import Execute
 from nbconvert.writers import FilesWriter
 from traitlets.config import Config, PyFileConfigLoader
 from traitlets.config.loader import ConfigFileNotFound
 from traitlets.utils.importstring import import_item
 
+from course.fairness import take_notes
 from course.kernels import ExecutionReport, KernelSpec, format_bytes, warmup_plan
 
 CONFIG_FILE = "nbgrader_config.py"
@@ -329,51 +331,15 @@ class Autograder:
             except Exception as error:  # noqa: BLE001 - anything nbgrader cannot read is the learner's file
                 prepared.unreadable[notebook_id] = _unreadable_reason(Path(filename), error)
                 continue
-            prepared.notes[notebook_id] = self._restoration_notes(job, notebook_id, Path(filename), sanitized)
+            # What the kit's sanitize steps restored or ignored (course.fairness.GraderNotes):
+            # written again after execution, with the notes on the run.
+            prepared.notes[notebook_id] = take_notes(sanitized)
+            if prepared.notes[notebook_id]:
+                nbformat.write(sanitized, folder / f"{notebook_id}.ipynb")
             kernel = sanitized.metadata.get("kernelspec", {}).get("name")
             spec = self.kernel_spec(job.assignment, notebook_id, kernel)
             prepared.notebooks.append(PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", spec))
         return prepared
-
-    def _restoration_notes(self, job: Job, notebook_id: str, submitted: Path, sanitized: NotebookNode) -> list[str]:
-        """What OverwriteCells changed: read-only cells the learner edited (put back), graded
-        cells the learner deleted (added back, or scored 0)."""
-        try:
-            original = {gid: c.source for gid, c in _by_grade_id(nbformat.read(submitted, as_version=4)).items()}
-        except Exception:  # noqa: BLE001
-            return []
-        now = _by_grade_id(sanitized)
-        with self.db() as gb:
-            graded = [cell.name for cell in gb.find_notebook(notebook_id, job.assignment).grade_cells]
-        hidden = ClearHiddenTests(config=self.config)
-        changed = []
-        for gid, cell in now.items():
-            if gid not in original or not cell.metadata.nbgrader.get("locked"):
-                continue
-            learner_version = copy.deepcopy(cell)  # what the learner was given: hidden tests removed
-            with contextlib.suppress(RuntimeError):
-                hidden._remove_hidden_test_region(learner_version)
-            if _normalized(original[gid]) not in (_normalized(learner_version.source), _normalized(cell.source)):
-                changed.append(gid)
-        notes = []
-        if changed:
-            notes.append(
-                "You edited read-only cell(s) " + ", ".join(f"`{g}`" for g in changed)
-                + "; the original was put back before grading."
-            )
-        missing = [gid for gid in graded if gid not in original]
-        added = [gid for gid in missing if gid in now]
-        if added:
-            notes.append(
-                "Graded cell(s) " + ", ".join(f"`{g}`" for g in added)
-                + " were missing from your notebook; the grader added them back and ran them."
-            )
-        if set(missing) - set(added):
-            notes.append(
-                "Graded cell(s) " + ", ".join(f"`{g}`" for g in missing if g not in added)
-                + " were missing from your notebook, so they score 0."
-            )
-        return notes
 
     def finish(
         self,
@@ -528,18 +494,6 @@ def _unreadable_reason(path: Path, error: Exception) -> str:
     else:  # a notebook that nbgrader's checks reject (e.g. edited grading metadata)
         what = f"could not be graded: nbgrader rejected it ({type(error).__name__}: {detail})"
     return f"`{path.name}` {what}. Every test of this notebook scores 0."
-
-
-def _normalized(source: str) -> str:
-    return "\n".join(line.rstrip() for line in source.strip().splitlines())
-
-
-def _by_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
-    return {
-        c.metadata.nbgrader["grade_id"]: c
-        for c in nb.cells
-        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    }
 
 
 def _kernel_name_from(kernelspec: str | None) -> str | None:

@@ -5,7 +5,18 @@ tampered or hostile notebooks, each graded with exact points and a message. Poin
 cells test_ex1_shared_model 3, test_ex2_separate_model 3, test_ex3_prediction 2.
 """
 
-from course.corpus import Submission, cell, delete_cell, edit_cell, full_marks, no_marks
+from course.corpus import (
+    Submission,
+    add_foreign_cell,
+    cell,
+    delete_cell,
+    delete_cells,
+    duplicate_cell,
+    edit_cell,
+    full_marks,
+    move_cells,
+    no_marks,
+)
 
 # Exercise 1 done with two encoders: right shape, but nothing is shared.
 TWO_ENCODERS = '''keras.backend.clear_session()
@@ -138,7 +149,7 @@ CASES = [
         answers={"ex3_prediction": ENDLESS},
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["this cell ran longer than the time allowed per cell"],
-        note_contains=["(`ex3_prediction`) ran longer than the time limit for one cell"],
+        course_grade_note_contains=["(`ex3_prediction`) ran longer than the time limit for one cell"],
     ),
     # The test cell is put back from the gradebook (OverwriteCells.add_missing_cells).
     Submission(
@@ -154,6 +165,57 @@ CASES = [
         transform=delete_cell("ex3_prediction"),
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["name 'predicted_params' is not defined"],
+        note_contains=["Answer cell(s) `ex3_prediction` were missing from your notebook; the tests ran without them"],
+    ),
+    # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
+    # A whole exercise deleted: its test is put back after the exercise's statement, fails
+    # without the answer, and the other exercises keep their points (6/8).
+    Submission(
+        "deletes_exercise",
+        transform=delete_cells("ex3_prediction", "test_ex3_prediction"),
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["name 'predicted_params' is not defined"],
+        note_contains=["Graded cell(s) `test_ex3_prediction` were missing from your notebook; the grader added them back",
+                       "Answer cell(s) `ex3_prediction` were missing"],
+    ),
+    # Copy and paste: every copy runs where it stands; the last copy carries the grade id.
+    Submission(
+        "copies_answer_cell",
+        transform=duplicate_cell("ex1_shared_model"),
+        expected=full_marks(),
+        note_contains=["Cell `ex1_shared_model` appears 2 times in your notebook. Every copy ran where it stands"],
+    ),
+    Submission(
+        "copies_test_cell",
+        answers={"ex2_separate_model": ONE_ENCODER},
+        transform=duplicate_cell("test_ex2_separate_model"),
+        expected=full_marks(except_={"test_ex2_separate_model": 0}),
+        feedback_contains=["has no layer named 'encoder_b'"],
+        note_contains=["Cell `test_ex2_separate_model` appears 2 times"],
+    ),
+    # A graded cell of another lesson pasted in: it runs (and fails) as an ordinary cell.
+    Submission(
+        "pastes_foreign_cell",
+        transform=add_foreign_cell("ex1_shared_model", "test_counted_params", "assert counted_params == 17"),
+        expected=full_marks(),
+        feedback_contains=["name 'counted_params' is not defined"],
+        note_contains=["Cell 31 is marked as `test_counted_params`, a cell this lesson does not have",
+                       "it ran as an ordinary cell and is not graded"],
+    ),
+    # Exercise 1 (statement, answer, test) moved to the end: it still passes there.
+    Submission(
+        "moves_exercise",
+        transform=move_cells("ex1_statement", "test_ex1_shared_model"),
+        expected=full_marks(),
+        note_contains=["Some of your cells are in another order than in the lesson; they ran in your order"],
+    ),
+    # The answer of exercise 3 moved below its test: the test ran first, without it.
+    Submission(
+        "moves_answer_below_test",
+        transform=move_cells("ex3_prediction", "ex3_prediction"),
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["name 'predicted_params' is not defined"],
+        note_contains=["Some of your cells are in another order than in the lesson"],
     ),
     # Emptying a read-only test cell: it is restored from the source and graded as written.
     Submission(
@@ -175,7 +237,7 @@ CASES = [
         transform=lambda nb: b'{"cells": [{"cell_type": "code", "source": "shared_model = ',
         expected=no_marks(),
         grading_fails=True,
-        note_contains=["is not a notebook: its content is not valid JSON"],
+        course_grade_note_contains=["is not a notebook: its content is not valid JSON"],
     ),
     # Only `course grade` grades these: a memory limit, a sandbox (plain nbgrader has neither).
     Submission(
@@ -183,7 +245,7 @@ CASES = [
         answers={"ex3_prediction": MEMORY_BOMB},
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["MemoryError"],
-        note_contains=["(`ex3_prediction`) ran out of memory (the grading limit is"],
+        course_grade_note_contains=["(`ex3_prediction`) ran out of memory (the grading limit is"],
         course_grade_only=True,
     ),
     Submission(

@@ -10,8 +10,11 @@ lesson, which the repository's conftest.py uses to keep a lesson's tests on one
 pytest-xdist worker (graded once).
 
 Lessons whose corpus has ``course_grade_only`` cases (a memory bomb, a notebook reaching for
-the solutions) are also graded, whole corpus at once, by ``course grade`` (memory limit,
-sandbox): tests ask for ``lesson, any_case`` and read :class:`CourseGradedLesson`.
+the solutions) or cases with a note (an edit grading restored or ignored) are also graded,
+whole corpus at once, by ``course grade`` (memory limit, sandbox): tests ask for ``lesson,
+any_case`` and read :class:`CourseGradedLesson`. Their ids start with the lesson too
+(``05_capstone/course-grade/...``), so one worker runs both graders on a lesson, once each,
+and the tests can compare them.
 
 Both graders get a per-cell time limit of ``TIME_LIMIT`` seconds instead of the kit's 120,
 so an endless loop costs seconds, not minutes.
@@ -58,7 +61,9 @@ class PipelineLesson:
 
     @property
     def needs_course_grade(self) -> bool:
-        return any(case.course_grade_only for case in self.cases)
+        """Whether ``course grade`` grades this lesson's corpus too: it has cases only it can
+        grade, or cases with a note, which both graders must write alike."""
+        return any(case.course_grade_only or case.course_grade_notes for case in self.cases)
 
 
 def _all_lessons() -> list[PipelineLesson]:
@@ -75,7 +80,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(
             ("lesson", "any_case"),
             [
-                pytest.param(item, case, id=f"course-grade-{item.id}/{case.name}")
+                pytest.param(item, case, id=f"{item.id}/course-grade/{case.name}")
                 for item in lessons
                 if item.needs_course_grade
                 for case in item.cases
@@ -93,7 +98,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif "graded_by_course" in metafunc.fixturenames:
         metafunc.parametrize(
             "lesson",
-            [pytest.param(item, id=f"course-grade-{item.id}") for item in lessons if item.needs_course_grade],
+            [pytest.param(item, id=f"{item.id}/course-grade") for item in lessons if item.needs_course_grade],
         )
     elif "lesson" in metafunc.fixturenames:
         metafunc.parametrize(
@@ -145,6 +150,10 @@ class GradedLesson:
     def feedback_file(self, student: str) -> Path:
         name = self.item.lesson.name
         return self.course_dir / "feedback" / student / name / f"{name}.html"
+
+    def autograded(self, student: str) -> Path:
+        name = self.item.lesson.name
+        return self.course_dir / "autograded" / student / name / f"{name}.ipynb"
 
     @property
     def autograde_log(self) -> str:

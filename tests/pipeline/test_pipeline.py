@@ -3,11 +3,13 @@ corpus submission gets exactly its expected points and feedback (see course/corp
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import nbformat
 import pytest
 
+from course.autograder import is_notes_cell
 from course.build import compare_folders
 from course.cli import main as course_main
 from course.corpus import feedback_outputs, graded_points
@@ -77,6 +79,18 @@ def test_feedback(graded, lesson, case):
         return
     assert error_line not in result.autograde_log, _tail(result.student_log(case.name))
     assert feedback.is_file(), f"no feedback at {feedback}"
-    outputs = feedback_outputs(feedback.read_text(encoding="utf-8"))
+    html = feedback.read_text(encoding="utf-8")
+    outputs = feedback_outputs(html)
     missing = [text for text in case.feedback_contains if text not in outputs]
     assert not missing, f"{case.name}: feedback outputs lack {missing}:\n{_tail(outputs)}"
+    # What grading restored or ignored: the kit's sanitize steps write it at the top of the
+    # notebook (course.fairness), as course grade does; the learner reads it in the feedback.
+    first = nbformat.read(result.autograded(case.name), as_version=4).cells[0]
+    note = first.source if is_notes_cell(first) else ""
+    missing = [text for text in case.note_contains if text not in note]
+    assert not missing, f"{case.name}: the grader's note lacks {missing}:\n{note or '(no note)'}"
+    if not case.note_contains:
+        assert not note, f"{case.name}: unexpected note:\n{note}"
+    words = re.sub(r"<[^>]+>|`", "", html)
+    for text in case.note_contains:
+        assert text.replace("`", "") in words, f"{case.name}: feedback lacks the note {text!r}"
