@@ -40,9 +40,13 @@ c.OverwriteCells.add_missing_cells = True
 # 3 times, instead of failing the learner's whole submission. Only the start is tried
 # again: no cell has run yet. See course/execute.py. Without the kit installed (this file
 # copied into another environment), nbgrader's own Execute is used.
+#
+# `nbgrader collect` never follows a symbolic link in a learner's submission (a link to
+# solutions/ would copy the teacher's notebook into submitted/): see course/exchange.py.
 try:
     from course.execute import autograde_preprocessors
 except ImportError:
     pass
 else:
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
+    c.ExchangeFactory.collect = "course.exchange.SafeCollect"

@@ -85,6 +85,24 @@ def load_course_config(course_dir: Path) -> Config:
     return config
 
 
+def exchange_root(config: Config) -> Path | None:
+    """The exchange folder nbgrader uses with ``config``: ``Exchange.root`` if set, else
+    the default of the exchange class the config selects (nbgrader 0.9:
+    ``/usr/local/share/nbgrader/exchange``); None for an exchange without a folder.
+
+    >>> str(exchange_root(Config({"Exchange": {"root": "/srv/exchange"}})))
+    '/srv/exchange'
+    """
+    from nbgrader.exchange import ExchangeFactory  # noqa: PLC0415
+
+    try:
+        exchange = ExchangeFactory(config=config).exchange(config=config)
+    except Exception:  # noqa: BLE001 - a custom exchange that cannot be built here
+        return None
+    root = getattr(exchange, "root", None)
+    return Path(root) if isinstance(root, str) and root else None
+
+
 # ---------------------------------------------------------------------------- records
 
 
@@ -276,7 +294,10 @@ class Autograder:
 
     def outside_paths(self) -> list[Path]:
         """Course data kept outside the course folder: the exchange, a gradebook elsewhere."""
-        paths = [Path(self.config.Exchange.root if "root" in self.config.get("Exchange", {}) else "/srv/nbgrader/exchange")]
+        paths = []
+        root = exchange_root(self.config)
+        if root is not None:
+            paths.append(root)
         url = self.coursedir.db_url
         if url.startswith("sqlite:///"):
             paths.append(Path(url.removeprefix("sqlite:///")))

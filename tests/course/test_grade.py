@@ -162,8 +162,10 @@ ESCAPES = SQUARE + TRY + (
 )
 
 
-def break_out(course: Path) -> str:
+def break_out(course: Path, port: int = 9) -> str:
     """A learner who knows where the course is (absolute paths) and tries everything."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
     solutions = course / "solutions" / "00_fixture" / "00_fixture.ipynb"
     return SQUARE + TRY + (
         "import os, signal\n"
@@ -178,6 +180,23 @@ def break_out(course: Path) -> str:
         "attempt('signal grader', lambda: os.kill(os.getppid(), signal.SIGTERM))\n"
         "attempt('scratch file', lambda: open('notes.txt', 'w').write('mine'))\n"
         "attempt('read python', lambda: open(os.__file__).read())\n"
+        "attempt('write shm', lambda: open('/dev/shm/course-grade-escaped.txt', 'w').write('x'))\n"
+        "attempt('write dev', lambda: open('/dev/course-grade-escaped.txt', 'w').write('x'))\n"
+        "attempt('write dev null', lambda: open('/dev/null', 'w').write('x'))\n"
+        "import socket\n"
+        f"attempt('connect', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5))\n"
+        "def token():\n"
+        "    if 'JUPYTERHUB_API_TOKEN' in os.environ: raise RuntimeError('token leaked')\n"
+        "attempt('grader token', token)\n"
+        "import glob\n"
+        "def connection_files():\n"
+        "    mine = os.path.dirname(os.getcwd())\n"
+        "    found = [f for f in glob.glob(os.path.join(os.path.dirname(mine), 'course-grade-*', 'kernel-*.json'))\n"
+        "             if not f.startswith(mine + os.sep)]\n"
+        f"    found += glob.glob(os.path.join({jupyter_runtime_dir()!r}, '*.json'))\n"
+        "    assert found, 'no other kernel to spy on'\n"
+        "    for f in found: open(f).read()\n"
+        "attempt('connection files', connection_files)\n"
     )
 
 
@@ -416,14 +435,26 @@ def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(fixture_te
 
 
 @pytest.mark.skipif(landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock")
-def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_template, tmp_path, capsys):
+def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_template, tmp_path, capsys, monkeypatch):
     """A notebook that knows the course's absolute path reads, writes and signals nothing
     outside its scratch folder; it is graded like the others (CI: Landlock is required)."""
+    import socket
+
     course = tmp_path / "course"
-    cases = [FIXTURE_CASES[0], Submission("breaks-out", answers={"square": break_out(course)}, expected=full_marks())]
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    cases = [
+        FIXTURE_CASES[0],
+        Submission("breaks-out", answers={"square": break_out(course, port)}, expected=full_marks()),
+        *FIXTURE_CASES[1:3],  # other kernels whose connection files it tries to read
+    ]
     course_with(fixture_template, course, FIXTURE, cases)
     gradebook = (course / "gradebook.db").read_bytes()
-    code, out = course_grade(course, "--workers", "2", capsys=capsys)
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "a-secret-token")
+    with server:
+        code, out = course_grade(course, "--workers", "2", capsys=capsys)
     assert code == 0, out
     assert "kernels sandboxed (Landlock ABI" in out and str(course) in out
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
@@ -442,9 +473,62 @@ def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_tem
         "signal grader": "PermissionError",
         "scratch file": "done",
         "read python": "done",
+        "write shm": "PermissionError",
+        "write dev": "PermissionError",
+        "write dev null": "done",
+        "connect": "PermissionError",
+        "grader token": "done",  # not in the kernel's environment
+        "connection files": "PermissionError",
     }, text
     assert not (course / "escaped.txt").exists() and not Path("/tmp/course-grade-escaped.txt").exists()
+    assert not Path("/dev/shm/course-grade-escaped.txt").exists()
     assert (course / "gradebook.db").read_bytes() != gradebook  # grades were written, by the grader
+
+
+def daemons(marker: str) -> str:
+    """Learner code that leaves processes behind: a child in a new session and a
+    double-forked daemon (orphaned at once), both running until killed."""
+    loop = f"import time\\nwhile True: time.sleep(1)  # {marker}"
+    return SQUARE + (
+        "import os, subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', {loop!r}], start_new_session=True)\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        f"        os.execv(sys.executable, [sys.executable, '-c', {loop!r}])\n"
+        "    os._exit(0)\n"
+        "os.wait()\n"
+    )
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(marker in part for part in process.info["cmdline"] or ()):
+            found.append(process)
+    return found
+
+
+@pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
+def test_processes_a_notebook_starts_die_with_its_kernel(fixture_template, tmp_path, capsys, sandbox):
+    from course.contain import cgroup_parent
+
+    marker = f"course-grade-daemon-{os.getpid()}-{tmp_path.name}"
+    cases = [Submission("leaves-daemons", answers={"square": daemons(marker)}, expected=full_marks()),
+             FIXTURE_CASES[0]]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases)
+    try:
+        code, out = course_grade(course, "--workers", "1", *([] if sandbox else ["--no-sandbox"]), capsys=capsys)
+        assert code == 0, out
+        assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+        # The process table after grading: nothing the notebook started is left.
+        assert marked_processes(marker) == []
+        parent = cgroup_parent()
+        if parent is not None:
+            assert not [p for p in parent.iterdir() if p.is_dir() and f"-{os.getpid()}-" in p.name]
+    finally:
+        for process in marked_processes(marker):
+            process.kill()
 
 
 def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):
