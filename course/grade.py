@@ -51,6 +51,7 @@ import psutil
 from sqlalchemy.exc import SAWarning
 
 from course.autograder import Autograder, Job, Result, load_course_config
+from course.console import printable
 from course.kernels import (
     GiB,
     KernelPool,
@@ -62,6 +63,7 @@ from course.kernels import (
     prepare_matplotlib,
     remove_stale_scratch,
 )
+from course.contain import cgroup_parent, remove_stale_cgroups
 from course.lessons import CONFIG_FILE, find_root
 from course.sandbox import Rules, course_rules, landlock_abi
 
@@ -212,12 +214,13 @@ class Progress:
         self.errors += result.error is not None
         counts = f"[{self.done:>{self.width}}/{self.total}"
         counts += f", {self.errors} error{'s' * (self.errors != 1)}]" if self.errors else "]"
+        label = printable(result.job.label)
         if result.error:
-            line = f"{counts} {result.job.label}  NOT GRADED ({result.seconds:.1f} s): {result.error}"
+            line = f"{counts} {label}  NOT GRADED ({result.seconds:.1f} s): {printable(result.error)}"
         else:
-            line = f"{counts} {result.job.label}  {result.score:g}/{result.max_score:g}  ({result.seconds:.1f} s)"
+            line = f"{counts} {label}  {result.score:g}/{result.max_score:g}  ({result.seconds:.1f} s)"
             if result.notes:
-                line += "  ! " + " | ".join(result.notes)
+                line += "  ! " + " | ".join(printable(note) for note in result.notes)
         print(line, file=self.stream or sys.stdout, flush=True)
 
 
@@ -247,16 +250,16 @@ def print_summary(summary: Summary, autograder: Autograder, assignments: Sequenc
             share = f" ({100 * mean / maximum:.0f}%)" if maximum else ""
             print(f"  {assignment}: mean {mean:.2f} / {maximum:g}{share} over {len(scores)} graded learners", file=stream)
     for folder, failures in summary.warmup_failures.items():
-        print(f"  note: grading kernels for {folder} could not preload {'; '.join(failures)}", file=stream)
+        print(f"  note: grading kernels for {folder} could not preload {printable('; '.join(failures))}", file=stream)
     noted = [r for r in graded if r.notes]
     if noted:
         print(f"Learners with notes in their feedback ({len(noted)}):", file=stream)
         for r in noted:
-            print(f"  {r.job.label}: " + " | ".join(r.notes), file=stream)
+            print(f"  {printable(r.job.label)}: " + " | ".join(printable(note) for note in r.notes), file=stream)
     if errors:
         print(f"NOT graded, nothing recorded ({len(errors)}); fix the cause and run again:", file=stream)
         for r in errors:
-            print(f"  {r.job.label}: {r.error}", file=stream)
+            print(f"  {printable(r.job.label)}: {printable(r.error)}", file=stream)
 
 
 # -------------------------------------------------------------------------------- CLI
@@ -378,6 +381,9 @@ def run(args: argparse.Namespace) -> int:
             sandbox=_sandbox(args, autograder, jobs.todo, visible=[matplotlib_dir]),
         )
         remove_stale_scratch(settings.scratch_root)
+        remove_stale_cgroups()
+        contained = "a cgroup per kernel" if cgroup_parent() else "its process group and descendants; no writable cgroup v2"
+        print(f"course grade: processes a notebook starts are killed with its kernel ({contained})", flush=True)
         summary = Summary(skipped=len(jobs.done))
         try:
             run_to_completion(grade_jobs(autograder, jobs.todo, settings, workers, warm, Progress(len(jobs.todo)), summary))

@@ -531,6 +531,21 @@ def test_processes_a_notebook_starts_die_with_its_kernel(fixture_template, tmp_p
             process.kill()
 
 
+def test_learner_text_reaches_the_console_with_control_characters_escaped(fixture_template, tmp_path, capsys):
+    """A kernel's last words (what its process wrote to its log, which the notebook can
+    append to) appear in the teacher's console as text: no screen clear, no clipboard
+    write, no overwritten characters."""
+    attack = "\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\x08fake: 4/4 all good"
+    code = f"import os\nopen('../kernel-output.txt', 'a').write('{attack}\\n')\nos._exit(1)"
+    cases = [Submission("clears-screen", answers={"square": code}, expected=no_marks())]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases)
+    code, out = course_grade(course, capsys=capsys)
+    assert code == 0, out
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+    assert attack in out, out  # the escapes as text
+    assert not any(char in out for char in "\x1b\x07\x08"), repr(out)
+
+
 def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:1])
     code, out = course_grade(course, "--no-sandbox", capsys=capsys)
