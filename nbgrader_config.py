@@ -49,4 +49,9 @@ except ImportError:
     pass
 else:
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
+    # A time budget for all cells of a notebook together (each lesson runs in well under a
+    # minute): N cells that each stop just short of the limit per cell cannot cost N x 120 s.
+    # Cells after the budget is spent are not run; their tests score 0. `course grade
+    # --notebook-timeout` overrides it for one run.
+    c.RestartingExecute.notebook_timeout = 600
     c.ExchangeFactory.collect = "course.exchange.SafeCollect"

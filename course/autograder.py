@@ -511,6 +511,13 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
         ):
             limit = f" (the grading limit is {format_bytes(memory_limit)})" if memory_limit else ""
             notes.append(f"{where(index).capitalize()} ran out of memory{limit}.")
+    if report.budget_cut is not None or report.budget_skipped:
+        where = f" in {where(report.budget_cut)}" if report.budget_cut is not None else ""
+        skipped = len(report.budget_skipped)
+        notes.append(
+            f"Your notebook used up its time budget ({report.budget} s for all cells together){where}"
+            + (f"; the {_count(skipped, 'cell')} after it were not run, so their tests score 0." if skipped else ".")
+        )
     if report.stopped_at is not None:
         notes.append(
             f"The grader stopped your notebook in {where(report.stopped_at)}: {report.stop_reason}. "
@@ -519,6 +526,11 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
     if report.output_truncated:
         notes.append("Your notebook printed too much output; the grader kept only the beginning.")
     return notes
+
+
+def _count(n: int, noun: str) -> str:
+    """``_count(1, "cell")`` -> ``'1 cell'``, ``_count(3, "cell")`` -> ``'3 cells'``."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def notes_cell(notes: Sequence[str], title: str = "Notes from the grader") -> NotebookNode:

@@ -12,7 +12,8 @@ assignments, like ``nbgrader autograde`` run once per assignment, but
 * **idempotently**: a submission appears in ``autograded/`` only when all its grades are
   in the gradebook, so a run that is killed can simply be started again: it grades the
   rest, each learner once (``--force`` regrades everything);
-* **robustly**: per-cell time limit (``Execute.timeout``, ``--timeout``), a memory limit on
+* **robustly**: per-cell time limit (``Execute.timeout``, ``--timeout``) and per-notebook
+  time budget (``RestartingExecute.notebook_timeout``, ``--notebook-timeout``), a memory limit on
   each kernel (``--memory-limit``), a scratch working folder and HOME outside the course,
   and where Linux offers Landlock a sandbox (:mod:`course.sandbox`: the course cannot be
   read, nothing outside the scratch folder written, the grader not signalled); a kernel
@@ -279,6 +280,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warm", type=int, help="kernels started ahead of time (default: as many as workers; 0: start each on demand)")
     parser.add_argument("--timeout", type=int, help="time limit per cell in seconds (default: Execute.timeout of the config)")
     parser.add_argument(
+        "--notebook-timeout", type=int, metavar="SECONDS",
+        help="time budget of all cells of one notebook together; cells after it are not run "
+        "(default: RestartingExecute.notebook_timeout of the config; 0: none)",
+    )
+    parser.add_argument(
         "--memory-limit", default=format_bytes(DEFAULT_MEMORY_LIMIT).replace(" ", ""),
         help="memory per grading kernel, e.g. 2G, 512M, or 'none' (default: %(default)s)",
     )
@@ -340,6 +346,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_course_config(course_dir)
     if args.timeout is not None:
         config.Execute.timeout = args.timeout
+    if args.notebook_timeout is not None:
+        config.RestartingExecute.notebook_timeout = args.notebook_timeout or None
     autograder = Autograder(course_dir, config)
     if args.preload is not None:
         autograder.set_preload([m.strip() for m in args.preload.split(",") if m.strip()])
@@ -362,11 +370,13 @@ def run(args: argparse.Namespace) -> int:
         workers = args.workers or default_workers(memory_limit)
         warm = workers if args.warm is None else args.warm
         timeout = config.Execute.timeout if "timeout" in config.Execute else "nbgrader default"
+        budget = config.RestartingExecute.get("notebook_timeout") if "RestartingExecute" in config else None
+        budget_text = f" ({budget} s per notebook)" if budget else " (no budget per notebook)"
         print(
             f"course grade: {len(jobs.todo)} submission{'s' * (len(jobs.todo) != 1)} of {', '.join(assignments)} to grade"
             f" ({len(jobs.done)} already graded) in {course_dir}; {_plural(workers, 'worker')}, "
             f"{_plural(warm, 'warm kernel')}, "
-            f"time limit {timeout} s per cell, memory limit {format_bytes(memory_limit)} per kernel",
+            f"time limit {timeout} s per cell{budget_text}, memory limit {format_bytes(memory_limit)} per kernel",
             flush=True,
         )
         if args.scratch_dir:

@@ -682,6 +682,9 @@ class ExecutionReport:
     seconds: float = 0.0
     output_truncated: bool = False
     timeout: int | None = None  # the time limit per cell that applied
+    budget: int | None = None  # the time budget of the whole notebook that applied
+    budget_cut: int | None = None  # the cell during which the budget ran out
+    budget_skipped: list[int] = field(default_factory=list)  # cells not run: budget spent
 
 
 def _error_output(ename: str, message: str) -> NotebookNode:
@@ -700,7 +703,7 @@ async def execute_notebook(kernel: GradingKernel, nb: NotebookNode, resources: d
     client.nb = nb
     client.resources = resources
     client.reset_execution_trackers()
-    report = ExecutionReport(timeout=client.timeout)
+    report = ExecutionReport(timeout=client.timeout, budget=client.notebook_timeout or None)
     started = time.perf_counter()
     timeout_name = (client.error_on_timeout or {}).get("ename", "CellTimeoutError")
     try:
@@ -726,7 +729,7 @@ async def execute_notebook(kernel: GradingKernel, nb: NotebookNode, resources: d
                 kernel.kill()
                 _stop(nb, index, report, reason)
                 break
-            if cell.cell_type == "code" and any(
+            if index != client.budget_cut and cell.cell_type == "code" and any(
                 out.output_type == "error" and out.get("ename") == timeout_name for out in cell.get("outputs", [])
             ):
                 report.timed_out.append(index)
@@ -734,6 +737,8 @@ async def execute_notebook(kernel: GradingKernel, nb: NotebookNode, resources: d
     finally:
         report.seconds = time.perf_counter() - started
         report.output_truncated = client._truncated
+        report.budget_cut = client.budget_cut
+        report.budget_skipped = list(client.budget_skipped)
     return report
 
 

@@ -546,6 +546,47 @@ def test_learner_text_reaches_the_console_with_control_characters_escaped(fixtur
     assert not any(char in out for char in "\x1b\x07\x08"), repr(out)
 
 
+BUDGET_CONFIG = """
+from course.execute import autograde_preprocessors
+c.Autograde.autograde_preprocessors = autograde_preprocessors()
+c.Execute.timeout = 60
+c.RestartingExecute.notebook_timeout = 3
+"""
+
+
+def test_a_notebook_gets_a_time_budget_in_both_graders(fixture_template, tmp_path, capsys):
+    """A cell far below the limit per cell (60 s) is interrupted when the notebook's
+    budget (3 s for all cells) runs out, and the cells after it are not run: 0 points,
+    in nbgrader autograde with the kit's config and in course grade, with a note."""
+    cases = [Submission("spends-budget", answers={"square": SQUARE + "while True:\n    pass"}, expected=no_marks()),
+             FIXTURE_CASES[0]]
+    serial = course_with(fixture_template, tmp_path / "serial", FIXTURE, cases, BUDGET_CONFIG)
+    parallel = course_with(fixture_template, tmp_path / "parallel", FIXTURE, cases, BUDGET_CONFIG)
+    result = nbgrader("autograde", FIXTURE.name, cwd=serial)
+    assert result.returncode == 0, result.stdout + result.stderr
+    code, out = course_grade(parallel, "--workers", "2", capsys=capsys)
+    assert code == 0, out
+    assert "(3 s per notebook)" in out
+    assert points(serial, FIXTURE) == points(parallel, FIXTURE) == expected_points(cases, FIXTURE)
+
+    for course in (serial, parallel):
+        nb = autograded(course, "spends-budget", FIXTURE)
+        test_mean = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean")
+        assert "TimeBudgetExceeded: Not run: your notebook's cells used up their time budget (3 s" in notebook_text(test_mean)
+    note = autograded(parallel, "spends-budget", FIXTURE).cells[0].source
+    assert "Your notebook used up its time budget (3 s for all cells together) in cell 4 (`square`); the 5 cells" in note
+    assert "time limit for one cell" not in note
+
+
+def test_the_command_line_sets_the_time_budget(fixture_template, tmp_path, capsys):
+    cases = [Submission("spends-budget", answers={"square": SQUARE + "while True:\n    pass"}, expected=no_marks())]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, "c.Execute.timeout = 60")
+    code, out = course_grade(course, "--notebook-timeout", "2", capsys=capsys)
+    assert code == 0, out
+    assert "(2 s per notebook)" in out and "used up its time budget (2 s for all cells together)" in out
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+
+
 def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:1])
     code, out = course_grade(course, "--no-sandbox", capsys=capsys)
