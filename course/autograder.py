@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import fcntl
 import glob
 import json
@@ -65,7 +66,7 @@ from traitlets.config import Config, PyFileConfigLoader
 from traitlets.config.loader import ConfigFileNotFound
 from traitlets.utils.importstring import import_item
 
-from course.kernels import ExecutionReport, KernelSpec, format_bytes, warmup_plan
+from course.kernels import ExecutionReport, KernelSpec, format_bytes, warm_kernel_fits, warmup_plan
 
 CONFIG_FILE = "nbgrader_config.py"
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.
@@ -353,6 +354,10 @@ class Autograder:
             prepared.notes[notebook_id] = self._restoration_notes(job, notebook_id, Path(filename), sanitized)
             kernel = sanitized.metadata.get("kernelspec", {}).get("name")
             spec = self.kernel_spec(job.assignment, notebook_id, kernel)
+            if not warm_kernel_fits(sanitized, spec):
+                # The learner's cells set environment variables before imports: a fresh
+                # kernel, as nbgrader autograde would start, not one warmed up for others.
+                spec = dataclasses.replace(spec, env=(), preload=())
             prepared.notebooks.append(PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", spec))
         return prepared
 

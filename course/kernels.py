@@ -51,6 +51,7 @@ import collections
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -189,6 +190,85 @@ def warmup_plan(nb: NotebookNode) -> tuple[tuple[tuple[str, str], ...], tuple[st
             ):
                 env[node.targets[0].slice.value] = node.value.value
     return tuple(env.items()), tuple(modules)
+
+
+_ENV_METHODS = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
+_ENV_MAGIC = re.compile(r"^\s*%\s*(set_)?env\b", re.MULTILINE)
+
+
+def _names_environ(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
+        isinstance(node, ast.Name) and node.id == "environ"
+    )
+
+
+def _changes_environment(tree: ast.AST, allowed: dict[str, str]) -> bool:
+    """Whether code changes the process environment other than by literal
+    ``os.environ["NAME"] = "value"`` assignments found in ``allowed``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Subscript) and _names_environ(t.value) for t in node.targets
+        ):
+            target = node.targets[0]
+            literal = (
+                len(node.targets) == 1
+                and isinstance(target, ast.Subscript)
+                and isinstance(target.slice, ast.Constant)
+                and isinstance(node.value, ast.Constant)
+            )
+            if not (literal and allowed.get(target.slice.value, None) == node.value.value):
+                return True
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Subscript) \
+                and _names_environ(node.target.value):
+            return True
+        elif isinstance(node, ast.Delete) and any(
+            isinstance(t, ast.Subscript) and _names_environ(t.value) for t in node.targets
+        ):
+            return True
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in _ENV_METHODS and _names_environ(func.value):
+                return True
+            if (isinstance(func, ast.Attribute) and func.attr in ("putenv", "unsetenv")) or (
+                isinstance(func, ast.Name) and func.id in ("putenv", "unsetenv")
+            ):
+                return True
+        elif isinstance(node, (ast.Assign, ast.NamedExpr)) and _names_environ(node.value):
+            return True  # an alias of os.environ: what it does next cannot be followed
+    return False
+
+
+def warm_kernel_fits(nb: NotebookNode, spec: KernelSpec) -> bool:
+    """Whether a kernel warmed up for ``spec`` runs ``nb`` exactly like a fresh kernel:
+    the cells the learner can edit (all but nbgrader's locked ones) change no environment
+    variable except by the same literal assignments the warm-up replayed. A learner who
+    sets ``KERAS_BACKEND`` before importing Keras needs a fresh kernel: the warm one has
+    imported Keras already.
+
+    >>> spec = KernelSpec("python3", "a", env=(("TF_CPP_MIN_LOG_LEVEL", "3"),), preload=("keras",))
+    >>> cell = nbformat.v4.new_code_cell
+    >>> warm_kernel_fits(nbformat.v4.new_notebook(cells=[cell('import os\\nos.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"')]), spec)
+    True
+    >>> warm_kernel_fits(nbformat.v4.new_notebook(cells=[cell('import os\\nos.environ["KERAS_BACKEND"] = "jax"')]), spec)
+    False
+    """
+    if not spec.preload and not spec.env:
+        return True
+    allowed = dict(spec.env)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("locked"):
+            continue
+        if _ENV_MAGIC.search(cell.source):
+            return False
+        try:
+            tree = ast.parse(_strip_magics(cell.source))
+        except SyntaxError:
+            if "environ" in cell.source or "putenv" in cell.source:
+                return False
+            continue
+        if _changes_environment(tree, allowed):
+            return False
+    return True
 
 
 _WARMUP = """

@@ -587,6 +587,29 @@ def test_the_command_line_sets_the_time_budget(fixture_template, tmp_path, capsy
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
 
 
+def _sets_backend_before_import(nb: nbformat.NotebookNode) -> None:
+    """The learner's (unlocked) setup cell sets an environment variable a module reads
+    when it is imported, then imports it; the answer depends on it."""
+    nb.cells[1].source = 'import os\nos.environ["MPLBACKEND"] = "svg"\nimport matplotlib\n' + nb.cells[1].source
+    fill = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "square")
+    fill.source = 'assert matplotlib.get_backend() == "svg", matplotlib.get_backend()\n' + SQUARE
+
+
+def test_a_setup_cell_that_sets_environment_gets_a_fresh_kernel(fixture_template, tmp_path, capsys):
+    """course grade's warm kernels have imported the setup modules already (here
+    matplotlib, --preload); a notebook whose editable cells set environment variables
+    first is run in a fresh kernel instead, and both graders agree."""
+    cases = [Submission("sets-backend", transform=_sets_backend_before_import, expected=full_marks()),
+             FIXTURE_CASES[0]]
+    serial = course_with(fixture_template, tmp_path / "serial", FIXTURE, cases)
+    parallel = course_with(fixture_template, tmp_path / "parallel", FIXTURE, cases)
+    result = nbgrader("autograde", FIXTURE.name, cwd=serial)
+    assert result.returncode == 0, result.stdout + result.stderr
+    code, out = course_grade(parallel, "--workers", "1", "--preload", "matplotlib", capsys=capsys)
+    assert code == 0, out
+    assert points(serial, FIXTURE) == points(parallel, FIXTURE) == expected_points(cases, FIXTURE)
+
+
 def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:1])
     code, out = course_grade(course, "--no-sandbox", capsys=capsys)
