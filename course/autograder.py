@@ -66,7 +66,8 @@ from traitlets.config import Config, PyFileConfigLoader
 from traitlets.config.loader import ConfigFileNotFound
 from traitlets.utils.importstring import import_item
 
-from course.kernels import ExecutionReport, KernelSpec, format_bytes, warm_kernel_fits, warmup_plan
+from course.kernels import ExecutionReport, format_bytes
+from course.warmup import KernelSpec, warm_kernel_fits, warmup_plan
 
 CONFIG_FILE = "nbgrader_config.py"
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.
