@@ -184,7 +184,7 @@ async def grade_jobs(
             try:
                 on_result(result)
             except Exception as error:  # noqa: BLE001 - a broken terminal must not stop grading
-                print(f"course grade: could not report {result.job.label}: {error}", file=sys.stderr)
+                print(f"course grade: could not report {printable(result.job.label)}: {error}", file=sys.stderr)
 
     started = time.perf_counter()
     try:
