@@ -431,10 +431,11 @@ def _sandbox(args: argparse.Namespace, autograder: Autograder, jobs: Sequence[Jo
     rules = course_rules(
         autograder.root, autograder.setup_imports(jobs), also_hide=autograder.outside_paths(), also_visible=visible
     )
+    network = ", nor open network connections" if abi >= 4 else "; Linux 6.7+ would also deny them the network"
     signals = "" if abi >= 6 else "; Linux 6.12+ would also stop them from signalling the grader"
     print(f"course grade: kernels sandboxed (Landlock ABI {abi}): they cannot read "
           f"{', '.join(str(p) for p in rules.hide)} except the Python packages they import, nor write outside their "
-          f"scratch folder{signals}", flush=True)
+          f"scratch folder{network}{signals}", flush=True)
     return rules
 
 

@@ -17,8 +17,8 @@ which applies the rules and then ``exec``s the kernel (same process, same pid):
   system lists the folders on ``sys.path``;
 * **write**: only below ``--writable`` folders (the kernel's scratch folder) and a few
   device files (``/dev/null``, ``/dev/zero``, ``/dev/full``, ``/dev/random``,
-  ``/dev/urandom``, ``/dev/tty``); nothing is created, renamed or deleted anywhere else,
-  not in ``/dev/shm`` either;
+  ``/dev/urandom``; not a terminal); nothing is created, renamed or deleted anywhere
+  else, not in ``/dev/shm`` either;
 * **network** (``--deny-network``, Landlock ABI 4, Linux 6.7+): no TCP connection can be
   opened and no TCP port bound, except the ports given with ``--allow-bind`` (the
   kernel's own ZMQ ports). UDP and UNIX sockets are not covered by Landlock;
@@ -68,7 +68,7 @@ NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
 _RULE_NET_PORT = 2
 _PR_SET_CHILD_SUBREAPER = 36
 #: Device files a sandboxed process may still write (everything else in /dev is read-only).
-WRITABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
+WRITABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 _ABI1_FS = (1 << 13) - 1
 #: Rights that apply to a file (a rule on a regular file may grant only these).
