@@ -487,17 +487,25 @@ def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_tem
 
 def daemons(marker: str) -> str:
     """Learner code that leaves processes behind: a child in a new session and a
-    double-forked daemon (orphaned at once), both running until killed."""
-    loop = f"import time\\nwhile True: time.sleep(1)  # {marker}"
+    double-forked daemon (orphaned at once), both running until killed. Each says
+    "ready" through a pipe once it runs; the cell prints how many did."""
+    loop = f"import os, sys, time\nos.write(int(sys.argv[1]), b'r')\nwhile True: time.sleep(1)  # {marker}"
     return SQUARE + (
         "import os, subprocess, sys\n"
-        f"subprocess.Popen([sys.executable, '-c', {loop!r}], start_new_session=True)\n"
+        "read, write = os.pipe()\n"
+        "os.set_inheritable(write, True)\n"
+        f"subprocess.Popen([sys.executable, '-c', {loop!r}, str(write)], start_new_session=True, pass_fds=[write])\n"
         "if os.fork() == 0:\n"
         "    os.setsid()\n"
         "    if os.fork() == 0:\n"
-        f"        os.execv(sys.executable, [sys.executable, '-c', {loop!r}])\n"
+        f"        os.execv(sys.executable, [sys.executable, '-c', {loop!r}, str(write)])\n"
         "    os._exit(0)\n"
-        "os.wait()\n"
+        "_ = os.wait()\n"
+        "os.close(write)\n"
+        "ready = b''\n"
+        "while len(ready) < 2:\n"
+        "    ready += os.read(read, 2 - len(ready))\n"
+        "print('daemons ready:', len(ready))\n"
     )
 
 
@@ -521,6 +529,7 @@ def test_processes_a_notebook_starts_die_with_its_kernel(fixture_template, tmp_p
         code, out = course_grade(course, "--workers", "1", *([] if sandbox else ["--no-sandbox"]), capsys=capsys)
         assert code == 0, out
         assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+        assert "daemons ready: 2" in notebook_text(autograded(course, "leaves-daemons", FIXTURE))
         # The process table after grading: nothing the notebook started is left.
         assert marked_processes(marker) == []
         parent = cgroup_parent()
