@@ -46,6 +46,9 @@ c.OverwriteCells.add_missing_cells = True
 # 3 times, instead of failing the learner's whole submission. Only the start is tried
 # again: no cell has run yet. See course/execute.py. Without the kit installed (this file
 # copied into another environment), nbgrader's own Execute and sanitize steps are used.
+#
+# `nbgrader collect` never follows a symbolic link in a learner's submission (a link to
+# solutions/ would copy the teacher's notebook into submitted/): see course/exchange.py.
 try:
     from course.execute import autograde_preprocessors
     from course.fairness import sanitize_preprocessors
@@ -54,3 +57,9 @@ except ImportError:
 else:
     c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
+    # A time budget for all cells of a notebook together (each lesson runs in well under a
+    # minute): N cells that each stop just short of the limit per cell cannot cost N x 120 s.
+    # Cells after the budget is spent are not run; their tests score 0. `course grade
+    # --notebook-timeout` overrides it for one run.
+    c.RestartingExecute.notebook_timeout = 600
+    c.ExchangeFactory.collect = "course.exchange.SafeCollect"

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import fcntl
 import glob
 import json
@@ -67,7 +68,8 @@ from traitlets.config.loader import ConfigFileNotFound
 from traitlets.utils.importstring import import_item
 
 from course.fairness import take_notes
-from course.kernels import ExecutionReport, KernelSpec, format_bytes, warmup_plan
+from course.kernels import ExecutionReport, format_bytes
+from course.warmup import KernelSpec, warm_kernel_fits, warmup_plan
 
 CONFIG_FILE = "nbgrader_config.py"
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.
@@ -85,6 +87,24 @@ def load_course_config(course_dir: Path) -> Config:
             config.merge(PyFileConfigLoader(CONFIG_FILE, path=folder).load_config())
     config.CourseDirectory.root = str(Path(course_dir).resolve())
     return config
+
+
+def exchange_root(config: Config) -> Path | None:
+    """The exchange folder nbgrader uses with ``config``: ``Exchange.root`` if set, else
+    the default of the exchange class the config selects (nbgrader 0.9:
+    ``/usr/local/share/nbgrader/exchange``); None for an exchange without a folder.
+
+    >>> str(exchange_root(Config({"Exchange": {"root": "/srv/exchange"}})))
+    '/srv/exchange'
+    """
+    from nbgrader.exchange import ExchangeFactory  # noqa: PLC0415
+
+    try:
+        exchange = ExchangeFactory(config=config).exchange(config=config)
+    except Exception:  # noqa: BLE001 - a custom exchange that cannot be built here
+        return None
+    root = getattr(exchange, "root", None)
+    return Path(root) if isinstance(root, str) and root else None
 
 
 # ---------------------------------------------------------------------------- records
@@ -278,7 +298,10 @@ class Autograder:
 
     def outside_paths(self) -> list[Path]:
         """Course data kept outside the course folder: the exchange, a gradebook elsewhere."""
-        paths = [Path(self.config.Exchange.root if "root" in self.config.get("Exchange", {}) else "/srv/nbgrader/exchange")]
+        paths = []
+        root = exchange_root(self.config)
+        if root is not None:
+            paths.append(root)
         url = self.coursedir.db_url
         if url.startswith("sqlite:///"):
             paths.append(Path(url.removeprefix("sqlite:///")))
@@ -338,6 +361,10 @@ class Autograder:
                 nbformat.write(sanitized, folder / f"{notebook_id}.ipynb")
             kernel = sanitized.metadata.get("kernelspec", {}).get("name")
             spec = self.kernel_spec(job.assignment, notebook_id, kernel)
+            if not warm_kernel_fits(sanitized, spec):
+                # The learner's cells set environment variables before imports: a fresh
+                # kernel, as nbgrader autograde would start, not one warmed up for others.
+                spec = dataclasses.replace(spec, env=(), preload=())
             prepared.notebooks.append(PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", spec))
         return prepared
 
@@ -456,6 +483,13 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
         ):
             limit = f" (the grading limit is {format_bytes(memory_limit)})" if memory_limit else ""
             notes.append(f"{where(index).capitalize()} ran out of memory{limit}.")
+    if report.budget_cut is not None or report.budget_skipped:
+        where = f" in {where(report.budget_cut)}" if report.budget_cut is not None else ""
+        skipped = len(report.budget_skipped)
+        notes.append(
+            f"Your notebook used up its time budget ({report.budget} s for all cells together){where}"
+            + (f"; the {_count(skipped, 'cell')} after it were not run, so their tests score 0." if skipped else ".")
+        )
     if report.stopped_at is not None:
         notes.append(
             f"The grader stopped your notebook in {where(report.stopped_at)}: {report.stop_reason}. "
@@ -464,6 +498,11 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
     if report.output_truncated:
         notes.append("Your notebook printed too much output; the grader kept only the beginning.")
     return notes
+
+
+def _count(n: int, noun: str) -> str:
+    """``_count(1, "cell")`` -> ``'1 cell'``, ``_count(3, "cell")`` -> ``'3 cells'``."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def notes_cell(notes: Sequence[str], title: str = "Notes from the grader") -> NotebookNode:

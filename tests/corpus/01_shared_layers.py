@@ -105,6 +105,53 @@ attempt("write into the course", lambda: (course / "breaks-out-was-here.txt").wr
 attempt("stop the grader", lambda: os.kill(os.getppid(), signal.SIGTERM))
 """
 
+#: Marks the processes LEAVES_DAEMON starts; tests/pipeline/test_course_grade.py checks the
+#: process table for it after grading.
+DAEMON_MARKER = "course-corpus-daemon"
+# A background job that leaves the kernel's session (double fork + setsid) and keeps
+# trying to read other kernels' connection files (to run code in them).
+SPY = f"""import glob, time
+while True:
+    for path in glob.glob("/tmp/course-grade-*/kernel-*.json"):
+        try:
+            open(path).read()
+        except OSError:
+            pass
+    time.sleep(1)  # {DAEMON_MARKER}
+"""
+LEAVES_DAEMON = RIGHT_PREDICTION + f"""import os, subprocess, sys
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", {SPY!r}])
+    os._exit(0)
+os.wait()
+subprocess.Popen([sys.executable, "-c", {SPY!r}], start_new_session=True)
+print("daemon started")
+"""
+# What else a notebook could reach on the grader's machine.
+PROBES = RIGHT_PREDICTION + """import os, socket
+def attempt(label, action):
+    try:
+        action()
+        print(label + ": it worked")
+    except Exception as error:
+        print(label + ": " + type(error).__name__)
+attempt("write shared memory", lambda: open("/dev/shm/probe-was-here", "w").write("x"))
+attempt("write a device", lambda: open("/dev/probe-was-here", "w").write("x"))
+attempt("write /dev/null", lambda: open(os.devnull, "w").write("x"))
+attempt("open a connection", lambda: socket.create_connection(("127.0.0.1", 1), timeout=5))
+print("grader variables:", sorted(k for k in os.environ if k.startswith(("PYTEST", "JUPYTERHUB", "GITHUB"))) or "none")
+"""
+
+
+def sets_backend_first(nb):
+    """The (unlocked) setup cell picks another Keras backend before importing Keras: one
+    this environment lacks, so every later cell fails, as in a fresh kernel."""
+    nb.cells[1].source = 'import os\nos.environ["KERAS_BACKEND"] = "torch"\n' + nb.cells[1].source
+    return nb
+
+
 CASES = [
     Submission("correct", expected=full_marks()),
     Submission("untouched", base="blank", expected=no_marks(), feedback_contains=["NotImplementedError"]),
@@ -255,5 +302,29 @@ CASES = [
         feedback_contains=["read the solutions: PermissionError", "find the grader's folder: PermissionError",
                            "write into the course: PermissionError", "stop the grader: PermissionError"],
         course_grade_only=True,
+    ),
+    # Processes the notebook starts die with its kernel (a cgroup, or its process family).
+    Submission(
+        "leaves_daemon",
+        answers={"ex3_prediction": LEAVES_DAEMON},
+        expected=full_marks(),
+        feedback_contains=["daemon started"],
+        course_grade_only=True,
+    ),
+    Submission(
+        "probes_the_machine",
+        answers={"ex3_prediction": PROBES},
+        expected=full_marks(),
+        feedback_contains=["write shared memory: PermissionError", "write a device: PermissionError",
+                           "write /dev/null: it worked", "open a connection: PermissionError",
+                           "grader variables: none"],
+        course_grade_only=True,
+    ),
+    # Both graders: the warm kernel of course grade must not have imported Keras already.
+    Submission(
+        "sets_keras_backend",
+        transform=sets_backend_first,
+        expected=no_marks(),
+        feedback_contains=["No module named 'torch'"],
     ),
 ]

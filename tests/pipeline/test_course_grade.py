@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from course.autograder import is_notes_cell
@@ -40,6 +42,11 @@ def test_the_run_grades_everyone_in_a_sandbox(graded_by_course, lesson):
     assert result.feedback.returncode == 0, _tail(result.feedback.stdout + result.feedback.stderr)
     # Nothing the notebooks tried left a file in the course repository or the test course.
     assert not list(lesson.lesson.root.glob("*was-here*")) and not list(result.course_dir.rglob("*was-here*"))
+    assert not list(Path("/dev/shm").glob("*was-here*")) and not list(Path("/dev").glob("*was-here*"))
+    # The process table after grading: no process a notebook started is left.
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+            if any("course-corpus-daemon" in part for part in p.info["cmdline"] or ())]
+    assert not left, f"processes started by notebooks survived grading: {left}"
 
 
 def test_points(graded_by_course, lesson, any_case):
