@@ -21,6 +21,11 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # reports the second ignored in older versions); Execute.timeout wins when they differ.
 # `course grade --timeout` overrides it for one run.
 c.Execute.timeout = 120
+# After a cell's reply, nbgrader waits for the cell's last outputs at most iopub_timeout
+# seconds and then fails the learner's WHOLE notebook ("Timeout waiting for IOPub output").
+# nbclient's 4 s is too short on a busy grading machine (seen with 2 cores under load);
+# outputs normally arrive within milliseconds, so a long wait costs nothing.
+c.Execute.iopub_timeout = 60
 c.ExecutePreprocessor.timeout = 120
 c.Execute.error_on_timeout = {
     "ename": "CellTimeoutError",

@@ -74,6 +74,8 @@ def test_the_kit_config_puts_it_in_nbgrader_autograde():
     execute_step = RestartingExecute(config=config)
     assert execute_step.kernel_start_attempts == 3
     assert execute_step.timeout == 120, "the course's Execute.* settings still apply"
+    # A busy grader must not fail a whole notebook because a cell's outputs arrive late.
+    assert execute_step.iopub_timeout >= 30 and execute_step.raise_on_iopub_timeout
 
 
 def test_doctests():
