@@ -11,6 +11,8 @@ all environments), creates the exchange, and sets the environment's learner role
 
 - ``c.Exchange.root``: the exchange folder (default ``/usr/local/share/nbgrader/exchange``);
 - ``c.CourseDirectory.course_id``: ``keras-layer-reuse``;
+- ``c.Execute.timeout``: the course's time limit per cell, for Validate (nbgrader's
+  default of 30 s fails the setup cell on a busy hub);
 - ``c.ExchangeFactory.submit``: :class:`course.exchange.KitExchangeSubmit` (no false
   "extra notebook" for ``.ipynb_checkpoints``).
 
@@ -43,6 +45,10 @@ from course import setup_lab
 COURSE_ID = "keras-layer-reuse"
 DEFAULT_EXCHANGE = Path("/usr/local/share/nbgrader/exchange")
 MARK = "# Written by `course setup-hub`"
+# The course's per-cell time limit (nbgrader_config.py). A learner's server reads only the
+# hub-wide config, where nbgrader's default (30 s) would make Validate fail on a busy hub
+# while TensorFlow is still importing.
+EXECUTE_TIMEOUT = 120
 
 
 def hub_nbgrader_config(exchange: Path, course_id: str = COURSE_ID) -> str:
@@ -56,6 +62,9 @@ def hub_nbgrader_config(exchange: Path, course_id: str = COURSE_ID) -> str:
         "c = get_config()  # noqa: F821",
         f"c.Exchange.root = {str(exchange)!r}",
         f"c.CourseDirectory.course_id = {course_id!r}",
+        "# Validate runs the lesson with the course's time limit per cell.",
+        f"c.Execute.timeout = {EXECUTE_TIMEOUT}",
+        f"c.ExecutePreprocessor.timeout = {EXECUTE_TIMEOUT}",
         "# Submissions are checked without .ipynb_checkpoints (course/exchange.py).",
         "try:",
         "    import course.exchange",
