@@ -83,3 +83,38 @@ def test_course_config_uses_the_quiet_overwrite_cells() -> None:
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     names = [step.__name__ for step in config.Autograde.sanitize_preprocessors]
     assert "KitOverwriteCells" in names and "OverwriteCells" not in names
+
+
+def _graded_test_cell(source: str) -> nbformat.NotebookNode:
+    cell = new_code_cell(source)
+    cell.metadata.nbgrader = {"grade": True, "solution": False, "locked": True, "grade_id": "test_ex1",
+                              "points": 2, "schema_version": 3}
+    return cell
+
+
+@pytest.mark.parametrize(("learner_source", "warned"), [
+    ("check(a)", False),               # as released: hidden tests removed, nothing to report
+    ("pass  # no more checks", True),  # a learner who edited the test cell is still reported
+])
+def test_kit_overwrite_cells_reports_only_real_edits(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                     learner_source: str, warned: bool) -> None:
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import compute_checksum
+
+    from course.overwrite_cells import KitOverwriteCells
+
+    full = "check(a)\n### BEGIN HIDDEN TESTS\ncheck(b)\n### END HIDDEN TESTS"
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.add_assignment("ps1")
+        gb.add_notebook("nb", "ps1")
+        gb.add_grade_cell("test_ex1", "nb", "ps1", max_score=2, cell_type="code")
+        gb.add_source_cell("test_ex1", "nb", "ps1", cell_type="code", locked=True, source=full,
+                           checksum=compute_checksum(_graded_test_cell(full)))
+    notebook = new_notebook(cells=[_graded_test_cell(learner_source)])
+    step = KitOverwriteCells()
+    with caplog.at_level(logging.WARNING):
+        result, _ = step.preprocess(notebook, {"nbgrader": {"db_url": url, "assignment": "ps1", "notebook": "nb"}})
+
+    assert result.cells[0].source == full  # the grader runs the hidden tests either way
+    assert ("checksum" in caplog.text) is warned
