@@ -6,6 +6,7 @@ elsewhere every test here is skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -212,12 +213,18 @@ def hub(workdir: Path, accounts: dict[str, list[system.Account]], shared_env: Sh
         )
 
     def stop() -> None:
-        system.stop_process_group(process)
-        for account in [grader, *learners]:
-            system.kill_uid(account.uid)
+        graceful = system.stop_process_group(process)
+        left_in_hub = system.session_members(process.pid)  # the proxy, a service
+        left_as_users = {a.name: system.kill_uid(a.uid) for a in [grader, *learners]}
         artifacts = system.REPO / "artifacts" / "hub"
         artifacts.mkdir(parents=True, exist_ok=True)
         shutil.copy(log, artifacts / "jupyterhub.log")
+        for pid in left_in_hub:
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+        assert not left_in_hub, f"still running after the hub stopped: {left_in_hub}"
+        if graceful:  # a hub that stopped cleanly stopped every server it started
+            assert not any(left_as_users.values()), f"still running as the test accounts: {left_as_users}"
 
     request.addfinalizer(stop)
     base = f"http://127.0.0.1:{port}"

@@ -70,21 +70,27 @@ def remove_account(account: Account) -> None:
     shutil.rmtree(account.home, ignore_errors=True)
 
 
-def stop_process_group(process: subprocess.Popen, timeout: float = 30.0) -> None:
-    """SIGTERM the process group that ``process`` leads (the hub and its proxy), then SIGKILL."""
+def stop_process_group(process: subprocess.Popen, timeout: float = 60.0) -> bool:
+    """SIGTERM the process group that ``process`` leads (the hub and its proxy), then SIGKILL.
+
+    True when the hub exited by itself after SIGTERM (then it stopped its servers).
+    """
     try:
         os.killpg(process.pid, signal.SIGTERM)
     except ProcessLookupError:
-        return
+        process.wait()
+        return False  # it had already exited
     try:
         process.wait(timeout)
+        graceful = True
     except subprocess.TimeoutExpired:
-        pass
+        graceful = False
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     process.wait()
+    return graceful
 
 
 def _everyone_can_run(path: Path) -> bool:
@@ -161,3 +167,60 @@ def _link_tree(source: Path, dest: Path) -> None:
         subprocess.run(["cp", "-al", f"{source}/.", str(dest)], check=True, capture_output=True)
     except subprocess.CalledProcessError:  # another filesystem: copy
         shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True)
+
+
+def session_members(sid: int) -> list[int]:
+    """Pids of the processes in session ``sid`` (the hub runs in a session of its own)."""
+    members = []
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == sid:
+                members.append(pid)
+        except OSError:
+            pass
+    return members
+
+
+class MemorySampler:
+    """Samples, in a thread, the resident memory of every process of some uids and a session.
+
+    ``peak_total_mib`` is the largest sum seen (the whole hub: proxy, hub, servers, kernels,
+    grading); ``peak_mib[uid]`` the largest per account.
+    """
+
+    def __init__(self, uids: list[int], sid: int, interval: float = 0.5) -> None:
+        import threading
+
+        self.uids, self.sid, self.interval = set(uids), sid, interval
+        self.peak_total_mib = 0.0
+        self.peak_mib = {uid: 0.0 for uid in uids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        total, per_uid = 0, {uid: 0 for uid in self.uids}
+        for process in psutil.process_iter(["uids", "memory_info"]):
+            try:
+                uid = process.info["uids"].real
+                if uid in self.uids or os.getsid(process.pid) == self.sid:
+                    rss = process.info["memory_info"].rss
+                    total += rss
+                    if uid in per_uid:
+                        per_uid[uid] += rss
+            except (OSError, AttributeError, psutil.Error):
+                pass
+        self.peak_total_mib = max(self.peak_total_mib, total / 2**20)
+        for uid, rss in per_uid.items():
+            self.peak_mib[uid] = max(self.peak_mib[uid], rss / 2**20)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> "MemorySampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

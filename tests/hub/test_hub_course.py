@@ -46,6 +46,8 @@ class Flow:
     who: dict[str, system.Account]  # role in this test -> account
     spawn_seconds: dict[str, float] = field(default_factory=dict)
     rss_mib: dict[str, float] = field(default_factory=dict)
+    peak_mib: dict[str, float] = field(default_factory=dict)
+    peak_total_mib: float = 0.0
     validate: dict = field(default_factory=dict)
     submits: dict[str, dict] = field(default_factory=dict)
     listings: dict[str, list] = field(default_factory=dict)
@@ -98,9 +100,20 @@ def _server_rss_mib(account: system.Account) -> float:
 
 @pytest.fixture(scope="module")
 def flow(hub: Hub) -> Flow:
-    corpus = _corpus()
     roles = dict(zip(["right", "partly", "untouched"], hub.learners))
     result = Flow(hub, roles)
+    uids = [hub.grader.uid, *(a.uid for a in roles.values())]
+    with system.MemorySampler(uids, hub.process.pid) as memory:
+        _run_course(hub, result)
+    result.peak_total_mib = memory.peak_total_mib
+    result.peak_mib = {role: memory.peak_mib[a.uid] for role, a in roles.items()}
+    result.peak_mib["grader"] = memory.peak_mib[hub.grader.uid]
+    return result
+
+
+def _run_course(hub: Hub, result: Flow) -> None:
+    corpus = _corpus()
+    roles = result.who
     grader = hub.client(hub.grader.name)
 
     # The grader: the roster, then the lesson into the exchange (the formgrader's buttons).
@@ -159,7 +172,6 @@ def flow(hub: Hub) -> Flow:
             for item in client.ok("GET", f"{server}/api/contents/{stamp['path']}")["content"]:
                 page = client.ok("GET", f"{server}/api/contents/{item['path']}?type=file&format=text")
                 result.feedback[role][item["name"]] = page["content"]
-    return result
 
 
 def test_every_server_spawns_as_its_own_user(flow: Flow) -> None:
@@ -167,7 +179,14 @@ def test_every_server_spawns_as_its_own_user(flow: Flow) -> None:
         servers = [p for p in system.processes_of(account.uid) if "jupyterhub-singleuser" in " ".join(p.cmdline())]
         assert servers, f"no server process runs as {account.name}"
     print(f"\nspawn seconds: { {r: round(s, 1) for r, s in flow.spawn_seconds.items()} }")
-    print(f"server RSS MiB: { {r: round(m) for r, m in flow.rss_mib.items()} }")
+    print(f"server RSS MiB after spawn: { {r: round(m) for r, m in flow.rss_mib.items()} }")
+    print(f"peak RSS MiB per account (server + kernels): { {r: round(m) for r, m in flow.peak_mib.items()} }")
+    print(f"peak RSS MiB of the whole hub: {flow.peak_total_mib:.0f}")
+
+
+def test_the_hub_waited_for_the_formgrader(flow: Flow) -> None:
+    """course.hub.wait_for_managed_services, called in jupyterhub_config.py, took part."""
+    assert f"Waiting up to 300 s for service {COURSE_ID} to answer" in flow.hub.log.read_text()
 
 
 def test_validate_passes_a_right_answer(flow: Flow) -> None:
