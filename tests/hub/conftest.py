@@ -14,18 +14,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 import hubsys as system
 from hubapi import Client, wait_until
-
-COURSE_ID = "keras-layer-reuse"
-LESSON = "00_layers_calls_variables"
-SERVICE_PREFIX = f"/services/{COURSE_ID}"
-
+from hubsys import COURSE_ID, LESSON, Hub, SharedEnv
 
 def _why_not() -> str | None:
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
@@ -56,38 +51,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@dataclass
-class Hub:
-    base: str
-    admin: Client
-    shared: SharedEnv
-    exchange: Path
-    grader: system.Account
-    learners: list[system.Account]
-    log: Path
-    process: subprocess.Popen
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    def client(self, name: str) -> Client:
-        return Client(self.base, self.tokens[name])
-
-    @property
-    def env(self) -> Path:
-        return self.shared.prefix
-
-    @property
-    def course_dir(self) -> Path:
-        return self.grader.home / COURSE_ID
-
-    def as_grader(self, *command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """Run a command as the grader account in its course folder, with the shared environment."""
-        return subprocess.run(
-            ["runuser", "-u", self.grader.name, "--", "env", f"HOME={self.grader.home}",
-             *[f"{k}={v}" for k, v in self.shared.environ().items()], *command],
-            cwd=self.course_dir, capture_output=True, text=True, timeout=timeout,
-        )
-
-
 @pytest.fixture(scope="session")
 def workdir() -> Path:
     # Next to nothing private: every account must reach the shared environment inside it.
@@ -107,15 +70,6 @@ def accounts(workdir: Path, request: pytest.FixtureRequest) -> dict[str, list[sy
     for _ in range(3):
         made.append(system.make_account("kitln", homes))
     return {"grader": made[:1], "learners": made[1:]}
-
-
-@dataclass(frozen=True)
-class SharedEnv:
-    prefix: Path
-    variables: dict[str, str]  # what its interpreter needs (LD_LIBRARY_PATH), plus quiet TensorFlow
-
-    def environ(self) -> dict[str, str]:
-        return {"PATH": f"{self.prefix}/bin:/usr/bin:/bin", **self.variables}
 
 
 @pytest.fixture(scope="session")

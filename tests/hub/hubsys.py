@@ -15,12 +15,17 @@ import subprocess
 import sys
 import sysconfig
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+from hubapi import Client
+
 REPO = Path(__file__).resolve().parents[2]
+COURSE_ID = "keras-layer-reuse"
+LESSON = "00_layers_calls_variables"
+SERVICE_PREFIX = f"/services/{COURSE_ID}"
 
 
 @dataclass(frozen=True)
@@ -224,3 +229,44 @@ class MemorySampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+@dataclass(frozen=True)
+class SharedEnv:
+    prefix: Path
+    variables: dict[str, str]  # what its interpreter needs (LD_LIBRARY_PATH), plus quiet TensorFlow
+
+    def environ(self) -> dict[str, str]:
+        return {"PATH": f"{self.prefix}/bin:/usr/bin:/bin", **self.variables}
+
+
+@dataclass
+class Hub:
+    base: str
+    admin: Client
+    shared: SharedEnv
+    exchange: Path
+    grader: system.Account
+    learners: list[system.Account]
+    log: Path
+    process: subprocess.Popen
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def client(self, name: str) -> Client:
+        return Client(self.base, self.tokens[name])
+
+    @property
+    def env(self) -> Path:
+        return self.shared.prefix
+
+    @property
+    def course_dir(self) -> Path:
+        return self.grader.home / COURSE_ID
+
+    def as_grader(self, *command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run a command as the grader account in its course folder, with the shared environment."""
+        return subprocess.run(
+            ["runuser", "-u", self.grader.name, "--", "env", f"HOME={self.grader.home}",
+             *[f"{k}={v}" for k, v in self.shared.environ().items()], *command],
+            cwd=self.course_dir, capture_output=True, text=True, timeout=timeout,
+        )

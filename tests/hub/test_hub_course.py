@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 import hubsys as system
-from conftest import COURSE_ID, LESSON, SERVICE_PREFIX, Hub
+from hubsys import COURSE_ID, LESSON, SERVICE_PREFIX, Hub
 from hubapi import Client, wait_until
 
 NOTEBOOK = f"{LESSON}/{LESSON}.ipynb"
