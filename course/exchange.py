@@ -1,15 +1,26 @@
-"""``nbgrader collect`` that never follows a symbolic link in a learner's submission.
+"""nbgrader's exchange, made safe and quiet for a class: collect and submit.
 
-nbgrader's exchange copies a submission from the exchange's ``inbound/`` folder into
-``submitted/`` with ``shutil.copytree``, which copies what a symbolic link points to. A
-learner who puts ``answers.ipynb -> /path/to/course/solutions/...`` (or a link to a
-whole folder) into the exchange gets the teacher's file copied into their submission,
-and the grading kernel can then print it into their feedback. :class:`SafeCollect` copies
-the same files but leaves every link out (and says so in collect's log); a submission
-folder that is itself a link is not collected. Both graders use it: the kit's
-``nbgrader_config.py`` selects it with nbgrader's own extension point::
+* :class:`SafeCollect`: ``nbgrader collect`` never follows a symbolic link in a learner's
+  submission. nbgrader copies a submission from the exchange's ``inbound/`` folder into
+  ``submitted/`` with ``shutil.copytree``, which copies what a link points to: a learner who
+  puts ``answers.ipynb -> /path/to/course/solutions/...`` (or a link to a whole folder)
+  into the exchange would get the teacher's file copied into their submission, and the
+  grading kernel could print it into their feedback. SafeCollect copies the same files but
+  leaves every link out (and says so in collect's log); a submission folder that is itself
+  a link is not collected. The kit's ``nbgrader_config.py`` selects it.
+* :class:`KitExchangeSubmit`: ``nbgrader submit`` without the false "extra notebooks"
+  warning for checkpoints. JupyterLab keeps a copy of every notebook it opens in
+  ``.ipynb_checkpoints/``; nbgrader's submit leaves those folders out of the submission
+  (``CourseDirectory.ignore``), but its check for missing and extra notebooks lists every
+  ``.ipynb`` below the assignment folder, so every learner who opened the lesson in
+  JupyterLab is told that ``.ipynb_checkpoints/<lesson>-checkpoint.ipynb`` is an EXTRA
+  notebook. KitExchangeSubmit checks the files that are copied; a real extra or missing
+  notebook is still reported. The hub-wide config that ``course setup-hub`` writes selects it.
+
+Both through nbgrader's own extension point::
 
     c.ExchangeFactory.collect = "course.exchange.SafeCollect"
+    c.ExchangeFactory.submit = "course.exchange.KitExchangeSubmit"
 
 Example::
 
@@ -24,7 +35,8 @@ import shutil
 from collections.abc import Callable
 
 from nbgrader.exchange.default import ExchangeCollect
-from nbgrader.utils import ignore_patterns
+from nbgrader.exchange.default.submit import ExchangeSubmit
+from nbgrader.utils import find_all_files, ignore_patterns
 
 
 def without_links(ignore: Callable[[str, list[str]], set[str] | list[str]] | None,
@@ -104,3 +116,51 @@ class SafeCollect(ExchangeCollect):
                 if not os.path.islink(path):
                     total += os.path.getsize(path)
         return total
+
+
+def submitted_notebooks(folder: str, ignore: list[str]) -> list[str]:
+    """Notebooks below ``folder`` (relative, sorted) that a submission copies.
+
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / ".ipynb_checkpoints").mkdir()
+    >>> _ = (root / ".ipynb_checkpoints" / "a-checkpoint.ipynb").write_text("{}")
+    >>> _ = (root / "a.ipynb").write_text("{}")
+    >>> submitted_notebooks(str(root), [".ipynb_checkpoints"])
+    ['a.ipynb']
+    """
+    root = os.path.abspath(folder)
+    return sorted(
+        os.path.relpath(path, root)
+        for path in find_all_files(root, ignore)
+        if os.path.splitext(path)[1] == ".ipynb"
+    )
+
+
+class KitExchangeSubmit(ExchangeSubmit):
+    """``ExchangeSubmit`` whose missing/extra-notebook check skips ``CourseDirectory.ignore``.
+
+    The same messages as nbgrader 0.9's ``check_filename_diff``, over the files submitted.
+    """
+
+    def check_filename_diff(self) -> None:
+        ignore = list(self.coursedir.ignore)
+        released = submitted_notebooks(self.release_path, ignore)
+        submitted = submitted_notebooks(self.src_path, ignore)
+        missing = [name for name in released if name not in submitted]
+        extra = [name for name in submitted if name not in released]
+        if not (missing or extra):
+            return
+        release_diff = [f"{name}: {'MISSING' if name in missing else 'FOUND'}" for name in released]
+        submitted_diff = [f"{name}: {'EXTRA' if name in extra else 'OK'}" for name in submitted]
+        diff_msg = "Expected:\n\t{}\nSubmitted:\n\t{}".format("\n\t".join(release_diff), "\n\t".join(submitted_diff))
+        if missing and self.strict:
+            self.fail(
+                f"Assignment {self.coursedir.assignment_id} not submitted. "
+                f"There are missing notebooks for the submission:\n{diff_msg}"
+            )
+        else:
+            self.log.warning(
+                "Possible missing notebooks and/or extra notebooks "
+                f"submitted for assignment {self.coursedir.assignment_id}:\n{diff_msg}"
+            )

@@ -178,17 +178,23 @@ class FairOverwriteCells(OverwriteCells):
                 "(pasted from another notebook?); it ran as an ordinary cell and is not graded.",
             )
             return cell, resources
-        if source_cell.locked and self._was_edited(cell.source, source_cell.source):
-            self._edited.append(gid)
+        if source_cell.locked:
+            released = self._released_source(source_cell.source)
+            if _normalized(cell.source) not in (_normalized(source_cell.source), _normalized(released)):
+                self._edited.append(gid)
+            elif cell.source != source_cell.source:
+                # The learner's copy lacks the hidden tests by design: put them back quietly,
+                # so nbgrader logs "checksum has changed" only for a cell really edited.
+                cell.source = source_cell.source
         return super().preprocess_cell(cell, resources, cell_index)
 
-    def _was_edited(self, submitted: str, original: str) -> bool:
-        """Whether a locked cell's source is neither the original nor the learner's version
-        of it (the original without its hidden tests)."""
+    def _released_source(self, original: str) -> str:
+        """A locked cell's source as the learner received it: the original without its
+        hidden tests (the original itself when its markers are unbalanced)."""
         learner = nbformat.v4.new_code_cell(original)
         with contextlib.suppress(RuntimeError):
             ClearHiddenTests(config=self.config)._remove_hidden_test_region(learner)
-        return _normalized(submitted) not in (_normalized(original), _normalized(learner.source))
+        return learner.source
 
     def _lesson_order(self, source_nb: Any) -> list[str]:
         """The grade ids of the lesson in notebook order: from the source notebook when the
