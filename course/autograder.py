@@ -66,6 +66,7 @@ from traitlets.config.loader import ConfigFileNotFound
 from traitlets.utils.importstring import import_item
 
 from course.kernels import ExecutionReport, KernelSpec, format_bytes, warmup_plan
+from course.notes import is_notes_cell, notes_cell  # noqa: F401 (part of this module's interface)
 
 CONFIG_FILE = "nbgrader_config.py"
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.
@@ -330,10 +331,42 @@ class Autograder:
                 prepared.unreadable[notebook_id] = _unreadable_reason(Path(filename), error)
                 continue
             prepared.notes[notebook_id] = self._restoration_notes(job, notebook_id, Path(filename), sanitized)
+            sanitized = self._before_execution(folder / f"{notebook_id}.ipynb", sanitized)
             kernel = sanitized.metadata.get("kernelspec", {}).get("name")
             spec = self.kernel_spec(job.assignment, notebook_id, kernel)
             prepared.notebooks.append(PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", spec))
         return prepared
+
+    def _split_autograde_preprocessors(self) -> tuple[list, list]:
+        """nbgrader's autograde list split around Execute: (before, after) it."""
+        before: list = []
+        after: list = []
+        seen_execute = False
+        for pp in self.converter.autograde_preprocessors:
+            pp_class = import_item(pp) if isinstance(pp, str) else pp
+            if isinstance(pp_class, type) and issubclass(pp_class, Execute):
+                seen_execute = True  # done by course.kernels
+                continue
+            (after if seen_execute else before).append(pp_class)
+        return before, after
+
+    def _before_execution(self, path: Path, nb: NotebookNode) -> NotebookNode:
+        """Run the autograde preprocessors that come before Execute (the kit's
+        GuardSubmission) on the sanitized notebook in its staging folder, as nbgrader does."""
+        before, _ = self._split_autograde_preprocessors()
+        if not before:
+            return nb
+        conv = self.converter
+        conv._sanitizing = False
+        try:
+            resources = conv.init_single_notebook_resources(str(path))
+        finally:
+            conv._sanitizing = True
+        resources["metadata"] = {"path": str(path.parent)}
+        for pp_class in before:
+            nb, resources = pp_class(parent=conv.exporter, config=self.config)(nb, resources)
+        nbformat.write(nb, path)
+        return nb
 
     def _restoration_notes(self, job: Job, notebook_id: str, submitted: Path, sanitized: NotebookNode) -> list[str]:
         """What OverwriteCells changed: read-only cells the learner edited (put back), graded
@@ -389,10 +422,7 @@ class Autograder:
         conv.coursedir.student_id = job.student
         conv._sanitizing = False
         conv.exporter._preprocessors = []
-        for pp in conv.autograde_preprocessors:
-            pp_class = import_item(pp) if isinstance(pp, str) else pp
-            if isinstance(pp_class, type) and issubclass(pp_class, Execute):
-                continue  # already done by course.kernels
+        for pp in self._split_autograde_preprocessors()[1]:  # the ones before ran in prepare()
             conv.exporter.register_preprocessor(pp)
         for item in prepared.notebooks:
             nb, report = executed[item.notebook_id]
@@ -498,22 +528,6 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
     if report.output_truncated:
         notes.append("Your notebook printed too much output; the grader kept only the beginning.")
     return notes
-
-
-def notes_cell(notes: Sequence[str], title: str = "Notes from the grader") -> NotebookNode:
-    """A markdown cell listing ``notes``, put at the top of the autograded notebook and
-    marked as the grader's (:func:`is_notes_cell`)."""
-    text = f"**{title}**\n\n" + "\n".join(f"- {note}" for note in notes)
-    return nbformat.v4.new_markdown_cell(text, metadata={"course_grade": "notes"})
-
-
-def is_notes_cell(cell: NotebookNode) -> bool:
-    """Whether ``cell`` is a note the grader wrote (:func:`notes_cell`), not the learner's.
-
-    >>> is_notes_cell(notes_cell(["Cell 3 ran out of memory"])), is_notes_cell(nbformat.v4.new_markdown_cell("hi"))
-    (True, False)
-    """
-    return cell.get("metadata", {}).get("course_grade") == "notes"
 
 
 def _unreadable_reason(path: Path, error: Exception) -> str:

@@ -234,19 +234,11 @@ class SandboxedKernelManager(AsyncKernelManager):
 class GradingExecute(RestartingExecute):
     """nbgrader's ``Execute`` preprocessor (one that replaces a kernel which does not start,
     :mod:`course.execute`) that also starts its kernels in the sandbox when
-    ``sandbox_arguments`` are given, and caps the output kept in memory per notebook (a
-    learner printing in an endless loop must not exhaust the grader). Error outputs are
-    always kept: grading depends on them."""
-
-    output_limit = Integer(
-        32 * MiB, help="Bytes of output (text, images) kept per notebook; the rest is dropped."
-    ).tag(config=True)
+    ``sandbox_arguments`` are given. Output is capped by ``RestartingExecute.output`` (a
+    learner printing in an endless loop must not exhaust the grader)."""
 
     #: Arguments of ``python -m course.sandbox`` for every kernel (None: no sandbox).
     sandbox_arguments: tuple[str, ...] | None = None
-
-    _kept = 0
-    _truncated = False
 
     def create_kernel_manager(self) -> AsyncKernelManager:
         """A kernel manager for the next kernel; a sandboxed one when the run asks for it
@@ -257,29 +249,6 @@ class GradingExecute(RestartingExecute):
         if self.sandbox_arguments is not None:
             km.sandbox_arguments = self.sandbox_arguments
         return km
-
-    def reset_execution_trackers(self) -> None:
-        super().reset_execution_trackers()
-        self._kept = 0
-        self._truncated = False
-
-    def output(self, outs, msg, display_id, cell_index):  # noqa: ANN001, ANN201 (nbclient's signature)
-        if msg["msg_type"] in ("stream", "display_data", "execute_result", "update_display_data"):
-            content = msg["content"]
-            size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
-            self._kept += size
-            if self._kept > self.output_limit:
-                if not self._truncated:
-                    self._truncated = True
-                    outs.append(
-                        nbformat.v4.new_output(
-                            "stream",
-                            name="stderr",
-                            text=f"\n[course grade: output beyond {self.output_limit // MiB} MiB was dropped]\n",
-                        )
-                    )
-                return None
-        return super().output(outs, msg, display_id, cell_index)
 
 
 # ---------------------------------------------------------------------------- kernels
