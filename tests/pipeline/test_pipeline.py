@@ -66,6 +66,18 @@ def test_points(graded, lesson, case):
     assert not wrong, f"{case.name}: {wrong}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
 
 
+def test_integrity(graded, lesson, case):
+    """Tampering is flagged for manual grading with the note (course/integrity_preprocessors.py),
+    forged notes are unmarked, and no notebook grows beyond a few MB."""
+    if case.grading_fails:
+        pytest.skip("nbgrader cannot grade this notebook")
+    result = graded(lesson)
+    name = lesson.lesson.name
+    path = result.course_dir / "autograded" / case.name / name / f"{name}.ipynb"
+    problems = case.integrity_problems(path, result.manual[case.name])
+    assert not problems, f"{case.name}: {problems}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
+
+
 def test_feedback(graded, lesson, case):
     result = graded(lesson)
     lesson_name = lesson.lesson.name
