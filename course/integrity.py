@@ -223,8 +223,8 @@ class _Scanner(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in ("__builtins__", "__import__", "__loader__", "__spec__"):
             self.found.append(f"uses `{node.id}` ({_ATTRIBUTES[node.id]})")
-        elif node.id == "get_ipython":
-            self.found.append(_CALLS["get_ipython"])
+        elif node.id in _CALLS and node.id not in ("globals", "vars"):
+            self.found.append(_CALLS[node.id])
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:

@@ -126,8 +126,9 @@ def guard_folder(folder: Path) -> tuple[list[str], list[dict[str, Any]]]:
             removed.append(name)
             continue
         if path.parent == folder and _shadows(path):
+            is_dir = path.is_dir() and not path.is_symlink()
             _remove(path)
-            removed.append(name + ("/" if path.is_dir() else ""))
+            removed.append(name + ("/" if is_dir else ""))
     for path in sorted(folder.rglob("*.py")):
         try:
             found = scan_code(path.read_text(encoding="utf-8", errors="replace"))
