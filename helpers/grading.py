@@ -77,9 +77,11 @@ def kernel_changes() -> list[str]:
         changes.append("an input transformer rewrites every cell")
     if shell.custom_exceptions:
         changes.append("a custom error handler (`set_custom_exc`) is installed")
-    if any(name in vars(shell) for name in ("showtraceback", "_showtraceback", "run_cell", "run_cell_async",
-                                              "run_ast_nodes", "run_code", "showsyntaxerror")):
-        changes.append("a method of the IPython shell was replaced")
+    for name in ("showtraceback", "_showtraceback", "run_cell", "run_cell_async", "run_ast_nodes", "run_code",
+                 "showsyntaxerror"):
+        own = vars(shell).get(name)  # ipykernel keeps its own bound `_showtraceback` there
+        if own is not None and getattr(own, "__func__", None) is not getattr(type(shell), name, None):
+            changes.append(f"the IPython shell's `{name}` was replaced")
     for event, callbacks in getattr(shell.events, "callbacks", {}).items():
         for callback in callbacks:
             module = getattr(callback, "__module__", None) or ""
