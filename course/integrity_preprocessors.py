@@ -76,8 +76,8 @@ class GuardSubmission(NbGraderPreprocessor):
             if cell.cell_type != "code":
                 continue
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if grade_id in instructor and instructor[grade_id] == cell.source:
-                continue  # the instructor's own code (restored by OverwriteCells)
+            if grade_id in instructor and _is_instructor_code(cell.source, instructor[grade_id]):
+                continue  # the instructor's own code (restored or added back by OverwriteCells)
             found = scan_code(cell.source)
             if found:
                 findings.append({"cell": index, "grade_id": grade_id, "kind": "code", "what": describe(found)})
@@ -92,6 +92,19 @@ def _looks_like_notes(cell: NotebookNode) -> bool:
         return True
     text = cell.source.lstrip()
     return text.startswith(f"**{NOTES_TITLE}**") or text.startswith("**Not graded")
+
+
+def _is_instructor_code(source: str, instructor: str) -> bool:
+    """``source`` is the instructor's, maybe after comment lines (nbgrader's "This cell was
+    missing from the submission. It was added back" header).
+
+    >>> _is_instructor_code("# added back\\n\\nx = 1", "x = 1"), _is_instructor_code("y()\\nx = 1", "x = 1")
+    (True, False)
+    """
+    if not source.endswith(instructor):
+        return False
+    prefix = source[: len(source) - len(instructor)]
+    return all(not line.strip() or line.lstrip().startswith("#") for line in prefix.splitlines())
 
 
 def _instructor_sources(resources: dict) -> dict[str, str]:
