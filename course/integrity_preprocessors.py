@@ -10,7 +10,8 @@ They run in the GRADER's process, where learner code cannot reach them, around n
   marker from learner cells, so notes cannot be forged;
 * :class:`JudgeIntegrity`, right after execution: removes from the autograded test cells
   the outputs the kit's tests never produce (``execute_result``, ``display_data``: how a
-  hook hands nbgrader a score), lists the test cells that ran after a flagged cell, and
+  hook hands nbgrader a score) and flags those showing ``helpers.grading.pristine``'s
+  "GRADING MACHINERY CHANGED" message, lists the test cells that ran after a flagged cell, and
   writes the grader's note at the top of the notebook;
 * :class:`IntegritySaveAutoGrades`, nbgrader's ``SaveAutoGrades`` that records those test
   cells as 0 points and *needs manual grade* (formgrader lists them), and never fails on an
@@ -198,7 +199,8 @@ class JudgeIntegrity(NbGraderPreprocessor):
             odd = [o for o in cell.get("outputs", []) if _unexpected(o)]
             if odd:
                 kinds = sorted({o.output_type for o in odd})
-                cell.outputs = [o for o in cell.outputs if not _unexpected(o)]
+                # A score handed to nbgrader goes; pristine()'s own message stays for the learner.
+                cell.outputs = [o for o in cell.outputs if not _unexpected(o) or o.output_type == "stream"]
                 findings.append({"cell": index - offset, "kind": "output", "grade_id": _grade_id(cell),
                                  "what": "showed output the kit's tests never produce (" + ", ".join(kinds)
                                  + "): code that ran earlier changed how cells run"})

@@ -136,10 +136,11 @@ def forged_note(nb):
         metadata={"course_grade": "notes"},
     ))
 
-# (e) A 50 MB error message and 50 MB of display metadata.
+# (e) A 5 MB error message and 5 MB of display metadata (the caps: 1 MiB per output while
+# running, 20 000 characters per entry when saved).
 FLOODS_ERRORS = RIGHT_PREDICTION + """from IPython.display import display
-display({"text/plain": "a small result"}, raw=True, metadata={"junk": "y" * 50_000_000})
-raise ValueError("x" * 50_000_000)
+display({"text/plain": "a small result"}, raw=True, metadata={"junk": "y" * 5_000_000})
+raise ValueError("x" * 5_000_000)
 """
 
 FLAGGED = "score 0 until your teacher grades them by hand"
