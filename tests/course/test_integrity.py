@@ -250,3 +250,26 @@ def test_pristine_refuses_a_tracer(capsys):
     finally:
         sys.settrace(previous)
     assert "GRADING MACHINERY CHANGED" in capsys.readouterr().err
+
+
+def test_execute_caps_every_output_kind_while_running():
+    """RestartingExecute (both graders' Execute) cuts errors, data and metadata of each
+    message to output_item_limit, and drops output beyond output_limit per notebook."""
+    from course.execute import RestartingExecute
+
+    step = RestartingExecute(output_item_limit=1000, output_limit=5000)
+    step.reset_execution_trackers()
+    step.clear_before_next_output = False  # set by nbclient when a cell starts
+    outs: list = []
+
+    def message(kind, **content):  # noqa: ANN001, ANN003, ANN202
+        return {"msg_type": kind, "content": content, "header": {"msg_type": kind}, "parent_header": {}, "metadata": {}}
+
+    step.output(outs, message("error", ename="ValueError", evalue="x" * 10**6, traceback=["y" * 10**6]), None, 0)
+    step.output(outs, message("display_data", data={"text/plain": "z" * 10**6}, metadata={"m": "w" * 10**6}), None, 0)
+    for _ in range(10):
+        step.output(outs, message("stream", name="stdout", text="s" * 900), None, 0)
+    assert outs[0].output_type == "error" and len(outs[0].evalue) < 1100  # still an error
+    assert len(outs[1].data["text/plain"]) < 1100 and outs[1].metadata == {}
+    assert len(nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outs)]))) < 20_000
+    assert step._truncated and "was dropped" in "".join(o.get("text", "") for o in outs)
