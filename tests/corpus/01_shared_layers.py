@@ -95,8 +95,13 @@ fake.pristine = _Lenient
 sys.modules["helpers.grading"] = fake
 """
 
-# (a) Replaces a built-in the visible check uses (the answer is a float, not an int).
-PATCHES_BUILTINS = "predicted_params = 97.0\nimport builtins\nbuiltins.isinstance = lambda *args: True\n"
+# (a) Wraps the built-in import (a hook that could hand out fake modules); the answer is wrong.
+# (Replacing `isinstance` itself breaks the kernel's own messaging: nbgrader cannot grade it.)
+PATCHES_BUILTINS = """predicted_params = 177
+import builtins
+_real_import = builtins.__import__
+builtins.__import__ = lambda *args, **kwargs: _real_import(*args, **kwargs)
+"""
 
 # (b) An AST transformer that wraps every later cell (the hidden tests too) in try/except.
 SWALLOWS_ERRORS = TWO_ENCODERS + """import ast
@@ -244,8 +249,8 @@ CASES = [
         "patches_builtins",
         answers={"ex3_prediction": PATCHES_BUILTINS},
         expected=full_marks(except_={"test_ex3_prediction": 0}),
-        feedback_contains=["GRADING MACHINERY CHANGED: the built-in `isinstance` was replaced"],
-        integrity_note=["assigns to `builtins.isinstance`", f"`test_ex3_prediction` {FLAGGED}"],
+        feedback_contains=["GRADING MACHINERY CHANGED: the built-in `__import__` was replaced"],
+        integrity_note=["assigns to `builtins.__import__`", f"`test_ex3_prediction` {FLAGGED}"],
         manual_grade=["test_ex3_prediction"],
     ),
     Submission(
