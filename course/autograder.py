@@ -70,6 +70,7 @@ from traitlets.utils.importstring import import_item
 from course.fairness import take_notes
 from course.kernels import ExecutionReport, format_bytes
 from course.warmup import KernelSpec, warm_kernel_fits, warmup_plan
+from course.notes import is_notes_cell, notes_cell  # noqa: F401 (part of this module's interface)
 
 CONFIG_FILE = "nbgrader_config.py"
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.
@@ -359,6 +360,7 @@ class Autograder:
             prepared.notes[notebook_id] = take_notes(sanitized)
             if prepared.notes[notebook_id]:
                 nbformat.write(sanitized, folder / f"{notebook_id}.ipynb")
+            sanitized = self._before_execution(folder / f"{notebook_id}.ipynb", sanitized)
             kernel = sanitized.metadata.get("kernelspec", {}).get("name")
             spec = self.kernel_spec(job.assignment, notebook_id, kernel)
             if not warm_kernel_fits(sanitized, spec):
@@ -367,6 +369,37 @@ class Autograder:
                 spec = dataclasses.replace(spec, env=(), preload=())
             prepared.notebooks.append(PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", spec))
         return prepared
+
+    def _split_autograde_preprocessors(self) -> tuple[list, list]:
+        """nbgrader's autograde list split around Execute: (before, after) it."""
+        before: list = []
+        after: list = []
+        seen_execute = False
+        for pp in self.converter.autograde_preprocessors:
+            pp_class = import_item(pp) if isinstance(pp, str) else pp
+            if isinstance(pp_class, type) and issubclass(pp_class, Execute):
+                seen_execute = True  # done by course.kernels
+                continue
+            (after if seen_execute else before).append(pp_class)
+        return before, after
+
+    def _before_execution(self, path: Path, nb: NotebookNode) -> NotebookNode:
+        """Run the autograde preprocessors that come before Execute (the kit's
+        GuardSubmission) on the sanitized notebook in its staging folder, as nbgrader does."""
+        before, _ = self._split_autograde_preprocessors()
+        if not before:
+            return nb
+        conv = self.converter
+        conv._sanitizing = False
+        try:
+            resources = conv.init_single_notebook_resources(str(path))
+        finally:
+            conv._sanitizing = True
+        resources["metadata"] = {"path": str(path.parent)}
+        for pp_class in before:
+            nb, resources = pp_class(parent=conv.exporter, config=self.config)(nb, resources)
+        nbformat.write(nb, path)
+        return nb
 
     def finish(
         self,
@@ -382,10 +415,7 @@ class Autograder:
         conv.coursedir.student_id = job.student
         conv._sanitizing = False
         conv.exporter._preprocessors = []
-        for pp in conv.autograde_preprocessors:
-            pp_class = import_item(pp) if isinstance(pp, str) else pp
-            if isinstance(pp_class, type) and issubclass(pp_class, Execute):
-                continue  # already done by course.kernels
+        for pp in self._split_autograde_preprocessors()[1]:  # the ones before ran in prepare()
             conv.exporter.register_preprocessor(pp)
         for item in prepared.notebooks:
             nb, report = executed[item.notebook_id]
@@ -503,22 +533,6 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
 def _count(n: int, noun: str) -> str:
     """``_count(1, "cell")`` -> ``'1 cell'``, ``_count(3, "cell")`` -> ``'3 cells'``."""
     return f"{n} {noun}{'s' * (n != 1)}"
-
-
-def notes_cell(notes: Sequence[str], title: str = "Notes from the grader") -> NotebookNode:
-    """A markdown cell listing ``notes``, put at the top of the autograded notebook and
-    marked as the grader's (:func:`is_notes_cell`)."""
-    text = f"**{title}**\n\n" + "\n".join(f"- {note}" for note in notes)
-    return nbformat.v4.new_markdown_cell(text, metadata={"course_grade": "notes"})
-
-
-def is_notes_cell(cell: NotebookNode) -> bool:
-    """Whether ``cell`` is a note the grader wrote (:func:`notes_cell`), not the learner's.
-
-    >>> is_notes_cell(notes_cell(["Cell 3 ran out of memory"])), is_notes_cell(nbformat.v4.new_markdown_cell("hi"))
-    (True, False)
-    """
-    return cell.get("metadata", {}).get("course_grade") == "notes"
 
 
 def _unreadable_reason(path: Path, error: Exception) -> str:

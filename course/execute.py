@@ -46,11 +46,12 @@ from jupyter_client.client import KernelClient
 from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 from traitlets import Integer
 
 #: Error name of the output of a cell not run because the notebook's time budget was spent.
 BUDGET_SPENT = "TimeBudgetExceeded"
+MiB = 2**20
 
 
 class RestartingExecute(Execute):
@@ -65,6 +66,18 @@ class RestartingExecute(Execute):
         help="How many kernels to start, one after another, before giving up on a notebook "
         "whose kernel does not answer at start (1: no second try, as plain nbgrader).",
     ).tag(config=True)
+
+    output_limit = Integer(
+        32 * MiB,
+        help="Characters of output (text, images, error messages, metadata) kept in memory per "
+        "notebook while it runs; the rest is dropped (errors stay errors, cut short).",
+    ).tag(config=True)
+    output_item_limit = Integer(
+        MiB, help="Characters kept of any one output (an error message, an image, metadata)."
+    ).tag(config=True)
+
+    _kept = 0
+    _truncated = False
 
     notebook_timeout = Integer(
         None,
@@ -82,8 +95,10 @@ class RestartingExecute(Execute):
     budget_skipped: list[int]
 
     def reset_execution_trackers(self) -> None:
-        """nbclient's per-notebook counters, and the time budget's."""
+        """nbclient's per-notebook counters, the time budget's and the output cap's."""
         super().reset_execution_trackers()
+        self._kept = 0
+        self._truncated = False
         self._budget_started = None
         self._budget_left = None
         self.budget_cut = None
@@ -150,6 +165,36 @@ class RestartingExecute(Execute):
             await super().async_start_new_kernel(**self._start_arguments)
         return await super().async_start_new_kernel_client()  # the last attempt: its error is raised
 
+    def output(self, outs, msg, display_id, cell_index):  # noqa: ANN001, ANN201 (nbclient's signature)
+        """Keep at most ``output_limit`` characters of a notebook's output in memory, and at
+        most ``output_item_limit`` of any one output: a learner printing, raising or
+        displaying without end must not exhaust the grader or its gradebook. Errors are
+        always kept (cut short): grading depends on them."""
+        from course.integrity_preprocessors import cap_output
+
+        kind = msg["msg_type"]
+        if kind not in ("stream", "display_data", "execute_result", "update_display_data", "error"):
+            return super().output(outs, msg, display_id, cell_index)
+        content = msg["content"]
+        if kind == "error":  # cut short, but kept: the test must still fail
+            cap_output(content, self.output_item_limit, self.output_item_limit, kind=kind)
+            return super().output(outs, msg, display_id, cell_index)
+        if self._kept > self.output_limit:
+            return None
+        cap_output(content, self.output_item_limit, self.output_item_limit, kind=kind)
+        self._kept += _size(content)
+        if self._kept > self.output_limit:
+            if not self._truncated:
+                self._truncated = True
+                outs.append(
+                    nbformat.v4.new_output(
+                        "stream", name="stdout",
+                        text=f"\n[grader: output beyond {self.output_limit // MiB} MiB was dropped]\n",
+                    )
+                )
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
     # nbclient binds the synchronous versions to its own coroutines; bind them to ours.
     start_new_kernel = run_sync(async_start_new_kernel)
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
@@ -167,12 +212,27 @@ def budget_spent_output(budget: int, cut: int | None) -> NotebookNode:
     return nbformat.v4.new_output("error", ename=BUDGET_SPENT, evalue=message, traceback=[f"{BUDGET_SPENT}: {message}"])
 
 
-def autograde_preprocessors() -> list[type]:
-    """nbgrader's own list of autograde preprocessors with :class:`RestartingExecute` in
-    place of ``Execute``: the value for ``c.Autograde.autograde_preprocessors``.
+def _size(content: dict) -> int:
+    return len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
 
-    >>> [p.__name__ for p in autograde_preprocessors()][:3]
-    ['RestartingExecute', 'IgnorePattern', 'ClearMetadataPreprocessor']
+
+def autograde_preprocessors() -> list[type]:
+    """nbgrader's own list of autograde preprocessors with the kit's in place and around
+    ``Execute`` (see :mod:`course.integrity_preprocessors`): the value for
+    ``c.Autograde.autograde_preprocessors``, in ``nbgrader autograde`` and ``course grade``.
+
+    >>> [p.__name__ for p in autograde_preprocessors()][:4]
+    ['GuardSubmission', 'RestartingExecute', 'JudgeIntegrity', 'IgnorePattern']
+    >>> [p.__name__ for p in autograde_preprocessors()][5:7]
+    ['LimitAllOutput', 'IntegritySaveAutoGrades']
     """
-    defaults = Autograde.class_traits()["autograde_preprocessors"].default()
-    return [RestartingExecute if p is Execute else p for p in defaults]
+    from course.integrity_preprocessors import GuardSubmission, IntegritySaveAutoGrades, JudgeIntegrity, LimitAllOutput
+
+    replace = {Execute: RestartingExecute, LimitOutput: LimitAllOutput, SaveAutoGrades: IntegritySaveAutoGrades}
+    result: list[type] = []
+    for p in Autograde.class_traits()["autograde_preprocessors"].default():
+        if p is Execute:
+            result += [GuardSubmission, RestartingExecute, JudgeIntegrity]
+        else:
+            result.append(replace.get(p, p))
+    return result

@@ -253,6 +253,18 @@ class GraderNotes(NbGraderPreprocessor):
         return nb, resources
 
 
+def holds_sanitize_notes(nb: NotebookNode) -> bool:
+    """Whether the first cell of ``nb`` is the notes cell :class:`GraderNotes` wrote during
+    sanitizing (the notebook's metadata, which only that step writes, holds the same notes),
+    not a learner's cell made to look like one."""
+    notes = nb.metadata.get(NOTES_METADATA)
+    if not notes or not nb.cells:
+        return False
+    from course.notes import is_notes_cell, notes_cell  # noqa: PLC0415
+
+    return is_notes_cell(nb.cells[0]) and nb.cells[0].source == notes_cell(notes).source
+
+
 def take_notes(nb: NotebookNode) -> list[str]:
     """Remove the notes cell :class:`GraderNotes` put at the top of ``nb`` and return its
     notes (``course grade`` writes them again with its own, after execution)."""

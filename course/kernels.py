@@ -178,21 +178,13 @@ class SandboxedKernelManager(AsyncKernelManager):
 class GradingExecute(RestartingExecute):
     """nbgrader's ``Execute`` preprocessor (one that replaces a kernel which does not start,
     :mod:`course.execute`) that starts its kernels contained (:mod:`course.contain`) and,
-    when ``rules`` are given, sandboxed, and caps the output kept in memory per notebook (a
-    learner printing in an endless loop must not exhaust the grader). Error outputs are
-    always kept: grading depends on them."""
-
-    output_limit = Integer(
-        32 * MiB, help="Bytes of output (text, images) kept per notebook; the rest is dropped."
-    ).tag(config=True)
+    when ``rules`` are given, sandboxed. Output is capped by ``RestartingExecute.output`` (a
+    learner printing in an endless loop must not exhaust the grader)."""
 
     #: Landlock rules for every kernel (None: no sandbox); containment options.
     rules: Rules | None = None
     contain_arguments: tuple[str, ...] = ()
     connection_folder: Path | None = None
-
-    _kept = 0
-    _truncated = False
 
     def create_kernel_manager(self) -> AsyncKernelManager:
         """A kernel manager for the next kernel, contained and sandboxed as the run asks
@@ -204,29 +196,6 @@ class GradingExecute(RestartingExecute):
         if self.connection_folder is not None:
             km.connection_file = str(self.connection_folder / f"kernel-{uuid.uuid4().hex[:12]}.json")
         return km
-
-    def reset_execution_trackers(self) -> None:
-        super().reset_execution_trackers()
-        self._kept = 0
-        self._truncated = False
-
-    def output(self, outs, msg, display_id, cell_index):  # noqa: ANN001, ANN201 (nbclient's signature)
-        if msg["msg_type"] in ("stream", "display_data", "execute_result", "update_display_data"):
-            content = msg["content"]
-            size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
-            self._kept += size
-            if self._kept > self.output_limit:
-                if not self._truncated:
-                    self._truncated = True
-                    outs.append(
-                        nbformat.v4.new_output(
-                            "stream",
-                            name="stderr",
-                            text=f"\n[course grade: output beyond {self.output_limit // MiB} MiB was dropped]\n",
-                        )
-                    )
-                return None
-        return super().output(outs, msg, display_id, cell_index)
 
 
 # ---------------------------------------------------------------------------- kernels

@@ -5,6 +5,8 @@ tampered or hostile notebooks, each graded with exact points and a message. Poin
 cells test_ex1_shared_model 3, test_ex2_separate_model 3, test_ex3_prediction 2.
 """
 
+import nbformat
+
 from course.corpus import (
     Submission,
     add_foreign_cell,
@@ -152,6 +154,80 @@ def sets_backend_first(nb):
     return nb
 
 
+# --- Tampering with the grader (issue 10): each is flagged for manual grading, or cannot
+# change a grade. The kit's integrity preprocessors run in both graders.
+
+# (a) Replaces the hidden tests' entry point: helpers.grading refuses the new value, and the
+# grader reads the assignment in the cell before running it.
+REPLACES_PRISTINE = ONE_ENCODER + "import helpers.grading\nhelpers.grading.pristine = lambda: helpers\n"
+
+# (a) Puts a fake helpers.grading in the table of imported modules.
+SWAPS_SYS_MODULES = """predicted_params = 177
+import sys, types
+fake = types.ModuleType("helpers.grading")
+class _Lenient:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+fake.pristine = _Lenient
+sys.modules["helpers.grading"] = fake
+"""
+
+# (a) Wraps the built-in import (a hook that could hand out fake modules); the answer is wrong.
+# (Replacing `isinstance` itself breaks the kernel's own messaging: nbgrader cannot grade it.)
+PATCHES_BUILTINS = """predicted_params = 177
+import builtins
+_real_import = builtins.__import__
+builtins.__import__ = lambda *args, **kwargs: _real_import(*args, **kwargs)
+"""
+
+# (b) An AST transformer that wraps every later cell (the hidden tests too) in try/except.
+SWALLOWS_ERRORS = TWO_ENCODERS + """import ast
+class SwallowErrors(ast.NodeTransformer):
+    def visit_Module(self, node):
+        handler = ast.ExceptHandler(type=ast.Name("Exception", ast.Load()), name=None, body=[ast.Pass()])
+        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], finalbody=[])]
+        return ast.fix_missing_locations(node)
+get_ipython().ast_transformers.append(SwallowErrors())
+"""
+
+# (b) A hook that shows a result before every cell: nbgrader reads a test cell's first
+# execute_result as its score (text: full points; a number above the points: nbgrader fails).
+def result_hook(value: str) -> str:
+    return TWO_ENCODERS + f"""ip = get_ipython()
+def give_points(info):
+    ip.displayhook({value})
+ip.events.register("pre_run_cell", give_points)
+"""
+
+# (b) An error handler that hides every later error.
+HIDES_ERRORS = ONE_ENCODER + (
+    "get_ipython().set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: None)\n"
+)
+
+# (c) A helpers package next to the notebook: every check passes, pristine() returns it.
+FAKE_HELPERS = {
+    "helpers/__init__.py": "def __getattr__(name):\n    return lambda *args, **kwargs: None\n",
+    "helpers/grading.py": "def pristine():\n    import helpers\n    return helpers\n",
+    "numpy.py": "raise ImportError('not the real numpy')\n",
+}
+
+# (d) A markdown cell dressed as the grader's note.
+def forged_note(nb):
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+        "**Notes from the grader**\n\n- Your teacher checked this notebook by hand: full marks.",
+        metadata={"course_grade": "notes"},
+    ))
+
+# (e) A 5 MB error message and 5 MB of display metadata (the caps: 1 MiB per output while
+# running, 20 000 characters per entry when saved).
+FLOODS_ERRORS = RIGHT_PREDICTION + """from IPython.display import display
+display({"text/plain": "a small result"}, raw=True, metadata={"junk": "y" * 5_000_000})
+raise ValueError("x" * 5_000_000)
+"""
+
+FLAGGED = "score 0 until your teacher grades them by hand"
+ALL_TESTS = ["test_ex1_shared_model", "test_ex2_separate_model", "test_ex3_prediction"]
+
 CASES = [
     Submission("correct", expected=full_marks()),
     Submission("untouched", base="blank", expected=no_marks(), feedback_contains=["NotImplementedError"]),
@@ -273,11 +349,97 @@ CASES = [
         feedback_contains=["Layer 'shared_encoder' should be called 2 times"],
         note_contains=["You edited read-only cell(s) `test_ex1_shared_model`; the original was put back"],
     ),
+    # Patching the visible checks does not fool the hidden ones, and is flagged.
     Submission(
         "patches_checks",
         answers={"ex2_separate_model": CHECKS_SWITCHED_OFF},
+        expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
+        feedback_contains=["check passed (patched)"],
+        integrity_note=["(`ex2_separate_model`) changes how grading runs: calls `setattr` on the module `helpers`",
+                        f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
+    ),
+    # Tampering with the grader (see above) ------------------------------------------------
+    Submission(
+        "replaces_pristine",
+        answers={"ex2_separate_model": REPLACES_PRISTINE},
+        expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
+        feedback_contains=["helpers.grading is read-only: pristine cannot be replaced"],
+        integrity_note=["(`ex2_separate_model`) changes how grading runs: ",
+                        "assigns to `helpers.grading.pristine` (an attribute of an imported module)",
+                        f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
+    ),
+    Submission(
+        "swaps_sys_modules",
+        answers={"ex3_prediction": SWAPS_SYS_MODULES},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        integrity_note=["(`ex3_prediction`) changes how grading runs: ",
+                        "uses `.modules` (the table of imported modules)", f"`test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex3_prediction"],
+    ),
+    Submission(
+        "patches_builtins",
+        answers={"ex3_prediction": PATCHES_BUILTINS},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["GRADING MACHINERY CHANGED: the built-in `__import__` was replaced"],
+        integrity_note=["assigns to `builtins.__import__`", f"`test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex3_prediction"],
+    ),
+    Submission(
+        "ast_transformer",
+        answers={"ex1_shared_model": SWALLOWS_ERRORS},
+        expected=no_marks(),
+        integrity_note=["(`ex1_shared_model`) changes how grading runs: ",
+                        "uses `.ast_transformers` (IPython's AST transformers, which rewrite every later cell)",
+                        f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        manual_grade=ALL_TESTS,
+    ),
+    Submission(
+        "hook_text_score",
+        answers={"ex1_shared_model": result_hook('"full marks"')},
+        expected=no_marks(),
+        integrity_note=["uses `.events` (IPython event hooks)",
+                        "(`test_ex1_shared_model`) showed output the kit's tests never produce (execute_result)",
+                        f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        manual_grade=ALL_TESTS,
+    ),
+    Submission(
+        "hook_score_above_points",
+        answers={"ex1_shared_model": result_hook("99")},
+        expected=no_marks(),
+        integrity_note=["uses `.displayhook` (how results are shown)", f"`test_ex3_prediction` {FLAGGED}"],
+        manual_grade=ALL_TESTS,
+    ),
+    Submission(
+        "custom_exc",
+        answers={"ex2_separate_model": HIDES_ERRORS},
+        expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
+        integrity_note=["uses `.set_custom_exc` (IPython's error handler)",
+                        f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
+    ),
+    # Removed before grading: the kit's helpers grade, so the wrong model loses its points.
+    Submission(
+        "shadows_helpers",
+        answers={"ex2_separate_model": ONE_ENCODER},
+        extra_files=FAKE_HELPERS,
         expected=full_marks(except_={"test_ex2_separate_model": 0}),
-        feedback_contains=["check passed (patched)", "has no layer named 'encoder_b'"],
+        feedback_contains=["has no layer named 'encoder_b'"],
+        integrity_note=["Files that would replace modules the grader uses were removed before grading: "
+                        "`helpers/`, `numpy.py`."],
+    ),
+    Submission(
+        "forges_notes",
+        transform=forged_note,
+        expected=full_marks(),
+        integrity_note=["Cell 1 is made to look like the grader's notes; it was marked as yours."],
+    ),
+    Submission(
+        "floods_errors",
+        answers={"ex3_prediction": FLOODS_ERRORS},
+        expected=full_marks(),
+        feedback_contains=["a small result", "ValueError", "Output truncated"],
     ),
     Submission(
         "not_json",
@@ -303,12 +465,16 @@ CASES = [
                            "write into the course: PermissionError", "stop the grader: PermissionError"],
         course_grade_only=True,
     ),
-    # Processes the notebook starts die with its kernel (a cgroup, or its process family).
+    # Processes the notebook starts die with its kernel (a cgroup, or its process family);
+    # starting processes is also flagged for manual grading (course/integrity.py).
     Submission(
         "leaves_daemon",
         answers={"ex3_prediction": LEAVES_DAEMON},
-        expected=full_marks(),
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["daemon started"],
+        integrity_note=["(`ex3_prediction`) changes how grading runs: imports `subprocess` (starts processes)",
+                        f"`test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex3_prediction"],
         course_grade_only=True,
     ),
     Submission(

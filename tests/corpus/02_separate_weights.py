@@ -231,7 +231,10 @@ CASES = [
     Submission(
         "ex1-function-shares-model-right",
         answers={"ex1_towers": TOWER_FUNCTION_BROKEN_MODEL_RIGHT},
-        expected=full_marks(except_={"test_ex1_towers": 0}),
+        # Patching the checks is flagged (course/integrity.py): every later test waits for the teacher.
+        expected=full_marks(except_={"test_ex1_towers": 0, "test_ex2_predictions": 0, "test_ex3_trunk_heads": 0}),
+        manual_grade=["test_ex1_towers", "test_ex2_predictions", "test_ex3_trunk_heads"],
+        integrity_note=["assigns to `helpers.assert_calls` (an attribute of an imported module)"],
         feedback_contains=["Exercise 1: the visible checks pass.",
                            "Layers 'probe_a' and 'probe_b' should have separate weights",
                            "make_tower must create its layers inside the function"],
@@ -239,7 +242,10 @@ CASES = [
     Submission(
         "ex1-checks-patched",
         answers={"ex1_towers": TOWER_REUSED_CHECKS_PATCHED},
-        expected=full_marks(except_={"test_ex1_towers": 0}),
+        # Patching the checks is flagged (course/integrity.py): every later test waits for the teacher.
+        expected=full_marks(except_={"test_ex1_towers": 0, "test_ex2_predictions": 0, "test_ex3_trunk_heads": 0}),
+        manual_grade=["test_ex1_towers", "test_ex2_predictions", "test_ex3_trunk_heads"],
+        integrity_note=["assigns to `helpers.assert_calls` (an attribute of an imported module)"],
         feedback_contains=["Exercise 1: the visible checks pass.",
                            "The model 'three_towers' has no layer named 'tower_2'"],
     ),

@@ -142,6 +142,7 @@ class GradedLesson:
     feedback: subprocess.CompletedProcess | None = None
     max_points: dict[str, float] = field(default_factory=dict)  # grade cell -> max, from the gradebook
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # student -> grade cell -> score
+    manual: dict[str, list[str]] = field(default_factory=dict)  # student -> cells needing manual grade
 
     @property
     def release_dir(self) -> Path:
@@ -178,6 +179,7 @@ def _grade(item: PipelineLesson, course_dir: Path) -> GradedLesson:
     result.autograde = nbgrader("autograde", lesson.name, cwd=course_dir)
     result.feedback = nbgrader("generate_feedback", lesson.name, cwd=course_dir)
     result.max_points, result.scores = read_scores(course_dir, item, item.nbgrader_cases)
+    result.manual = read_manual(course_dir, item, item.nbgrader_cases)
     return result
 
 
@@ -196,6 +198,25 @@ def read_scores(course_dir: Path, item: PipelineLesson, cases) -> tuple[dict, di
             for case in cases
         }
     return max_points, scores
+
+
+def read_manual(course_dir: Path, item: PipelineLesson, cases) -> dict[str, list[str]]:  # noqa: ANN001
+    """student -> the grade cells the gradebook marks *needs manual grade*."""
+    lesson = item.lesson
+    course_id = load_nbgrader_config(lesson.root).CourseDirectory.course_id
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id) as gradebook:
+        notebook = gradebook.find_notebook(lesson.name, lesson.name)
+        return {
+            case.name: sorted(
+                cell.name for cell in notebook.grade_cells
+                if gradebook.find_grade(cell.name, lesson.name, lesson.name, case.name).needs_manual_grade
+            )
+            for case in cases
+        }
+
+
+def autograded_notebook(course_dir: Path, lesson: str, student: str) -> Path:
+    return course_dir / "autograded" / student / lesson / f"{lesson}.ipynb"
 
 
 @pytest.fixture(scope="session")
@@ -225,6 +246,7 @@ class CourseGradedLesson:
     feedback: subprocess.CompletedProcess
     max_points: dict[str, float]
     scores: dict[str, dict[str, float]]
+    manual: dict[str, list[str]] = field(default_factory=dict)
 
     def autograded(self, student: str) -> Path:
         name = self.item.lesson.name
@@ -246,7 +268,8 @@ def _course_grade(item: PipelineLesson, course_dir: Path) -> CourseGradedLesson:
     )
     feedback = nbgrader("generate_feedback", lesson.name, cwd=course_dir)
     max_points, scores = read_scores(course_dir, item, item.cases) if grade.returncode == 0 else ({}, {})
-    return CourseGradedLesson(item, course_dir, grade, feedback, max_points, scores)
+    manual = read_manual(course_dir, item, item.cases) if grade.returncode == 0 else {}
+    return CourseGradedLesson(item, course_dir, grade, feedback, max_points, scores, manual)
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,15 @@ def test_points(graded_by_course, lesson, any_case):
     assert not wrong, f"{any_case.name}: {wrong}"
 
 
+def test_integrity(graded_by_course, lesson, any_case):
+    """The same integrity rules as plain nbgrader (the kit's preprocessors): flagged cells
+    need manual grading, the note says why, forged notes are unmarked, sizes are bounded."""
+    result = graded_by_course(lesson)
+    assert result.grade.returncode == 0, _tail(result.grade.stdout + result.grade.stderr)
+    problems = any_case.integrity_problems(result.autograded(any_case.name), result.manual[any_case.name])
+    assert not problems, f"{any_case.name}: {problems}"
+
+
 def test_note_and_feedback(graded_by_course, lesson, any_case):
     result = graded_by_course(lesson)
     assert result.grade.returncode == 0, _tail(result.grade.stdout + result.grade.stderr)
@@ -65,7 +74,7 @@ def test_note_and_feedback(graded_by_course, lesson, any_case):
     note = first.source if is_notes_cell(first) else ""
     missing = [text for text in any_case.course_grade_notes if text not in note]
     assert not missing, f"{any_case.name}: the grader's note lacks {missing}:\n{note or '(no note)'}"
-    if not any_case.course_grade_notes:
+    if not any_case.course_grade_notes and not any_case.extra_files:
         assert not note, f"{any_case.name}: unexpected note:\n{note}"
 
     feedback = result.feedback_file(any_case.name)

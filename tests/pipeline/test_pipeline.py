@@ -68,6 +68,18 @@ def test_points(graded, lesson, case):
     assert not wrong, f"{case.name}: {wrong}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
 
 
+def test_integrity(graded, lesson, case):
+    """Tampering is flagged for manual grading with the note (course/integrity_preprocessors.py),
+    forged notes are unmarked, and no notebook grows beyond a few MB."""
+    if case.grading_fails:
+        pytest.skip("nbgrader cannot grade this notebook")
+    result = graded(lesson)
+    name = lesson.lesson.name
+    path = result.course_dir / "autograded" / case.name / name / f"{name}.ipynb"
+    problems = case.integrity_problems(path, result.manual[case.name])
+    assert not problems, f"{case.name}: {problems}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
+
+
 def test_feedback(graded, lesson, case):
     result = graded(lesson)
     lesson_name = lesson.lesson.name
@@ -87,10 +99,10 @@ def test_feedback(graded, lesson, case):
     # notebook (course.fairness), as course grade does; the learner reads it in the feedback.
     first = nbformat.read(result.autograded(case.name), as_version=4).cells[0]
     note = first.source if is_notes_cell(first) else ""
-    missing = [text for text in case.note_contains if text not in note]
+    missing = [text for text in case.notes if text not in note]
     assert not missing, f"{case.name}: the grader's note lacks {missing}:\n{note or '(no note)'}"
-    if not case.note_contains:
+    if not case.expects_a_note:
         assert not note, f"{case.name}: unexpected note:\n{note}"
     words = re.sub(r"<[^>]+>|`", "", html)
-    for text in case.note_contains:
+    for text in case.notes:
         assert text.replace("`", "") in words, f"{case.name}: feedback lacks the note {text!r}"
