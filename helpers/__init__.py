@@ -11,7 +11,7 @@ Modules, one job each:
 - :mod:`helpers.variables` - variable identity: which calls read which variables
 - :mod:`helpers.sharing` - sharing report and questions (shared? same architecture?)
 - :mod:`helpers.params` - parameter counts per model, layer, block (shared counted once)
-- :mod:`helpers.formulas` - closed-form counts for Dense, Conv, Embedding, RNNs, BatchNorm
+- :mod:`helpers.formulas` - closed-form counts for common layers (:mod:`helpers.formula_kinds` per kind)
 - :mod:`helpers.gradients` - a shared variable's gradient, split by the call that used it
 - :mod:`helpers.plots` - bar charts of parameter counts
 - :mod:`helpers.explorer` - how counts grow with width and depth; a slider explorer
@@ -51,6 +51,7 @@ from .formulas import (
     embedding_params,
     formula_for,
     formula_table,
+    formula_total,
     gru_params,
     lstm_params,
     rule_for,
@@ -127,6 +128,7 @@ __all__ = [
     "Formula",
     "formula_for",
     "formula_table",
+    "formula_total",
     "fraction_right",
     "gradient",
     "gradients_by_call",
