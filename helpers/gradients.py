@@ -164,14 +164,16 @@ class _StandInScope(StatelessScope):
         self.reads: list[_Invocation | None] = []
 
     def get_current_value(self, variable):
-        if variable is not self.variable:
-            return super().get_current_value(variable)
-        current = self.tracer.current
-        self.reads.append(current)
-        key = self.pick(current)
-        if key in self.stand_ins:
-            return self.stand_ins[key]
-        return super().get_current_value(variable)
+        if variable is self.variable:
+            current = self.tracer.current
+            self.reads.append(current)
+            key = self.pick(current)
+            if key in self.stand_ins:
+                return self.stand_ins[key]
+        value = super().get_current_value(variable)
+        # Keras's regularization losses read every weight through the scope: give them
+        # the variable's own (unchanged) value, as a scope holding all the state would.
+        return variable._value if value is None else value
 
 
 def _loss_value(model: keras.Model, inputs, loss: Loss | None, targets, training: bool):
