@@ -57,7 +57,7 @@ from .formulas import (
     rule_for,
     simple_rnn_params,
 )
-from .gradients import contributions_add_up, gradient, gradients_by_call
+from .gradients import OUTSIDE_CALLS, contributions_add_up, gradient, gradients_by_call, split_mismatch
 from .plots import plot_params
 from .explorer import CapacityExplorer, Growth, capacity_explorer, capacity_growth
 from .evaluation import accuracy, fraction_right, majority_rate, predict_outputs
@@ -86,6 +86,7 @@ from .checks import (
 from .tables import Table
 
 __all__ = [
+    "OUTSIDE_CALLS",
     "accuracy",
     "assert_accuracy",
     "assert_call_counts",
@@ -150,6 +151,7 @@ __all__ = [
     "sharing_groups",
     "sharing_report",
     "simple_rnn_params",
+    "split_mismatch",
     "Table",
     "TRAIN_IMAGES",
     "variable_id",
