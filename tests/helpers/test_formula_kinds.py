@@ -166,7 +166,12 @@ APPLICATIONS = [  # (builder, smallest input side); the layers they use between 
 
 @pytest.mark.parametrize("build, side", APPLICATIONS, ids=[b.__name__ for b, _ in APPLICATIONS])
 def test_formula_and_keras_agree_on_keras_applications(build, side):
-    model = build(weights=None, input_shape=(side, side, 3))
+    try:
+        model = build(weights=None, input_shape=(side, side, 3))
+    except ValueError as refused:  # NASNet on PyTorch: "not available with the torch backend"
+        if "not available" not in str(refused):
+            raise
+        pytest.skip(str(refused))
     table = formula_table(model)
     wrong = [row for row in table.rows if row[-1] is not True]
     assert not wrong, wrong
