@@ -35,7 +35,9 @@ def snapshot(model: keras.Model) -> list[np.ndarray]:
 
 
 def mse_to(y):
-    return lambda out: ops.mean((out - y) ** 2)
+    # A tensor, not a NumPy array: on PyTorch, `tensor - array` would convert the tensor.
+    target = ops.convert_to_tensor(y, dtype=keras.config.floatx())
+    return lambda out: ops.mean((out - target) ** 2)
 
 
 def test_the_split_is_exact_in_training_mode():
