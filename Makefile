@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: lab test venv notebooks lock clean chromium bench hub-env
+.PHONY: lab test test-jax venv notebooks lock clean chromium bench hub-env
 
 venv: $(STAMP)
 
@@ -35,6 +35,12 @@ lab: $(STAMP)
 PYTEST_WORKERS ?= 2
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-jax
+
+# The helpers on a second Keras backend: their tests and docstring examples under JAX (CPU).
+# (PyTorch works too but its wheel is several GB: README, "The helpers on every backend".)
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider tests/helpers helpers
 
 # tests/browser/ drives Debian's Chromium. Install it when it is missing and this user can
 # (root with apt-get, as on CI: about 1 minute); otherwise those tests skip and say why.

@@ -14,7 +14,7 @@ Modules, one job each:
 - :mod:`helpers.variables` - variable identity: which calls read which variables
 - :mod:`helpers.sharing` - sharing report and questions (shared? same architecture?)
 - :mod:`helpers.params` - parameter counts per model, layer, block (shared counted once)
-- :mod:`helpers.formulas` - closed-form counts for Dense, Conv, Embedding, RNNs, BatchNorm
+- :mod:`helpers.formulas` - closed-form counts for common layers (:mod:`helpers.formula_kinds` per kind)
 - :mod:`helpers.gradients` - a shared variable's gradient, split by the call that used it
 - :mod:`helpers.plots` - bar charts of parameter counts
 - :mod:`helpers.diagram` - the sharing diagram: calls joined to the variables they read
@@ -55,12 +55,13 @@ from .formulas import (
     embedding_params,
     formula_for,
     formula_table,
+    formula_total,
     gru_params,
     lstm_params,
     rule_for,
     simple_rnn_params,
 )
-from .gradients import contributions_add_up, gradient, gradients_by_call
+from .gradients import OUTSIDE_CALLS, contributions_add_up, gradient, gradients_by_call, split_mismatch
 from .plots import plot_params
 from .diagram import DIAGRAM_HINT, DiagramEdge, DiagramNode, SharingDiagram, diagram_hint, sharing_diagram
 from .explorer import CapacityExplorer, Growth, capacity_explorer, capacity_growth
@@ -90,6 +91,7 @@ from .checks import (
 from .tables import Table
 
 __all__ = [
+    "OUTSIDE_CALLS",
     "accuracy",
     "assert_accuracy",
     "assert_call_counts",
@@ -136,6 +138,7 @@ __all__ = [
     "Formula",
     "formula_for",
     "formula_table",
+    "formula_total",
     "fraction_right",
     "gradient",
     "gradients_by_call",
@@ -159,6 +162,7 @@ __all__ = [
     "sharing_groups",
     "sharing_report",
     "simple_rnn_params",
+    "split_mismatch",
     "Table",
     "TRAIN_IMAGES",
     "variable_id",
