@@ -31,7 +31,7 @@ from .analysis import InspectionError, analyse, graph_of
 from .calls import call_counts, layer_calls, resolve_layer
 from .evaluation import fraction_right, majority_rate, predict_outputs
 from .formulas import formula_for, rule_for
-from .gradients import gradient, gradients_by_call
+from .gradients import gradient, gradients_by_call, split_mismatch
 from .params import Blocks, block_params, count_params, owners, param_table
 from .sharing import (
     config_differences,
@@ -471,8 +471,12 @@ def assert_gradient_split(
         if not np.allclose(got, want, atol=atol):
             _fail(f"Your gradient part for {label!r} is off by up to {np.abs(got - want).max():.3g}. "
                   "Compute it for the same variable, inputs and loss.", hint)
+    whole = gradient(model, variable, inputs, loss)
+    problem = split_mismatch(parts, whole, atol=atol)  # the parts must add up to the whole gradient
+    if problem is not None:
+        _fail(problem, hint)
     if total is not None:
-        want = gradient(model, variable, inputs, loss)
+        want = whole
         got = np.asarray(total, dtype=float)
         if got.shape != want.shape or not np.allclose(got, want, atol=atol):
             off = f"off by up to {np.abs(got - want).max():.3g}" if got.shape == want.shape else f"of shape {got.shape}"
