@@ -124,8 +124,6 @@ CASES = [
         "untrained",
         answers={"ex2_train_model": TRAIN_WITHOUT_FIT},
         expected=full_marks(except_={D: 0}),
-        manual_grade=[D],  # patching the check is flagged (course/integrity.py)
-        integrity_note=["assigns to `helpers.assert_accuracy` (an attribute of an imported module)"],
         feedback_contains=["should be at least 85.0%"],
     ),
     # Part D: untrained, with test_y replaced by the model's own answers, so the visible
@@ -138,8 +136,6 @@ CASES = [
             "          \"larger\": (predicted[\"larger\"][:, 0] > 0.5).astype(\"float32\"),\n"
             "          \"digit\": predicted[\"digit\"].argmax(axis=1)}\n")},
         expected=full_marks(except_={D: 0}),
-        manual_grade=[D],  # patching the check is flagged (course/integrity.py)
-        integrity_note=["assigns to `helpers.assert_accuracy` (an attribute of an imported module)"],
         feedback_contains=["should be at least 85.0%"],
     ),
     # Part D: untrained, with the check replaced by a no-op; the hidden test uses pristine().
