@@ -231,10 +231,7 @@ CASES = [
     Submission(
         "ex1-function-shares-model-right",
         answers={"ex1_towers": TOWER_FUNCTION_BROKEN_MODEL_RIGHT},
-        # Patching the checks is flagged (course/integrity.py): every later test waits for the teacher.
-        expected=full_marks(except_={"test_ex1_towers": 0, "test_ex2_predictions": 0, "test_ex3_trunk_heads": 0}),
-        manual_grade=["test_ex1_towers", "test_ex2_predictions", "test_ex3_trunk_heads"],
-        integrity_note=["assigns to `helpers.assert_calls` (an attribute of an imported module)"],
+        expected=full_marks(except_={"test_ex1_towers": 0}),
         feedback_contains=["Exercise 1: the visible checks pass.",
                            "Layers 'probe_a' and 'probe_b' should have separate weights",
                            "make_tower must create its layers inside the function"],

@@ -273,3 +273,24 @@ def test_execute_caps_every_output_kind_while_running():
     assert len(outs[1].data["text/plain"]) < 1100 and outs[1].metadata == {}
     assert len(nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outs)]))) < 20_000
     assert step._truncated and "was dropped" in "".join(o.get("text", "") for o in outs)
+
+
+def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
+    """A corpus case expects a manual grade or an integrity note exactly when the grader's
+    reading of its answers finds something (or it hands in files, or forges a note): an
+    expectation put on the wrong case would otherwise pass unnoticed until a slow pipeline run."""
+    import importlib.util
+
+    from course.integrity import scan_code
+
+    wrong = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "corpus").glob("0*.py")):
+        spec = importlib.util.spec_from_file_location(f"corpus_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for case in module.CASES:
+            flagged = any(scan_code(code) for code in case.answers.values())
+            expects = bool(case.manual_grade or case.integrity_note)
+            if flagged and not expects or expects and not (flagged or case.extra_files or case.transform):
+                wrong.append(f"{path.stem}/{case.name}: {'flagged' if flagged else 'not flagged'}")
+    assert not wrong, wrong
