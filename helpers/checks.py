@@ -645,7 +645,7 @@ def _how_to_count(source: keras.layers.Layer, reveal: bool) -> list[str]:
             lines.append(f"  - {layer.name!r}, {_settings(layer)}: {formula}")
             values.append(formula.value)
         else:
-            lines.append(f"  - {layer.name!r}, {_settings(layer)} on input {shape}: {rule_for(layer)}")
+            lines.append(f"  - {layer.name!r}, {_settings(layer)} on input {shape}:\n      {rule_for(layer)}")
     if reveal and len(values) > 1:
         lines.append(f"  total: {' + '.join(f'{v:,}' for v in values)} = {sum(values):,}")
     return lines
@@ -675,7 +675,8 @@ def assert_predicted_count(
     ...
     helpers.checks.CheckFailed: head_count is 640: not the parameter count of 'probe'.
     Count each layer with its rule, then add the counts up:
-      - 'head', Dense(units=10) on input (None, 64): (inputs + 1) × units
+      - 'head', Dense(units=10) on input (None, 64):
+          (inputs + 1) × units
     """
     __tracebackhide__ = True
     if isinstance(predicted, bool) or not isinstance(predicted, numbers.Integral):
@@ -768,8 +769,8 @@ def assert_capacity_ratio(
         + "\n".join(rows)
         + "\nA layer's parameters grow with its inputs × its outputs: doubling the filters of a\n"
         "layer whose input also doubled multiplies its count by about 4. Depth adds\n"
-        "parameters linearly when the layers are alike: to double a block, double its\n"
-        "depth (or multiply its width by about 1.4).",
+        "parameters linearly when the layers are alike: to double a block,\n"
+        "double its depth (or multiply its width by about 1.4).",
         hint,
     )
 

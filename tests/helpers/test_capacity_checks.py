@@ -64,8 +64,8 @@ def test_wrong_prediction_names_the_rule_per_layer_without_the_answer():
     message = str(caught.value)
     assert "dense_count is 3,072: not the parameter count of 'dense_block'." in message
     assert "3,136" not in message and "64 more" not in message  # the visible check gives no answer
-    assert "'block_dense1', Dense(units=32) on input (None, 64): (inputs + 1) × units" in message
-    assert "'block_dense2', Dense(units=32) on input (None, 32): (inputs + 1) × units" in message
+    assert "'block_dense1', Dense(units=32) on input (None, 64):\n      (inputs + 1) × units" in message
+    assert "'block_dense2', Dense(units=32) on input (None, 32):\n      (inputs + 1) × units" in message
     assert "2,080" not in message  # the rule, not the worked answer
 
 
