@@ -14,6 +14,7 @@ Modules, one job each:
 - :mod:`helpers.formulas` - closed-form counts for Dense, Conv, Embedding, RNNs, BatchNorm
 - :mod:`helpers.gradients` - a shared variable's gradient, split by the call that used it
 - :mod:`helpers.plots` - bar charts of parameter counts
+- :mod:`helpers.diagram` - the sharing diagram: calls joined to the variables they read
 - :mod:`helpers.explorer` - how counts grow with width and depth; a slider explorer
 - :mod:`helpers.evaluation` - accuracy per output, measured on the data given
 - :mod:`helpers.datasets` - lesson data built from scikit-learn's digits (no downloads)
@@ -58,6 +59,7 @@ from .formulas import (
 )
 from .gradients import contributions_add_up, gradient, gradients_by_call
 from .plots import plot_params
+from .diagram import DIAGRAM_HINT, DiagramEdge, DiagramNode, SharingDiagram, diagram_hint, sharing_diagram
 from .explorer import CapacityExplorer, Growth, capacity_explorer, capacity_growth
 from .evaluation import accuracy, fraction_right, majority_rate, predict_outputs
 from .datasets import DEFAULT_PAIRS, DEFAULT_SEEDS, TRAIN_IMAGES, digit_images, digit_pairs
@@ -121,6 +123,10 @@ __all__ = [
     "DEFAULT_PAIRS",
     "DEFAULT_SEEDS",
     "dense_params",
+    "DIAGRAM_HINT",
+    "diagram_hint",
+    "DiagramEdge",
+    "DiagramNode",
     "digit_images",
     "digit_pairs",
     "embedding_params",
@@ -145,6 +151,8 @@ __all__ = [
     "separate_copies",
     "shared_variables",
     "shares_weights",
+    "sharing_diagram",
+    "SharingDiagram",
     "sharing_groups",
     "sharing_report",
     "simple_rnn_params",

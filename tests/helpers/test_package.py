@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import helpers
-from helpers import calls, checks, formulas, gradients, params, plots, sharing, tables, variables
+from helpers import calls, checks, diagram, formulas, gradients, params, plots, sharing, tables, variables
 
-MODULES = [calls, variables, sharing, params, formulas, plots, gradients, checks, tables]
+MODULES = [calls, variables, sharing, params, formulas, plots, diagram, gradients, checks, tables]
 
 
 def test_every_public_name_of_every_module_is_exported():
