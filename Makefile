@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: lab test venv notebooks lock clean chromium bench
+.PHONY: lab test test-jax venv notebooks lock clean chromium bench hub-env
 
 venv: $(STAMP)
 
@@ -35,6 +35,12 @@ lab: $(STAMP)
 PYTEST_WORKERS ?= 2
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-jax
+
+# The helpers on a second Keras backend: their tests and docstring examples under JAX (CPU).
+# (PyTorch works too but its wheel is several GB: README, "The helpers on every backend".)
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider tests/helpers helpers
 
 # tests/browser/ drives Debian's Chromium. Install it when it is missing and this user can
 # (root with apt-get, as on CI: about 1 minute); otherwise those tests skip and say why.
@@ -58,6 +64,23 @@ notebooks: $(STAMP)
 # artifacts/bench/. BENCH_ARGS="--all-lessons" grades the 180-notebook class.
 bench: $(STAMP)
 	$(BIN)/course bench $(BENCH_ARGS)
+
+# JupyterHub (docs/jupyterhub.md), as root: one environment every account can run, outside
+# any home folder, set up for hub learners, with the exchange and the hub-wide nbgrader
+# settings. HUB_PYTHON must be a Python 3.11 build every account can run (not one under
+# /root) and at least 3.11.4 (Debian 12's 3.11.2 breaks nbgrader's feedback pages).
+HUB_ENV      ?= /opt/keras-layer-reuse
+HUB_PYTHON   ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+HUB_EXCHANGE ?= /usr/local/share/nbgrader/exchange
+hub-env:
+	@runuser -u nobody -- $(HUB_PYTHON) -c 'import sys; assert sys.version_info >= (3, 11, 4), sys.version' \
+	  || { echo "make hub-env: other accounts cannot run $(HUB_PYTHON) (or it is older than 3.11.4): set HUB_PYTHON"; exit 1; }
+	$(HUB_PYTHON) -m venv $(HUB_ENV)
+	$(HUB_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(HUB_ENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(HUB_ENV)/bin/python -m pip install --quiet --no-deps .
+	$(HUB_ENV)/bin/course setup-hub --exchange $(HUB_EXCHANGE)
+	chmod -R a+rX $(HUB_ENV)
 
 # Maintainers: re-resolve requirements.in into the pinned requirements.txt.
 lock:

@@ -47,11 +47,14 @@ def work_unit(nodeid: str) -> str | None:
     * nbval: a notebook's cells share one kernel (``solutions/x/x.ipynb::Cell 3`` -> the notebook);
     * pipeline: a lesson's tests share one nbgrader run, named by the parameter id
       (``tests/pipeline/test_pipeline.py::test_points[01_shared_layers/correct]`` ->
-      ``pipeline:01_shared_layers``), so each lesson is autograded once.
+      ``pipeline:01_shared_layers``), so each lesson is autograded once;
+    * hub: the hub suite starts one JupyterHub for all its tests.
     """
     path, _, rest = nodeid.partition("::")
     if path.endswith(".ipynb"):
         return path
+    if path.startswith("tests/hub/"):
+        return "hub"  # one JupyterHub, one course flow, shared by the module's tests
     if path.startswith("tests/pipeline/") and "[" in rest:
         return "pipeline:" + rest[rest.index("[") + 1 : rest.rindex("]")].split("/")[0]
     return None

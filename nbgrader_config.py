@@ -21,6 +21,11 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # reports the second ignored in older versions); Execute.timeout wins when they differ.
 # `course grade --timeout` overrides it for one run.
 c.Execute.timeout = 120
+# After a cell's reply, nbgrader waits for the cell's last outputs at most iopub_timeout
+# seconds and then fails the learner's WHOLE notebook ("Timeout waiting for IOPub output").
+# nbclient's 4 s is too short on a busy grading machine (seen with 2 cores under load);
+# outputs normally arrive within milliseconds, so a long wait costs nothing.
+c.Execute.iopub_timeout = 60
 c.ExecutePreprocessor.timeout = 120
 c.Execute.error_on_timeout = {
     "ename": "CellTimeoutError",
@@ -35,14 +40,35 @@ c.Execute.error_on_timeout = {
 # (from the gradebook) and runs it, instead of leaving the test ungraded.
 c.OverwriteCells.add_missing_cells = True
 
+# Ordinary edits never cost the whole notebook (nbgrader 0.9.6 fails on them): a copy-pasted
+# cell (the last copy keeps its grade id, every copy runs), a tagged cell the gradebook does
+# not know (runs as an ordinary cell), a deleted test after a locked markdown cell or with its
+# answer (put back after the nearest lesson cell still there), cells in another order. A notes
+# cell at the top says what was restored or ignored. See course/fairness.py.
+
 # A kernel that does not start (its ports taken by another process, or alive but silent; it
 # happens on busy machines, never because of the notebook) is replaced by a new one, up to
 # 3 times, instead of failing the learner's whole submission. Only the start is tried
-# again: no cell has run yet. See course/execute.py. Without the kit installed (this file
-# copied into another environment), nbgrader's own Execute is used.
+# again: no cell has run yet. See course/execute.py. The same list adds the kit's integrity
+# checks around it (course/integrity_preprocessors.py): files that shadow modules are removed,
+# learner code that changes how grading runs (IPython hooks, sys.modules, builtins, exec, ...)
+# sends the tests after it to manual grading with a note, scores handed to nbgrader through
+# an execute_result are dropped, and every output kind is capped. Without the kit installed
+# (this file copied into another environment), nbgrader's own lists are used.
+#
+# `nbgrader collect` never follows a symbolic link in a learner's submission (a link to
+# solutions/ would copy the teacher's notebook into submitted/): see course/exchange.py.
 try:
     from course.execute import autograde_preprocessors
+    from course.fairness import sanitize_preprocessors
 except ImportError:
     pass
 else:
+    c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
+    # A time budget for all cells of a notebook together (each lesson runs in well under a
+    # minute): N cells that each stop just short of the limit per cell cannot cost N x 120 s.
+    # Cells after the budget is spent are not run; their tests score 0. `course grade
+    # --notebook-timeout` overrides it for one run.
+    c.RestartingExecute.notebook_timeout = 600
+    c.ExchangeFactory.collect = "course.exchange.SafeCollect"

@@ -9,9 +9,10 @@
    does not know are skipped, notebooks missing from the submission score 0;
 3. per notebook, the *sanitize* preprocessors (ClearOutput, DeduplicateIds,
    OverwriteKernelspec, OverwriteCells: read-only and test cells restored from the
-   gradebook, CheckCellMetadata), then the *autograde* preprocessors (Execute,
-   IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-   AssignLatePenalties, CheckCellMetadata);
+   gradebook, CheckCellMetadata; the kit's config uses the fair versions of
+   :mod:`course.fairness`), then the *autograde* preprocessors (Execute, IgnorePattern,
+   ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
+   CheckCellMetadata);
 4. file permissions.
 
 :class:`Autograder` calls the same converter methods with the same, configurable,
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import fcntl
 import glob
 import json
@@ -59,13 +61,16 @@ from nbgrader.api import Gradebook
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import ClearHiddenTests, Execute
+from nbgrader.preprocessors import Execute
 from nbconvert.writers import FilesWriter
 from traitlets.config import Config, PyFileConfigLoader
 from traitlets.config.loader import ConfigFileNotFound
 from traitlets.utils.importstring import import_item
 
-from course.kernels import ExecutionReport, KernelSpec, format_bytes, warmup_plan
+from course.fairness import take_notes
+from course.kernels import ExecutionReport, format_bytes
+from course.warmup import KernelSpec, warm_kernel_fits, warmup_plan
+from course.notes import is_notes_cell, notes_cell  # noqa: F401 (part of this module's interface)
 
 CONFIG_FILE = "nbgrader_config.py"
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.
@@ -83,6 +88,24 @@ def load_course_config(course_dir: Path) -> Config:
             config.merge(PyFileConfigLoader(CONFIG_FILE, path=folder).load_config())
     config.CourseDirectory.root = str(Path(course_dir).resolve())
     return config
+
+
+def exchange_root(config: Config) -> Path | None:
+    """The exchange folder nbgrader uses with ``config``: ``Exchange.root`` if set, else
+    the default of the exchange class the config selects (nbgrader 0.9:
+    ``/usr/local/share/nbgrader/exchange``); None for an exchange without a folder.
+
+    >>> str(exchange_root(Config({"Exchange": {"root": "/srv/exchange"}})))
+    '/srv/exchange'
+    """
+    from nbgrader.exchange import ExchangeFactory  # noqa: PLC0415
+
+    try:
+        exchange = ExchangeFactory(config=config).exchange(config=config)
+    except Exception:  # noqa: BLE001 - a custom exchange that cannot be built here
+        return None
+    root = getattr(exchange, "root", None)
+    return Path(root) if isinstance(root, str) and root else None
 
 
 # ---------------------------------------------------------------------------- records
@@ -276,7 +299,10 @@ class Autograder:
 
     def outside_paths(self) -> list[Path]:
         """Course data kept outside the course folder: the exchange, a gradebook elsewhere."""
-        paths = [Path(self.config.Exchange.root if "root" in self.config.get("Exchange", {}) else "/srv/nbgrader/exchange")]
+        paths = []
+        root = exchange_root(self.config)
+        if root is not None:
+            paths.append(root)
         url = self.coursedir.db_url
         if url.startswith("sqlite:///"):
             paths.append(Path(url.removeprefix("sqlite:///")))
@@ -329,51 +355,51 @@ class Autograder:
             except Exception as error:  # noqa: BLE001 - anything nbgrader cannot read is the learner's file
                 prepared.unreadable[notebook_id] = _unreadable_reason(Path(filename), error)
                 continue
-            prepared.notes[notebook_id] = self._restoration_notes(job, notebook_id, Path(filename), sanitized)
+            # What the kit's sanitize steps restored or ignored (course.fairness.GraderNotes):
+            # written again after execution, with the notes on the run.
+            prepared.notes[notebook_id] = take_notes(sanitized)
+            if prepared.notes[notebook_id]:
+                nbformat.write(sanitized, folder / f"{notebook_id}.ipynb")
+            sanitized = self._before_execution(folder / f"{notebook_id}.ipynb", sanitized)
             kernel = sanitized.metadata.get("kernelspec", {}).get("name")
             spec = self.kernel_spec(job.assignment, notebook_id, kernel)
+            if not warm_kernel_fits(sanitized, spec):
+                # The learner's cells set environment variables before imports: a fresh
+                # kernel, as nbgrader autograde would start, not one warmed up for others.
+                spec = dataclasses.replace(spec, env=(), preload=())
             prepared.notebooks.append(PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", spec))
         return prepared
 
-    def _restoration_notes(self, job: Job, notebook_id: str, submitted: Path, sanitized: NotebookNode) -> list[str]:
-        """What OverwriteCells changed: read-only cells the learner edited (put back), graded
-        cells the learner deleted (added back, or scored 0)."""
-        try:
-            original = {gid: c.source for gid, c in _by_grade_id(nbformat.read(submitted, as_version=4)).items()}
-        except Exception:  # noqa: BLE001
-            return []
-        now = _by_grade_id(sanitized)
-        with self.db() as gb:
-            graded = [cell.name for cell in gb.find_notebook(notebook_id, job.assignment).grade_cells]
-        hidden = ClearHiddenTests(config=self.config)
-        changed = []
-        for gid, cell in now.items():
-            if gid not in original or not cell.metadata.nbgrader.get("locked"):
+    def _split_autograde_preprocessors(self) -> tuple[list, list]:
+        """nbgrader's autograde list split around Execute: (before, after) it."""
+        before: list = []
+        after: list = []
+        seen_execute = False
+        for pp in self.converter.autograde_preprocessors:
+            pp_class = import_item(pp) if isinstance(pp, str) else pp
+            if isinstance(pp_class, type) and issubclass(pp_class, Execute):
+                seen_execute = True  # done by course.kernels
                 continue
-            learner_version = copy.deepcopy(cell)  # what the learner was given: hidden tests removed
-            with contextlib.suppress(RuntimeError):
-                hidden._remove_hidden_test_region(learner_version)
-            if _normalized(original[gid]) not in (_normalized(learner_version.source), _normalized(cell.source)):
-                changed.append(gid)
-        notes = []
-        if changed:
-            notes.append(
-                "You edited read-only cell(s) " + ", ".join(f"`{g}`" for g in changed)
-                + "; the original was put back before grading."
-            )
-        missing = [gid for gid in graded if gid not in original]
-        added = [gid for gid in missing if gid in now]
-        if added:
-            notes.append(
-                "Graded cell(s) " + ", ".join(f"`{g}`" for g in added)
-                + " were missing from your notebook; the grader added them back and ran them."
-            )
-        if set(missing) - set(added):
-            notes.append(
-                "Graded cell(s) " + ", ".join(f"`{g}`" for g in missing if g not in added)
-                + " were missing from your notebook, so they score 0."
-            )
-        return notes
+            (after if seen_execute else before).append(pp_class)
+        return before, after
+
+    def _before_execution(self, path: Path, nb: NotebookNode) -> NotebookNode:
+        """Run the autograde preprocessors that come before Execute (the kit's
+        GuardSubmission) on the sanitized notebook in its staging folder, as nbgrader does."""
+        before, _ = self._split_autograde_preprocessors()
+        if not before:
+            return nb
+        conv = self.converter
+        conv._sanitizing = False
+        try:
+            resources = conv.init_single_notebook_resources(str(path))
+        finally:
+            conv._sanitizing = True
+        resources["metadata"] = {"path": str(path.parent)}
+        for pp_class in before:
+            nb, resources = pp_class(parent=conv.exporter, config=self.config)(nb, resources)
+        nbformat.write(nb, path)
+        return nb
 
     def finish(
         self,
@@ -389,10 +415,7 @@ class Autograder:
         conv.coursedir.student_id = job.student
         conv._sanitizing = False
         conv.exporter._preprocessors = []
-        for pp in conv.autograde_preprocessors:
-            pp_class = import_item(pp) if isinstance(pp, str) else pp
-            if isinstance(pp_class, type) and issubclass(pp_class, Execute):
-                continue  # already done by course.kernels
+        for pp in self._split_autograde_preprocessors()[1]:  # the ones before ran in prepare()
             conv.exporter.register_preprocessor(pp)
         for item in prepared.notebooks:
             nb, report = executed[item.notebook_id]
@@ -490,6 +513,13 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
         ):
             limit = f" (the grading limit is {format_bytes(memory_limit)})" if memory_limit else ""
             notes.append(f"{where(index).capitalize()} ran out of memory{limit}.")
+    if report.budget_cut is not None or report.budget_skipped:
+        where = f" in {where(report.budget_cut)}" if report.budget_cut is not None else ""
+        skipped = len(report.budget_skipped)
+        notes.append(
+            f"Your notebook used up its time budget ({report.budget} s for all cells together){where}"
+            + (f"; the {_count(skipped, 'cell')} after it were not run, so their tests score 0." if skipped else ".")
+        )
     if report.stopped_at is not None:
         notes.append(
             f"The grader stopped your notebook in {where(report.stopped_at)}: {report.stop_reason}. "
@@ -500,20 +530,9 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
     return notes
 
 
-def notes_cell(notes: Sequence[str], title: str = "Notes from the grader") -> NotebookNode:
-    """A markdown cell listing ``notes``, put at the top of the autograded notebook and
-    marked as the grader's (:func:`is_notes_cell`)."""
-    text = f"**{title}**\n\n" + "\n".join(f"- {note}" for note in notes)
-    return nbformat.v4.new_markdown_cell(text, metadata={"course_grade": "notes"})
-
-
-def is_notes_cell(cell: NotebookNode) -> bool:
-    """Whether ``cell`` is a note the grader wrote (:func:`notes_cell`), not the learner's.
-
-    >>> is_notes_cell(notes_cell(["Cell 3 ran out of memory"])), is_notes_cell(nbformat.v4.new_markdown_cell("hi"))
-    (True, False)
-    """
-    return cell.get("metadata", {}).get("course_grade") == "notes"
+def _count(n: int, noun: str) -> str:
+    """``_count(1, "cell")`` -> ``'1 cell'``, ``_count(3, "cell")`` -> ``'3 cells'``."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _unreadable_reason(path: Path, error: Exception) -> str:
@@ -528,18 +547,6 @@ def _unreadable_reason(path: Path, error: Exception) -> str:
     else:  # a notebook that nbgrader's checks reject (e.g. edited grading metadata)
         what = f"could not be graded: nbgrader rejected it ({type(error).__name__}: {detail})"
     return f"`{path.name}` {what}. Every test of this notebook scores 0."
-
-
-def _normalized(source: str) -> str:
-    return "\n".join(line.rstrip() for line in source.strip().splitlines())
-
-
-def _by_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
-    return {
-        c.metadata.nbgrader["grade_id"]: c
-        for c in nb.cells
-        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    }
 
 
 def _kernel_name_from(kernelspec: str | None) -> str | None:

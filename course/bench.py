@@ -161,13 +161,39 @@ def learner_ids(learners: int) -> list[str]:
     return [f"learner-{i:0{width}d}" for i in range(1, learners + 1)]
 
 
+def left_out_reason(case: Submission) -> str | None:
+    """Why ``case`` cannot be in the class both graders grade, or None when it can.
+
+    The class is graded twice, by serial ``nbgrader autograde`` and by ``course grade``, and
+    the two gradebooks are compared; so it holds only what plain nbgrader survives:
+
+    * ``grading_fails``: a file nbgrader cannot grade at all; the two graders record it
+      differently by design;
+    * ``course_grade_only``: a notebook plain nbgrader does not survive (a memory bomb, or
+      one that signals its grader: nbgrader is killed, the rest of the class is not graded).
+
+    >>> from course.corpus import Submission, full_marks
+    >>> left_out_reason(Submission("bomb", expected=full_marks(), course_grade_only=True))
+    'only course grade survives it'
+    """
+    if case.grading_fails:
+        return "nbgrader cannot grade the file at all"
+    if case.course_grade_only:
+        return "only course grade survives it"
+    return None
+
+
+def class_cases(cases: Sequence[Submission]) -> list[Submission]:
+    """The cases of a lesson that go into the class (:func:`left_out_reason` is None)."""
+    return [case for case in cases if left_out_reason(case) is None]
+
+
 def class_layout(cases: Mapping[str, Sequence[Submission]], learners: int) -> dict[str, list[Submission]]:
     """Lesson -> one submission per learner: learner *i* (from 1) hands in case
     ``(i - 1) mod len(cases)`` of every lesson, renamed to the learner's id.
 
-    Cases nbgrader cannot grade at all (``grading_fails``) are left out: nbgrader and
-    ``course grade`` record those differently by design. Raises ValueError for a lesson
-    without gradable cases.
+    Only cases both graders can grade are used (:func:`class_cases`). Raises ValueError
+    for a lesson without such cases.
 
     >>> from course.corpus import Submission, full_marks, no_marks
     >>> cases = [Submission("correct", expected=full_marks()),
@@ -179,7 +205,7 @@ def class_layout(cases: Mapping[str, Sequence[Submission]], learners: int) -> di
         raise ValueError("a class needs at least one learner")
     layout = {}
     for lesson, lesson_cases in cases.items():
-        usable = [c for c in lesson_cases if not c.grading_fails]
+        usable = class_cases(lesson_cases)
         if not usable:
             raise ValueError(f"{lesson} has no gradable submissions in its corpus (tests/corpus/{lesson}.py)")
         layout[lesson] = [
@@ -308,7 +334,11 @@ def measure_class(
     expected = expected_grades(lessons, layout)
     result: dict[str, Any] = {
         "lessons": names, "learners": learners, "notebooks": learners * len(names), "workers": workers,
-        "cases": {name: [s.name for s in lesson_corpus(lesson) if not s.grading_fails] for name, lesson in zip(names, lessons)},
+        "cases": {name: [s.name for s in class_cases(lesson_corpus(lesson))] for name, lesson in zip(names, lessons)},
+        "left_out": {
+            name: {s.name: left_out_reason(s) for s in lesson_corpus(lesson) if left_out_reason(s)}
+            for name, lesson in zip(names, lessons)
+        },
         "rule": "learner i (from 1) hands in case (i - 1) mod len(cases) of every lesson",
     }
 
@@ -431,8 +461,9 @@ def run(args: argparse.Namespace) -> int:
         with _work_dir(args.work_dir) as work:
             report["floor"] = measure_floor(setup.cells[setup_index].source, args.repeat, work)
             report["load"]["after floor"] = load_average()
-            report["lessons"] = [measure_lesson(lesson, work, timeout) for lesson in all_lessons]
-            report["load"]["after lessons"] = load_average()
+            if "lessons" not in args.skip:
+                report["lessons"] = [measure_lesson(lesson, work, timeout) for lesson in all_lessons]
+                report["load"]["after lessons"] = load_average()
             if "nbval" not in args.skip:
                 report["nbval"] = measure_nbval(root)
                 report["load"]["after nbval"] = load_average()
@@ -447,7 +478,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_report(report))
     print(f"\nJSON: {path}")
     broken = (
-        any(lesson.get("error") for lesson in report["lessons"])
+        any(lesson.get("error") for lesson in report.get("lessons", []))
         or (report.get("nbval") or {}).get("returncode") not in (None, 0)
         or bool((report.get("class") or {}).get("serial", {}).get("failures"))
         or (report.get("class") or {}).get("parallel", {}).get("same_grades") is False

@@ -243,6 +243,12 @@ def format_report(report: Mapping[str, Any]) -> str:
             f"Class: {klass['learners']} learners x {len(klass['lessons'])} lesson(s) ({', '.join(klass['lessons'])}) = "
             f"{klass['notebooks']} notebooks; sum of (floor + each notebook's compute) = {_s(klass.get('reference_seconds'))}",
         ]
+        for name, left_out in (klass.get("left_out") or {}).items():
+            if left_out:
+                lines.append(
+                    f"  left out of {name}'s class (both graders must grade it): "
+                    + "; ".join(f"{case} ({why})" for case, why in left_out.items())
+                )
         rows = [("grader", "wall", "per notebook", "x floor", "x (floor + compute)")]
         rows.append(("nbgrader autograde (serial)", _s(serial["seconds"]), _s(serial.get("per_notebook")),
                      _x(serial.get("floor_ratio")), _x(serial.get("ratio"))))

@@ -10,10 +10,18 @@ notebook (``notebooks/<lesson>/<lesson>.ipynb``) and what nbgrader must award it
 * ``expected`` gives the points per autograded test cell, usually written relative to a
   full or empty score with :func:`full_marks` / :func:`no_marks`;
 * ``feedback_contains`` lists text the learner's feedback must show;
+* ``integrity_note`` lists text of the grader's note that BOTH graders must write (the
+  kit's integrity preprocessors: tampering found, files removed), ``manual_grade`` the test
+  cells both must leave at 0 and *needs manual grade*, and ``extra_files`` files submitted
+  next to the notebook (relative path -> text), e.g. a ``helpers/`` that shadows the kit's;
 * ``course_grade_only`` marks a notebook only ``course grade`` may grade (a memory bomb,
   one that reaches for the solutions: plain ``nbgrader autograde`` has no memory limit
-  and no sandbox), and ``note_contains`` the text of the note ``course grade`` puts at
-  the top of the learner's notebook (a timeout, a memory error, a restored cell).
+  and no sandbox);
+* ``note_contains`` gives text of the note BOTH graders put at the top of the learner's
+  notebook about what grading restored or ignored (an edited or deleted test, a copied
+  cell, a pasted foreign cell, cells in another order: :mod:`course.fairness`), and
+  ``course_grade_note_contains`` text of the note only ``course grade`` writes, about the
+  run (a timeout, a memory error, a file that is not a notebook).
 
 The cases of a lesson live in ``tests/corpus/<lesson>.py`` as a ``CASES`` list::
 
@@ -180,15 +188,36 @@ class Submission:
     grading_fails: bool = False
     course_grade_only: bool = False
     note_contains: Sequence[str] = ()
+    course_grade_note_contains: Sequence[str] = ()
+    integrity_note: Sequence[str] = ()
+    manual_grade: Sequence[str] = ()
+    extra_files: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _STUDENT_ID.match(self.name):
             raise ValueError(f"submission name {self.name!r} must match {_STUDENT_ID.pattern} (it is a student id)")
         if self.base not in ("solution", "blank"):
             raise ValueError(f"{self.name}: base must be 'solution' or 'blank', not {self.base!r}")
-        for name in ("feedback_contains", "note_contains"):
+        for name in ("feedback_contains", "note_contains", "course_grade_note_contains", "integrity_note", "manual_grade"):
             if isinstance(getattr(self, name), str):
                 raise TypeError(f"{self.name}: {name} must be a list of strings")
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Every text the note of BOTH graders must contain (what grading restored or
+        ignored, and tampering found)."""
+        return (*self.note_contains, *self.integrity_note)
+
+    @property
+    def course_grade_notes(self) -> tuple[str, ...]:
+        """Every text the note of ``course grade`` must contain (all kinds of note)."""
+        return (*self.notes, *self.course_grade_note_contains)
+
+    @property
+    def expects_a_note(self) -> bool:
+        """Whether a note is due from both graders (files removed from the submission
+        always get one)."""
+        return bool(self.notes or self.extra_files)
 
     def expected_points(self, points: Mapping[str, float]) -> dict[str, float]:
         """grade_id -> expected points, given the lesson's grade_id -> maximum points."""
@@ -215,6 +244,29 @@ class Submission:
             for cell in points
             if actual.get(cell) != expected[cell]
         }
+
+    def integrity_problems(self, autograded: Path, manual: Sequence[str], max_bytes: int = 5 * 2**20) -> list[str]:
+        """What differs from this case's integrity expectations in its autograded notebook
+        (``manual``: the test cells the gradebook marks *needs manual grade*): those cells,
+        the grader's note (``integrity_note``), ONE cell with the notes marker (on top, a
+        forged one unmarked), and a file below ``max_bytes``; empty when all is right."""
+        from course.notes import is_notes_cell
+
+        problems = []
+        if sorted(self.manual_grade) != sorted(manual):
+            problems.append(f"needs manual grade: {sorted(manual)}, expected {sorted(self.manual_grade)}")
+        if not Path(autograded).is_file():
+            return [*problems, f"no autograded notebook at {autograded}"]
+        size = Path(autograded).stat().st_size
+        if size > max_bytes:
+            problems.append(f"the autograded notebook has {size} bytes (more than {max_bytes})")
+        nb = nbformat.read(str(autograded), as_version=4)
+        notes = [c for c in nb.cells if is_notes_cell(c)]
+        if len(notes) > 1 or (notes and not is_notes_cell(nb.cells[0])):
+            problems.append(f"{len(notes)} cells carry the grader's notes marker")
+        text = notes[0].source if notes else ""
+        problems += [f"the note lacks {t!r}: {text!r}" for t in self.integrity_note if t not in text]
+        return problems
 
     def notebook(self, learner: NotebookNode, instructor: NotebookNode) -> NotebookNode | bytes | str:
         """The submitted notebook (or raw file content) built from the two lesson notebooks."""
@@ -277,10 +329,15 @@ def place_submissions(
     if duplicates:
         raise ValueError(f"duplicate submission names: {', '.join(duplicates)}")
     learner_nb, instructor_nb = _read(learner), _read(instructor)
-    return [
-        write_submission(s, learner_nb, instructor_nb, Path(course_dir) / "submitted" / s.name / lesson / f"{lesson}.ipynb")
-        for s in submissions
-    ]
+    written = []
+    for s in submissions:
+        dest = Path(course_dir) / "submitted" / s.name / lesson / f"{lesson}.ipynb"
+        written.append(write_submission(s, learner_nb, instructor_nb, dest))
+        for relative, text in s.extra_files.items():
+            extra = dest.parent / relative
+            extra.parent.mkdir(parents=True, exist_ok=True)
+            extra.write_text(text, encoding="utf-8")
+    return written
 
 
 def edit_cell(grade_id: str, source: str) -> Transform:
@@ -306,6 +363,76 @@ def delete_cell(grade_id: str) -> Transform:
     def transform(nb: NotebookNode) -> None:
         cell(nb, grade_id)  # KeyError for a grade_id the lesson does not have
         nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id]
+
+    return transform
+
+
+def delete_cells(*grade_ids: str) -> Transform:
+    """A transform that removes several cells (a learner who deletes a whole exercise).
+
+    >>> Submission("deletes_exercise", transform=delete_cells("ex_a", "test_a"), expected=no_marks()).name
+    'deletes_exercise'
+    """
+    steps = [delete_cell(gid) for gid in grade_ids]
+
+    def transform(nb: NotebookNode) -> None:
+        for step in steps:
+            step(nb)
+
+    return transform
+
+
+def duplicate_cell(grade_id: str) -> Transform:
+    """A transform that pastes a copy of cell ``grade_id`` right below it (same metadata,
+    same grade id: what copy and paste in Jupyter does).
+
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade_id": "a"}})])
+    >>> duplicate_cell("a")(nb); [c.source for c in nb.cells]
+    ['x = 1', 'x = 1']
+    """
+
+    def transform(nb: NotebookNode) -> None:
+        original = cell(nb, grade_id)
+        index = next(i for i, c in enumerate(nb.cells) if c is original)
+        nb.cells.insert(index + 1, copy.deepcopy(original))
+
+    return transform
+
+
+def move_cells(first: str, last: str) -> Transform:
+    """A transform that moves the cells from ``first`` to ``last`` (grade ids, both
+    included, with the ordinary cells between them) to the end of the notebook.
+
+    >>> ids = ["a", "b", "c"]
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(i, metadata={"nbgrader": {"grade_id": i}}) for i in ids])
+    >>> move_cells("a", "b")(nb); [c.source for c in nb.cells]
+    ['c', 'a', 'b']
+    """
+
+    def transform(nb: NotebookNode) -> None:
+        start = nb.cells.index(cell(nb, first))
+        end = nb.cells.index(cell(nb, last))
+        if end < start:
+            raise ValueError(f"cell {last!r} comes before {first!r}")
+        nb.cells = nb.cells[:start] + nb.cells[end + 1 :] + nb.cells[start : end + 1]
+
+    return transform
+
+
+def add_foreign_cell(after: str, grade_id: str, source: str, points: float = 1) -> Transform:
+    """A transform that pastes, below cell ``after``, a graded test cell ``grade_id`` the
+    lesson does not have (copied from another lesson or an older release).
+
+    >>> Submission("pastes", transform=add_foreign_cell("ex_a", "test_other", "assert True"), expected=no_marks()).name
+    'pastes'
+    """
+
+    def transform(nb: NotebookNode) -> None:
+        index = nb.cells.index(cell(nb, after))
+        meta = {"grade": True, "grade_id": grade_id, "locked": True, "points": points, "schema_version": 3,
+                "solution": False, "task": False}
+        pasted = nbformat.v4.new_code_cell(source, metadata={"deletable": False, "editable": False, "nbgrader": meta})
+        nb.cells.insert(index + 1, pasted)
 
     return transform
 
@@ -365,7 +492,8 @@ def coverage_problems(cases: Sequence[Submission], instructor: Path | NotebookNo
     problems = []
 
     def plain(c: Submission) -> bool:
-        return not c.answers and c.transform is None and not c.grading_fails and not c.course_grade_only
+        return (not c.answers and c.transform is None and not c.grading_fails and not c.course_grade_only
+                and not c.extra_files)
 
     if not any(plain(c) and c.base == "solution" and c.expected_points(points) == points for c in cases):
         problems.append("no correct submission (base='solution', no answers) expecting full marks")

@@ -12,7 +12,8 @@ assignments, like ``nbgrader autograde`` run once per assignment, but
 * **idempotently**: a submission appears in ``autograded/`` only when all its grades are
   in the gradebook, so a run that is killed can simply be started again: it grades the
   rest, each learner once (``--force`` regrades everything);
-* **robustly**: per-cell time limit (``Execute.timeout``, ``--timeout``), a memory limit on
+* **robustly**: per-cell time limit (``Execute.timeout``, ``--timeout``) and per-notebook
+  time budget (``RestartingExecute.notebook_timeout``, ``--notebook-timeout``), a memory limit on
   each kernel (``--memory-limit``), a scratch working folder and HOME outside the course,
   and where Linux offers Landlock a sandbox (:mod:`course.sandbox`: the course cannot be
   read, nothing outside the scratch folder written, the grader not signalled); a kernel
@@ -51,6 +52,7 @@ import psutil
 from sqlalchemy.exc import SAWarning
 
 from course.autograder import Autograder, Job, Result, load_course_config
+from course.console import printable
 from course.kernels import (
     GiB,
     KernelPool,
@@ -62,6 +64,7 @@ from course.kernels import (
     prepare_matplotlib,
     remove_stale_scratch,
 )
+from course.contain import cgroup_parent, remove_stale_cgroups
 from course.lessons import CONFIG_FILE, find_root
 from course.sandbox import Rules, course_rules, landlock_abi
 
@@ -181,7 +184,7 @@ async def grade_jobs(
             try:
                 on_result(result)
             except Exception as error:  # noqa: BLE001 - a broken terminal must not stop grading
-                print(f"course grade: could not report {result.job.label}: {error}", file=sys.stderr)
+                print(f"course grade: could not report {printable(result.job.label)}: {error}", file=sys.stderr)
 
     started = time.perf_counter()
     try:
@@ -212,12 +215,13 @@ class Progress:
         self.errors += result.error is not None
         counts = f"[{self.done:>{self.width}}/{self.total}"
         counts += f", {self.errors} error{'s' * (self.errors != 1)}]" if self.errors else "]"
+        label = printable(result.job.label)
         if result.error:
-            line = f"{counts} {result.job.label}  NOT GRADED ({result.seconds:.1f} s): {result.error}"
+            line = f"{counts} {label}  NOT GRADED ({result.seconds:.1f} s): {printable(result.error)}"
         else:
-            line = f"{counts} {result.job.label}  {result.score:g}/{result.max_score:g}  ({result.seconds:.1f} s)"
+            line = f"{counts} {label}  {result.score:g}/{result.max_score:g}  ({result.seconds:.1f} s)"
             if result.notes:
-                line += "  ! " + " | ".join(result.notes)
+                line += "  ! " + " | ".join(printable(note) for note in result.notes)
         print(line, file=self.stream or sys.stdout, flush=True)
 
 
@@ -247,16 +251,16 @@ def print_summary(summary: Summary, autograder: Autograder, assignments: Sequenc
             share = f" ({100 * mean / maximum:.0f}%)" if maximum else ""
             print(f"  {assignment}: mean {mean:.2f} / {maximum:g}{share} over {len(scores)} graded learners", file=stream)
     for folder, failures in summary.warmup_failures.items():
-        print(f"  note: grading kernels for {folder} could not preload {'; '.join(failures)}", file=stream)
+        print(f"  note: grading kernels for {folder} could not preload {printable('; '.join(failures))}", file=stream)
     noted = [r for r in graded if r.notes]
     if noted:
         print(f"Learners with notes in their feedback ({len(noted)}):", file=stream)
         for r in noted:
-            print(f"  {r.job.label}: " + " | ".join(r.notes), file=stream)
+            print(f"  {printable(r.job.label)}: " + " | ".join(printable(note) for note in r.notes), file=stream)
     if errors:
         print(f"NOT graded, nothing recorded ({len(errors)}); fix the cause and run again:", file=stream)
         for r in errors:
-            print(f"  {r.job.label}: {r.error}", file=stream)
+            print(f"  {printable(r.job.label)}: {printable(r.error)}", file=stream)
 
 
 # -------------------------------------------------------------------------------- CLI
@@ -275,6 +279,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--warm", type=int, help="kernels started ahead of time (default: as many as workers; 0: start each on demand)")
     parser.add_argument("--timeout", type=int, help="time limit per cell in seconds (default: Execute.timeout of the config)")
+    parser.add_argument(
+        "--notebook-timeout", type=int, metavar="SECONDS",
+        help="time budget of all cells of one notebook together; cells after it are not run "
+        "(default: RestartingExecute.notebook_timeout of the config; 0: none)",
+    )
     parser.add_argument(
         "--memory-limit", default=format_bytes(DEFAULT_MEMORY_LIMIT).replace(" ", ""),
         help="memory per grading kernel, e.g. 2G, 512M, or 'none' (default: %(default)s)",
@@ -337,6 +346,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_course_config(course_dir)
     if args.timeout is not None:
         config.Execute.timeout = args.timeout
+    if args.notebook_timeout is not None:
+        config.RestartingExecute.notebook_timeout = args.notebook_timeout or None
     autograder = Autograder(course_dir, config)
     if args.preload is not None:
         autograder.set_preload([m.strip() for m in args.preload.split(",") if m.strip()])
@@ -359,11 +370,13 @@ def run(args: argparse.Namespace) -> int:
         workers = args.workers or default_workers(memory_limit)
         warm = workers if args.warm is None else args.warm
         timeout = config.Execute.timeout if "timeout" in config.Execute else "nbgrader default"
+        budget = config.RestartingExecute.get("notebook_timeout") if "RestartingExecute" in config else None
+        budget_text = f" ({budget} s per notebook)" if budget else " (no budget per notebook)"
         print(
             f"course grade: {len(jobs.todo)} submission{'s' * (len(jobs.todo) != 1)} of {', '.join(assignments)} to grade"
             f" ({len(jobs.done)} already graded) in {course_dir}; {_plural(workers, 'worker')}, "
             f"{_plural(warm, 'warm kernel')}, "
-            f"time limit {timeout} s per cell, memory limit {format_bytes(memory_limit)} per kernel",
+            f"time limit {timeout} s per cell{budget_text}, memory limit {format_bytes(memory_limit)} per kernel",
             flush=True,
         )
         if args.scratch_dir:
@@ -378,6 +391,9 @@ def run(args: argparse.Namespace) -> int:
             sandbox=_sandbox(args, autograder, jobs.todo, visible=[matplotlib_dir]),
         )
         remove_stale_scratch(settings.scratch_root)
+        remove_stale_cgroups()
+        contained = "a cgroup per kernel" if cgroup_parent() else "its process group and descendants; no writable cgroup v2"
+        print(f"course grade: processes a notebook starts are killed with its kernel ({contained})", flush=True)
         summary = Summary(skipped=len(jobs.done))
         try:
             run_to_completion(grade_jobs(autograder, jobs.todo, settings, workers, warm, Progress(len(jobs.todo)), summary))
@@ -415,10 +431,11 @@ def _sandbox(args: argparse.Namespace, autograder: Autograder, jobs: Sequence[Jo
     rules = course_rules(
         autograder.root, autograder.setup_imports(jobs), also_hide=autograder.outside_paths(), also_visible=visible
     )
+    network = ", nor open network connections" if abi >= 4 else "; Linux 6.7+ would also deny them the network"
     signals = "" if abi >= 6 else "; Linux 6.12+ would also stop them from signalling the grader"
     print(f"course grade: kernels sandboxed (Landlock ABI {abi}): they cannot read "
           f"{', '.join(str(p) for p in rules.hide)} except the Python packages they import, nor write outside their "
-          f"scratch folder{signals}", flush=True)
+          f"scratch folder{network}{signals}", flush=True)
     return rules
 
 

@@ -14,12 +14,14 @@ autograde`` in four ways:
   current ones execute, so the import overlaps with other work.
 * **Contained.** Its working directory is a scratch folder outside the course (a copy of
   what nbgrader puts next to the notebook), ``HOME`` and ``TMPDIR`` point into that scratch
-  folder, which is deleted afterwards. Relative paths (``../../solutions``) lead nowhere and
+  folder, which is deleted afterwards; so does its connection file. It gets only the
+  allow-listed part of the grader's environment (:data:`PASSED_ENV`). Every process it
+  starts is killed with it (:mod:`course.contain`: a cgroup, or its process family). Relative paths (``../../solutions``) lead nowhere and
   stray files never reach ``autograded/``. Where Linux offers Landlock, the kernel is also
   *sandboxed* (:mod:`course.sandbox`, ``KernelSettings.sandbox``): absolute paths into the
   course (solutions, gradebook, other learners' work) and into other kernels' scratch
-  folders cannot be read, nothing outside its own scratch folder can be written, and the
-  grader cannot be signalled.
+  folders cannot be read, nothing outside its own scratch folder can be written, no TCP
+  connection opened, and the grader cannot be signalled.
 * **Limited.** ``RLIMIT_DATA`` (heap and anonymous memory of each process) and
   ``RLIMIT_FSIZE`` (largest file it may write) are set to the memory limit, so an
   allocation beyond it raises ``MemoryError`` in the cell and the kernel lives on.
@@ -49,11 +51,13 @@ import ast
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import os
 import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,13 +71,40 @@ from nbformat import NotebookNode
 from traitlets import Integer
 from traitlets.config import Config
 
+from course.contain import Containment
 from course.execute import RestartingExecute
 from course.sandbox import Rules
+from course.warmup import KernelSpec, warm_kernel_fits, warmup_code, warmup_plan  # noqa: F401 (re-exported)
 
 GiB = 2**30
 MiB = 2**20
 
-#: Environment of every grading kernel, on top of the grader's own (see keras3-facts.md).
+#: The grader's environment variables a grading kernel gets (names, or prefixes ending
+#: in ``*``); nothing else is passed on, so tokens such as ``JUPYTERHUB_API_TOKEN`` stay out.
+PASSED_ENV = (
+    "PATH", "LANG", "LANGUAGE", "LC_*", "TZ", "TERM", "USER", "LOGNAME", "SHELL",
+    "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONPATH", "PYTHONHASHSEED",
+    "PYTHONIOENCODING", "PYTHONUTF8", "PYTHONWARNINGS", "PYDEVD_DISABLE_FILE_VALIDATION",
+    "KERAS_BACKEND", "KERAS_HOME", "TF_*", "CUDA_VISIBLE_DEVICES", "XLA_FLAGS", "JAX_*",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND",
+    "JUPYTER_PATH", "JUPYTER_PLATFORM_DIRS", "IPYTHONDIR", "LD_LIBRARY_PATH",
+    "NBGRADER_*",
+)
+
+
+def passed_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The part of ``environ`` (default: the grader's) listed in :data:`PASSED_ENV`.
+
+    >>> passed_environment({"PATH": "/bin", "LC_ALL": "C", "JUPYTERHUB_API_TOKEN": "secret"})
+    {'PATH': '/bin', 'LC_ALL': 'C'}
+    """
+    environ = os.environ if environ is None else environ
+    names = {n for n in PASSED_ENV if not n.endswith("*")}
+    prefixes = tuple(n[:-1] for n in PASSED_ENV if n.endswith("*"))
+    return {k: v for k, v in environ.items() if k in names or k.startswith(prefixes)}
+
+
+#: Environment of every grading kernel, on top of the passed part of the grader's.
 KERNEL_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
     "TF_ENABLE_ONEDNN_OPTS": "0",
@@ -92,108 +123,6 @@ class KernelStartError(RuntimeError):
     the learner's notebook)."""
 
 
-# ------------------------------------------------------------------------ what to warm
-
-
-@dataclass(frozen=True)
-class KernelSpec:
-    """What a warm kernel for one assignment notebook needs: kernel name, working folder
-    name, the environment variables to set and the modules to import before its first cell.
-
-    >>> KernelSpec("python3", "00_fixture", preload=("numpy",)).preload
-    ('numpy',)
-    """
-
-    kernel_name: str
-    folder: str
-    env: tuple[tuple[str, str], ...] = ()
-    preload: tuple[str, ...] = ()
-
-
-def _is_os_environ(node: ast.AST) -> bool:
-    return (
-        isinstance(node, ast.Attribute)
-        and node.attr == "environ"
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "os"
-    )
-
-
-def _strip_magics(source: str) -> str:
-    """IPython magics and shell escapes as ``pass`` so the cell parses as Python."""
-    return "\n".join(
-        "pass" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
-    )
-
-
-def warmup_plan(nb: NotebookNode) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """The literal environment assignments and the modules imported at the top level of the
-    notebook's code cells, solution cells excluded (they differ between learners).
-
-    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-    ...     'import os\\nos.environ["KERAS_BACKEND"] = "jax"\\nimport numpy as np\\nfrom keras import layers')])
-    >>> warmup_plan(nb)
-    ((('KERAS_BACKEND', 'jax'),), ('os', 'numpy', 'keras'))
-    """
-    env: dict[str, str] = {}
-    modules: dict[str, None] = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-            continue
-        try:
-            tree = ast.parse(_strip_magics(cell.source))
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Import):
-                modules.update((alias.name, None) for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-                modules[node.module] = None
-            elif (
-                isinstance(node, ast.Assign)
-                and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Subscript)
-                and _is_os_environ(node.targets[0].value)
-                and isinstance(node.targets[0].slice, ast.Constant)
-                and isinstance(node.targets[0].slice.value, str)
-                and isinstance(node.value, ast.Constant)
-                and isinstance(node.value.value, str)
-            ):
-                env[node.targets[0].slice.value] = node.value.value
-    return tuple(env.items()), tuple(modules)
-
-
-_WARMUP = """
-def _warm_up(limits, env, modules):
-    import importlib, os, resource, sys
-    for name, value in limits:
-        resource.setrlimit(getattr(resource, name), (value, value))
-    os.environ.update(env)
-    failed = []
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except BaseException as error:  # a module that fails here fails in the notebook too
-            failed.append(module + ": " + type(error).__name__ + ": " + str(error))
-    sys._course_grade_warmup = {"pid": os.getpid(), "failed": failed}
-"""
-
-
-def warmup_code(spec: KernelSpec, memory_limit: int | None) -> str:
-    """Code a new kernel runs silently before the notebook. It runs in a namespace of its
-    own (``exec`` with a fresh dict), so the learner's namespace stays empty; its result is
-    read back with a user expression.
-
-    >>> "RLIMIT_DATA" in warmup_code(KernelSpec("python3", "a", preload=("numpy",)), 2**30)
-    True
-    """
-    limits = [("RLIMIT_CORE", 0)]
-    if memory_limit:
-        limits += [("RLIMIT_DATA", int(memory_limit)), ("RLIMIT_FSIZE", int(memory_limit))]
-    body = _WARMUP + f"_warm_up({limits!r}, {dict(spec.env)!r}, {list(spec.preload)!r})\n"
-    return f"exec({body!r}, {{'__name__': '__course_grade_warmup__'}})"
-
-
 # --------------------------------------------------------------------------- settings
 
 
@@ -205,7 +134,8 @@ class KernelSettings:
     ``memory_limit`` in bytes (None: no limit, no watchdog). ``scratch_root``: where the
     scratch folders go (default: the system's temporary folder). ``sandbox``: what to hide
     from every kernel (:func:`course.sandbox.course_rules`; None: no sandbox); each kernel
-    may also write its own scratch folder and cannot read the others'.
+    may also write its own scratch folder and cannot read the others'. ``use_cgroup``: put
+    each kernel in a cgroup of its own where possible (:mod:`course.contain`).
     """
 
     config: Config
@@ -213,6 +143,7 @@ class KernelSettings:
     scratch_root: Path | None = None
     shared_env: dict[str, str] = field(default_factory=dict)
     sandbox: Rules | None = None
+    use_cgroup: bool = True
 
     @property
     def watchdog_limit(self) -> int | None:
@@ -221,85 +152,61 @@ class KernelSettings:
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """Starts its kernel through ``python -m course.sandbox`` with ``sandbox_arguments``,
-    which applies the Landlock rules and then becomes the kernel (same process)."""
+    """Starts its kernel through ``python -m course.sandbox``, which puts it in its
+    containment (``contain_arguments``: a cgroup, a subreaper) and applies the Landlock
+    ``rules`` (None: none), then becomes the kernel (same process). With
+    ``rules.deny_network`` the kernel may bind only its own ZMQ ports. The connection file
+    (the kernel's ports and key) goes into ``connection_folder``, the kernel's scratch
+    folder, which no other kernel can read."""
 
-    sandbox_arguments: tuple[str, ...] = ()
+    contain_arguments: tuple[str, ...] = ()
+    rules: Rules | None = None
+    connection_folder: Path | None = None
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)
-        return [sys.executable, "-m", "course.sandbox", *self.sandbox_arguments, "--", *command]
+        if self.rules is None:
+            sandbox = ["--no-landlock"]
+        else:
+            rules = self.rules
+            if rules.deny_network:
+                rules = dataclasses.replace(rules, bind_ports=tuple(p for p in self.ports if p))
+            sandbox = rules.arguments()
+        return [sys.executable, "-m", "course.sandbox", *self.contain_arguments, *sandbox, "--", *command]
 
 
 class GradingExecute(RestartingExecute):
     """nbgrader's ``Execute`` preprocessor (one that replaces a kernel which does not start,
-    :mod:`course.execute`) that also starts its kernels in the sandbox when
-    ``sandbox_arguments`` are given, and caps the output kept in memory per notebook (a
-    learner printing in an endless loop must not exhaust the grader). Error outputs are
-    always kept: grading depends on them."""
+    :mod:`course.execute`) that starts its kernels contained (:mod:`course.contain`) and,
+    when ``rules`` are given, sandboxed. Output is capped by ``RestartingExecute.output`` (a
+    learner printing in an endless loop must not exhaust the grader)."""
 
-    output_limit = Integer(
-        32 * MiB, help="Bytes of output (text, images) kept per notebook; the rest is dropped."
-    ).tag(config=True)
-
-    #: Arguments of ``python -m course.sandbox`` for every kernel (None: no sandbox).
-    sandbox_arguments: tuple[str, ...] | None = None
-
-    _kept = 0
-    _truncated = False
+    #: Landlock rules for every kernel (None: no sandbox); containment options.
+    rules: Rules | None = None
+    contain_arguments: tuple[str, ...] = ()
+    connection_folder: Path | None = None
 
     def create_kernel_manager(self) -> AsyncKernelManager:
-        """A kernel manager for the next kernel; a sandboxed one when the run asks for it
+        """A kernel manager for the next kernel, contained and sandboxed as the run asks
         (also for a kernel started again because the first did not answer)."""
-        if self.sandbox_arguments is not None:
-            self.kernel_manager_class = SandboxedKernelManager
+        self.kernel_manager_class = SandboxedKernelManager
         km = super().create_kernel_manager()
-        if self.sandbox_arguments is not None:
-            km.sandbox_arguments = self.sandbox_arguments
+        km.rules = self.rules
+        km.contain_arguments = self.contain_arguments
+        if self.connection_folder is not None:
+            km.connection_file = str(self.connection_folder / f"kernel-{uuid.uuid4().hex[:12]}.json")
         return km
-
-    def reset_execution_trackers(self) -> None:
-        super().reset_execution_trackers()
-        self._kept = 0
-        self._truncated = False
-
-    def output(self, outs, msg, display_id, cell_index):  # noqa: ANN001, ANN201 (nbclient's signature)
-        if msg["msg_type"] in ("stream", "display_data", "execute_result", "update_display_data"):
-            content = msg["content"]
-            size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
-            self._kept += size
-            if self._kept > self.output_limit:
-                if not self._truncated:
-                    self._truncated = True
-                    outs.append(
-                        nbformat.v4.new_output(
-                            "stream",
-                            name="stderr",
-                            text=f"\n[course grade: output beyond {self.output_limit // MiB} MiB was dropped]\n",
-                        )
-                    )
-                return None
-        return super().output(outs, msg, display_id, cell_index)
 
 
 # ---------------------------------------------------------------------------- kernels
 
 
-def _process_tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
-
-
-def _kill_tree(pid: int | None) -> None:
-    """SIGKILL a process and all its descendants (children first)."""
-    if pid is None:
-        return
-    for process in reversed(_process_tree(pid)):
+def _processes(pids: Iterable[int]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
         with contextlib.suppress(psutil.Error):
-            process.kill()
+            found.append(psutil.Process(pid))
+    return found
 
 
 def _resident(processes: list[psutil.Process]) -> int:
@@ -320,6 +227,8 @@ class GradingKernel:
         self.cwd = self.scratch / spec.folder
         self.stderr_path = self.scratch / "kernel-output.txt"
         self.client = GradingExecute(config=settings.config)
+        #: The kernel's processes: a cgroup, or its process family (course.contain).
+        self.containment = Containment.create(SCRATCH_PREFIX + "kernel", use_cgroup=settings.use_cgroup)
         self.pid: int | None = None
         #: Why the grader stopped this kernel (set by the watchdog or the executor).
         self.stop_reason: str | None = None
@@ -347,12 +256,14 @@ class GradingKernel:
         return kernel
 
     def environment(self) -> dict[str, str]:
-        """The kernel's environment: the grader's, with HOME and TMPDIR in the scratch folder."""
+        """The kernel's environment: the allow-listed part of the grader's
+        (:func:`passed_environment`), with HOME and TMPDIR in the scratch folder."""
         home, tmp = self.scratch / "home", self.scratch / "tmp"
         home.mkdir()
         tmp.mkdir()
-        env = {k: v for k, v in os.environ.items() if k not in ("PWD", "OLDPWD")}
+        env = passed_environment()
         env.update(KERNEL_ENV)
+        env.update(self.containment.environment())
         env.update(self.settings.shared_env)
         env.update(HOME=str(home), TMPDIR=str(tmp), TEMP=str(tmp), TMP=str(tmp))
         return env
@@ -362,7 +273,7 @@ class GradingKernel:
         folder; the other kernels' scratch folders are hidden, also those started later."""
         base = self.settings.sandbox or Rules()
         others = sorted(self.scratch.parent.glob(f"{SCRATCH_PREFIX}*"))
-        return Rules(hide=(*base.hide, *others), visible=base.visible, writable=(*base.writable, self.scratch))
+        return dataclasses.replace(base, hide=(*base.hide, *others), writable=(*base.writable, self.scratch))
 
     async def _start(self) -> None:
         self.cwd.mkdir(parents=True)
@@ -370,7 +281,9 @@ class GradingKernel:
         client.kernel_name = self.spec.kernel_name
         client.resources = {"metadata": {"path": str(self.cwd)}}
         if self.settings.sandbox is not None:
-            client.sandbox_arguments = tuple(self.sandbox_rules().arguments())
+            client.rules = self.sandbox_rules()
+        client.contain_arguments = tuple(self.containment.arguments())
+        client.connection_folder = self.scratch
         client.create_kernel_manager()
         # The kernel process's own output (log lines, crash messages) goes to a file, not to
         # the teacher's terminal; what the notebook prints still reaches its outputs. The
@@ -435,7 +348,7 @@ class GradingKernel:
         limit = self.settings.watchdog_limit
         while True:
             await asyncio.sleep(every)
-            processes = _process_tree(self.pid)
+            processes = _processes(self.containment.pids(self.pid))
             if not processes:
                 return
             used = _resident(processes)
@@ -444,7 +357,7 @@ class GradingKernel:
                     f"it used more than {format_bytes(self.settings.memory_limit)} of memory "
                     f"({format_bytes(used)} resident)"
                 )
-                _kill_tree(self.pid)
+                self.kill()
                 return
 
     async def shutdown(self) -> None:
@@ -452,7 +365,7 @@ class GradingKernel:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        _kill_tree(self.pid)
+        self.kill()
         client = self.client
         if client.kc is not None:
             with contextlib.suppress(Exception):
@@ -466,6 +379,10 @@ class GradingKernel:
                     await ensure_async(client.km.cleanup_resources())
             client.km = None
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def kill(self) -> None:
+        """SIGKILL the kernel and every process it started (its cgroup or process family)."""
+        self.containment.kill(self.pid)
 
     # -- use
 
@@ -635,6 +552,9 @@ class ExecutionReport:
     seconds: float = 0.0
     output_truncated: bool = False
     timeout: int | None = None  # the time limit per cell that applied
+    budget: int | None = None  # the time budget of the whole notebook that applied
+    budget_cut: int | None = None  # the cell during which the budget ran out
+    budget_skipped: list[int] = field(default_factory=list)  # cells not run: budget spent
 
 
 def _error_output(ename: str, message: str) -> NotebookNode:
@@ -653,7 +573,7 @@ async def execute_notebook(kernel: GradingKernel, nb: NotebookNode, resources: d
     client.nb = nb
     client.resources = resources
     client.reset_execution_trackers()
-    report = ExecutionReport(timeout=client.timeout)
+    report = ExecutionReport(timeout=client.timeout, budget=client.notebook_timeout or None)
     started = time.perf_counter()
     timeout_name = (client.error_on_timeout or {}).get("ename", "CellTimeoutError")
     try:
@@ -676,10 +596,10 @@ async def execute_notebook(kernel: GradingKernel, nb: NotebookNode, resources: d
                 # come back: the code is stuck where an interrupt cannot reach it.
                 reason = f"it ran longer than {client.timeout} s and could not be interrupted"
                 kernel.stop_reason = reason
-                _kill_tree(kernel.pid)
+                kernel.kill()
                 _stop(nb, index, report, reason)
                 break
-            if cell.cell_type == "code" and any(
+            if index != client.budget_cut and cell.cell_type == "code" and any(
                 out.output_type == "error" and out.get("ename") == timeout_name for out in cell.get("outputs", [])
             ):
                 report.timed_out.append(index)
@@ -687,6 +607,8 @@ async def execute_notebook(kernel: GradingKernel, nb: NotebookNode, resources: d
     finally:
         report.seconds = time.perf_counter() - started
         report.output_truncated = client._truncated
+        report.budget_cut = client.budget_cut
+        report.budget_skipped = list(client.budget_skipped)
     return report
 
 

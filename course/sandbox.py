@@ -15,10 +15,19 @@ which applies the rules and then ``exec``s the kernel (same process, same pid):
   paths inside it can be read (the virtual environment, the packages the notebook imports).
   Folder *listings* stay allowed everywhere: file names are not secret, and Python's import
   system lists the folders on ``sys.path``;
-* **write**: only below ``--writable`` folders (the kernel's scratch folder) and device
-  files such as ``/dev/null``; nothing is created, renamed or deleted anywhere else;
+* **write**: only below ``--writable`` folders (the kernel's scratch folder) and a few
+  device files (``/dev/null``, ``/dev/zero``, ``/dev/full``, ``/dev/random``,
+  ``/dev/urandom``; not a terminal); nothing is created, renamed or deleted anywhere
+  else, not in ``/dev/shm`` either;
+* **network** (``--deny-network``, Landlock ABI 4, Linux 6.7+): no TCP connection can be
+  opened and no TCP port bound, except the ports given with ``--allow-bind`` (the
+  kernel's own ZMQ ports). UDP and UNIX sockets are not covered by Landlock;
 * **signals**: with Landlock ABI 6 (Linux 6.12+), the kernel cannot signal or ``ptrace``
   processes outside its sandbox, so it cannot stop the grader or read its memory.
+
+Two more options contain the processes the kernel starts (:mod:`course.contain`):
+``--cgroup PATH`` moves the process into that cgroup v2 before anything else, and
+``--subreaper`` makes it a child subreaper, so orphaned descendants stay its children.
 
 A denied access fails like a missing permission (``PermissionError``), so the notebook
 goes on and is graded. :func:`landlock_abi` says whether the running system supports
@@ -55,6 +64,11 @@ MAKE_REG, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM = 1 << 8, 1 << 9, 1 << 10, 
 REFER = 1 << 13  # ABI 2
 TRUNCATE = 1 << 14  # ABI 3
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
+_RULE_NET_PORT = 2
+_PR_SET_CHILD_SUBREAPER = 36
+#: Device files a sandboxed process may still write (everything else in /dev is read-only).
+WRITABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 _ABI1_FS = (1 << 13) - 1
 #: Rights that apply to a file (a rule on a regular file may grant only these).
@@ -70,6 +84,10 @@ class _RulesetAttr(ctypes.Structure):
 class _PathBeneathAttr(ctypes.Structure):
     _pack_ = 1
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+class _NetPortAttr(ctypes.Structure):
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
 
 
 class SandboxError(OSError):
@@ -100,38 +118,46 @@ def readable_paths(hide: Iterable[Path], visible: Iterable[Path], root: Path = P
     """The fewest paths whose hierarchies cover everything readable: all of ``root`` but
     what lies below a ``hide`` path, except the ``visible`` paths inside it.
 
+    The deepest ``hide`` or ``visible`` path above a file decides: a folder hidden inside
+    a visible one (an exchange under ``/usr/local``, the Python base prefix) stays hidden,
+    a package visible inside a hidden course stays readable.
+
     Landlock rules only *grant* access to a path and everything below it, so a hidden
     folder is cut out by granting its siblings, and its ancestors' siblings, one by one.
     Entries created later next to a hidden folder are therefore not readable.
 
     >>> import tempfile
     >>> top = Path(tempfile.mkdtemp())
-    >>> for name in ("course/solutions", "course/helpers", "other"):
+    >>> for name in ("course/solutions", "course/helpers", "other", "usr/share/exchange", "usr/lib"):
     ...     (top / name).mkdir(parents=True)
     >>> (top / "course" / "nbgrader_config.py").touch()
-    >>> paths = readable_paths([top / "course"], [top / "course" / "helpers"], root=top)
+    >>> paths = readable_paths([top / "course", top / "usr/share/exchange"],
+    ...                        [top / "course" / "helpers", top / "usr"], root=top)
     >>> sorted(str(p.relative_to(top)) for p in paths)
-    ['course/helpers', 'other']
+    ['course/helpers', 'other', 'usr/lib']
     """
     hide = {Path(p).resolve() for p in hide if Path(p).exists()}
-    visible = {Path(p).resolve() for p in visible if Path(p).exists()}
+    visible = {Path(p).resolve() for p in visible if Path(p).exists()} - hide
+    marks = hide | visible
     result: list[Path] = []
 
+    def readable(path: Path) -> bool:
+        deepest = max((m for m in marks if _within(path, m)), key=lambda m: len(m.parts), default=None)
+        return deepest is None or deepest in visible
+
     def visit(path: Path) -> None:
-        if path in visible or not any(_within(h, path) for h in hide):
-            result.append(path)
-        elif path in hide:
-            for inside in sorted(v for v in visible if _within(v, path) and v != path):
-                if not any(_within(inside, other) for other in visible if other != inside):
-                    visit(inside)
-        else:
-            try:
-                entries = sorted(os.scandir(path), key=lambda entry: entry.name)
-            except OSError:
-                return
-            for entry in entries:
-                if not entry.is_symlink():  # a link is read through its target's rules
-                    visit(Path(entry.path))
+        state = readable(path)
+        if not any(_within(m, path) and m != path and readable(m) != state for m in marks):
+            if state:
+                result.append(path)
+            return
+        try:
+            entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+        except OSError:
+            return
+        for entry in entries:
+            if not entry.is_symlink():  # a link is read through its target's rules
+                visit(Path(entry.path))
 
     visit(Path(root).resolve())
     return result
@@ -144,17 +170,24 @@ class Rules:
     hide: tuple[Path, ...] = ()
     visible: tuple[Path, ...] = ()
     writable: tuple[Path, ...] = ()
+    #: Deny TCP connect and bind (Landlock ABI 4+), except binding ``bind_ports``.
+    deny_network: bool = False
+    bind_ports: tuple[int, ...] = ()
 
     def arguments(self) -> list[str]:
         """The command-line options of ``python -m course.sandbox`` for these rules.
 
-        >>> Rules(hide=(Path("/c"),), writable=(Path("/s"),)).arguments()
-        ['--hide', '/c', '--writable', '/s']
+        >>> Rules(hide=(Path("/c"),), writable=(Path("/s"),), deny_network=True, bind_ports=(5555,)).arguments()
+        ['--hide', '/c', '--writable', '/s', '--deny-network', '--allow-bind', '5555']
         """
         args = []
         for option, paths in (("--hide", self.hide), ("--visible", self.visible), ("--writable", self.writable)):
             for path in paths:
                 args += [option, str(path)]
+        if self.deny_network:
+            args.append("--deny-network")
+        for port in self.bind_ports:
+            args += ["--allow-bind", str(port)]
         return args
 
 
@@ -176,8 +209,9 @@ def _package_location(module: str) -> Path | None:
 def course_rules(
     course_dir: Path, modules: Iterable[str] = (), also_hide: Iterable[Path] = (), also_visible: Iterable[Path] = ()
 ) -> Rules:
-    """The rules for a kernel grading notebooks of ``course_dir``: hide the course folder
-    and ``also_hide`` (the exchange, a gradebook kept elsewhere); keep the Python
+    """The rules for a kernel grading notebooks of ``course_dir``: no network; hide the
+    course folder, the grader's Jupyter runtime folder (connection files) and ``also_hide``
+    (the exchange, a gradebook kept elsewhere); keep the Python
     environment readable, the packages of ``modules`` (what the notebooks import) and
     ``also_visible`` (e.g. a shared read-only cache inside the course).
 
@@ -186,12 +220,15 @@ def course_rules(
     ``solutions/`` are the same ones.
 
     >>> rules = course_rules(Path("/srv/course"), ["os"])
-    >>> rules.hide, Path(sys.prefix).resolve() in rules.visible
-    ((PosixPath('/srv/course'),), True)
+    >>> rules.hide[0], Path(sys.prefix).resolve() in rules.visible, rules.deny_network
+    (PosixPath('/srv/course'), True, True)
     """
     from course.lessons import find_root  # noqa: PLC0415 (keep this module's import light)
 
-    hide = [Path(course_dir).resolve(), *(Path(p).resolve() for p in also_hide)]
+    from jupyter_core.paths import jupyter_runtime_dir  # noqa: PLC0415
+
+    # The grader's Jupyter runtime folder holds connection files (ports and keys) of kernels.
+    hide = [Path(course_dir).resolve(), Path(jupyter_runtime_dir()).resolve(), *(Path(p).resolve() for p in also_hide)]
     visible = [Path(p).resolve() for p in dict.fromkeys((sys.prefix, sys.exec_prefix, sys.base_prefix))]
     visible += [Path(p).resolve() for p in also_visible]
     for module in modules:
@@ -205,7 +242,7 @@ def course_rules(
             continue
         if root not in hide:
             hide.append(root)
-    return Rules(tuple(hide), tuple(visible))
+    return Rules(tuple(hide), tuple(visible), deny_network=True)
 
 
 def restrict(rules: Rules, abi: int | None = None) -> int:
@@ -216,6 +253,7 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
     if abi < 1:
         raise SandboxError("Landlock is not available on this system")
     handled = _ABI1_FS | (REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0)
+    handled_net = (NET_BIND_TCP | NET_CONNECT_TCP) if rules.deny_network and abi >= 4 else 0
     read = READ & handled
     device = (READ_FILE | WRITE_FILE | TRUNCATE) & handled
     libc = _libc()
@@ -226,7 +264,7 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
             raise SandboxError(errno, f"Landlock: {what}: {os.strerror(errno)}")
         return result
 
-    attr = _RulesetAttr(handled, 0, (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0)
+    attr = _RulesetAttr(handled, handled_net, (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0)
     size = ctypes.sizeof(attr) if abi >= 6 else 16  # older kernels know the first two fields only
     ruleset = check(libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)),
                     "create ruleset")
@@ -234,7 +272,7 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
         grants: list[tuple[Path, int]] = [(Path("/"), READ_DIR)]
         grants += [(path, read) for path in readable_paths(rules.hide, rules.visible)]
         grants += [(Path(path), handled) for path in rules.writable]
-        grants += [(Path("/dev"), device)]
+        grants += [(Path(path), device) for path in WRITABLE_DEVICES]
         for path, access in grants:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -250,6 +288,10 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
                       f"add rule for {path}")
             finally:
                 os.close(fd)
+        for port in rules.bind_ports if handled_net else ():
+            net_rule = _NetPortAttr(NET_BIND_TCP, int(port))
+            check(libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_NET_PORT, ctypes.byref(net_rule), ctypes.c_uint32(0)),
+                  f"add rule for port {port}")
         check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         check(libc.syscall(_SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)), "restrict self")
     finally:
@@ -257,21 +299,47 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
     return abi
 
 
+def join_cgroup(cgroup: Path) -> None:
+    """Move this process into ``cgroup`` (a cgroup v2 folder); its children follow."""
+    (Path(cgroup) / "cgroup.procs").write_text("0")
+
+
+def become_subreaper() -> None:
+    """Make this process a child subreaper (kept across ``exec``): orphaned descendants
+    become its children instead of ``init``'s."""
+    if _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise SandboxError(errno, f"PR_SET_CHILD_SUBREAPER: {os.strerror(errno)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m course.sandbox [--hide P] [--visible P] [--writable P] -- COMMAND ...``:
-    apply the rules, then replace this process with COMMAND."""
+    """``python -m course.sandbox [--cgroup P] [--subreaper] [--no-landlock] [--hide P]
+    [--visible P] [--writable P] [--deny-network] [--allow-bind PORT] -- COMMAND ...``:
+    contain and restrict this process, then replace it with COMMAND."""
     parser = argparse.ArgumentParser(prog="python -m course.sandbox", description=main.__doc__)
     parser.add_argument("--hide", action="append", type=Path, default=[], help="a folder to keep unreadable")
     parser.add_argument("--visible", action="append", type=Path, default=[], help="a path inside a hidden folder to keep readable")
     parser.add_argument("--writable", action="append", type=Path, default=[], help="a folder to allow writing in")
+    parser.add_argument("--deny-network", action="store_true", help="deny TCP connect and bind (Landlock ABI 4+)")
+    parser.add_argument("--allow-bind", action="append", type=int, default=[], metavar="PORT",
+                        help="with --deny-network: a TCP port that may still be bound")
+    parser.add_argument("--cgroup", type=Path, help="a cgroup v2 folder to move into first")
+    parser.add_argument("--subreaper", action="store_true", help="become a child subreaper")
+    parser.add_argument("--no-landlock", dest="landlock", action="store_false", help="contain only, no Landlock rules")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given (put it after --)")
     try:
-        restrict(Rules(tuple(args.hide), tuple(args.visible), tuple(args.writable)))
-    except SandboxError as error:
+        if args.cgroup is not None:
+            join_cgroup(args.cgroup)
+        if args.subreaper:
+            become_subreaper()
+        if args.landlock:
+            restrict(Rules(tuple(args.hide), tuple(args.visible), tuple(args.writable),
+                           args.deny_network, tuple(args.allow_bind)))
+    except OSError as error:
         print(f"course.sandbox: {error}", file=sys.stderr)
         return 126
     os.execvp(command[0], command)

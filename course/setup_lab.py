@@ -23,6 +23,22 @@ other environments on the machine keep their own setup. Keys already in those fi
 kept. Running it again changes nothing. ``course lab --teacher`` switches the teacher
 tools back on for one run (see :func:`write_teacher_overlay`).
 
+**Roles.** ``--role`` chooses who the environment is for:
+
+- ``local`` (the default): a learner working from this repository, as above;
+- ``hub-learner``: a learner on a JupyterHub with an nbgrader exchange: the same, plus
+  the **Assignment List** (server extension, lab plugin and the Nbgrader menu that opens
+  it), to fetch lessons, submit and fetch feedback;
+- ``grader``: the grader account of a hub, whose server is the formgrader service: the
+  formgrader, the Assignment List and the "Create Assignment" panel on. Written into that
+  account's own ``~/.jupyter`` by default (the shared environment stays "learner"), with
+  ``c.CourseDirectory.root`` in ``~/.jupyter/nbgrader_config.py`` when ``--course-dir``
+  is given.
+
+The role is recorded in the config folder (``course_role.json``), and a later
+``course setup-lab`` without ``--role`` (which ``make venv``, ``make lab`` and
+``course lab`` run) keeps it: a hub environment is never switched back to ``local``.
+
 Example::
 
     $ course setup-lab
@@ -72,6 +88,37 @@ TEACHER_DISABLED_PLUGINS: dict[str, bool] = {
     "@jupyter/nbgrader:create-assignment": False,
     "@jupyter/nbgrader:menu": False,
 }
+
+
+# A hub learner: everything of ``local`` plus the Assignment List and the menu that opens it.
+HUB_LEARNER_SERVER_EXTENSIONS: dict[str, bool] = {
+    **LEARNER_SERVER_EXTENSIONS,
+    "nbgrader.server_extensions.assignment_list": True,
+}
+HUB_LEARNER_DISABLED_PLUGINS: dict[str, bool] = {
+    **LEARNER_DISABLED_PLUGINS,
+    "@jupyter/nbgrader:assignment-list": False,
+    "@jupyter/nbgrader:menu": False,
+}
+
+# The hub's grader account: the teacher tools and the Assignment List (to try a release).
+GRADER_SERVER_EXTENSIONS: dict[str, bool] = {
+    **TEACHER_SERVER_EXTENSIONS,
+    "nbgrader.server_extensions.assignment_list": True,
+}
+GRADER_DISABLED_PLUGINS: dict[str, bool] = {
+    **TEACHER_DISABLED_PLUGINS,
+    "@jupyter/nbgrader:assignment-list": False,
+}
+
+# role -> (server extensions, lab plugins disabled)
+ROLES: dict[str, tuple[dict[str, bool], dict[str, bool]]] = {
+    "local": (LEARNER_SERVER_EXTENSIONS, LEARNER_DISABLED_PLUGINS),
+    "hub-learner": (HUB_LEARNER_SERVER_EXTENSIONS, HUB_LEARNER_DISABLED_PLUGINS),
+    "grader": (GRADER_SERVER_EXTENSIONS, GRADER_DISABLED_PLUGINS),
+}
+DEFAULT_ROLE = "local"
+ROLE_FILE = "course_role.json"
 
 
 def environment_config_dir() -> Path:
@@ -128,10 +175,68 @@ def write_config(
     return [f"server extension {line}" for line in server] + [f"lab plugin disabled {line}" for line in lab]
 
 
+def recorded_role(config_dir: Path) -> str | None:
+    """The role ``course setup-lab --role`` last wrote into ``config_dir``, if any.
+
+    >>> import tempfile
+    >>> recorded_role(Path(tempfile.mkdtemp())) is None
+    True
+    """
+    path = config_dir / ROLE_FILE
+    try:
+        role = json.loads(path.read_text(encoding="utf-8")).get("role")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return role if role in ROLES else None
+
+
+def configure(config_dir: Path, role: str | None = None) -> list[str]:
+    """Apply ``role`` (default: the recorded one, else ``local``) to ``config_dir``. Idempotent.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> "server extension nbgrader.server_extensions.assignment_list: None -> True" in configure(folder, "hub-learner")
+    True
+    >>> configure(folder)  # a plain setup-lab keeps the hub role
+    []
+    """
+    role = role or recorded_role(config_dir) or DEFAULT_ROLE
+    server_extensions, disabled_plugins = ROLES[role]
+    changes = write_config(config_dir, server_extensions, disabled_plugins)
+    if recorded_role(config_dir) != role:
+        config_dir.mkdir(parents=True, exist_ok=True)
+        (config_dir / ROLE_FILE).write_text(json.dumps({"role": role}) + "\n", encoding="utf-8")
+        changes.append(f"role: {role}")
+    return changes
+
+
 def configure_for_learners(config_dir: Path | None = None) -> list[str]:
-    """Apply the learner setup to ``config_dir`` (default: this environment's). Idempotent."""
-    folder = config_dir or environment_config_dir()
-    return write_config(folder, LEARNER_SERVER_EXTENSIONS, LEARNER_DISABLED_PLUGINS)
+    """Apply the learner setup to ``config_dir`` (default: this environment's). Idempotent.
+
+    An environment set up for a hub (``--role hub-learner``) keeps that role.
+    """
+    return configure(config_dir or environment_config_dir())
+
+
+def write_course_root(config_dir: Path, course_dir: Path) -> bool:
+    """Set ``c.CourseDirectory.root`` in ``config_dir/nbgrader_config.py``; True if it changed.
+
+    Other lines of that file are kept; an earlier root line is replaced.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> write_course_root(folder, Path("/srv/course")), write_course_root(folder, Path("/srv/course"))
+    (True, False)
+    """
+    path = config_dir / "nbgrader_config.py"
+    line = f"c.CourseDirectory.root = {str(course_dir)!r}  # course setup-lab --role grader"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else ["c = get_config()  # noqa: F821"]
+    if line in lines:
+        return False
+    lines = [old for old in lines if not old.startswith("c.CourseDirectory.root =")] + [line]
+    config_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return True
 
 
 def write_teacher_overlay(config_dir: Path) -> None:
@@ -147,20 +252,49 @@ def write_teacher_overlay(config_dir: Path) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--role",
+        choices=sorted(ROLES),
+        default=None,
+        help="local (default), hub-learner (Assignment List on) or grader (formgrader on); "
+        "without it, the role recorded by an earlier run is kept",
+    )
+    parser.add_argument(
         "--config-dir",
         type=Path,
         default=None,
-        help="Jupyter config folder to write (default: this environment's, <venv>/etc/jupyter)",
+        help="Jupyter config folder to write (default: this environment's, <venv>/etc/jupyter; "
+        "for --role grader, the account's ~/.jupyter)",
+    )
+    parser.add_argument(
+        "--course-dir",
+        type=Path,
+        default=None,
+        help="with --role grader: the course folder (a clone of this repository) the formgrader manages",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    config_dir = args.config_dir or environment_config_dir()
-    changes = configure_for_learners(config_dir)
+    from jupyter_core.paths import jupyter_config_dir
+
+    role = args.role
+    if args.config_dir:
+        config_dir = args.config_dir
+    elif role == "grader":
+        config_dir = Path(jupyter_config_dir())
+    else:
+        config_dir = environment_config_dir()
+    if args.course_dir and role != "grader":
+        print("course setup-lab: --course-dir goes with --role grader", file=sys.stderr)
+        return 2
+    changes = configure(config_dir, role)
+    if args.course_dir and write_course_root(config_dir, args.course_dir.resolve()):
+        changes.append(f"nbgrader course folder: {args.course_dir.resolve()}")
+    role = recorded_role(config_dir) or DEFAULT_ROLE
+    who = {"local": "learners", "hub-learner": "hub learners", "grader": "the grader"}[role]
     if not changes:
-        print(f"JupyterLab in {config_dir} is already set up for learners.")
+        print(f"JupyterLab in {config_dir} is already set up for {who}.")
         return 0
-    print(f"Configured JupyterLab for learners in {config_dir}:")
+    print(f"Configured JupyterLab for {who} in {config_dir}:")
     for line in changes:
         print(f"  {line}")
     return 0

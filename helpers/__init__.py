@@ -7,11 +7,14 @@ Everything a lesson needs is importable from here::
 
 Modules, one job each:
 
-- :mod:`helpers.calls` - layer calls (graph nodes) and how often each layer is called
+- :mod:`helpers.analysis` - the engine: every layer call of any model and what it reads, cached
+- :mod:`helpers.tracing` - what runs inside one layer call, and which variables it reads
+- :mod:`helpers.replay` - run a model call by call, with a context around each call
+- :mod:`helpers.calls` - layer calls and how often each layer is called
 - :mod:`helpers.variables` - variable identity: which calls read which variables
 - :mod:`helpers.sharing` - sharing report and questions (shared? same architecture?)
 - :mod:`helpers.params` - parameter counts per model, layer, block (shared counted once)
-- :mod:`helpers.formulas` - closed-form counts for Dense, Conv, Embedding, RNNs, BatchNorm
+- :mod:`helpers.formulas` - closed-form counts for common layers (:mod:`helpers.formula_kinds` per kind)
 - :mod:`helpers.gradients` - a shared variable's gradient, split by the call that used it
 - :mod:`helpers.plots` - bar charts of parameter counts
 - :mod:`helpers.diagram` - the sharing diagram: calls joined to the variables they read
@@ -52,12 +55,13 @@ from .formulas import (
     embedding_params,
     formula_for,
     formula_table,
+    formula_total,
     gru_params,
     lstm_params,
     rule_for,
     simple_rnn_params,
 )
-from .gradients import contributions_add_up, gradient, gradients_by_call
+from .gradients import OUTSIDE_CALLS, contributions_add_up, gradient, gradients_by_call, split_mismatch
 from .plots import plot_params
 from .diagram import DIAGRAM_HINT, DiagramEdge, DiagramNode, SharingDiagram, diagram_hint, sharing_diagram
 from .explorer import CapacityExplorer, Growth, capacity_explorer, capacity_growth
@@ -87,6 +91,7 @@ from .checks import (
 from .tables import Table
 
 __all__ = [
+    "OUTSIDE_CALLS",
     "accuracy",
     "assert_accuracy",
     "assert_call_counts",
@@ -133,6 +138,7 @@ __all__ = [
     "Formula",
     "formula_for",
     "formula_table",
+    "formula_total",
     "fraction_right",
     "gradient",
     "gradients_by_call",
@@ -156,6 +162,7 @@ __all__ = [
     "sharing_groups",
     "sharing_report",
     "simple_rnn_params",
+    "split_mismatch",
     "Table",
     "TRAIN_IMAGES",
     "variable_id",

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import numbers
 from numbers import Integral
 from typing import Any, Callable, Mapping, Sequence
@@ -26,11 +27,12 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 import numpy as np
 
+from .analysis import InspectionError, analyse, graph_of
 from .calls import call_counts, layer_calls, resolve_layer
 from .evaluation import fraction_right, majority_rate, predict_outputs
 from .formulas import formula_for, rule_for
-from .gradients import gradient, gradients_by_call
-from .params import Blocks, block_params, count_params, param_table
+from .gradients import gradient, gradients_by_call, split_mismatch
+from .params import Blocks, block_params, count_params, owners, param_table
 from .sharing import (
     config_differences,
     same_architecture,
@@ -79,6 +81,22 @@ class CheckFailed(AssertionError):
 def _fail(message: str, hint: str | None = None) -> None:
     __tracebackhide__ = True  # IPython and pytest show the message, not helper internals
     raise CheckFailed(message + (f"\nHint: {hint}" if hint else ""))
+
+
+def _graded(check: Callable) -> Callable:
+    """``check`` with the helpers' own failures (a layer they cannot run, a model never
+    built) turned into a failed check that says so, instead of a traceback."""
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        __tracebackhide__ = True
+        try:
+            return check(*args, **kwargs)
+        except InspectionError as error:
+            hint = kwargs.get("hint")
+            raise CheckFailed(str(error) + (f"\nHint: {hint}" if hint else "")) from None
+
+    return run
 
 
 def _describe(variables: Sequence[keras.Variable]) -> str:
@@ -238,10 +256,11 @@ def assert_variable_count(model: keras.Model, answer: int, *, hint: str | None =
     frozen = [u for u in uses if not u.trainable]
     params = sum(u.size for u in uses)
     if answer == per_call and per_call != actual:
-        repeated = list(dict.fromkeys(
-            c.layer.name for u in uses if u.is_shared for c in u.calls))
+        repeated = list(dict.fromkeys(name for u in uses if u.is_shared for name in u.layers))
+        counts = call_counts(model)
         listing = " and ".join(
-            f"{n!r} is called {_plural(call_counts(model)[n], 'time')}" for n in repeated)
+            f"{n!r} is called {_plural(counts[n], 'time')}" if counts.get(n, 1) > 1
+            else f"{n!r} calls a layer inside it more than once" for n in repeated)
         message += (
             f"\nYou counted each variable once per call. {listing}, "
             "but every call of a layer uses that layer's one set of variables: count them once.")
@@ -446,8 +465,12 @@ def assert_gradient_split(
         if not np.allclose(got, want, atol=atol):
             _fail(f"Your gradient part for {label!r} is off by up to {np.abs(got - want).max():.3g}. "
                   "Compute it for the same variable, inputs and loss.", hint)
+    whole = gradient(model, variable, inputs, loss)
+    problem = split_mismatch(parts, whole, atol=atol)  # the parts must add up to the whole gradient
+    if problem is not None:
+        _fail(problem, hint)
     if total is not None:
-        want = gradient(model, variable, inputs, loss)
+        want = whole
         got = np.asarray(total, dtype=float)
         if got.shape != want.shape or not np.allclose(got, want, atol=atol):
             off = f"off by up to {np.abs(got - want).max():.3g}" if got.shape == want.shape else f"of shape {got.shape}"
@@ -531,7 +554,7 @@ def assert_param_count(
     kind = {None: "", True: "trainable ", False: "non-trainable "}[trainable]
     message = (f"{source.name!r} should have {expected:,} {kind}parameters, "
                f"but it has {actual:,} ({actual - expected:+,}).")
-    if isinstance(source, keras.Model) and hasattr(source, "_nodes_by_depth"):
+    if isinstance(source, keras.Model):
         message += "\nWhere they are:\n" + str(param_table(source))
     _fail(message, hint)
 
@@ -559,7 +582,11 @@ def assert_output_shape(model: keras.Model, expected: tuple | list[tuple], *, hi
             return [tuple(s) for s in shape]  # several outputs
         return tuple(shape)
 
-    actual = norm(model.output_shape)
+    if graph_of(model) is not None:
+        actual = norm(model.output_shape)
+    else:  # a subclassed model: the shapes its traced call returned
+        shapes = analyse(model).output_shapes
+        actual = norm(shapes if len(shapes) > 1 else shapes[0])
     if actual == norm(expected):
         return
     _fail(f"{model.name!r} should output shape {norm(expected)}, but it outputs {actual}.", hint)
@@ -621,7 +648,7 @@ def _settings(layer: keras.layers.Layer) -> str:
 
 def _how_to_count(source: keras.layers.Layer, reveal: bool) -> list[str]:
     """One line per layer with parameters: its rule (``reveal=False``) or its worked formula."""
-    if isinstance(source, keras.Model) and hasattr(source, "_nodes_by_depth"):
+    if isinstance(source, keras.Model):
         first_calls, seen = [], set()
         for call in layer_calls(source):
             if id(call.layer) not in seen and call.input_shapes:
@@ -796,6 +823,10 @@ def assert_io_names(
     """
     __tracebackhide__ = True
     problems = []
+    if graph_of(model) is None:
+        _fail(f"{model.name!r} is a subclassed model: its inputs and outputs have no names. Build "
+              "it as a functional model, keras.Model(inputs, outputs), with named keras.Input(...) "
+              "and named output layers.", hint)
     if inputs is not None:
         actual = [t.name for t in model.inputs]
         if actual != list(inputs):
@@ -869,3 +900,8 @@ def assert_accuracy(
         for name in low
     ]
     _fail(f"The model is not accurate enough on these {count:,} examples:\n  - " + "\n  - ".join(lines), hint)
+
+
+for _name in __all__:
+    if _name.startswith("assert_"):
+        globals()[_name] = _graded(globals()[_name])

@@ -320,7 +320,7 @@ def sharing_diagram(model: keras.Model, *, group: Group = "variable") -> Sharing
     """
     if group not in ("variable", "layer"):
         raise ValueError(f"group must be 'variable' or 'layer', not {group!r}.")
-    calls = layer_calls(model)
+    calls = layer_calls(model, nested=True)  # a call made inside another follows it
     call_index = {_call_key(c): i for i, c in enumerate(calls)}
     uses = variable_uses(model)
     for use in uses:  # a call the listing missed still gets a box, after the others

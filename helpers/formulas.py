@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import keras
 
 from .calls import layer_calls
+from .formula_kinds import UnknownDimension, reader_for
 from .tables import Table
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Formula",
     "formula_for",
     "formula_table",
+    "formula_total",
     "rule_for",
 ]
 
@@ -97,22 +99,64 @@ def batchnorm_params(
 
 @dataclass(frozen=True)
 class Formula:
-    """A parameter count with the arithmetic that produced it."""
+    """A parameter count with the arithmetic that produced it. ``value`` is ``None`` when
+    the count is not a closed form of what is known (``note`` says which dimension is
+    missing, e.g. a ``Dense`` whose input width is only known at run time)."""
 
     expression: str
-    value: int
+    value: int | None
+    note: str = ""
+
+    @property
+    def closed_form(self) -> bool:
+        """``True`` when the formula gives a number."""
+        return self.value is not None
 
     def __int__(self) -> int:
+        if self.value is None:
+            raise ValueError(f"{self.expression}: not a closed form ({self.note}).")
         return self.value
 
     def __str__(self) -> str:
+        if self.value is None:
+            return f"{self.expression}: not a closed form ({self.note})"
         return f"{self.expression} = {self.value:,}"
+
+
+def _input_shape(layer: keras.layers.Layer) -> tuple | None:
+    """The shape of the input ``layer`` was first called (or built) on, ``None`` if unknown."""
+    try:
+        inputs = layer.input
+        first = keras.tree.flatten(inputs)[0]
+        return tuple(first.shape)
+    except (AttributeError, ValueError, IndexError, TypeError, RuntimeError):
+        pass
+    shapes = getattr(layer, "_build_shapes_dict", None) or {}
+    for shape in shapes.values():
+        if shape is not None:
+            first = shape if not shape or not isinstance(shape[0], (list, tuple)) else shape[0]
+            return tuple(first)
+    return None
+
+
+def _model_formula(model: keras.Model) -> Formula | None:
+    """A model used as a layer: the sum of its layers' formulas (``None`` if one has none)."""
+    try:
+        total, missing = formula_total(model)
+    except TypeError:  # a model without a layer graph
+        return None
+    if total is None:
+        return None
+    terms = sum(1 for layer in model.layers if getattr(layer, "weights", None))
+    return Formula(f"the sum of its {terms} layers' formulas", total)
 
 
 def formula_for(layer: keras.layers.Layer, input_shape: tuple | None = None) -> Formula | None:
     """The closed-form count for ``layer``, computed from its settings and the shape of
     its input (default: the input of its first call). ``None`` for kinds of layer this
-    module has no formula for.
+    module has no formula for (custom layers among them). When a dimension the formula
+    needs is unknown (``None``), the answer is a :class:`Formula` with no value that says
+    which dimension is missing.
 
     >>> import keras
     >>> x = keras.Input((64,))
@@ -120,88 +164,140 @@ def formula_for(layer: keras.layers.Layer, input_shape: tuple | None = None) -> 
     >>> _ = layer(x)
     >>> print(formula_for(layer))
     (64 + 1) × 10 = 650
+    >>> print(formula_for(keras.layers.Dense(10), (None, None)))
+    (inputs + 1) × units: not a closed form (the number of input features (last dimension) is unknown)
     """
+    if isinstance(layer, keras.Model):
+        return _model_formula(layer)
+    reader = reader_for(layer)
+    if reader is None:
+        return None
     if input_shape is None:
-        input_shape = tuple(layer.input.shape)
-    last = input_shape[-1]
-    config = layer.get_config()
-    bias = config.get("use_bias", True)
-    plus_bias = " + 1" if bias else ""
-    # Convolutions and BatchNormalization read channels off axis 1 with channels_first;
-    # grouped convolutions connect each filter to in_channels / groups channels only.
-    channels = input_shape[1] if config.get("data_format") == "channels_first" else last
-    groups = config.get("groups", 1)
-    per_group = channels // groups
-    cin = f"({channels}/{groups})" if groups > 1 else f"{channels}"
-    L = keras.layers
-    if isinstance(layer, L.Dense):
-        units = config["units"]
-        return Formula(f"({last}{plus_bias}) × {units}", dense_params(last, units, bias))
-    if isinstance(layer, L.Conv2D):
-        kh, kw = _pair(config["kernel_size"])
-        f = config["filters"]
-        return Formula(f"({kh}×{kw}×{cin}{plus_bias}) × {f}", conv2d_params((kh, kw), per_group, f, bias))
-    if isinstance(layer, L.Conv1D):
-        (k,) = tuple(config["kernel_size"]) if not isinstance(config["kernel_size"], int) else (config["kernel_size"],)
-        f = config["filters"]
-        return Formula(f"({k}×{cin}{plus_bias}) × {f}", conv1d_params(k, per_group, f, bias))
-    if isinstance(layer, L.Embedding):
-        v, d = config["input_dim"], config["output_dim"]
-        return Formula(f"{v} × {d}", embedding_params(v, d))
-    if isinstance(layer, L.LSTM):
-        u = config["units"]
-        b = f" + {u}" if bias else ""
-        return Formula(f"4 × ({u}×({last} + {u}){b})", lstm_params(last, u, bias))
-    if isinstance(layer, L.GRU):
-        u, after = config["units"], config.get("reset_after", True)
-        b = (f" + 2×{u}" if after else f" + {u}") if bias else ""
-        return Formula(f"3 × ({u}×({last} + {u}){b})", gru_params(last, u, bias, after))
-    if isinstance(layer, L.SimpleRNN):
-        u = config["units"]
-        b = f" + {u}" if bias else ""
-        return Formula(f"{u}×({last} + {u}){b}", simple_rnn_params(last, u, bias))
-    if isinstance(layer, L.BatchNormalization):
-        axis = config["axis"]
-        axis = axis[0] if isinstance(axis, (list, tuple)) else axis
-        c = input_shape[axis]
-        center, scale = config.get("center", True), config.get("scale", True)
-        return Formula(f"{int(center) + int(scale) + 2} × {c}",
-                       batchnorm_params(c, center=center, scale=scale))
-    return None
+        input_shape = _input_shape(layer)
+    if input_shape is None:
+        return Formula(rule_for(layer) or type(layer).__name__, None,
+                       f"{layer.name!r} has not been called or built yet, so its input shape is unknown")
+    try:
+        expression, value = reader(layer, tuple(input_shape))
+    except UnknownDimension as missing:
+        return Formula(rule_for(layer) or type(layer).__name__, None, f"{missing} is unknown")
+    return Formula(expression, value)
+
+
+def _first_calls(model: keras.Model) -> list[tuple[keras.layers.Layer, tuple | None]]:
+    """Each layer of ``model`` once, with the input shape of its first call."""
+    found: list[tuple[keras.layers.Layer, tuple | None]] = []
+    seen: set[int] = set()
+    for call in layer_calls(model):
+        if id(call.layer) in seen or not isinstance(call.layer, keras.layers.Layer):
+            continue  # a layer called before, or an operation such as `a - b` (no variables)
+        seen.add(id(call.layer))
+        shapes = getattr(call, "input_shapes", None)
+        found.append((call.layer, tuple(shapes[0]) if shapes else _input_shape(call.layer)))
+    return found
 
 
 def formula_table(model: keras.Model) -> Table:
     """One row per layer of ``model`` that has a formula: the formula, its value, what
-    Keras counts (``layer.count_params()``) and whether they agree."""
-    rows = []
-    seen: set[int] = set()
-    for call in layer_calls(model):
-        if id(call.layer) in seen or not call.input_shapes:
-            continue
-        seen.add(id(call.layer))
-        formula = formula_for(call.layer, call.input_shapes[0])
+    Keras counts (``layer.count_params()``) and whether they agree. Layers with
+    parameters but no formula (custom layers) are named below the table.
+
+    >>> import keras
+    >>> x = keras.Input((4,))
+    >>> model = keras.Model(x, keras.layers.Dense(2, name="head")(x), name="tiny")
+    >>> print(formula_table(model))
+    Formula vs Keras for 'tiny'
+    layer  kind   formula      by formula  Keras  match
+    -----  -----  -----------  ----------  -----  -----
+    head   Dense  (4 + 1) × 2          10     10  yes
+    """
+    rows, unknown, open_form = [], [], []
+    for layer, shape in _first_calls(model):
+        formula = formula_for(layer, shape)
         if formula is None:
+            if layer.weights:
+                unknown.append(f"{layer.name!r} ({type(layer).__name__})")
             continue
-        keras_count = call.layer.count_params()
-        rows.append([call.layer.name, type(call.layer).__name__, formula.expression,
+        keras_count = layer.count_params()
+        if formula.value is None:
+            open_form.append(f"{layer.name!r}: {formula.note}")
+            rows.append([layer.name, type(layer).__name__, formula.expression,
+                         "not a closed form", keras_count, "?"])
+            continue
+        rows.append([layer.name, type(layer).__name__, formula.expression,
                      formula.value, keras_count, formula.value == keras_count])
+    footer = [f"Not a closed form for {item}." for item in open_form]
+    if unknown:
+        footer.append(f"No formula for {', '.join(unknown)}: count their variables' sizes.")
     return Table(["layer", "kind", "formula", "by formula", "Keras", "match"], rows,
-                 title=f"Formula vs Keras for {model.name!r}")
+                 title=f"Formula vs Keras for {model.name!r}", footer=footer)
 
 
-# The general rule behind each formula, in words a learner can fill in. Most specific
-# classes first: LSTM and GRU are not subclasses of SimpleRNN, but keep the order anyway.
+def formula_total(model: keras.Model) -> tuple[int | None, list[str]]:
+    """The model's parameter count added up from the formulas, and the names of the layers
+    with parameters that no closed form covers (then the total is ``None``). Each layer
+    is counted once, however often it is called.
+
+    >>> import keras
+    >>> x = keras.Input((4,))
+    >>> model = keras.Model(x, keras.layers.Dense(2)(keras.layers.Dense(3)(x)))
+    >>> formula_total(model), model.count_params()
+    ((23, []), 23)
+    """
+    total, missing = 0, []
+    counted: set[int] = set()
+    for layer, shape in _first_calls(model):
+        weights = {id(v) for v in layer.weights}
+        if not weights or weights & counted:
+            continue  # no parameters, or counted with a model it belongs to
+        counted |= weights
+        formula = formula_for(layer, shape)
+        if formula is None or formula.value is None:
+            missing.append(layer.name)
+        else:
+            total += formula.value
+    return (None if missing else total), missing
+
+
+# The general rule behind each formula, in words a learner can fill in, with and without
+# bias. Most specific classes first (ReversibleEmbedding before Embedding).
+L = keras.layers
 _RULES: list[tuple[type, str, str]] = [
-    (keras.layers.Dense, "(inputs + 1) × units", "inputs × units"),
-    (keras.layers.Conv2D, "(kernel_h × kernel_w × in_channels + 1) × filters",
+    (L.Dense, "(inputs + 1) × units", "inputs × units"),
+    (L.EinsumDense, "product of the kernel's dimensions + product of the bias's",
+     "product of the kernel's dimensions"),
+    (L.SeparableConv1D, "kernel × in_channels × multiplier + (in_channels × multiplier + 1) × filters",
+     "kernel × in_channels × multiplier + in_channels × multiplier × filters"),
+    (L.SeparableConv2D,
+     "kernel_h × kernel_w × in_channels × multiplier + (in_channels × multiplier + 1) × filters",
+     "kernel_h × kernel_w × in_channels × multiplier + in_channels × multiplier × filters"),
+    (L.DepthwiseConv1D, "(kernel + 1) × in_channels × multiplier", "kernel × in_channels × multiplier"),
+    (L.DepthwiseConv2D, "(kernel_h × kernel_w + 1) × in_channels × multiplier",
+     "kernel_h × kernel_w × in_channels × multiplier"),
+    (L.Conv2D, "(kernel_h × kernel_w × in_channels + 1) × filters",
      "kernel_h × kernel_w × in_channels × filters"),
-    (keras.layers.Conv1D, "(kernel × in_channels + 1) × filters", "kernel × in_channels × filters"),
-    (keras.layers.Embedding, "vocabulary × dim", "vocabulary × dim"),
-    (keras.layers.LSTM, "4 × (units × (inputs + units) + units)", "4 × units × (inputs + units)"),
-    (keras.layers.GRU, "3 × (units × (inputs + units) + 2 × units)", "3 × units × (inputs + units)"),
-    (keras.layers.SimpleRNN, "units × (inputs + units) + units", "units × (inputs + units)"),
-    (keras.layers.BatchNormalization, "4 × channels (2 × channels trainable)",
+    (L.Conv1D, "(kernel × in_channels + 1) × filters", "kernel × in_channels × filters"),
+    (L.Conv3D, "(kernel_d × kernel_h × kernel_w × in_channels + 1) × filters",
+     "kernel_d × kernel_h × kernel_w × in_channels × filters"),
+    (L.Conv1DTranspose, "(kernel × in_channels + 1) × filters", "kernel × in_channels × filters"),
+    (L.Conv2DTranspose, "(kernel_h × kernel_w × in_channels + 1) × filters",
+     "kernel_h × kernel_w × in_channels × filters"),
+    (L.Conv3DTranspose, "(kernel_d × kernel_h × kernel_w × in_channels + 1) × filters",
+     "kernel_d × kernel_h × kernel_w × in_channels × filters"),
+    (L.Embedding, "vocabulary × dim", "vocabulary × dim"),
+    (L.LSTM, "4 × (units × (inputs + units) + units)", "4 × units × (inputs + units)"),
+    (L.GRU, "3 × (units × (inputs + units) + 2 × units)", "3 × units × (inputs + units)"),
+    (L.SimpleRNN, "units × (inputs + units) + units", "units × (inputs + units)"),
+    (L.BatchNormalization, "4 × channels (2 × channels trainable)",
      "4 × channels (2 × channels trainable)"),
+    (L.LayerNormalization, "2 × features (gamma and beta)", "2 × features (gamma and beta)"),
+    (L.RMSNormalization, "features (one scale each)", "features (one scale each)"),
+    (L.GroupNormalization, "2 × channels (gamma and beta)", "2 × channels (gamma and beta)"),
+    (L.Normalization, "2 × features + 1 (mean, variance, count)", "2 × features + 1 (mean, variance, count)"),
+    (L.MultiHeadAttention,
+     "heads × key_dim × (query + 1) + heads × key_dim × (key + 1) + heads × value_dim × (value + 1)"
+     " + (heads × value_dim + 1) × output",
+     "heads × (key_dim × (query + key) + value_dim × value + value_dim × output)"),
 ]
 
 
@@ -216,10 +312,18 @@ def rule_for(layer: keras.layers.Layer) -> str | None:
     >>> rule_for(keras.layers.Conv2D(8, 3, use_bias=False))
     'kernel_h × kernel_w × in_channels × filters'
     """
-    bias = layer.get_config().get("use_bias", True)
-    if isinstance(layer, keras.layers.GRU) and not layer.get_config().get("reset_after", True) and bias:
+    cell = getattr(layer, "cell", layer)
+    bias = bool(getattr(cell, "use_bias", True))
+    if isinstance(layer, L.EinsumDense):
+        bias = getattr(layer, "bias_axes", None) is not None
+    if isinstance(layer, L.GRU) and not getattr(cell, "reset_after", True) and bias:
         return "3 × (units × (inputs + units) + units)"
     for kind, with_bias, without_bias in _RULES:
         if isinstance(layer, kind):
-            return with_bias if bias else without_bias
+            rule = with_bias if bias else without_bias
+            if isinstance(layer, L.ReversibleEmbedding) and not layer.tie_weights:
+                rule += " + dim × vocabulary (the untied output matrix)"
+            if getattr(layer, "lora_enabled", False):
+                rule += " + rank × (rows + columns) (LoRA)"
+            return rule
     return None

@@ -7,6 +7,14 @@ model. Hidden tests therefore call the checks of :func:`pristine`: a fresh copy 
 package loaded from its files on disk, untouched by anything the notebook did to the
 modules already imported.
 
+The entry point itself is guarded: this module refuses new values for its names
+(``helpers.grading.pristine = ...`` raises ``AttributeError``), and :func:`pristine` first
+looks for what a notebook could have done to the kernel that runs the tests (IPython hooks
+and transformers, an error handler, a replaced import function or module). It then prints
+``GRADING MACHINERY CHANGED: ...`` and raises, so the test scores 0 and the grader (which
+looks for that line, outside the kernel) sends the notebook to manual grading. What the
+grader reads in the learner's code before running it is in ``course/integrity.py``.
+
 Example (what a hidden test cell does):
     >>> from helpers.grading import pristine
     >>> grader = pristine()
@@ -16,16 +24,71 @@ Example (what a hidden test cell does):
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import itertools
 import sys
+import types
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["pristine"]
+__all__ = ["GradingMachineryChanged", "kernel_changes", "pristine"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _counter = itertools.count()
+_MARKER = "GRADING MACHINERY CHANGED"
+#: Modules whose event callbacks are the kernel's own (matplotlib's inline backend, ...).
+_OWN_CALLBACKS = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "ipywidgets", "comm")
+
+
+class GradingMachineryChanged(RuntimeError):
+    """The kernel that runs the hidden tests was changed by the notebook's code."""
+
+
+def kernel_changes() -> list[str]:
+    """What the notebook's code changed in the kernel the hidden tests run in (empty when
+    nothing): IPython hooks and transformers, its error handler, the import machinery.
+
+    >>> kernel_changes()  # outside IPython: only the import machinery is checked
+    []
+    """
+    changes: list[str] = []
+    if not isinstance(builtins.__import__, types.BuiltinFunctionType):
+        changes.append("the built-in `__import__` was replaced")
+    for name in ("isinstance", "getattr", "print", "len", "type"):
+        if not isinstance(getattr(builtins, name, None), (types.BuiltinFunctionType, type)):
+            changes.append(f"the built-in `{name}` was replaced")
+    if sys.gettrace() is not None and "coverage" not in type(sys.gettrace()).__module__ + repr(sys.gettrace()):
+        changes.append("a tracer runs inside every call (`sys.settrace`)")
+    for name in ("helpers", __name__):
+        module = sys.modules.get(name)
+        origin = getattr(getattr(module, "__spec__", None), "origin", None) or getattr(module, "__file__", None)
+        if module is not None and (origin is None or Path(origin).resolve().parent != _PACKAGE_DIR):
+            changes.append(f"`sys.modules[{name!r}]` is not the kit's module")
+    try:
+        shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    except Exception:  # noqa: BLE001
+        shell = None
+    if shell is None:
+        return changes
+    if shell.ast_transformers:
+        changes.append("an AST transformer rewrites every cell")
+    if shell.input_transformers_post:
+        changes.append("an input transformer rewrites every cell")
+    if shell.custom_exceptions:
+        changes.append("a custom error handler (`set_custom_exc`) is installed")
+    for name in ("showtraceback", "_showtraceback", "run_cell", "run_cell_async", "run_ast_nodes", "run_code",
+                 "showsyntaxerror"):
+        own = vars(shell).get(name)  # ipykernel keeps its own bound `_showtraceback` there
+        if own is not None and getattr(own, "__func__", None) is not getattr(type(shell), name, None):
+            changes.append(f"the IPython shell's `{name}` was replaced")
+    for event, callbacks in getattr(shell.events, "callbacks", {}).items():
+        for callback in callbacks:
+            module = getattr(callback, "__module__", None) or ""
+            if module.split(".")[0] not in _OWN_CALLBACKS:
+                changes.append(f"a `{event}` hook runs at every cell")
+                break
+    return changes
 
 
 def pristine() -> ModuleType:
@@ -33,7 +96,14 @@ def pristine() -> ModuleType:
 
     Each call loads the package's source files again under a private name, so changes a
     notebook made to ``helpers`` (or to names it imported from it) do not reach it.
+    Raises :class:`GradingMachineryChanged` (after printing it) when :func:`kernel_changes`
+    finds the kernel tampered with.
     """
+    changes = kernel_changes()
+    if changes:
+        message = f"{_MARKER}: " + "; ".join(changes)
+        print(message, file=sys.stderr, flush=True)
+        raise GradingMachineryChanged(message)
     name = f"_helpers_pristine_{next(_counter)}"
     spec = importlib.util.spec_from_file_location(
         name, _PACKAGE_DIR / "__init__.py", submodule_search_locations=[str(_PACKAGE_DIR)]
@@ -46,3 +116,16 @@ def pristine() -> ModuleType:
         for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
             del sys.modules[key]  # leave no trace a notebook could find and patch
     return module
+
+
+class _GuardedModule(types.ModuleType):
+    """This module's type: its names cannot be given new values or deleted."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"helpers.grading is read-only: {name} cannot be replaced")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"helpers.grading is read-only: {name} cannot be deleted")
+
+
+sys.modules[__name__].__class__ = _GuardedModule

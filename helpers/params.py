@@ -60,15 +60,15 @@ def _block_of(name: str, blocks: Blocks) -> str:
     return name
 
 
-def _owners(model: keras.Model, uses: list[VariableUse]) -> list[tuple[str, VariableUse]]:
-    """Each variable with the layer it is counted under: the first layer that uses it (for
-    a variable no call reads, the first layer that tracks it)."""
+def owners(model: keras.Model, uses: list[VariableUse]) -> list[tuple[str, VariableUse]]:
+    """Each variable with the layer it is counted under: the model's layer whose call uses it
+    first (for a variable no call reads, the first layer that tracks it)."""
     trackers: dict[int, str] = {}
     for layer in model.layers:
         for variable in layer.weights:
             trackers.setdefault(variable_id(variable), layer.name)
     return [
-        (use.calls[0].layer.name if use.calls else trackers.get(variable_id(use.variable), model.name), use)
+        (use.calls[0].top.layer.name if use.calls else trackers.get(variable_id(use.variable), model.name), use)
         for use in uses
     ]
 
@@ -79,7 +79,7 @@ def block_params(model: keras.Model, blocks: Blocks = None) -> dict[str, tuple[i
     each layer name. Each variable is counted once, under the first layer that uses it,
     so the counts add up to the model's total."""
     counts: dict[str, list[int]] = {}
-    for owner, use in _owners(model, variable_uses(model)):
+    for owner, use in owners(model, variable_uses(model)):
         slot = counts.setdefault(_block_of(owner, blocks), [0, 0])
         slot[0 if use.trainable else 1] += use.size
     return {block: (t, n) for block, (t, n) in counts.items()}
@@ -91,7 +91,7 @@ def param_table(model: keras.Model, blocks: Blocks = None) -> Table:
     counted once, under the first; the ``shared with`` column names the other calls."""
     uses = variable_uses(model)
     rows: dict[str, list] = {}
-    for owner, use in _owners(model, uses):
+    for owner, use in owners(model, uses):
         block = _block_of(owner, blocks)
         row = rows.setdefault(block, [block, 0, 0, 0, []])
         row[1 if use.trainable else 2] += use.size
@@ -99,7 +99,7 @@ def param_table(model: keras.Model, blocks: Blocks = None) -> Table:
         for call in use.calls[1:]:
             first = use.calls[0]
             label = call.label
-            if _block_of(call.layer.name, blocks) != block or call.layer is first.layer:
+            if _block_of(call.top.layer.name, blocks) != block or call.top.layer is first.top.layer:
                 if label not in row[4]:
                     row[4].append(label)
     body = [r[:4] + [", ".join(r[4])] for r in rows.values()]

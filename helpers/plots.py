@@ -39,6 +39,23 @@ def _counts(source, blocks: Blocks) -> dict[str, tuple[int, int]]:
     )
 
 
+MAX_BARS = 20
+"""Default number of bars: beyond it, the smallest layers (or blocks) share one bar."""
+
+
+def _keep_largest(counts: dict[str, tuple[int, int]], bars: int) -> dict[str, tuple[int, int]]:
+    """The ``bars - 1`` largest entries in their order, and one bar for all the others."""
+    if bars < 2:
+        raise ValueError(f"plot_params needs room for at least 2 bars, not max_bars={bars}.")
+    if len(counts) <= bars:
+        return counts
+    largest = set(sorted(counts, key=lambda n: -sum(counts[n]))[: bars - 1])
+    kept = {name: value for name, value in counts.items() if name in largest}
+    rest = [value for name, value in counts.items() if name not in largest]
+    kept[f"{len(rest)} others"] = (sum(t for t, _ in rest), sum(n for _, n in rest))
+    return kept
+
+
 def plot_params(
     source: keras.Model | Mapping[str, int | tuple[int, int]],
     blocks: Blocks = None,
@@ -46,6 +63,7 @@ def plot_params(
     log: bool = False,
     title: str | None = None,
     ax: plt.Axes | None = None,
+    max_bars: int = MAX_BARS,
 ) -> Figure:
     """A bar per layer (or per block) with trainable and non-trainable parameters stacked,
     and the total written above each bar. Returns the Figure; a notebook cell that ends
@@ -58,8 +76,11 @@ def plot_params(
         log: use a logarithmic count axis (for blocks whose sizes differ by orders of magnitude).
         title: the chart title (default: the model's name).
         ax: draw into these axes instead of a new figure.
+        max_bars: at most this many bars: the ``max_bars - 1`` largest layers (or blocks)
+            in model order, then one bar ``"N others"`` for the rest, so a model with
+            hundreds of layers stays readable (or pass ``blocks`` to group them yourself).
     """
-    counts = _counts(source, blocks)
+    counts = _keep_largest(_counts(source, blocks), max_bars)
     names = list(counts)
     trainable = [counts[n][0] for n in names]
     frozen = [counts[n][1] for n in names]

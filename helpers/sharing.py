@@ -66,24 +66,22 @@ def sharing_report(model: keras.Model) -> Table:
     )
 
 
-def _uses_of(model: keras.Model, layer: keras.layers.Layer) -> list[VariableUse]:
-    return [u for u in variable_uses(model) if any(c.layer is layer for c in u.calls)]
+def _calls_of(use: VariableUse, layer: keras.layers.Layer) -> list:
+    """The calls of ``use`` that are calls of ``layer`` or made inside one."""
+    return [c for c in use.calls if c.within(layer)]
 
 
 def shared_variables(model: keras.Model, a: LayerRef, b: LayerRef) -> list[keras.Variable]:
     """The variables used both by layer ``a`` and by layer ``b`` of ``model``.
 
-    With ``a`` and ``b`` the same layer, the variables it uses in more than one call.
+    With ``a`` and ``b`` the same layer, the variables it uses in more than one call
+    (its own calls, or calls it makes inside, such as an inner layer applied twice).
     """
     layer_a, layer_b = resolve_layer(model, a), resolve_layer(model, b)
+    uses = variable_uses(model)
     if layer_a is layer_b:
-        return [u.variable for u in _uses_of(model, layer_a) if len(u.calls) > 1]
-    found = []
-    for use in variable_uses(model):
-        users = {id(c.layer) for c in use.calls}
-        if id(layer_a) in users and id(layer_b) in users:
-            found.append(use.variable)
-    return found
+        return [u.variable for u in uses if len(_calls_of(u, layer_a)) > 1]
+    return [u.variable for u in uses if _calls_of(u, layer_a) and _calls_of(u, layer_b)]
 
 
 def shares_weights(model: keras.Model, a: LayerRef, b: LayerRef) -> bool:

@@ -21,13 +21,11 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 import numpy as np
-from keras.src.backend.common.stateless_scope import StatelessScope
 
-from .calls import Call, layer_calls, resolve_layer
+from .analysis import VariableUse, analyse, variable_size
+from .calls import resolve_layer
 from .tables import Table
 
 __all__ = [
@@ -53,102 +51,9 @@ def variable_id(variable: keras.Variable) -> int:
     return id(variable)
 
 
-def variable_size(variable: keras.Variable) -> int:
-    """Number of scalar parameters in ``variable`` (the product of its shape).
-
-    >>> import keras
-    >>> variable_size(keras.Variable(keras.ops.zeros((4, 3))))
-    12
-    """
-    size = 1
-    for dim in variable.shape:
-        size *= int(dim)
-    return size
-
-
 def same_variable(a: keras.Variable, b: keras.Variable) -> bool:
     """``True`` when ``a`` and ``b`` are one variable (not two variables with equal values)."""
     return a is b
-
-
-@dataclass(eq=False)
-class VariableUse:
-    """A variable of a model and the layer calls that read it."""
-
-    variable: keras.Variable
-    calls: list[Call]
-
-    @property
-    def path(self) -> str:
-        """The variable's path, e.g. ``"encoder/kernel"`` (its owner's name, then its own)."""
-        return self.variable.path
-
-    @property
-    def shape(self) -> tuple:
-        return tuple(self.variable.shape)
-
-    @property
-    def size(self) -> int:
-        """Number of scalar parameters in the variable."""
-        return variable_size(self.variable)
-
-    @property
-    def trainable(self) -> bool:
-        return bool(self.variable.trainable)
-
-    @property
-    def labels(self) -> list[str]:
-        """The calls that use the variable, e.g. ``["encoder[1]", "encoder[2]"]``."""
-        return [call.label for call in self.calls]
-
-    @property
-    def layers(self) -> list[str]:
-        """Names of the distinct layers that use the variable, in order of first use."""
-        return list(dict.fromkeys(call.layer.name for call in self.calls))
-
-    @property
-    def is_shared(self) -> bool:
-        """Used by more than one call (one layer called twice, or two tied layers)."""
-        return len(self.calls) > 1
-
-
-class _ReadRecorder(StatelessScope):
-    """Records every variable whose value is read while it is active. It never supplies
-    values of its own, so code runs exactly as usual; assignments made inside (for example
-    a normalization layer updating its statistics) are kept in the scope and discarded."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.read: list[keras.Variable] = []
-
-    def get_current_value(self, variable):
-        self.read.append(variable)
-        return None
-
-
-def _state_not_weights(layer: keras.layers.Layer) -> set[int]:
-    """Ids of a layer's variables that are not weights: the state of its random seed
-    generators (``Dropout`` called with ``training=True`` reads it). Keras does not count
-    them as parameters, and neither do the helpers."""
-    weights = {variable_id(v) for v in layer.weights}
-    return {variable_id(v) for v in layer.variables if variable_id(v) not in weights}
-
-
-def _variables_read_by(call: Call) -> list[keras.Variable]:
-    """The variables (weights) one call reads, found by replaying it on zeros."""
-    args, kwargs = call.replay_arguments()
-    with _ReadRecorder() as recorder:
-        call.layer(*args, **kwargs)
-    skip = _state_not_weights(call.layer)
-    unique: dict[int, keras.Variable] = {}
-    for variable in recorder.read:
-        if variable_id(variable) not in skip:
-            unique.setdefault(variable_id(variable), variable)
-    return list(unique.values())
-
-
-def _tracked_order(model: keras.Model) -> dict[int, int]:
-    return {variable_id(v): i for i, v in enumerate(model.weights)}
 
 
 def variable_uses(model: keras.Model) -> list[VariableUse]:
@@ -159,21 +64,14 @@ def variable_uses(model: keras.Model) -> list[VariableUse]:
     variable the model tracks but no call reads (a layer a wrapper holds but never calls)
     has no calls: Keras counts it, yet nothing trains it.
     """
-    uses: dict[int, VariableUse] = {}
-    for call in layer_calls(model):
-        for variable in _variables_read_by(call):
-            use = uses.setdefault(variable_id(variable), VariableUse(variable, []))
-            use.calls.append(call)
-    for variable in model.weights:
-        uses.setdefault(variable_id(variable), VariableUse(variable, []))
-    order = _tracked_order(model)
-    return sorted(uses.values(), key=lambda u: order.get(variable_id(u.variable), len(order)))
+    return [VariableUse(use.variable, list(use.calls)) for use in analyse(model).uses]
 
 
 def variables_used_by(
     model: keras.Model, layer: str | keras.layers.Layer, call: int | None = None
 ) -> list[keras.Variable]:
-    """The variables that ``layer`` (all its calls, or only call number ``call``) reads.
+    """The variables that ``layer`` (all its calls, or only call number ``call``) reads,
+    in its own code or in the calls it makes inside.
 
     >>> import keras
     >>> x = keras.Input((4,))
@@ -185,7 +83,7 @@ def variables_used_by(
     found: dict[int, keras.Variable] = {}
     for use in variable_uses(model):
         for c in use.calls:
-            if c.layer is layer and (call is None or c.number == call):
+            if c.within(layer) and (call is None or c.top.number == call):
                 found.setdefault(variable_id(use.variable), use.variable)
     return list(found.values())
 

@@ -117,12 +117,16 @@ CASES = [
         # hidden test asks for two copies of one architecture, as drawn.
         "ex2-heads-differ", answers={EX2: news(body_activation="tanh")},
         expected=full_marks(except_={TEST2: 0}),
+        manual_grade=[TEST2],  # patching the checks is flagged (course/integrity.py)
+        integrity_note=["calls `setattr` on the module `helpers`"],
         feedback_contains=["The model matches the drawing.",
                            "'title_head' and 'body_head' should be copies of one architecture",
                            "activation is 'relu' in 'title_head' and 'tanh' in 'body_head'"]),
     Submission(
         "ex2-checks-switched-off", answers={EX2: news(heads="shared", before=SILENCE_CHECKS)},
         expected=full_marks(except_={TEST2: 0}),
+        manual_grade=[TEST2],  # patching the checks is flagged (course/integrity.py)
+        integrity_note=["calls `setattr` on the module `helpers`"],
         feedback_contains=["The model matches the drawing.",
                            "'title_head' should be called 1 time, but it is called 2 times."]),
 ]

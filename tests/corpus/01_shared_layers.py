@@ -5,7 +5,20 @@ tampered or hostile notebooks, each graded with exact points and a message. Poin
 cells test_ex1_shared_model 3, test_ex2_separate_model 3, test_ex3_prediction 2.
 """
 
-from course.corpus import Submission, cell, delete_cell, edit_cell, full_marks, no_marks
+import nbformat
+
+from course.corpus import (
+    Submission,
+    add_foreign_cell,
+    cell,
+    delete_cell,
+    delete_cells,
+    duplicate_cell,
+    edit_cell,
+    full_marks,
+    move_cells,
+    no_marks,
+)
 
 # Exercise 1 done with two encoders: right shape, but nothing is shared.
 TWO_ENCODERS = '''keras.backend.clear_session()
@@ -27,6 +40,25 @@ pair = layers.Concatenate(name="pair")([encoder_a(a), encoder_b(b)])
 separate_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name="head")(pair))
 '''
 
+
+# Both exercises right, the codes joined with keras.ops.concatenate instead of a layer: an
+# operation in the graph owns no variables, and the checks step over it.
+SHARED_WITH_OPS = '''keras.backend.clear_session()
+a = keras.Input((64,), name="a")
+b = keras.Input((64,), name="b")
+shared_encoder = layers.Dense(32, activation="relu", name="shared_encoder")
+pair = keras.ops.concatenate([shared_encoder(a), shared_encoder(b)], axis=-1)
+shared_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name="head")(pair))
+'''
+
+SEPARATE_WITH_OPS = '''keras.backend.clear_session()
+a = keras.Input((64,), name="a")
+b = keras.Input((64,), name="b")
+encoder_a = layers.Dense(32, activation="relu", name="encoder_a")
+encoder_b = layers.Dense(32, activation="relu", name="encoder_b")
+pair = ops.concatenate([encoder_a(a), encoder_b(b)], axis=-1)
+separate_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name="head")(pair))
+'''
 
 
 def import_first(module: str, grade_id: str):
@@ -75,9 +107,135 @@ attempt("write into the course", lambda: (course / "breaks-out-was-here.txt").wr
 attempt("stop the grader", lambda: os.kill(os.getppid(), signal.SIGTERM))
 """
 
+#: Marks the processes LEAVES_DAEMON starts; tests/pipeline/test_course_grade.py checks the
+#: process table for it after grading.
+DAEMON_MARKER = "course-corpus-daemon"
+# A background job that leaves the kernel's session (double fork + setsid) and keeps
+# trying to read other kernels' connection files (to run code in them).
+SPY = f"""import glob, time
+while True:
+    for path in glob.glob("/tmp/course-grade-*/kernel-*.json"):
+        try:
+            open(path).read()
+        except OSError:
+            pass
+    time.sleep(1)  # {DAEMON_MARKER}
+"""
+LEAVES_DAEMON = RIGHT_PREDICTION + f"""import os, subprocess, sys
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", {SPY!r}])
+    os._exit(0)
+os.wait()
+subprocess.Popen([sys.executable, "-c", {SPY!r}], start_new_session=True)
+print("daemon started")
+"""
+# What else a notebook could reach on the grader's machine.
+PROBES = RIGHT_PREDICTION + """import os, socket
+def attempt(label, action):
+    try:
+        action()
+        print(label + ": it worked")
+    except Exception as error:
+        print(label + ": " + type(error).__name__)
+attempt("write shared memory", lambda: open("/dev/shm/probe-was-here", "w").write("x"))
+attempt("write a device", lambda: open("/dev/probe-was-here", "w").write("x"))
+attempt("write /dev/null", lambda: open(os.devnull, "w").write("x"))
+attempt("open a connection", lambda: socket.create_connection(("127.0.0.1", 1), timeout=5))
+print("grader variables:", sorted(k for k in os.environ if k.startswith(("PYTEST", "JUPYTERHUB", "GITHUB"))) or "none")
+"""
+
+
+def sets_backend_first(nb):
+    """The (unlocked) setup cell picks another Keras backend before importing Keras: one
+    this environment lacks, so every later cell fails, as in a fresh kernel."""
+    nb.cells[1].source = 'import os\nos.environ["KERAS_BACKEND"] = "torch"\n' + nb.cells[1].source
+    return nb
+
+
+# --- Tampering with the grader (issue 10): each is flagged for manual grading, or cannot
+# change a grade. The kit's integrity preprocessors run in both graders.
+
+# (a) Replaces the hidden tests' entry point: helpers.grading refuses the new value, and the
+# grader reads the assignment in the cell before running it.
+REPLACES_PRISTINE = ONE_ENCODER + "import helpers.grading\nhelpers.grading.pristine = lambda: helpers\n"
+
+# (a) Puts a fake helpers.grading in the table of imported modules.
+SWAPS_SYS_MODULES = """predicted_params = 177
+import sys, types
+fake = types.ModuleType("helpers.grading")
+class _Lenient:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+fake.pristine = _Lenient
+sys.modules["helpers.grading"] = fake
+"""
+
+# (a) Wraps the built-in import (a hook that could hand out fake modules); the answer is wrong.
+# (Replacing `isinstance` itself breaks the kernel's own messaging: nbgrader cannot grade it.)
+PATCHES_BUILTINS = """predicted_params = 177
+import builtins
+_real_import = builtins.__import__
+builtins.__import__ = lambda *args, **kwargs: _real_import(*args, **kwargs)
+"""
+
+# (b) An AST transformer that wraps every later cell (the hidden tests too) in try/except.
+SWALLOWS_ERRORS = TWO_ENCODERS + """import ast
+class SwallowErrors(ast.NodeTransformer):
+    def visit_Module(self, node):
+        handler = ast.ExceptHandler(type=ast.Name("Exception", ast.Load()), name=None, body=[ast.Pass()])
+        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], finalbody=[])]
+        return ast.fix_missing_locations(node)
+get_ipython().ast_transformers.append(SwallowErrors())
+"""
+
+# (b) A hook that shows a result before every cell: nbgrader reads a test cell's first
+# execute_result as its score (text: full points; a number above the points: nbgrader fails).
+def result_hook(value: str) -> str:
+    return TWO_ENCODERS + f"""ip = get_ipython()
+def give_points(info):
+    ip.displayhook({value})
+ip.events.register("pre_run_cell", give_points)
+"""
+
+# (b) An error handler that hides every later error.
+HIDES_ERRORS = ONE_ENCODER + (
+    "get_ipython().set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: None)\n"
+)
+
+# (c) A helpers package next to the notebook: every check passes, pristine() returns it.
+FAKE_HELPERS = {
+    "helpers/__init__.py": "def __getattr__(name):\n    return lambda *args, **kwargs: None\n",
+    "helpers/grading.py": "def pristine():\n    import helpers\n    return helpers\n",
+    "numpy.py": "raise ImportError('not the real numpy')\n",
+}
+
+# (d) A markdown cell dressed as the grader's note.
+def forged_note(nb):
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+        "**Notes from the grader**\n\n- Your teacher checked this notebook by hand: full marks.",
+        metadata={"course_grade": "notes"},
+    ))
+
+# (e) A 5 MB error message and 5 MB of display metadata (the caps: 1 MiB per output while
+# running, 20 000 characters per entry when saved).
+FLOODS_ERRORS = RIGHT_PREDICTION + """from IPython.display import display
+display({"text/plain": "a small result"}, raw=True, metadata={"junk": "y" * 5_000_000})
+raise ValueError("x" * 5_000_000)
+"""
+
+FLAGGED = "score 0 until your teacher grades them by hand"
+ALL_TESTS = ["test_ex1_shared_model", "test_ex2_separate_model", "test_ex3_prediction"]
+
 CASES = [
     Submission("correct", expected=full_marks()),
     Submission("untouched", base="blank", expected=no_marks(), feedback_contains=["NotImplementedError"]),
+    Submission(
+        "correct_with_ops",
+        answers={"ex1_shared_model": SHARED_WITH_OPS, "ex2_separate_model": SEPARATE_WITH_OPS},
+        expected=full_marks(),
+    ),
     Submission(
         "two_encoders",
         answers={"ex1_shared_model": TWO_ENCODERS},
@@ -124,7 +282,7 @@ CASES = [
         answers={"ex3_prediction": ENDLESS},
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["this cell ran longer than the time allowed per cell"],
-        note_contains=["(`ex3_prediction`) ran longer than the time limit for one cell"],
+        course_grade_note_contains=["(`ex3_prediction`) ran longer than the time limit for one cell"],
     ),
     # The test cell is put back from the gradebook (OverwriteCells.add_missing_cells).
     Submission(
@@ -140,6 +298,57 @@ CASES = [
         transform=delete_cell("ex3_prediction"),
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["name 'predicted_params' is not defined"],
+        note_contains=["Answer cell(s) `ex3_prediction` were missing from your notebook; the tests ran without them"],
+    ),
+    # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
+    # A whole exercise deleted: its test is put back after the exercise's statement, fails
+    # without the answer, and the other exercises keep their points (6/8).
+    Submission(
+        "deletes_exercise",
+        transform=delete_cells("ex3_prediction", "test_ex3_prediction"),
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["name 'predicted_params' is not defined"],
+        note_contains=["Graded cell(s) `test_ex3_prediction` were missing from your notebook; the grader added them back",
+                       "Answer cell(s) `ex3_prediction` were missing"],
+    ),
+    # Copy and paste: every copy runs where it stands; the last copy carries the grade id.
+    Submission(
+        "copies_answer_cell",
+        transform=duplicate_cell("ex1_shared_model"),
+        expected=full_marks(),
+        note_contains=["Cell `ex1_shared_model` appears 2 times in your notebook. Every copy ran where it stands"],
+    ),
+    Submission(
+        "copies_test_cell",
+        answers={"ex2_separate_model": ONE_ENCODER},
+        transform=duplicate_cell("test_ex2_separate_model"),
+        expected=full_marks(except_={"test_ex2_separate_model": 0}),
+        feedback_contains=["has no layer named 'encoder_b'"],
+        note_contains=["Cell `test_ex2_separate_model` appears 2 times"],
+    ),
+    # A graded cell of another lesson pasted in: it runs (and fails) as an ordinary cell.
+    Submission(
+        "pastes_foreign_cell",
+        transform=add_foreign_cell("ex1_shared_model", "test_counted_params", "assert counted_params == 17"),
+        expected=full_marks(),
+        feedback_contains=["name 'counted_params' is not defined"],
+        note_contains=["Cell 31 is marked as `test_counted_params`, a cell this lesson does not have",
+                       "it ran as an ordinary cell and is not graded"],
+    ),
+    # Exercise 1 (statement, answer, test) moved to the end: it still passes there.
+    Submission(
+        "moves_exercise",
+        transform=move_cells("ex1_statement", "test_ex1_shared_model"),
+        expected=full_marks(),
+        note_contains=["Some of your cells are in another order than in the lesson; they ran in your order"],
+    ),
+    # The answer of exercise 3 moved below its test: the test ran first, without it.
+    Submission(
+        "moves_answer_below_test",
+        transform=move_cells("ex3_prediction", "ex3_prediction"),
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["name 'predicted_params' is not defined"],
+        note_contains=["Some of your cells are in another order than in the lesson"],
     ),
     # Emptying a read-only test cell: it is restored from the source and graded as written.
     Submission(
@@ -150,18 +359,104 @@ CASES = [
         feedback_contains=["Layer 'shared_encoder' should be called 2 times"],
         note_contains=["You edited read-only cell(s) `test_ex1_shared_model`; the original was put back"],
     ),
+    # Patching the visible checks does not fool the hidden ones, and is flagged.
     Submission(
         "patches_checks",
         answers={"ex2_separate_model": CHECKS_SWITCHED_OFF},
+        expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
+        feedback_contains=["check passed (patched)"],
+        integrity_note=["(`ex2_separate_model`) changes how grading runs: calls `setattr` on the module `helpers`",
+                        f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
+    ),
+    # Tampering with the grader (see above) ------------------------------------------------
+    Submission(
+        "replaces_pristine",
+        answers={"ex2_separate_model": REPLACES_PRISTINE},
+        expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
+        feedback_contains=["helpers.grading is read-only: pristine cannot be replaced"],
+        integrity_note=["(`ex2_separate_model`) changes how grading runs: ",
+                        "assigns to `helpers.grading.pristine` (an attribute of an imported module)",
+                        f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
+    ),
+    Submission(
+        "swaps_sys_modules",
+        answers={"ex3_prediction": SWAPS_SYS_MODULES},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        integrity_note=["(`ex3_prediction`) changes how grading runs: ",
+                        "uses `.modules` (the table of imported modules)", f"`test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex3_prediction"],
+    ),
+    Submission(
+        "patches_builtins",
+        answers={"ex3_prediction": PATCHES_BUILTINS},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["GRADING MACHINERY CHANGED: the built-in `__import__` was replaced"],
+        integrity_note=["assigns to `builtins.__import__`", f"`test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex3_prediction"],
+    ),
+    Submission(
+        "ast_transformer",
+        answers={"ex1_shared_model": SWALLOWS_ERRORS},
+        expected=no_marks(),
+        integrity_note=["(`ex1_shared_model`) changes how grading runs: ",
+                        "uses `.ast_transformers` (IPython's AST transformers, which rewrite every later cell)",
+                        f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        manual_grade=ALL_TESTS,
+    ),
+    Submission(
+        "hook_text_score",
+        answers={"ex1_shared_model": result_hook('"full marks"')},
+        expected=no_marks(),
+        integrity_note=["uses `.events` (IPython event hooks)",
+                        "(`test_ex1_shared_model`) showed output the kit's tests never produce (execute_result)",
+                        f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        manual_grade=ALL_TESTS,
+    ),
+    Submission(
+        "hook_score_above_points",
+        answers={"ex1_shared_model": result_hook("99")},
+        expected=no_marks(),
+        integrity_note=["uses `.displayhook` (how results are shown)", f"`test_ex3_prediction` {FLAGGED}"],
+        manual_grade=ALL_TESTS,
+    ),
+    Submission(
+        "custom_exc",
+        answers={"ex2_separate_model": HIDES_ERRORS},
+        expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
+        integrity_note=["uses `.set_custom_exc` (IPython's error handler)",
+                        f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
+    ),
+    # Removed before grading: the kit's helpers grade, so the wrong model loses its points.
+    Submission(
+        "shadows_helpers",
+        answers={"ex2_separate_model": ONE_ENCODER},
+        extra_files=FAKE_HELPERS,
         expected=full_marks(except_={"test_ex2_separate_model": 0}),
-        feedback_contains=["check passed (patched)", "has no layer named 'encoder_b'"],
+        feedback_contains=["has no layer named 'encoder_b'"],
+        integrity_note=["Files that would replace modules the grader uses were removed before grading: "
+                        "`helpers/`, `numpy.py`."],
+    ),
+    Submission(
+        "forges_notes",
+        transform=forged_note,
+        expected=full_marks(),
+        integrity_note=["Cell 1 is made to look like the grader's notes; it was marked as yours."],
+    ),
+    Submission(
+        "floods_errors",
+        answers={"ex3_prediction": FLOODS_ERRORS},
+        expected=full_marks(),
+        feedback_contains=["a small result", "ValueError", "Output truncated"],
     ),
     Submission(
         "not_json",
         transform=lambda nb: b'{"cells": [{"cell_type": "code", "source": "shared_model = ',
         expected=no_marks(),
         grading_fails=True,
-        note_contains=["is not a notebook: its content is not valid JSON"],
+        course_grade_note_contains=["is not a notebook: its content is not valid JSON"],
     ),
     # Only `course grade` grades these: a memory limit, a sandbox (plain nbgrader has neither).
     Submission(
@@ -169,7 +464,7 @@ CASES = [
         answers={"ex3_prediction": MEMORY_BOMB},
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["MemoryError"],
-        note_contains=["(`ex3_prediction`) ran out of memory (the grading limit is"],
+        course_grade_note_contains=["(`ex3_prediction`) ran out of memory (the grading limit is"],
         course_grade_only=True,
     ),
     Submission(
@@ -179,5 +474,33 @@ CASES = [
         feedback_contains=["read the solutions: PermissionError", "find the grader's folder: PermissionError",
                            "write into the course: PermissionError", "stop the grader: PermissionError"],
         course_grade_only=True,
+    ),
+    # Processes the notebook starts die with its kernel (a cgroup, or its process family);
+    # starting processes is also flagged for manual grading (course/integrity.py).
+    Submission(
+        "leaves_daemon",
+        answers={"ex3_prediction": LEAVES_DAEMON},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["daemon started"],
+        integrity_note=["(`ex3_prediction`) changes how grading runs: imports `subprocess` (starts processes)",
+                        f"`test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex3_prediction"],
+        course_grade_only=True,
+    ),
+    Submission(
+        "probes_the_machine",
+        answers={"ex3_prediction": PROBES},
+        expected=full_marks(),
+        feedback_contains=["write shared memory: PermissionError", "write a device: PermissionError",
+                           "write /dev/null: it worked", "open a connection: PermissionError",
+                           "grader variables: none"],
+        course_grade_only=True,
+    ),
+    # Both graders: the warm kernel of course grade must not have imported Keras already.
+    Submission(
+        "sets_keras_backend",
+        transform=sets_backend_first,
+        expected=no_marks(),
+        feedback_contains=["No module named 'torch'"],
     ),
 ]

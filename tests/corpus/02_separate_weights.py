@@ -162,9 +162,51 @@ both = layers.Concatenate(name="pair")([same_trunk(left), same_trunk(right)])
 pair_model = keras.Model([left, right], [digit_head(trunk(left)), digit_head(trunk(right)), same_head(both)], name="pair_model")
 '''
 
+# ------------------------------------------------- right answers written another way
+
+# Exercise 1 with each tower a subclassed model and the towers joined by keras.ops: the
+# checks judge the weights, not the style.
+TOWERS_SUBCLASSED_WITH_OPS = '''keras.backend.clear_session()
+
+
+class Tower(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = layers.Dense(24, activation="relu", name="hidden")
+        self.features = layers.Dense(12, activation="relu", name="features")
+
+    def call(self, x):
+        return self.features(self.hidden(x))
+
+
+def make_tower(name):
+    return Tower(name=name)
+
+
+strips = [keras.Input((32,), name=f"strip_{i}") for i in (1, 2, 3)]
+towers = [make_tower(f"tower_{i}") for i in (1, 2, 3)]
+joined = ops.concatenate([tower(strip) for tower, strip in zip(towers, strips)], axis=-1)
+towers_model = keras.Model(strips, layers.Dense(10, activation="softmax", name="digit")(joined), name="three_towers")
+'''
+
+# Exercise 3 with the pair joined by keras.ops.concatenate.
+TRUNK_WITH_OPS = "keras.backend.clear_session()\n" + _TRUNK + '''
+trunk = make_trunk("trunk")
+digit_head = layers.Dense(10, activation="softmax", name="digit_head")
+same_head = layers.Dense(1, activation="sigmoid", name="same_head")
+left_features, right_features = trunk(left), trunk(right)
+both = ops.concatenate([left_features, right_features], axis=-1)
+pair_model = keras.Model([left, right], [digit_head(left_features), digit_head(right_features), same_head(both)], name="pair_model")
+'''
+
 CASES = [
     Submission("correct", expected=full_marks()),
     Submission("untouched", base="blank", expected=no_marks()),
+    Submission(
+        "correct_with_ops",
+        answers={"ex1_towers": TOWERS_SUBCLASSED_WITH_OPS, "ex3_trunk_heads": TRUNK_WITH_OPS},
+        expected=full_marks(),
+    ),
     # Exercise 1
     Submission(
         "ex1-tower-reused",
@@ -189,7 +231,10 @@ CASES = [
     Submission(
         "ex1-function-shares-model-right",
         answers={"ex1_towers": TOWER_FUNCTION_BROKEN_MODEL_RIGHT},
-        expected=full_marks(except_={"test_ex1_towers": 0}),
+        # Patching the checks is flagged (course/integrity.py): every later test waits for the teacher.
+        expected=full_marks(except_={"test_ex1_towers": 0, "test_ex2_predictions": 0, "test_ex3_trunk_heads": 0}),
+        manual_grade=["test_ex1_towers", "test_ex2_predictions", "test_ex3_trunk_heads"],
+        integrity_note=["assigns to `helpers.assert_calls` (an attribute of an imported module)"],
         feedback_contains=["Exercise 1: the visible checks pass.",
                            "Layers 'probe_a' and 'probe_b' should have separate weights",
                            "make_tower must create its layers inside the function"],
@@ -197,7 +242,10 @@ CASES = [
     Submission(
         "ex1-checks-patched",
         answers={"ex1_towers": TOWER_REUSED_CHECKS_PATCHED},
-        expected=full_marks(except_={"test_ex1_towers": 0}),
+        # Patching the checks is flagged (course/integrity.py): every later test waits for the teacher.
+        expected=full_marks(except_={"test_ex1_towers": 0, "test_ex2_predictions": 0, "test_ex3_trunk_heads": 0}),
+        manual_grade=["test_ex1_towers", "test_ex2_predictions", "test_ex3_trunk_heads"],
+        integrity_note=["assigns to `helpers.assert_calls` (an attribute of an imported module)"],
         feedback_contains=["Exercise 1: the visible checks pass.",
                            "The model 'three_towers' has no layer named 'tower_2'"],
     ),

@@ -144,7 +144,10 @@ CASES = [
     Submission(
         "ex1_patches_checks",
         answers={EX1: PATCHES_CHECKS},
-        expected=full_marks(except_={TEST1: 0, TEST2: 0}),
+        # Patching the checks is flagged (course/integrity.py): every later test waits for the teacher.
+        expected=no_marks(),
+        manual_grade=[TEST1, TEST2, "test_ex3_prove_tie"],
+        integrity_note=["assigns to `helpers.assert_tied` (an attribute of an imported module)"],
         feedback_contains=["Layer 'dec' should be tied to 'enc'"],
     ),
     # Exercise 2

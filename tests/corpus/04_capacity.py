@@ -154,6 +154,8 @@ CASES = [
             'h = conv_block(h, filters=16, name="stage2")\n'
             'h = conv_block(h, filters=32, name="stage3")\n')},
         expected=full_marks(except_={"test_ex3_ratio": 0}),
+        manual_grade=["test_ex3_ratio"],  # patching the check is flagged (course/integrity.py)
+        integrity_note=["assigns to `helpers.assert_capacity_ratio` (an attribute of an imported module)"],
         feedback_contains=["but 'stage3' is off"],
     ),
 ]

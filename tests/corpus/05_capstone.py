@@ -16,7 +16,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from course.corpus import Submission, full_marks, no_marks
+from course.corpus import (
+    Submission,
+    add_foreign_cell,
+    delete_cell,
+    delete_cells,
+    duplicate_cell,
+    full_marks,
+    move_cells,
+    no_marks,
+)
 
 LESSON = "05_capstone"
 SOURCE = Path(__file__).resolve().parents[2] / "solutions" / LESSON / f"{LESSON}.ipynb"
@@ -115,6 +124,8 @@ CASES = [
         "untrained",
         answers={"ex2_train_model": TRAIN_WITHOUT_FIT},
         expected=full_marks(except_={D: 0}),
+        manual_grade=[D],  # patching the check is flagged (course/integrity.py)
+        integrity_note=["assigns to `helpers.assert_accuracy` (an attribute of an imported module)"],
         feedback_contains=["should be at least 85.0%"],
     ),
     # Part D: untrained, with test_y replaced by the model's own answers, so the visible
@@ -127,6 +138,8 @@ CASES = [
             "          \"larger\": (predicted[\"larger\"][:, 0] > 0.5).astype(\"float32\"),\n"
             "          \"digit\": predicted[\"digit\"].argmax(axis=1)}\n")},
         expected=full_marks(except_={D: 0}),
+        manual_grade=[D],  # patching the check is flagged (course/integrity.py)
+        integrity_note=["assigns to `helpers.assert_accuracy` (an attribute of an imported module)"],
         feedback_contains=["should be at least 85.0%"],
     ),
     # Part D: untrained, with the check replaced by a no-op; the hidden test uses pristine().
@@ -134,6 +147,64 @@ CASES = [
         "check_patched",
         answers={"ex2_train_model": TRAIN_WITHOUT_FIT + "helpers.assert_accuracy = lambda *args, **kwargs: None\n"},
         expected=full_marks(except_={D: 0}),
+        manual_grade=[D],  # patching the check is flagged (course/integrity.py)
+        integrity_note=["assigns to `helpers.assert_accuracy` (an attribute of an imported module)"],
         feedback_contains=["should be at least 85.0%"],
+    ),
+    # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
+    # Every test cell follows a locked markdown cell: a deleted test goes back after it and runs.
+    Submission(
+        "deletes_test_cell",
+        transform=delete_cell(B),
+        expected=full_marks(),
+        note_contains=[f"Graded cell(s) `{B}` were missing from your notebook; the grader added them back and ran them"],
+    ),
+    Submission(
+        "deletes_every_test_cell",
+        answers=_edited("ex1_build_model", (
+            "digit = TiedDigitScores(typed_embedding, name=\"digit\")(code_a)",
+            "digit = layers.Dense(10, activation=\"softmax\", name=\"digit\")(code_a)",
+        )),
+        transform=delete_cells(A, B, C, D),
+        expected=full_marks(except_={B: 0}),
+        feedback_contains=["'digit' should be tied to 'typed_embedding'"],
+        note_contains=[f"Graded cell(s) `{A}`, `{B}`, `{C}`, `{D}` were missing from your notebook; the grader added them back"],
+    ),
+    # The training exercise deleted (answer and test): the test is put back, fails on the
+    # untrained model, and exercise 1 keeps its 8 points.
+    Submission(
+        "deletes_exercise",
+        transform=delete_cells("ex2_train_model", D),
+        expected=full_marks(except_={D: 0}),
+        feedback_contains=["should be at least 85.0%"],
+        note_contains=[f"Graded cell(s) `{D}` were missing", "Answer cell(s) `ex2_train_model` were missing"],
+    ),
+    # Copy and paste: every copy runs where it stands; the last copy carries the grade id.
+    Submission(
+        "copies_answer_cell",
+        transform=duplicate_cell("ex1_build_model"),
+        expected=full_marks(),
+        note_contains=["Cell `ex1_build_model` appears 2 times in your notebook. Every copy ran where it stands"],
+    ),
+    Submission(
+        "copies_training_cell",
+        transform=duplicate_cell("ex2_train_model"),
+        expected=full_marks(),
+        note_contains=["Cell `ex2_train_model` appears 2 times"],
+    ),
+    # A graded cell of another lesson pasted in: it runs (and fails) as an ordinary cell.
+    Submission(
+        "pastes_foreign_cell",
+        transform=add_foreign_cell("ex1_build_model", "test_ex1_shared_model", "helpers.assert_calls(shared_model, {})"),
+        expected=full_marks(),
+        feedback_contains=["name 'shared_model' is not defined"],
+        note_contains=["is marked as `test_ex1_shared_model`, a cell this lesson does not have"],
+    ),
+    # The training exercise moved to the end of the notebook: it still passes there.
+    Submission(
+        "moves_exercise",
+        transform=move_cells("exercise_train", D),
+        expected=full_marks(),
+        note_contains=["Some of your cells are in another order than in the lesson; they ran in your order"],
     ),
 ]

@@ -17,12 +17,13 @@ import course.bench
 import course.bench_report
 import course.cli
 import course.notebook_timing
-from course.bench import class_layout, grade_differences, grader_command, learner_ids
+from course.bench import class_layout, grade_differences, grader_command, learner_ids, left_out_reason
 from course.bench_report import GiB, MiB, derive, format_report, ratio, write_json
 from course.corpus import Submission, full_marks, lesson_corpus, no_marks
 from course.lessons import find_lessons
 from course.notebook_timing import cell_times, own_compute, run_notebook
 
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_COURSE = Path(__file__).resolve().parents[1] / "pipeline" / "fixtures" / "course"
 
 
@@ -77,6 +78,37 @@ def test_class_layout_leaves_out_ungradable_notebooks():
     assert [s.answers for s in layout[fixture.name][: len(usable)]] == [
         c.answers for c in corpus if not c.grading_fails
     ]
+
+
+def test_class_layout_leaves_out_what_plain_nbgrader_does_not_survive():
+    # Lesson 01's corpus holds a memory bomb and a notebook that signals its grader: serial
+    # nbgrader is killed by them, so a class with them compares a half-graded run.
+    (lesson,) = find_lessons(ROOT, ["01_shared_layers"])
+    corpus = lesson_corpus(lesson)
+    only_course_grade = {c.name for c in corpus if c.course_grade_only}
+    assert only_course_grade, "lesson 01's corpus should hold cases only course grade survives"
+    layout = class_layout({lesson.name: corpus}, 3 * len(corpus))[lesson.name]
+    assert not any(s.course_grade_only or s.grading_fails for s in layout)
+    kept = [c for c in corpus if left_out_reason(c) is None]
+    assert [(s.base, s.answers, s.transform) for s in layout[: len(kept)]] == [(c.base, c.answers, c.transform) for c in kept]
+    assert {c.name for c in corpus if left_out_reason(c) == "only course grade survives it"} == only_course_grade
+
+
+def test_course_bench_runs_end_to_end(tmp_path):
+    """The whole command on the fixture course: every phase but nbval, both graders, JSON."""
+    report_path = tmp_path / "bench.json"
+    code = course.cli.main([
+        "bench", "--root", str(FIXTURE_COURSE), "--lessons", "00_fixture", "--learners", "4",
+        "--workers", "2", "--repeat", "1", "--skip", "nbval", "--json", str(report_path),
+    ])
+    report = json.loads(report_path.read_text())
+    klass = report["class"]
+    assert code == 0, json.dumps(klass, indent=1)[:3000]
+    assert klass["serial"]["failures"] == [] and klass["serial"]["expected_mismatches"] == []
+    assert klass["parallel"]["same_grades"] is True and klass["parallel"]["grades_compared"] > 0
+    assert klass["left_out"] == {"00_fixture": {"invalid_json": "nbgrader cannot grade the file at all"}}
+    assert [lesson["name"] for lesson in report["lessons"]] == ["00_fixture"]
+    assert report["floor"]["seconds"] > 0 and klass["speedup"] > 0
 
 
 def test_class_layout_refuses_an_empty_corpus_or_class():

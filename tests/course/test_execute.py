@@ -14,12 +14,13 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 from traitlets.config import Config
 
 import course.execute
 from course.autograder import load_course_config
 from course.execute import RestartingExecute
+from course.integrity_preprocessors import GuardSubmission, IntegritySaveAutoGrades, JudgeIntegrity, LimitAllOutput
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,11 +70,16 @@ def test_a_kernel_that_does_not_exist_is_not_tried_again(tmp_path):
 def test_the_kit_config_puts_it_in_nbgrader_autograde():
     config = load_course_config(REPO)
     preprocessors = Autograde(config=config).autograde_preprocessors
-    assert preprocessors[0] is RestartingExecute
+    # The kit's integrity checks run around it (course/integrity_preprocessors.py).
+    assert preprocessors[:3] == [GuardSubmission, RestartingExecute, JudgeIntegrity]
     assert Execute not in preprocessors
+    assert SaveAutoGrades not in preprocessors and IntegritySaveAutoGrades in preprocessors
+    assert LimitOutput not in preprocessors and LimitAllOutput in preprocessors
     execute_step = RestartingExecute(config=config)
     assert execute_step.kernel_start_attempts == 3
     assert execute_step.timeout == 120, "the course's Execute.* settings still apply"
+    # A busy grader must not fail a whole notebook because a cell's outputs arrive late.
+    assert execute_step.iopub_timeout >= 30 and execute_step.raise_on_iopub_timeout
 
 
 def test_doctests():

@@ -162,8 +162,10 @@ ESCAPES = SQUARE + TRY + (
 )
 
 
-def break_out(course: Path) -> str:
+def break_out(course: Path, port: int = 9) -> str:
     """A learner who knows where the course is (absolute paths) and tries everything."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
     solutions = course / "solutions" / "00_fixture" / "00_fixture.ipynb"
     return SQUARE + TRY + (
         "import os, signal\n"
@@ -178,6 +180,23 @@ def break_out(course: Path) -> str:
         "attempt('signal grader', lambda: os.kill(os.getppid(), signal.SIGTERM))\n"
         "attempt('scratch file', lambda: open('notes.txt', 'w').write('mine'))\n"
         "attempt('read python', lambda: open(os.__file__).read())\n"
+        "attempt('write shm', lambda: open('/dev/shm/course-grade-escaped.txt', 'w').write('x'))\n"
+        "attempt('write dev', lambda: open('/dev/course-grade-escaped.txt', 'w').write('x'))\n"
+        "attempt('write dev null', lambda: open('/dev/null', 'w').write('x'))\n"
+        "import socket\n"
+        f"attempt('connect', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5))\n"
+        "def token():\n"
+        "    if 'JUPYTERHUB_API_TOKEN' in os.environ: raise RuntimeError('token leaked')\n"
+        "attempt('grader token', token)\n"
+        "import glob\n"
+        "def connection_files():\n"
+        "    mine = os.path.dirname(os.getcwd())\n"
+        "    found = [f for f in glob.glob(os.path.join(os.path.dirname(mine), 'course-grade-*', 'kernel-*.json'))\n"
+        "             if not f.startswith(mine + os.sep)]\n"
+        f"    found += glob.glob(os.path.join({jupyter_runtime_dir()!r}, '*.json'))\n"
+        "    assert found, 'no other kernel to spy on'\n"
+        "    for f in found: open(f).read()\n"
+        "attempt('connection files', connection_files)\n"
     )
 
 
@@ -416,14 +435,26 @@ def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(fixture_te
 
 
 @pytest.mark.skipif(landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock")
-def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_template, tmp_path, capsys):
+def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_template, tmp_path, capsys, monkeypatch):
     """A notebook that knows the course's absolute path reads, writes and signals nothing
     outside its scratch folder; it is graded like the others (CI: Landlock is required)."""
+    import socket
+
     course = tmp_path / "course"
-    cases = [FIXTURE_CASES[0], Submission("breaks-out", answers={"square": break_out(course)}, expected=full_marks())]
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    cases = [
+        FIXTURE_CASES[0],
+        Submission("breaks-out", answers={"square": break_out(course, port)}, expected=full_marks()),
+        *FIXTURE_CASES[1:3],  # other kernels whose connection files it tries to read
+    ]
     course_with(fixture_template, course, FIXTURE, cases)
     gradebook = (course / "gradebook.db").read_bytes()
-    code, out = course_grade(course, "--workers", "2", capsys=capsys)
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "a-secret-token")
+    with server:
+        code, out = course_grade(course, "--workers", "2", capsys=capsys)
     assert code == 0, out
     assert "kernels sandboxed (Landlock ABI" in out and str(course) in out
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
@@ -442,9 +473,150 @@ def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_tem
         "signal grader": "PermissionError",
         "scratch file": "done",
         "read python": "done",
+        "write shm": "PermissionError",
+        "write dev": "PermissionError",
+        "write dev null": "done",
+        "connect": "PermissionError",
+        "grader token": "done",  # not in the kernel's environment
+        "connection files": "PermissionError",
     }, text
     assert not (course / "escaped.txt").exists() and not Path("/tmp/course-grade-escaped.txt").exists()
+    assert not Path("/dev/shm/course-grade-escaped.txt").exists()
     assert (course / "gradebook.db").read_bytes() != gradebook  # grades were written, by the grader
+
+
+def daemons(marker: str) -> str:
+    """Learner code that leaves processes behind: a child in a new session and a
+    double-forked daemon (orphaned at once), both running until killed. Each says
+    "ready" through a pipe once it runs; the cell prints how many did."""
+    loop = f"import os, sys, time\nos.write(int(sys.argv[1]), b'r')\nwhile True: time.sleep(1)  # {marker}"
+    return SQUARE + (
+        "import os, subprocess, sys\n"
+        "read, write = os.pipe()\n"
+        "os.set_inheritable(write, True)\n"
+        f"subprocess.Popen([sys.executable, '-c', {loop!r}, str(write)], start_new_session=True, pass_fds=[write])\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        f"        os.execv(sys.executable, [sys.executable, '-c', {loop!r}, str(write)])\n"
+        "    os._exit(0)\n"
+        "_ = os.wait()\n"
+        "os.close(write)\n"
+        "ready = b''\n"
+        "while len(ready) < 2:\n"
+        "    ready += os.read(read, 2 - len(ready))\n"
+        "print('daemons ready:', len(ready))\n"
+    )
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(marker in part for part in process.info["cmdline"] or ()):
+            found.append(process)
+    return found
+
+
+@pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
+def test_processes_a_notebook_starts_die_with_its_kernel(fixture_template, tmp_path, capsys, sandbox):
+    from course.contain import cgroup_parent
+
+    marker = f"course-grade-daemon-{os.getpid()}-{tmp_path.name}"
+    cases = [Submission("leaves-daemons", answers={"square": daemons(marker)}, expected=full_marks()),
+             FIXTURE_CASES[0]]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases)
+    try:
+        code, out = course_grade(course, "--workers", "1", *([] if sandbox else ["--no-sandbox"]), capsys=capsys)
+        assert code == 0, out
+        assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+        assert "daemons ready: 2" in notebook_text(autograded(course, "leaves-daemons", FIXTURE))
+        # The process table after grading: nothing the notebook started is left.
+        assert marked_processes(marker) == []
+        parent = cgroup_parent()
+        if parent is not None:
+            assert not [p for p in parent.iterdir() if p.is_dir() and f"-{os.getpid()}-" in p.name]
+    finally:
+        for process in marked_processes(marker):
+            process.kill()
+
+
+def test_learner_text_reaches_the_console_with_control_characters_escaped(fixture_template, tmp_path, capsys):
+    """A kernel's last words (what its process wrote to its log, which the notebook can
+    append to) appear in the teacher's console as text: no screen clear, no clipboard
+    write, no overwritten characters."""
+    attack = "\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\x08fake: 4/4 all good"
+    code = f"import os\nopen('../kernel-output.txt', 'a').write('{attack}\\n')\nos._exit(1)"
+    cases = [Submission("clears-screen", answers={"square": code}, expected=no_marks())]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases)
+    code, out = course_grade(course, capsys=capsys)
+    assert code == 0, out
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+    assert attack in out, out  # the escapes as text
+    assert not any(char in out for char in "\x1b\x07\x08"), repr(out)
+
+
+BUDGET_CONFIG = """
+from course.execute import autograde_preprocessors
+c.Autograde.autograde_preprocessors = autograde_preprocessors()
+c.Execute.timeout = 60
+c.RestartingExecute.notebook_timeout = 3
+"""
+
+
+def test_a_notebook_gets_a_time_budget_in_both_graders(fixture_template, tmp_path, capsys):
+    """A cell far below the limit per cell (60 s) is interrupted when the notebook's
+    budget (3 s for all cells) runs out, and the cells after it are not run: 0 points,
+    in nbgrader autograde with the kit's config and in course grade, with a note."""
+    cases = [Submission("spends-budget", answers={"square": SQUARE + "while True:\n    pass"}, expected=no_marks()),
+             FIXTURE_CASES[0]]
+    serial = course_with(fixture_template, tmp_path / "serial", FIXTURE, cases, BUDGET_CONFIG)
+    parallel = course_with(fixture_template, tmp_path / "parallel", FIXTURE, cases, BUDGET_CONFIG)
+    result = nbgrader("autograde", FIXTURE.name, cwd=serial)
+    assert result.returncode == 0, result.stdout + result.stderr
+    code, out = course_grade(parallel, "--workers", "2", capsys=capsys)
+    assert code == 0, out
+    assert "(3 s per notebook)" in out
+    assert points(serial, FIXTURE) == points(parallel, FIXTURE) == expected_points(cases, FIXTURE)
+
+    for course in (serial, parallel):
+        nb = autograded(course, "spends-budget", FIXTURE)
+        test_mean = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean")
+        assert "TimeBudgetExceeded: Not run: your notebook's cells used up their time budget (3 s" in notebook_text(test_mean)
+    note = autograded(parallel, "spends-budget", FIXTURE).cells[0].source
+    assert "Your notebook used up its time budget (3 s for all cells together) in cell 4 (`square`); the 5 cells" in note
+    assert "time limit for one cell" not in note
+
+
+def test_the_command_line_sets_the_time_budget(fixture_template, tmp_path, capsys):
+    cases = [Submission("spends-budget", answers={"square": SQUARE + "while True:\n    pass"}, expected=no_marks())]
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, "c.Execute.timeout = 60")
+    code, out = course_grade(course, "--notebook-timeout", "2", capsys=capsys)
+    assert code == 0, out
+    assert "(2 s per notebook)" in out and "used up its time budget (2 s for all cells together)" in out
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+
+
+def _sets_backend_before_import(nb: nbformat.NotebookNode) -> None:
+    """The learner's (unlocked) setup cell sets an environment variable a module reads
+    when it is imported, then imports it; the answer depends on it."""
+    nb.cells[1].source = 'import os\nos.environ["MPLBACKEND"] = "svg"\nimport matplotlib\n' + nb.cells[1].source
+    fill = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "square")
+    fill.source = 'assert matplotlib.get_backend() == "svg", matplotlib.get_backend()\n' + SQUARE
+
+
+def test_a_setup_cell_that_sets_environment_gets_a_fresh_kernel(fixture_template, tmp_path, capsys):
+    """course grade's warm kernels have imported the setup modules already (here
+    matplotlib, --preload); a notebook whose editable cells set environment variables
+    first is run in a fresh kernel instead, and both graders agree."""
+    cases = [Submission("sets-backend", transform=_sets_backend_before_import, expected=full_marks()),
+             FIXTURE_CASES[0]]
+    serial = course_with(fixture_template, tmp_path / "serial", FIXTURE, cases)
+    parallel = course_with(fixture_template, tmp_path / "parallel", FIXTURE, cases)
+    result = nbgrader("autograde", FIXTURE.name, cwd=serial)
+    assert result.returncode == 0, result.stdout + result.stderr
+    code, out = course_grade(parallel, "--workers", "1", "--preload", "matplotlib", capsys=capsys)
+    assert code == 0, out
+    assert points(serial, FIXTURE) == points(parallel, FIXTURE) == expected_points(cases, FIXTURE)
 
 
 def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):

@@ -68,7 +68,10 @@ def test_symlinks_are_not_granted_their_targets_are(tree):
 
 def test_course_rules_hide_the_course_and_the_course_a_package_comes_from(tmp_path):
     rules = course_rules(tmp_path, ["helpers.checks", "numpy", "os", "no_such_module_xyz"])
-    assert rules.hide == (tmp_path.resolve(), REPO)  # helpers is installed from this repository
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    runtime = Path(jupyter_runtime_dir()).resolve()
+    assert rules.hide == (tmp_path.resolve(), runtime, REPO)  # helpers is installed from this repository
     assert REPO / "helpers" in rules.visible
     assert Path(sys.prefix).resolve() in rules.visible
     assert not any("numpy" in str(p) for p in rules.visible), "site-packages is visible through the venv"
@@ -100,6 +103,9 @@ attempt("overwrite-gradebook", lambda: open(os.path.join(course, "gradebook.db")
 attempt("delete-solutions", lambda: os.remove(os.path.join(course, "solutions", "01", "01.ipynb")))
 attempt("write-beside", lambda: open(os.path.join(course, "..", "new.txt"), "w").write("x"))
 attempt("dev-null", lambda: open(os.devnull, "w").write("x"))
+attempt("dev-urandom", lambda: open("/dev/urandom", "rb").read(4))
+attempt("write-shm", lambda: open("/dev/shm/course-sandbox-test", "w").write("x"))
+attempt("create-in-dev", lambda: open("/dev/course-sandbox-test", "w").write("x"))
 attempt("signal-parent", lambda: os.kill(os.getppid(), signal.SIGTERM))
 attempt("child-reads-solutions", lambda: __import__("subprocess").run(
     ["cat", os.path.join(course, "solutions", "01", "01.ipynb")], check=True, capture_output=True))
@@ -130,12 +136,78 @@ def test_a_sandboxed_process_reads_and_writes_only_what_the_rules_allow(tree):
         "delete-solutions": "PermissionError",
         "write-beside": "PermissionError",
         "dev-null": "done",
+        "dev-urandom": "done",
+        "write-shm": "PermissionError",
+        "create-in-dev": "PermissionError",
         "signal-parent": "PermissionError",
         "child-reads-solutions": "CalledProcessError",  # `cat` exits 1: the rules bind children too
     }, result.stdout
     assert (course / "solutions" / "01" / "01.ipynb").read_text() == "the answers"
     assert (course / "gradebook.db").read_text() == "grades"
     assert not (course / "x.txt").exists() and not (tree / "new.txt").exists()
+
+
+NETWORK = """
+import socket, sys
+listening, allowed = int(sys.argv[1]), int(sys.argv[2])
+def attempt(label, action):
+    try:
+        action()
+        print(label, "done")
+    except Exception as error:
+        print(label, type(error).__name__)
+def bind(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen()
+attempt("connect-local", lambda: socket.create_connection(("127.0.0.1", listening), timeout=5))
+attempt("bind-allowed", lambda: bind(allowed))
+attempt("bind-other", lambda: bind(0))
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(landlock_abi() < 4 and not os.environ.get("CI"), reason="needs Linux 6.7+ (Landlock ABI 4)")
+def test_network_is_denied_but_the_allowed_ports_can_be_bound():
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    allowed = _free_port()
+    rules = Rules(deny_network=True, bind_ports=(allowed,))
+    with server:
+        result = subprocess.run(
+            [sys.executable, "-m", "course.sandbox", *rules.arguments(), "--",
+             sys.executable, "-c", NETWORK, str(server.getsockname()[1]), str(allowed)],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 0, result.stderr
+    outcomes = dict(line.split() for line in result.stdout.splitlines())
+    assert outcomes == {"connect-local": "PermissionError", "bind-allowed": "done", "bind-other": "PermissionError"}
+
+
+def test_an_exchange_under_a_visible_prefix_stays_hidden(tree):
+    (tree / "usr" / "local" / "share" / "nbgrader" / "exchange").mkdir(parents=True)
+    (tree / "usr" / "lib").mkdir()
+    paths = readable_paths([tree / "usr" / "local" / "share" / "nbgrader" / "exchange"], [tree / "usr"], root=tree)
+    assert names(paths, tree) == ["course", "other", "scratch", "top.txt", "usr/lib"]
+
+
+def test_course_rules_hide_the_runtime_folder_and_deny_the_network(tmp_path):
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    rules = course_rules(tmp_path)
+    assert Path(jupyter_runtime_dir()).resolve() in rules.hide
+    assert rules.deny_network
 
 
 def test_the_command_line_needs_a_command():

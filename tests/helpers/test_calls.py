@@ -104,19 +104,52 @@ def test_sequential_models_are_supported():
     assert labels(model) == ["a", "b"]
 
 
-def test_a_model_without_a_layer_graph_is_a_type_error():
+def test_a_subclassed_model_is_traced():
     class Subclassed(keras.Model):
         def __init__(self):
             super().__init__(name="subclassed")
-            self.dense = layers.Dense(2)
+            self.dense = layers.Dense(2, name="dense")
+            self.head = layers.Dense(1, name="head")
 
         def call(self, x):
-            return self.dense(x)
+            return self.head(self.dense(x) + self.dense(x))
 
     model = Subclassed()
-    model(np.zeros((1, 3)))
-    with pytest.raises(TypeError, match=r"'subclassed' has no layer graph.*functional model"):
-        layer_calls(model)
+    model(np.zeros((5, 3)))
+    calls = layer_calls(model)
+    assert [c.label for c in calls] == ["dense[1]", "dense[2]", "head"]
+    assert calls[0].input_shapes == [(None, 3)] and calls[2].output_shapes == [(None, 1)]
+    assert call_counts(model) == {"dense": 2, "head": 1}
+    (zeros,), _ = calls[0].replay_arguments()
+    assert tuple(zeros.shape) == (2, 3)
+
+
+def test_a_subclassed_model_never_called_is_explained():
+    from helpers.analysis import InspectionError
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(InspectionError, match="no record of the shape of its inputs.*call it once.*model.build"):
+        layer_calls(Subclassed(name="fresh"))
+
+
+def test_operations_in_a_graph_are_not_calls():
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    embedded = layers.Embedding(10, 4, mask_zero=True, name="embed")(tokens)  # adds a NotEqual node
+    a, b = layers.Dense(3, name="d")(embedded), layers.Dense(3, name="e")(embedded)
+    out = keras.ops.concatenate([a - b, a * 2], axis=-1)
+    model = keras.Model(tokens, layers.LSTM(2, name="lstm")(out))
+    assert call_counts(model) == {"embed": 1, "d": 1, "e": 1, "lstm": 1}
+
+
+def test_nested_calls_follow_their_call(wrapper_model):
+    assert [c.label for c in layer_calls(wrapper_model, nested=True)] == [
+        "wrap", "wrap/inner[1]", "wrap/inner[2]"]
+    inner = layer_calls(wrapper_model, nested=True)[2]
+    assert inner.parent.label == "wrap" and inner.top is inner.parent
+    assert inner.input_shapes == [(None, 4)] and inner.output_shapes == [(None, 3)]
 
 
 def test_resolve_layer_by_name_and_by_object(siamese):

@@ -127,3 +127,37 @@ def test_bad_input_is_a_type_error_that_says_what_is_accepted(bad):
     message = str(info.value)
     assert "plot_params takes a Keras model or a mapping" in message
     assert f"not {type(bad).__name__}" in message
+
+
+def deep_model(n_layers: int = 500):
+    import keras
+    from keras import layers
+
+    x = h = keras.Input((4,))
+    for i in range(n_layers):
+        h = layers.Dense(4 if i % 50 else 40, name=f"dense_{i}")(h)
+    return keras.Model(x, h, name="deep")
+
+
+def test_a_500_layer_model_gets_the_largest_bars_and_one_for_the_rest():
+    model = deep_model()
+    fig = plot_params(model)
+    counts = block_params(model)
+    names = labels(fig)
+    assert len(names) == 20 and names[-1] == "481 others"
+    kept = names[:-1]
+    assert kept == [n for n in counts if n in kept]  # in model order
+    grouped = [sum(c) for n, c in counts.items() if n not in kept]
+    assert min(sum(counts[n]) for n in kept) >= max(grouped)  # the largest are shown
+    assert {f"dense_{i}" for i in range(0, 500, 50)} <= set(kept)  # the ten wide layers
+    trainable, _ = bars(fig)
+    assert sum(trainable) == sum(t for t, _ in counts.values())  # nothing lost
+    assert trainable[-1] == sum(t for n, (t, _) in counts.items() if n not in names)
+    assert fig.get_size_inches()[0] < 25  # readable, not hundreds of inches wide
+
+
+def test_max_bars_can_be_set_and_small_models_are_untouched(zoo):
+    assert len(labels(plot_params(zoo, max_bars=3))) == 3
+    assert labels(plot_params(zoo)) == list(block_params(zoo))
+    with pytest.raises(ValueError, match="at least 2 bars"):
+        plot_params(zoo, max_bars=1)

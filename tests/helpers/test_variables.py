@@ -98,9 +98,13 @@ def test_tracked_tie_reads_the_kernel_but_not_the_bias_it_tracks(tracked_tied_au
     assert uses_by_path(model)["encoder/bias"] == ["encoder"]
 
 
-def test_wrapper_calling_one_inner_dense_twice_reads_it(wrapper_model):
+def test_wrapper_calling_one_inner_dense_twice_shares_it(wrapper_model):
+    # The reuse happens inside one call of 'wrap': the two inner calls are the uses.
     uses = variable_uses(wrapper_model)
-    assert [(u.path, u.labels) for u in uses] == [("wrap/inner/kernel", ["wrap"]), ("wrap/inner/bias", ["wrap"])]
+    both = ["wrap/inner[1]", "wrap/inner[2]"]
+    assert [(u.path, u.labels) for u in uses] == [("wrap/inner/kernel", both), ("wrap/inner/bias", both)]
+    assert all(u.is_shared and u.layers == ["wrap"] for u in uses)
+    assert paths(variables_used_by(wrapper_model, "wrap")) == ["wrap/inner/kernel", "wrap/inner/bias"]
 
 
 def test_tied_embedding_is_read_by_both_calls(tied_lm):

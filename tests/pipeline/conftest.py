@@ -10,8 +10,11 @@ lesson, which the repository's conftest.py uses to keep a lesson's tests on one
 pytest-xdist worker (graded once).
 
 Lessons whose corpus has ``course_grade_only`` cases (a memory bomb, a notebook reaching for
-the solutions) are also graded, whole corpus at once, by ``course grade`` (memory limit,
-sandbox): tests ask for ``lesson, any_case`` and read :class:`CourseGradedLesson`.
+the solutions) or cases with a note (an edit grading restored or ignored) are also graded,
+whole corpus at once, by ``course grade`` (memory limit, sandbox): tests ask for ``lesson,
+any_case`` and read :class:`CourseGradedLesson`. Their ids start with the lesson too
+(``05_capstone/course-grade/...``), so one worker runs both graders on a lesson, once each,
+and the tests can compare them.
 
 Both graders get a per-cell time limit of ``TIME_LIMIT`` seconds instead of the kit's 120,
 so an endless loop costs seconds, not minutes.
@@ -58,7 +61,9 @@ class PipelineLesson:
 
     @property
     def needs_course_grade(self) -> bool:
-        return any(case.course_grade_only for case in self.cases)
+        """Whether ``course grade`` grades this lesson's corpus too: it has cases only it can
+        grade, or cases with a note, which both graders must write alike."""
+        return any(case.course_grade_only or case.course_grade_notes for case in self.cases)
 
 
 def _all_lessons() -> list[PipelineLesson]:
@@ -75,7 +80,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(
             ("lesson", "any_case"),
             [
-                pytest.param(item, case, id=f"course-grade-{item.id}/{case.name}")
+                pytest.param(item, case, id=f"{item.id}/course-grade/{case.name}")
                 for item in lessons
                 if item.needs_course_grade
                 for case in item.cases
@@ -93,7 +98,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif "graded_by_course" in metafunc.fixturenames:
         metafunc.parametrize(
             "lesson",
-            [pytest.param(item, id=f"course-grade-{item.id}") for item in lessons if item.needs_course_grade],
+            [pytest.param(item, id=f"{item.id}/course-grade") for item in lessons if item.needs_course_grade],
         )
     elif "lesson" in metafunc.fixturenames:
         metafunc.parametrize(
@@ -137,6 +142,7 @@ class GradedLesson:
     feedback: subprocess.CompletedProcess | None = None
     max_points: dict[str, float] = field(default_factory=dict)  # grade cell -> max, from the gradebook
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # student -> grade cell -> score
+    manual: dict[str, list[str]] = field(default_factory=dict)  # student -> cells needing manual grade
 
     @property
     def release_dir(self) -> Path:
@@ -145,6 +151,10 @@ class GradedLesson:
     def feedback_file(self, student: str) -> Path:
         name = self.item.lesson.name
         return self.course_dir / "feedback" / student / name / f"{name}.html"
+
+    def autograded(self, student: str) -> Path:
+        name = self.item.lesson.name
+        return self.course_dir / "autograded" / student / name / f"{name}.ipynb"
 
     @property
     def autograde_log(self) -> str:
@@ -169,6 +179,7 @@ def _grade(item: PipelineLesson, course_dir: Path) -> GradedLesson:
     result.autograde = nbgrader("autograde", lesson.name, cwd=course_dir)
     result.feedback = nbgrader("generate_feedback", lesson.name, cwd=course_dir)
     result.max_points, result.scores = read_scores(course_dir, item, item.nbgrader_cases)
+    result.manual = read_manual(course_dir, item, item.nbgrader_cases)
     return result
 
 
@@ -187,6 +198,25 @@ def read_scores(course_dir: Path, item: PipelineLesson, cases) -> tuple[dict, di
             for case in cases
         }
     return max_points, scores
+
+
+def read_manual(course_dir: Path, item: PipelineLesson, cases) -> dict[str, list[str]]:  # noqa: ANN001
+    """student -> the grade cells the gradebook marks *needs manual grade*."""
+    lesson = item.lesson
+    course_id = load_nbgrader_config(lesson.root).CourseDirectory.course_id
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id) as gradebook:
+        notebook = gradebook.find_notebook(lesson.name, lesson.name)
+        return {
+            case.name: sorted(
+                cell.name for cell in notebook.grade_cells
+                if gradebook.find_grade(cell.name, lesson.name, lesson.name, case.name).needs_manual_grade
+            )
+            for case in cases
+        }
+
+
+def autograded_notebook(course_dir: Path, lesson: str, student: str) -> Path:
+    return course_dir / "autograded" / student / lesson / f"{lesson}.ipynb"
 
 
 @pytest.fixture(scope="session")
@@ -216,6 +246,7 @@ class CourseGradedLesson:
     feedback: subprocess.CompletedProcess
     max_points: dict[str, float]
     scores: dict[str, dict[str, float]]
+    manual: dict[str, list[str]] = field(default_factory=dict)
 
     def autograded(self, student: str) -> Path:
         name = self.item.lesson.name
@@ -237,7 +268,8 @@ def _course_grade(item: PipelineLesson, course_dir: Path) -> CourseGradedLesson:
     )
     feedback = nbgrader("generate_feedback", lesson.name, cwd=course_dir)
     max_points, scores = read_scores(course_dir, item, item.cases) if grade.returncode == 0 else ({}, {})
-    return CourseGradedLesson(item, course_dir, grade, feedback, max_points, scores)
+    manual = read_manual(course_dir, item, item.cases) if grade.returncode == 0 else {}
+    return CourseGradedLesson(item, course_dir, grade, feedback, max_points, scores, manual)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from course.autograder import is_notes_cell
@@ -40,6 +42,11 @@ def test_the_run_grades_everyone_in_a_sandbox(graded_by_course, lesson):
     assert result.feedback.returncode == 0, _tail(result.feedback.stdout + result.feedback.stderr)
     # Nothing the notebooks tried left a file in the course repository or the test course.
     assert not list(lesson.lesson.root.glob("*was-here*")) and not list(result.course_dir.rglob("*was-here*"))
+    assert not list(Path("/dev/shm").glob("*was-here*")) and not list(Path("/dev").glob("*was-here*"))
+    # The process table after grading: no process a notebook started is left.
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+            if any("course-corpus-daemon" in part for part in p.info["cmdline"] or ())]
+    assert not left, f"processes started by notebooks survived grading: {left}"
 
 
 def test_points(graded_by_course, lesson, any_case):
@@ -51,14 +58,23 @@ def test_points(graded_by_course, lesson, any_case):
     assert not wrong, f"{any_case.name}: {wrong}"
 
 
+def test_integrity(graded_by_course, lesson, any_case):
+    """The same integrity rules as plain nbgrader (the kit's preprocessors): flagged cells
+    need manual grading, the note says why, forged notes are unmarked, sizes are bounded."""
+    result = graded_by_course(lesson)
+    assert result.grade.returncode == 0, _tail(result.grade.stdout + result.grade.stderr)
+    problems = any_case.integrity_problems(result.autograded(any_case.name), result.manual[any_case.name])
+    assert not problems, f"{any_case.name}: {problems}"
+
+
 def test_note_and_feedback(graded_by_course, lesson, any_case):
     result = graded_by_course(lesson)
     assert result.grade.returncode == 0, _tail(result.grade.stdout + result.grade.stderr)
     first = nbformat.read(result.autograded(any_case.name), as_version=4).cells[0]
     note = first.source if is_notes_cell(first) else ""
-    missing = [text for text in any_case.note_contains if text not in note]
+    missing = [text for text in any_case.course_grade_notes if text not in note]
     assert not missing, f"{any_case.name}: the grader's note lacks {missing}:\n{note or '(no note)'}"
-    if not any_case.note_contains:
+    if not any_case.course_grade_notes and not any_case.extra_files:
         assert not note, f"{any_case.name}: unexpected note:\n{note}"
 
     feedback = result.feedback_file(any_case.name)
@@ -69,5 +85,31 @@ def test_note_and_feedback(graded_by_course, lesson, any_case):
     assert not missing, f"{any_case.name}: feedback outputs lack {missing}:\n{_tail(outputs)}"
     # The learner reads the note in the feedback too (rendered Markdown: compare the words).
     words = re.sub(r"<[^>]+>|`", "", html)
-    for text in any_case.note_contains:
+    for text in any_case.course_grade_notes:
         assert text.replace("`", "") in words, f"{any_case.name}: feedback lacks the note {text!r}"
+
+
+def test_both_graders_agree(graded, graded_by_course, lesson):
+    """Plain ``nbgrader autograde`` (the kit's config) and ``course grade`` give every case
+    both grade the same points per cell, and the same notes on what grading restored or
+    ignored (course grade adds its own about the run)."""
+    by_course = graded_by_course(lesson)
+    by_nbgrader = graded(lesson)
+    assert by_course.grade.returncode == 0, _tail(by_course.grade.stdout + by_course.grade.stderr)
+    disagree = {}
+    for case in lesson.nbgrader_cases:
+        if by_nbgrader.scores[case.name] != by_course.scores[case.name]:
+            disagree[case.name] = f"nbgrader {by_nbgrader.scores[case.name]}, course grade {by_course.scores[case.name]}"
+            continue
+        if case.grading_fails:
+            continue
+        unread = [r.autograded(case.name) for r in (by_nbgrader, by_course) if not r.autograded(case.name).is_file()]
+        if unread:
+            disagree[case.name] = f"no autograded notebook {unread}"
+            continue
+        ours, theirs = (nbformat.read(r.autograded(case.name), as_version=4).cells[0] for r in (by_nbgrader, by_course))
+        notes = [line for line in ours.source.splitlines()[1:] if line.strip()] if is_notes_cell(ours) else []
+        lacking = [line for line in notes if not is_notes_cell(theirs) or line not in theirs.source]
+        if lacking:
+            disagree[case.name] = f"course grade's note lacks nbgrader's {lacking}"
+    assert not disagree, disagree

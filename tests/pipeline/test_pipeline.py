@@ -3,11 +3,13 @@ corpus submission gets exactly its expected points and feedback (see course/corp
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import nbformat
 import pytest
 
+from course.autograder import is_notes_cell
 from course.build import compare_folders
 from course.cli import main as course_main
 from course.corpus import feedback_outputs, graded_points
@@ -66,6 +68,18 @@ def test_points(graded, lesson, case):
     assert not wrong, f"{case.name}: {wrong}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
 
 
+def test_integrity(graded, lesson, case):
+    """Tampering is flagged for manual grading with the note (course/integrity_preprocessors.py),
+    forged notes are unmarked, and no notebook grows beyond a few MB."""
+    if case.grading_fails:
+        pytest.skip("nbgrader cannot grade this notebook")
+    result = graded(lesson)
+    name = lesson.lesson.name
+    path = result.course_dir / "autograded" / case.name / name / f"{name}.ipynb"
+    problems = case.integrity_problems(path, result.manual[case.name])
+    assert not problems, f"{case.name}: {problems}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
+
+
 def test_feedback(graded, lesson, case):
     result = graded(lesson)
     lesson_name = lesson.lesson.name
@@ -77,6 +91,18 @@ def test_feedback(graded, lesson, case):
         return
     assert error_line not in result.autograde_log, _tail(result.student_log(case.name))
     assert feedback.is_file(), f"no feedback at {feedback}"
-    outputs = feedback_outputs(feedback.read_text(encoding="utf-8"))
+    html = feedback.read_text(encoding="utf-8")
+    outputs = feedback_outputs(html)
     missing = [text for text in case.feedback_contains if text not in outputs]
     assert not missing, f"{case.name}: feedback outputs lack {missing}:\n{_tail(outputs)}"
+    # What grading restored or ignored: the kit's sanitize steps write it at the top of the
+    # notebook (course.fairness), as course grade does; the learner reads it in the feedback.
+    first = nbformat.read(result.autograded(case.name), as_version=4).cells[0]
+    note = first.source if is_notes_cell(first) else ""
+    missing = [text for text in case.notes if text not in note]
+    assert not missing, f"{case.name}: the grader's note lacks {missing}:\n{note or '(no note)'}"
+    if not case.expects_a_note:
+        assert not note, f"{case.name}: unexpected note:\n{note}"
+    words = re.sub(r"<[^>]+>|`", "", html)
+    for text in case.notes:
+        assert text.replace("`", "") in words, f"{case.name}: feedback lacks the note {text!r}"

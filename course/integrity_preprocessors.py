@@ -1,0 +1,376 @@
+"""nbgrader preprocessors that keep a learner's notebook from changing how it is graded.
+
+They run in the GRADER's process, where learner code cannot reach them, around nbgrader's
+``Execute`` (the kit's ``autograde_preprocessors()`` puts them in both graders' lists):
+
+* :class:`GuardSubmission`, before execution: removes files next to the notebook that
+  would replace a module the notebook or the grader imports (``helpers/``, ``keras.py``,
+  compiled ``.pyc``/``.so`` files), reads every code cell the learner could edit (and
+  their ``.py`` files) with :func:`course.integrity.scan_code`, and strips the grader-notes
+  marker from learner cells, so notes cannot be forged;
+* :class:`JudgeIntegrity`, right after execution: removes from the autograded test cells
+  the outputs the kit's tests never produce (``execute_result``, ``display_data``: how a
+  hook hands nbgrader a score) and flags those showing ``helpers.grading.pristine``'s
+  "GRADING MACHINERY CHANGED" message, lists the test cells that ran after a flagged cell, and
+  writes the grader's note at the top of the notebook;
+* :class:`IntegritySaveAutoGrades`, nbgrader's ``SaveAutoGrades`` that records those test
+  cells as 0 points and *needs manual grade* (formgrader lists them), and never fails on an
+  odd output (a partial-credit number above the cell's points crashes nbgrader's own);
+* :class:`LimitAllOutput`, nbgrader's ``LimitOutput`` that also caps error messages,
+  tracebacks, display data and output metadata.
+
+The rule for a flagged notebook: every autograded test cell that runs after a flagged cell
+(or any test cell, for a flagged file) scores 0 and needs manual grading; the note names
+the cell and what it did. The teacher reads it and gives the points by hand if the use was
+harmless. Test cells before the flagged cell are graded as usual.
+
+Example (nbgrader_config.py; the kit's ``course.execute.autograde_preprocessors()`` does it)::
+
+    c.Autograde.autograde_preprocessors = [GuardSubmission, RestartingExecute, JudgeIntegrity, ...]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import LimitOutput, NbGraderPreprocessor, SaveAutoGrades
+from traitlets import Integer
+
+from course.integrity import describe, scan_code
+from course.fairness import holds_sanitize_notes
+from course.notes import NOTES_TITLE, is_notes_cell, notes_cell
+
+#: Key of the guard's findings in the notebook's metadata (between the two stages).
+FINDINGS_KEY = "course_integrity"
+#: Key of the flagged test cells in nbconvert's resources (JudgeIntegrity -> SaveAutoGrades).
+MANUAL_KEY = "course_integrity_manual"
+#: What :func:`helpers.grading.pristine` prints when it finds the kernel tampered with.
+TAMPER_MARKER = "GRADING MACHINERY CHANGED"
+_COMPILED = (".pyc", ".pyo", ".so", ".pyd")
+_FORGED_LABEL = "> *A cell of the learner's, made to look like the grader's notes.*\n\n"
+
+
+# ---------------------------------------------------------------------------- before
+
+
+class GuardSubmission(NbGraderPreprocessor):
+    """Before execution: remove shadowing files, read the learner's code, unmark forged notes."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        folder = Path(resources.get("metadata", {}).get("path") or ".")
+        findings: list[dict[str, Any]] = []
+        genuine = 0 if holds_sanitize_notes(nb) else None  # the kit's sanitize steps' own note
+        for index, cell in enumerate(nb.cells):
+            if index != genuine and cell.cell_type == "markdown" and _looks_like_notes(cell):
+                cell.get("metadata", {}).pop("course_grade", None)
+                cell.source = _FORGED_LABEL + cell.source
+                findings.append({"cell": index, "kind": "forged", "what": "is made to look like the grader's notes"})
+        instructor = _instructor_sources(resources)
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if grade_id in instructor and _is_instructor_code(cell.source, instructor[grade_id]):
+                continue  # the instructor's own code (restored or added back by OverwriteCells)
+            found = scan_code(cell.source)
+            if found:
+                findings.append({"cell": index, "grade_id": grade_id, "kind": "code", "what": describe(found)})
+        removed, file_findings = guard_folder(folder)
+        findings += file_findings
+        nb.metadata[FINDINGS_KEY] = {"cells": len(nb.cells), "findings": findings, "removed": removed}
+        return nb, resources
+
+
+def _looks_like_notes(cell: NotebookNode) -> bool:
+    if is_notes_cell(cell):
+        return True
+    text = cell.source.lstrip()
+    return text.startswith(f"**{NOTES_TITLE}**") or text.startswith("**Not graded")
+
+
+def _is_instructor_code(source: str, instructor: str) -> bool:
+    """``source`` is the instructor's, maybe after comment lines (nbgrader's "This cell was
+    missing from the submission. It was added back" header).
+
+    >>> _is_instructor_code("# added back\\n\\nx = 1", "x = 1"), _is_instructor_code("y()\\nx = 1", "x = 1")
+    (True, False)
+    """
+    if not source.endswith(instructor):
+        return False
+    prefix = source[: len(source) - len(instructor)]
+    return all(not line.strip() or line.lstrip().startswith("#") for line in prefix.splitlines())
+
+
+def _instructor_sources(resources: dict) -> dict[str, str]:
+    """grade_id -> source of the instructor's cells of this notebook (from the gradebook)."""
+    info = resources.get("nbgrader", {})
+    try:
+        with Gradebook(info["db_url"]) as gb:
+            notebook = gb.find_notebook(info["notebook"], info["assignment"])
+            return {cell.name: cell.source for cell in notebook.source_cells}
+    except (KeyError, MissingEntry, Exception):  # noqa: BLE001 - no gradebook: scan everything
+        return {}
+
+
+def guard_folder(folder: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """Remove from ``folder`` what would replace a module Python imports, and read the
+    learner's other ``.py`` files. Returns (removed names, findings).
+
+    Removed: a top-level ``X.py`` or package ``X/`` when ``X`` is a module this Python
+    can import anyway (``helpers``, ``keras``, ``numpy``, the standard library), and every
+    compiled module (``.pyc``, ``.so``, ``__pycache__``) anywhere: the grader cannot read it.
+    """
+    removed: list[str] = []
+    findings: list[dict[str, Any]] = []
+    if not folder.is_dir():
+        return removed, findings
+    for path in sorted(folder.rglob("*")):
+        if not path.exists() and not path.is_symlink():
+            continue  # inside a folder removed already
+        name = path.relative_to(folder).as_posix()
+        if path.name == "__pycache__" or (path.is_file() and path.name.endswith(_COMPILED)):
+            _remove(path)
+            removed.append(name)
+            continue
+        if path.parent == folder and _shadows(path):
+            is_dir = path.is_dir() and not path.is_symlink()
+            _remove(path)
+            removed.append(name + ("/" if is_dir else ""))
+    for path in sorted(folder.rglob("*.py")):
+        try:
+            found = scan_code(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+        if found:
+            findings.append({"cell": None, "file": path.relative_to(folder).as_posix(), "kind": "file",
+                             "what": describe(found)})
+    return removed, findings
+
+
+def _module_name(path: Path) -> str | None:
+    if path.is_dir() and not path.is_symlink():
+        return path.name if (path / "__init__.py").exists() else None
+    for suffix in (".py", ".pyw"):
+        if path.name.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return None
+
+
+def _shadows(path: Path) -> bool:
+    name = _module_name(path)
+    if not name or not name.isidentifier():
+        return False
+    if name in sys.builtin_module_names or name in sys.stdlib_module_names or name in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- after
+
+
+class JudgeIntegrity(NbGraderPreprocessor):
+    """After execution: drop outputs the kit's tests never produce, decide which test cells
+    need manual grading, and write the note."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        data = nb.metadata.pop(FINDINGS_KEY, None) or {}
+        findings = list(data.get("findings", []))
+        removed = list(data.get("removed", []))
+        offset = max(0, len(nb.cells) - int(data.get("cells", len(nb.cells))))  # a notes cell put on top
+        tests = [(i, c) for i, c in enumerate(nb.cells) if _is_test(c)]
+        for index, cell in tests:
+            odd = [o for o in cell.get("outputs", []) if _unexpected(o)]
+            if odd:
+                kinds = sorted({o.output_type for o in odd})
+                # A score handed to nbgrader goes; pristine()'s own message stays for the learner.
+                cell.outputs = [o for o in cell.outputs if not _unexpected(o) or o.output_type == "stream"]
+                findings.append({"cell": index - offset, "kind": "output", "grade_id": _grade_id(cell),
+                                 "what": "showed output the kit's tests never produce (" + ", ".join(kinds)
+                                 + "): code that ran earlier changed how cells run"})
+        manual: dict[str, list[str]] = {}
+        for finding in findings:
+            if finding["kind"] == "forged":
+                continue
+            start = -1 if finding.get("cell") is None else finding["cell"] + offset
+            for index, cell in tests:
+                hit = index == start if finding["kind"] == "output" else index > start
+                if hit:
+                    manual.setdefault(_grade_id(cell), []).append(_where(finding))
+        resources[MANUAL_KEY] = manual
+        notes = integrity_notes(findings, removed, manual)
+        if notes:
+            if nb.cells and is_notes_cell(nb.cells[0]):
+                nb.cells[0].source += "\n" + "\n".join(f"- {note}" for note in notes)
+            else:
+                nb.cells.insert(0, notes_cell(notes))
+        return nb, resources
+
+
+def _is_test(cell: NotebookNode) -> bool:
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+def _grade_id(cell: NotebookNode) -> str:
+    return cell.metadata.nbgrader["grade_id"]
+
+
+def _unexpected(output: NotebookNode) -> bool:
+    if output.get("output_type") in ("execute_result", "display_data", "update_display_data"):
+        return True
+    return output.get("output_type") == "stream" and TAMPER_MARKER in output.get("text", "")
+
+
+def _where(finding: dict[str, Any]) -> str:
+    if finding["kind"] == "file":
+        return f"your file `{finding['file']}`"
+    gid = finding.get("grade_id")
+    return f"cell {finding['cell'] + 1}" + (f" (`{gid}`)" if gid else "")
+
+
+def integrity_notes(findings: list[dict[str, Any]], removed: list[str], manual: dict[str, list[str]]) -> list[str]:
+    """The note's lines: what each flagged cell or file did, what was removed, which tests
+    wait for the teacher.
+
+    >>> integrity_notes([{"cell": 4, "grade_id": "ex1", "kind": "code", "what": "uses `.events`"}], [],
+    ...                 {"test_ex1": ["cell 5 (`ex1`)"]})  # doctest: +NORMALIZE_WHITESPACE
+    ['Cell 5 (`ex1`) changes how grading runs: uses `.events`.',
+     'Test cell(s) `test_ex1` score 0 until your teacher grades them by hand (they ran after the code above).']
+    """
+    notes = []
+    for finding in findings:
+        where = _where(finding)
+        where = where[0].upper() + where[1:]
+        if finding["kind"] == "forged":
+            notes.append(f"{where} {finding['what']}; it was marked as yours.")
+        elif finding["kind"] == "output":
+            notes.append(f"{where} {finding['what']}.")
+        else:
+            notes.append(f"{where} changes how grading runs: {finding['what']}.")
+    if removed:
+        notes.append(
+            "Files that would replace modules the grader uses were removed before grading: "
+            + ", ".join(f"`{name}`" for name in removed) + "."
+        )
+    if manual:
+        notes.append(
+            "Test cell(s) " + ", ".join(f"`{gid}`" for gid in manual)
+            + " score 0 until your teacher grades them by hand (they ran after the code above)."
+        )
+    return notes
+
+
+class IntegritySaveAutoGrades(SaveAutoGrades):
+    """nbgrader's SaveAutoGrades: flagged test cells score 0 and need manual grading, and an
+    output nbgrader cannot turn into a score never stops the grader."""
+
+    def _add_score(self, cell: NotebookNode, resources: dict) -> None:
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        flagged = grade_id in resources.get(MANUAL_KEY, {})
+        if not flagged:
+            try:
+                utils.determine_grade(cell, self.log)
+            except Exception as error:  # noqa: BLE001 - e.g. partial credit above the cell's points
+                self.log.warning("Cell %s: its output cannot be scored (%s); it needs manual grading.", grade_id, error)
+                flagged = True
+        if not flagged:
+            super()._add_score(cell, resources)
+            return
+        grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
+        grade.auto_score = 0
+        grade.needs_manual_grade = True
+        self.gradebook.db.commit()
+
+
+# ------------------------------------------------------------------------------ caps
+
+
+class LimitAllOutput(LimitOutput):
+    """nbgrader's LimitOutput (stream lines, traceback lines) that also caps, per output,
+    the characters of error messages and traceback lines, of each display data entry and
+    of output metadata; what is cut ends with ``... Output truncated ...``."""
+
+    max_chars = Integer(
+        20_000, help="Characters kept per error message, traceback line and data entry (-1: no limit)"
+    ).tag(config=True)
+    max_metadata_chars = Integer(2_000, help="Characters of an output's metadata kept (-1: no limit)").tag(config=True)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.cell_type == "code" and self.max_chars >= 0:
+            for output in cell.outputs:
+                cap_output(output, self.max_chars, self.max_metadata_chars)
+        return cell, resources
+
+
+def cap_output(output: dict, max_chars: int, max_metadata_chars: int = 2_000, kind: str | None = None) -> bool:
+    """Cut every text of one output to ``max_chars`` (metadata to ``max_metadata_chars``,
+    as JSON: dropped when longer); True if something was cut. ``output`` is a notebook
+    output or the content of a kernel message of type ``kind``.
+
+    >>> out = nbformat.v4.new_output("error", ename="E", evalue="x" * 50, traceback=["y" * 50])
+    >>> cap_output(out, 10), out.evalue
+    (True, 'xxxxxxxxxx... Output truncated ...')
+    """
+    cut = False
+
+    def short(text: Any) -> Any:
+        nonlocal cut
+        if isinstance(text, list):
+            text = "".join(str(t) for t in text)
+        if isinstance(text, str) and len(text) > max_chars:
+            cut = True
+            return text[:max_chars] + "... Output truncated ..."
+        return text
+
+    kind = kind or output.get("output_type")
+    if kind == "error":
+        output["ename"] = short(output.get("ename", ""))
+        output["evalue"] = short(output.get("evalue", ""))
+        output["traceback"] = [short(line) for line in output.get("traceback", [])]
+    elif kind == "stream":
+        output["text"] = short(output.get("text", ""))
+    for key, value in list(output.get("data", {}).items()):
+        if not isinstance(value, (str, list)):
+            value = json.dumps(value)
+            if len(value) > max_chars:
+                output["data"].pop(key)
+                cut = True
+            continue
+        output["data"][key] = short(value)
+    metadata = output.get("metadata")
+    if metadata and max_metadata_chars >= 0 and len(json.dumps(metadata, default=str)) > max_metadata_chars:
+        output["metadata"] = nbformat.from_dict({})
+        cut = True
+    return cut
+
+
+__all__ = [
+    "FINDINGS_KEY",
+    "GuardSubmission",
+    "IntegritySaveAutoGrades",
+    "JudgeIntegrity",
+    "LimitAllOutput",
+    "TAMPER_MARKER",
+    "cap_output",
+    "guard_folder",
+    "integrity_notes",
+]

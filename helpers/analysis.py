@@ -1,0 +1,412 @@
+"""The inspection engine: every layer call of a model and the variables each call reads.
+
+Every report and check of the kit asks the same two questions of a model: which layer
+calls does it make, and which variables does each call read? :func:`analyse` answers both
+once per model (and again only when the model changes) for every kind of model:
+
+- **functional and Sequential models:** the graph is the source of truth. Each node whose
+  operation is a layer is a call; operations that own no variables (``a - b``,
+  ``keras.ops.concatenate``, the ``NotEqual`` of ``Embedding(mask_zero=True)``) are
+  stepped over. Each call is then replayed once on zeros to record what it reads.
+- **subclassed models** (and Sequential models without an input): there is no graph, so
+  the model runs once on zeros of the shape it was built for, and the layer calls made
+  while ``call`` runs are recorded.
+
+While a call runs, the calls it makes inside (a custom layer that applies its inner
+``Dense`` twice, a sub-model's layers) are recorded too, as *nested* calls labelled with
+their path: ``pair/inner[1]``, ``pair/inner[2]``. Keras's own layers (``Dense``, ``LSTM``
+and its cell, ``MultiHeadAttention``, ...) are single calls: what they do inside is theirs.
+No variable changes: reads are recorded in a ``StatelessScope``, which keeps every write
+(a normalization layer's statistics) to itself and discards it.
+
+Example:
+    >>> import keras
+    >>> class Pair(keras.layers.Layer):
+    ...     def __init__(self, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.inner = keras.layers.Dense(3, name="inner")
+    ...     def call(self, inputs):
+    ...         return self.inner(inputs[0]) - self.inner(inputs[1])
+    >>> a, b = keras.Input((4,)), keras.Input((4,))
+    >>> model = keras.Model([a, b], Pair(name="pair")([a, b]))
+    >>> [(u.path, u.labels) for u in analyse(model).uses]
+    [('pair/inner/kernel', ['pair/inner[1]', 'pair/inner[2]']), ('pair/inner/bias', ['pair/inner[1]', 'pair/inner[2]'])]
+
+The tracing itself is :mod:`helpers.tracing`; :func:`helpers.replay.run_calls` runs a model
+call by call with the calls found here.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+
+from .tracing import FILLER, Frame, InspectionError, Tracer, call_path, created_in_call, failure
+
+__all__ = ["Analysis", "Call", "InspectionError", "VariableUse", "analyse", "variable_size"]
+
+
+def variable_size(variable: keras.Variable) -> int:
+    """Number of scalar parameters in ``variable`` (the product of its shape).
+
+    >>> import keras
+    >>> variable_size(keras.Variable(keras.ops.zeros((4, 3))))
+    12
+    """
+    size = 1
+    for dim in variable.shape:
+        size *= int(dim)
+    return size
+
+
+# ----------------------------------------------------------------------------- calls
+
+
+@dataclass(frozen=True, eq=False)
+class Call:
+    """One call of a layer inside a model.
+
+    Attributes:
+        layer: the layer object that was called.
+        number: 1 for the layer's first call, 2 for the second, ... counted in the model
+            for the model's own calls, and inside the enclosing call for nested ones.
+        of: how many times the layer is called there.
+        parent: for a nested call (made while another layer's call ran), that call.
+    """
+
+    layer: keras.layers.Layer
+    number: int
+    of: int
+    _node: Any = field(default=None, repr=False)
+    parent: Call | None = field(default=None, repr=False)
+    _args: tuple = field(default=(), repr=False)
+    _kwargs: dict = field(default_factory=dict, repr=False)
+    _outputs: tuple = field(default=(), repr=False)
+
+    @property
+    def label(self) -> str:
+        """``"encoder"`` for a layer called once, ``"encoder[2]"`` for its second call;
+        a nested call adds its path: ``"pair/inner[2]"``."""
+        own = self.layer.name if self.of == 1 else f"{self.layer.name}[{self.number}]"
+        return own if self.parent is None else f"{self.parent.label}/{own}"
+
+    @property
+    def top(self) -> Call:
+        """The model's own call this call belongs to (itself, unless it is nested)."""
+        call = self
+        while call.parent is not None:
+            call = call.parent
+        return call
+
+    def within(self, layer: keras.layers.Layer) -> bool:
+        """``True`` when this call is a call of ``layer`` or is made inside one."""
+        call: Call | None = self
+        while call is not None:
+            if call.layer is layer:
+                return True
+            call = call.parent
+        return False
+
+    def _arguments(self) -> tuple[tuple, dict]:
+        if self._node is not None:
+            return tuple(self._node.arguments.args), dict(self._node.arguments.kwargs)
+        return self._args, self._kwargs
+
+    @property
+    def input_shapes(self) -> list[tuple]:
+        """Shapes of the tensors this call received (``None`` is the batch size)."""
+        args, _ = self._arguments()
+        return [tuple(t.shape) for t in keras.tree.flatten(args) if isinstance(t, keras.KerasTensor)]
+
+    @property
+    def output_shapes(self) -> list[tuple]:
+        """Shapes of the tensors this call returned."""
+        outputs = self._node.output_tensors if self._node is not None else self._outputs
+        return [tuple(t.shape) for t in outputs]
+
+    def replay_arguments(self) -> tuple[tuple, dict]:
+        """The call's positional and keyword arguments, with every symbolic tensor replaced
+        by zeros of the same shape (unknown dimensions become 2). Flags such as
+        ``reverse=True`` are kept, so replaying the call runs the same code path."""
+        args, kwargs = self._arguments()
+        return keras.tree.map_structure(_zeros_like_spec, (args, kwargs))
+
+    def __repr__(self) -> str:
+        return f"Call({self.label})"
+
+
+def _zeros_like_spec(value: Any) -> Any:
+    if isinstance(value, keras.KerasTensor):
+        shape = [FILLER if dim is None else dim for dim in value.shape]
+        return keras.ops.zeros(shape, dtype=value.dtype)
+    return value
+
+
+# -------------------------------------------------------------------- variable uses
+
+
+@dataclass(eq=False)
+class VariableUse:
+    """A variable of a model and the layer calls that read it."""
+
+    variable: keras.Variable
+    calls: list[Call]
+
+    @property
+    def path(self) -> str:
+        """The variable's path, e.g. ``"encoder/kernel"`` (its owner's name, then its own)."""
+        return self.variable.path
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.variable.shape)
+
+    @property
+    def size(self) -> int:
+        """Number of scalar parameters in the variable."""
+        return variable_size(self.variable)
+
+    @property
+    def trainable(self) -> bool:
+        return bool(self.variable.trainable)
+
+    @property
+    def labels(self) -> list[str]:
+        """The calls that use the variable, e.g. ``["encoder[1]", "encoder[2]"]``."""
+        return [call.label for call in self.calls]
+
+    @property
+    def layers(self) -> list[str]:
+        """Names of the model's layers whose calls use the variable (a nested call counts
+        for the model's layer it is made in), in order of first use."""
+        return list(dict.fromkeys(call.top.layer.name for call in self.calls))
+
+    @property
+    def is_shared(self) -> bool:
+        """Used by more than one call (one layer called twice, or two tied layers)."""
+        return len(self.calls) > 1
+
+# ---------------------------------------------------------------------- the analysis
+
+
+@dataclass(eq=False)
+class Analysis:
+    """What :func:`analyse` finds in a model.
+
+    Attributes:
+        calls: the model's own layer calls (graph nodes that are layers, or the calls its
+            ``call`` makes), in the order data flows.
+        nested: every call, the model's own and those made inside them, depth first.
+        uses: every variable with the calls that read it, in the order of ``model.weights``.
+        output_shapes: the shapes of the model's outputs (batch ``None``).
+    """
+
+    calls: list[Call]
+    nested: list[Call]
+    uses: list[VariableUse]
+    output_shapes: list[tuple]
+
+
+def graph_of(model: keras.Model):
+    """The functional graph of a model (a Sequential model's inner one), or ``None``."""
+    graph = getattr(model, "_functional", None) or model
+    return graph if getattr(graph, "_nodes_by_depth", None) is not None else None
+
+
+def _graph_calls(graph) -> list[Call]:
+    """The calls of a functional graph: nodes whose operation is a layer, inputs left out,
+    in data-flow order (calls at one depth in the order they were made)."""
+    ordered = sorted(graph._nodes_by_depth.items(), reverse=True)
+    depth = {id(n): d for d, nodes in ordered for n in nodes}
+    nodes = [n for _, ns in ordered for n in ns
+             if not n.is_input and isinstance(n.operation, keras.layers.Layer)]
+    per_layer: dict[int, list] = {}
+    for node in nodes:
+        per_layer.setdefault(id(node.operation), []).append(node)
+    for layer_nodes in per_layer.values():
+        layer_nodes.sort(key=lambda n: n.operation._inbound_nodes.index(n))
+    calls = [Call(n.operation, per_layer[id(n.operation)].index(n) + 1, len(per_layer[id(n.operation)]), n)
+             for n in nodes]
+    calls.sort(key=lambda c: (-depth[id(c._node)], c.number))
+    return calls
+
+
+def _nested(frames: list[Frame], parent: Call, made: dict[int, Call]) -> list[Call]:
+    """Calls for the frames made inside ``parent`` (numbered per layer), depth first."""
+    out = []
+    counts = collections.Counter(id(f.layer) for f in frames)
+    seen: collections.Counter = collections.Counter()
+    for frame in frames:
+        seen[id(frame.layer)] += 1
+        call = Call(frame.layer, seen[id(frame.layer)], counts[id(frame.layer)], None, parent,
+                    frame.args, frame.kwargs, frame.outputs)
+        made[id(frame)] = call
+        out.append(call)
+        out.extend(_nested(frame.children, call, made))
+    return out
+
+
+def _readers(top: Call, frame: Frame, made: dict[int, Call], skip: set[int]) -> dict[int, tuple]:
+    """``{variable id: (variable, [calls])}`` for one of the model's calls. A variable read
+    inside it by one call only is used by the model's call; read by several nested calls
+    (an inner layer applied twice, a tie inside a block), it is used by each of them."""
+    by_variable: dict[int, tuple] = {}
+    for inner in frame.walk():
+        for variable in inner.reads:
+            if id(variable) in skip:
+                continue
+            entry = by_variable.setdefault(id(variable), (variable, []))
+            if inner not in entry[1]:
+                entry[1].append(inner)
+    return {
+        key: (variable, [top] if len(frames) == 1 else [made.get(id(f), top) for f in frames])
+        for key, (variable, frames) in by_variable.items()
+    }
+
+
+def _not_weights(model: keras.Model) -> set[int]:
+    """Ids of variables that are state, not weights: random seed generators (``Dropout``
+    in training reads one). Keras does not count them as parameters; neither do we."""
+    skip = set()
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        weights = {id(v) for v in layer.weights}
+        skip.update(id(v) for v in layer.variables if id(v) not in weights)
+    return skip
+
+
+def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
+    """Zeros of the shape a model without a graph was built for: ``(args, kwargs, batch)``."""
+    shapes = getattr(model, "_build_shapes_dict", None)
+    if not shapes:
+        raise InspectionError(
+            f"{model.name!r} has no layer graph and no record of the shape of its inputs, so "
+            "the helpers cannot run it to see its calls. If it has not been called yet, call it "
+            "once on a batch of data (model(x)); otherwise build it with "
+            "model.build(input_shape), e.g. model.build((None, 64)).")
+    first = next(iter(shapes.values()))
+    probe = first[0] if first and isinstance(first[0], (list, tuple)) else first
+    batch = probe[0] if probe and probe[0] is not None else FILLER
+
+    def zeros(shape):
+        return keras.ops.zeros([batch if i == 0 and d is None else (FILLER if d is None else d)
+                                for i, d in enumerate(shape)])
+
+    def build(shape):
+        return keras.tree.map_shape_structure(zeros, shape)
+
+    if len(shapes) == 1:
+        return (build(first),), {}, batch
+    return (), {k.removesuffix("_shape"): build(v) for k, v in shapes.items()}, batch
+
+
+def _analyse(model: keras.Model) -> Analysis:
+    skip = _not_weights(model)
+    made: dict[int, Call] = {}
+    readers: dict[int, tuple] = {}
+    nested: list[Call] = []
+
+    def add(found: dict[int, tuple]) -> None:
+        for key, (variable, calls) in found.items():
+            readers.setdefault(key, (variable, []))[1].extend(calls)
+
+    graph = graph_of(model)
+    if graph is not None:
+        calls = _graph_calls(graph)
+        output_shapes = [tuple(t.shape) for t in graph.outputs]
+        for call in calls:
+            tracer = Tracer(FILLER)
+            args, kwargs = call.replay_arguments()
+            try:
+                tracer.run(lambda: call.layer(*args, **kwargs))
+            except Exception as error:
+                raise failure(model, tracer, call.layer.name, error) from None
+            if tracer.created is not None:
+                raise created_in_call(model, call_path(tracer.created, call.layer.name))
+            frame = tracer.roots[0]
+            nested.append(call)
+            nested.extend(_nested(frame.children, call, made))
+            add(_readers(call, frame, made, skip))
+    else:
+        args, kwargs, batch = _model_inputs(model)
+        tracer = Tracer(batch)
+        try:
+            tracer.run(lambda: model(*args, **kwargs))
+        except Exception as error:
+            raise failure(model, tracer, model.name, error) from None
+        if tracer.created is not None:
+            raise created_in_call(model, call_path(tracer.created, model.name))
+        root = tracer.roots[0]
+        output_shapes = [tuple(t.shape) for t in root.outputs]
+        calls = []
+        counts = collections.Counter(id(f.layer) for f in root.children)
+        seen: collections.Counter = collections.Counter()
+        for frame in root.children:
+            seen[id(frame.layer)] += 1
+            call = Call(frame.layer, seen[id(frame.layer)], counts[id(frame.layer)], None, None,
+                        frame.args, frame.kwargs, frame.outputs)
+            calls.append(call)
+            nested.append(call)
+            nested.extend(_nested(frame.children, call, made))
+            add(_readers(call, frame, made, skip))
+        # Variables the model's own call reads (a tie written in call()): a use by the model.
+        own = Call(model, 1, 1, None, None, root.args, root.kwargs, root.outputs)
+        add({id(v): (v, [own]) for v in root.reads if id(v) not in skip})
+
+    uses = {key: VariableUse(variable, calls) for key, (variable, calls) in readers.items()
+            if not variable.path.endswith("seed_generator_state")}
+    for variable in model.weights:
+        uses.setdefault(id(variable), VariableUse(variable, []))
+    order = {id(v): i for i, v in enumerate(model.weights)}
+    ordered = sorted(uses.values(), key=lambda u: order.get(id(u.variable), len(order)))
+    return Analysis(calls, nested, ordered, output_shapes)
+
+
+# ---------------------------------------------------------------------------- caching
+
+
+def _fingerprint(model: keras.Model) -> tuple:
+    """Changes when the model's layers, their variables, or the layers and variables they
+    hold (a tie: ``self.tied_to = encoder``) change; the same otherwise."""
+    parts: list = [id(getattr(model, "_functional", None))]
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        held = []
+        for value in vars(layer).values():
+            if isinstance(value, (keras.layers.Layer, keras.Variable)):
+                held.append(id(value))
+            elif isinstance(value, (list, tuple)):
+                held.extend(id(v) for v in value if isinstance(v, (keras.layers.Layer, keras.Variable)))
+            elif isinstance(value, dict):
+                held.extend(id(v) for v in value.values()
+                            if isinstance(v, (keras.layers.Layer, keras.Variable)))
+        parts.append((id(layer), bool(layer.built), tuple(held)))
+    return tuple(parts)
+
+
+_CACHE: collections.OrderedDict[int, tuple] = collections.OrderedDict()
+_CACHE_SIZE = 8
+
+
+def analyse(model: keras.Model) -> Analysis:
+    """The calls and variable uses of ``model``, computed once and reused while the model
+    is unchanged (the last few models analysed are remembered).
+
+    Raises:
+        InspectionError: a layer of the model cannot be run on zeros, or a model without
+            a graph has never been built; the message names the layer.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"The helpers inspect a Keras model; got a {type(model).__name__}.")
+    key = _fingerprint(model)
+    hit = _CACHE.get(id(model))
+    if hit is not None and hit[0] is model and hit[1] == key:
+        _CACHE.move_to_end(id(model))
+        return hit[2]
+    analysis = _analyse(model)
+    _CACHE[id(model)] = (model, key, analysis)
+    _CACHE.move_to_end(id(model))
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return analysis
