@@ -31,6 +31,7 @@ LESSON_IDEAS: dict[str, str] = {
     "03_tied_weights": "tying: a layer that reads another layer's variable ties the two on purpose",
     "04_capacity": "capacity: parameter counts follow from the layer shapes, a shared variable counted once",
     "05_capstone": "all four ideas together: sharing, separation, tying and capacity",
+    "06_sharing_in_practice": "sharing in practice: frozen shared bases, subclassed models, deepcopy, saving shared layers",
 }
 
 

@@ -178,7 +178,8 @@ def assert_call_counts(model: keras.Model, answer: Mapping[str, int], *, hint: s
     Traceback (most recent call last):
     ...
     helpers.checks.CheckFailed: Your call counts do not match the model 'pair':
-      - 'encoder' is called 2 times, not 1: encoder[1] (None, 4) -> (None, 3), encoder[2] (None, 4) -> (None, 3).
+      - 'encoder': 1 is not its number of calls. Recount: every time the code
+        applies 'encoder' to a tensor is one call (in functions and loops too).
       - Your answer leaves out 'add' (Add). It has no variables, but each use of it is still a call (a node of the graph).
     """
     __tracebackhide__ = True
@@ -191,9 +192,6 @@ def assert_call_counts(model: keras.Model, answer: Mapping[str, int], *, hint: s
     by_layer: dict[str, list] = {}
     for call in calls:
         by_layer.setdefault(call.layer.name, []).append(call)
-
-    def shapes(shape_list: list[tuple]) -> str:
-        return ", ".join(str(s) for s in shape_list)
 
     problems = []
     for name, value in answer.items():
@@ -209,10 +207,9 @@ def assert_call_counts(model: keras.Model, answer: Mapping[str, int], *, hint: s
                     f"The model calls no layer named {name!r}, so its count is 0, not {value}. "
                     "A layer you create but never call on a tensor is not part of the model.")
         elif value != counts[name]:
-            listed = ", ".join(
-                f"{c.label} {shapes(c.input_shapes)} -> {shapes(c.output_shapes)}" for c in by_layer[name])
             problems.append(
-                f"{name!r} is called {_plural(counts[name], 'time')}, not {value}: {listed}.")
+                f"{name!r}: {value} is not its number of calls. Recount: every time the code\n"
+                f"    applies {name!r} to a tensor is one call (in functions and loops too).")
     for name, n in counts.items():
         if name not in answer:
             layer = by_layer[name][0].layer
@@ -242,9 +239,10 @@ def assert_variable_count(model: keras.Model, answer: int, *, hint: str | None =
     >>> assert_variable_count(model, 4)
     Traceback (most recent call last):
     ...
-    helpers.checks.CheckFailed: The model 'pair' has 2 variables, not 4.
+    helpers.checks.CheckFailed: 4 is not the number of variables of the model 'pair'.
     You counted each variable once per call. 'encoder' is called 2 times, but every call of a layer uses that layer's one set of variables: count them once.
-    Variables per layer (each counted once): encoder 2. Layers that are not listed have none.
+    Recount: list each layer the model calls and the variables it creates
+    (a kernel, a bias, ...), each layer once, however many calls it has.
     """
     __tracebackhide__ = True
     if not _is_count(answer):
@@ -253,7 +251,7 @@ def assert_variable_count(model: keras.Model, answer: int, *, hint: str | None =
     actual = len(uses)
     if answer == actual:
         return
-    message = f"The model {model.name!r} has {_plural(actual, 'variable')}, not {answer}."
+    message = f"{answer} is not the number of variables of the model {model.name!r}."
     per_call = sum(len(u.calls) for u in uses)
     frozen = [u for u in uses if not u.trainable]
     params = sum(u.size for u in uses)
@@ -275,12 +273,8 @@ def assert_variable_count(model: keras.Model, answer: int, *, hint: str | None =
         message += (
             f"\n{answer:,} is the number of parameters (single numbers). A variable is a "
             "whole tensor, such as a kernel or a bias.")
-    per_layer: dict[str, int] = {}
-    for owner, _ in owners(model, uses):
-        per_layer[owner] = per_layer.get(owner, 0) + 1
-    message += ("\nVariables per layer (each counted once): "
-                + ", ".join(f"{name} {n}" for name, n in per_layer.items())
-                + ". Layers that are not listed have none.")
+    message += ("\nRecount: list each layer the model calls and the variables it creates\n"
+                "(a kernel, a bias, ...), each layer once, however many calls it has.")
     _fail(message, hint)
 
 
@@ -678,7 +672,7 @@ def _how_to_count(source: keras.layers.Layer, reveal: bool) -> list[str]:
             lines.append(f"  - {layer.name!r}, {_settings(layer)}: {formula}")
             values.append(formula.value)
         else:
-            lines.append(f"  - {layer.name!r}, {_settings(layer)} on input {shape}: {rule_for(layer)}")
+            lines.append(f"  - {layer.name!r}, {_settings(layer)} on input {shape}:\n      {rule_for(layer)}")
     if reveal and len(values) > 1:
         lines.append(f"  total: {' + '.join(f'{v:,}' for v in values)} = {sum(values):,}")
     return lines
@@ -706,9 +700,10 @@ def assert_predicted_count(
     >>> assert_predicted_count(640, model, name="head_count")
     Traceback (most recent call last):
     ...
-    helpers.checks.CheckFailed: head_count is 640, but 'probe' has 650 parameters (10 more than predicted).
+    helpers.checks.CheckFailed: head_count is 640: not the parameter count of 'probe'.
     Count each layer with its rule, then add the counts up:
-      - 'head', Dense(units=10) on input (None, 64): (inputs + 1) × units
+      - 'head', Dense(units=10) on input (None, 64):
+          (inputs + 1) × units
     """
     __tracebackhide__ = True
     if isinstance(predicted, bool) or not isinstance(predicted, numbers.Integral):
@@ -720,7 +715,8 @@ def assert_predicted_count(
         return
     difference = actual - predicted
     how_much = f"{abs(difference):,} {'more' if difference > 0 else 'fewer'} than predicted"
-    message = f"{name} is {predicted:,}, but {source.name!r} has {actual:,} parameters ({how_much})."
+    message = (f"{name} is {predicted:,}, but {source.name!r} has {actual:,} parameters ({how_much})."
+               if reveal else f"{name} is {predicted:,}: not the parameter count of {source.name!r}.")
     lines = _how_to_count(source, reveal)
     if lines:
         intro = "How Keras counts them:" if reveal else "Count each layer with its rule, then add the counts up:"
@@ -798,10 +794,10 @@ def assert_capacity_ratio(
         f"(each within {tolerance:.0%}), but {', '.join(repr(b) for b in wrong)} "
         f"{'is' if len(wrong) == 1 else 'are'} off. Parameters per block, and as a multiple of {reference!r}:\n"
         + "\n".join(rows)
-        + "\nA layer's parameters grow with its inputs × its outputs: doubling the filters of a "
-        "layer whose input also doubled multiplies its count by about 4. Depth adds "
-        "parameters linearly: to double a block, double its depth (or multiply its width "
-        "by about 1.4).",
+        + "\nA layer's parameters grow with its inputs × its outputs: doubling the filters of a\n"
+        "layer whose input also doubled multiplies its count by about 4. Depth adds\n"
+        "parameters linearly when the layers are alike: to double a block,\n"
+        "double its depth (or multiply its width by about 1.4).",
         hint,
     )
 

@@ -252,7 +252,17 @@ CASES = [
         "counts_conv_twice",
         answers={"ex3_prediction": "predicted_params = 2 * (3 * 3 * 1 + 1) * 8 + (8 + 8 + 1) * 1"},
         expected=full_marks(except_={"test_ex3_prediction": 0}),
-        feedback_contains=["predicted_params is 177, but 'mystery' has 97 parameters", "its kernel is counted once"],
+        # The visible check says which rule to recount with, not the answer.
+        feedback_contains=["predicted_params is 177: not the parameter count of 'mystery'.",
+                           "Count each layer with its rule", "'conv', Conv2D(filters=8"],
+    ),
+    Submission(
+        "ex3-check-switched-off",  # the hidden test judges the number, and then shows it
+        answers={"ex3_prediction": "helpers.assert_predicted_count = lambda *args, **kwargs: None\n"
+                                   "predicted_params = 2 * (3 * 3 * 1 + 1) * 8 + (8 + 8 + 1) * 1"},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["Your prediction is right.",
+                           "predicted_params is 177, but 'mystery' has 97 parameters", "its kernel is counted once"],
     ),
     # A real classroom -----------------------------------------------------------------
     Submission(

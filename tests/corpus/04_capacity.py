@@ -104,7 +104,7 @@ CASES = [
                  "lstm_count = 4 * (12 * (8 + 12) + 12)\n"},
         expected=full_marks(except_={"test_ex2_predict": 0}),
         feedback_contains=[
-            "dense_count is 3,072, but 'dense_block' has 3,136 parameters (64 more than predicted).",
+            "dense_count is 3,072: not the parameter count of 'dense_block'.",
             "(inputs + 1) × units",
         ],
     ),
@@ -116,7 +116,7 @@ CASES = [
                  "lstm_count = 1008\n"},
         expected=full_marks(except_={"test_ex2_predict": 0}),
         feedback_contains=[
-            "conv_count is 51,712, but 'conv_block' has 808 parameters",
+            "conv_count is 51,712: not the parameter count of 'conv_block'.",
             "(kernel_h × kernel_w × in_channels + 1) × filters",
         ],
     ),
@@ -135,6 +135,17 @@ CASES = [
             'h = conv_block(h, filters=32, name="stage3")\n')},
         expected=full_marks(except_={"test_ex3_ratio": 0}),
         feedback_contains=["but 'stage3' is off", "(wanted ×4)  99% too many", "double its depth"],
+    ),
+    Submission(
+        "depth_doubled_with_more_filters",  # depths 1, 2, 4 but 16 filters: 1,168, 4,640, 9,280
+        answers={"ex3_ratio": pyramid_answer(
+            'h = conv_block(h, filters=16, depth=1, name="stage1")\n'
+            'h = conv_block(h, filters=16, depth=2, name="stage2")\n'
+            'h = conv_block(h, filters=16, depth=4, name="stage3")\n')},
+        expected=full_marks(except_={"test_ex3_ratio": 0}),
+        feedback_contains=["'stage2', 'stage3' are off",
+                           "Depths 1, 2, 4 give 1 : 2 : 4 only if all the layers are alike.",
+                           "stage1's first layer reads the stem's 8 channels"],
     ),
     Submission(
         "ratio_check_switched_off",  # a wrong pyramid hidden behind a disabled visible check
