@@ -263,6 +263,10 @@ CASES = [
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["Your prediction is right.",
                            "predicted_params is 177, but 'mystery' has 97 parameters", "its kernel is counted once"],
+        # Patching the check is also flagged (course/integrity.py): the test waits for the teacher.
+        integrity_note=["assigns to `helpers.assert_predicted_count` (an attribute of an imported module)",
+                        f"`test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex3_prediction"],
     ),
     # A real classroom -----------------------------------------------------------------
     Submission(
