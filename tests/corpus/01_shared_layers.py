@@ -172,10 +172,11 @@ fake.pristine = _Lenient
 sys.modules["helpers.grading"] = fake
 """
 
-# (a) Wraps the built-in import (a hook that could hand out fake modules); the answer is wrong.
+# (a) Wraps the built-in import (a hook that could hand out fake modules).
 # (Replacing `isinstance` itself breaks the kernel's own messaging: nbgrader cannot grade it.)
-PATCHES_BUILTINS = """predicted_params = 177
-import builtins
+# (The prediction is right, so the visible check passes and the hidden test's pristine()
+# meets the patched built-in.)
+PATCHES_BUILTINS = RIGHT_PREDICTION + """import builtins
 _real_import = builtins.__import__
 builtins.__import__ = lambda *args, **kwargs: _real_import(*args, **kwargs)
 """
@@ -336,7 +337,7 @@ CASES = [
         transform=add_foreign_cell("ex1_shared_model", "test_counted_params", "assert counted_params == 17"),
         expected=full_marks(),
         feedback_contains=["name 'counted_params' is not defined"],
-        note_contains=["Cell 31 is marked as `test_counted_params`, a cell this lesson does not have",
+        note_contains=["is marked as `test_counted_params`, a cell this lesson does not have",
                        "it ran as an ordinary cell and is not graded"],
     ),
     # Exercise 1 (statement, answer, test) moved to the end: it still passes there.
