@@ -1,7 +1,7 @@
 """Every check judges the model, not the style it is written in: a right model written as a
 subclassed model, with operations in its graph, or with a wrapper layer passes; a wrong
 one fails with a CheckFailed that names the layers (never a traceback from the helpers).
-(assert_gradient_split is left to the gradient helpers' own tests.)"""
+(assert_gradient_split on these styles: the last test.)"""
 
 from __future__ import annotations
 
@@ -182,3 +182,22 @@ def test_pristine_checks_read_subclassed_models_too():
     grader.assert_calls(subclassed_siamese(), "enc", 2)
     with pytest.raises(AssertionError, match="'enc_a' and 'enc_b' should share weights"):
         grader.assert_shared(two_encoders(), "enc_a", "enc_b")
+
+
+@pytest.mark.parametrize("build, inputs", [
+    (subclassed_siamese, lambda rng: [rng.random((2, 6), dtype="float32"), rng.random((2, 6), dtype="float32")]),
+    (graph_with_ops, lambda rng: [rng.random((2, 6), dtype="float32"), rng.random((2, 6), dtype="float32"),
+                                  np.array([[1, 2, 0], [3, 0, 0]], dtype="int32")]),
+])
+def test_assert_gradient_split_on_a_subclassed_model_and_a_graph_with_operations(build, inputs):
+    model = build()
+    x = inputs(np.random.default_rng(0))
+    kernel = next(u.variable for u in helpers.variable_uses(model) if u.is_shared and u.path.endswith("kernel"))
+    loss = lambda out: ops.sum(out * out)  # noqa: E731
+    parts = helpers.gradients_by_call(model, kernel, x, loss)
+    assert sorted(parts) == ["enc[1]", "enc[2]"]
+    assert helpers.contributions_add_up(model, kernel, x, loss)
+    helpers.assert_gradient_split(model, kernel, x, loss, parts, helpers.gradient(model, kernel, x, loss))
+    swapped = {"enc[1]": parts["enc[2]"], "enc[2]": parts["enc[1]"]}
+    with pytest.raises(CheckFailed, match="Your gradient part for 'enc\\[1\\]' is off"):
+        helpers.assert_gradient_split(model, kernel, x, loss, swapped)
