@@ -415,3 +415,32 @@ def test_the_readme_diagram_script_draws_the_siamese_model(tmp_path: Path):
     assert diagram.counts["shared"] == 2
     written = module.main(tmp_path / "readme.png")
     assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- the other model kinds the helpers read -------------------------------------------------
+
+
+@pytest.mark.parametrize("build, calls, kinds", [
+    ("subclassed_siamese", ["enc[1]", "enc[2]", "head"], {"own": 2, "shared": 2, "tied": 0, "unused": 0}),
+    ("wrapper_in_sequential", ["twice", "twice/inner[1]", "twice/inner[2]", "out"],
+     {"own": 2, "shared": 2, "tied": 0, "unused": 0}),
+    ("graph_with_ops", ["enc[1]", "enc[2]", "embed", "pool", "head"], {"own": 3, "shared": 2, "tied": 0, "unused": 0}),
+    ("subclassed_tied_autoencoder", ["encoder", "tied_autoencoder"], {"own": 2, "shared": 0, "tied": 1, "unused": 0}),
+])
+def test_subclassed_models_nested_calls_and_operations_are_drawn(build, calls, kinds):
+    """Subclassed models, calls made inside a layer and graphs with operations: the calls
+    drawn are the model's calls (nested ones after their parent, operations left out) and
+    every variable is joined to the calls that read it."""
+    import architectures
+
+    model = getattr(architectures, build)()
+    diagram = sharing_diagram(model)
+    assert [node.label for node in diagram.calls] == calls
+    # The listed calls first; then any call that reads a variable without being a layer call
+    # (the subclassed autoencoder's own call() reads the encoder's kernel: the tie).
+    listed = [c.label for c in layer_calls(model, nested=True)]
+    assert calls[: len(listed)] == listed
+    assert diagram.counts == kinds
+    uses = variable_uses(model)
+    assert sorted((label, tuple(c)) for label, c in diagram.readers) == sorted((u.path, tuple(u.labels)) for u in uses)
+    assert "<svg" in diagram.to_svg()
