@@ -108,16 +108,17 @@ def test_overwrite_cells_reports_only_real_edits(tmp_path: Path, learner_source:
         gb.add_source_cell("test_ex1", "nb", "ps1", cell_type="code", locked=True, source=full,
                            checksum=compute_checksum(_graded_test_cell(full)))
     notebook = new_notebook(cells=[_graded_test_cell(learner_source)])
-    step = FairOverwriteCells()
-    # Read the step's own logger (whether it propagates to the root depends on what ran before).
+    # A logger of the test's own: the default one is whatever Application ran last in this
+    # process, with its level and propagation.
+    log = logging.getLogger(f"test-overwrite-cells-{tmp_path.name}")
+    log.setLevel(logging.WARNING)
+    log.propagate = False
     warnings: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = warnings.append
-    step.log.addHandler(handler)
-    try:
-        result, _ = step.preprocess(notebook, {"nbgrader": {"db_url": url, "assignment": "ps1", "notebook": "nb"}})
-    finally:
-        step.log.removeHandler(handler)
+    log.addHandler(handler)
+    step = FairOverwriteCells(log=log)
+    result, _ = step.preprocess(notebook, {"nbgrader": {"db_url": url, "assignment": "ps1", "notebook": "nb"}})
 
     assert result.cells[0].source == full  # the grader runs the hidden tests either way
     assert any("checksum" in record.getMessage() for record in warnings) is warned
