@@ -82,16 +82,20 @@ def test_rules_become_command_line_options():
     assert rules.arguments() == ["--hide", "/c", "--hide", "/d", "--visible", "/c/v", "--writable", "/s"]
 
 
-SCRIPT = """
-import os, signal, sys
-course, scratch = sys.argv[1], sys.argv[2]
+#: What every sandboxed script below does for each access it tries: print whether it worked.
+ATTEMPT = """
 def attempt(label, action):
     try:
         action()
         print(label, "done")
     except Exception as error:
         print(label, type(error).__name__)
-attempt("read-solutions", lambda: open(os.path.join(course, "solutions", "01", "01.ipynb")).read())
+"""
+
+SCRIPT = """
+import os, signal, sys
+course, scratch = sys.argv[1], sys.argv[2]
+""" + ATTEMPT + """attempt("read-solutions", lambda: open(os.path.join(course, "solutions", "01", "01.ipynb")).read())
 attempt("read-gradebook", lambda: open(os.path.join(course, "gradebook.db")).read())
 attempt("list-solutions", lambda: os.listdir(os.path.join(course, "solutions")))
 attempt("import-helpers", lambda: open(os.path.join(course, "helpers", "__init__.py")).read())
@@ -150,13 +154,7 @@ def test_a_sandboxed_process_reads_and_writes_only_what_the_rules_allow(tree):
 NETWORK = """
 import socket, sys
 listening, allowed = int(sys.argv[1]), int(sys.argv[2])
-def attempt(label, action):
-    try:
-        action()
-        print(label, "done")
-    except Exception as error:
-        print(label, type(error).__name__)
-def bind(port):
+""" + ATTEMPT + """def bind(port):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port))
