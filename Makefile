@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: lab test test-jax venv notebooks lock clean chromium bench hub-env
+.PHONY: lab test test-jax lint venv notebooks lock clean chromium bench hub-env
 
 venv: $(STAMP)
 
@@ -36,6 +36,11 @@ PYTEST_WORKERS ?= 2
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-jax
+
+# ruff (settings in pyproject.toml): lint and formatting, checked without changing a file.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The helpers on a second Keras backend: their tests and docstring examples under JAX (CPU).
 # (PyTorch works too but its wheel is several GB: README, "The helpers on every backend".)

@@ -55,6 +55,7 @@ from pathlib import Path
 
 import nbformat
 from jupyter_core.paths import jupyter_config_path
+from nbconvert.writers import FilesWriter
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
@@ -62,15 +63,14 @@ from nbgrader.converters import Autograde
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
-from nbconvert.writers import FilesWriter
 from traitlets.config import Config, PyFileConfigLoader
 from traitlets.config.loader import ConfigFileNotFound
 from traitlets.utils.importstring import import_item
 
 from course.fairness import take_notes
 from course.kernels import ExecutionReport, format_bytes
-from course.warmup import KernelSpec, warm_kernel_fits, warmup_plan
 from course.notes import is_notes_cell, notes_cell  # noqa: F401 (part of this module's interface)
+from course.warmup import KernelSpec, warm_kernel_fits, warmup_plan
 
 CONFIG_FILE = "nbgrader_config.py"
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.
@@ -185,7 +185,9 @@ class Autograder:
         self.staging = CourseDirectory(config=staging_config)
         self.converter = Autograde(coursedir=self.staging, config=staging_config, log=log)
         self.converter.writer = FilesWriter(parent=self.converter, config=staging_config)
-        self.converter.exporter = self.converter.exporter_class(parent=self.converter, config=staging_config)
+        self.converter.exporter = self.converter.exporter_class(
+            parent=self.converter, config=staging_config
+        )
         self._plans: dict[tuple[str, str], tuple] = {}
         self._preload_override: tuple[str, ...] | None = None
         self._lock: int | None = None
@@ -204,7 +206,9 @@ class Autograder:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise RuntimeError(f"another `course grade` is grading {self.root} (lock: {self.work / 'lock'})") from None
+            raise RuntimeError(
+                f"another `course grade` is grading {self.root} (lock: {self.work / 'lock'})"
+            ) from None
         self._lock = fd
         for leftover in ("staging", "trash"):
             shutil.rmtree(self.work / leftover, ignore_errors=True)
@@ -230,7 +234,9 @@ class Autograder:
                 )
         return problems
 
-    def find_jobs(self, assignments: Sequence[str], students: Sequence[str] = (), force: bool = False) -> Jobs:
+    def find_jobs(
+        self, assignments: Sequence[str], students: Sequence[str] = (), force: bool = False
+    ) -> Jobs:
         """The submissions of ``assignments`` in ``submitted/`` (only ``students`` if given),
         split into to-do and already graded, the way ``nbgrader autograde`` decides."""
         jobs = Jobs()
@@ -240,11 +246,16 @@ class Autograder:
                 known = [nb.name for nb in gb.find_assignment(assignment).notebooks]
                 pattern = re.compile(
                     self.coursedir.format_path(
-                        self.coursedir.submitted_directory, "(?P<student_id>[^/]+)", re.escape(assignment), escape=True
+                        self.coursedir.submitted_directory,
+                        "(?P<student_id>[^/]+)",
+                        re.escape(assignment),
+                        escape=True,
                     )
                     + "$"
                 )
-                found = self.coursedir.format_path(self.coursedir.submitted_directory, "*", assignment)
+                found = self.coursedir.format_path(
+                    self.coursedir.submitted_directory, "*", assignment
+                )
                 for folder in sorted(Path(p) for p in glob.glob(found)):
                     match = pattern.match(str(folder))
                     if not match or not folder.is_dir():
@@ -258,19 +269,31 @@ class Autograder:
         return jobs
 
     def _needs_grading(self, job: Job) -> bool:
-        dest = self.coursedir.format_path(self.coursedir.autograded_directory, job.student, job.assignment)
+        dest = self.coursedir.format_path(
+            self.coursedir.autograded_directory, job.student, job.assignment
+        )
         if not os.path.exists(dest):
             return True
-        src = self.coursedir.format_path(self.coursedir.submitted_directory, job.student, job.assignment)
-        new, old = self.coursedir.get_existing_timestamp(src), self.coursedir.get_existing_timestamp(dest)
+        src = self.coursedir.format_path(
+            self.coursedir.submitted_directory, job.student, job.assignment
+        )
+        new, old = (
+            self.coursedir.get_existing_timestamp(src),
+            self.coursedir.get_existing_timestamp(dest),
+        )
         return new is not None and old is not None and new > old
 
-    def kernel_spec(self, assignment: str, notebook_id: str, kernel_name: str | None = None) -> KernelSpec:
+    def kernel_spec(
+        self, assignment: str, notebook_id: str, kernel_name: str | None = None
+    ) -> KernelSpec:
         """The warm kernel a notebook of ``assignment`` needs: the gradebook's kernel, the
         environment assignments and imports of the source notebook's setup cells."""
         key = (assignment, notebook_id)
         if key not in self._plans:
-            source = Path(self.coursedir.format_path(self.coursedir.source_directory, ".", assignment)) / f"{notebook_id}.ipynb"
+            source = (
+                Path(self.coursedir.format_path(self.coursedir.source_directory, ".", assignment))
+                / f"{notebook_id}.ipynb"
+            )
             try:
                 plan = warmup_plan(nbformat.read(source, as_version=4))
             except (OSError, ValueError):
@@ -315,7 +338,9 @@ class Autograder:
     # -- one submission
 
     def staging_folder(self, job: Job) -> Path:
-        return Path(self.staging.format_path(self.staging.autograded_directory, job.student, job.assignment))
+        return Path(
+            self.staging.format_path(self.staging.autograded_directory, job.student, job.assignment)
+        )
 
     def prepare(self, job: Job) -> Prepared:
         """Gradebook rows, files and sanitized notebooks of ``job`` in its staging folder.
@@ -367,7 +392,9 @@ class Autograder:
                 # The learner's cells set environment variables before imports: a fresh
                 # kernel, as nbgrader autograde would start, not one warmed up for others.
                 spec = dataclasses.replace(spec, env=(), preload=())
-            prepared.notebooks.append(PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", spec))
+            prepared.notebooks.append(
+                PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", spec)
+            )
         return prepared
 
     def _split_autograde_preprocessors(self) -> tuple[list, list]:
@@ -419,7 +446,9 @@ class Autograder:
             conv.exporter.register_preprocessor(pp)
         for item in prepared.notebooks:
             nb, report = executed[item.notebook_id]
-            notes = prepared.notes.get(item.notebook_id, []) + execution_notes(nb, report, memory_limit)
+            notes = prepared.notes.get(item.notebook_id, []) + execution_notes(
+                nb, report, memory_limit
+            )
             result.notes += notes
             if notes:
                 nb.cells.insert(0, notes_cell(notes))
@@ -429,12 +458,17 @@ class Autograder:
                 output, resources = conv.exporter.from_filename(str(item.path), resources=resources)
             conv.write_single_notebook(output, resources)
         for notebook_id in prepared.missing:
-            result.notes.append(f"`{notebook_id}.ipynb` is missing from your submission, so its tests score 0.")
+            result.notes.append(
+                f"`{notebook_id}.ipynb` is missing from your submission, so its tests score 0."
+            )
             self._score_zero(job, notebook_id)
         for notebook_id, reason in prepared.unreadable.items():
             result.notes.append(reason)
             self._score_zero(job, notebook_id)
-            nbformat.write(self._placeholder(job, notebook_id, reason), prepared.folder / f"{notebook_id}.ipynb")
+            nbformat.write(
+                self._placeholder(job, notebook_id, reason),
+                prepared.folder / f"{notebook_id}.ipynb",
+            )
         conv.set_permissions(job.assignment, job.student)
         conv.run_post_convert_hook()
         self._publish(prepared)
@@ -467,7 +501,11 @@ class Autograder:
 
     def _publish(self, prepared: Prepared) -> None:
         job = prepared.job
-        final = Path(self.coursedir.format_path(self.coursedir.autograded_directory, job.student, job.assignment))
+        final = Path(
+            self.coursedir.format_path(
+                self.coursedir.autograded_directory, job.student, job.assignment
+            )
+        )
         final.parent.mkdir(parents=True, exist_ok=True)
         trash = None
         if final.exists():
@@ -487,7 +525,9 @@ class Autograder:
         with self.db() as gb:
             a = gb.find_assignment(assignment)
             for submission in a.submissions:
-                dest = self.coursedir.format_path(self.coursedir.autograded_directory, submission.student_id, assignment)
+                dest = self.coursedir.format_path(
+                    self.coursedir.autograded_directory, submission.student_id, assignment
+                )
                 if os.path.isdir(dest):
                     scores.append(float(submission.score))
             return scores, float(a.max_score)
@@ -496,7 +536,9 @@ class Autograder:
 # ------------------------------------------------------------------------------ notes
 
 
-def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int | None) -> list[str]:
+def execution_notes(
+    nb: NotebookNode, report: ExecutionReport, memory_limit: int | None
+) -> list[str]:
     """Plain-language notes on what went wrong while the notebook executed."""
     notes = []
 
@@ -506,10 +548,13 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
 
     for index in report.timed_out:
         limit = f" ({report.timeout} s)" if report.timeout else ""
-        notes.append(f"{where(index).capitalize()} ran longer than the time limit for one cell{limit} and was interrupted.")
+        notes.append(
+            f"{where(index).capitalize()} ran longer than the time limit for one cell{limit} and was interrupted."
+        )
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and any(
-            o.output_type == "error" and o.get("ename") == "MemoryError" for o in cell.get("outputs", [])
+            o.output_type == "error" and o.get("ename") == "MemoryError"
+            for o in cell.get("outputs", [])
         ):
             limit = f" (the grading limit is {format_bytes(memory_limit)})" if memory_limit else ""
             notes.append(f"{where(index).capitalize()} ran out of memory{limit}.")
@@ -518,7 +563,11 @@ def execution_notes(nb: NotebookNode, report: ExecutionReport, memory_limit: int
         skipped = len(report.budget_skipped)
         notes.append(
             f"Your notebook used up its time budget ({report.budget} s for all cells together){where}"
-            + (f"; the {_count(skipped, 'cell')} after it were not run, so their tests score 0." if skipped else ".")
+            + (
+                f"; the {_count(skipped, 'cell')} after it were not run, so their tests score 0."
+                if skipped
+                else "."
+            )
         )
     if report.stopped_at is not None:
         notes.append(
@@ -555,5 +604,3 @@ def _kernel_name_from(kernelspec: str | None) -> str | None:
     with contextlib.suppress(ValueError, AttributeError):
         return json.loads(kernelspec).get("name")
     return None
-
-

@@ -62,7 +62,13 @@ from course.bench_report import (
 from course.build import IGNORED
 from course.corpus import Submission, graded_points, lesson_corpus, place_submissions
 from course.lessons import CONFIG_FILE, Lesson, find_lessons, find_root, load_nbgrader_config
-from course.notebook_timing import cell_times, kernel_env, own_compute, run_notebook, setup_cell_index
+from course.notebook_timing import (
+    cell_times,
+    kernel_env,
+    own_compute,
+    run_notebook,
+    setup_cell_index,
+)
 
 #: Lesson graded by default: the core idea of the kit, an average-sized notebook.
 DEFAULT_LESSON = "01_shared_layers"
@@ -103,12 +109,18 @@ def measure_floor(setup_source: str, repeat: int, work: Path) -> dict[str, Any]:
     runs = []
     for _ in range(repeat):
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup_source)])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         run = run_notebook(nb, work)
         if run["error"]:
             raise RuntimeError(f"the setup cell failed in a fresh kernel: {run['error']}")
         runs.append(run)
-        _log(f"floor: {run['wall']:.2f} s (setup cell {run['setup']:.2f} s, peak {run['peak_bytes'] / MiB:.0f} MiB)")
+        _log(
+            f"floor: {run['wall']:.2f} s (setup cell {run['setup']:.2f} s, peak {run['peak_bytes'] / MiB:.0f} MiB)"
+        )
     return {
         "seconds": round(statistics.median(r["wall"] for r in runs), 3),
         "runs": [r["wall"] for r in runs],
@@ -128,7 +140,8 @@ def measure_lesson(lesson: Lesson, work: Path, timeout: int) -> dict[str, Any]:
     slow = [t for t in run["cells"] if not t["setup"] and t["seconds"] >= CELL_LIMIT]
     _log(
         f"{lesson.name}: wall {run['wall']:.1f} s, compute {run['compute']:.1f} s, "
-        f"peak {run['peak_bytes'] / MiB:.0f} MiB" + (f", FAILED: {run['error']}" if run["error"] else "")
+        f"peak {run['peak_bytes'] / MiB:.0f} MiB"
+        + (f", FAILED: {run['error']}" if run["error"] else "")
     )
     return {"name": lesson.name, **run, "slow_cells": slow}
 
@@ -143,8 +156,10 @@ def measure_nbval(root: Path) -> dict[str, Any]:
     summary = lines[-1].strip("= ") if lines else done.stderr.strip()[-300:]
     _log(f"nbval: {seconds:.1f} s, exit {done.returncode}: {summary}")
     return {
-        "command": "python " + " ".join(NBVAL_COMMAND), "seconds": round(seconds, 3),
-        "returncode": done.returncode, "summary": summary,
+        "command": "python " + " ".join(NBVAL_COMMAND),
+        "seconds": round(seconds, 3),
+        "returncode": done.returncode,
+        "summary": summary,
     }
 
 
@@ -188,7 +203,9 @@ def class_cases(cases: Sequence[Submission]) -> list[Submission]:
     return [case for case in cases if left_out_reason(case) is None]
 
 
-def class_layout(cases: Mapping[str, Sequence[Submission]], learners: int) -> dict[str, list[Submission]]:
+def class_layout(
+    cases: Mapping[str, Sequence[Submission]], learners: int
+) -> dict[str, list[Submission]]:
     """Lesson -> one submission per learner: learner *i* (from 1) hands in case
     ``(i - 1) mod len(cases)`` of every lesson, renamed to the learner's id.
 
@@ -207,9 +224,12 @@ def class_layout(cases: Mapping[str, Sequence[Submission]], learners: int) -> di
     for lesson, lesson_cases in cases.items():
         usable = class_cases(lesson_cases)
         if not usable:
-            raise ValueError(f"{lesson} has no gradable submissions in its corpus (tests/corpus/{lesson}.py)")
+            raise ValueError(
+                f"{lesson} has no gradable submissions in its corpus (tests/corpus/{lesson}.py)"
+            )
         layout[lesson] = [
-            dataclasses.replace(usable[i % len(usable)], name=student) for i, student in enumerate(learner_ids(learners))
+            dataclasses.replace(usable[i % len(usable)], name=student)
+            for i, student in enumerate(learner_ids(learners))
         ]
     return layout
 
@@ -217,11 +237,17 @@ def class_layout(cases: Mapping[str, Sequence[Submission]], learners: int) -> di
 def nbgrader_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """This environment's ``nbgrader`` with ``args`` in ``cwd``."""
     return subprocess.run(
-        [str(Path(sys.executable).parent / "nbgrader"), *args], cwd=cwd, env=kernel_env(), capture_output=True, text=True
+        [str(Path(sys.executable).parent / "nbgrader"), *args],
+        cwd=cwd,
+        env=kernel_env(),
+        capture_output=True,
+        text=True,
     )
 
 
-def build_class(root: Path, lessons: Sequence[Lesson], layout: Mapping[str, Sequence[Submission]], course: Path) -> None:
+def build_class(
+    root: Path, lessons: Sequence[Lesson], layout: Mapping[str, Sequence[Submission]], course: Path
+) -> None:
     """A temporary nbgrader course in ``course``: the config, the lessons' sources,
     ``generate_assignment`` for each (the gradebook knows them), and every learner's
     submission in ``submitted/<learner>/<lesson>/``."""
@@ -231,12 +257,22 @@ def build_class(root: Path, lessons: Sequence[Lesson], layout: Mapping[str, Sequ
         shutil.copytree(lesson.source_dir, course / "solutions" / lesson.name, ignore=IGNORED)
         done = nbgrader_command("generate_assignment", lesson.name, cwd=course)
         if done.returncode != 0:
-            raise RuntimeError(f"nbgrader generate_assignment {lesson.name} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+            raise RuntimeError(
+                f"nbgrader generate_assignment {lesson.name} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+            )
         # Learners start from the committed learner notebook, as in tests/pipeline.
-        place_submissions(course, lesson.name, layout[lesson.name], lesson.release_notebook, lesson.source_notebook)
+        place_submissions(
+            course,
+            lesson.name,
+            layout[lesson.name],
+            lesson.release_notebook,
+            lesson.source_notebook,
+        )
 
 
-def read_grades(course: Path, course_id: str, lessons: Sequence[str], students: Sequence[str]) -> dict[str, float | None]:
+def read_grades(
+    course: Path, course_id: str, lessons: Sequence[str], students: Sequence[str]
+) -> dict[str, float | None]:
     """``"student/lesson/test cell" -> score`` from the course's gradebook (None: no grade)."""
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -248,13 +284,17 @@ def read_grades(course: Path, course_id: str, lessons: Sequence[str], students: 
                 for cell_name in cells:
                     try:
                         score = gradebook.find_grade(cell_name, lesson, lesson, student).score
-                        grades[f"{student}/{lesson}/{cell_name}"] = None if score is None else float(score)
+                        grades[f"{student}/{lesson}/{cell_name}"] = (
+                            None if score is None else float(score)
+                        )
                     except MissingEntry:
                         grades[f"{student}/{lesson}/{cell_name}"] = None
     return grades
 
 
-def grade_differences(a: Mapping[str, float | None], b: Mapping[str, float | None], names: tuple[str, str]) -> list[str]:
+def grade_differences(
+    a: Mapping[str, float | None], b: Mapping[str, float | None], names: tuple[str, str]
+) -> list[str]:
     """One line per grade key where the two gradebooks disagree (or one lacks it).
 
     >>> grade_differences({"s/l/t": 1.0, "s/l/u": 2.0}, {"s/l/t": 1.0, "s/l/u": 0.0}, ("nbgrader", "course grade"))
@@ -267,7 +307,9 @@ def grade_differences(a: Mapping[str, float | None], b: Mapping[str, float | Non
     ]
 
 
-def expected_grades(lessons: Sequence[Lesson], layout: Mapping[str, Sequence[Submission]]) -> dict[str, float]:
+def expected_grades(
+    lessons: Sequence[Lesson], layout: Mapping[str, Sequence[Submission]]
+) -> dict[str, float]:
     """``"student/lesson/test cell" -> points`` the corpus says each submission earns."""
     expected = {}
     for lesson in lessons:
@@ -278,7 +320,9 @@ def expected_grades(lessons: Sequence[Lesson], layout: Mapping[str, Sequence[Sub
     return expected
 
 
-def graded_compute(course: Path, lessons: Sequence[str], students: Sequence[str]) -> dict[str, float]:
+def graded_compute(
+    course: Path, lessons: Sequence[str], students: Sequence[str]
+) -> dict[str, float]:
     """``"student/lesson" -> own compute`` of each autograded notebook (nbgrader keeps
     nbclient's timing metadata); notebooks without it are left out."""
     compute = {}
@@ -310,7 +354,10 @@ def grader_command(override: str | None) -> tuple[list[str] | None, str | None]:
     from course.cli import SUBCOMMANDS
 
     if "grade" not in SUBCOMMANDS:
-        return None, "`course grade` is not registered in course/cli.py (pass --grader-cmd to use another one)"
+        return (
+            None,
+            "`course grade` is not registered in course/cli.py (pass --grader-cmd to use another one)",
+        )
     return [str(Path(sys.executable).parent / "course"), "grade"], None
 
 
@@ -333,8 +380,14 @@ def measure_class(
     course_id = load_nbgrader_config(root).CourseDirectory.course_id
     expected = expected_grades(lessons, layout)
     result: dict[str, Any] = {
-        "lessons": names, "learners": learners, "notebooks": learners * len(names), "workers": workers,
-        "cases": {name: [s.name for s in class_cases(lesson_corpus(lesson))] for name, lesson in zip(names, lessons)},
+        "lessons": names,
+        "learners": learners,
+        "notebooks": learners * len(names),
+        "workers": workers,
+        "cases": {
+            name: [s.name for s in class_cases(lesson_corpus(lesson))]
+            for name, lesson in zip(names, lessons)
+        },
         "left_out": {
             name: {s.name: left_out_reason(s) for s in lesson_corpus(lesson) if left_out_reason(s)}
             for name, lesson in zip(names, lessons)
@@ -347,7 +400,9 @@ def measure_class(
     serial_seconds, failures = 0.0, []
     for name in names:
         _log(f"class: nbgrader autograde {name} ({learners} learners, serial)")
-        seconds, done = _timed([str(Path(sys.executable).parent / "nbgrader"), "autograde", name], serial_dir)
+        seconds, done = _timed(
+            [str(Path(sys.executable).parent / "nbgrader"), "autograde", name], serial_dir
+        )
         serial_seconds += seconds
         if done.returncode != 0:
             failures.append(f"nbgrader autograde {name} exited {done.returncode}: {_tail(done)}")
@@ -355,7 +410,8 @@ def measure_class(
     compute = graded_compute(serial_dir, names, students)
     _log(f"class: serial nbgrader {serial_seconds:.1f} s")
     result["serial"] = {
-        "command": "nbgrader autograde LESSON (once per lesson)", "seconds": round(serial_seconds, 3),
+        "command": "nbgrader autograde LESSON (once per lesson)",
+        "seconds": round(serial_seconds, 3),
         "failures": failures,
         "expected_mismatches": grade_differences(expected, serial_grades, ("corpus", "nbgrader")),
     }
@@ -371,32 +427,78 @@ def measure_class(
     seconds, done = _timed(command, parallel_dir)
     parallel_grades = read_grades(parallel_dir, course_id, names, students)
     differences = grade_differences(serial_grades, parallel_grades, ("nbgrader", "course grade"))
-    _log(f"class: course grade {seconds:.1f} s, exit {done.returncode}, {len(differences)} grade differences")
+    _log(
+        f"class: course grade {seconds:.1f} s, exit {done.returncode}, {len(differences)} grade differences"
+    )
     result["parallel"] = {
-        "available": True, "command": shlex.join(command), "seconds": round(seconds, 3),
-        "returncode": done.returncode, "output_tail": _tail(done) if done.returncode else "",
-        "differences": differences, "same_grades": not differences and len(serial_grades) > 0,
+        "available": True,
+        "command": shlex.join(command),
+        "seconds": round(seconds, 3),
+        "returncode": done.returncode,
+        "output_tail": _tail(done) if done.returncode else "",
+        "differences": differences,
+        "same_grades": not differences and len(serial_grades) > 0,
         "grades_compared": len(serial_grades),
     }
     return result
+
 
 # ------------------------------------------------------------------------------- CLI
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lessons", nargs="+", metavar="LESSON", help=f"lessons the class hands in (default: {DEFAULT_LESSON})")
-    parser.add_argument("--all-lessons", action="store_true", help="the class hands in every lesson (30 learners: 180 notebooks)")
-    parser.add_argument("--learners", type=int, default=30, help="learners in the synthetic class (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=cores(), help="course grade --workers (default: cores, %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3, help="fresh kernels for the floor, median (default: %(default)s)")
-    parser.add_argument("--skip", action="append", default=[], choices=PHASES[1:], help="leave out a phase (repeatable)")
     parser.add_argument(
-        "--grader-cmd", metavar="COMMAND",
+        "--lessons",
+        nargs="+",
+        metavar="LESSON",
+        help=f"lessons the class hands in (default: {DEFAULT_LESSON})",
+    )
+    parser.add_argument(
+        "--all-lessons",
+        action="store_true",
+        help="the class hands in every lesson (30 learners: 180 notebooks)",
+    )
+    parser.add_argument(
+        "--learners",
+        type=int,
+        default=30,
+        help="learners in the synthetic class (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=cores(),
+        help="course grade --workers (default: cores, %(default)s)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="fresh kernels for the floor, median (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=PHASES[1:],
+        help="leave out a phase (repeatable)",
+    )
+    parser.add_argument(
+        "--grader-cmd",
+        metavar="COMMAND",
         help="command line standing for `course grade` (default: this environment's `course grade`)",
     )
-    parser.add_argument("--json", type=Path, help=f"where to write the JSON report (default: <root>/{DEFAULT_JSON})")
-    parser.add_argument("--work-dir", type=Path, help="keep the temporary courses here (default: a deleted temp folder)")
-    parser.add_argument("--root", type=Path, help="course root (default: nearest folder with nbgrader_config.py)")
+    parser.add_argument(
+        "--json", type=Path, help=f"where to write the JSON report (default: <root>/{DEFAULT_JSON})"
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        help="keep the temporary courses here (default: a deleted temp folder)",
+    )
+    parser.add_argument(
+        "--root", type=Path, help="course root (default: nearest folder with nbgrader_config.py)"
+    )
 
 
 @contextlib.contextmanager
@@ -420,9 +522,16 @@ def _versions() -> dict[str, Any]:
             return "?"
 
     return {
-        "cores": cores(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-        "platform": platform.platform(), "tensorflow": version("tensorflow-cpu") if version("tensorflow") == "?" else version("tensorflow"),
-        "keras": version("keras"), "nbgrader": version("nbgrader"), "nbclient": version("nbclient"),
+        "cores": cores(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "tensorflow": version("tensorflow-cpu")
+        if version("tensorflow") == "?"
+        else version("tensorflow"),
+        "keras": version("keras"),
+        "nbgrader": version("nbgrader"),
+        "nbclient": version("nbclient"),
     }
 
 
@@ -453,8 +562,12 @@ def run(args: argparse.Namespace) -> int:
         "machine": _versions(),
         "load": {"start": load_average()},
         "targets_defined": {
-            "speedup": SPEEDUP_TARGET, "grading_ratio": GRADING_TARGET, "nbval_ratio": NBVAL_TARGET,
-            "memory_bytes": MEMORY_LIMIT, "cell_seconds": CELL_LIMIT, "lesson_seconds": LESSON_LIMIT,
+            "speedup": SPEEDUP_TARGET,
+            "grading_ratio": GRADING_TARGET,
+            "nbval_ratio": NBVAL_TARGET,
+            "memory_bytes": MEMORY_LIMIT,
+            "cell_seconds": CELL_LIMIT,
+            "lesson_seconds": LESSON_LIMIT,
         },
     }
     try:
@@ -462,13 +575,17 @@ def run(args: argparse.Namespace) -> int:
             report["floor"] = measure_floor(setup.cells[setup_index].source, args.repeat, work)
             report["load"]["after floor"] = load_average()
             if "lessons" not in args.skip:
-                report["lessons"] = [measure_lesson(lesson, work, timeout) for lesson in all_lessons]
+                report["lessons"] = [
+                    measure_lesson(lesson, work, timeout) for lesson in all_lessons
+                ]
                 report["load"]["after lessons"] = load_average()
             if "nbval" not in args.skip:
                 report["nbval"] = measure_nbval(root)
                 report["load"]["after nbval"] = load_average()
             if "class" not in args.skip:
-                report["class"] = measure_class(root, class_lessons, args.learners, args.workers, grader, unavailable, work)
+                report["class"] = measure_class(
+                    root, class_lessons, args.learners, args.workers, grader, unavailable, work
+                )
                 report["load"]["after class"] = load_average()
     except (RuntimeError, FileExistsError) as error:
         print(f"course bench: {error}", file=sys.stderr)

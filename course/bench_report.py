@@ -68,7 +68,11 @@ def derive(report: dict[str, Any]) -> dict[str, Any]:
         for name in klass["lessons"]:
             timed = [seconds for key, seconds in compute.items() if key.endswith(f"/{name}")]
             untimed = klass["learners"] - len(timed)
-            reference += klass["learners"] * floor + sum(timed) + untimed * by_name.get(name, {}).get("compute", 0.0)
+            reference += (
+                klass["learners"] * floor
+                + sum(timed)
+                + untimed * by_name.get(name, {}).get("compute", 0.0)
+            )
         klass["reference_seconds"] = round(reference, 3)
         notebooks = klass["notebooks"]
         serial = klass["serial"]
@@ -78,7 +82,9 @@ def derive(report: dict[str, Any]) -> dict[str, Any]:
         parallel = klass.get("parallel", {})
         if parallel.get("available"):
             parallel["per_notebook"] = parallel["seconds"] / notebooks
-            parallel["worker_seconds_per_notebook"] = parallel["seconds"] * klass["workers"] / notebooks
+            parallel["worker_seconds_per_notebook"] = (
+                parallel["seconds"] * klass["workers"] / notebooks
+            )
             parallel["ratio"] = ratio(parallel["seconds"] * klass["workers"], reference)
             parallel["floor_ratio"] = ratio(parallel["per_notebook"], floor)
             klass["speedup"] = ratio(serial["seconds"], parallel["seconds"])
@@ -86,7 +92,9 @@ def derive(report: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
-def _status(measured: float | None, limit: float, higher_is_better: bool = False, strict: bool = False) -> str:
+def _status(
+    measured: float | None, limit: float, higher_is_better: bool = False, strict: bool = False
+) -> str:
     if measured is None:
         return "N/A"
     if higher_is_better:
@@ -104,57 +112,105 @@ def targets(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     grades_ok = parallel.get("same_grades")
     speedup = klass.get("speedup")
     workers = klass.get("workers")
-    rows.append({
-        "name": f"class autograding: course grade vs serial nbgrader ({workers or '?'} workers)",
-        "target": f">= {SPEEDUP_TARGET}x faster on 2 cores", "measured": speedup, "unit": "x",
-        "status": _status(speedup, SPEEDUP_TARGET, higher_is_better=True),
-        "note": parallel.get("reason") or (
-            f"measured on {report['machine']['cores']} cores"
-            if speedup is not None and report.get("machine", {}).get("cores", 2) != 2 else ""
-        ),
-    })
-    rows.append({
-        "name": "course grade per notebook (worker-seconds) vs floor + its compute",
-        "target": f"<= {GRADING_TARGET}x", "measured": parallel.get("ratio"), "unit": "x",
-        "status": _status(parallel.get("ratio"), GRADING_TARGET), "note": "",
-    })
-    rows.append({
-        "name": "same grades from nbgrader and course grade",
-        "target": "identical gradebooks", "measured": grades_ok, "unit": "",
-        "status": "N/A" if grades_ok is None else ("PASS" if grades_ok else "MISS"),
-        "note": f"{len(parallel.get('differences', []))} differences" if grades_ok is False else "",
-    })
+    rows.append(
+        {
+            "name": f"class autograding: course grade vs serial nbgrader ({workers or '?'} workers)",
+            "target": f">= {SPEEDUP_TARGET}x faster on 2 cores",
+            "measured": speedup,
+            "unit": "x",
+            "status": _status(speedup, SPEEDUP_TARGET, higher_is_better=True),
+            "note": parallel.get("reason")
+            or (
+                f"measured on {report['machine']['cores']} cores"
+                if speedup is not None and report.get("machine", {}).get("cores", 2) != 2
+                else ""
+            ),
+        }
+    )
+    rows.append(
+        {
+            "name": "course grade per notebook (worker-seconds) vs floor + its compute",
+            "target": f"<= {GRADING_TARGET}x",
+            "measured": parallel.get("ratio"),
+            "unit": "x",
+            "status": _status(parallel.get("ratio"), GRADING_TARGET),
+            "note": "",
+        }
+    )
+    rows.append(
+        {
+            "name": "same grades from nbgrader and course grade",
+            "target": "identical gradebooks",
+            "measured": grades_ok,
+            "unit": "",
+            "status": "N/A" if grades_ok is None else ("PASS" if grades_ok else "MISS"),
+            "note": f"{len(parallel.get('differences', []))} differences"
+            if grades_ok is False
+            else "",
+        }
+    )
     nbval = report.get("nbval") or {}
-    rows.append({
-        "name": "nbval (pytest -n 2 solutions) vs sum over lessons of floor + compute",
-        "target": f"<= {NBVAL_TARGET}x", "measured": nbval.get("ratio"), "unit": "x",
-        "status": "MISS" if nbval.get("returncode") not in (None, 0) else _status(nbval.get("ratio"), NBVAL_TARGET),
-        "note": f"pytest exited {nbval['returncode']}" if nbval.get("returncode") not in (None, 0) else "",
-    })
+    rows.append(
+        {
+            "name": "nbval (pytest -n 2 solutions) vs sum over lessons of floor + compute",
+            "target": f"<= {NBVAL_TARGET}x",
+            "measured": nbval.get("ratio"),
+            "unit": "x",
+            "status": "MISS"
+            if nbval.get("returncode") not in (None, 0)
+            else _status(nbval.get("ratio"), NBVAL_TARGET),
+            "note": f"pytest exited {nbval['returncode']}"
+            if nbval.get("returncode") not in (None, 0)
+            else "",
+        }
+    )
     lessons = report.get("lessons") or []
     worst_memory = max(lessons, key=lambda lesson: lesson["peak_bytes"], default=None)
-    rows.append({
-        "name": "kernel peak memory, worst lesson",
-        "target": "< 1 GiB per lesson", "measured": worst_memory and worst_memory["peak_bytes"] / MiB, "unit": "MiB",
-        "status": _status(worst_memory and worst_memory["peak_bytes"], MEMORY_LIMIT, strict=True),
-        "note": worst_memory["name"] if worst_memory else "",
-    })
-    cells = [(lesson["name"], cell) for lesson in lessons for cell in lesson["cells"] if not cell["setup"]]
+    rows.append(
+        {
+            "name": "kernel peak memory, worst lesson",
+            "target": "< 1 GiB per lesson",
+            "measured": worst_memory and worst_memory["peak_bytes"] / MiB,
+            "unit": "MiB",
+            "status": _status(
+                worst_memory and worst_memory["peak_bytes"], MEMORY_LIMIT, strict=True
+            ),
+            "note": worst_memory["name"] if worst_memory else "",
+        }
+    )
+    cells = [
+        (lesson["name"], cell)
+        for lesson in lessons
+        for cell in lesson["cells"]
+        if not cell["setup"]
+    ]
     worst_cell = max(cells, key=lambda item: item[1]["seconds"], default=None)
-    rows.append({
-        "name": "slowest cell, own compute (setup cell excluded)",
-        "target": f"< {CELL_LIMIT:g} s every cell", "measured": worst_cell and worst_cell[1]["seconds"], "unit": "s",
-        "status": _status(worst_cell and worst_cell[1]["seconds"], CELL_LIMIT, strict=True),
-        "note": f"{worst_cell[0]} cell {worst_cell[1]['index']}" if worst_cell else "",
-    })
+    rows.append(
+        {
+            "name": "slowest cell, own compute (setup cell excluded)",
+            "target": f"< {CELL_LIMIT:g} s every cell",
+            "measured": worst_cell and worst_cell[1]["seconds"],
+            "unit": "s",
+            "status": _status(worst_cell and worst_cell[1]["seconds"], CELL_LIMIT, strict=True),
+            "note": f"{worst_cell[0]} cell {worst_cell[1]['index']}" if worst_cell else "",
+        }
+    )
     worst_lesson = max(lessons, key=lambda lesson: lesson["compute"], default=None)
     failed = [lesson["name"] for lesson in lessons if lesson.get("error")]
-    rows.append({
-        "name": "slowest lesson, own compute",
-        "target": f"< {LESSON_LIMIT:g} s every lesson", "measured": worst_lesson and worst_lesson["compute"], "unit": "s",
-        "status": "MISS" if failed else _status(worst_lesson and worst_lesson["compute"], LESSON_LIMIT, strict=True),
-        "note": ("failed: " + ", ".join(failed)) if failed else (worst_lesson["name"] if worst_lesson else ""),
-    })
+    rows.append(
+        {
+            "name": "slowest lesson, own compute",
+            "target": f"< {LESSON_LIMIT:g} s every lesson",
+            "measured": worst_lesson and worst_lesson["compute"],
+            "unit": "s",
+            "status": "MISS"
+            if failed
+            else _status(worst_lesson and worst_lesson["compute"], LESSON_LIMIT, strict=True),
+            "note": ("failed: " + ", ".join(failed))
+            if failed
+            else (worst_lesson["name"] if worst_lesson else ""),
+        }
+    )
     return rows
 
 
@@ -185,7 +241,9 @@ def _measured(row: Mapping[str, Any]) -> str:
 def _columns(rows: Sequence[Sequence[str]], right: Sequence[bool]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
-        "  ".join(cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right)).rstrip()
+        "  ".join(
+            cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right)
+        ).rstrip()
         for row in rows
     ]
 
@@ -197,7 +255,10 @@ def format_report(report: Mapping[str, Any]) -> str:
     lines = [
         f"course bench  {report.get('started', '')}  {machine.get('cores', '?')} cores, "
         f"tensorflow {machine.get('tensorflow', '?')}, keras {machine.get('keras', '?')}, nbgrader {machine.get('nbgrader', '?')}",
-        "load average (1/5/15 min): " + ", ".join(f"{phase} {' '.join(f'{x:.2f}' for x in values)}" for phase, values in load.items()),
+        "load average (1/5/15 min): "
+        + ", ".join(
+            f"{phase} {' '.join(f'{x:.2f}' for x in values)}" for phase, values in load.items()
+        ),
     ]
     floor = report.get("floor")
     if floor:
@@ -209,21 +270,44 @@ def format_report(report: Mapping[str, Any]) -> str:
         ]
     lessons = report.get("lessons") or []
     if lessons:
-        rows = [("lesson", "wall", "x floor", "compute", "x floor", "peak MiB", "slowest cell (own compute)")]
+        rows = [
+            (
+                "lesson",
+                "wall",
+                "x floor",
+                "compute",
+                "x floor",
+                "peak MiB",
+                "slowest cell (own compute)",
+            )
+        ]
         for lesson in lessons:
             cells = [c for c in lesson["cells"] if not c["setup"]]
             slowest = max(cells, key=lambda c: c["seconds"], default=None)
-            rows.append((
-                lesson["name"] + (" FAILED" if lesson.get("error") else ""),
-                _s(lesson["wall"]), _x(lesson.get("wall_ratio")), _s(lesson["compute"]), _x(lesson.get("compute_ratio")),
-                f"{lesson['peak_bytes'] / MiB:.0f}",
-                f"{slowest['seconds']:.2f} s cell {slowest['index']}: {slowest['label']}" if slowest else "-",
-            ))
+            rows.append(
+                (
+                    lesson["name"] + (" FAILED" if lesson.get("error") else ""),
+                    _s(lesson["wall"]),
+                    _x(lesson.get("wall_ratio")),
+                    _s(lesson["compute"]),
+                    _x(lesson.get("compute_ratio")),
+                    f"{lesson['peak_bytes'] / MiB:.0f}",
+                    f"{slowest['seconds']:.2f} s cell {slowest['index']}: {slowest['label']}"
+                    if slowest
+                    else "-",
+                )
+            )
         lines += ["", *_columns(rows, (False, True, True, True, True, True, False))]
         slow = [(lesson["name"], c) for lesson in lessons for c in lesson["slow_cells"]]
         lines.append(
             f"Cells over {CELL_LIMIT:g} s of own compute: "
-            + ("; ".join(f"{name} cell {c['index']} {c['seconds']:.2f} s ({c['label']})" for name, c in slow) or "none")
+            + (
+                "; ".join(
+                    f"{name} cell {c['index']} {c['seconds']:.2f} s ({c['label']})"
+                    for name, c in slow
+                )
+                or "none"
+            )
         )
         for lesson in lessons:
             if lesson.get("error"):
@@ -250,34 +334,62 @@ def format_report(report: Mapping[str, Any]) -> str:
                     + "; ".join(f"{case} ({why})" for case, why in left_out.items())
                 )
         rows = [("grader", "wall", "per notebook", "x floor", "x (floor + compute)")]
-        rows.append(("nbgrader autograde (serial)", _s(serial["seconds"]), _s(serial.get("per_notebook")),
-                     _x(serial.get("floor_ratio")), _x(serial.get("ratio"))))
+        rows.append(
+            (
+                "nbgrader autograde (serial)",
+                _s(serial["seconds"]),
+                _s(serial.get("per_notebook")),
+                _x(serial.get("floor_ratio")),
+                _x(serial.get("ratio")),
+            )
+        )
         if parallel.get("available"):
-            rows.append((
-                f"course grade --workers {klass['workers']}", _s(parallel["seconds"]),
-                f"{_s(parallel['per_notebook'])} ({_s(parallel['worker_seconds_per_notebook'])} x {klass['workers']})",
-                _x(parallel.get("floor_ratio")), _x(parallel.get("ratio")) + " (worker-seconds)",
-            ))
+            rows.append(
+                (
+                    f"course grade --workers {klass['workers']}",
+                    _s(parallel["seconds"]),
+                    f"{_s(parallel['per_notebook'])} ({_s(parallel['worker_seconds_per_notebook'])} x {klass['workers']})",
+                    _x(parallel.get("floor_ratio")),
+                    _x(parallel.get("ratio")) + " (worker-seconds)",
+                )
+            )
         else:
             rows.append(("course grade", "not available", "", "", ""))
         lines += ["  " + line for line in _columns(rows, (False, True, True, True, True))]
         if parallel.get("available"):
-            verdict = "same grades" if parallel["same_grades"] else f"{len(parallel['differences'])} DIFFERENT grades"
-            lines.append(f"  speedup {_x(klass.get('speedup'))}; {verdict} ({parallel['grades_compared']} test cells compared)")
+            verdict = (
+                "same grades"
+                if parallel["same_grades"]
+                else f"{len(parallel['differences'])} DIFFERENT grades"
+            )
+            lines.append(
+                f"  speedup {_x(klass.get('speedup'))}; {verdict} ({parallel['grades_compared']} test cells compared)"
+            )
             lines += [f"    {d}" for d in parallel["differences"][:10]]
             if parallel.get("returncode"):
-                lines.append(f"  course grade exited {parallel['returncode']}: {parallel['output_tail']}")
+                lines.append(
+                    f"  course grade exited {parallel['returncode']}: {parallel['output_tail']}"
+                )
         else:
             lines.append(f"  course grade not available: {parallel.get('reason')}")
         for failure in serial.get("failures", []):
             lines.append(f"  {failure}")
         mismatches = serial.get("expected_mismatches", [])
         if mismatches:
-            lines.append(f"  nbgrader's grades differ from the corpus's expected points in {len(mismatches)} places:")
+            lines.append(
+                f"  nbgrader's grades differ from the corpus's expected points in {len(mismatches)} places:"
+            )
             lines += [f"    {m}" for m in mismatches[:10]]
     rows = [("target", "limit", "measured", "status", "")]
-    rows += [(t["name"], t["target"], _measured(t), t["status"], t["note"]) for t in report.get("targets", [])]
-    lines += ["", "Targets", *["  " + line for line in _columns(rows, (False, False, True, False, False))]]
+    rows += [
+        (t["name"], t["target"], _measured(t), t["status"], t["note"])
+        for t in report.get("targets", [])
+    ]
+    lines += [
+        "",
+        "Targets",
+        *["  " + line for line in _columns(rows, (False, False, True, False, False))],
+    ]
     return "\n".join(lines)
 
 

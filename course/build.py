@@ -44,7 +44,14 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import capture_log
 from traitlets.config import Config
 
-from course.lessons import RELEASE_DIR, SOURCE_DIR, Lesson, find_lessons, find_root, load_nbgrader_config
+from course.lessons import (
+    RELEASE_DIR,
+    SOURCE_DIR,
+    Lesson,
+    find_lessons,
+    find_root,
+    load_nbgrader_config,
+)
 
 #: Environment every kernel gets: silent, deterministic TensorFlow (see keras3-facts.md).
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
@@ -61,7 +68,9 @@ class BuildError(RuntimeError):
 # --------------------------------------------------------------------------- execute
 
 
-def execute_notebook(path: Path, timeout: int = DEFAULT_TIMEOUT, kernel_name: str = "python3") -> bool:
+def execute_notebook(
+    path: Path, timeout: int = DEFAULT_TIMEOUT, kernel_name: str = "python3"
+) -> bool:
     """Run every cell of the notebook at ``path`` and save it with fresh outputs.
 
     The kernel starts in the notebook's folder with :data:`QUIET_ENV`. Only outputs and
@@ -134,7 +143,9 @@ def generate_release(lessons: list[Lesson]) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="course-build-") as tmp:
         course_dir = Path(tmp)
         for lesson in lessons:
-            shutil.copytree(lesson.source_dir, course_dir / SOURCE_DIR / lesson.name, ignore=IGNORED)
+            shutil.copytree(
+                lesson.source_dir, course_dir / SOURCE_DIR / lesson.name, ignore=IGNORED
+            )
         for lesson in lessons:
             config = _assignment_config(lesson.root, course_dir)
             coursedir = CourseDirectory(config=config)
@@ -258,7 +269,9 @@ def build(
                 f"executed {lesson.source_notebook.relative_to(lesson.root)} "
                 f"in {time.perf_counter() - started:.1f} s ({'updated' if changed else 'unchanged'})"
             )
-            created = sorted(p.relative_to(lesson.root).as_posix() for p in _files_in(lesson.source_dir) - before)
+            created = sorted(
+                p.relative_to(lesson.root).as_posix() for p in _files_in(lesson.source_dir) - before
+            )
             if created:
                 log(
                     f"warning: running {lesson.name} created {', '.join(created)}; files in "
@@ -286,16 +299,24 @@ def _configured_timeout(root: Path) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("lessons", nargs="*", metavar="LESSON", help="lesson names (default: all in solutions/)")
+    parser.add_argument(
+        "lessons", nargs="*", metavar="LESSON", help="lesson names (default: all in solutions/)"
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--check",
         action="store_true",
         help="execute nothing; exit 1 if notebooks/ differs from what generate_assignment produces",
     )
-    mode.add_argument("--no-execute", action="store_true", help="only regenerate notebooks/, keep stored outputs")
-    parser.add_argument("--timeout", type=int, help="per-cell time limit in seconds (default: Execute.timeout)")
-    parser.add_argument("--root", type=Path, help="course root (default: nearest folder with nbgrader_config.py)")
+    mode.add_argument(
+        "--no-execute", action="store_true", help="only regenerate notebooks/, keep stored outputs"
+    )
+    parser.add_argument(
+        "--timeout", type=int, help="per-cell time limit in seconds (default: Execute.timeout)"
+    )
+    parser.add_argument(
+        "--root", type=Path, help="course root (default: nearest folder with nbgrader_config.py)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,13 +11,34 @@ import sys
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "bench": ("course.bench", "measure the floor, each lesson, nbval and grading a class (serial vs course grade)"),
-    "build": ("course.build", "re-run solutions/ and regenerate the learner notebooks in notebooks/"),
-    "lab": ("course.lab", "JupyterLab on the learner notebooks (--teacher: whole course, formgrader on)"),
-    "setup-lab": ("course.setup_lab", "set up this environment's JupyterLab for a role: local or hub learner, grader (idempotent)"),
-    "setup-hub": ("course.hub", "once per JupyterHub, as root: the shared exchange and nbgrader settings (docs/jupyterhub.md)"),
-    "report": ("course.report", "class report from the gradebook: pass rates and common failures per exercise"),
-    "grade": ("course.grade", "autograde every submission in parallel with nbgrader's grading steps"),
+    "bench": (
+        "course.bench",
+        "measure the floor, each lesson, nbval and grading a class (serial vs course grade)",
+    ),
+    "build": (
+        "course.build",
+        "re-run solutions/ and regenerate the learner notebooks in notebooks/",
+    ),
+    "lab": (
+        "course.lab",
+        "JupyterLab on the learner notebooks (--teacher: whole course, formgrader on)",
+    ),
+    "setup-lab": (
+        "course.setup_lab",
+        "set up this environment's JupyterLab for a role: local or hub learner, grader (idempotent)",
+    ),
+    "setup-hub": (
+        "course.hub",
+        "once per JupyterHub, as root: the shared exchange and nbgrader settings (docs/jupyterhub.md)",
+    ),
+    "report": (
+        "course.report",
+        "class report from the gradebook: pass rates and common failures per exercise",
+    ),
+    "grade": (
+        "course.grade",
+        "autograde every submission in parallel with nbgrader's grading steps",
+    ),
 }
 
 

@@ -150,7 +150,11 @@ class Containment:
         uid = os.getuid()
         for process in psutil.process_iter(["uids"]):
             with contextlib.suppress(psutil.Error, OSError):
-                if process.info["uids"] is None or process.info["uids"].real != uid or process.pid == os.getpid():
+                if (
+                    process.info["uids"] is None
+                    or process.info["uids"].real != uid
+                    or process.pid == os.getpid()
+                ):
                     continue
                 environ = Path(f"/proc/{process.pid}/environ").read_bytes()
                 if needle in environ.split(b"\0"):

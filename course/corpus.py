@@ -140,7 +140,9 @@ class Marks:
         """grade_id -> expected points, given grade_id -> maximum points."""
         unknown = sorted(set(self.except_) - set(points))
         if unknown:
-            raise KeyError(f"not autograded test cells: {', '.join(unknown)}; known: {', '.join(points)}")
+            raise KeyError(
+                f"not autograded test cells: {', '.join(unknown)}; known: {', '.join(points)}"
+            )
         for grade_id, value in self.except_.items():
             if not 0 <= value <= points[grade_id]:
                 raise ValueError(f"{grade_id}: {value} points outside 0..{points[grade_id]}")
@@ -195,10 +197,18 @@ class Submission:
 
     def __post_init__(self) -> None:
         if not _STUDENT_ID.match(self.name):
-            raise ValueError(f"submission name {self.name!r} must match {_STUDENT_ID.pattern} (it is a student id)")
+            raise ValueError(
+                f"submission name {self.name!r} must match {_STUDENT_ID.pattern} (it is a student id)"
+            )
         if self.base not in ("solution", "blank"):
             raise ValueError(f"{self.name}: base must be 'solution' or 'blank', not {self.base!r}")
-        for name in ("feedback_contains", "note_contains", "course_grade_note_contains", "integrity_note", "manual_grade"):
+        for name in (
+            "feedback_contains",
+            "note_contains",
+            "course_grade_note_contains",
+            "integrity_note",
+            "manual_grade",
+        ):
             if isinstance(getattr(self, name), str):
                 raise TypeError(f"{self.name}: {name} must be a list of strings")
 
@@ -231,7 +241,9 @@ class Submission:
             )
         return expected
 
-    def wrong_points(self, points: Mapping[str, float], actual: Mapping[str, float]) -> dict[str, str]:
+    def wrong_points(
+        self, points: Mapping[str, float], actual: Mapping[str, float]
+    ) -> dict[str, str]:
         """grade_id -> what differs, for the test cells where ``actual`` (from a gradebook)
         is not what this submission must get; empty when every cell is right.
 
@@ -245,7 +257,9 @@ class Submission:
             if actual.get(cell) != expected[cell]
         }
 
-    def integrity_problems(self, autograded: Path, manual: Sequence[str], max_bytes: int = 5 * 2**20) -> list[str]:
+    def integrity_problems(
+        self, autograded: Path, manual: Sequence[str], max_bytes: int = 5 * 2**20
+    ) -> list[str]:
         """What differs from this case's integrity expectations in its autograded notebook
         (``manual``: the test cells the gradebook marks *needs manual grade*): those cells,
         the grader's note (``integrity_note``), ONE cell with the notes marker (on top, a
@@ -254,7 +268,9 @@ class Submission:
 
         problems = []
         if sorted(self.manual_grade) != sorted(manual):
-            problems.append(f"needs manual grade: {sorted(manual)}, expected {sorted(self.manual_grade)}")
+            problems.append(
+                f"needs manual grade: {sorted(manual)}, expected {sorted(self.manual_grade)}"
+            )
         if not Path(autograded).is_file():
             return [*problems, f"no autograded notebook at {autograded}"]
         size = Path(autograded).stat().st_size
@@ -265,10 +281,14 @@ class Submission:
         if len(notes) > 1 or (notes and not is_notes_cell(nb.cells[0])):
             problems.append(f"{len(notes)} cells carry the grader's notes marker")
         text = notes[0].source if notes else ""
-        problems += [f"the note lacks {t!r}: {text!r}" for t in self.integrity_note if t not in text]
+        problems += [
+            f"the note lacks {t!r}: {text!r}" for t in self.integrity_note if t not in text
+        ]
         return problems
 
-    def notebook(self, learner: NotebookNode, instructor: NotebookNode) -> NotebookNode | bytes | str:
+    def notebook(
+        self, learner: NotebookNode, instructor: NotebookNode
+    ) -> NotebookNode | bytes | str:
         """The submitted notebook (or raw file content) built from the two lesson notebooks."""
         nb = copy.deepcopy(learner)
         stubs = nbgrader_cells(nb)
@@ -276,7 +296,9 @@ class Submission:
         solution_ids = {gid for gid, c in stubs.items() if c.metadata.nbgrader.get("solution")}
         unknown = sorted(set(self.answers) - solution_ids)
         if unknown:
-            raise KeyError(f"{self.name}: answers for unknown solution cells {unknown}; known: {sorted(solution_ids)}")
+            raise KeyError(
+                f"{self.name}: answers for unknown solution cells {unknown}; known: {sorted(solution_ids)}"
+            )
         answers.update(self.answers)
         for grade_id, source in answers.items():
             if grade_id in solution_ids:
@@ -288,7 +310,10 @@ class Submission:
 
 
 def write_submission(
-    submission: Submission, learner: Path | NotebookNode, instructor: Path | NotebookNode, dest: Path
+    submission: Submission,
+    learner: Path | NotebookNode,
+    instructor: Path | NotebookNode,
+    dest: Path,
 ) -> Path:
     """Write ``submission`` to the file ``dest`` (folders created) and return ``dest``.
 
@@ -362,7 +387,11 @@ def delete_cell(grade_id: str) -> Transform:
 
     def transform(nb: NotebookNode) -> None:
         cell(nb, grade_id)  # KeyError for a grade_id the lesson does not have
-        nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id]
+        nb.cells = [
+            c
+            for c in nb.cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id
+        ]
 
     return transform
 
@@ -429,9 +458,18 @@ def add_foreign_cell(after: str, grade_id: str, source: str, points: float = 1) 
 
     def transform(nb: NotebookNode) -> None:
         index = nb.cells.index(cell(nb, after))
-        meta = {"grade": True, "grade_id": grade_id, "locked": True, "points": points, "schema_version": 3,
-                "solution": False, "task": False}
-        pasted = nbformat.v4.new_code_cell(source, metadata={"deletable": False, "editable": False, "nbgrader": meta})
+        meta = {
+            "grade": True,
+            "grade_id": grade_id,
+            "locked": True,
+            "points": points,
+            "schema_version": 3,
+            "solution": False,
+            "task": False,
+        }
+        pasted = nbformat.v4.new_code_cell(
+            source, metadata={"deletable": False, "editable": False, "nbgrader": meta}
+        )
         nb.cells.insert(index + 1, pasted)
 
     return transform
@@ -492,12 +530,22 @@ def coverage_problems(cases: Sequence[Submission], instructor: Path | NotebookNo
     problems = []
 
     def plain(c: Submission) -> bool:
-        return (not c.answers and c.transform is None and not c.grading_fails and not c.course_grade_only
-                and not c.extra_files)
+        return (
+            not c.answers
+            and c.transform is None
+            and not c.grading_fails
+            and not c.course_grade_only
+            and not c.extra_files
+        )
 
-    if not any(plain(c) and c.base == "solution" and c.expected_points(points) == points for c in cases):
+    if not any(
+        plain(c) and c.base == "solution" and c.expected_points(points) == points for c in cases
+    ):
         problems.append("no correct submission (base='solution', no answers) expecting full marks")
-    if not any(plain(c) and c.base == "blank" and not any(c.expected_points(points).values()) for c in cases):
+    if not any(
+        plain(c) and c.base == "blank" and not any(c.expected_points(points).values())
+        for c in cases
+    ):
         problems.append("no untouched submission (base='blank', no answers) expecting 0 everywhere")
     for solution_id, tests in exercises(nb).items():
         if not tests:

@@ -39,8 +39,10 @@ from nbgrader.exchange.default.submit import ExchangeSubmit
 from nbgrader.utils import find_all_files, ignore_patterns
 
 
-def without_links(ignore: Callable[[str, list[str]], set[str] | list[str]] | None,
-                  on_link: Callable[[str], None] = lambda path: None) -> Callable[[str, list[str]], set[str]]:
+def without_links(
+    ignore: Callable[[str, list[str]], set[str] | list[str]] | None,
+    on_link: Callable[[str], None] = lambda path: None,
+) -> Callable[[str, list[str]], set[str]]:
     """A ``copytree`` ``ignore`` function that also ignores every symbolic link.
 
     >>> import tempfile, pathlib
@@ -85,9 +87,15 @@ class SafeCollect(ExchangeCollect):
         size = self.get_size(src)
         if size > 1000 * max_dir_size:
             self.log.error("Directory size is too big")
-            raise RuntimeError(f"Directory size is too big. Size is {size}, maximum size is {1000 * max_dir_size}")
-        ignore = ignore_patterns(exclude=self.coursedir.ignore, include=self.coursedir.include,
-                                 max_file_size=self.coursedir.max_file_size, log=self.log)
+            raise RuntimeError(
+                f"Directory size is too big. Size is {size}, maximum size is {1000 * max_dir_size}"
+            )
+        ignore = ignore_patterns(
+            exclude=self.coursedir.ignore,
+            include=self.coursedir.include,
+            max_file_size=self.coursedir.max_file_size,
+            log=self.log,
+        )
 
         def warn(path: str) -> None:
             self.log.warning("Left out symbolic link in the submission (not followed): %s", path)
@@ -99,13 +107,20 @@ class SafeCollect(ExchangeCollect):
             warn(path)
         if self.coursedir.groupshared:
             for dirname, _, filenames in os.walk(dest):
-                for path, wanted in [(dirname, 0o2770), *((os.path.join(dirname, f), 0o660) for f in filenames)]:
+                for path, wanted in [
+                    (dirname, 0o2770),
+                    *((os.path.join(dirname, f), 0o660) for f in filenames),
+                ]:
                     mode = os.stat(path).st_mode
                     if mode & wanted != wanted:
                         try:
-                            os.chmod(path, (mode | wanted) & (0o2777 if wanted == 0o2770 else 0o777))
+                            os.chmod(
+                                path, (mode | wanted) & (0o2777 if wanted == 0o2770 else 0o777)
+                            )
                         except PermissionError:
-                            self.log.warning("Could not update permissions of %s to make it groupshared", path)
+                            self.log.warning(
+                                "Could not update permissions of %s to make it groupshared", path
+                            )
 
     def get_size(self, root: str) -> int:
         """Bytes of the regular files below ``root``, links not followed."""
@@ -153,7 +168,9 @@ class KitExchangeSubmit(ExchangeSubmit):
             return
         release_diff = [f"{name}: {'MISSING' if name in missing else 'FOUND'}" for name in released]
         submitted_diff = [f"{name}: {'EXTRA' if name in extra else 'OK'}" for name in submitted]
-        diff_msg = "Expected:\n\t{}\nSubmitted:\n\t{}".format("\n\t".join(release_diff), "\n\t".join(submitted_diff))
+        diff_msg = "Expected:\n\t{}\nSubmitted:\n\t{}".format(
+            "\n\t".join(release_diff), "\n\t".join(submitted_diff)
+        )
         if missing and self.strict:
             self.fail(
                 f"Assignment {self.coursedir.assignment_id} not submitted. "

@@ -105,12 +105,18 @@ class RestartingExecute(Execute):
         self.budget_skipped = []
 
     async def async_execute_cell(
-        self, cell: NotebookNode, cell_index: int, execution_count: int | None = None, store_history: bool = True
+        self,
+        cell: NotebookNode,
+        cell_index: int,
+        execution_count: int | None = None,
+        store_history: bool = True,
     ) -> NotebookNode:
         """Run a cell (nbclient's method) within what is left of the notebook's budget; a
         cell after the budget is spent gets an error output instead of running."""
         if not self.notebook_timeout or cell.cell_type != "code" or not cell.source.strip():
-            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            return await super().async_execute_cell(
+                cell, cell_index, execution_count, store_history
+            )
         now = time.monotonic()
         if self._budget_started is None:
             self._budget_started = now
@@ -122,15 +128,23 @@ class RestartingExecute(Execute):
             return cell
         self._budget_left = left
         try:
-            result = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            result = await super().async_execute_cell(
+                cell, cell_index, execution_count, store_history
+            )
         finally:
             self._budget_left = None
-        if time.monotonic() - self._budget_started >= self.notebook_timeout and self.budget_cut is None:
+        if (
+            time.monotonic() - self._budget_started >= self.notebook_timeout
+            and self.budget_cut is None
+        ):
             self.budget_cut = cell_index
-            cell.outputs.append(nbformat.v4.new_output(
-                "stream", name="stderr",
-                text=f"The notebook's time budget ({self.notebook_timeout} s for all cells) ran out in this cell.\n",
-            ))
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "stream",
+                    name="stderr",
+                    text=f"The notebook's time budget ({self.notebook_timeout} s for all cells) ran out in this cell.\n",
+                )
+            )
         return result
 
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
@@ -157,13 +171,18 @@ class RestartingExecute(Execute):
                 if self._start_arguments is None:  # a kernel we did not start: nothing to repeat
                     raise
                 self.log.warning(
-                    "The kernel did not start (%s); starting a new one (attempt %d of %d).", error, attempt, attempts
+                    "The kernel did not start (%s); starting a new one (attempt %d of %d).",
+                    error,
+                    attempt,
+                    attempts,
                 )
             # nbclient has shut the silent kernel down and dropped its manager.
             if self.km is None:
                 self.km = self.create_kernel_manager()
             await super().async_start_new_kernel(**self._start_arguments)
-        return await super().async_start_new_kernel_client()  # the last attempt: its error is raised
+        return (
+            await super().async_start_new_kernel_client()
+        )  # the last attempt: its error is raised
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: ANN001, ANN201 (nbclient's signature)
         """Keep at most ``output_limit`` characters of a notebook's output in memory, and at
@@ -188,7 +207,8 @@ class RestartingExecute(Execute):
                 self._truncated = True
                 outs.append(
                     nbformat.v4.new_output(
-                        "stream", name="stdout",
+                        "stream",
+                        name="stdout",
                         text=f"\n[grader: output beyond {self.output_limit // MiB} MiB was dropped]\n",
                     )
                 )
@@ -209,11 +229,15 @@ def budget_spent_output(budget: int, cut: int | None) -> NotebookNode:
     """
     where = f" in cell {cut + 1}" if cut is not None else ""
     message = f"Not run: your notebook's cells used up their time budget ({budget} s for all cells together){where}."
-    return nbformat.v4.new_output("error", ename=BUDGET_SPENT, evalue=message, traceback=[f"{BUDGET_SPENT}: {message}"])
+    return nbformat.v4.new_output(
+        "error", ename=BUDGET_SPENT, evalue=message, traceback=[f"{BUDGET_SPENT}: {message}"]
+    )
 
 
 def _size(content: dict) -> int:
-    return len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
+    return len(str(content.get("text", ""))) + sum(
+        len(str(v)) for v in content.get("data", {}).values()
+    )
 
 
 def autograde_preprocessors() -> list[type]:
@@ -226,9 +250,18 @@ def autograde_preprocessors() -> list[type]:
     >>> [p.__name__ for p in autograde_preprocessors()][5:7]
     ['LimitAllOutput', 'IntegritySaveAutoGrades']
     """
-    from course.integrity_preprocessors import GuardSubmission, IntegritySaveAutoGrades, JudgeIntegrity, LimitAllOutput
+    from course.integrity_preprocessors import (
+        GuardSubmission,
+        IntegritySaveAutoGrades,
+        JudgeIntegrity,
+        LimitAllOutput,
+    )
 
-    replace = {Execute: RestartingExecute, LimitOutput: LimitAllOutput, SaveAutoGrades: IntegritySaveAutoGrades}
+    replace = {
+        Execute: RestartingExecute,
+        LimitOutput: LimitAllOutput,
+        SaveAutoGrades: IntegritySaveAutoGrades,
+    }
     result: list[type] = []
     for p in Autograde.class_traits()["autograde_preprocessors"].default():
         if p is Execute:

@@ -48,7 +48,13 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import CheckCellMetadata, ClearHiddenTests, DeduplicateIds, NbGraderPreprocessor, OverwriteCells
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearHiddenTests,
+    DeduplicateIds,
+    NbGraderPreprocessor,
+    OverwriteCells,
+)
 
 #: Where the sanitize steps collect their notes for :class:`GraderNotes` (in ``resources``).
 NOTES = "course_grade_notes"
@@ -90,7 +96,9 @@ class KeepLastCopy(DeduplicateIds):
     ([None, 'ex'], 'Cell `ex` appears 2 times in your notebo')
     """
 
-    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+    def preprocess(
+        self, nb: NotebookNode, resources: ResourcesDict
+    ) -> tuple[NotebookNode, ResourcesDict]:
         counts = Counter(gid for gid in map(grade_id, nb.cells) if gid)
         seen: set[str] = set()
         for cell in reversed(nb.cells):
@@ -102,7 +110,9 @@ class KeepLastCopy(DeduplicateIds):
             seen.add(gid)
         for gid, count in counts.items():
             if count > 1:
-                self.log.warning("Cell with id '%s' exists %d times; the last copy keeps it", gid, count)
+                self.log.warning(
+                    "Cell with id '%s' exists %d times; the last copy keeps it", gid, count
+                )
                 add_note(
                     resources,
                     f"Cell `{gid}` appears {count} times in your notebook. Every copy ran where it stands; "
@@ -126,7 +136,9 @@ class FairOverwriteCells(OverwriteCells):
       ``add_missing_cells``), deleted answer cells and cells in another order are noted.
     """
 
-    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+    def preprocess(
+        self, nb: NotebookNode, resources: ResourcesDict
+    ) -> tuple[NotebookNode, ResourcesDict]:
         self.notebook_id = resources["nbgrader"]["notebook"]
         self.assignment_id = resources["nbgrader"]["assignment"]
         self.db_url = resources["nbgrader"]["db_url"]
@@ -135,13 +147,21 @@ class FairOverwriteCells(OverwriteCells):
         with self.gradebook:
             source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
             order = self._lesson_order(source_nb)
-            nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)  # preprocess_cell on each cell
+            nb, resources = NbGraderPreprocessor.preprocess(
+                self, nb, resources
+            )  # preprocess_cell on each cell
             if self._edited:
-                add_note(resources, f"You edited read-only cell(s) {listed(self._edited)}; the original was put back before grading.")
+                add_note(
+                    resources,
+                    f"You edited read-only cell(s) {listed(self._edited)}; the original was put back before grading.",
+                )
             present = [gid for gid in map(grade_id, nb.cells) if gid]
             in_lesson = [gid for gid in order if gid in present]
             if [gid for gid in present if gid in order] != in_lesson:
-                add_note(resources, "Some of your cells are in another order than in the lesson; they ran in your order, top to bottom.")
+                add_note(
+                    resources,
+                    "Some of your cells are in another order than in the lesson; they ran in your order, top to bottom.",
+                )
             graded = [c.name for c in source_nb.grade_cells]
             missing = [gid for gid in order if gid in graded and gid not in present]
             missing += [gid for gid in graded if gid not in order and gid not in present]
@@ -149,15 +169,30 @@ class FairOverwriteCells(OverwriteCells):
                 nb = self._add_missing_grade_cells(nb, source_nb, order, missing)
                 nb, resources = self.add_missing_task_cells(nb, resources)
                 if missing:
-                    add_note(resources, f"Graded cell(s) {listed(missing)} were missing from your notebook; the grader added them back and ran them.")
+                    add_note(
+                        resources,
+                        f"Graded cell(s) {listed(missing)} were missing from your notebook; the grader added them back and ran them.",
+                    )
             elif missing:
-                add_note(resources, f"Graded cell(s) {listed(missing)} were missing from your notebook, so they score 0.")
-            answers = [c.name for c in source_nb.solution_cells if c.name not in graded and c.name not in present]
+                add_note(
+                    resources,
+                    f"Graded cell(s) {listed(missing)} were missing from your notebook, so they score 0.",
+                )
+            answers = [
+                c.name
+                for c in source_nb.solution_cells
+                if c.name not in graded and c.name not in present
+            ]
             if answers:
-                add_note(resources, f"Answer cell(s) {listed(answers)} were missing from your notebook; the tests ran without them.")
+                add_note(
+                    resources,
+                    f"Answer cell(s) {listed(answers)} were missing from your notebook; the tests ran without them.",
+                )
         return nb, resources
 
-    def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, cell_index: int) -> tuple[NotebookNode, ResourcesDict]:
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: ResourcesDict, cell_index: int
+    ) -> tuple[NotebookNode, ResourcesDict]:
         meta = cell.get("metadata", {}).get("nbgrader")
         if meta is None:
             return cell, resources
@@ -165,12 +200,17 @@ class FairOverwriteCells(OverwriteCells):
         if not gid:
             del cell.metadata["nbgrader"]
             if any(meta.get(role) for role in _ROLES):
-                add_note(resources, f"Cell {cell_index + 1} has grading marks without a grade id; it ran as an ordinary cell.")
+                add_note(
+                    resources,
+                    f"Cell {cell_index + 1} has grading marks without a grade id; it ran as an ordinary cell.",
+                )
             return cell, resources
         try:
             source_cell = self.gradebook.find_source_cell(gid, self.notebook_id, self.assignment_id)
         except MissingEntry:
-            self.log.warning("Cell '%s' does not exist in the database; it runs as an ordinary cell", gid)
+            self.log.warning(
+                "Cell '%s' does not exist in the database; it runs as an ordinary cell", gid
+            )
             del cell.metadata["nbgrader"]
             add_note(
                 resources,
@@ -180,7 +220,10 @@ class FairOverwriteCells(OverwriteCells):
             return cell, resources
         if source_cell.locked:
             released = self._released_source(source_cell.source)
-            if _normalized(cell.source) not in (_normalized(source_cell.source), _normalized(released)):
+            if _normalized(cell.source) not in (
+                _normalized(source_cell.source),
+                _normalized(released),
+            ):
                 self._edited.append(gid)
             elif cell.source != source_cell.source:
                 # The learner's copy lacks the hidden tests by design: put them back quietly,
@@ -200,15 +243,21 @@ class FairOverwriteCells(OverwriteCells):
         """The grade ids of the lesson in notebook order: from the source notebook when the
         course has it, then any other cell the gradebook knows (in the gradebook's order)."""
         order: list[str] = []
-        with contextlib.suppress(Exception):  # no source folder (e.g. a grader's copy): gradebook order
+        with contextlib.suppress(
+            Exception
+        ):  # no source folder (e.g. a grader's copy): gradebook order
             coursedir = CourseDirectory(config=self.config)
-            folder = Path(coursedir.format_path(coursedir.source_directory, ".", self.assignment_id))
+            folder = Path(
+                coursedir.format_path(coursedir.source_directory, ".", self.assignment_id)
+            )
             source = nbformat.read(folder / f"{self.notebook_id}.ipynb", as_version=4)
             order = [gid for gid in map(grade_id, source.cells) if gid]
         known = [c.name for c in source_nb.source_cells]
         return [gid for gid in order if gid in known] + [gid for gid in known if gid not in order]
 
-    def _add_missing_grade_cells(self, nb: NotebookNode, source_nb: Any, order: list[str], missing: list[str]) -> NotebookNode:
+    def _add_missing_grade_cells(
+        self, nb: NotebookNode, source_nb: Any, order: list[str], missing: list[str]
+    ) -> NotebookNode:
         """Put each missing graded cell right after the nearest cell before it in the lesson
         that the notebook still has (or re-gained); at the top when there is none."""
         source = {c.name: c for c in source_nb.source_cells}
@@ -217,7 +266,9 @@ class FairOverwriteCells(OverwriteCells):
         present = {gid: cell for cell in nb.cells if (gid := grade_id(cell))}
         for gid in missing:
             self.log.warning("Missing grade cell %s encountered, adding to notebook", gid)
-            new = self.missing_cell_transform(source[gid], graded[gid].max_score, is_solution=gid in solutions)
+            new = self.missing_cell_transform(
+                source[gid], graded[gid].max_score, is_solution=gid in solutions
+            )
             before = order[: order.index(gid)] if gid in order else order
             anchor = next((present[g] for g in reversed(before) if g in present), None)
             at = 0 if anchor is None else next(i for i, c in enumerate(nb.cells) if c is anchor) + 1
@@ -225,7 +276,9 @@ class FairOverwriteCells(OverwriteCells):
             present[gid] = new
         return nb
 
-    def add_missing_grade_cells(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+    def add_missing_grade_cells(
+        self, nb: NotebookNode, resources: ResourcesDict
+    ) -> tuple[NotebookNode, ResourcesDict]:
         """nbgrader's entry point, kept for callers of the upstream API."""
         source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
         order = self._lesson_order(source_nb)
@@ -242,7 +295,9 @@ class GraderNotes(NbGraderPreprocessor):
     notebook (nothing when there is nothing to say). The notes also go into the notebook's
     metadata (``NOTES_METADATA``), which ``course grade`` reads to merge them with its own."""
 
-    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+    def preprocess(
+        self, nb: NotebookNode, resources: ResourcesDict
+    ) -> tuple[NotebookNode, ResourcesDict]:
         from course.autograder import notes_cell  # noqa: PLC0415 - autograder imports this module's users
 
         nb.metadata.pop(NOTES_METADATA, None)  # only this step writes it

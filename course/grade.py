@@ -53,6 +53,7 @@ from sqlalchemy.exc import SAWarning
 
 from course.autograder import Autograder, Job, Result, load_course_config
 from course.console import printable
+from course.contain import cgroup_parent, remove_stale_cgroups
 from course.kernels import (
     GiB,
     KernelPool,
@@ -64,7 +65,6 @@ from course.kernels import (
     prepare_matplotlib,
     remove_stale_scratch,
 )
-from course.contain import cgroup_parent, remove_stale_cgroups
 from course.lessons import CONFIG_FILE, find_root
 from course.sandbox import Rules, course_rules, landlock_abi
 
@@ -137,7 +137,10 @@ async def grade_jobs(
     pool = KernelPool(settings, warm)
     expected: dict[Job, dict[str, KernelSpec]] = {}
     for job in jobs:
-        expected[job] = {nb: await in_gradebook_thread(autograder.kernel_spec, job.assignment, nb) for nb in job.notebooks}
+        expected[job] = {
+            nb: await in_gradebook_thread(autograder.kernel_spec, job.assignment, nb)
+            for nb in job.notebooks
+        }
         pool.expect(expected[job].values())
     queue = list(jobs)
     queue.reverse()
@@ -161,12 +164,16 @@ async def grade_jobs(
                 try:
                     kernel.load(prepared.folder)
                     nb = nbformat.read(item.path, as_version=4)
-                    report = await execute_notebook(kernel, nb, {"metadata": {"path": str(kernel.cwd)}})
+                    report = await execute_notebook(
+                        kernel, nb, {"metadata": {"path": str(kernel.cwd)}}
+                    )
                 finally:
                     await kernel.shutdown()
                 ran += report.seconds
                 executed[item.notebook_id] = (nb, report)
-            result = await in_gradebook_thread(autograder.finish, prepared, executed, settings.memory_limit)
+            result = await in_gradebook_thread(
+                autograder.finish, prepared, executed, settings.memory_limit
+            )
             result.waited, result.executed = waited, ran
         except Exception as error:  # noqa: BLE001 - one submission must never stop the others
             await in_gradebook_thread(autograder.discard, job)
@@ -184,7 +191,10 @@ async def grade_jobs(
             try:
                 on_result(result)
             except Exception as error:  # noqa: BLE001 - a broken terminal must not stop grading
-                print(f"course grade: could not report {printable(result.job.label)}: {error}", file=sys.stderr)
+                print(
+                    f"course grade: could not report {printable(result.job.label)}: {error}",
+                    file=sys.stderr,
+                )
 
     started = time.perf_counter()
     try:
@@ -217,15 +227,21 @@ class Progress:
         counts += f", {self.errors} error{'s' * (self.errors != 1)}]" if self.errors else "]"
         label = printable(result.job.label)
         if result.error:
-            line = f"{counts} {label}  NOT GRADED ({result.seconds:.1f} s): {printable(result.error)}"
+            line = (
+                f"{counts} {label}  NOT GRADED ({result.seconds:.1f} s): {printable(result.error)}"
+            )
         else:
-            line = f"{counts} {label}  {result.score:g}/{result.max_score:g}  ({result.seconds:.1f} s)"
+            line = (
+                f"{counts} {label}  {result.score:g}/{result.max_score:g}  ({result.seconds:.1f} s)"
+            )
             if result.notes:
                 line += "  ! " + " | ".join(printable(note) for note in result.notes)
         print(line, file=self.stream or sys.stdout, flush=True)
 
 
-def print_summary(summary: Summary, autograder: Autograder, assignments: Sequence[str], workers: int, stream=None) -> None:  # noqa: ANN001
+def print_summary(
+    summary: Summary, autograder: Autograder, assignments: Sequence[str], workers: int, stream=None
+) -> None:  # noqa: ANN001
     """The closing report: counts, wall time, class mean per assignment, notes, errors."""
     stream = stream or sys.stdout
     graded, errors = summary.graded, summary.errors
@@ -249,16 +265,28 @@ def print_summary(summary: Summary, autograder: Autograder, assignments: Sequenc
         if scores:
             mean = statistics.fmean(scores)
             share = f" ({100 * mean / maximum:.0f}%)" if maximum else ""
-            print(f"  {assignment}: mean {mean:.2f} / {maximum:g}{share} over {len(scores)} graded learners", file=stream)
+            print(
+                f"  {assignment}: mean {mean:.2f} / {maximum:g}{share} over {len(scores)} graded learners",
+                file=stream,
+            )
     for folder, failures in summary.warmup_failures.items():
-        print(f"  note: grading kernels for {folder} could not preload {printable('; '.join(failures))}", file=stream)
+        print(
+            f"  note: grading kernels for {folder} could not preload {printable('; '.join(failures))}",
+            file=stream,
+        )
     noted = [r for r in graded if r.notes]
     if noted:
         print(f"Learners with notes in their feedback ({len(noted)}):", file=stream)
         for r in noted:
-            print(f"  {printable(r.job.label)}: " + " | ".join(printable(note) for note in r.notes), file=stream)
+            print(
+                f"  {printable(r.job.label)}: " + " | ".join(printable(note) for note in r.notes),
+                file=stream,
+            )
     if errors:
-        print(f"NOT graded, nothing recorded ({len(errors)}); fix the cause and run again:", file=stream)
+        print(
+            f"NOT graded, nothing recorded ({len(errors)}); fix the cause and run again:",
+            file=stream,
+        )
         for r in errors:
             print(f"  {printable(r.job.label)}: {printable(r.error)}", file=stream)
 
@@ -268,44 +296,73 @@ def print_summary(summary: Summary, autograder: Autograder, assignments: Sequenc
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "assignments", nargs="*", metavar="ASSIGNMENT",
+        "assignments",
+        nargs="*",
+        metavar="ASSIGNMENT",
         help="assignments to grade (default: every assignment in the gradebook with submissions)",
     )
-    parser.add_argument("--course-dir", type=Path, help="nbgrader course directory (default: nearest folder with nbgrader_config.py)")
     parser.add_argument(
-        "--workers", type=int,
+        "--course-dir",
+        type=Path,
+        help="nbgrader course directory (default: nearest folder with nbgrader_config.py)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
         help="notebooks executing at once (default: one per core, fewer if memory is short: "
         "with the warm kernels, at most available memory / memory limit kernels)",
     )
-    parser.add_argument("--warm", type=int, help="kernels started ahead of time (default: as many as workers; 0: start each on demand)")
-    parser.add_argument("--timeout", type=int, help="time limit per cell in seconds (default: Execute.timeout of the config)")
     parser.add_argument(
-        "--notebook-timeout", type=int, metavar="SECONDS",
+        "--warm",
+        type=int,
+        help="kernels started ahead of time (default: as many as workers; 0: start each on demand)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        help="time limit per cell in seconds (default: Execute.timeout of the config)",
+    )
+    parser.add_argument(
+        "--notebook-timeout",
+        type=int,
+        metavar="SECONDS",
         help="time budget of all cells of one notebook together; cells after it are not run "
         "(default: RestartingExecute.notebook_timeout of the config; 0: none)",
     )
     parser.add_argument(
-        "--memory-limit", default=format_bytes(DEFAULT_MEMORY_LIMIT).replace(" ", ""),
+        "--memory-limit",
+        default=format_bytes(DEFAULT_MEMORY_LIMIT).replace(" ", ""),
         help="memory per grading kernel, e.g. 2G, 512M, or 'none' (default: %(default)s)",
     )
-    parser.add_argument("--student", action="append", default=[], metavar="ID", help="grade only this student (repeatable)")
-    parser.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     parser.add_argument(
-        "--preload", metavar="MODULES",
+        "--student",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="grade only this student (repeatable)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="regrade submissions that are already graded"
+    )
+    parser.add_argument(
+        "--preload",
+        metavar="MODULES",
         help="comma-separated modules warm kernels import before the notebook (default: the imports of "
         "the assignment's setup cells; '' for none, to grade exactly like a fresh nbgrader kernel)",
     )
     parser.add_argument(
-        "--scratch-dir", type=Path,
+        "--scratch-dir",
+        type=Path,
         help="where the kernels' scratch folders go (default: the system's temporary folder)",
     )
     parser.add_argument(
-        "--no-sandbox", dest="sandbox", action="store_false",
+        "--no-sandbox",
+        dest="sandbox",
+        action="store_false",
         help="do not sandbox the grading kernels (by default, where Linux offers Landlock, they cannot read "
         "the course folder, write outside their scratch folder or signal the grader)",
     )
     parser.add_argument("--verbose", action="store_true", help="show nbgrader's own log messages")
-
 
 
 def run_to_completion(coroutine) -> None:
@@ -364,13 +421,19 @@ def run(args: argparse.Namespace) -> int:
                 print(f"course grade: {problem}", file=sys.stderr)
             return 2
         if not assignments:
-            print(f"course grade: no submissions in {course_dir / autograder.coursedir.submitted_directory}, nothing to do")
+            print(
+                f"course grade: no submissions in {course_dir / autograder.coursedir.submitted_directory}, nothing to do"
+            )
             return 0
         jobs = autograder.find_jobs(assignments, args.student, force=args.force)
         workers = args.workers or default_workers(memory_limit)
         warm = workers if args.warm is None else args.warm
         timeout = config.Execute.timeout if "timeout" in config.Execute else "nbgrader default"
-        budget = config.RestartingExecute.get("notebook_timeout") if "RestartingExecute" in config else None
+        budget = (
+            config.RestartingExecute.get("notebook_timeout")
+            if "RestartingExecute" in config
+            else None
+        )
         budget_text = f" ({budget} s per notebook)" if budget else " (no budget per notebook)"
         print(
             f"course grade: {len(jobs.todo)} submission{'s' * (len(jobs.todo) != 1)} of {', '.join(assignments)} to grade"
@@ -392,13 +455,33 @@ def run(args: argparse.Namespace) -> int:
         )
         remove_stale_scratch(settings.scratch_root)
         remove_stale_cgroups()
-        contained = "a cgroup per kernel" if cgroup_parent() else "its process group and descendants; no writable cgroup v2"
-        print(f"course grade: processes a notebook starts are killed with its kernel ({contained})", flush=True)
+        contained = (
+            "a cgroup per kernel"
+            if cgroup_parent()
+            else "its process group and descendants; no writable cgroup v2"
+        )
+        print(
+            f"course grade: processes a notebook starts are killed with its kernel ({contained})",
+            flush=True,
+        )
         summary = Summary(skipped=len(jobs.done))
         try:
-            run_to_completion(grade_jobs(autograder, jobs.todo, settings, workers, warm, Progress(len(jobs.todo)), summary))
+            run_to_completion(
+                grade_jobs(
+                    autograder,
+                    jobs.todo,
+                    settings,
+                    workers,
+                    warm,
+                    Progress(len(jobs.todo)),
+                    summary,
+                )
+            )
         except KeyboardInterrupt:
-            print("\ncourse grade: interrupted; graded submissions are kept, run again to grade the rest", file=sys.stderr)
+            print(
+                "\ncourse grade: interrupted; graded submissions are kept, run again to grade the rest",
+                file=sys.stderr,
+            )
             return 130
         print_summary(summary, autograder, assignments, workers)
         return 1 if summary.errors else 0
@@ -411,31 +494,48 @@ def _assignments_with_submissions(autograder: Autograder) -> list[str]:
         names = [a.name for a in gb.assignments]
     submitted = Path(autograder.coursedir.root) / autograder.coursedir.submitted_directory
     return [
-        name for name in sorted(names)
+        name
+        for name in sorted(names)
         if any((student / name).is_dir() for student in submitted.glob("*") if student.is_dir())
     ]
 
 
-def _sandbox(args: argparse.Namespace, autograder: Autograder, jobs: Sequence[Job], visible: Sequence[Path]) -> Rules | None:
+def _sandbox(
+    args: argparse.Namespace, autograder: Autograder, jobs: Sequence[Job], visible: Sequence[Path]
+) -> Rules | None:
     """The sandbox rules of this run (None: no sandbox), and a line saying what they do."""
     if not args.sandbox:
-        print("course grade: kernels NOT sandboxed (--no-sandbox): notebooks can read and write the course folder",
-              flush=True)
+        print(
+            "course grade: kernels NOT sandboxed (--no-sandbox): notebooks can read and write the course folder",
+            flush=True,
+        )
         return None
     abi = landlock_abi()
     if abi < 1:
-        print("course grade: this system has no Landlock (Linux 5.13+), so kernels are not sandboxed: a notebook can "
-              "read and write files of the course folder by absolute path; grade on a recent Linux to prevent it",
-              flush=True)
+        print(
+            "course grade: this system has no Landlock (Linux 5.13+), so kernels are not sandboxed: a notebook can "
+            "read and write files of the course folder by absolute path; grade on a recent Linux to prevent it",
+            flush=True,
+        )
         return None
     rules = course_rules(
-        autograder.root, autograder.setup_imports(jobs), also_hide=autograder.outside_paths(), also_visible=visible
+        autograder.root,
+        autograder.setup_imports(jobs),
+        also_hide=autograder.outside_paths(),
+        also_visible=visible,
     )
-    network = ", nor open network connections" if abi >= 4 else "; Linux 6.7+ would also deny them the network"
+    network = (
+        ", nor open network connections"
+        if abi >= 4
+        else "; Linux 6.7+ would also deny them the network"
+    )
     signals = "" if abi >= 6 else "; Linux 6.12+ would also stop them from signalling the grader"
-    print(f"course grade: kernels sandboxed (Landlock ABI {abi}): they cannot read "
-          f"{', '.join(str(p) for p in rules.hide)} except the Python packages they import, nor write outside their "
-          f"scratch folder{network}{signals}", flush=True)
+    print(
+        f"course grade: kernels sandboxed (Landlock ABI {abi}): they cannot read "
+        f"{', '.join(str(p) for p in rules.hide)} except the Python packages they import, nor write outside their "
+        f"scratch folder{network}{signals}",
+        flush=True,
+    )
     return rules
 
 

@@ -57,23 +57,25 @@ def hub_nbgrader_config(exchange: Path, course_id: str = COURSE_ID) -> str:
     >>> "c.Exchange.root = '/x'" in hub_nbgrader_config(Path("/x"))
     True
     """
-    return "\n".join([
-        f"{MARK}: the settings every account of the hub shares (docs/jupyterhub.md).",
-        "c = get_config()  # noqa: F821",
-        f"c.Exchange.root = {str(exchange)!r}",
-        f"c.CourseDirectory.course_id = {course_id!r}",
-        "# Validate runs the lesson with the course's time limit per cell.",
-        f"c.Execute.timeout = {EXECUTE_TIMEOUT}",
-        f"c.ExecutePreprocessor.timeout = {EXECUTE_TIMEOUT}",
-        "# Submissions are checked without .ipynb_checkpoints (course/exchange.py).",
-        "try:",
-        "    import course.exchange",
-        "except ImportError:",
-        "    pass",
-        "else:",
-        "    c.ExchangeFactory.submit = 'course.exchange.KitExchangeSubmit'",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"{MARK}: the settings every account of the hub shares (docs/jupyterhub.md).",
+            "c = get_config()  # noqa: F821",
+            f"c.Exchange.root = {str(exchange)!r}",
+            f"c.CourseDirectory.course_id = {course_id!r}",
+            "# Validate runs the lesson with the course's time limit per cell.",
+            f"c.Execute.timeout = {EXECUTE_TIMEOUT}",
+            f"c.ExecutePreprocessor.timeout = {EXECUTE_TIMEOUT}",
+            "# Submissions are checked without .ipynb_checkpoints (course/exchange.py).",
+            "try:",
+            "    import course.exchange",
+            "except ImportError:",
+            "    pass",
+            "else:",
+            "    c.ExchangeFactory.submit = 'course.exchange.KitExchangeSubmit'",
+            "",
+        ]
+    )
 
 
 def make_exchange(exchange: Path) -> None:
@@ -88,7 +90,9 @@ def write_hub_config(config_dir: Path, exchange: Path, course_id: str = COURSE_I
     this command wrote; refusing to overwrite someone else's) and return its path."""
     path = config_dir / "nbgrader_config.py"
     if path.is_file() and not path.read_text(encoding="utf-8").startswith(MARK):
-        raise FileExistsError(f"{path} exists and was not written by course setup-hub: merge by hand")
+        raise FileExistsError(
+            f"{path} exists and was not written by course setup-hub: merge by hand"
+        )
     config_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(hub_nbgrader_config(exchange, course_id), encoding="utf-8")
     path.chmod(0o644)
@@ -137,12 +141,22 @@ def wait_for_managed_services(timeout: float = 120.0) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--exchange", type=Path, default=DEFAULT_EXCHANGE,
-                        help=f"the exchange folder every account writes (default {DEFAULT_EXCHANGE})")
-    parser.add_argument("--config-dir", type=Path, default=None,
-                        help="where the hub-wide nbgrader_config.py goes (default: this environment's "
-                        "<env>/etc/jupyter; /etc/jupyter for every environment)")
-    parser.add_argument("--course-id", default=COURSE_ID, help=f"nbgrader course id (default {COURSE_ID})")
+    parser.add_argument(
+        "--exchange",
+        type=Path,
+        default=DEFAULT_EXCHANGE,
+        help=f"the exchange folder every account writes (default {DEFAULT_EXCHANGE})",
+    )
+    parser.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        help="where the hub-wide nbgrader_config.py goes (default: this environment's "
+        "<env>/etc/jupyter; /etc/jupyter for every environment)",
+    )
+    parser.add_argument(
+        "--course-id", default=COURSE_ID, help=f"nbgrader course id (default {COURSE_ID})"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,8 +171,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"Exchange: {args.exchange} (everyone can write)")
     env_dir = setup_lab.environment_config_dir()
     changes = setup_lab.configure(env_dir, "hub-learner")
-    print(f"JupyterLab in {env_dir} is set up for hub learners" + (f": {', '.join(changes)}" if changes else "."))
+    print(
+        f"JupyterLab in {env_dir} is set up for hub learners"
+        + (f": {', '.join(changes)}" if changes else ".")
+    )
     if os.access(sys.executable, os.X_OK) and str(Path(sys.prefix)).startswith(str(Path.home())):
-        print(f"Warning: this environment lies in {Path.home()}; other accounts may not reach it "
-              "(make hub-env makes one under /opt).", file=sys.stderr)
+        print(
+            f"Warning: this environment lies in {Path.home()}; other accounts may not reach it "
+            "(make hub-env makes one under /opt).",
+            file=sys.stderr,
+        )
     return 0

@@ -35,8 +35,28 @@ __all__ = ["scan_code", "SAFE_MAGICS"]
 
 #: Magics an honest notebook uses; their code arguments are scanned too (``%timeit f()``).
 SAFE_MAGICS = frozenset(
-    {"time", "timeit", "capture", "matplotlib", "who", "whos", "who_ls", "pwd", "ls", "pinfo", "pinfo2",
-     "pdoc", "pdef", "psource", "precision", "lsmagic", "magic", "quickref", "history", "page"}
+    {
+        "time",
+        "timeit",
+        "capture",
+        "matplotlib",
+        "who",
+        "whos",
+        "who_ls",
+        "pwd",
+        "ls",
+        "pinfo",
+        "pinfo2",
+        "pdoc",
+        "pdef",
+        "psource",
+        "precision",
+        "lsmagic",
+        "magic",
+        "quickref",
+        "history",
+        "page",
+    }
 )
 #: Magics whose last argument is Python code to scan.
 _CODE_MAGICS = frozenset({"time", "timeit", "capture"})
@@ -144,9 +164,30 @@ _MODULES = {
 _ALLOWED_IMPORTS = ("IPython.display",)
 #: ``os`` functions that run programs or replace the process.
 _OS_PROGRAMS = frozenset(
-    {"system", "popen", "fork", "forkpty", "execv", "execve", "execl", "execle", "execlp", "execlpe", "execvp",
-     "execvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe",
-     "posix_spawn", "posix_spawnp"}
+    {
+        "system",
+        "popen",
+        "fork",
+        "forkpty",
+        "execv",
+        "execve",
+        "execl",
+        "execle",
+        "execlp",
+        "execlpe",
+        "execvp",
+        "execvpe",
+        "spawnl",
+        "spawnle",
+        "spawnlp",
+        "spawnlpe",
+        "spawnv",
+        "spawnve",
+        "spawnvp",
+        "spawnvpe",
+        "posix_spawn",
+        "posix_spawnp",
+    }
 )
 #: File names Python imports code from (a notebook that writes one can import it).
 _MODULE_FILES = (".py", ".pyc", ".pyw", ".so", ".pyd", ".pth")
@@ -190,7 +231,17 @@ class _Scanner(ast.NodeVisitor):
                 for alias in node.names:
                     if alias.name[:1].islower():  # `from helpers import grading` binds a module
                         self.modules.add(alias.asname or alias.name)
-        self.modules |= {"helpers", "sys", "builtins", "keras", "tf", "np", "os", "IPython", "layers"}
+        self.modules |= {
+            "helpers",
+            "sys",
+            "builtins",
+            "keras",
+            "tf",
+            "np",
+            "os",
+            "IPython",
+            "layers",
+        }
         self.visit(self.tree)
         return self.found
 
@@ -236,7 +287,11 @@ class _Scanner(ast.NodeVisitor):
             self.found.append(f"calls `os.{node.attr}` (starts programs)")
         if why:
             self.found.append(f"uses `.{node.attr}` ({why})")
-        if base == "sys" and node.attr == "path" and not isinstance(getattr(node, "parent_load", None), bool):
+        if (
+            base == "sys"
+            and node.attr == "path"
+            and not isinstance(getattr(node, "parent_load", None), bool)
+        ):
             self.found.append("uses `sys.path` (where Python finds modules)")
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             self._assigned(node)
@@ -257,7 +312,11 @@ class _Scanner(ast.NodeVisitor):
         if name in ("setattr", "delattr", "getattr") and node.args:
             target = _dotted(node.args[0]) or ""
             attr = node.args[1] if len(node.args) > 1 else None
-            literal = attr.value if isinstance(attr, ast.Constant) and isinstance(attr.value, str) else None
+            literal = (
+                attr.value
+                if isinstance(attr, ast.Constant) and isinstance(attr.value, str)
+                else None
+            )
             if target.split(".")[0] in self.modules and (name != "getattr" or literal is None):
                 self.found.append(f"calls `{name}` on the module `{target}`")
             if literal in _ATTRIBUTES and _ATTRIBUTES[literal]:
@@ -282,7 +341,9 @@ class _Scanner(ast.NodeVisitor):
         if isinstance(node.value, str) and node.value in _ATTRIBUTES and _ATTRIBUTES[node.value]:
             self.found.append(f"names `{node.value}` in a string ({_ATTRIBUTES[node.value]})")
         elif isinstance(node.value, str) and node.value.strip().endswith(_MODULE_FILES):
-            self.found.append(f"names the Python file `{node.value.strip()[-40:]}` (code the grader cannot read)")
+            self.found.append(
+                f"names the Python file `{node.value.strip()[-40:]}` (code the grader cannot read)"
+            )
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -306,7 +367,11 @@ def _dotted(node: ast.AST) -> str | None:
 
 
 def _is_get_ipython_call(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_ipython"
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "get_ipython"
+    )
 
 
 def _magic_call(node: ast.Call) -> tuple[str, str, str | None] | None:

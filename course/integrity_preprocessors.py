@@ -45,8 +45,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import LimitOutput, NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Integer
 
-from course.integrity import describe, scan_code
 from course.fairness import holds_sanitize_notes
+from course.integrity import describe, scan_code
 from course.notes import NOTES_TITLE, is_notes_cell, notes_cell
 
 #: Key of the guard's findings in the notebook's metadata (between the two stages).
@@ -73,7 +73,13 @@ class GuardSubmission(NbGraderPreprocessor):
             if index != genuine and cell.cell_type == "markdown" and _looks_like_notes(cell):
                 cell.get("metadata", {}).pop("course_grade", None)
                 cell.source = _FORGED_LABEL + cell.source
-                findings.append({"cell": index, "kind": "forged", "what": "is made to look like the grader's notes"})
+                findings.append(
+                    {
+                        "cell": index,
+                        "kind": "forged",
+                        "what": "is made to look like the grader's notes",
+                    }
+                )
         instructor = _instructor_sources(resources)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -83,10 +89,16 @@ class GuardSubmission(NbGraderPreprocessor):
                 continue  # the instructor's own code (restored or added back by OverwriteCells)
             found = scan_code(cell.source)
             if found:
-                findings.append({"cell": index, "grade_id": grade_id, "kind": "code", "what": describe(found)})
+                findings.append(
+                    {"cell": index, "grade_id": grade_id, "kind": "code", "what": describe(found)}
+                )
         removed, file_findings = guard_folder(folder)
         findings += file_findings
-        nb.metadata[FINDINGS_KEY] = {"cells": len(nb.cells), "findings": findings, "removed": removed}
+        nb.metadata[FINDINGS_KEY] = {
+            "cells": len(nb.cells),
+            "findings": findings,
+            "removed": removed,
+        }
         return nb, resources
 
 
@@ -151,8 +163,14 @@ def guard_folder(folder: Path) -> tuple[list[str], list[dict[str, Any]]]:
         except OSError:
             continue
         if found:
-            findings.append({"cell": None, "file": path.relative_to(folder).as_posix(), "kind": "file",
-                             "what": describe(found)})
+            findings.append(
+                {
+                    "cell": None,
+                    "file": path.relative_to(folder).as_posix(),
+                    "kind": "file",
+                    "what": describe(found),
+                }
+            )
     return removed, findings
 
 
@@ -195,17 +213,28 @@ class JudgeIntegrity(NbGraderPreprocessor):
         data = nb.metadata.pop(FINDINGS_KEY, None) or {}
         findings = list(data.get("findings", []))
         removed = list(data.get("removed", []))
-        offset = max(0, len(nb.cells) - int(data.get("cells", len(nb.cells))))  # a notes cell put on top
+        offset = max(
+            0, len(nb.cells) - int(data.get("cells", len(nb.cells)))
+        )  # a notes cell put on top
         tests = [(i, c) for i, c in enumerate(nb.cells) if _is_test(c)]
         for index, cell in tests:
             odd = [o for o in cell.get("outputs", []) if _unexpected(o)]
             if odd:
                 kinds = sorted({o.output_type for o in odd})
                 # A score handed to nbgrader goes; pristine()'s own message stays for the learner.
-                cell.outputs = [o for o in cell.outputs if not _unexpected(o) or o.output_type == "stream"]
-                findings.append({"cell": index - offset, "kind": "output", "grade_id": _grade_id(cell),
-                                 "what": "showed output the kit's tests never produce (" + ", ".join(kinds)
-                                 + "): code that ran earlier changed how cells run"})
+                cell.outputs = [
+                    o for o in cell.outputs if not _unexpected(o) or o.output_type == "stream"
+                ]
+                findings.append(
+                    {
+                        "cell": index - offset,
+                        "kind": "output",
+                        "grade_id": _grade_id(cell),
+                        "what": "showed output the kit's tests never produce ("
+                        + ", ".join(kinds)
+                        + "): code that ran earlier changed how cells run",
+                    }
+                )
         manual: dict[str, list[str]] = {}
         for finding in findings:
             if finding["kind"] == "forged":
@@ -246,7 +275,9 @@ def _where(finding: dict[str, Any]) -> str:
     return f"cell {finding['cell'] + 1}" + (f" (`{gid}`)" if gid else "")
 
 
-def integrity_notes(findings: list[dict[str, Any]], removed: list[str], manual: dict[str, list[str]]) -> list[str]:
+def integrity_notes(
+    findings: list[dict[str, Any]], removed: list[str], manual: dict[str, list[str]]
+) -> list[str]:
     """The note's lines: what each flagged cell or file did, what was removed, which tests
     wait for the teacher.
 
@@ -268,11 +299,13 @@ def integrity_notes(findings: list[dict[str, Any]], removed: list[str], manual: 
     if removed:
         notes.append(
             "Files that would replace modules the grader uses were removed before grading: "
-            + ", ".join(f"`{name}`" for name in removed) + "."
+            + ", ".join(f"`{name}`" for name in removed)
+            + "."
         )
     if manual:
         notes.append(
-            "Test cell(s) " + ", ".join(f"`{gid}`" for gid in manual)
+            "Test cell(s) "
+            + ", ".join(f"`{gid}`" for gid in manual)
             + " score 0 until your teacher grades them by hand (they ran after the code above)."
         )
     return notes
@@ -289,12 +322,18 @@ class IntegritySaveAutoGrades(SaveAutoGrades):
             try:
                 utils.determine_grade(cell, self.log)
             except Exception as error:  # noqa: BLE001 - e.g. partial credit above the cell's points
-                self.log.warning("Cell %s: its output cannot be scored (%s); it needs manual grading.", grade_id, error)
+                self.log.warning(
+                    "Cell %s: its output cannot be scored (%s); it needs manual grading.",
+                    grade_id,
+                    error,
+                )
                 flagged = True
         if not flagged:
             super()._add_score(cell, resources)
             return
-        grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
+        grade = self.gradebook.find_grade(
+            grade_id, self.notebook_id, self.assignment_id, self.student_id
+        )
         grade.auto_score = 0
         grade.needs_manual_grade = True
         self.gradebook.db.commit()
@@ -309,11 +348,16 @@ class LimitAllOutput(LimitOutput):
     of output metadata; what is cut ends with ``... Output truncated ...``."""
 
     max_chars = Integer(
-        20_000, help="Characters kept per error message, traceback line and data entry (-1: no limit)"
+        20_000,
+        help="Characters kept per error message, traceback line and data entry (-1: no limit)",
     ).tag(config=True)
-    max_metadata_chars = Integer(2_000, help="Characters of an output's metadata kept (-1: no limit)").tag(config=True)
+    max_metadata_chars = Integer(
+        2_000, help="Characters of an output's metadata kept (-1: no limit)"
+    ).tag(config=True)
 
-    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: dict, index: int
+    ) -> tuple[NotebookNode, dict]:
         cell, resources = super().preprocess_cell(cell, resources, index)
         if cell.cell_type == "code" and self.max_chars >= 0:
             for output in cell.outputs:
@@ -321,7 +365,9 @@ class LimitAllOutput(LimitOutput):
         return cell, resources
 
 
-def cap_output(output: dict, max_chars: int, max_metadata_chars: int = 2_000, kind: str | None = None) -> bool:
+def cap_output(
+    output: dict, max_chars: int, max_metadata_chars: int = 2_000, kind: str | None = None
+) -> bool:
     """Cut every text of one output to ``max_chars`` (metadata to ``max_metadata_chars``,
     as JSON: dropped when longer); True if something was cut. ``output`` is a notebook
     output or the content of a kernel message of type ``kind``.
@@ -357,7 +403,11 @@ def cap_output(output: dict, max_chars: int, max_metadata_chars: int = 2_000, ki
             continue
         output["data"][key] = short(value)
     metadata = output.get("metadata")
-    if metadata and max_metadata_chars >= 0 and len(json.dumps(metadata, default=str)) > max_metadata_chars:
+    if (
+        metadata
+        and max_metadata_chars >= 0
+        and len(json.dumps(metadata, default=str)) > max_metadata_chars
+    ):
         output["metadata"] = nbformat.from_dict({})
         cut = True
     return cut

@@ -68,7 +68,6 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
-from traitlets import Integer
 from traitlets.config import Config
 
 from course.contain import Containment
@@ -82,12 +81,38 @@ MiB = 2**20
 #: The grader's environment variables a grading kernel gets (names, or prefixes ending
 #: in ``*``); nothing else is passed on, so tokens such as ``JUPYTERHUB_API_TOKEN`` stay out.
 PASSED_ENV = (
-    "PATH", "LANG", "LANGUAGE", "LC_*", "TZ", "TERM", "USER", "LOGNAME", "SHELL",
-    "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONPATH", "PYTHONHASHSEED",
-    "PYTHONIOENCODING", "PYTHONUTF8", "PYTHONWARNINGS", "PYDEVD_DISABLE_FILE_VALIDATION",
-    "KERAS_BACKEND", "KERAS_HOME", "TF_*", "CUDA_VISIBLE_DEVICES", "XLA_FLAGS", "JAX_*",
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND",
-    "JUPYTER_PATH", "JUPYTER_PLATFORM_DIRS", "IPYTHONDIR", "LD_LIBRARY_PATH",
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TERM",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "CONDA_DEFAULT_ENV",
+    "PYTHONPATH",
+    "PYTHONHASHSEED",
+    "PYTHONIOENCODING",
+    "PYTHONUTF8",
+    "PYTHONWARNINGS",
+    "PYDEVD_DISABLE_FILE_VALIDATION",
+    "KERAS_BACKEND",
+    "KERAS_HOME",
+    "TF_*",
+    "CUDA_VISIBLE_DEVICES",
+    "XLA_FLAGS",
+    "JAX_*",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MPLBACKEND",
+    "JUPYTER_PATH",
+    "JUPYTER_PLATFORM_DIRS",
+    "IPYTHONDIR",
+    "LD_LIBRARY_PATH",
     "NBGRADER_*",
 )
 
@@ -172,7 +197,15 @@ class SandboxedKernelManager(AsyncKernelManager):
             if rules.deny_network:
                 rules = dataclasses.replace(rules, bind_ports=tuple(p for p in self.ports if p))
             sandbox = rules.arguments()
-        return [sys.executable, "-m", "course.sandbox", *self.contain_arguments, *sandbox, "--", *command]
+        return [
+            sys.executable,
+            "-m",
+            "course.sandbox",
+            *self.contain_arguments,
+            *sandbox,
+            "--",
+            *command,
+        ]
 
 
 class GradingExecute(RestartingExecute):
@@ -194,7 +227,9 @@ class GradingExecute(RestartingExecute):
         km.rules = self.rules
         km.contain_arguments = self.contain_arguments
         if self.connection_folder is not None:
-            km.connection_file = str(self.connection_folder / f"kernel-{uuid.uuid4().hex[:12]}.json")
+            km.connection_file = str(
+                self.connection_folder / f"kernel-{uuid.uuid4().hex[:12]}.json"
+            )
         return km
 
 
@@ -223,12 +258,16 @@ class GradingKernel:
     def __init__(self, spec: KernelSpec, settings: KernelSettings) -> None:
         self.spec = spec
         self.settings = settings
-        self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=settings.scratch_root))
+        self.scratch = Path(
+            tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=settings.scratch_root)
+        )
         self.cwd = self.scratch / spec.folder
         self.stderr_path = self.scratch / "kernel-output.txt"
         self.client = GradingExecute(config=settings.config)
         #: The kernel's processes: a cgroup, or its process family (course.contain).
-        self.containment = Containment.create(SCRATCH_PREFIX + "kernel", use_cgroup=settings.use_cgroup)
+        self.containment = Containment.create(
+            SCRATCH_PREFIX + "kernel", use_cgroup=settings.use_cgroup
+        )
         self.pid: int | None = None
         #: Why the grader stopped this kernel (set by the watchdog or the executor).
         self.stop_reason: str | None = None
@@ -252,7 +291,9 @@ class GradingKernel:
             await kernel.shutdown()
             if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
                 raise
-            raise KernelStartError(f"could not start a {spec.kernel_name!r} grading kernel: {error}") from error
+            raise KernelStartError(
+                f"could not start a {spec.kernel_name!r} grading kernel: {error}"
+            ) from error
         return kernel
 
     def environment(self) -> dict[str, str]:
@@ -273,7 +314,9 @@ class GradingKernel:
         folder; the other kernels' scratch folders are hidden, also those started later."""
         base = self.settings.sandbox or Rules()
         others = sorted(self.scratch.parent.glob(f"{SCRATCH_PREFIX}*"))
-        return dataclasses.replace(base, hide=(*base.hide, *others), writable=(*base.writable, self.scratch))
+        return dataclasses.replace(
+            base, hide=(*base.hide, *others), writable=(*base.writable, self.scratch)
+        )
 
     async def _start(self) -> None:
         self.cwd.mkdir(parents=True)
@@ -304,17 +347,23 @@ class GradingKernel:
             warmup_code(self.spec, self.settings.memory_limit),
             silent=True,
             store_history=False,
-            user_expressions={"warmup": "__import__('sys').__dict__.pop('_course_grade_warmup', None)"},
+            user_expressions={
+                "warmup": "__import__('sys').__dict__.pop('_course_grade_warmup', None)"
+            },
         )
         limit = self.client.startup_timeout + 60 * (1 + len(self.spec.preload))
         try:
             reply = await asyncio.wait_for(self._reply(msg_id), timeout=limit)
-        except asyncio.TimeoutError:
-            raise KernelStartError(f"the warm-up (importing {', '.join(self.spec.preload) or 'nothing'}) "
-                                   f"took longer than {limit} s") from None
+        except TimeoutError:
+            raise KernelStartError(
+                f"the warm-up (importing {', '.join(self.spec.preload) or 'nothing'}) "
+                f"took longer than {limit} s"
+            ) from None
         content = reply["content"]
         if content["status"] != "ok":
-            raise KernelStartError(f"warm-up failed: {content.get('ename')}: {content.get('evalue')}")
+            raise KernelStartError(
+                f"warm-up failed: {content.get('ename')}: {content.get('evalue')}"
+            )
         result = content["user_expressions"]["warmup"]
         if result.get("status") != "ok":
             raise KernelStartError(f"warm-up result unreadable: {result}")
@@ -393,7 +442,11 @@ class GradingKernel:
     def last_words(self) -> str:
         """The last line the kernel process wrote to its own stdout/stderr (often why it crashed)."""
         try:
-            lines = [line.strip() for line in self.stderr_path.read_text(errors="replace").splitlines() if line.strip()]
+            lines = [
+                line.strip()
+                for line in self.stderr_path.read_text(errors="replace").splitlines()
+                if line.strip()
+            ]
         except OSError:
             return ""
         lines = [line for line in lines if "without encryption" not in line]
@@ -416,7 +469,12 @@ def prepare_matplotlib(folder: Path) -> None:
         return
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MPLCONFIGDIR": str(folder), "MPLBACKEND": "agg"}
-    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, capture_output=True, check=False)
+    subprocess.run(
+        [sys.executable, "-c", "import matplotlib.font_manager"],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
 
 
 def remove_stale_scratch(scratch_root: Path | None = None) -> int:
@@ -484,7 +542,9 @@ class KernelPool:
         self.settings = settings
         self.warm = max(0, warm)
         self._demand: list[KernelSpec] = []
-        self._spares: dict[KernelSpec, collections.deque[asyncio.Future]] = collections.defaultdict(collections.deque)
+        self._spares: dict[KernelSpec, collections.deque[asyncio.Future]] = collections.defaultdict(
+            collections.deque
+        )
         self.started = 0
 
     def expect(self, specs: Iterable[KernelSpec]) -> None:
@@ -558,10 +618,14 @@ class ExecutionReport:
 
 
 def _error_output(ename: str, message: str) -> NotebookNode:
-    return nbformat.v4.new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
+    return nbformat.v4.new_output(
+        "error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"]
+    )
 
 
-async def execute_notebook(kernel: GradingKernel, nb: NotebookNode, resources: dict) -> ExecutionReport:
+async def execute_notebook(
+    kernel: GradingKernel, nb: NotebookNode, resources: dict
+) -> ExecutionReport:
     """Execute every cell of ``nb`` (in place) in ``kernel``, as nbgrader's Execute
     preprocessor would (errors allowed, timeout per cell with an interrupt).
 
@@ -599,8 +663,13 @@ async def execute_notebook(kernel: GradingKernel, nb: NotebookNode, resources: d
                 kernel.kill()
                 _stop(nb, index, report, reason)
                 break
-            if index != client.budget_cut and cell.cell_type == "code" and any(
-                out.output_type == "error" and out.get("ename") == timeout_name for out in cell.get("outputs", [])
+            if (
+                index != client.budget_cut
+                and cell.cell_type == "code"
+                and any(
+                    out.output_type == "error" and out.get("ename") == timeout_name
+                    for out in cell.get("outputs", [])
+                )
             ):
                 report.timed_out.append(index)
         client.set_widgets_metadata()
@@ -616,10 +685,15 @@ def _stop(nb: NotebookNode, index: int, report: ExecutionReport, reason: str) ->
     report.stopped_at = index
     report.stop_reason = reason
     nb.cells[index].setdefault("outputs", []).append(
-        _error_output(STOPPED, f"The grader stopped this cell: {reason}. The cells after it were not run.")
+        _error_output(
+            STOPPED, f"The grader stopped this cell: {reason}. The cells after it were not run."
+        )
     )
     for cell in nb.cells[index + 1 :]:
         if cell.cell_type == "code" and cell.source.strip():
             cell.outputs = [
-                _error_output(NOT_RUN, f"Not run: the grader stopped the kernel in cell {index + 1} ({reason}).")
+                _error_output(
+                    NOT_RUN,
+                    f"Not run: the grader stopped the kernel in cell {index + 1} ({reason}).",
+                )
             ]

@@ -70,7 +70,9 @@ def lab_command(course_dir: Path, port: int, teacher: bool = False) -> list[str]
     """
     root = course_dir if teacher else course_dir / LEARNER_FOLDER
     command = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable,
+        "-m",
+        "jupyterlab",
         "--no-browser",
         f"--ServerApp.ip={HOST}",
         f"--ServerApp.port={port}",
@@ -119,7 +121,9 @@ def is_ready(port: int, token: str) -> bool:
         return False
 
 
-def wait_until_ready(process: subprocess.Popen[bytes], port: int, token: str, timeout: float) -> bool:
+def wait_until_ready(
+    process: subprocess.Popen[bytes], port: int, token: str, timeout: float
+) -> bool:
     """Poll the server until it answers (True), exits or ``timeout`` seconds pass (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -166,8 +170,11 @@ def run(args: argparse.Namespace) -> int:
         for line in setup_lab.configure_for_learners():
             print(f"course lab: set up for learners: {line}", flush=True)
     except OSError as error:  # a read-only environment: use it as it is
-        print(f"course lab: could not write the learner setup ({error}); "
-              "run `course setup-lab` where you can write", file=sys.stderr)
+        print(
+            f"course lab: could not write the learner setup ({error}); "
+            "run `course setup-lab` where you can write",
+            file=sys.stderr,
+        )
 
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)
     with tempfile.TemporaryDirectory(prefix="course-lab-teacher-") as overlay_dir:
@@ -200,8 +207,10 @@ def run(args: argparse.Namespace) -> int:
                     flush=True,
                 )
             elif process.poll() is None:
-                print(f"course lab: no answer on port {args.port} after {READY_TIMEOUT:.0f} s",
-                      file=sys.stderr)
+                print(
+                    f"course lab: no answer on port {args.port} after {READY_TIMEOUT:.0f} s",
+                    file=sys.stderr,
+                )
                 process.terminate()
             else:
                 print(

@@ -37,7 +37,6 @@ def kernel_env() -> dict[str, str]:
     return {**os.environ, **QUIET_ENV, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
 
 
-
 def _timestamp(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -74,12 +73,20 @@ def cell_times(nb: NotebookNode) -> list[dict[str, Any]]:
     times = []
     for index, c in enumerate(nb.cells):
         timing = c.get("metadata", {}).get("execution", {})
-        if c.cell_type != "code" or "iopub.execute_input" not in timing or "shell.execute_reply" not in timing:
+        if (
+            c.cell_type != "code"
+            or "iopub.execute_input" not in timing
+            or "shell.execute_reply" not in timing
+        ):
             continue
-        seconds = (_timestamp(timing["shell.execute_reply"]) - _timestamp(timing["iopub.execute_input"])).total_seconds()
+        seconds = (
+            _timestamp(timing["shell.execute_reply"]) - _timestamp(timing["iopub.execute_input"])
+        ).total_seconds()
         grade_id = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         label = f"[{grade_id}] " + cell_label(c.source, 32) if grade_id else cell_label(c.source)
-        times.append({"index": index, "seconds": round(seconds, 3), "label": label, "setup": index == setup})
+        times.append(
+            {"index": index, "seconds": round(seconds, 3), "label": label, "setup": index == setup}
+        )
     return times
 
 
@@ -158,14 +165,20 @@ def run_notebook(nb: NotebookNode, cwd: Path, timeout: int = 300) -> dict[str, A
     (None, or what stopped the run).
     """
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
-        record_timing=True, store_widget_state=False,
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+        record_timing=True,
+        store_widget_state=False,
     )
     samplers: list[PeakMemory] = []
 
     def on_start(notebook: NotebookNode) -> None:
         provisioner = getattr(client.km, "provisioner", None)
-        pid = getattr(provisioner, "pid", None) or getattr(getattr(provisioner, "process", None), "pid", None)
+        pid = getattr(provisioner, "pid", None) or getattr(
+            getattr(provisioner, "process", None), "pid", None
+        )
         if pid:
             samplers.append(PeakMemory(pid).__enter__())
 
@@ -177,12 +190,18 @@ def run_notebook(nb: NotebookNode, cwd: Path, timeout: int = 300) -> dict[str, A
         # a kernel that dies is reported by nbclient.
         client.execute(env=kernel_env(), stderr=subprocess.DEVNULL)
     except Exception as exc:  # noqa: BLE001 - reported in the table, the benchmark goes on
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        error = (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        )
     wall = time.perf_counter() - started
     peak = max((s.stop() for s in samplers), default=0)
     times = cell_times(nb)
     setup = next((t["seconds"] for t in times if t["setup"]), None)
     return {
-        "wall": round(wall, 3), "compute": own_compute(times), "setup": setup, "cells": times,
-        "peak_bytes": peak, "error": error,
+        "wall": round(wall, 3),
+        "compute": own_compute(times),
+        "setup": setup,
+        "cells": times,
+        "peak_bytes": peak,
+        "error": error,
     }

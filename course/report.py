@@ -54,8 +54,18 @@ MANUAL = "waiting for manual grading"
 NO_ERROR = "no error shown (partial credit or a score set by hand)"
 
 REPORT_MD, REPORT_JSON, CHART_PNG = "report.md", "report.json", "pass_rates.png"
-OUTCOME_COLORS = {"passed": "#2a9d8f", "partly": "#e9c46a", "failed": "#e76f51", "ungraded": "#adb5bd"}
-OUTCOME_LABELS = {"passed": "full points", "partly": "some points", "failed": "no points", "ungraded": "not graded"}
+OUTCOME_COLORS = {
+    "passed": "#2a9d8f",
+    "partly": "#e9c46a",
+    "failed": "#e76f51",
+    "ungraded": "#adb5bd",
+}
+OUTCOME_LABELS = {
+    "passed": "full points",
+    "partly": "some points",
+    "failed": "no points",
+    "ungraded": "not graded",
+}
 
 
 # ----------------------------------------------------------------------------- data
@@ -117,7 +127,11 @@ class LessonResult:
     @property
     def pass_rate(self) -> float:
         """Mean pass rate of the lesson's exercises."""
-        return sum(e.pass_rate for e in self.exercises) / len(self.exercises) if self.exercises else 0.0
+        return (
+            sum(e.pass_rate for e in self.exercises) / len(self.exercises)
+            if self.exercises
+            else 0.0
+        )
 
 
 @dataclass
@@ -269,21 +283,30 @@ def read_class(course_dir: Path, assignments: list[str] | None = None) -> ClassR
     config = load_nbgrader_config(course_dir)
     coursedir = CourseDirectory(config=config)
     coursedir.root = str(course_dir)
-    if coursedir.db_url.startswith("sqlite:///") and not Path(coursedir.db_url[len("sqlite:///"):]).is_file():
+    if (
+        coursedir.db_url.startswith("sqlite:///")
+        and not Path(coursedir.db_url[len("sqlite:///") :]).is_file()
+    ):
         raise FileNotFoundError(
-            f"no gradebook at {coursedir.db_url[len('sqlite:///'):]}: run `nbgrader generate_assignment` "
-            "and `nbgrader autograde` in the course directory first")
+            f"no gradebook at {coursedir.db_url[len('sqlite:///') :]}: run `nbgrader generate_assignment` "
+            "and `nbgrader autograde` in the course directory first"
+        )
     with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
         known = [a.name for a in gradebook.assignments]
         names = list(assignments) if assignments else sorted(known)
         unknown = [n for n in names if n not in known]
         if unknown:
             raise LookupError(
-                f"not in the gradebook: {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})")
-        return ClassReport(coursedir.course_id, [_read_lesson(gradebook, coursedir, name) for name in names])
+                f"not in the gradebook: {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"
+            )
+        return ClassReport(
+            coursedir.course_id, [_read_lesson(gradebook, coursedir, name) for name in names]
+        )
 
 
-def _outcome(grade, max_points: float, autograded: NotebookNode | None, grade_id: str) -> tuple[str, str | None]:
+def _outcome(
+    grade, max_points: float, autograded: NotebookNode | None, grade_id: str
+) -> tuple[str, str | None]:
     """("passed" | "partly" | "failed" | "ungraded", why points were lost or None) for one grade."""
     if grade.auto_score is None and grade.manual_score is None:
         return "ungraded", NOT_AUTOGRADED if autograded is None else MANUAL
@@ -308,23 +331,38 @@ def _read_lesson(gradebook: Gradebook, coursedir: CourseDirectory, name: str) ->
     for notebook in sorted(gradebook.find_assignment(name).notebooks, key=lambda n: n.name):
         filename = f"{notebook.name}.ipynb"
         reference = next(
-            (nb for step in (coursedir.release_directory, coursedir.source_directory)
-             if (nb := _read(Path(coursedir.format_path(step, ".", name)) / filename)) is not None),
-            None)
-        autograded = {s: _read(Path(coursedir.format_path(coursedir.autograded_directory, s, name)) / filename)
-                      for s in submitted}
+            (
+                nb
+                for step in (coursedir.release_directory, coursedir.source_directory)
+                if (nb := _read(Path(coursedir.format_path(step, ".", name)) / filename))
+                is not None
+            ),
+            None,
+        )
+        autograded = {
+            s: _read(
+                Path(coursedir.format_path(coursedir.autograded_directory, s, name)) / filename
+            )
+            for s in submitted
+        }
         if reference is None:
             reference = next((nb for nb in autograded.values() if nb is not None), None)
         title, titles, order = _titles(reference)
         lesson_title = lesson_title or title
         cells = {cell.name: cell for cell in notebook.grade_cells}
         for grade_id in [g for g in order if g in cells] + sorted(set(cells) - set(order)):
-            exercise = ExerciseResult(grade_id, notebook.name, titles.get(grade_id, grade_id),
-                                      float(cells[grade_id].max_score))
+            exercise = ExerciseResult(
+                grade_id,
+                notebook.name,
+                titles.get(grade_id, grade_id),
+                float(cells[grade_id].max_score),
+            )
             messages = {}
             for student in submitted:
                 grade = gradebook.find_grade(grade_id, notebook.name, name, student)
-                outcome, message = _outcome(grade, exercise.max_points, autograded[student], grade_id)
+                outcome, message = _outcome(
+                    grade, exercise.max_points, autograded[student], grade_id
+                )
                 setattr(exercise, outcome, getattr(exercise, outcome) + 1)
                 if message:
                     messages[student] = message
@@ -375,31 +413,48 @@ def to_markdown(report: ClassReport, chart: str | None = CHART_PNG, top: int = 5
     """The report as Markdown: a summary by idea, the chart, then every lesson's exercises
     with their ``top`` most common failure messages."""
     lines = [f"# Class report: {report.course_id}", ""]
-    lines += ["## Which ideas need another look", "",
-              "Pass rate: the share of submitted notebooks with full points on an exercise, "
-              "averaged over the lesson's exercises.", "",
-              "| Lesson | Idea | Submitted | Pass rate | Weakest exercise |",
-              "|---|---|---:|---:|---|"]
+    lines += [
+        "## Which ideas need another look",
+        "",
+        "Pass rate: the share of submitted notebooks with full points on an exercise, "
+        "averaged over the lesson's exercises.",
+        "",
+        "| Lesson | Idea | Submitted | Pass rate | Weakest exercise |",
+        "|---|---|---:|---:|---|",
+    ]
     weakest_lesson = min(report.lessons, key=lambda l: l.pass_rate, default=None)
     for lesson in report.lessons:
         weakest = min(lesson.exercises, key=lambda e: e.pass_rate, default=None)
         weak = f"{weakest.title} ({_percent(weakest.pass_rate)})" if weakest else "-"
         flag = " ← lowest" if lesson is weakest_lesson and len(report.lessons) > 1 else ""
-        lines.append(f"| {lesson.title} | {lesson.idea or '-'} | {lesson.submitted}/{lesson.students} "
-                     f"| {_percent(lesson.pass_rate)}{flag} | {weak} |")
+        lines.append(
+            f"| {lesson.title} | {lesson.idea or '-'} | {lesson.submitted}/{lesson.students} "
+            f"| {_percent(lesson.pass_rate)}{flag} | {weak} |"
+        )
     if chart:
         lines += ["", f"![Share of learners with full points, per exercise]({chart})"]
     for lesson in report.lessons:
         lines += ["", f"## {lesson.title}", ""]
         if lesson.idea:
             lines += [f"Idea: {lesson.idea}.", ""]
-        lines.append(f"Submitted: {lesson.submitted} of {lesson.students} learners"
-                     + (f" (not submitted: {', '.join(lesson.not_submitted)})." if lesson.not_submitted else "."))
-        lines += ["", "| Exercise | Cell | Points | Passed | Partly | Failed | Not graded | Pass rate |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"Submitted: {lesson.submitted} of {lesson.students} learners"
+            + (
+                f" (not submitted: {', '.join(lesson.not_submitted)})."
+                if lesson.not_submitted
+                else "."
+            )
+        )
+        lines += [
+            "",
+            "| Exercise | Cell | Points | Passed | Partly | Failed | Not graded | Pass rate |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for e in lesson.exercises:
-            lines.append(f"| {e.title} | `{e.grade_id}` | {e.max_points:g} | {e.passed} | {e.partly} | {e.failed} "
-                         f"| {e.ungraded} | {_percent(e.pass_rate)} |")
+            lines.append(
+                f"| {e.title} | `{e.grade_id}` | {e.max_points:g} | {e.passed} | {e.partly} | {e.failed} "
+                f"| {e.ungraded} | {_percent(e.pass_rate)} |"
+            )
         for e in lesson.exercises:
             if not e.failures:
                 continue
@@ -409,7 +464,9 @@ def to_markdown(report: ClassReport, chart: str | None = CHART_PNG, top: int = 5
                 lines.append(f"- {failure.count} {learners}: {_code(failure.message)}")
             if len(e.failures) > top:
                 rest = sum(f.count for f in e.failures[top:])
-                lines.append(f"- {rest} more, with {len(e.failures) - top} other messages (see {REPORT_JSON})")
+                lines.append(
+                    f"- {rest} more, with {len(e.failures) - top} other messages (see {REPORT_JSON})"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -437,17 +494,29 @@ def plot_pass_rates(report: ClassReport) -> Figure:
             labelled.add(outcome)
             ax.barh(y, share, left=left, color=color, height=0.7, label=label)
             left += share
-        ax.text(1.01, y, f"{item.passed}/{item.graded}", transform=ax.get_yaxis_transform(),
-                va="center", fontsize=8)
+        ax.text(
+            1.01,
+            y,
+            f"{item.passed}/{item.graded}",
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            fontsize=8,
+        )
     labels = []
     for kind, item in rows:
         if kind == "lesson":
-            labels.append(f"{item.title} · {_short_idea(item)} · {_percent(item.pass_rate)} on average")
+            labels.append(
+                f"{item.title} · {_short_idea(item)} · {_percent(item.pass_rate)} on average"
+            )
         else:
             title = item.title if len(item.title) <= 48 else item.title[:47] + "…"
             labels.append(f"{title}  [{item.grade_id}]")
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    weakest = min(report.lessons, key=lambda lesson: lesson.pass_rate) if len(report.lessons) > 1 else None
+    weakest = (
+        min(report.lessons, key=lambda lesson: lesson.pass_rate)
+        if len(report.lessons) > 1
+        else None
+    )
     for (kind, item), tick in zip(rows, ax.get_yticklabels()):
         if kind == "lesson":
             tick.set_fontweight("bold")
@@ -471,7 +540,9 @@ def write_report(report: ClassReport, out: Path, top: int = 5) -> dict[str, Path
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / REPORT_MD, "json": out / REPORT_JSON, "chart": out / CHART_PNG}
-    paths["json"].write_text(json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    paths["json"].write_text(
+        json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     paths["markdown"].write_text(to_markdown(report, CHART_PNG, top=top), encoding="utf-8")
     plot_pass_rates(report).savefig(paths["chart"], dpi=150)
     return paths
@@ -481,12 +552,23 @@ def write_report(report: ClassReport, out: Path, top: int = 5) -> dict[str, Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
-                        help="assignments (lessons) to report on (default: every one in the gradebook)")
-    parser.add_argument("--course-dir", type=Path,
-                        help="nbgrader course directory (default: nearest folder with nbgrader_config.py)")
-    parser.add_argument("--out", type=Path, help="folder for the report (default: <course-dir>/reports)")
-    parser.add_argument("--top", type=int, default=5, help="failure messages listed per exercise (default: 5)")
+    parser.add_argument(
+        "assignments",
+        nargs="*",
+        metavar="ASSIGNMENT",
+        help="assignments (lessons) to report on (default: every one in the gradebook)",
+    )
+    parser.add_argument(
+        "--course-dir",
+        type=Path,
+        help="nbgrader course directory (default: nearest folder with nbgrader_config.py)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="folder for the report (default: <course-dir>/reports)"
+    )
+    parser.add_argument(
+        "--top", type=int, default=5, help="failure messages listed per exercise (default: 5)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -499,8 +581,12 @@ def run(args: argparse.Namespace) -> int:
     paths = write_report(report, args.out or course_dir / "reports", top=args.top)
     for lesson in report.lessons:
         weakest = min(lesson.exercises, key=lambda e: e.pass_rate, default=None)
-        summary = f"; weakest: {weakest.grade_id} ({_percent(weakest.pass_rate)})" if weakest else ""
-        print(f"{lesson.name}: {lesson.submitted}/{lesson.students} submitted, "
-              f"mean pass rate {_percent(lesson.pass_rate)}{summary}")
+        summary = (
+            f"; weakest: {weakest.grade_id} ({_percent(weakest.pass_rate)})" if weakest else ""
+        )
+        print(
+            f"{lesson.name}: {lesson.submitted}/{lesson.students} submitted, "
+            f"mean pass rate {_percent(lesson.pass_rate)}{summary}"
+        )
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

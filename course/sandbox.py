@@ -77,8 +77,11 @@ READ = READ_FILE | READ_DIR | EXECUTE
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneathAttr(ctypes.Structure):
@@ -104,7 +107,9 @@ def landlock_abi() -> int:
     if not sys.platform.startswith("linux"):
         return 0
     try:
-        version = _libc().syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
+        version = _libc().syscall(
+            _SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION)
+        )
     except (OSError, AttributeError):
         return 0
     return max(int(version), 0)
@@ -114,7 +119,9 @@ def _within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def readable_paths(hide: Iterable[Path], visible: Iterable[Path], root: Path = Path("/")) -> list[Path]:
+def readable_paths(
+    hide: Iterable[Path], visible: Iterable[Path], root: Path = Path("/")
+) -> list[Path]:
     """The fewest paths whose hierarchies cover everything readable: all of ``root`` but
     what lies below a ``hide`` path, except the ``visible`` paths inside it.
 
@@ -142,7 +149,9 @@ def readable_paths(hide: Iterable[Path], visible: Iterable[Path], root: Path = P
     result: list[Path] = []
 
     def readable(path: Path) -> bool:
-        deepest = max((m for m in marks if _within(path, m)), key=lambda m: len(m.parts), default=None)
+        deepest = max(
+            (m for m in marks if _within(path, m)), key=lambda m: len(m.parts), default=None
+        )
         return deepest is None or deepest in visible
 
     def visit(path: Path) -> None:
@@ -181,7 +190,11 @@ class Rules:
         ['--hide', '/c', '--writable', '/s', '--deny-network', '--allow-bind', '5555']
         """
         args = []
-        for option, paths in (("--hide", self.hide), ("--visible", self.visible), ("--writable", self.writable)):
+        for option, paths in (
+            ("--hide", self.hide),
+            ("--visible", self.visible),
+            ("--writable", self.writable),
+        ):
             for path in paths:
                 args += [option, str(path)]
         if self.deny_network:
@@ -207,7 +220,10 @@ def _package_location(module: str) -> Path | None:
 
 
 def course_rules(
-    course_dir: Path, modules: Iterable[str] = (), also_hide: Iterable[Path] = (), also_visible: Iterable[Path] = ()
+    course_dir: Path,
+    modules: Iterable[str] = (),
+    also_hide: Iterable[Path] = (),
+    also_visible: Iterable[Path] = (),
 ) -> Rules:
     """The rules for a kernel grading notebooks of ``course_dir``: no network; hide the
     course folder, the grader's Jupyter runtime folder (connection files) and ``also_hide``
@@ -223,13 +239,19 @@ def course_rules(
     >>> rules.hide[0], Path(sys.prefix).resolve() in rules.visible, rules.deny_network
     (PosixPath('/srv/course'), True, True)
     """
-    from course.lessons import find_root  # noqa: PLC0415 (keep this module's import light)
-
     from jupyter_core.paths import jupyter_runtime_dir  # noqa: PLC0415
 
+    from course.lessons import find_root  # noqa: PLC0415 (keep this module's import light)
+
     # The grader's Jupyter runtime folder holds connection files (ports and keys) of kernels.
-    hide = [Path(course_dir).resolve(), Path(jupyter_runtime_dir()).resolve(), *(Path(p).resolve() for p in also_hide)]
-    visible = [Path(p).resolve() for p in dict.fromkeys((sys.prefix, sys.exec_prefix, sys.base_prefix))]
+    hide = [
+        Path(course_dir).resolve(),
+        Path(jupyter_runtime_dir()).resolve(),
+        *(Path(p).resolve() for p in also_hide),
+    ]
+    visible = [
+        Path(p).resolve() for p in dict.fromkeys((sys.prefix, sys.exec_prefix, sys.base_prefix))
+    ]
     visible += [Path(p).resolve() for p in also_visible]
     for module in modules:
         location = _package_location(module)
@@ -264,10 +286,16 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
             raise SandboxError(errno, f"Landlock: {what}: {os.strerror(errno)}")
         return result
 
-    attr = _RulesetAttr(handled, handled_net, (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0)
+    attr = _RulesetAttr(
+        handled, handled_net, (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0
+    )
     size = ctypes.sizeof(attr) if abi >= 6 else 16  # older kernels know the first two fields only
-    ruleset = check(libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)),
-                    "create ruleset")
+    ruleset = check(
+        libc.syscall(
+            _SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)
+        ),
+        "create ruleset",
+    )
     try:
         grants: list[tuple[Path, int]] = [(Path("/"), READ_DIR)]
         grants += [(path, read) for path in readable_paths(rules.hide, rules.visible)]
@@ -284,14 +312,30 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
                 if not access:
                     continue
                 rule = _PathBeneathAttr(access, fd)
-                check(libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), ctypes.c_uint32(0)),
-                      f"add rule for {path}")
+                check(
+                    libc.syscall(
+                        _SYS_ADD_RULE,
+                        ruleset,
+                        _RULE_PATH_BENEATH,
+                        ctypes.byref(rule),
+                        ctypes.c_uint32(0),
+                    ),
+                    f"add rule for {path}",
+                )
             finally:
                 os.close(fd)
         for port in rules.bind_ports if handled_net else ():
             net_rule = _NetPortAttr(NET_BIND_TCP, int(port))
-            check(libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_NET_PORT, ctypes.byref(net_rule), ctypes.c_uint32(0)),
-                  f"add rule for port {port}")
+            check(
+                libc.syscall(
+                    _SYS_ADD_RULE,
+                    ruleset,
+                    _RULE_NET_PORT,
+                    ctypes.byref(net_rule),
+                    ctypes.c_uint32(0),
+                ),
+                f"add rule for port {port}",
+            )
         check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         check(libc.syscall(_SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)), "restrict self")
     finally:
@@ -317,15 +361,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     [--visible P] [--writable P] [--deny-network] [--allow-bind PORT] -- COMMAND ...``:
     contain and restrict this process, then replace it with COMMAND."""
     parser = argparse.ArgumentParser(prog="python -m course.sandbox", description=main.__doc__)
-    parser.add_argument("--hide", action="append", type=Path, default=[], help="a folder to keep unreadable")
-    parser.add_argument("--visible", action="append", type=Path, default=[], help="a path inside a hidden folder to keep readable")
-    parser.add_argument("--writable", action="append", type=Path, default=[], help="a folder to allow writing in")
-    parser.add_argument("--deny-network", action="store_true", help="deny TCP connect and bind (Landlock ABI 4+)")
-    parser.add_argument("--allow-bind", action="append", type=int, default=[], metavar="PORT",
-                        help="with --deny-network: a TCP port that may still be bound")
+    parser.add_argument(
+        "--hide", action="append", type=Path, default=[], help="a folder to keep unreadable"
+    )
+    parser.add_argument(
+        "--visible",
+        action="append",
+        type=Path,
+        default=[],
+        help="a path inside a hidden folder to keep readable",
+    )
+    parser.add_argument(
+        "--writable", action="append", type=Path, default=[], help="a folder to allow writing in"
+    )
+    parser.add_argument(
+        "--deny-network", action="store_true", help="deny TCP connect and bind (Landlock ABI 4+)"
+    )
+    parser.add_argument(
+        "--allow-bind",
+        action="append",
+        type=int,
+        default=[],
+        metavar="PORT",
+        help="with --deny-network: a TCP port that may still be bound",
+    )
     parser.add_argument("--cgroup", type=Path, help="a cgroup v2 folder to move into first")
     parser.add_argument("--subreaper", action="store_true", help="become a child subreaper")
-    parser.add_argument("--no-landlock", dest="landlock", action="store_false", help="contain only, no Landlock rules")
+    parser.add_argument(
+        "--no-landlock",
+        dest="landlock",
+        action="store_false",
+        help="contain only, no Landlock rules",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -337,8 +404,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.subreaper:
             become_subreaper()
         if args.landlock:
-            restrict(Rules(tuple(args.hide), tuple(args.visible), tuple(args.writable),
-                           args.deny_network, tuple(args.allow_bind)))
+            restrict(
+                Rules(
+                    tuple(args.hide),
+                    tuple(args.visible),
+                    tuple(args.writable),
+                    args.deny_network,
+                    tuple(args.allow_bind),
+                )
+            )
     except OSError as error:
         print(f"course.sandbox: {error}", file=sys.stderr)
         return 126

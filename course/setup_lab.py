@@ -167,12 +167,17 @@ def write_config(
     []
     """
     server = _merge_json(
-        config_dir / "jupyter_server_config.json", "ServerApp", server_extensions, "jpserver_extensions"
+        config_dir / "jupyter_server_config.json",
+        "ServerApp",
+        server_extensions,
+        "jpserver_extensions",
     )
     lab = _merge_json(
         config_dir / "labconfig" / "page_config.json", "disabledExtensions", disabled_plugins, None
     )
-    return [f"server extension {line}" for line in server] + [f"lab plugin disabled {line}" for line in lab]
+    return [f"server extension {line}" for line in server] + [
+        f"lab plugin disabled {line}" for line in lab
+    ]
 
 
 def recorded_role(config_dir: Path) -> str | None:
@@ -230,7 +235,11 @@ def write_course_root(config_dir: Path, course_dir: Path) -> bool:
     """
     path = config_dir / "nbgrader_config.py"
     line = f"c.CourseDirectory.root = {str(course_dir)!r}  # course setup-lab --role grader"
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else ["c = get_config()  # noqa: F821"]
+    lines = (
+        path.read_text(encoding="utf-8").splitlines()
+        if path.is_file()
+        else ["c = get_config()  # noqa: F821"]
+    )
     if line in lines:
         return False
     lines = [old for old in lines if not old.startswith("c.CourseDirectory.root =")] + [line]

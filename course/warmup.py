@@ -21,7 +21,6 @@ import ast
 import re
 from dataclasses import dataclass
 
-import nbformat
 from nbformat import NotebookNode
 
 
@@ -119,8 +118,11 @@ def _changes_environment(tree: ast.AST, allowed: dict[str, str]) -> bool:
             )
             if not (literal and allowed.get(target.slice.value, None) == node.value.value):
                 return True
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Subscript) \
-                and _names_environ(node.target.value):
+        elif (
+            isinstance(node, (ast.AugAssign, ast.AnnAssign))
+            and isinstance(node.target, ast.Subscript)
+            and _names_environ(node.target.value)
+        ):
             return True
         elif isinstance(node, ast.Delete) and any(
             isinstance(t, ast.Subscript) and _names_environ(t.value) for t in node.targets
@@ -128,7 +130,11 @@ def _changes_environment(tree: ast.AST, allowed: dict[str, str]) -> bool:
             return True
         elif isinstance(node, ast.Call):
             func = node.func
-            if isinstance(func, ast.Attribute) and func.attr in _ENV_METHODS and _names_environ(func.value):
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr in _ENV_METHODS
+                and _names_environ(func.value)
+            ):
                 return True
             if (isinstance(func, ast.Attribute) and func.attr in ("putenv", "unsetenv")) or (
                 isinstance(func, ast.Name) and func.id in ("putenv", "unsetenv")

@@ -27,7 +27,9 @@ def readme_diagram() -> helpers.SharingDiagram:
     keras.backend.clear_session()
     left, right = keras.Input((64,), name="left"), keras.Input((64,), name="right")
     encoder = layers.Dense(16, activation="relu", name="encoder")  # created once ...
-    difference = layers.Subtract(name="difference")([encoder(left), encoder(right)])  # ... called twice
+    difference = layers.Subtract(name="difference")(
+        [encoder(left), encoder(right)]
+    )  # ... called twice
     same = layers.Dense(1, activation="sigmoid", name="same_digit")(difference)
     siamese = keras.Model([left, right], same, name="siamese")
     return helpers.sharing_diagram(siamese)

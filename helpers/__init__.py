@@ -27,46 +27,6 @@ Modules, one job each:
 """
 
 from .calls import Call, call_counts, layer_calls, resolve_layer
-from .variables import (
-    VariableUse,
-    compare_weights,
-    same_variable,
-    variable_id,
-    variable_size,
-    variable_uses,
-    variables_used_by,
-)
-from .sharing import (
-    config_differences,
-    same_architecture,
-    separate_copies,
-    shared_variables,
-    shares_weights,
-    sharing_groups,
-    sharing_report,
-)
-from .params import block_params, count_params, param_table
-from .formulas import (
-    Formula,
-    batchnorm_params,
-    conv1d_params,
-    conv2d_params,
-    dense_params,
-    embedding_params,
-    formula_for,
-    formula_table,
-    formula_total,
-    gru_params,
-    lstm_params,
-    rule_for,
-    simple_rnn_params,
-)
-from .gradients import OUTSIDE_CALLS, contributions_add_up, gradient, gradients_by_call, split_mismatch
-from .plots import plot_params
-from .diagram import DIAGRAM_HINT, DiagramEdge, DiagramNode, SharingDiagram, diagram_hint, sharing_diagram
-from .explorer import CapacityExplorer, Growth, capacity_explorer, capacity_growth
-from .evaluation import accuracy, fraction_right, majority_rate, predict_outputs
-from .datasets import DEFAULT_PAIRS, DEFAULT_SEEDS, TRAIN_IMAGES, digit_images, digit_pairs
 from .checks import (
     CheckFailed,
     assert_accuracy,
@@ -88,7 +48,60 @@ from .checks import (
     assert_tied,
     assert_variable_count,
 )
+from .datasets import DEFAULT_PAIRS, DEFAULT_SEEDS, TRAIN_IMAGES, digit_images, digit_pairs
+from .diagram import (
+    DIAGRAM_HINT,
+    DiagramEdge,
+    DiagramNode,
+    SharingDiagram,
+    diagram_hint,
+    sharing_diagram,
+)
+from .evaluation import accuracy, fraction_right, majority_rate, predict_outputs
+from .explorer import CapacityExplorer, Growth, capacity_explorer, capacity_growth
+from .formulas import (
+    Formula,
+    batchnorm_params,
+    conv1d_params,
+    conv2d_params,
+    dense_params,
+    embedding_params,
+    formula_for,
+    formula_table,
+    formula_total,
+    gru_params,
+    lstm_params,
+    rule_for,
+    simple_rnn_params,
+)
+from .gradients import (
+    OUTSIDE_CALLS,
+    contributions_add_up,
+    gradient,
+    gradients_by_call,
+    split_mismatch,
+)
+from .params import block_params, count_params, param_table
+from .plots import plot_params
+from .sharing import (
+    config_differences,
+    same_architecture,
+    separate_copies,
+    shared_variables,
+    shares_weights,
+    sharing_groups,
+    sharing_report,
+)
 from .tables import Table
+from .variables import (
+    VariableUse,
+    compare_weights,
+    same_variable,
+    variable_id,
+    variable_size,
+    variable_uses,
+    variables_used_by,
+)
 
 __all__ = [
     "OUTSIDE_CALLS",

@@ -113,7 +113,9 @@ def _rows(graph: nx.Graph) -> dict[str, float]:
     # factor; undo it so rows are whole steps again.
     steps: list[float] = []
     for column in (0, 1):
-        ys = sorted(float(y) for key, (_, y) in layout.items() if graph.nodes[key]["column"] == column)
+        ys = sorted(
+            float(y) for key, (_, y) in layout.items() if graph.nodes[key]["column"] == column
+        )
         steps += [b - a for a, b in zip(ys, ys[1:])]
     xs = sorted({round(float(x), 9) for x, _ in layout.values()})
     scale = min(steps) if steps else (xs[1] - xs[0] if len(xs) > 1 else 1.0)
@@ -136,8 +138,10 @@ def layout(diagram: SharingDiagram) -> Layout:
     rows = _rows(diagram.graph)
     box_widths = []
     for nodes in (diagram.calls, diagram.variables):
-        texts = [max(_width(renderer, n.label, LABEL_SIZE), _width(renderer, n.detail, DETAIL_SIZE))
-                 for n in nodes]
+        texts = [
+            max(_width(renderer, n.label, LABEL_SIZE), _width(renderer, n.detail, DETAIL_SIZE))
+            for n in nodes
+        ]
         box_widths.append(max([MIN_BOX, *texts]) + 2 * PAD)
     calls_w, variables_w = box_widths
     columns_width = calls_w + (GAP + variables_w if diagram.variables else 0)
@@ -155,7 +159,8 @@ def layout(diagram: SharingDiagram) -> Layout:
     x_of = (left + calls_w / 2, left + calls_w + GAP + variables_w / 2)
     top_row = height - TITLE_BAND - HEADER_BAND - ROW / 2
     positions = {
-        key: (x_of[diagram.graph.nodes[key]["column"]], top_row - row * ROW) for key, row in rows.items()
+        key: (x_of[diagram.graph.nodes[key]["column"]], top_row - row * ROW)
+        for key, row in rows.items()
     }
     return Layout(width, height, positions, (calls_w, variables_w), legend_columns, entries)
 
@@ -164,16 +169,40 @@ def _box(ax, node, centre: tuple[float, float], width: float) -> None:
     style = _style(node.kind, node.params)
     x, y = centre
     patch = FancyBboxPatch(
-        (x - width / 2, y - BOX_HEIGHT / 2), width, BOX_HEIGHT,
-        boxstyle="round,pad=0,rounding_size=0.07", facecolor=style.face, edgecolor=style.edge,
-        linewidth=1.6 if node.kind in ("shared", "tied") else 1.1, linestyle=style.linestyle, zorder=2,
+        (x - width / 2, y - BOX_HEIGHT / 2),
+        width,
+        BOX_HEIGHT,
+        boxstyle="round,pad=0,rounding_size=0.07",
+        facecolor=style.face,
+        edgecolor=style.edge,
+        linewidth=1.6 if node.kind in ("shared", "tied") else 1.1,
+        linestyle=style.linestyle,
+        zorder=2,
     )
     patch.set_gid(f"sharing-{node.key.replace(':', '-')}")
     ax.add_patch(patch)
-    ax.text(x, y + 0.085, node.label, ha="center", va="center", fontsize=LABEL_SIZE,
-            color=style.text, zorder=3, parse_math=False)
-    ax.text(x, y - 0.115, node.detail, ha="center", va="center", fontsize=DETAIL_SIZE,
-            color="#4d4d4d" if style.text == "#1a1a1a" else style.text, zorder=3, parse_math=False)
+    ax.text(
+        x,
+        y + 0.085,
+        node.label,
+        ha="center",
+        va="center",
+        fontsize=LABEL_SIZE,
+        color=style.text,
+        zorder=3,
+        parse_math=False,
+    )
+    ax.text(
+        x,
+        y - 0.115,
+        node.detail,
+        ha="center",
+        va="center",
+        fontsize=DETAIL_SIZE,
+        color="#4d4d4d" if style.text == "#1a1a1a" else style.text,
+        zorder=3,
+        parse_math=False,
+    )
 
 
 def draw(diagram: SharingDiagram) -> Figure:
@@ -187,33 +216,70 @@ def draw(diagram: SharingDiagram) -> Figure:
     ax.set_axis_off()
     ax.set_gid("sharing-diagram")
 
-    ax.text(plan.width / 2, plan.height - TITLE_BAND / 2 - 0.04, diagram.title, ha="center",
-            va="center", fontsize=TITLE_SIZE, fontweight="bold", parse_math=False)
+    ax.text(
+        plan.width / 2,
+        plan.height - TITLE_BAND / 2 - 0.04,
+        diagram.title,
+        ha="center",
+        va="center",
+        fontsize=TITLE_SIZE,
+        fontweight="bold",
+        parse_math=False,
+    )
     calls_w, variables_w = plan.box_widths
     header_y = plan.height - TITLE_BAND - HEADER_BAND / 2
-    headers = [(diagram.calls, calls_w, "layer calls"), (diagram.variables, variables_w, "variables")]
+    headers = [
+        (diagram.calls, calls_w, "layer calls"),
+        (diagram.variables, variables_w, "variables"),
+    ]
     for nodes, _, text in headers:
         if nodes:
             x = plan.positions[nodes[0].key][0]
-            ax.text(x, header_y, text, ha="center", va="center", fontsize=HEADER_SIZE,
-                    color="#666666", style="italic", parse_math=False)
+            ax.text(
+                x,
+                header_y,
+                text,
+                ha="center",
+                va="center",
+                fontsize=HEADER_SIZE,
+                color="#666666",
+                style="italic",
+                parse_math=False,
+            )
 
     for edge in diagram.edges:
         (xc, yc), (xv, yv) = plan.positions[edge.call], plan.positions[edge.variable]
         style = STYLES[edge.kind]
-        line = ax.plot([xc + calls_w / 2, xv - variables_w / 2], [yc, yv], color=style.line,
-                       linewidth=2.2 if edge.kind in ("shared", "tied") else 1.3,
-                       solid_capstyle="round", zorder=1)[0]
-        line.set_gid(f"sharing-edge-{edge.variable.replace(':', '-')}-{edge.call.replace(':', '-')}")
+        line = ax.plot(
+            [xc + calls_w / 2, xv - variables_w / 2],
+            [yc, yv],
+            color=style.line,
+            linewidth=2.2 if edge.kind in ("shared", "tied") else 1.3,
+            solid_capstyle="round",
+            zorder=1,
+        )[0]
+        line.set_gid(
+            f"sharing-edge-{edge.variable.replace(':', '-')}-{edge.call.replace(':', '-')}"
+        )
     for node in diagram.calls:
         _box(ax, node, plan.positions[node.key], calls_w)
     for node in diagram.variables:
         _box(ax, node, plan.positions[node.key], variables_w)
 
-    handles = [Patch(facecolor=s.face, edgecolor=s.edge, linestyle=s.linestyle, label=text)
-               for text, s in plan.legend_entries]
-    legend = ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(plan.width / 2, MARGIN * 0.6),
-                       bbox_transform=ax.transData, ncol=plan.legend_columns, frameon=False,
-                       fontsize=LEGEND_SIZE, handlelength=1.4, columnspacing=1.2)
+    handles = [
+        Patch(facecolor=s.face, edgecolor=s.edge, linestyle=s.linestyle, label=text)
+        for text, s in plan.legend_entries
+    ]
+    legend = ax.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(plan.width / 2, MARGIN * 0.6),
+        bbox_transform=ax.transData,
+        ncol=plan.legend_columns,
+        frameon=False,
+        fontsize=LEGEND_SIZE,
+        handlelength=1.4,
+        columnspacing=1.2,
+    )
     legend.set_gid("sharing-legend")
     return fig

@@ -119,7 +119,9 @@ class Call:
     def input_shapes(self) -> list[tuple]:
         """Shapes of the tensors this call received (``None`` is the batch size)."""
         args, _ = self._arguments()
-        return [tuple(t.shape) for t in keras.tree.flatten(args) if isinstance(t, keras.KerasTensor)]
+        return [
+            tuple(t.shape) for t in keras.tree.flatten(args) if isinstance(t, keras.KerasTensor)
+        ]
 
     @property
     def output_shapes(self) -> list[tuple]:
@@ -189,6 +191,7 @@ class VariableUse:
         """Used by more than one call (one layer called twice, or two tied layers)."""
         return len(self.calls) > 1
 
+
 # ---------------------------------------------------------------------- the analysis
 
 
@@ -221,15 +224,23 @@ def _graph_calls(graph) -> list[Call]:
     in data-flow order (calls at one depth in the order they were made)."""
     ordered = sorted(graph._nodes_by_depth.items(), reverse=True)
     depth = {id(n): d for d, nodes in ordered for n in nodes}
-    nodes = [n for _, ns in ordered for n in ns
-             if not n.is_input and isinstance(n.operation, keras.layers.Layer)]
+    nodes = [
+        n
+        for _, ns in ordered
+        for n in ns
+        if not n.is_input and isinstance(n.operation, keras.layers.Layer)
+    ]
     per_layer: dict[int, list] = {}
     for node in nodes:
         per_layer.setdefault(id(node.operation), []).append(node)
     for layer_nodes in per_layer.values():
         layer_nodes.sort(key=lambda n: n.operation._inbound_nodes.index(n))
-    calls = [Call(n.operation, per_layer[id(n.operation)].index(n) + 1, len(per_layer[id(n.operation)]), n)
-             for n in nodes]
+    calls = [
+        Call(
+            n.operation, per_layer[id(n.operation)].index(n) + 1, len(per_layer[id(n.operation)]), n
+        )
+        for n in nodes
+    ]
     calls.sort(key=lambda c: (-depth[id(c._node)], c.number))
     return calls
 
@@ -241,8 +252,16 @@ def _nested(frames: list[Frame], parent: Call, made: dict[int, Call]) -> list[Ca
     seen: collections.Counter = collections.Counter()
     for frame in frames:
         seen[id(frame.layer)] += 1
-        call = Call(frame.layer, seen[id(frame.layer)], counts[id(frame.layer)], None, parent,
-                    frame.args, frame.kwargs, frame.outputs)
+        call = Call(
+            frame.layer,
+            seen[id(frame.layer)],
+            counts[id(frame.layer)],
+            None,
+            parent,
+            frame.args,
+            frame.kwargs,
+            frame.outputs,
+        )
         made[id(frame)] = call
         out.append(call)
         out.extend(_nested(frame.children, call, made))
@@ -285,14 +304,19 @@ def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
             f"{model.name!r} has no layer graph and no record of the shape of its inputs, so "
             "the helpers cannot run it to see its calls. If it has not been called yet, call it "
             "once on a batch of data (model(x)); otherwise build it with "
-            "model.build(input_shape), e.g. model.build((None, 64)).")
+            "model.build(input_shape), e.g. model.build((None, 64))."
+        )
     first = next(iter(shapes.values()))
     probe = first[0] if first and isinstance(first[0], (list, tuple)) else first
     batch = probe[0] if probe and probe[0] is not None else FILLER
 
     def zeros(shape):
-        return keras.ops.zeros([batch if i == 0 and d is None else (FILLER if d is None else d)
-                                for i, d in enumerate(shape)])
+        return keras.ops.zeros(
+            [
+                batch if i == 0 and d is None else (FILLER if d is None else d)
+                for i, d in enumerate(shape)
+            ]
+        )
 
     def build(shape):
         return keras.tree.map_shape_structure(zeros, shape)
@@ -345,8 +369,16 @@ def _analyse(model: keras.Model) -> Analysis:
         seen: collections.Counter = collections.Counter()
         for frame in root.children:
             seen[id(frame.layer)] += 1
-            call = Call(frame.layer, seen[id(frame.layer)], counts[id(frame.layer)], None, None,
-                        frame.args, frame.kwargs, frame.outputs)
+            call = Call(
+                frame.layer,
+                seen[id(frame.layer)],
+                counts[id(frame.layer)],
+                None,
+                None,
+                frame.args,
+                frame.kwargs,
+                frame.outputs,
+            )
             calls.append(call)
             nested.append(call)
             nested.extend(_nested(frame.children, call, made))
@@ -355,8 +387,11 @@ def _analyse(model: keras.Model) -> Analysis:
         own = Call(model, 1, 1, None, None, root.args, root.kwargs, root.outputs)
         add({id(v): (v, [own]) for v in root.reads if id(v) not in skip})
 
-    uses = {key: VariableUse(variable, calls) for key, (variable, calls) in readers.items()
-            if not variable.path.endswith("seed_generator_state")}
+    uses = {
+        key: VariableUse(variable, calls)
+        for key, (variable, calls) in readers.items()
+        if not variable.path.endswith("seed_generator_state")
+    }
     for variable in model.weights:
         uses.setdefault(id(variable), VariableUse(variable, []))
     order = {id(v): i for i, v in enumerate(model.weights)}
@@ -377,10 +412,15 @@ def _fingerprint(model: keras.Model) -> tuple:
             if isinstance(value, (keras.layers.Layer, keras.Variable)):
                 held.append(id(value))
             elif isinstance(value, (list, tuple)):
-                held.extend(id(v) for v in value if isinstance(v, (keras.layers.Layer, keras.Variable)))
+                held.extend(
+                    id(v) for v in value if isinstance(v, (keras.layers.Layer, keras.Variable))
+                )
             elif isinstance(value, dict):
-                held.extend(id(v) for v in value.values()
-                            if isinstance(v, (keras.layers.Layer, keras.Variable)))
+                held.extend(
+                    id(v)
+                    for v in value.values()
+                    if isinstance(v, (keras.layers.Layer, keras.Variable))
+                )
         parts.append((id(layer), bool(layer.built), tuple(held)))
     return tuple(parts)
 

@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -18,7 +18,9 @@ import numpy as np
 __all__ = ["value_and_grads"]
 
 
-def value_and_grads(fn: Callable[[list], object], values: Sequence) -> tuple[float, list[np.ndarray]]:
+def value_and_grads(
+    fn: Callable[[list], object], values: Sequence
+) -> tuple[float, list[np.ndarray]]:
     """``fn(tensors)`` (a scalar) and its gradient with respect to each of ``tensors``, which
     start as copies of ``values``. Gradients come back as NumPy arrays of the values' shapes
     (zeros where ``fn`` does not depend on a tensor)."""
@@ -51,6 +53,10 @@ def value_and_grads(fn: Callable[[list], object], values: Sequence) -> tuple[flo
         raise NotImplementedError(
             f"The gradient helpers work on the TensorFlow, JAX and PyTorch backends, not {backend!r}."
         )
-    arrays = [np.zeros(tuple(t.shape), dtype=keras.backend.standardize_dtype(t.dtype)) if g is None
-              else np.asarray(keras.ops.convert_to_numpy(g)) for t, g in zip(tensors, grads)]
+    arrays = [
+        np.zeros(tuple(t.shape), dtype=keras.backend.standardize_dtype(t.dtype))
+        if g is None
+        else np.asarray(keras.ops.convert_to_numpy(g))
+        for t, g in zip(tensors, grads)
+    ]
     return float(keras.ops.convert_to_numpy(value)), arrays

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import functools
 import numbers
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Integral
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -32,7 +33,7 @@ from .calls import call_counts, layer_calls, resolve_layer
 from .evaluation import fraction_right, majority_rate, predict_outputs
 from .formulas import formula_for, rule_for
 from .gradients import gradient, gradients_by_call, split_mismatch
-from .params import Blocks, block_params, count_params, owners, param_table
+from .params import Blocks, block_params, count_params, param_table
 from .sharing import (
     config_differences,
     same_architecture,
@@ -113,9 +114,15 @@ def _layer(model: keras.Model, ref: LayerRef) -> keras.layers.Layer:
         message = str(error) + " Check the name= you gave each layer."
         reused = {name: n for name, n in call_counts(model).items() if n > 1}
         if reused:
-            message += " Note: " + "; ".join(
-                f"{name!r} is called {n} times (one layer object, one set of weights, used on "
-                f"{n} inputs)" for name, n in reused.items()) + "."
+            message += (
+                " Note: "
+                + "; ".join(
+                    f"{name!r} is called {n} times (one layer object, one set of weights, used on "
+                    f"{n} inputs)"
+                    for name, n in reused.items()
+                )
+                + "."
+            )
         _fail(message)
 
 
@@ -123,7 +130,9 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def assert_calls(model: keras.Model, layer: LayerRef, expected: int, *, hint: str | None = None) -> None:
+def assert_calls(
+    model: keras.Model, layer: LayerRef, expected: int, *, hint: str | None = None
+) -> None:
     """``layer`` is called exactly ``expected`` times in ``model``: one layer object (one
     set of weights) used on ``expected`` inputs."""
     __tracebackhide__ = True
@@ -139,8 +148,11 @@ def assert_calls(model: keras.Model, layer: LayerRef, expected: int, *, hint: st
     )
     own = {variable_id(w) for w in target.weights}
     twins = [
-        l.name for l in model.layers
-        if l is not target and type(l) is type(target) and l.weights
+        l.name
+        for l in model.layers
+        if l is not target
+        and type(l) is type(target)
+        and l.weights
         and [tuple(w.shape) for w in l.weights] == [tuple(w.shape) for w in target.weights]
         and not any(variable_id(w) in own for w in l.weights)  # an alias shares, it is no twin
     ]
@@ -161,7 +173,9 @@ def _type_name(value: Any) -> str:
     return "None" if value is None else type(value).__name__
 
 
-def assert_call_counts(model: keras.Model, answer: Mapping[str, int], *, hint: str | None = None) -> None:
+def assert_call_counts(
+    model: keras.Model, answer: Mapping[str, int], *, hint: str | None = None
+) -> None:
     """``answer`` gives, for every layer of ``model``, how many times the model calls it
     (``{layer name: calls}``, what :func:`~helpers.calls.call_counts` reports). Inputs
     are not calls; a layer the model never calls may be left out or given 0.
@@ -184,8 +198,11 @@ def assert_call_counts(model: keras.Model, answer: Mapping[str, int], *, hint: s
     """
     __tracebackhide__ = True
     if not isinstance(answer, Mapping):
-        _fail(f"Give the call counts as a dict {{layer name: number of calls}}, e.g. "
-              f"{{'encoder': 2}}; got a {_type_name(answer)}.", hint)
+        _fail(
+            f"Give the call counts as a dict {{layer name: number of calls}}, e.g. "
+            f"{{'encoder': 2}}; got a {_type_name(answer)}.",
+            hint,
+        )
     calls = layer_calls(model)
     counts = call_counts(model)
     inputs = {l.name for l in model.layers if isinstance(l, keras.layers.InputLayer)}
@@ -200,26 +217,34 @@ def assert_call_counts(model: keras.Model, answer: Mapping[str, int], *, hint: s
         elif name in inputs:
             if value:
                 problems.append(
-                    f"{name!r} is an input (a placeholder for data), not a layer call: leave it out.")
+                    f"{name!r} is an input (a placeholder for data), not a layer call: leave it out."
+                )
         elif name not in counts:
             if value:
                 problems.append(
                     f"The model calls no layer named {name!r}, so its count is 0, not {value}. "
-                    "A layer you create but never call on a tensor is not part of the model.")
+                    "A layer you create but never call on a tensor is not part of the model."
+                )
         elif value != counts[name]:
             problems.append(
                 f"{name!r}: {value} is not its number of calls. Recount: every time the code\n"
-                f"    applies {name!r} to a tensor is one call (in functions and loops too).")
+                f"    applies {name!r} to a tensor is one call (in functions and loops too)."
+            )
     for name, n in counts.items():
         if name not in answer:
             layer = by_layer[name][0].layer
-            why = ("" if layer.weights else
-                   " It has no variables, but each use of it is still a call (a node of the graph).")
-            problems.append(
-                f"Your answer leaves out {name!r} ({type(layer).__name__}).{why}")
+            why = (
+                ""
+                if layer.weights
+                else " It has no variables, but each use of it is still a call (a node of the graph)."
+            )
+            problems.append(f"Your answer leaves out {name!r} ({type(layer).__name__}).{why}")
     if problems:
-        _fail(f"Your call counts do not match the model {model.name!r}:\n  - "
-              + "\n  - ".join(problems), hint)
+        _fail(
+            f"Your call counts do not match the model {model.name!r}:\n  - "
+            + "\n  - ".join(problems),
+            hint,
+        )
 
 
 def assert_variable_count(model: keras.Model, answer: int, *, hint: str | None = None) -> None:
@@ -259,22 +284,30 @@ def assert_variable_count(model: keras.Model, answer: int, *, hint: str | None =
         repeated = list(dict.fromkeys(name for u in uses if u.is_shared for name in u.layers))
         counts = call_counts(model)
         listing = " and ".join(
-            f"{n!r} is called {_plural(counts[n], 'time')}" if counts.get(n, 1) > 1
-            else f"{n!r} calls a layer inside it more than once" for n in repeated)
+            f"{n!r} is called {_plural(counts[n], 'time')}"
+            if counts.get(n, 1) > 1
+            else f"{n!r} calls a layer inside it more than once"
+            for n in repeated
+        )
         message += (
             f"\nYou counted each variable once per call. {listing}, "
-            "but every call of a layer uses that layer's one set of variables: count them once.")
+            "but every call of a layer uses that layer's one set of variables: count them once."
+        )
     elif frozen and answer == actual - len(frozen):
         message += (
             f"\nYou left out the {_plural(len(frozen), 'non-trainable variable')} "
             f"({', '.join(u.path for u in frozen)}). Training does not change them, but "
-            "they are variables of the model all the same: model.weights lists them.")
+            "they are variables of the model all the same: model.weights lists them."
+        )
     elif answer == params:
         message += (
             f"\n{answer:,} is the number of parameters (single numbers). A variable is a "
-            "whole tensor, such as a kernel or a bias.")
-    message += ("\nRecount: list each layer the model calls and the variables it creates\n"
-                "(a kernel, a bias, ...), each layer once, however many calls it has.")
+            "whole tensor, such as a kernel or a bias."
+        )
+    message += (
+        "\nRecount: list each layer the model calls and the variables it creates\n"
+        "(a kernel, a bias, ...), each layer once, however many calls it has."
+    )
     _fail(message, hint)
 
 
@@ -288,7 +321,9 @@ def assert_shared(model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str | N
     if layer_a is layer_b:
         _fail(
             f"Layer {layer_a.name!r} should be used more than once so that its weights are "
-            f"shared, but your model calls it only once.", hint)
+            f"shared, but your model calls it only once.",
+            hint,
+        )
     _fail(
         f"Layers {layer_a.name!r} and {layer_b.name!r} should share weights, but they use "
         f"different variables.\n"
@@ -300,7 +335,9 @@ def assert_shared(model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str | N
     )
 
 
-def assert_not_shared(model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str | None = None) -> None:
+def assert_not_shared(
+    model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str | None = None
+) -> None:
     """Layers ``a`` and ``b`` of ``model`` have no variable in common."""
     __tracebackhide__ = True
     layer_a, layer_b = _layer(model, a), _layer(model, b)
@@ -310,7 +347,9 @@ def assert_not_shared(model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str
             "but they are one "
             f"layer object called {_plural(call_counts(model).get(layer_a.name, 0), 'time')}: "
             "every call uses the same variables. Create a new layer for each use "
-            "(call your block-building function again).", hint)
+            "(call your block-building function again).",
+            hint,
+        )
     common = shared_variables(model, layer_a, layer_b)
     if common:
         _fail(
@@ -321,7 +360,9 @@ def assert_not_shared(model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str
         )
 
 
-def assert_separate_copies(model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str | None = None) -> None:
+def assert_separate_copies(
+    model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str | None = None
+) -> None:
     """``a`` and ``b`` (layers or sub-models) have the same architecture and no variable
     in common: two independent copies of one design."""
     __tracebackhide__ = True
@@ -330,14 +371,18 @@ def assert_separate_copies(model: keras.Model, a: LayerRef, b: LayerRef, *, hint
     if same_architecture(layer_a, layer_b):
         return
     settings = config_differences(layer_a, layer_b)
-    same_shapes = [tuple(w.shape) for w in layer_a.weights] == [tuple(w.shape) for w in layer_b.weights]
+    same_shapes = [tuple(w.shape) for w in layer_a.weights] == [
+        tuple(w.shape) for w in layer_b.weights
+    ]
     if type(layer_a) is type(layer_b) and same_shapes and settings:
         # Same kind, same variables: only settings such as the activation tell them apart.
         _fail(
             f"{layer_a.name!r} and {layer_b.name!r} should be copies of one architecture, "
             f"but their settings differ: "
-            + "; ".join(f"{key} is {va!r} in {layer_a.name!r} and {vb!r} in {layer_b.name!r}"
-                        for key, (va, vb) in settings.items())
+            + "; ".join(
+                f"{key} is {va!r} in {layer_a.name!r} and {vb!r} in {layer_b.name!r}"
+                for key, (va, vb) in settings.items()
+            )
             + ". Build both with the same code and the same settings.",
             hint,
         )
@@ -354,7 +399,12 @@ def assert_separate_copies(model: keras.Model, a: LayerRef, b: LayerRef, *, hint
 
 
 def assert_tied(
-    model: keras.Model, layer: LayerRef, to: LayerRef, variable: str = "kernel", *, hint: str | None = None
+    model: keras.Model,
+    layer: LayerRef,
+    to: LayerRef,
+    variable: str = "kernel",
+    *,
+    hint: str | None = None,
 ) -> None:
     """Layer ``layer`` reads the variable ``variable`` (e.g. ``"kernel"``) that belongs to
     layer ``to``: the two layers are tied through one variable."""
@@ -364,16 +414,25 @@ def assert_tied(
     if not owned:
         _fail(
             f"Layer {owner.name!r} has no variable named {variable!r}; its variables are "
-            f"{_describe(owner.weights)}.", hint)
+            f"{_describe(owner.weights)}.",
+            hint,
+        )
     target = owned[0]
     used = variables_used_by(model, user)
     if any(variable_id(v) == variable_id(target) for v in used):
         return
-    described = ", ".join(
-        f"{v.path} {tuple(v.shape)}"
-        + (" (NOT the model's: another variable with the same name)" if v.path == target.path else "")
-        for v in used
-    ) or "no variables"
+    described = (
+        ", ".join(
+            f"{v.path} {tuple(v.shape)}"
+            + (
+                " (NOT the model's: another variable with the same name)"
+                if v.path == target.path
+                else ""
+            )
+            for v in used
+        )
+        or "no variables"
+    )
     _fail(
         f"Layer {user.name!r} should be tied to {owner.name!r}: it should use "
         f"{target.path} {tuple(target.shape)} itself, but it does not read that variable.\n"
@@ -384,7 +443,9 @@ def assert_tied(
     )
 
 
-def assert_owns(layer: keras.layers.Layer, expected: Sequence[str], *, hint: str | None = None) -> None:
+def assert_owns(
+    layer: keras.layers.Layer, expected: Sequence[str], *, hint: str | None = None
+) -> None:
     """``layer.weights`` are exactly the variables named ``expected`` (the last part of
     each path, e.g. ``["bias"]``), all created by ``layer`` itself.
 
@@ -408,8 +469,10 @@ def assert_owns(layer: keras.layers.Layer, expected: Sequence[str], *, hint: str
     own = sorted(w.path.split("/")[-1] for w in weights if w.path.startswith(prefix))
     if not foreign and own == sorted(expected):
         return
-    message = (f"Layer {layer.name!r} should own exactly {list(expected)}, but its weights are "
-               f"{_describe(weights)}.")
+    message = (
+        f"Layer {layer.name!r} should own exactly {list(expected)}, but its weights are "
+        f"{_describe(weights)}."
+    )
     if foreign:
         owners = ", ".join(dict.fromkeys(repr(w.path.rsplit("/", 1)[0]) for w in foreign))
         message += (
@@ -417,7 +480,7 @@ def assert_owns(layer: keras.layers.Layer, expected: Sequence[str], *, hint: str
             f"because it keeps that layer in a normal attribute (self.x = other_layer), which "
             "Keras tracks as a sub-layer. Then summary() counts those parameters twice and "
             f"freezing {layer.name!r} freezes {owners} too. Keep the reference without "
-            "tracking: object.__setattr__(self, \"x\", other_layer)."
+            'tracking: object.__setattr__(self, "x", other_layer).'
         )
     _fail(message, hint)
 
@@ -451,20 +514,31 @@ def assert_gradient_split(
     __tracebackhide__ = True
     expected = gradients_by_call(model, variable, inputs, loss)
     if not isinstance(parts, Mapping):
-        _fail(f"The gradient parts should be a dict {{call label: gradient}} as "
-              f"helpers.gradients_by_call returns it, not a {type(parts).__name__}.", hint)
+        _fail(
+            f"The gradient parts should be a dict {{call label: gradient}} as "
+            f"helpers.gradients_by_call returns it, not a {type(parts).__name__}.",
+            hint,
+        )
     if sorted(parts) != sorted(expected):
-        _fail(f"There should be one gradient part per call that reads {variable.path}: "
-              f"{sorted(expected)}; yours are for {sorted(parts)}. Did you pass the right variable?",
-              hint)
+        _fail(
+            f"There should be one gradient part per call that reads {variable.path}: "
+            f"{sorted(expected)}; yours are for {sorted(parts)}. Did you pass the right variable?",
+            hint,
+        )
     for label, want in expected.items():
         got = np.asarray(parts[label], dtype=float)
         if got.shape != want.shape:
-            _fail(f"Your gradient part for {label!r} has shape {got.shape}; the variable "
-                  f"{variable.path} has shape {want.shape}.", hint)
+            _fail(
+                f"Your gradient part for {label!r} has shape {got.shape}; the variable "
+                f"{variable.path} has shape {want.shape}.",
+                hint,
+            )
         if not np.allclose(got, want, atol=atol):
-            _fail(f"Your gradient part for {label!r} is off by up to {np.abs(got - want).max():.3g}. "
-                  "Compute it for the same variable, inputs and loss.", hint)
+            _fail(
+                f"Your gradient part for {label!r} is off by up to {np.abs(got - want).max():.3g}. "
+                "Compute it for the same variable, inputs and loss.",
+                hint,
+            )
     whole = gradient(model, variable, inputs, loss)
     problem = split_mismatch(parts, whole, atol=atol)  # the parts must add up to the whole gradient
     if problem is not None:
@@ -473,9 +547,16 @@ def assert_gradient_split(
         want = whole
         got = np.asarray(total, dtype=float)
         if got.shape != want.shape or not np.allclose(got, want, atol=atol):
-            off = f"off by up to {np.abs(got - want).max():.3g}" if got.shape == want.shape else f"of shape {got.shape}"
-            _fail(f"Your total gradient for {variable.path} is {off}. It is the gradient of the "
-                  "whole loss with respect to the variable (helpers.gradient).", hint)
+            off = (
+                f"off by up to {np.abs(got - want).max():.3g}"
+                if got.shape == want.shape
+                else f"of shape {got.shape}"
+            )
+            _fail(
+                f"Your total gradient for {variable.path} is {off}. It is the gradient of the "
+                "whole loss with respect to the variable (helpers.gradient).",
+                hint,
+            )
 
 
 def assert_sharing_map(
@@ -517,7 +598,8 @@ def assert_sharing_map(
         if exists(name) and counts.get(name, 0) != expected:
             problems.append(
                 f"{name!r} should be called {_plural(expected, 'time')}, "
-                f"but it is called {_plural(counts.get(name, 0), 'time')}.")
+                f"but it is called {_plural(counts.get(name, 0), 'time')}."
+            )
     for name in ignore:
         _layer(model, name)
     actual = [set(g) for g in sharing_groups(model, ignore=ignore)]
@@ -529,13 +611,17 @@ def assert_sharing_map(
             holding = [g for g in actual if g & group]
             problems.append(
                 f"{sorted(group)} should share variables as one group, but the groups of layers "
-                f"sharing variables are {[sorted(g) for g in holding]}.")
+                f"sharing variables are {[sorted(g) for g in holding]}."
+            )
     for group in actual:
         if len(group) > 1 and group not in wanted:
             problems.append(
-                f"{sorted(group)} share variables, but they should not: give each its own layer.")
+                f"{sorted(group)} share variables, but they should not: give each its own layer."
+            )
     if problems:
-        _fail("The model does not share weights as specified:\n  - " + "\n  - ".join(problems), hint)
+        _fail(
+            "The model does not share weights as specified:\n  - " + "\n  - ".join(problems), hint
+        )
 
 
 def assert_param_count(
@@ -552,8 +638,10 @@ def assert_param_count(
     if actual == expected:
         return
     kind = {None: "", True: "trainable ", False: "non-trainable "}[trainable]
-    message = (f"{source.name!r} should have {expected:,} {kind}parameters, "
-               f"but it has {actual:,} ({actual - expected:+,}).")
+    message = (
+        f"{source.name!r} should have {expected:,} {kind}parameters, "
+        f"but it has {actual:,} ({actual - expected:+,})."
+    )
     if isinstance(source, keras.Model):
         message += "\nWhere they are:\n" + str(param_table(source))
     _fail(message, hint)
@@ -568,17 +656,26 @@ def assert_param_budget(
     if minimum <= actual <= maximum:
         return
     side = "over" if actual > maximum else "under"
-    _fail(f"{model.name!r} has {actual:,} parameters, {side} the budget of "
-          f"{minimum:,} to {maximum:,}.", hint)
+    _fail(
+        f"{model.name!r} has {actual:,} parameters, {side} the budget of "
+        f"{minimum:,} to {maximum:,}.",
+        hint,
+    )
 
 
-def assert_output_shape(model: keras.Model, expected: tuple | list[tuple], *, hint: str | None = None) -> None:
+def assert_output_shape(
+    model: keras.Model, expected: tuple | list[tuple], *, hint: str | None = None
+) -> None:
     """The model's output shape (batch dimension ``None``) is ``expected``; for several
     outputs, a list of shapes."""
     __tracebackhide__ = True
 
     def norm(shape):
-        if isinstance(shape, (list, tuple)) and shape and all(isinstance(s, (list, tuple)) for s in shape):
+        if (
+            isinstance(shape, (list, tuple))
+            and shape
+            and all(isinstance(s, (list, tuple)) for s in shape)
+        ):
             return [tuple(s) for s in shape]  # several outputs
         return tuple(shape)
 
@@ -618,8 +715,11 @@ def assert_sharing_predictions(
     """
     __tracebackhide__ = True
     if not isinstance(predictions, Mapping):
-        _fail(f"The predictions should be a dict {{layer name: True or False}}, not a "
-              f"{type(predictions).__name__}.", hint)
+        _fail(
+            f"The predictions should be a dict {{layer name: True or False}}, not a "
+            f"{type(predictions).__name__}.",
+            hint,
+        )
     target = _layer(model, reference)
     wrong = []
     for name, predicted in predictions.items():
@@ -637,12 +737,17 @@ def assert_sharing_predictions(
             "wrong:\n  - " + "\n  - ".join(wrong),
             hint,
         )
+
+
 def _settings(layer: keras.layers.Layer) -> str:
     """``Dense(units=32)``, ``Conv2D(filters=8, kernel_size=(3, 3))``: what a layer was asked for."""
     config = layer.get_config()
     keys = ("units", "filters", "kernel_size", "input_dim", "output_dim")
-    chosen = ", ".join(f"{k}={tuple(config[k]) if isinstance(config[k], list) else config[k]}"
-                       for k in keys if k in config)
+    chosen = ", ".join(
+        f"{k}={tuple(config[k]) if isinstance(config[k], list) else config[k]}"
+        for k in keys
+        if k in config
+    )
     return f"{type(layer).__name__}({chosen})"
 
 
@@ -665,14 +770,18 @@ def _how_to_count(source: keras.layers.Layer, reveal: bool) -> list[str]:
             continue
         formula = formula_for(layer, shape)
         if formula is None:
-            lines.append(f"  - {layer.name!r}, {type(layer).__name__}: {count_params(layer):,} "
-                         "(no formula for this kind of layer; count its variables' sizes)")
+            lines.append(
+                f"  - {layer.name!r}, {type(layer).__name__}: {count_params(layer):,} "
+                "(no formula for this kind of layer; count its variables' sizes)"
+            )
             values.append(count_params(layer))
         elif reveal:
             lines.append(f"  - {layer.name!r}, {_settings(layer)}: {formula}")
             values.append(formula.value)
         else:
-            lines.append(f"  - {layer.name!r}, {_settings(layer)} on input {shape}:\n      {rule_for(layer)}")
+            lines.append(
+                f"  - {layer.name!r}, {_settings(layer)} on input {shape}:\n      {rule_for(layer)}"
+            )
     if reveal and len(values) > 1:
         lines.append(f"  total: {' + '.join(f'{v:,}' for v in values)} = {sum(values):,}")
     return lines
@@ -707,19 +816,29 @@ def assert_predicted_count(
     """
     __tracebackhide__ = True
     if isinstance(predicted, bool) or not isinstance(predicted, numbers.Integral):
-        _fail(f"{name} should be a whole number such as 1234, not {predicted!r} "
-              f"({type(predicted).__name__}). Write the number you worked out.", hint)
+        _fail(
+            f"{name} should be a whole number such as 1234, not {predicted!r} "
+            f"({type(predicted).__name__}). Write the number you worked out.",
+            hint,
+        )
     actual = count_params(source)
     predicted = int(predicted)
     if predicted == actual:
         return
     difference = actual - predicted
     how_much = f"{abs(difference):,} {'more' if difference > 0 else 'fewer'} than predicted"
-    message = (f"{name} is {predicted:,}, but {source.name!r} has {actual:,} parameters ({how_much})."
-               if reveal else f"{name} is {predicted:,}: not the parameter count of {source.name!r}.")
+    message = (
+        f"{name} is {predicted:,}, but {source.name!r} has {actual:,} parameters ({how_much})."
+        if reveal
+        else f"{name} is {predicted:,}: not the parameter count of {source.name!r}."
+    )
     lines = _how_to_count(source, reveal)
     if lines:
-        intro = "How Keras counts them:" if reveal else "Count each layer with its rule, then add the counts up:"
+        intro = (
+            "How Keras counts them:"
+            if reveal
+            else "Count each layer with its rule, then add the counts up:"
+        )
         message += "\n" + intro + "\n" + "\n".join(lines)
     _fail(message, hint)
 
@@ -781,11 +900,15 @@ def assert_capacity_ratio(
         wanted = ratio[block] / ratio[reference]
         actual = counts[block] / counts[reference]
         off = actual / wanted - 1
-        verdict = "ok" if abs(off) <= tolerance else f"{abs(off):.0%} too {'many' if off > 0 else 'few'}"
+        verdict = (
+            "ok" if abs(off) <= tolerance else f"{abs(off):.0%} too {'many' if off > 0 else 'few'}"
+        )
         if abs(off) > tolerance:
             wrong.append(block)
-        rows.append(f"  {block:<{max(map(len, names))}}  {counts[block]:>9,}  "
-                    f"×{actual:.2f}  (wanted ×{_ratio_text(wanted)})  {verdict if block != reference else ''}".rstrip())
+        rows.append(
+            f"  {block:<{max(map(len, names))}}  {counts[block]:>9,}  "
+            f"×{actual:.2f}  (wanted ×{_ratio_text(wanted)})  {verdict if block != reference else ''}".rstrip()
+        )
     if not wrong:
         return
     target = " : ".join(_ratio_text(ratio[b]) for b in names)
@@ -824,23 +947,28 @@ def assert_io_names(
     __tracebackhide__ = True
     problems = []
     if graph_of(model) is None:
-        _fail(f"{model.name!r} is a subclassed model: its inputs and outputs have no names. Build "
-              "it as a functional model, keras.Model(inputs, outputs), with named keras.Input(...) "
-              "and named output layers.", hint)
+        _fail(
+            f"{model.name!r} is a subclassed model: its inputs and outputs have no names. Build "
+            "it as a functional model, keras.Model(inputs, outputs), with named keras.Input(...) "
+            "and named output layers.",
+            hint,
+        )
     if inputs is not None:
         actual = [t.name for t in model.inputs]
         if actual != list(inputs):
             problems.append(
                 f"The model's inputs should be named {list(inputs)} (in this order), but they are "
                 f"{actual}. Give each keras.Input(...) its name= and pass them to keras.Model in "
-                "that order.")
+                "that order."
+            )
     if outputs is not None:
         actual = list(getattr(model, "output_names", None) or [])
         if actual != list(outputs):
             problems.append(
                 f"The model's outputs should be named {list(outputs)} (in this order), but they are "
                 f"{actual}. An output is named after the layer that produces it: give that "
-                "layer name=.")
+                "layer name=."
+            )
     if problems:
         _fail("\n".join(problems), hint)
 
@@ -876,18 +1004,30 @@ def assert_accuracy(
     predicted = predict_outputs(model, x)
     if targets is None:
         if len(predicted) != 1:
-            _fail(f"{model.name!r} has {len(predicted)} outputs; the check needs targets for each "
-                  "output by name.", hint)
+            _fail(
+                f"{model.name!r} has {len(predicted)} outputs; the check needs targets for each "
+                "output by name.",
+                hint,
+            )
         targets = {next(iter(predicted)): y}
-    floors = dict(at_least) if isinstance(at_least, Mapping) else {name: float(at_least) for name in targets}
+    floors = (
+        dict(at_least)
+        if isinstance(at_least, Mapping)
+        else {name: float(at_least) for name in targets}
+    )
     unknown = [name for name in floors if name not in targets]
     if unknown:
-        raise ValueError(f"no targets for {', '.join(repr(n) for n in unknown)} in y")  # a grader's mistake
+        raise ValueError(
+            f"no targets for {', '.join(repr(n) for n in unknown)} in y"
+        )  # a grader's mistake
     missing = [name for name in floors if name not in predicted]
     if missing:
-        _fail(f"{model.name!r} has no output named {', '.join(repr(n) for n in missing)}; its outputs are "
-              f"named {list(predicted)}. An output is named after the layer that produces it: give "
-              "that layer name=.", hint)
+        _fail(
+            f"{model.name!r} has no output named {', '.join(repr(n) for n in missing)}; its outputs are "
+            f"named {list(predicted)}. An output is named after the layer that produces it: give "
+            "that layer name=.",
+            hint,
+        )
     scores = {name: fraction_right(predicted[name], targets[name]) for name in floors}
     low = [name for name in floors if scores[name] < floors[name]]
     if not low:
@@ -899,7 +1039,11 @@ def assert_accuracy(
         f"{majority_rate(targets[name]):.1%})."
         for name in low
     ]
-    _fail(f"The model is not accurate enough on these {count:,} examples:\n  - " + "\n  - ".join(lines), hint)
+    _fail(
+        f"The model is not accurate enough on these {count:,} examples:\n  - "
+        + "\n  - ".join(lines),
+        hint,
+    )
 
 
 for _name in __all__:

@@ -155,8 +155,14 @@ def _variable_node(index: int, members: list[VariableUse], group: Group) -> Diag
         detail = ", ".join(_owner(u.path)[1] for u in members) + f" · {_params(params)}"
         if frozen:
             detail += f" ({frozen:,} non-trainable)"
-    return DiagramNode(f"variable:{index}", _kind(members[0].calls), label, detail, params,
-                       tuple(u.path for u in members))
+    return DiagramNode(
+        f"variable:{index}",
+        _kind(members[0].calls),
+        label,
+        detail,
+        params,
+        tuple(u.path for u in members),
+    )
 
 
 class SharingDiagram:
@@ -174,8 +180,14 @@ class SharingDiagram:
         layout: box centres, box widths and the figure size, in inches.
     """
 
-    def __init__(self, model_name: str, calls: list[DiagramNode], variables: list[DiagramNode],
-                 edges: list[DiagramEdge], group: Group = "variable") -> None:
+    def __init__(
+        self,
+        model_name: str,
+        calls: list[DiagramNode],
+        variables: list[DiagramNode],
+        edges: list[DiagramEdge],
+        group: Group = "variable",
+    ) -> None:
         self.model_name = model_name
         self.group = group
         self.calls = calls
@@ -184,8 +196,14 @@ class SharingDiagram:
         self.graph = nx.Graph(name=model_name)
         for column, nodes in enumerate((calls, variables)):
             for node in nodes:
-                self.graph.add_node(node.key, column=column, kind=node.kind, label=node.label,
-                                    detail=node.detail, params=node.params)
+                self.graph.add_node(
+                    node.key,
+                    column=column,
+                    kind=node.kind,
+                    label=node.label,
+                    detail=node.detail,
+                    params=node.params,
+                )
         self.graph.add_edges_from((e.variable, e.call, {"kind": e.kind}) for e in edges)
         self.layout = layout(self)
         nx.set_node_attributes(self.graph, self.layout.positions, "pos")
@@ -212,7 +230,9 @@ class SharingDiagram:
         labels = {node.key: node.label for node in self.calls}
         found = []
         for variable in self.variables:
-            keys = sorted((e.call for e in self.edges if e.variable == variable.key), key=order.__getitem__)
+            keys = sorted(
+                (e.call for e in self.edges if e.variable == variable.key), key=order.__getitem__
+            )
             found.append((variable.label, [labels[k] for k in keys]))
         return found
 
@@ -280,9 +300,11 @@ class SharingDiagram:
         noun = "variable" if len(self.variables) == 1 else "variables"
         if self.group == "layer":
             noun = "box" if len(self.variables) == 1 else "boxes"
-        return (f"SharingDiagram({self.model_name!r}: {len(self.calls)} "
-                f"{'call' if len(self.calls) == 1 else 'calls'}; {len(self.variables)} {noun}, "
-                f"{self.total_params:,} parameters; {kinds})")
+        return (
+            f"SharingDiagram({self.model_name!r}: {len(self.calls)} "
+            f"{'call' if len(self.calls) == 1 else 'calls'}; {len(self.variables)} {noun}, "
+            f"{self.total_params:,} parameters; {kinds})"
+        )
 
 
 def _barycentre_order(groups: list[list[VariableUse]], call_index: dict) -> list[list[VariableUse]]:
@@ -336,7 +358,9 @@ def sharing_diagram(model: keras.Model, *, group: Group = "variable") -> Sharing
     call_nodes = []
     for i, call in enumerate(calls):
         read = read_by_call[_call_key(call)]
-        detail = type(call.layer).__name__ + (f" · reads {_params(read)}" if read else " · no variables")
+        detail = type(call.layer).__name__ + (
+            f" · reads {_params(read)}" if read else " · no variables"
+        )
         call_nodes.append(DiagramNode(f"call:{i}", "call", call.label, detail, read))
 
     groups = _variable_groups(uses, group)

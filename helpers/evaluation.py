@@ -16,7 +16,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -37,7 +38,11 @@ def predict_outputs(model: keras.Model, x: Any, batch_size: int = 1024) -> dict[
     Outputs are named as Keras names them: after the layer that produces them (or by the
     keys, for a model built with a dict of outputs).
     """
-    first = next(iter(x.values())) if isinstance(x, Mapping) else (x[0] if isinstance(x, (list, tuple)) else x)
+    first = (
+        next(iter(x.values()))
+        if isinstance(x, Mapping)
+        else (x[0] if isinstance(x, (list, tuple)) else x)
+    )
     total = len(first)
     chunks: dict[str, list[np.ndarray]] = {}
     for start in range(0, total, batch_size):
@@ -99,13 +104,17 @@ def accuracy(model: keras.Model, x: Any, y: Any) -> dict[str, float]:
     predicted = predict_outputs(model, x)
     if not isinstance(y, Mapping):
         if len(predicted) != 1:
-            raise ValueError(f"{model.name!r} has {len(predicted)} outputs; give y as a dict keyed by "
-                             f"output name ({', '.join(repr(n) for n in predicted)})")
+            raise ValueError(
+                f"{model.name!r} has {len(predicted)} outputs; give y as a dict keyed by "
+                f"output name ({', '.join(repr(n) for n in predicted)})"
+            )
         y = {next(iter(predicted)): y}
     missing = [name for name in y if name not in predicted]
     if missing:
-        raise KeyError(f"{model.name!r} has no output named {', '.join(repr(n) for n in missing)}; "
-                       f"its outputs are {', '.join(repr(n) for n in predicted)}")
+        raise KeyError(
+            f"{model.name!r} has no output named {', '.join(repr(n) for n in missing)}; "
+            f"its outputs are {', '.join(repr(n) for n in predicted)}"
+        )
     return {name: fraction_right(predicted[name], targets) for name, targets in y.items()}
 
 

@@ -32,8 +32,8 @@ import html
 import io
 import itertools
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import ipywidgets as widgets
 import keras
@@ -70,8 +70,11 @@ class Growth:
     def table(self) -> Table:
         """One row per depth, one column per width."""
         rows = [[depth] + [self.counts[w, depth] for w in self.widths] for depth in self.depths]
-        return Table(["depth"] + [f"width {w}" for w in self.widths], rows,
-                     title=f"Parameters of {self.name!r} by width and depth")
+        return Table(
+            ["depth"] + [f"width {w}" for w in self.widths],
+            rows,
+            title=f"Parameters of {self.name!r} by width and depth",
+        )
 
     def plot(self) -> Figure:
         """Two panels: parameters against width (a line per depth) and against depth (a
@@ -79,12 +82,23 @@ class Growth:
         fig, (by_width, by_depth) = plt.subplots(1, 2, figsize=(8.5, 3.4), layout="constrained")
         plt.close(fig)  # shown once, as the returned value
         for depth in self.depths:
-            by_width.plot(self.widths, [self.counts[w, depth] for w in self.widths],
-                          marker="o", label=f"depth {depth}")
+            by_width.plot(
+                self.widths,
+                [self.counts[w, depth] for w in self.widths],
+                marker="o",
+                label=f"depth {depth}",
+            )
         for width in self.widths:
-            by_depth.plot(self.depths, [self.counts[width, d] for d in self.depths],
-                          marker="o", label=f"width {width}")
-        for ax, label, ticks in ((by_width, "width", self.widths), (by_depth, "depth", self.depths)):
+            by_depth.plot(
+                self.depths,
+                [self.counts[width, d] for d in self.depths],
+                marker="o",
+                label=f"width {width}",
+            )
+        for ax, label, ticks in (
+            (by_width, "width", self.widths),
+            (by_depth, "depth", self.depths),
+        ):
             ax.set_xlabel(label)
             ax.set_xticks(list(ticks))
             ax.set_ylabel("parameters")
@@ -106,7 +120,9 @@ class Growth:
         return self.table()._repr_html_()
 
 
-def capacity_growth(build_block: BuildBlock, widths: Sequence[int], depths: Sequence[int]) -> Growth:
+def capacity_growth(
+    build_block: BuildBlock, widths: Sequence[int], depths: Sequence[int]
+) -> Growth:
     """Build ``build_block(width, depth)`` for every width and depth and count its
     parameters (each variable once).
 
@@ -177,8 +193,10 @@ class CapacityExplorer(widgets.VBox):
         self.depth_slider = self._slider("depth", depth)
         self.count_label = widgets.HTML()
         self.chart = widgets.Output()
-        super().__init__([widgets.HBox([self.width_slider, self.depth_slider]), self.count_label, self.chart],
-                         model_id=_stable_model_id())
+        super().__init__(
+            [widgets.HBox([self.width_slider, self.depth_slider]), self.count_label, self.chart],
+            model_id=_stable_model_id(),
+        )
         self.width_slider.observe(self._redraw, names="value")
         self.depth_slider.observe(self._redraw, names="value")
         self._redraw()
@@ -190,8 +208,14 @@ class CapacityExplorer(widgets.VBox):
             raise ValueError(f"{description}: start value {value} is outside {low}..{high}")
         # Redraw when the slider is released, not on every pixel of a drag: building a
         # model takes a moment.
-        return widgets.IntSlider(value=value, min=low, max=high, step=step,
-                                 description=description, continuous_update=False)
+        return widgets.IntSlider(
+            value=value,
+            min=low,
+            max=high,
+            step=step,
+            description=description,
+            continuous_update=False,
+        )
 
     def _redraw(self, change: dict | None = None) -> None:
         width, depth = self.width_slider.value, self.depth_slider.value
@@ -199,21 +223,32 @@ class CapacityExplorer(widgets.VBox):
             model = self._build_block(width, depth)
         except Exception as error:  # show the learner's error next to the sliders, keep going
             self.model = None
-            self.count_label.value = (f"Parameters: ? <span style='color:#b00'>(building width={width}, "
-                                      f"depth={depth} failed: {html.escape(f'{type(error).__name__}: {error}')})</span>")
+            self.count_label.value = (
+                f"Parameters: ? <span style='color:#b00'>(building width={width}, "
+                f"depth={depth} failed: {html.escape(f'{type(error).__name__}: {error}')})</span>"
+            )
             self.chart.outputs = ()
             return
         self.model = model
         total = count_params(model)
-        fig = plot_params(model, self._blocks, log=self._log_scale,
-                          title=f"{model.name}: width {width}, depth {depth}, {total:,} parameters")
+        fig = plot_params(
+            model,
+            self._blocks,
+            log=self._log_scale,
+            title=f"{model.name}: width {width}, depth {depth}, {total:,} parameters",
+        )
         # Set the Output's content directly (rather than `with self.chart: display(...)`):
         # it works the same inside and outside a kernel and replaces the old chart at once.
-        self.chart.outputs = ({
-            "output_type": "display_data",
-            "data": {"image/png": _png(fig), "text/plain": f"<chart of {model.name}: {total:,} parameters>"},
-            "metadata": {},
-        },)
+        self.chart.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {
+                    "image/png": _png(fig),
+                    "text/plain": f"<chart of {model.name}: {total:,} parameters>",
+                },
+                "metadata": {},
+            },
+        )
         # The count last: whoever waits for the new count finds the new chart already sent.
         self.count_label.value = f"Parameters: <b>{total:,}</b>"
 
@@ -226,8 +261,10 @@ class CapacityExplorer(widgets.VBox):
         # Stable text (no widget ids, no image data): what a saved notebook shows and
         # what nbval compares.
         count = "?" if self.count is None else f"{self.count:,}"
-        return (f"CapacityExplorer(width={self.width_slider.value}, depth={self.depth_slider.value}, "
-                f"parameters={count})")
+        return (
+            f"CapacityExplorer(width={self.width_slider.value}, depth={self.depth_slider.value}, "
+            f"parameters={count})"
+        )
 
 
 def capacity_explorer(

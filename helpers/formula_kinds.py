@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 
@@ -41,7 +41,9 @@ def _bias(layer: keras.layers.Layer) -> bool:
     return bool(getattr(layer, "use_bias", True))
 
 
-def _lora(layer: keras.layers.Layer, rows: int, cols: int, expression: str, value: int) -> tuple[str, int]:
+def _lora(
+    layer: keras.layers.Layer, rows: int, cols: int, expression: str, value: int
+) -> tuple[str, int]:
     """Adds LoRA's two low-rank factors (``rows × r`` and ``r × cols``) when enabled."""
     if not getattr(layer, "lora_enabled", False):
         return expression, value
@@ -175,8 +177,9 @@ def _einsum_dense(layer, shape):
 
     if any(dim is None for dim in shape[1:]):
         known(None, "a dimension of the input")
-    kernel, bias, *_ = _analyze_einsum_string(layer.equation, layer.bias_axes, shape,
-                                              layer.partial_output_shape)
+    kernel, bias, *_ = _analyze_einsum_string(
+        layer.equation, layer.bias_axes, shape, layer.partial_output_shape
+    )
     size = math.prod(kernel)
     expression = "×".join(map(str, kernel))
     if bias is not None:
@@ -200,8 +203,11 @@ def _attention(layer, shape):
     out = dq if out is None else math.prod(out if isinstance(out, (list, tuple)) else [out])
     b = " + 1" if _bias(layer) else ""
     terms = [f"{h}×{k}×({dq}{b})", f"{h}×{k}×({dk}{b})", f"{h}×{v}×({dv}{b})"]
-    value_total = h * k * (dq + int(_bias(layer))) + h * k * (dk + int(_bias(layer))) \
+    value_total = (
+        h * k * (dq + int(_bias(layer)))
+        + h * k * (dk + int(_bias(layer)))
         + h * v * (dv + int(_bias(layer)))
+    )
     if getattr(layer, "_use_gate", False):
         terms.append(f"{h}×{v}×({dq}{b})")
         value_total += h * v * (dq + int(_bias(layer)))
@@ -235,10 +241,18 @@ def _kinds() -> list[tuple[type, Reader]]:
         (L.DepthwiseConv1D, _depthwise),
         (L.DepthwiseConv2D, _depthwise),
     ]
-    for conv in ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
+    for conv in (
+        "Conv1D",
+        "Conv2D",
+        "Conv3D",
+        "Conv1DTranspose",
+        "Conv2DTranspose",
+        "Conv3DTranspose",
+    ):
         kinds.append((getattr(L, conv), _conv))
     try:
         from keras.src.applications.convnext import LayerScale
+
         kinds.append((LayerScale, _layer_scale))
     except ImportError:  # pragma: no cover - older Keras
         pass

@@ -175,8 +175,11 @@ def formula_for(layer: keras.layers.Layer, input_shape: tuple | None = None) -> 
     if input_shape is None:
         input_shape = _input_shape(layer)
     if input_shape is None:
-        return Formula(rule_for(layer) or type(layer).__name__, None,
-                       f"{layer.name!r} has not been called or built yet, so its input shape is unknown")
+        return Formula(
+            rule_for(layer) or type(layer).__name__,
+            None,
+            f"{layer.name!r} has not been called or built yet, so its input shape is unknown",
+        )
     try:
         expression, value = reader(layer, tuple(input_shape))
     except UnknownDimension as missing:
@@ -221,16 +224,36 @@ def formula_table(model: keras.Model) -> Table:
         keras_count = layer.count_params()
         if formula.value is None:
             open_form.append(f"{layer.name!r}: {formula.note}")
-            rows.append([layer.name, type(layer).__name__, formula.expression,
-                         "not a closed form", keras_count, "?"])
+            rows.append(
+                [
+                    layer.name,
+                    type(layer).__name__,
+                    formula.expression,
+                    "not a closed form",
+                    keras_count,
+                    "?",
+                ]
+            )
             continue
-        rows.append([layer.name, type(layer).__name__, formula.expression,
-                     formula.value, keras_count, formula.value == keras_count])
+        rows.append(
+            [
+                layer.name,
+                type(layer).__name__,
+                formula.expression,
+                formula.value,
+                keras_count,
+                formula.value == keras_count,
+            ]
+        )
     footer = [f"Not a closed form for {item}." for item in open_form]
     if unknown:
         footer.append(f"No formula for {', '.join(unknown)}: count their variables' sizes.")
-    return Table(["layer", "kind", "formula", "by formula", "Keras", "match"], rows,
-                 title=f"Formula vs Keras for {model.name!r}", footer=footer)
+    return Table(
+        ["layer", "kind", "formula", "by formula", "Keras", "match"],
+        rows,
+        title=f"Formula vs Keras for {model.name!r}",
+        footer=footer,
+    )
 
 
 def formula_total(model: keras.Model) -> tuple[int | None, list[str]]:
@@ -264,40 +287,76 @@ def formula_total(model: keras.Model) -> tuple[int | None, list[str]]:
 L = keras.layers
 _RULES: list[tuple[type, str, str]] = [
     (L.Dense, "(inputs + 1) × units", "inputs × units"),
-    (L.EinsumDense, "product of the kernel's dimensions + product of the bias's",
-     "product of the kernel's dimensions"),
-    (L.SeparableConv1D, "kernel × in_channels × multiplier + (in_channels × multiplier + 1) × filters",
-     "kernel × in_channels × multiplier + in_channels × multiplier × filters"),
-    (L.SeparableConv2D,
-     "kernel_h × kernel_w × in_channels × multiplier + (in_channels × multiplier + 1) × filters",
-     "kernel_h × kernel_w × in_channels × multiplier + in_channels × multiplier × filters"),
-    (L.DepthwiseConv1D, "(kernel + 1) × in_channels × multiplier", "kernel × in_channels × multiplier"),
-    (L.DepthwiseConv2D, "(kernel_h × kernel_w + 1) × in_channels × multiplier",
-     "kernel_h × kernel_w × in_channels × multiplier"),
-    (L.Conv2D, "(kernel_h × kernel_w × in_channels + 1) × filters",
-     "kernel_h × kernel_w × in_channels × filters"),
+    (
+        L.EinsumDense,
+        "product of the kernel's dimensions + product of the bias's",
+        "product of the kernel's dimensions",
+    ),
+    (
+        L.SeparableConv1D,
+        "kernel × in_channels × multiplier + (in_channels × multiplier + 1) × filters",
+        "kernel × in_channels × multiplier + in_channels × multiplier × filters",
+    ),
+    (
+        L.SeparableConv2D,
+        "kernel_h × kernel_w × in_channels × multiplier + (in_channels × multiplier + 1) × filters",
+        "kernel_h × kernel_w × in_channels × multiplier + in_channels × multiplier × filters",
+    ),
+    (
+        L.DepthwiseConv1D,
+        "(kernel + 1) × in_channels × multiplier",
+        "kernel × in_channels × multiplier",
+    ),
+    (
+        L.DepthwiseConv2D,
+        "(kernel_h × kernel_w + 1) × in_channels × multiplier",
+        "kernel_h × kernel_w × in_channels × multiplier",
+    ),
+    (
+        L.Conv2D,
+        "(kernel_h × kernel_w × in_channels + 1) × filters",
+        "kernel_h × kernel_w × in_channels × filters",
+    ),
     (L.Conv1D, "(kernel × in_channels + 1) × filters", "kernel × in_channels × filters"),
-    (L.Conv3D, "(kernel_d × kernel_h × kernel_w × in_channels + 1) × filters",
-     "kernel_d × kernel_h × kernel_w × in_channels × filters"),
+    (
+        L.Conv3D,
+        "(kernel_d × kernel_h × kernel_w × in_channels + 1) × filters",
+        "kernel_d × kernel_h × kernel_w × in_channels × filters",
+    ),
     (L.Conv1DTranspose, "(kernel × in_channels + 1) × filters", "kernel × in_channels × filters"),
-    (L.Conv2DTranspose, "(kernel_h × kernel_w × in_channels + 1) × filters",
-     "kernel_h × kernel_w × in_channels × filters"),
-    (L.Conv3DTranspose, "(kernel_d × kernel_h × kernel_w × in_channels + 1) × filters",
-     "kernel_d × kernel_h × kernel_w × in_channels × filters"),
+    (
+        L.Conv2DTranspose,
+        "(kernel_h × kernel_w × in_channels + 1) × filters",
+        "kernel_h × kernel_w × in_channels × filters",
+    ),
+    (
+        L.Conv3DTranspose,
+        "(kernel_d × kernel_h × kernel_w × in_channels + 1) × filters",
+        "kernel_d × kernel_h × kernel_w × in_channels × filters",
+    ),
     (L.Embedding, "vocabulary × dim", "vocabulary × dim"),
     (L.LSTM, "4 × (units × (inputs + units) + units)", "4 × units × (inputs + units)"),
     (L.GRU, "3 × (units × (inputs + units) + 2 × units)", "3 × units × (inputs + units)"),
     (L.SimpleRNN, "units × (inputs + units) + units", "units × (inputs + units)"),
-    (L.BatchNormalization, "4 × channels (2 × channels trainable)",
-     "4 × channels (2 × channels trainable)"),
+    (
+        L.BatchNormalization,
+        "4 × channels (2 × channels trainable)",
+        "4 × channels (2 × channels trainable)",
+    ),
     (L.LayerNormalization, "2 × features (gamma and beta)", "2 × features (gamma and beta)"),
     (L.RMSNormalization, "features (one scale each)", "features (one scale each)"),
     (L.GroupNormalization, "2 × channels (gamma and beta)", "2 × channels (gamma and beta)"),
-    (L.Normalization, "2 × features + 1 (mean, variance, count)", "2 × features + 1 (mean, variance, count)"),
-    (L.MultiHeadAttention,
-     "heads × key_dim × (query + 1) + heads × key_dim × (key + 1) + heads × value_dim × (value + 1)"
-     " + (heads × value_dim + 1) × output",
-     "heads × (key_dim × (query + key) + value_dim × value + value_dim × output)"),
+    (
+        L.Normalization,
+        "2 × features + 1 (mean, variance, count)",
+        "2 × features + 1 (mean, variance, count)",
+    ),
+    (
+        L.MultiHeadAttention,
+        "heads × key_dim × (query + 1) + heads × key_dim × (key + 1) + heads × value_dim × (value + 1)"
+        " + (heads × value_dim + 1) × output",
+        "heads × (key_dim × (query + key) + value_dim × value + value_dim × output)",
+    ),
 ]
 
 

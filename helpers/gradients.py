@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import keras
 import numpy as np
@@ -40,7 +40,13 @@ from keras.src.layers.layer import Layer
 from .autodiff import value_and_grads
 from .variables import variable_id, variable_uses
 
-__all__ = ["gradient", "gradients_by_call", "contributions_add_up", "split_mismatch", "OUTSIDE_CALLS"]
+__all__ = [
+    "gradient",
+    "gradients_by_call",
+    "contributions_add_up",
+    "split_mismatch",
+    "OUTSIDE_CALLS",
+]
 
 Loss = Callable[..., object]
 
@@ -54,12 +60,12 @@ OUTSIDE_CALLS = "outside layer calls"
 class _Invocation:
     """One run of a layer's ``__call__`` during a forward pass."""
 
-    def __init__(self, index: int, layer: Layer, parent: "_Invocation | None") -> None:
+    def __init__(self, index: int, layer: Layer, parent: _Invocation | None) -> None:
         self.index, self.layer, self.parent = index, layer, parent
         self.children: list[_Invocation] = []
         self.label = layer.name
 
-    def chain(self) -> list["_Invocation"]:
+    def chain(self) -> list[_Invocation]:
         """This invocation and its parents, innermost first (the model itself left out)."""
         found, node = [], self
         while node is not None and node.parent is not None:
@@ -142,7 +148,9 @@ def _label(root: _Invocation, model: keras.Model) -> None:
         for run in runs.values():
             planned = graph.get(id(run[0].layer)) if graph else None
             for k, child in enumerate(run):
-                number, of = planned[k] if planned and len(planned) == len(run) else (k + 1, len(run))
+                number, of = (
+                    planned[k] if planned and len(planned) == len(run) else (k + 1, len(run))
+                )
                 name = child.layer.name if of == 1 else f"{child.layer.name}[{number}]"
                 child.label = prefix + name
                 visit(child, child.label + "/", None)
@@ -158,7 +166,9 @@ class _StandInScope(StatelessScope):
     returns the key of the stand-in for a read made while ``chain`` (innermost first) runs,
     and ``reads`` records every chain that read it."""
 
-    def __init__(self, variable: keras.Variable, tracer: _Tracer, pick: Callable, stand_ins: dict) -> None:
+    def __init__(
+        self, variable: keras.Variable, tracer: _Tracer, pick: Callable, stand_ins: dict
+    ) -> None:
         super().__init__(collect_losses=True)
         self.variable, self.tracer, self.pick, self.stand_ins = variable, tracer, pick, stand_ins
         self.reads: list[_Invocation | None] = []
@@ -180,7 +190,10 @@ def _loss_value(model: keras.Model, inputs, loss: Loss | None, targets, training
     outputs = model(inputs, training=training)
     if loss is not None:
         return loss(outputs)
-    if getattr(model, "compiled_loss", None) is None and getattr(model, "_compile_loss", None) is None:
+    if (
+        getattr(model, "compiled_loss", None) is None
+        and getattr(model, "_compile_loss", None) is None
+    ):
         raise ValueError(
             f"Pass a loss (a function of the model's outputs), or compile {model.name!r} first "
             "and pass targets=...: then the loss is the compiled one, as in fit()."
@@ -190,7 +203,9 @@ def _loss_value(model: keras.Model, inputs, loss: Loss | None, targets, training
     return model.compute_loss(x=inputs, y=targets, y_pred=outputs, training=training)
 
 
-def _run(model, variable, inputs, loss, targets, training, pick, keys) -> tuple[list[np.ndarray], _Tracer, list]:
+def _run(
+    model, variable, inputs, loss, targets, training, pick, keys
+) -> tuple[list[np.ndarray], _Tracer, list]:
     """One forward pass and loss under stand-ins (one per key in ``keys``, all of the
     variable's value); their gradients, the tracer and the reads."""
     base = keras.ops.convert_to_numpy(variable.value)
@@ -226,7 +241,9 @@ def _match(chains: list[_Invocation | None], readers: list) -> dict[int, str]:
         if current is None:
             continue
         chain = current.chain()
-        target = next((inv for inv in chain if id(inv.layer) in reader_layers), chain[0] if chain else None)
+        target = next(
+            (inv for inv in chain if id(inv.layer) in reader_layers), chain[0] if chain else None
+        )
         if target is not None and target not in chosen:
             chosen.append(target)
     mapping: dict[int, str] = {}
@@ -245,8 +262,13 @@ def _match(chains: list[_Invocation | None], readers: list) -> dict[int, str]:
 
 
 def gradients_by_call(
-    model: keras.Model, variable: keras.Variable, inputs, loss: Loss | None = None, *,
-    targets=None, training: bool = True,
+    model: keras.Model,
+    variable: keras.Variable,
+    inputs,
+    loss: Loss | None = None,
+    *,
+    targets=None,
+    training: bool = True,
 ) -> dict[str, np.ndarray]:
     """``{call label: gradient}``: how much each layer call that reads ``variable``
     contributes to the gradient of the loss. Their sum is :func:`gradient` of the same
@@ -266,7 +288,9 @@ def gradients_by_call(
     if not readers:
         raise ValueError(f"No layer call of {model.name!r} reads the variable {variable.path!r}.")
     # Pass 1: which running calls read the variable (nothing is differentiated).
-    _, tracer, reads = _run(model, variable, inputs, loss, targets, training, lambda current: None, [])
+    _, tracer, reads = _run(
+        model, variable, inputs, loss, targets, training, lambda current: None, []
+    )
     _label(tracer.all[0], model) if tracer.all else None
     mapping = _match(reads, readers)
     has_outside = any(current is None or not current.chain() for current in reads)
@@ -279,24 +303,39 @@ def gradients_by_call(
                 return mapping[inv.index]
         return None
 
-    keys = list(dict.fromkeys(list(mapping.values()) + [c.label for c in readers]
-                              + ([OUTSIDE_CALLS] if has_outside else [])))
+    keys = list(
+        dict.fromkeys(
+            list(mapping.values())
+            + [c.label for c in readers]
+            + ([OUTSIDE_CALLS] if has_outside else [])
+        )
+    )
     # Pass 2: the same forward pass, each reading call with its own stand-in.
     grads, _, _ = _run(model, variable, inputs, loss, targets, training, pick, keys)
     parts = dict(zip(keys, grads))
     order = [c.label for c in readers]
-    return {label: parts[label] for label in sorted(parts, key=lambda l: order.index(l) if l in order else len(order))}
+    return {
+        label: parts[label]
+        for label in sorted(parts, key=lambda l: order.index(l) if l in order else len(order))
+    }
 
 
 def gradient(
-    model: keras.Model, variable: keras.Variable, inputs, loss: Loss | None = None, *,
-    targets=None, training: bool = True,
+    model: keras.Model,
+    variable: keras.Variable,
+    inputs,
+    loss: Loss | None = None,
+    *,
+    targets=None,
+    training: bool = True,
 ) -> np.ndarray:
     """The gradient of the loss with respect to ``variable``: what ``fit()`` applies (plain
     SGD moves the variable by ``-learning_rate * gradient``). By default the model runs
     in training mode, as in ``fit()``; with ``loss=None`` the loss is the compiled one
     (``model.compute_loss``, with regularization) on ``targets``."""
-    grads, _, _ = _run(model, variable, inputs, loss, targets, training, lambda current: "all", ["all"])
+    grads, _, _ = _run(
+        model, variable, inputs, loss, targets, training, lambda current: "all", ["all"]
+    )
     return grads[0]
 
 
@@ -317,13 +356,21 @@ def split_mismatch(parts: Mapping[str, object], total, atol: float = 1e-5) -> st
     summed = sum(arrays) if arrays else np.zeros_like(total)
     if np.allclose(summed, total, atol=atol):
         return None
-    return (f"The gradient parts ({', '.join(parts)}) add up to something off by up to "
-            f"{np.abs(summed - total).max():.3g} from the whole gradient: a part is missing or wrong.")
+    return (
+        f"The gradient parts ({', '.join(parts)}) add up to something off by up to "
+        f"{np.abs(summed - total).max():.3g} from the whole gradient: a part is missing or wrong."
+    )
 
 
 def contributions_add_up(
-    model: keras.Model, variable: keras.Variable, inputs, loss: Loss | None = None, atol: float = 1e-5,
-    *, targets=None, training: bool = True,
+    model: keras.Model,
+    variable: keras.Variable,
+    inputs,
+    loss: Loss | None = None,
+    atol: float = 1e-5,
+    *,
+    targets=None,
+    training: bool = True,
 ) -> bool:
     """``True`` when the per-call contributions add up to the full gradient."""
     parts = gradients_by_call(model, variable, inputs, loss, targets=targets, training=training)

@@ -58,11 +58,15 @@ def kernel_changes() -> list[str]:
     for name in ("isinstance", "getattr", "print", "len", "type"):
         if not isinstance(getattr(builtins, name, None), (types.BuiltinFunctionType, type)):
             changes.append(f"the built-in `{name}` was replaced")
-    if sys.gettrace() is not None and "coverage" not in type(sys.gettrace()).__module__ + repr(sys.gettrace()):
+    if sys.gettrace() is not None and "coverage" not in type(sys.gettrace()).__module__ + repr(
+        sys.gettrace()
+    ):
         changes.append("a tracer runs inside every call (`sys.settrace`)")
     for name in ("helpers", __name__):
         module = sys.modules.get(name)
-        origin = getattr(getattr(module, "__spec__", None), "origin", None) or getattr(module, "__file__", None)
+        origin = getattr(getattr(module, "__spec__", None), "origin", None) or getattr(
+            module, "__file__", None
+        )
         if module is not None and (origin is None or Path(origin).resolve().parent != _PACKAGE_DIR):
             changes.append(f"`sys.modules[{name!r}]` is not the kit's module")
     try:
@@ -77,10 +81,19 @@ def kernel_changes() -> list[str]:
         changes.append("an input transformer rewrites every cell")
     if shell.custom_exceptions:
         changes.append("a custom error handler (`set_custom_exc`) is installed")
-    for name in ("showtraceback", "_showtraceback", "run_cell", "run_cell_async", "run_ast_nodes", "run_code",
-                 "showsyntaxerror"):
+    for name in (
+        "showtraceback",
+        "_showtraceback",
+        "run_cell",
+        "run_cell_async",
+        "run_ast_nodes",
+        "run_code",
+        "showsyntaxerror",
+    ):
         own = vars(shell).get(name)  # ipykernel keeps its own bound `_showtraceback` there
-        if own is not None and getattr(own, "__func__", None) is not getattr(type(shell), name, None):
+        if own is not None and getattr(own, "__func__", None) is not getattr(
+            type(shell), name, None
+        ):
             changes.append(f"the IPython shell's `{name}` was replaced")
     for event, callbacks in getattr(shell.events, "callbacks", {}).items():
         for callback in callbacks:

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import keras
 
@@ -68,7 +68,12 @@ def owners(model: keras.Model, uses: list[VariableUse]) -> list[tuple[str, Varia
         for variable in layer.weights:
             trackers.setdefault(variable_id(variable), layer.name)
     return [
-        (use.calls[0].top.layer.name if use.calls else trackers.get(variable_id(use.variable), model.name), use)
+        (
+            use.calls[0].top.layer.name
+            if use.calls
+            else trackers.get(variable_id(use.variable), model.name),
+            use,
+        )
         for use in uses
     ]
 
@@ -105,7 +110,13 @@ def param_table(model: keras.Model, blocks: Blocks = None) -> Table:
     body = [r[:4] + [", ".join(r[4])] for r in rows.values()]
     total = ["total", sum(r[1] for r in body), sum(r[2] for r in body), sum(r[3] for r in body), ""]
     return Table(
-        ["block" if blocks is not None else "layer", "trainable", "non-trainable", "total", "shared with"],
+        [
+            "block" if blocks is not None else "layer",
+            "trainable",
+            "non-trainable",
+            "total",
+            "shared with",
+        ],
         body + [total],
         title=f"Parameters of {model.name!r}",
     )

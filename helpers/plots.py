@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import keras
 import matplotlib.pyplot as plt
@@ -93,15 +93,29 @@ def plot_params(
     ax.bar(positions, trainable, color=TRAINABLE_COLOR, label="trainable")
     ax.bar(positions, frozen, bottom=trainable, color=NON_TRAINABLE_COLOR, label="non-trainable")
     for x, (t, n) in zip(positions, zip(trainable, frozen)):
-        ax.annotate(f"{t + n:,}", (x, t + n), ha="center", va="bottom", fontsize=8,
-                    xytext=(0, 2), textcoords="offset points")
-    ax.set_xticks(list(positions), names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+        ax.annotate(
+            f"{t + n:,}",
+            (x, t + n),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
+    ax.set_xticks(
+        list(positions),
+        names,
+        rotation=30 if len(names) > 4 else 0,
+        ha="right" if len(names) > 4 else "center",
+    )
     ax.set_ylabel("parameters")
     if log:
         ax.set_yscale("log")
     else:
         ax.set_ylim(0, max([t + n for t, n in zip(trainable, frozen)] + [1]) * 1.15)
-    ax.set_title(title if title is not None else (source.name if isinstance(source, keras.Model) else ""))
+    ax.set_title(
+        title if title is not None else (source.name if isinstance(source, keras.Model) else "")
+    )
     if any(frozen):
         ax.legend(frameon=False, fontsize=8)
     return fig

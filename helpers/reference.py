@@ -38,7 +38,8 @@ class DenseTransposed(keras.layers.Layer):
 
     def build(self, input_shape) -> None:
         self.bias = self.add_weight(
-            shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias")
+            shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias"
+        )
 
     def call(self, inputs):
         return self.activation(ops.matmul(inputs, ops.transpose(self.tied_to.kernel)) + self.bias)

@@ -5,7 +5,8 @@ Example: see :func:`run_calls`.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 
@@ -56,7 +57,8 @@ def run_calls(
         if call.layer is not layer:
             raise InspectionError(
                 f"{model.name!r} called {layer.name!r} where {call.label!r} was expected: it makes "
-                "other layer calls on these inputs than on zeros, so its calls cannot be told apart.")
+                "other layer calls on these inputs than on zeros, so its calls cannot be told apart."
+            )
         return call
 
     depth: list[bool] = []
@@ -86,8 +88,10 @@ def run_calls(
             pending.extend(analysis.nested)
             return model(inputs, training=training)
         by_node = {id(c._node): c for c in analysis.calls}
-        values = {id(x): keras.ops.convert_to_tensor(y, dtype=x.dtype)
-                  for x, y in zip(graph.inputs, keras.tree.flatten(inputs))}
+        values = {
+            id(x): keras.ops.convert_to_tensor(y, dtype=x.dtype)
+            for x, y in zip(graph.inputs, keras.tree.flatten(inputs))
+        }
         for _, nodes in sorted(graph._nodes_by_depth.items(), reverse=True):
             for node in nodes:
                 if node.is_input:

@@ -19,7 +19,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 import keras
 
@@ -177,7 +178,9 @@ def config_differences(a: keras.layers.Layer, b: keras.layers.Layer) -> dict[str
     except NotImplementedError:
         return {}
     keys = dict.fromkeys([*config_a, *config_b])
-    return {k: (config_a.get(k), config_b.get(k)) for k in keys if config_a.get(k) != config_b.get(k)}
+    return {
+        k: (config_a.get(k), config_b.get(k)) for k in keys if config_a.get(k) != config_b.get(k)
+    }
 
 
 def separate_copies(model: keras.Model, a: LayerRef, b: LayerRef) -> bool:
@@ -189,4 +192,3 @@ def separate_copies(model: keras.Model, a: LayerRef, b: LayerRef) -> bool:
         and same_architecture(layer_a, layer_b)
         and not shares_weights(model, layer_a, layer_b)
     )
-

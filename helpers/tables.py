@@ -16,8 +16,9 @@ Example:
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["Table"]
 
@@ -82,6 +83,10 @@ class Table:
             "<tr>" + "".join(cell("td", v, i) for i, v in enumerate(row)) + "</tr>"
             for row in self.rows
         )
-        caption = f"<caption style='text-align:left'><b>{html.escape(self.title)}</b></caption>" if self.title else ""
+        caption = (
+            f"<caption style='text-align:left'><b>{html.escape(self.title)}</b></caption>"
+            if self.title
+            else ""
+        )
         foot = "".join(f"<p>{html.escape(line)}</p>" for line in self.footer)
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"

@@ -19,13 +19,23 @@ Example:
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 from keras.src.backend.common.stateless_scope import StatelessScope
 from keras.src.layers.layer import Layer as KerasLayer
 
-__all__ = ["FILLER", "InspectionError", "Frame", "Tracer", "descends", "failure", "created_in_call", "call_path"]
+__all__ = [
+    "FILLER",
+    "InspectionError",
+    "Frame",
+    "Tracer",
+    "descends",
+    "failure",
+    "created_in_call",
+    "call_path",
+]
 
 #: Unknown dimensions (the batch, a free sequence length) become this size on replay.
 FILLER = 2
@@ -157,7 +167,8 @@ def created_in_call(model: keras.Model, where: str) -> InspectionError:
         f"Layer {where!r} of {model.name!r} creates new variables each time it runs. If you "
         "have not called the model yet, call it once on data (model(x)) or build it. If the "
         "layer is created inside call(), create it once in __init__ instead: a layer made in "
-        "call() is a new layer with new random weights on every call.")
+        "call() is a new layer with new random weights on every call."
+    )
 
 
 def failure(model: keras.Model, tracer: Tracer, what: str, error: BaseException) -> InspectionError:
@@ -169,4 +180,5 @@ def failure(model: keras.Model, tracer: Tracer, what: str, error: BaseException)
     return InspectionError(
         f"The helpers could not run layer {where!r} of {model.name!r} on zeros of its input "
         f"shape, so they cannot tell which variables it uses ({type(error).__name__}: {text}). "
-        "Check that the model runs on a batch of data: model(x).")
+        "Check that the model runs on a batch of data: model(x)."
+    )

@@ -123,17 +123,23 @@ def compare_weights(a: keras.layers.Layer, b: keras.layers.Layer) -> Table:
     for wa, wb in zip(a.weights, b.weights):
         va, vb = np.asarray(wa.numpy()), np.asarray(wb.numpy())
         distance = float(np.max(np.abs(va - vb))) if va.size else 0.0
-        rows.append([
-            wa.path, wb.path, tuple(wa.shape),
-            "yes" if same_variable(wa, wb) else "no",
-            "yes" if np.array_equal(va, vb) else "no",
-            f"{distance:.3g}",
-        ])
+        rows.append(
+            [
+                wa.path,
+                wb.path,
+                tuple(wa.shape),
+                "yes" if same_variable(wa, wb) else "no",
+                "yes" if np.array_equal(va, vb) else "no",
+                f"{distance:.3g}",
+            ]
+        )
     same = sum(r[3] == "yes" for r in rows)
     equal = sum(r[4] == "yes" for r in rows)
     return Table(
         [a.name, b.name, "shape", "same variable", "equal values", "max |a - b|"],
         rows,
         title=f"Weights of {a.name!r} and {b.name!r}",
-        footer=[f"{same} of {len(rows)} pairs are one variable; {equal} of {len(rows)} hold equal values."],
+        footer=[
+            f"{same} of {len(rows)} pairs are one variable; {equal} of {len(rows)} hold equal values."
+        ],
     )

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from labpage import ARTIFACTS, LabPage, LabServer
 
 from course.lab import is_ready
@@ -112,21 +111,28 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-def _run_course_lab(workdir: Path, name: str, teacher: bool, artifacts: Path) -> Iterator[LabServer]:
+def _run_course_lab(
+    workdir: Path, name: str, teacher: bool, artifacts: Path
+) -> Iterator[LabServer]:
     """Start ``course lab`` on a copy of the course in ``workdir``; stop and check it after."""
     course = workdir / "course"
     course.mkdir()
     for item in COURSE_CONTENT:
         source = REPO / item
         if source.is_dir():
-            shutil.copytree(source, course / item, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+            shutil.copytree(
+                source, course / item, ignore=shutil.ignore_patterns(".ipynb_checkpoints")
+            )
         elif source.is_file():
             shutil.copy2(source, course / item)
 
     log_name = f"jupyterlab-{name}-{XDIST_WORKER}.log" if XDIST_WORKER else f"jupyterlab-{name}.log"
     server = LabServer(
-        name=name, port=free_port(), token=secrets.token_hex(16),
-        course_dir=course, log_path=artifacts / log_name,
+        name=name,
+        port=free_port(),
+        token=secrets.token_hex(16),
+        course_dir=course,
+        log_path=artifacts / log_name,
     )
     env = dict(os.environ)
     env.update(
@@ -136,23 +142,40 @@ def _run_course_lab(workdir: Path, name: str, teacher: bool, artifacts: Path) ->
         JUPYTER_RUNTIME_DIR=str(workdir / "jupyter-runtime"),
         IPYTHONDIR=str(workdir / "ipython"),
     )
-    command = [sys.executable, "-m", "course.cli", "lab", "--port", str(server.port),
-               "--course-dir", str(course)]
+    command = [
+        sys.executable,
+        "-m",
+        "course.cli",
+        "lab",
+        "--port",
+        str(server.port),
+        "--course-dir",
+        str(course),
+    ]
     if teacher:
         command.append("--teacher")
     with server.log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen(
-            command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         while not is_ready(server.port, server.token):
             if process.poll() is not None:
-                pytest.fail(f"course lab exited with {process.returncode}:\n{_log_tail(server.log_path)}")
+                pytest.fail(
+                    f"course lab exited with {process.returncode}:\n{_log_tail(server.log_path)}"
+                )
             if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer within {READY_TIMEOUT:.0f} s:\n"
-                            f"{_log_tail(server.log_path)}")
+                pytest.fail(
+                    f"JupyterLab did not answer within {READY_TIMEOUT:.0f} s:\n"
+                    f"{_log_tail(server.log_path)}"
+                )
             time.sleep(0.1)  # poll interval, not a wait for something to happen
         yield server
     finally:

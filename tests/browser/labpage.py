@@ -102,7 +102,9 @@ class LabPage:
         self.page.goto(self.server.lab_url(path))
         expect(self.cells).to_have_count(cells, timeout=KERNEL_START_TIMEOUT)
         self.wait_until_idle(timeout=KERNEL_START_TIMEOUT)
-        expect(self.panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute("data-status", "idle")
+        expect(self.panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
+            "data-status", "idle"
+        )
 
     def wait_until_idle(self, timeout: float = RUN_ALL_TIMEOUT) -> None:
         """If a notebook is open, wait until its kernel has nothing left to do.
@@ -111,7 +113,9 @@ class LabPage:
         "KeyboardInterrupt caught in kernel" as an error.)
         """
         if self.panel.count():
-            kernel_idle = self.page.locator(".jp-StatusBar-Widget").filter(has_text=re.compile(r"\| Idle"))
+            kernel_idle = self.page.locator(".jp-StatusBar-Widget").filter(
+                has_text=re.compile(r"\| Idle")
+            )
             expect(kernel_idle).to_have_count(1, timeout=timeout)
 
     def set_cell_source(self, index: int, source: str) -> None:
@@ -162,7 +166,9 @@ class LabPage:
 
     def error_outputs(self) -> list[str]:
         """Tracebacks and error messages shown in the notebook's outputs."""
-        stderr = self.panel.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+        stderr = self.panel.locator(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+        )
         return [text for text in stderr.all_inner_texts() if "Error" in text or "Traceback" in text]
 
     # -- widgets --------------------------------------------------------------------------
@@ -170,7 +176,9 @@ class LabPage:
     def any_slider(self, description: str) -> Locator:
         """ipywidgets sliders whose description contains ``description`` (any case), as a
         page-wide locator (usable in ``filter(has=...)``)."""
-        label = self.page.locator(".widget-label", has_text=re.compile(re.escape(description), re.I))
+        label = self.page.locator(
+            ".widget-label", has_text=re.compile(re.escape(description), re.I)
+        )
         return self.page.locator(".widget-slider").filter(has=label)
 
     def slider(self, description: str, within: Locator | None = None) -> Locator:

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import expect
-
 from labpage import RUN_ALL_TIMEOUT
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -49,8 +48,11 @@ def diagram_notebook(notebooks: Path) -> str:
     if LESSON_WITH_DIAGRAM is not None:
         return LESSON_WITH_DIAGRAM
     notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
-                                       "name": "python3"}
+    notebook.metadata["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in DEMO_CELLS]
     (notebooks / DEMO).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, notebooks / DEMO)
@@ -72,8 +74,11 @@ def test_a_sharing_diagram_shows_as_svg_in_jupyterlab(open_lab, learner_lab) -> 
     lab.wait_until_idle()
     lab.cells.nth(target).locator(".jp-InputPrompt").click()
     lab.page.keyboard.press("ControlOrMeta+Enter")
-    code_prompts = [lab.cells.nth(i).locator(".jp-InputPrompt") for i, c in enumerate(cells[: target + 1])
-                    if c.cell_type == "code"]
+    code_prompts = [
+        lab.cells.nth(i).locator(".jp-InputPrompt")
+        for i, c in enumerate(cells[: target + 1])
+        if c.cell_type == "code"
+    ]
     for prompt in code_prompts:
         expect(prompt).to_have_text(re.compile(r"^\[\d+\]:"), timeout=RUN_ALL_TIMEOUT)
     lab.wait_until_idle()
@@ -84,8 +89,9 @@ def test_a_sharing_diagram_shows_as_svg_in_jupyterlab(open_lab, learner_lab) -> 
     image = output.locator("img")
     expect(image).to_have_count(1)
     image.scroll_into_view_if_needed()
-    lab.page.wait_for_function("node => node.complete && node.naturalWidth > 0", arg=image.element_handle(),
-                               timeout=30_000)
+    lab.page.wait_for_function(
+        "node => node.complete && node.naturalWidth > 0", arg=image.element_handle(), timeout=30_000
+    )
     source = image.get_attribute("src") or ""
     assert source.startswith("data:image/svg+xml"), source[:60]
     width = image.evaluate("node => node.getBoundingClientRect().width")

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 LEARNER_NOTEBOOKS = sorted(
-    path for path in (REPO / "notebooks").glob("*/*.ipynb") if ".ipynb_checkpoints" not in path.parts
+    path
+    for path in (REPO / "notebooks").glob("*/*.ipynb")
+    if ".ipynb_checkpoints" not in path.parts
 )
 
 # The lesson whose Validate button is exercised, and the classic mistake in it: two

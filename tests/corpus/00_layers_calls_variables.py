@@ -23,8 +23,13 @@ def counts(calls: str = RIGHT_CALLS, variables: str = "10", before: str = "") ->
     return f"{before}n_calls = {calls}\nn_variables = {variables}\n"
 
 
-def news(reader: str = "one", heads: str = "separate", units: int = 8, body_activation: str = "relu",
-         before: str = "") -> str:
+def news(
+    reader: str = "one",
+    heads: str = "separate",
+    units: int = 8,
+    body_activation: str = "relu",
+    before: str = "",
+) -> str:
     """An answer to exercise 2; the defaults give the right model."""
     readers = f'reader = layers.Dense({units}, activation="relu", name="reader")\n'
     title_in, body_in = "reader(title)", "reader(body)"
@@ -34,18 +39,20 @@ def news(reader: str = "one", heads: str = "separate", units: int = 8, body_acti
     if heads == "separate":
         head_code = (
             f'title_features = layers.Dense(4, activation="relu", name="title_head")({title_in})\n'
-            f'body_features = layers.Dense(4, activation="{body_activation}", name="body_head")({body_in})\n')
+            f'body_features = layers.Dense(4, activation="{body_activation}", name="body_head")({body_in})\n'
+        )
     else:  # one head for both branches
         head_code = (
             'head = layers.Dense(4, activation="relu", name="title_head")\n'
-            f'title_features = head({title_in})\n'
-            f'body_features = head({body_in})\n')
+            f"title_features = head({title_in})\n"
+            f"body_features = head({body_in})\n"
+        )
     return (
-        before
-        + "keras.backend.clear_session()\n"
+        before + "keras.backend.clear_session()\n"
         'title = keras.Input(shape=(12,), name="title")\n'
         'body = keras.Input(shape=(12,), name="body")\n'
-        + readers + head_code
+        + readers
+        + head_code
         + 'joined = layers.Concatenate(name="join")([title_features, body_features])\n'
         'news = keras.Model([title, body], layers.Dense(3, activation="softmax", name="label")(joined), name="news")\n'
     )
@@ -62,69 +69,117 @@ SILENCE_CHECKS = (
 CASES = [
     Submission("correct", expected=full_marks()),
     Submission("untouched", base="blank", expected=no_marks()),
-
     # ---------------------------------------------------------------- exercise 1
     Submission(
-        "ex1-variables-once-per-call", answers={EX1: counts(variables="18")},
+        "ex1-variables-once-per-call",
+        answers={EX1: counts(variables="18")},
         expected=full_marks(except_={TEST1: 0}),
-        feedback_contains=["18 is not the number of variables of the model 'puzzle'.",
-                           "once per call. 'embed' is called 2 times and 'mix' is called 4 times"]),
+        feedback_contains=[
+            "18 is not the number of variables of the model 'puzzle'.",
+            "once per call. 'embed' is called 2 times and 'mix' is called 4 times",
+        ],
+    ),
     Submission(
-        "ex1-loop-missed", answers={EX1: counts(calls='{"embed": 2, "mix": 2, "join": 1, "norm": 1, "score": 1}')},
+        "ex1-loop-missed",
+        answers={EX1: counts(calls='{"embed": 2, "mix": 2, "join": 1, "norm": 1, "score": 1}')},
         expected=full_marks(except_={TEST1: 0}),
-        feedback_contains=["'mix': 2 is not its number of calls. Recount: every time the code",
-                           "applies 'mix' to a tensor is one call (in functions and loops too)."]),
+        feedback_contains=[
+            "'mix': 2 is not its number of calls. Recount: every time the code",
+            "applies 'mix' to a tensor is one call (in functions and loops too).",
+        ],
+    ),
     Submission(
-        "ex1-weightless-layer-left-out", answers={EX1: counts(calls='{"embed": 2, "mix": 4, "norm": 1, "score": 1}')},
+        "ex1-weightless-layer-left-out",
+        answers={EX1: counts(calls='{"embed": 2, "mix": 4, "norm": 1, "score": 1}')},
         expected=full_marks(except_={TEST1: 0}),
-        feedback_contains=["leaves out 'join' (Add). It has no variables, but each use of it is still a call"]),
+        feedback_contains=[
+            "leaves out 'join' (Add). It has no variables, but each use of it is still a call"
+        ],
+    ),
     Submission(
-        "ex1-frozen-variables-left-out", answers={EX1: counts(variables="8")},
+        "ex1-frozen-variables-left-out",
+        answers={EX1: counts(variables="8")},
         expected=full_marks(except_={TEST1: 0}),
-        feedback_contains=["You left out the 2 non-trainable variables (norm/moving_mean, norm/moving_variance)"]),
+        feedback_contains=[
+            "You left out the 2 non-trainable variables (norm/moving_mean, norm/moving_variance)"
+        ],
+    ),
     Submission(
         "ex1-uncalled-layer-counted",
-        answers={EX1: counts(calls='{"embed": 2, "mix": 4, "spare": 1, "join": 1, "norm": 1, "score": 1}')},
+        answers={
+            EX1: counts(
+                calls='{"embed": 2, "mix": 4, "spare": 1, "join": 1, "norm": 1, "score": 1}'
+            )
+        },
         expected=full_marks(except_={TEST1: 0}),
-        feedback_contains=["The model calls no layer named 'spare', so its count is 0, not 1"]),
+        feedback_contains=["The model calls no layer named 'spare', so its count is 0, not 1"],
+    ),
     Submission(
         # Replaces `puzzle` by a model that fits the answer: the visible checks pass, the
         # hidden test rebuilds the given model and grades the answer against it.
         "ex1-puzzle-replaced",
-        answers={EX1: counts(calls='{"other": 1}', variables="2", before=(
-            'x = keras.Input(shape=(6,), name="x")\n'
-            'puzzle = keras.Model(x, layers.Dense(1, name="other")(x), name="puzzle")\n'))},
+        answers={
+            EX1: counts(
+                calls='{"other": 1}',
+                variables="2",
+                before=(
+                    'x = keras.Input(shape=(6,), name="x")\n'
+                    'puzzle = keras.Model(x, layers.Dense(1, name="other")(x), name="puzzle")\n'
+                ),
+            )
+        },
         expected=full_marks(except_={TEST1: 0}),
-        feedback_contains=["Both counts match the model.", "Your answer leaves out 'embed' (Dense)."]),
-
+        feedback_contains=[
+            "Both counts match the model.",
+            "Your answer leaves out 'embed' (Dense).",
+        ],
+    ),
     # ---------------------------------------------------------------- exercise 2
     Submission(
-        "ex2-two-readers", answers={EX2: news(reader="two")},
+        "ex2-two-readers",
+        answers={EX2: news(reader="two")},
         expected=full_marks(except_={TEST2: 0}),
-        feedback_contains=["Layer 'reader' should be called 2 times",
-                           "Create the layer once and call that same object on every input."]),
+        feedback_contains=[
+            "Layer 'reader' should be called 2 times",
+            "Create the layer once and call that same object on every input.",
+        ],
+    ),
     Submission(
-        "ex2-one-head-for-both", answers={EX2: news(heads="shared")},
+        "ex2-one-head-for-both",
+        answers={EX2: news(heads="shared")},
         expected=full_marks(except_={TEST2: 0}),
-        feedback_contains=["'title_head' should be called 1 time, but it is called 2 times.",
-                           "no layer named 'body_head'"]),
+        feedback_contains=[
+            "'title_head' should be called 1 time, but it is called 2 times.",
+            "no layer named 'body_head'",
+        ],
+    ),
     Submission(
-        "ex2-reader-too-wide", answers={EX2: news(units=16)},
+        "ex2-reader-too-wide",
+        answers={EX2: news(units=16)},
         expected=full_marks(except_={TEST2: 0}),
-        feedback_contains=["'news' should have 203 parameters, but it has 371 (+168)."]),
+        feedback_contains=["'news' should have 203 parameters, but it has 371 (+168)."],
+    ),
     Submission(
         # Heads of different kinds pass the visible checks (same calls, same counts); the
         # hidden test asks for two copies of one architecture, as drawn.
-        "ex2-heads-differ", answers={EX2: news(body_activation="tanh")},
+        "ex2-heads-differ",
+        answers={EX2: news(body_activation="tanh")},
         expected=full_marks(except_={TEST2: 0}),
-        feedback_contains=["The model matches the drawing.",
-                           "'title_head' and 'body_head' should be copies of one architecture",
-                           "activation is 'relu' in 'title_head' and 'tanh' in 'body_head'"]),
+        feedback_contains=[
+            "The model matches the drawing.",
+            "'title_head' and 'body_head' should be copies of one architecture",
+            "activation is 'relu' in 'title_head' and 'tanh' in 'body_head'",
+        ],
+    ),
     Submission(
-        "ex2-checks-switched-off", answers={EX2: news(heads="shared", before=SILENCE_CHECKS)},
+        "ex2-checks-switched-off",
+        answers={EX2: news(heads="shared", before=SILENCE_CHECKS)},
         expected=full_marks(except_={TEST2: 0}),
         manual_grade=[TEST2],  # patching the checks is flagged (course/integrity.py)
         integrity_note=["calls `setattr` on the module `helpers`"],
-        feedback_contains=["The model matches the drawing.",
-                           "'title_head' should be called 1 time, but it is called 2 times."]),
+        feedback_contains=[
+            "The model matches the drawing.",
+            "'title_head' should be called 1 time, but it is called 2 times.",
+        ],
+    ),
 ]

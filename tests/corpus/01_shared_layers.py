@@ -21,44 +21,44 @@ from course.corpus import (
 )
 
 # Exercise 1 done with two encoders: right shape, but nothing is shared.
-TWO_ENCODERS = '''keras.backend.clear_session()
+TWO_ENCODERS = """keras.backend.clear_session()
 a = keras.Input((64,), name="a")
 b = keras.Input((64,), name="b")
 shared_encoder = layers.Dense(32, activation="relu", name="shared_encoder")
 other_encoder = layers.Dense(32, activation="relu", name="other_encoder")
 pair = layers.Concatenate(name="pair")([shared_encoder(a), other_encoder(b)])
 shared_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name="head")(pair))
-'''
+"""
 
 # Exercise 2 done with one encoder called twice: the very thing exercise 2 must avoid.
-ONE_ENCODER = '''keras.backend.clear_session()
+ONE_ENCODER = """keras.backend.clear_session()
 a = keras.Input((64,), name="a")
 b = keras.Input((64,), name="b")
 encoder_a = layers.Dense(32, activation="relu", name="encoder_a")
 encoder_b = encoder_a
 pair = layers.Concatenate(name="pair")([encoder_a(a), encoder_b(b)])
 separate_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name="head")(pair))
-'''
+"""
 
 
 # Both exercises right, the codes joined with keras.ops.concatenate instead of a layer: an
 # operation in the graph owns no variables, and the checks step over it.
-SHARED_WITH_OPS = '''keras.backend.clear_session()
+SHARED_WITH_OPS = """keras.backend.clear_session()
 a = keras.Input((64,), name="a")
 b = keras.Input((64,), name="b")
 shared_encoder = layers.Dense(32, activation="relu", name="shared_encoder")
 pair = keras.ops.concatenate([shared_encoder(a), shared_encoder(b)], axis=-1)
 shared_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name="head")(pair))
-'''
+"""
 
-SEPARATE_WITH_OPS = '''keras.backend.clear_session()
+SEPARATE_WITH_OPS = """keras.backend.clear_session()
 a = keras.Input((64,), name="a")
 b = keras.Input((64,), name="b")
 encoder_a = layers.Dense(32, activation="relu", name="encoder_a")
 encoder_b = layers.Dense(32, activation="relu", name="encoder_b")
 pair = ops.concatenate([encoder_a(a), encoder_b(b)], axis=-1)
 separate_model = keras.Model([a, b], layers.Dense(1, activation="sigmoid", name="head")(pair))
-'''
+"""
 
 
 def import_first(module: str, grade_id: str):
@@ -93,7 +93,9 @@ MEMORY_BOMB = "hog = [bytearray(2**20) for _ in range(100 * 1024)]\n" + RIGHT_PR
 
 # Finds the course through the installed helpers package and the grader's working folder
 # (/proc), then tries to read the answers, write into the course and stop the grader.
-BREAKS_OUT = RIGHT_PREDICTION + """import os, pathlib, signal
+BREAKS_OUT = (
+    RIGHT_PREDICTION
+    + """import os, pathlib, signal
 course = pathlib.Path(helpers.__file__).resolve().parents[1]
 def attempt(label, action):
     try:
@@ -106,6 +108,7 @@ attempt("find the grader's folder", lambda: os.readlink(f"/proc/{os.getppid()}/c
 attempt("write into the course", lambda: (course / "breaks-out-was-here.txt").write_text("x"))
 attempt("stop the grader", lambda: os.kill(os.getppid(), signal.SIGTERM))
 """
+)
 
 #: Marks the processes LEAVES_DAEMON starts; tests/pipeline/test_course_grade.py checks the
 #: process table for it after grading.
@@ -121,7 +124,9 @@ while True:
             pass
     time.sleep(1)  # {DAEMON_MARKER}
 """
-LEAVES_DAEMON = RIGHT_PREDICTION + f"""import os, subprocess, sys
+LEAVES_DAEMON = (
+    RIGHT_PREDICTION
+    + f"""import os, subprocess, sys
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
@@ -131,8 +136,11 @@ os.wait()
 subprocess.Popen([sys.executable, "-c", {SPY!r}], start_new_session=True)
 print("daemon started")
 """
+)
 # What else a notebook could reach on the grader's machine.
-PROBES = RIGHT_PREDICTION + """import os, socket
+PROBES = (
+    RIGHT_PREDICTION
+    + """import os, socket
 def attempt(label, action):
     try:
         action()
@@ -145,6 +153,7 @@ attempt("write /dev/null", lambda: open(os.devnull, "w").write("x"))
 attempt("open a connection", lambda: socket.create_connection(("127.0.0.1", 1), timeout=5))
 print("grader variables:", sorted(k for k in os.environ if k.startswith(("PYTEST", "JUPYTERHUB", "GITHUB"))) or "none")
 """
+)
 
 
 def sets_backend_first(nb):
@@ -159,7 +168,9 @@ def sets_backend_first(nb):
 
 # (a) Replaces the hidden tests' entry point: helpers.grading refuses the new value, and the
 # grader reads the assignment in the cell before running it.
-REPLACES_PRISTINE = ONE_ENCODER + "import helpers.grading\nhelpers.grading.pristine = lambda: helpers\n"
+REPLACES_PRISTINE = (
+    ONE_ENCODER + "import helpers.grading\nhelpers.grading.pristine = lambda: helpers\n"
+)
 
 # (a) Puts a fake helpers.grading in the table of imported modules.
 SWAPS_SYS_MODULES = """predicted_params = 177
@@ -176,13 +187,18 @@ sys.modules["helpers.grading"] = fake
 # (Replacing `isinstance` itself breaks the kernel's own messaging: nbgrader cannot grade it.)
 # (The prediction is right, so the visible check passes and the hidden test's pristine()
 # meets the patched built-in.)
-PATCHES_BUILTINS = RIGHT_PREDICTION + """import builtins
+PATCHES_BUILTINS = (
+    RIGHT_PREDICTION
+    + """import builtins
 _real_import = builtins.__import__
 builtins.__import__ = lambda *args, **kwargs: _real_import(*args, **kwargs)
 """
+)
 
 # (b) An AST transformer that wraps every later cell (the hidden tests too) in try/except.
-SWALLOWS_ERRORS = TWO_ENCODERS + """import ast
+SWALLOWS_ERRORS = (
+    TWO_ENCODERS
+    + """import ast
 class SwallowErrors(ast.NodeTransformer):
     def visit_Module(self, node):
         handler = ast.ExceptHandler(type=ast.Name("Exception", ast.Load()), name=None, body=[ast.Pass()])
@@ -190,15 +206,21 @@ class SwallowErrors(ast.NodeTransformer):
         return ast.fix_missing_locations(node)
 get_ipython().ast_transformers.append(SwallowErrors())
 """
+)
+
 
 # (b) A hook that shows a result before every cell: nbgrader reads a test cell's first
 # execute_result as its score (text: full points; a number above the points: nbgrader fails).
 def result_hook(value: str) -> str:
-    return TWO_ENCODERS + f"""ip = get_ipython()
+    return (
+        TWO_ENCODERS
+        + f"""ip = get_ipython()
 def give_points(info):
     ip.displayhook({value})
 ip.events.register("pre_run_cell", give_points)
 """
+    )
+
 
 # (b) An error handler that hides every later error.
 HIDES_ERRORS = ONE_ENCODER + (
@@ -212,26 +234,36 @@ FAKE_HELPERS = {
     "numpy.py": "raise ImportError('not the real numpy')\n",
 }
 
+
 # (d) A markdown cell dressed as the grader's note.
 def forged_note(nb):
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
-        "**Notes from the grader**\n\n- Your teacher checked this notebook by hand: full marks.",
-        metadata={"course_grade": "notes"},
-    ))
+    nb.cells.insert(
+        0,
+        nbformat.v4.new_markdown_cell(
+            "**Notes from the grader**\n\n- Your teacher checked this notebook by hand: full marks.",
+            metadata={"course_grade": "notes"},
+        ),
+    )
+
 
 # (e) A 5 MB error message and 5 MB of display metadata (the caps: 1 MiB per output while
 # running, 20 000 characters per entry when saved).
-FLOODS_ERRORS = RIGHT_PREDICTION + """from IPython.display import display
+FLOODS_ERRORS = (
+    RIGHT_PREDICTION
+    + """from IPython.display import display
 display({"text/plain": "a small result"}, raw=True, metadata={"junk": "y" * 5_000_000})
 raise ValueError("x" * 5_000_000)
 """
+)
 
 FLAGGED = "score 0 until your teacher grades them by hand"
 ALL_TESTS = ["test_ex1_shared_model", "test_ex2_separate_model", "test_ex3_prediction"]
 
 CASES = [
     Submission("correct", expected=full_marks()),
-    Submission("untouched", base="blank", expected=no_marks(), feedback_contains=["NotImplementedError"]),
+    Submission(
+        "untouched", base="blank", expected=no_marks(), feedback_contains=["NotImplementedError"]
+    ),
     Submission(
         "correct_with_ops",
         answers={"ex1_shared_model": SHARED_WITH_OPS, "ex2_separate_model": SEPARATE_WITH_OPS},
@@ -254,19 +286,29 @@ CASES = [
         answers={"ex3_prediction": "predicted_params = 2 * (3 * 3 * 1 + 1) * 8 + (8 + 8 + 1) * 1"},
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         # The visible check says which rule to recount with, not the answer.
-        feedback_contains=["predicted_params is 177: not the parameter count of 'mystery'.",
-                           "Count each layer with its rule", "'conv', Conv2D(filters=8"],
+        feedback_contains=[
+            "predicted_params is 177: not the parameter count of 'mystery'.",
+            "Count each layer with its rule",
+            "'conv', Conv2D(filters=8",
+        ],
     ),
     Submission(
         "ex3-check-switched-off",  # the hidden test judges the number, and then shows it
-        answers={"ex3_prediction": "helpers.assert_predicted_count = lambda *args, **kwargs: None\n"
-                                   "predicted_params = 2 * (3 * 3 * 1 + 1) * 8 + (8 + 8 + 1) * 1"},
+        answers={
+            "ex3_prediction": "helpers.assert_predicted_count = lambda *args, **kwargs: None\n"
+            "predicted_params = 2 * (3 * 3 * 1 + 1) * 8 + (8 + 8 + 1) * 1"
+        },
         expected=full_marks(except_={"test_ex3_prediction": 0}),
-        feedback_contains=["Your prediction is right.",
-                           "predicted_params is 177, but 'mystery' has 97 parameters", "its kernel is counted once"],
+        feedback_contains=[
+            "Your prediction is right.",
+            "predicted_params is 177, but 'mystery' has 97 parameters",
+            "its kernel is counted once",
+        ],
         # Patching the check is also flagged (course/integrity.py): the test waits for the teacher.
-        integrity_note=["assigns to `helpers.assert_predicted_count` (an attribute of an imported module)",
-                        f"`test_ex3_prediction` {FLAGGED}"],
+        integrity_note=[
+            "assigns to `helpers.assert_predicted_count` (an attribute of an imported module)",
+            f"`test_ex3_prediction` {FLAGGED}",
+        ],
         manual_grade=["test_ex3_prediction"],
     ),
     # A real classroom -----------------------------------------------------------------
@@ -287,7 +329,9 @@ CASES = [
         answers={"ex3_prediction": ENDLESS},
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["this cell ran longer than the time allowed per cell"],
-        course_grade_note_contains=["(`ex3_prediction`) ran longer than the time limit for one cell"],
+        course_grade_note_contains=[
+            "(`ex3_prediction`) ran longer than the time limit for one cell"
+        ],
     ),
     # The test cell is put back from the gradebook (OverwriteCells.add_missing_cells).
     Submission(
@@ -296,14 +340,18 @@ CASES = [
         transform=delete_cell("test_ex2_separate_model"),
         expected=full_marks(except_={"test_ex2_separate_model": 0}),
         feedback_contains=["has no layer named 'encoder_b'"],
-        note_contains=["`test_ex2_separate_model` were missing from your notebook; the grader added them back"],
+        note_contains=[
+            "`test_ex2_separate_model` were missing from your notebook; the grader added them back"
+        ],
     ),
     Submission(
         "deletes_answer_cell",
         transform=delete_cell("ex3_prediction"),
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["name 'predicted_params' is not defined"],
-        note_contains=["Answer cell(s) `ex3_prediction` were missing from your notebook; the tests ran without them"],
+        note_contains=[
+            "Answer cell(s) `ex3_prediction` were missing from your notebook; the tests ran without them"
+        ],
     ),
     # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
     # A whole exercise deleted: its test is put back after the exercise's statement, fails
@@ -313,15 +361,19 @@ CASES = [
         transform=delete_cells("ex3_prediction", "test_ex3_prediction"),
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["name 'predicted_params' is not defined"],
-        note_contains=["Graded cell(s) `test_ex3_prediction` were missing from your notebook; the grader added them back",
-                       "Answer cell(s) `ex3_prediction` were missing"],
+        note_contains=[
+            "Graded cell(s) `test_ex3_prediction` were missing from your notebook; the grader added them back",
+            "Answer cell(s) `ex3_prediction` were missing",
+        ],
     ),
     # Copy and paste: every copy runs where it stands; the last copy carries the grade id.
     Submission(
         "copies_answer_cell",
         transform=duplicate_cell("ex1_shared_model"),
         expected=full_marks(),
-        note_contains=["Cell `ex1_shared_model` appears 2 times in your notebook. Every copy ran where it stands"],
+        note_contains=[
+            "Cell `ex1_shared_model` appears 2 times in your notebook. Every copy ran where it stands"
+        ],
     ),
     Submission(
         "copies_test_cell",
@@ -334,18 +386,24 @@ CASES = [
     # A graded cell of another lesson pasted in: it runs (and fails) as an ordinary cell.
     Submission(
         "pastes_foreign_cell",
-        transform=add_foreign_cell("ex1_shared_model", "test_counted_params", "assert counted_params == 17"),
+        transform=add_foreign_cell(
+            "ex1_shared_model", "test_counted_params", "assert counted_params == 17"
+        ),
         expected=full_marks(),
         feedback_contains=["name 'counted_params' is not defined"],
-        note_contains=["is marked as `test_counted_params`, a cell this lesson does not have",
-                       "it ran as an ordinary cell and is not graded"],
+        note_contains=[
+            "is marked as `test_counted_params`, a cell this lesson does not have",
+            "it ran as an ordinary cell and is not graded",
+        ],
     ),
     # Exercise 1 (statement, answer, test) moved to the end: it still passes there.
     Submission(
         "moves_exercise",
         transform=move_cells("ex1_statement", "test_ex1_shared_model"),
         expected=full_marks(),
-        note_contains=["Some of your cells are in another order than in the lesson; they ran in your order"],
+        note_contains=[
+            "Some of your cells are in another order than in the lesson; they ran in your order"
+        ],
     ),
     # The answer of exercise 3 moved below its test: the test ran first, without it.
     Submission(
@@ -362,7 +420,9 @@ CASES = [
         transform=edit_cell("test_ex1_shared_model", "print('all good, trust me')"),
         expected=full_marks(except_={"test_ex1_shared_model": 0}),
         feedback_contains=["Layer 'shared_encoder' should be called 2 times"],
-        note_contains=["You edited read-only cell(s) `test_ex1_shared_model`; the original was put back"],
+        note_contains=[
+            "You edited read-only cell(s) `test_ex1_shared_model`; the original was put back"
+        ],
     ),
     # Patching the visible checks does not fool the hidden ones, and is flagged.
     Submission(
@@ -370,8 +430,10 @@ CASES = [
         answers={"ex2_separate_model": CHECKS_SWITCHED_OFF},
         expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
         feedback_contains=["check passed (patched)"],
-        integrity_note=["(`ex2_separate_model`) changes how grading runs: calls `setattr` on the module `helpers`",
-                        f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        integrity_note=[
+            "(`ex2_separate_model`) changes how grading runs: calls `setattr` on the module `helpers`",
+            f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
+        ],
         manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
     ),
     # Tampering with the grader (see above) ------------------------------------------------
@@ -380,17 +442,22 @@ CASES = [
         answers={"ex2_separate_model": REPLACES_PRISTINE},
         expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
         feedback_contains=["helpers.grading is read-only: pristine cannot be replaced"],
-        integrity_note=["(`ex2_separate_model`) changes how grading runs: ",
-                        "assigns to `helpers.grading.pristine` (an attribute of an imported module)",
-                        f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        integrity_note=[
+            "(`ex2_separate_model`) changes how grading runs: ",
+            "assigns to `helpers.grading.pristine` (an attribute of an imported module)",
+            f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
+        ],
         manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
     ),
     Submission(
         "swaps_sys_modules",
         answers={"ex3_prediction": SWAPS_SYS_MODULES},
         expected=full_marks(except_={"test_ex3_prediction": 0}),
-        integrity_note=["(`ex3_prediction`) changes how grading runs: ",
-                        "uses `.modules` (the table of imported modules)", f"`test_ex3_prediction` {FLAGGED}"],
+        integrity_note=[
+            "(`ex3_prediction`) changes how grading runs: ",
+            "uses `.modules` (the table of imported modules)",
+            f"`test_ex3_prediction` {FLAGGED}",
+        ],
         manual_grade=["test_ex3_prediction"],
     ),
     Submission(
@@ -405,33 +472,42 @@ CASES = [
         "ast_transformer",
         answers={"ex1_shared_model": SWALLOWS_ERRORS},
         expected=no_marks(),
-        integrity_note=["(`ex1_shared_model`) changes how grading runs: ",
-                        "uses `.ast_transformers` (IPython's AST transformers, which rewrite every later cell)",
-                        f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        integrity_note=[
+            "(`ex1_shared_model`) changes how grading runs: ",
+            "uses `.ast_transformers` (IPython's AST transformers, which rewrite every later cell)",
+            f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
+        ],
         manual_grade=ALL_TESTS,
     ),
     Submission(
         "hook_text_score",
         answers={"ex1_shared_model": result_hook('"full marks"')},
         expected=no_marks(),
-        integrity_note=["uses `.events` (IPython event hooks)",
-                        "(`test_ex1_shared_model`) showed output the kit's tests never produce (execute_result)",
-                        f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        integrity_note=[
+            "uses `.events` (IPython event hooks)",
+            "(`test_ex1_shared_model`) showed output the kit's tests never produce (execute_result)",
+            f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
+        ],
         manual_grade=ALL_TESTS,
     ),
     Submission(
         "hook_score_above_points",
         answers={"ex1_shared_model": result_hook("99")},
         expected=no_marks(),
-        integrity_note=["uses `.displayhook` (how results are shown)", f"`test_ex3_prediction` {FLAGGED}"],
+        integrity_note=[
+            "uses `.displayhook` (how results are shown)",
+            f"`test_ex3_prediction` {FLAGGED}",
+        ],
         manual_grade=ALL_TESTS,
     ),
     Submission(
         "custom_exc",
         answers={"ex2_separate_model": HIDES_ERRORS},
         expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
-        integrity_note=["uses `.set_custom_exc` (IPython's error handler)",
-                        f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}"],
+        integrity_note=[
+            "uses `.set_custom_exc` (IPython's error handler)",
+            f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
+        ],
         manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
     ),
     # Removed before grading: the kit's helpers grade, so the wrong model loses its points.
@@ -441,8 +517,10 @@ CASES = [
         extra_files=FAKE_HELPERS,
         expected=full_marks(except_={"test_ex2_separate_model": 0}),
         feedback_contains=["has no layer named 'encoder_b'"],
-        integrity_note=["Files that would replace modules the grader uses were removed before grading: "
-                        "`helpers/`, `numpy.py`."],
+        integrity_note=[
+            "Files that would replace modules the grader uses were removed before grading: "
+            "`helpers/`, `numpy.py`."
+        ],
     ),
     Submission(
         "forges_notes",
@@ -476,8 +554,12 @@ CASES = [
         "breaks_out",
         answers={"ex3_prediction": BREAKS_OUT},
         expected=full_marks(),
-        feedback_contains=["read the solutions: PermissionError", "find the grader's folder: PermissionError",
-                           "write into the course: PermissionError", "stop the grader: PermissionError"],
+        feedback_contains=[
+            "read the solutions: PermissionError",
+            "find the grader's folder: PermissionError",
+            "write into the course: PermissionError",
+            "stop the grader: PermissionError",
+        ],
         course_grade_only=True,
     ),
     # Processes the notebook starts die with its kernel (a cgroup, or its process family);
@@ -487,8 +569,10 @@ CASES = [
         answers={"ex3_prediction": LEAVES_DAEMON},
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["daemon started"],
-        integrity_note=["(`ex3_prediction`) changes how grading runs: imports `subprocess` (starts processes)",
-                        f"`test_ex3_prediction` {FLAGGED}"],
+        integrity_note=[
+            "(`ex3_prediction`) changes how grading runs: imports `subprocess` (starts processes)",
+            f"`test_ex3_prediction` {FLAGGED}",
+        ],
         manual_grade=["test_ex3_prediction"],
         course_grade_only=True,
     ),
@@ -496,9 +580,13 @@ CASES = [
         "probes_the_machine",
         answers={"ex3_prediction": PROBES},
         expected=full_marks(),
-        feedback_contains=["write shared memory: PermissionError", "write a device: PermissionError",
-                           "write /dev/null: it worked", "open a connection: PermissionError",
-                           "grader variables: none"],
+        feedback_contains=[
+            "write shared memory: PermissionError",
+            "write a device: PermissionError",
+            "write /dev/null: it worked",
+            "open a connection: PermissionError",
+            "grader variables: none",
+        ],
         course_grade_only=True,
     ),
     # Both graders: the warm kernel of course grade must not have imported Keras already.

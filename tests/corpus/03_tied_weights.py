@@ -69,13 +69,16 @@ class DenseTransposed(layers.Layer):
 
 # The untied layer again, with the visible checks switched off: the hidden tests use a
 # pristine copy of the helpers, so they still see the missing tie.
-PATCHES_CHECKS = TIE_MISSING + '''
+PATCHES_CHECKS = (
+    TIE_MISSING
+    + """
 helpers.assert_tied = helpers.assert_owns = helpers.assert_param_count = lambda *args, **kwargs: None
-'''
+"""
+)
 
 # ----------------------------------------------------------------------- Exercise 2
 
-UNTIED_DECODER = '''
+UNTIED_DECODER = """
 keras.backend.clear_session()
 keras.utils.set_random_seed(0)
 pixels = keras.Input((64,), name="pixels")
@@ -84,20 +87,20 @@ decoder = layers.Dense(64, activation="sigmoid", name="decoder")
 tied_ae = keras.Model(pixels, decoder(encoder(pixels)), name="tied_autoencoder")
 tied_ae.compile(optimizer=keras.optimizers.Adam(learning_rate=0.02), loss="mse")
 tied_ae.fit(X, X, epochs=10, batch_size=128, verbose=0)
-'''
+"""
 
-NOT_TRAINED = '''
+NOT_TRAINED = """
 keras.backend.clear_session()
 keras.utils.set_random_seed(0)
 pixels = keras.Input((64,), name="pixels")
 encoder = layers.Dense(16, activation="relu", name="encoder")
 decoder = DenseTransposed(encoder, activation="sigmoid", name="decoder")
 tied_ae = keras.Model(pixels, decoder(encoder(pixels)), name="tied_autoencoder")
-'''
+"""
 
 # ----------------------------------------------------------------------- Exercise 3
 
-COMPARES_VALUES = '''
+COMPARES_VALUES = """
 # Equal numbers taken for a tie: lm_copy's output layer holds a copy of the embedding.
 tied = bool(np.array_equal(helpers.variables_used_by(lm, "tokens", call=1)[0].numpy(),
                            helpers.variables_used_by(lm, "tokens", call=2)[0].numpy()))
@@ -107,9 +110,9 @@ embeddings = lm.get_layer("tokens").embeddings
 parts = helpers.gradients_by_call(lm, embeddings, x_probe, lm_loss)
 total = helpers.gradient(lm, embeddings, x_probe, lm_loss)
 adds_up = bool(np.allclose(parts["tokens[1]"] + parts["tokens[2]"], total, atol=1e-6))
-'''
+"""
 
-WRONG_VARIABLE = '''
+WRONG_VARIABLE = """
 tied = helpers.same_variable(helpers.variables_used_by(lm, "tokens", call=1)[0],
                              helpers.variables_used_by(lm, "tokens", call=2)[0])
 copy_tied = helpers.shares_weights(lm_copy, "tokens", "project")
@@ -117,7 +120,7 @@ kernel = lm.get_layer("mixer").kernel                      # not the embedding m
 parts = helpers.gradients_by_call(lm, kernel, x_probe, lm_loss)
 total = helpers.gradient(lm, kernel, x_probe, lm_loss)
 adds_up = bool(np.allclose(sum(parts.values()), total))
-'''
+"""
 
 CASES = [
     Submission("correct", expected=full_marks()),
@@ -174,6 +177,8 @@ CASES = [
         "ex3_wrong_variable",
         answers={EX3: WRONG_VARIABLE},
         expected=full_marks(except_={TEST3: 0}),
-        feedback_contains=["There should be one gradient part per call that reads tokens/embeddings"],
+        feedback_contains=[
+            "There should be one gradient part per call that reads tokens/embeddings"
+        ],
     ),
 ]

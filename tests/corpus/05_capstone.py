@@ -30,7 +30,12 @@ from course.corpus import (
 LESSON = "05_capstone"
 SOURCE = Path(__file__).resolve().parents[2] / "solutions" / LESSON / f"{LESSON}.ipynb"
 
-A, B, C, D = "test_ex1_part_a_sharing", "test_ex1_part_b_tie", "test_ex1_part_c_budget", "test_ex2_part_d_accuracy"
+A, B, C, D = (
+    "test_ex1_part_a_sharing",
+    "test_ex1_part_b_tie",
+    "test_ex1_part_c_budget",
+    "test_ex2_part_d_accuracy",
+)
 
 
 def _solution(grade_id: str) -> str:
@@ -38,8 +43,11 @@ def _solution(grade_id: str) -> str:
     for cell in json.loads(SOURCE.read_text(encoding="utf-8"))["cells"]:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
             source = "".join(cell["source"])
-            return "\n".join(line for line in source.splitlines() if "### BEGIN SOLUTION" not in line
-                             and "### END SOLUTION" not in line)
+            return "\n".join(
+                line
+                for line in source.splitlines()
+                if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line
+            )
     raise KeyError(f"{SOURCE.name} has no cell {grade_id!r}")
 
 
@@ -49,7 +57,9 @@ def _edited(grade_id: str, *edits: tuple[str, str]) -> dict[str, str]:
     code = _solution(grade_id)
     for old, new in edits:
         if code.count(old) != 1:
-            raise ValueError(f"{LESSON} corpus: {old!r} occurs {code.count(old)} times in {grade_id}; update the edit")
+            raise ValueError(
+                f"{LESSON} corpus: {old!r} occurs {code.count(old)} times in {grade_id}; update the edit"
+            )
         code = code.replace(old, new)
     return {grade_id: code}
 
@@ -64,18 +74,23 @@ model.compile(
 
 CASES = [
     Submission("correct", expected=full_marks()),
-    Submission("untouched", base="blank", expected=no_marks(), feedback_contains=["NotImplementedError"]),
+    Submission(
+        "untouched", base="blank", expected=no_marks(), feedback_contains=["NotImplementedError"]
+    ),
     # Part A: a second encoder for box B. Visible check fails (call count).
     Submission(
         "encoder_duplicated",
-        answers=_edited("ex1_build_model", (
-            "code_b = image_encoder(image_b)",
-            "image_encoder_b = keras.Sequential(\n"
-            "    [keras.Input((64,)), layers.Dense(32, activation=\"relu\"), layers.Dense(16, activation=\"relu\")],\n"
-            "    name=\"image_encoder_b\",\n"
-            ")\n"
-            "code_b = image_encoder_b(image_b)",
-        )),
+        answers=_edited(
+            "ex1_build_model",
+            (
+                "code_b = image_encoder(image_b)",
+                "image_encoder_b = keras.Sequential(\n"
+                '    [keras.Input((64,)), layers.Dense(32, activation="relu"), layers.Dense(16, activation="relu")],\n'
+                '    name="image_encoder_b",\n'
+                ")\n"
+                "code_b = image_encoder_b(image_b)",
+            ),
+        ),
         expected=full_marks(except_={A: 0}),
         feedback_contains=["'image_encoder' should be called 2 times", "'image_encoder_b'"],
     ),
@@ -84,10 +99,12 @@ CASES = [
         "heads_share_hidden_layer",
         answers=_edited(
             "ex1_build_model",
-            ("def make_head(name):",
-             "head_hidden = layers.Dense(HEAD_UNITS, activation=\"relu\", name=\"head_hidden\")\n\n\n"
-             "def make_head(name):"),
-            ("layers.Dense(HEAD_UNITS, activation=\"relu\", name=f\"{name}_hidden\"),", "head_hidden,"),
+            (
+                "def make_head(name):",
+                'head_hidden = layers.Dense(HEAD_UNITS, activation="relu", name="head_hidden")\n\n\n'
+                "def make_head(name):",
+            ),
+            ('layers.Dense(HEAD_UNITS, activation="relu", name=f"{name}_hidden"),', "head_hidden,"),
         ),
         expected=full_marks(except_={A: 0}),
         feedback_contains=["['larger', 'same'] share variables, but they should not"],
@@ -95,20 +112,26 @@ CASES = [
     # Part B: an ordinary Dense instead of the tie.
     Submission(
         "tie_missing",
-        answers=_edited("ex1_build_model", (
-            "digit = TiedDigitScores(typed_embedding, name=\"digit\")(code_a)",
-            "digit = layers.Dense(10, activation=\"softmax\", name=\"digit\")(code_a)",
-        )),
+        answers=_edited(
+            "ex1_build_model",
+            (
+                'digit = TiedDigitScores(typed_embedding, name="digit")(code_a)',
+                'digit = layers.Dense(10, activation="softmax", name="digit")(code_a)',
+            ),
+        ),
         expected=full_marks(except_={B: 0}),
         feedback_contains=["'digit' should be tied to 'typed_embedding'"],
     ),
     # Part B: the tie works, but E is tracked as digit's weight too (lesson 03's trap).
     Submission(
         "tie_tracks_embedding",
-        answers=_edited("ex1_build_model", (
-            "object.__setattr__(self, \"embedding\", embedding)",
-            "self.embedding = embedding",
-        )),
+        answers=_edited(
+            "ex1_build_model",
+            (
+                'object.__setattr__(self, "embedding", embedding)',
+                "self.embedding = embedding",
+            ),
+        ),
         expected=full_marks(except_={B: 0}),
         feedback_contains=["'digit' should have 10 parameters, but it has 170"],
     ),
@@ -130,21 +153,30 @@ CASES = [
     # check passes; the hidden test draws its own forms.
     Submission(
         "test_set_replaced",
-        answers={"ex2_train_model": TRAIN_WITHOUT_FIT + (
-            "predicted = helpers.predict_outputs(model, test_x)\n"
-            "test_y = {\"same\": (predicted[\"same\"][:, 0] > 0.5).astype(\"float32\"),\n"
-            "          \"larger\": (predicted[\"larger\"][:, 0] > 0.5).astype(\"float32\"),\n"
-            "          \"digit\": predicted[\"digit\"].argmax(axis=1)}\n")},
+        answers={
+            "ex2_train_model": TRAIN_WITHOUT_FIT
+            + (
+                "predicted = helpers.predict_outputs(model, test_x)\n"
+                'test_y = {"same": (predicted["same"][:, 0] > 0.5).astype("float32"),\n'
+                '          "larger": (predicted["larger"][:, 0] > 0.5).astype("float32"),\n'
+                '          "digit": predicted["digit"].argmax(axis=1)}\n'
+            )
+        },
         expected=full_marks(except_={D: 0}),
         feedback_contains=["should be at least 85.0%"],
     ),
     # Part D: untrained, with the check replaced by a no-op; the hidden test uses pristine().
     Submission(
         "check_patched",
-        answers={"ex2_train_model": TRAIN_WITHOUT_FIT + "helpers.assert_accuracy = lambda *args, **kwargs: None\n"},
+        answers={
+            "ex2_train_model": TRAIN_WITHOUT_FIT
+            + "helpers.assert_accuracy = lambda *args, **kwargs: None\n"
+        },
         expected=full_marks(except_={D: 0}),
         manual_grade=[D],  # patching the check is flagged (course/integrity.py)
-        integrity_note=["assigns to `helpers.assert_accuracy` (an attribute of an imported module)"],
+        integrity_note=[
+            "assigns to `helpers.assert_accuracy` (an attribute of an imported module)"
+        ],
         feedback_contains=["should be at least 85.0%"],
     ),
     # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
@@ -153,18 +185,25 @@ CASES = [
         "deletes_test_cell",
         transform=delete_cell(B),
         expected=full_marks(),
-        note_contains=[f"Graded cell(s) `{B}` were missing from your notebook; the grader added them back and ran them"],
+        note_contains=[
+            f"Graded cell(s) `{B}` were missing from your notebook; the grader added them back and ran them"
+        ],
     ),
     Submission(
         "deletes_every_test_cell",
-        answers=_edited("ex1_build_model", (
-            "digit = TiedDigitScores(typed_embedding, name=\"digit\")(code_a)",
-            "digit = layers.Dense(10, activation=\"softmax\", name=\"digit\")(code_a)",
-        )),
+        answers=_edited(
+            "ex1_build_model",
+            (
+                'digit = TiedDigitScores(typed_embedding, name="digit")(code_a)',
+                'digit = layers.Dense(10, activation="softmax", name="digit")(code_a)',
+            ),
+        ),
         transform=delete_cells(A, B, C, D),
         expected=full_marks(except_={B: 0}),
         feedback_contains=["'digit' should be tied to 'typed_embedding'"],
-        note_contains=[f"Graded cell(s) `{A}`, `{B}`, `{C}`, `{D}` were missing from your notebook; the grader added them back"],
+        note_contains=[
+            f"Graded cell(s) `{A}`, `{B}`, `{C}`, `{D}` were missing from your notebook; the grader added them back"
+        ],
     ),
     # The training exercise deleted (answer and test): the test is put back, fails on the
     # untrained model, and exercise 1 keeps its 8 points.
@@ -173,14 +212,19 @@ CASES = [
         transform=delete_cells("ex2_train_model", D),
         expected=full_marks(except_={D: 0}),
         feedback_contains=["should be at least 85.0%"],
-        note_contains=[f"Graded cell(s) `{D}` were missing", "Answer cell(s) `ex2_train_model` were missing"],
+        note_contains=[
+            f"Graded cell(s) `{D}` were missing",
+            "Answer cell(s) `ex2_train_model` were missing",
+        ],
     ),
     # Copy and paste: every copy runs where it stands; the last copy carries the grade id.
     Submission(
         "copies_answer_cell",
         transform=duplicate_cell("ex1_build_model"),
         expected=full_marks(),
-        note_contains=["Cell `ex1_build_model` appears 2 times in your notebook. Every copy ran where it stands"],
+        note_contains=[
+            "Cell `ex1_build_model` appears 2 times in your notebook. Every copy ran where it stands"
+        ],
     ),
     Submission(
         "copies_training_cell",
@@ -191,7 +235,9 @@ CASES = [
     # A graded cell of another lesson pasted in: it runs (and fails) as an ordinary cell.
     Submission(
         "pastes_foreign_cell",
-        transform=add_foreign_cell("ex1_build_model", "test_ex1_shared_model", "helpers.assert_calls(shared_model, {})"),
+        transform=add_foreign_cell(
+            "ex1_build_model", "test_ex1_shared_model", "helpers.assert_calls(shared_model, {})"
+        ),
         expected=full_marks(),
         feedback_contains=["name 'shared_model' is not defined"],
         note_contains=["is marked as `test_ex1_shared_model`, a cell this lesson does not have"],
@@ -201,6 +247,8 @@ CASES = [
         "moves_exercise",
         transform=move_cells("exercise_train", D),
         expected=full_marks(),
-        note_contains=["Some of your cells are in another order than in the lesson; they ran in your order"],
+        note_contains=[
+            "Some of your cells are in another order than in the lesson; they ran in your order"
+        ],
     ),
 ]

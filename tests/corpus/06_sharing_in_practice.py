@@ -15,11 +15,19 @@ TEST2 = "test_ex2_saved_pair"
 
 def frozen_base(bases: str = "one", freeze: bool = True) -> str:
     """An answer to exercise 1; the defaults give the right models."""
-    make = ('def make_base():\n'
-            '    return keras.Sequential([keras.Input((64,)), layers.Dense(24, activation="relu", name="hidden")], name="base")\n')
-    first, second = ("base = make_base()\n", "") if bases == "one" else ("base = make_base()\n", "base = make_base()\n")
+    make = (
+        "def make_base():\n"
+        '    return keras.Sequential([keras.Input((64,)), layers.Dense(24, activation="relu", name="hidden")], name="base")\n'
+    )
+    first, second = (
+        ("base = make_base()\n", "")
+        if bases == "one"
+        else ("base = make_base()\n", "base = make_base()\n")
+    )
     return (
-        "keras.backend.clear_session()\n" + make + first
+        "keras.backend.clear_session()\n"
+        + make
+        + first
         + 'image = keras.Input((64,), name="image")\n'
         'digit_model = keras.Model(image, layers.Dense(10, activation="softmax", name="digit")(base(image)), name="digit_model")\n'
         + second
@@ -29,27 +37,31 @@ def frozen_base(bases: str = "one", freeze: bool = True) -> str:
     )
 
 
-SAVE_AND_LOAD = '''
+SAVE_AND_LOAD = """
 keras.backend.clear_session()
 pair = build_pair()
 with tempfile.TemporaryDirectory() as folder:
     pair.save(os.path.join(folder, "pair.keras"))
     restored = keras.saving.load_model(os.path.join(folder, "pair.keras"))
-'''
+"""
 
 # Two Dense layers where one shared layer was asked for.
-TWO_ENCODERS = '''
+TWO_ENCODERS = (
+    """
 def build_pair():
     a = keras.Input((16,), name="a")
     b = keras.Input((16,), name="b")
     right = layers.Dense(4, name="extra")(layers.Dense(8, activation="relu", name="shared_b")(b))
     left = layers.Dense(8, activation="relu", name="shared")(a)
     return keras.Model([a, b], layers.Concatenate(name="join")([left, right]), name="pair")
-''' + SAVE_AND_LOAD
+"""
+    + SAVE_AND_LOAD
+)
 
 # The shared layer inside two sub-models: saves, but load_model fails (Keras 3.15), so
 # `restored` is still the lesson's section-4 model, which computes something else.
-TOWERS = '''
+TOWERS = (
+    """
 def build_pair():
     shared = layers.Dense(8, activation="relu", name="shared")
     x = keras.Input((16,))
@@ -59,27 +71,39 @@ def build_pair():
     a = keras.Input((16,), name="a")
     b = keras.Input((16,), name="b")
     return keras.Model([a, b], layers.Concatenate(name="join")([left_tower(a), right_tower(b)]), name="pair")
-''' + SAVE_AND_LOAD
+"""
+    + SAVE_AND_LOAD
+)
 
 CASES = [
     Submission("correct", expected=full_marks()),
     Submission("untouched", base="blank", expected=no_marks()),
     # Exercise 1
     Submission(
-        "ex1-two-bases", answers={EX1: frozen_base(bases="two")},
+        "ex1-two-bases",
+        answers={EX1: frozen_base(bases="two")},
         expected=full_marks(except_={TEST1: 0}),
-        feedback_contains=["The two models use different base kernels."]),
+        feedback_contains=["The two models use different base kernels."],
+    ),
     Submission(
-        "ex1-base-not-frozen", answers={EX1: frozen_base(freeze=False)},
+        "ex1-base-not-frozen",
+        answers={EX1: frozen_base(freeze=False)},
         expected=full_marks(except_={TEST1: 0}),
-        feedback_contains=["Freeze the base with base.trainable = False: only the digit head trains."]),
+        feedback_contains=[
+            "Freeze the base with base.trainable = False: only the digit head trains."
+        ],
+    ),
     # Exercise 2
     Submission(
-        "ex2-two-encoders", answers={EX2: TWO_ENCODERS},
+        "ex2-two-encoders",
+        answers={EX2: TWO_ENCODERS},
         expected=full_marks(except_={TEST2: 0}),
-        feedback_contains=["Layer 'shared' should be called 2 times"]),
+        feedback_contains=["Layer 'shared' should be called 2 times"],
+    ),
     Submission(
-        "ex2-shared-inside-sub-models", answers={EX2: TOWERS},
+        "ex2-shared-inside-sub-models",
+        answers={EX2: TOWERS},
         expected=full_marks(except_={TEST2: 0}),
-        feedback_contains=["restored should compute what pair computes"]),
+        feedback_contains=["restored should compute what pair computes"],
+    ),
 ]

@@ -12,7 +12,7 @@ import pytest
 
 #: A kernel that fails its first starts in a folder, then becomes a normal IPython kernel.
 #: It counts its starts in its working folder (the one place a sandboxed kernel may write).
-FLAKY_KERNEL = '''\
+FLAKY_KERNEL = """\
 import os, sys, time
 connection_file, failure, failing_starts = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with open(".kernel-starts", "a") as starts:
@@ -24,7 +24,7 @@ if start <= failing_starts:
         time.sleep(600)  # alive, never answers
     sys.exit(1)  # dies, like a kernel whose port was taken
 os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file])
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ class FlakyKernels:
 
 
 @pytest.fixture
-def flaky_kernels(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> FlakyKernels:
+def flaky_kernels(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> FlakyKernels:
     """Kernel specs ``silent-N`` (alive, never answering) and ``dies-N`` (exits) that fail
     their first N starts (N = 1 or 9) in a folder, on ``JUPYTER_PATH``. Afterwards, no such
     kernel may still run."""
@@ -50,8 +52,12 @@ def flaky_kernels(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
             spec = root / "kernels" / f"{failure}-{failing_starts}"
             spec.mkdir(parents=True)
             argv = [sys.executable, str(script), "{connection_file}", failure, str(failing_starts)]
-            (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": spec.name, "language": "python"}))
+            (spec / "kernel.json").write_text(
+                json.dumps({"argv": argv, "display_name": spec.name, "language": "python"})
+            )
     monkeypatch.setenv("JUPYTER_PATH", str(root))
     yield FlakyKernels(script)
-    running = [p for p in psutil.process_iter(["cmdline"]) if str(script) in (p.info["cmdline"] or [])]
+    running = [
+        p for p in psutil.process_iter(["cmdline"]) if str(script) in (p.info["cmdline"] or [])
+    ]
     assert not running, "a kernel that did not start was left running"

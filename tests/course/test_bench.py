@@ -17,7 +17,13 @@ import course.bench
 import course.bench_report
 import course.cli
 import course.notebook_timing
-from course.bench import class_layout, grade_differences, grader_command, learner_ids, left_out_reason
+from course.bench import (
+    class_layout,
+    grade_differences,
+    grader_command,
+    learner_ids,
+    left_out_reason,
+)
 from course.bench_report import GiB, MiB, derive, format_report, ratio, write_json
 from course.corpus import Submission, full_marks, lesson_corpus, no_marks
 from course.lessons import find_lessons
@@ -90,23 +96,44 @@ def test_class_layout_leaves_out_what_plain_nbgrader_does_not_survive():
     layout = class_layout({lesson.name: corpus}, 3 * len(corpus))[lesson.name]
     assert not any(s.course_grade_only or s.grading_fails for s in layout)
     kept = [c for c in corpus if left_out_reason(c) is None]
-    assert [(s.base, s.answers, s.transform) for s in layout[: len(kept)]] == [(c.base, c.answers, c.transform) for c in kept]
-    assert {c.name for c in corpus if left_out_reason(c) == "only course grade survives it"} == only_course_grade
+    assert [(s.base, s.answers, s.transform) for s in layout[: len(kept)]] == [
+        (c.base, c.answers, c.transform) for c in kept
+    ]
+    assert {
+        c.name for c in corpus if left_out_reason(c) == "only course grade survives it"
+    } == only_course_grade
 
 
 def test_course_bench_runs_end_to_end(tmp_path):
     """The whole command on the fixture course: every phase but nbval, both graders, JSON."""
     report_path = tmp_path / "bench.json"
-    code = course.cli.main([
-        "bench", "--root", str(FIXTURE_COURSE), "--lessons", "00_fixture", "--learners", "4",
-        "--workers", "2", "--repeat", "1", "--skip", "nbval", "--json", str(report_path),
-    ])
+    code = course.cli.main(
+        [
+            "bench",
+            "--root",
+            str(FIXTURE_COURSE),
+            "--lessons",
+            "00_fixture",
+            "--learners",
+            "4",
+            "--workers",
+            "2",
+            "--repeat",
+            "1",
+            "--skip",
+            "nbval",
+            "--json",
+            str(report_path),
+        ]
+    )
     report = json.loads(report_path.read_text())
     klass = report["class"]
     assert code == 0, json.dumps(klass, indent=1)[:3000]
     assert klass["serial"]["failures"] == [] and klass["serial"]["expected_mismatches"] == []
     assert klass["parallel"]["same_grades"] is True and klass["parallel"]["grades_compared"] > 0
-    assert klass["left_out"] == {"00_fixture": {"invalid_json": "nbgrader cannot grade the file at all"}}
+    assert klass["left_out"] == {
+        "00_fixture": {"invalid_json": "nbgrader cannot grade the file at all"}
+    }
     assert [lesson["name"] for lesson in report["lessons"]] == ["00_fixture"]
     assert report["floor"]["seconds"] > 0 and klass["speedup"] > 0
 
@@ -127,14 +154,15 @@ def test_grade_differences_names_every_disagreement():
         "l2/a/t1: nbgrader 0.0, course grade None",
     ]
     assert grade_differences(serial, {**serial}, ("a", "b")) == []
-    assert grade_differences(serial, {k: v for k, v in serial.items() if k != "l1/a/t1"}, ("a", "b")) == [
-        "l1/a/t1: a 2.0, b None"
-    ]
+    assert grade_differences(
+        serial, {k: v for k, v in serial.items() if k != "l1/a/t1"}, ("a", "b")
+    ) == ["l1/a/t1: a 2.0, b None"]
 
 
 def test_grader_command(monkeypatch):
     assert grader_command("env X=1 python -m course.cli grade") == (
-        ["env", "X=1", "python", "-m", "course.cli", "grade"], None
+        ["env", "X=1", "python", "-m", "course.cli", "grade"],
+        None,
     )
     monkeypatch.setitem(course.cli.SUBCOMMANDS, "grade", ("course.grade", "grade"))
     command, why = grader_command(None)
@@ -151,7 +179,9 @@ def _timed_notebook(seconds: list[float]) -> nbformat.NotebookNode:
     """A notebook whose code cells carry nbclient timing metadata of ``seconds``."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 00 · Title")])
     for i, s in enumerate(seconds):
-        code = nbformat.v4.new_code_cell(f"# step {i}\nkeras.backend.clear_session()\nmodel_{i} = build()")
+        code = nbformat.v4.new_code_cell(
+            f"# step {i}\nkeras.backend.clear_session()\nmodel_{i} = build()"
+        )
         start = 10.0 * i
         code.metadata["execution"] = {
             "iopub.execute_input": f"2026-01-01T00:00:{start:09.6f}Z",
@@ -178,12 +208,20 @@ def test_cell_times_names_nbgrader_cells():
 
 
 def test_run_notebook_times_cells_and_samples_the_kernels_memory(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("import os"),
-        nbformat.v4.new_code_cell("block = bytearray(300 * 2**20)\nblock[::4096] = b'x' * len(block[::4096])"),
-        nbformat.v4.new_code_cell("print(len(block))"),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("import os"),
+            nbformat.v4.new_code_cell(
+                "block = bytearray(300 * 2**20)\nblock[::4096] = b'x' * len(block[::4096])"
+            ),
+            nbformat.v4.new_code_cell("print(len(block))"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     run = run_notebook(nb, tmp_path, timeout=60)
     assert run["error"] is None
     assert nb.cells[2].outputs[0]["text"].strip() == str(300 * 2**20)
@@ -195,7 +233,11 @@ def test_run_notebook_times_cells_and_samples_the_kernels_memory(tmp_path):
 
 def test_run_notebook_reports_a_failing_cell(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     run = run_notebook(nb, tmp_path, timeout=60)
     assert run["error"] and "ZeroDivisionError" in run["error"]
 
@@ -204,10 +246,21 @@ def test_run_notebook_reports_a_failing_cell(tmp_path):
 
 
 def _lesson(name: str, wall: float, cells: list[float], peak: int) -> dict:
-    times = [{"index": i + 1, "seconds": s, "label": f"c{i}", "setup": i == 0} for i, s in enumerate(cells)]
+    times = [
+        {"index": i + 1, "seconds": s, "label": f"c{i}", "setup": i == 0}
+        for i, s in enumerate(cells)
+    ]
     slow = [t for t in times if not t["setup"] and t["seconds"] >= 3.0]
-    return {"name": name, "wall": wall, "compute": own_compute(times), "setup": cells[0], "cells": times,
-            "peak_bytes": peak, "error": None, "slow_cells": slow}
+    return {
+        "name": name,
+        "wall": wall,
+        "compute": own_compute(times),
+        "setup": cells[0],
+        "cells": times,
+        "peak_bytes": peak,
+        "error": None,
+        "slow_cells": slow,
+    }
 
 
 @pytest.fixture
@@ -217,21 +270,52 @@ def report() -> dict:
         "started": "2026-01-01T00:00:00",
         "machine": {"cores": 2, "tensorflow": "2.21.0", "keras": "3.15.1", "nbgrader": "0.9.6"},
         "load": {"start": [0.5, 0.4, 0.3], "after class": [1.9, 1.0, 0.5]},
-        "floor": {"seconds": 5.0, "runs": [5.2, 5.0, 4.9], "setup_cell_seconds": 3.8, "peak_bytes": 540 * MiB,
-                  "repeat": 3, "source": "import keras"},
+        "floor": {
+            "seconds": 5.0,
+            "runs": [5.2, 5.0, 4.9],
+            "setup_cell_seconds": 3.8,
+            "peak_bytes": 540 * MiB,
+            "repeat": 3,
+            "source": "import keras",
+        },
         "lessons": [
-            _lesson("00_a", 9.0, [3.9, 1.0, 2.0], 600 * MiB),     # compute 3 s
+            _lesson("00_a", 9.0, [3.9, 1.0, 2.0], 600 * MiB),  # compute 3 s
             _lesson("01_b", 12.0, [3.9, 2.5, 2.5, 2.0], 700 * MiB),  # compute 7 s
         ],
-        "nbval": {"command": "python -m pytest -n 2 solutions", "seconds": 20.0, "returncode": 0,
-                  "summary": "30 passed in 19.0s"},
+        "nbval": {
+            "command": "python -m pytest -n 2 solutions",
+            "seconds": 20.0,
+            "returncode": 0,
+            "summary": "30 passed in 19.0s",
+        },
         "class": {
-            "lessons": ["00_a"], "learners": 4, "notebooks": 4, "workers": 2,
-            "cases": {"00_a": ["correct", "untouched"]}, "rule": "...",
-            "notebook_compute": {"learner-1/00_a": 3.0, "learner-2/00_a": 1.0, "learner-3/00_a": 3.0},
-            "serial": {"command": "nbgrader autograde", "seconds": 40.0, "failures": [], "expected_mismatches": []},
-            "parallel": {"available": True, "command": "course grade", "seconds": 15.0, "returncode": 0,
-                         "output_tail": "", "differences": [], "same_grades": True, "grades_compared": 8},
+            "lessons": ["00_a"],
+            "learners": 4,
+            "notebooks": 4,
+            "workers": 2,
+            "cases": {"00_a": ["correct", "untouched"]},
+            "rule": "...",
+            "notebook_compute": {
+                "learner-1/00_a": 3.0,
+                "learner-2/00_a": 1.0,
+                "learner-3/00_a": 3.0,
+            },
+            "serial": {
+                "command": "nbgrader autograde",
+                "seconds": 40.0,
+                "failures": [],
+                "expected_mismatches": [],
+            },
+            "parallel": {
+                "available": True,
+                "command": "course grade",
+                "seconds": 15.0,
+                "returncode": 0,
+                "output_tail": "",
+                "differences": [],
+                "same_grades": True,
+                "grades_compared": 8,
+            },
         },
     }
 
@@ -244,15 +328,21 @@ def _target(report: dict, start: str) -> dict:
 def test_derive_relates_every_figure_to_the_floor(report):
     derive(report)
     a, b = report["lessons"]
-    assert a["wall_ratio"] == pytest.approx(9.0 / 5.0) and a["compute_ratio"] == pytest.approx(3.0 / 5.0)
+    assert a["wall_ratio"] == pytest.approx(9.0 / 5.0) and a["compute_ratio"] == pytest.approx(
+        3.0 / 5.0
+    )
     assert a["reference_seconds"] == 8.0 and b["reference_seconds"] == 12.0
     # nbval against the sum over lessons of (floor + compute)
-    assert report["nbval"]["reference_seconds"] == 20.0 and report["nbval"]["ratio"] == pytest.approx(1.0)
+    assert report["nbval"]["reference_seconds"] == 20.0 and report["nbval"][
+        "ratio"
+    ] == pytest.approx(1.0)
     klass = report["class"]
     # each notebook's own compute; learner-4 has none recorded: the lesson's (3.0) stands in
     assert klass["reference_seconds"] == pytest.approx(4 * 5.0 + 3.0 + 1.0 + 3.0 + 3.0)
     assert klass["speedup"] == pytest.approx(40 / 15)
-    assert klass["serial"]["per_notebook"] == 10.0 and klass["serial"]["ratio"] == pytest.approx(40 / 30)
+    assert klass["serial"]["per_notebook"] == 10.0 and klass["serial"]["ratio"] == pytest.approx(
+        40 / 30
+    )
     parallel = klass["parallel"]
     assert parallel["per_notebook"] == 3.75 and parallel["worker_seconds_per_notebook"] == 7.5
     assert parallel["ratio"] == pytest.approx(15.0 * 2 / 30)
@@ -264,7 +354,9 @@ def test_targets_pass_and_miss(report):
 
     slow = copy.deepcopy(report)
     slow["lessons"][1] = _lesson("01_b", 30.0, [3.9, 3.2, 17.0, 1.0], int(1.2 * GiB))
-    slow["class"]["parallel"]["seconds"] = 30.0  # speedup 1.33x, 2 x 30 s of worker time for 30 s of work
+    slow["class"]["parallel"]["seconds"] = (
+        30.0  # speedup 1.33x, 2 x 30 s of worker time for 30 s of work
+    )
     slow["nbval"]["seconds"] = 60.0
     derive(slow)
     assert _target(slow, "class autograding")["status"] == "MISS"
@@ -287,7 +379,9 @@ def test_targets_without_a_parallel_grader_are_not_applicable(report):
 
 
 def test_different_grades_are_a_miss(report):
-    report["class"]["parallel"].update(same_grades=False, differences=["learner-2/00_a/t: nbgrader 1.0, course grade 0.0"])
+    report["class"]["parallel"].update(
+        same_grades=False, differences=["learner-2/00_a/t: nbgrader 1.0, course grade 0.0"]
+    )
     derive(report)
     assert _target(report, "same grades")["status"] == "MISS"
     assert "learner-2/00_a/t: nbgrader 1.0, course grade 0.0" in format_report(report)
@@ -304,7 +398,9 @@ def test_format_report_shows_figures_ratios_and_targets(report):
     (serial,) = [line for line in lines if "nbgrader autograde (serial)" in line]
     assert "40.0 s" in serial and "10.0 s" in serial and "2.00x" in serial and "1.33x" in serial
     (parallel,) = [line for line in lines if "course grade --workers 2" in line]
-    assert "15.0 s" in parallel and "(7.5 s x 2)" in parallel and "1.00x (worker-seconds)" in parallel
+    assert (
+        "15.0 s" in parallel and "(7.5 s x 2)" in parallel and "1.00x (worker-seconds)" in parallel
+    )
     assert "  speedup 2.67x; same grades (8 test cells compared)" in lines
     (speedup,) = [line for line in lines if "class autograding" in line]
     assert ">= 1.8x faster on 2 cores" in speedup and "2.67x" in speedup and "PASS" in speedup

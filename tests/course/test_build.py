@@ -11,7 +11,13 @@ import nbformat
 import pytest
 
 from course import build
-from course.build import BuildError, check_release, compare_folders, execute_notebook, generate_release
+from course.build import (
+    BuildError,
+    check_release,
+    compare_folders,
+    execute_notebook,
+    generate_release,
+)
 from course.cli import SUBCOMMANDS
 from course.cli import main as course_main
 from course.lessons import find_lessons, find_root
@@ -60,7 +66,9 @@ def test_learner_notebook_is_clean_and_keeps_only_visible_tests(course):
 def test_build_no_execute_recreates_the_committed_notebooks(course):
     shutil.rmtree(course / "notebooks")
     assert course_main(["build", "--no-execute", "--root", str(course)]) == 0
-    assert compare_folders(FIXTURE_COURSE / "notebooks" / LESSON, course / "notebooks" / LESSON) == []
+    assert (
+        compare_folders(FIXTURE_COURSE / "notebooks" / LESSON, course / "notebooks" / LESSON) == []
+    )
     assert not list(course.rglob("gradebook.db"))
 
 
@@ -101,8 +109,14 @@ def test_execute_stops_a_cell_at_the_timeout(course):
 def test_execute_runs_in_the_lesson_folder_with_quiet_tensorflow(course):
     path = course / "solutions" / LESSON / f"{LESSON}.ipynb"
     nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell("import os\nprint(os.getcwd(), os.environ['TF_CPP_MIN_LOG_LEVEL'])")],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        cells=[
+            nbformat.v4.new_code_cell(
+                "import os\nprint(os.getcwd(), os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+            )
+        ],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
     )
     nbformat.write(nb, path)
     execute_notebook(path, timeout=30)

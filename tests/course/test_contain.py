@@ -37,9 +37,22 @@ sys.stdin.read()
 
 def _start(containment: Containment, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "course.sandbox", *containment.arguments(), "--no-landlock", "--",
-         sys.executable, "-c", DAEMON],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "course.sandbox",
+            *containment.arguments(),
+            "--no-landlock",
+            "--",
+            sys.executable,
+            "-c",
+            DAEMON,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     daemon = int(process.stdout.readline())
     return process, daemon

@@ -52,8 +52,15 @@ def test_doctests():
 
 
 def test_reading_the_instructor_notebook(instructor):
-    assert graded_points(instructor) == {"test_square": 1.0, "test_mean": 2.0, "test_mean_empty": 1.0}
-    assert exercises(instructor) == {"square": ["test_square"], "mean": ["test_mean", "test_mean_empty"]}
+    assert graded_points(instructor) == {
+        "test_square": 1.0,
+        "test_mean": 2.0,
+        "test_mean_empty": 1.0,
+    }
+    assert exercises(instructor) == {
+        "square": ["test_square"],
+        "mean": ["test_mean", "test_mean_empty"],
+    }
     assert solution_sources(instructor)["square"] == "def square(x):\n    return x * x"
 
 
@@ -67,14 +74,18 @@ def test_solution_base_fills_every_answer_without_markers(learner, instructor):
 
 
 def test_blank_base_keeps_the_stubs_and_answers_override(learner, instructor):
-    nb = Submission("s", base="blank", answers={"mean": "mean = len"}, expected=no_marks()).notebook(learner, instructor)
+    nb = Submission(
+        "s", base="blank", answers={"mean": "mean = len"}, expected=no_marks()
+    ).notebook(learner, instructor)
     assert "raise NotImplementedError()" in _sources(nb)["square"]
     assert _sources(nb)["mean"] == "mean = len"
 
 
 def test_unknown_answer_id_is_an_error(learner, instructor):
     with pytest.raises(KeyError, match=r"unknown solution cells \['test_square'\]"):
-        Submission("s", answers={"test_square": "pass"}, expected=full_marks()).notebook(learner, instructor)
+        Submission("s", answers={"test_square": "pass"}, expected=full_marks()).notebook(
+            learner, instructor
+        )
 
 
 def test_transforms_edit_or_replace_the_file(learner, instructor, tmp_path):
@@ -84,12 +95,18 @@ def test_transforms_edit_or_replace_the_file(learner, instructor, tmp_path):
     path = write_submission(raw, learner, instructor, tmp_path / "a" / "nb.ipynb")
     assert path.read_bytes() == b"{oops"
     with pytest.raises(KeyError, match="no cell with grade_id 'nope'"):
-        Submission("s", transform=edit_cell("nope", ""), expected=no_marks()).notebook(learner, instructor)
+        Submission("s", transform=edit_cell("nope", ""), expected=no_marks()).notebook(
+            learner, instructor
+        )
 
 
 def test_marks_resolve_against_the_lesson(instructor):
     points = graded_points(instructor)
-    assert full_marks(except_={"test_mean": 1}).resolve(points) == {"test_square": 1, "test_mean": 1, "test_mean_empty": 1}
+    assert full_marks(except_={"test_mean": 1}).resolve(points) == {
+        "test_square": 1,
+        "test_mean": 1,
+        "test_mean_empty": 1,
+    }
     with pytest.raises(KeyError, match="not autograded test cells: test_typo"):
         full_marks(except_={"test_typo": 0}).resolve(points)
     with pytest.raises(ValueError, match="outside 0..1.0"):
@@ -106,9 +123,14 @@ def test_submission_names_are_student_ids():
 
 
 def test_place_submissions_writes_one_student_each(tmp_path, learner, instructor):
-    cases = [Submission("a", expected=full_marks()), Submission("b", base="blank", expected=no_marks())]
+    cases = [
+        Submission("a", expected=full_marks()),
+        Submission("b", base="blank", expected=no_marks()),
+    ]
     paths = place_submissions(tmp_path, "00_fixture", cases, learner, instructor)
-    assert paths == [tmp_path / "submitted" / n / "00_fixture" / "00_fixture.ipynb" for n in ("a", "b")]
+    assert paths == [
+        tmp_path / "submitted" / n / "00_fixture" / "00_fixture.ipynb" for n in ("a", "b")
+    ]
     assert "return x * x" in paths[0].read_text() and "return x * x" not in paths[1].read_text()
     with pytest.raises(ValueError, match="duplicate submission names: a"):
         place_submissions(tmp_path, "00_fixture", cases + cases[:1], learner, instructor)
@@ -138,21 +160,33 @@ def test_coverage_names_what_is_missing(instructor):
     only_correct = [c for c in cases if c.name == "correct"]
     assert len(coverage_problems(only_correct, instructor)) == 3
     # losing points outside the exercise does not count as that exercise's wrong answer
-    sloppy = [c for c in cases if c.name not in ("wrong_square", "hidden_test_fails", "edits_locked_test")]
-    sloppy.append(Submission("w", answers={"square": "square = 0"}, expected=no_marks(), feedback_contains=["x"]))
+    sloppy = [
+        c for c in cases if c.name not in ("wrong_square", "hidden_test_fails", "edits_locked_test")
+    ]
+    sloppy.append(
+        Submission(
+            "w", answers={"square": "square = 0"}, expected=no_marks(), feedback_contains=["x"]
+        )
+    )
     assert any("exercise 'square'" in p for p in coverage_problems(sloppy, instructor))
 
 
-ALL_LESSONS = [(course, lesson) for course, root in COURSES.items() for lesson in find_lessons(root)]
+ALL_LESSONS = [
+    (course, lesson) for course, root in COURSES.items() for lesson in find_lessons(root)
+]
 
 
 @pytest.mark.parametrize(
-    "lesson", [lesson for _, lesson in ALL_LESSONS], ids=[f"{c}-{lesson.name}" for c, lesson in ALL_LESSONS]
+    "lesson",
+    [lesson for _, lesson in ALL_LESSONS],
+    ids=[f"{c}-{lesson.name}" for c, lesson in ALL_LESSONS],
 )
 def test_every_lesson_has_a_complete_corpus(lesson):
     """tests/corpus/<lesson>.py: correct, untouched and one wrong answer per exercise."""
     path = course.corpus.corpus_path(lesson.root, lesson.name)
-    assert path.is_file(), f"{lesson.name} has no corpus: add {path.relative_to(lesson.root)} (see course/corpus.py)"
+    assert path.is_file(), (
+        f"{lesson.name} has no corpus: add {path.relative_to(lesson.root)} (see course/corpus.py)"
+    )
     instructor = nbformat.read(lesson.source_notebook, as_version=4)
     learner = nbformat.read(lesson.release_notebook, as_version=4)
     cases = load_corpus(path)

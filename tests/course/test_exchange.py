@@ -28,7 +28,9 @@ SECRET = "### BEGIN HIDDEN TESTS"
 
 def teacher(*args: str, course: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, **QUIET_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([str(BIN / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [str(BIN / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True
+    )
 
 
 def learner_submits(name: str, home: Path, exchange: Path) -> None:
@@ -43,7 +45,9 @@ def learner_submits(name: str, home: Path, exchange: Path) -> None:
         config.Exchange.assignment_dir = str(home)
         config.Exchange.cache = str(home / ".cache")
         app = getattr(ExchangeFactory(config=config), step)(
-            coursedir=CourseDirectory(config=config), authenticator=Authenticator(config=config), config=config
+            coursedir=CourseDirectory(config=config),
+            authenticator=Authenticator(config=config),
+            config=config,
         )
         app.start()
 
@@ -84,7 +88,11 @@ def test_collect_leaves_links_out_of_submitted(tmp_path):
     assert "Left out symbolic link" in log and "is a symbolic link" in log, log
 
     submitted = course / "submitted" / "ann" / "00_fixture"
-    assert sorted(p.name for p in submitted.iterdir()) == ["notes.txt", "submission_secret.txt", "timestamp.txt"]
+    assert sorted(p.name for p in submitted.iterdir()) == [
+        "notes.txt",
+        "submission_secret.txt",
+        "timestamp.txt",
+    ]
     assert not any(p.is_symlink() for p in submitted.rglob("*"))
     assert not (course / "submitted" / "bob" / "00_fixture").exists()
     for path in (course / "submitted").rglob("*"):

@@ -20,7 +20,12 @@ from traitlets.config import Config
 import course.execute
 from course.autograder import load_course_config
 from course.execute import RestartingExecute
-from course.integrity_preprocessors import GuardSubmission, IntegritySaveAutoGrades, JudgeIntegrity, LimitAllOutput
+from course.integrity_preprocessors import (
+    GuardSubmission,
+    IntegritySaveAutoGrades,
+    JudgeIntegrity,
+    LimitAllOutput,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +37,9 @@ def execute(kernel_name: str, folder: Path, **settings: object) -> nbformat.Note
     config.Execute.startup_timeout = 3
     for name, value in settings.items():
         setattr(config.RestartingExecute, name, value)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 21"), nbformat.v4.new_code_cell("x * 2")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("x = 21"), nbformat.v4.new_code_cell("x * 2")]
+    )
     folder.mkdir(exist_ok=True)
     RestartingExecute(config=config).preprocess(nb, {"metadata": {"path": str(folder)}})
     return nb

@@ -33,7 +33,16 @@ from course.lessons import CONFIG_FILE, find_lessons
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = find_lessons(REPO / "tests" / "pipeline" / "fixtures" / "course")[0]
 # The fixture lesson's cells with a grade id, in order (markdown statements are locked).
-LESSON = ["intro", "exercise_square", "square", "test_square", "exercise_mean", "mean", "test_mean", "test_mean_empty"]
+LESSON = [
+    "intro",
+    "exercise_square",
+    "square",
+    "test_square",
+    "exercise_mean",
+    "mean",
+    "test_mean",
+    "test_mean_empty",
+]
 # As in the kit's config (the fixture course's does not add deleted cells back).
 KIT = "c.OverwriteCells.add_missing_cells = True"
 # nbgrader's own sanitize steps, in place of the kit's.
@@ -51,13 +60,20 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(FIXTURE.root / CONFIG_FILE, root / CONFIG_FILE)
     shutil.copytree(FIXTURE.source_dir, root / "solutions" / FIXTURE.name)
     bin_dir = Path(sys.executable).parent
-    result = subprocess.run([str(bin_dir / "nbgrader"), "generate_assignment", FIXTURE.name], cwd=root,
-                            capture_output=True, text=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    result = subprocess.run(
+        [str(bin_dir / "nbgrader"), "generate_assignment", FIXTURE.name],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return root
 
 
-def sanitized(template: Path, dest: Path, transform, config: str = KIT) -> tuple[list[str], list[str], str]:  # noqa: ANN001
+def sanitized(
+    template: Path, dest: Path, transform, config: str = KIT
+) -> tuple[list[str], list[str], str]:  # noqa: ANN001
     """(grade ids of the sanitized notebook in order, the notes, why it is unreadable) for a
     correct submission edited by ``transform``, through course grade's sanitize step (the
     configured ``Autograde.sanitize_preprocessors``, as ``nbgrader autograde`` runs them),
@@ -73,7 +89,9 @@ def sanitized(template: Path, dest: Path, transform, config: str = KIT) -> tuple
     if prepared.unreadable:
         return [], [], prepared.unreadable[FIXTURE.name]
     nb = nbformat.read(prepared.notebooks[0].path, as_version=4)
-    assert not is_notes_cell(nb.cells[0]), "course grade writes the notes after the run, with its own"
+    assert not is_notes_cell(nb.cells[0]), (
+        "course grade writes the notes after the run, with its own"
+    )
     ids = [gid if gid else "." for gid in map(grade_id, nb.cells)]
     return ids, prepared.notes[FIXTURE.name], ""
 
@@ -84,7 +102,9 @@ def graded_ids(ids: list[str]) -> list[str]:
 
 def test_the_kit_config_uses_the_fair_steps():
     config = load_course_config(REPO)
-    assert [p.__name__ for p in config.Autograde.sanitize_preprocessors] == [p.__name__ for p in sanitize_preprocessors()]
+    assert [p.__name__ for p in config.Autograde.sanitize_preprocessors] == [
+        p.__name__ for p in sanitize_preprocessors()
+    ]
 
 
 @pytest.mark.parametrize(
@@ -97,7 +117,9 @@ def test_the_kit_config_uses_the_fair_steps():
     ids=["copied-answer", "foreign-cell", "deleted-exercise"],
 )
 def test_nbgrader_own_steps_fail_on_ordinary_edits(template, tmp_path, edit, error):
-    _, _, unreadable = sanitized(template, tmp_path / "course", edit, KIT + "\n" + NBGRADER_DEFAULTS)
+    _, _, unreadable = sanitized(
+        template, tmp_path / "course", edit, KIT + "\n" + NBGRADER_DEFAULTS
+    )
     assert error in unreadable
 
 
@@ -105,15 +127,23 @@ def test_a_copied_cell_keeps_one_grade_id_and_every_copy_stays(template, tmp_pat
     ids, notes, _ = sanitized(template, tmp_path / "course", duplicate_cell("test_square"))
     assert graded_ids(ids) == LESSON
     assert ids[ids.index("test_square") - 1] == "."  # the first copy: an ordinary cell, still there
-    assert notes == ["Cell `test_square` appears 2 times in your notebook. Every copy ran where it stands; "
-                     "the last one counts as `test_square`, the others as ordinary cells."]
+    assert notes == [
+        "Cell `test_square` appears 2 times in your notebook. Every copy ran where it stands; "
+        "the last one counts as `test_square`, the others as ordinary cells."
+    ]
 
 
 def test_a_foreign_cell_is_an_ordinary_cell(template, tmp_path):
-    ids, notes, _ = sanitized(template, tmp_path / "course", add_foreign_cell("square", "test_cube", "assert cube(2) == 8"))
+    ids, notes, _ = sanitized(
+        template,
+        tmp_path / "course",
+        add_foreign_cell("square", "test_cube", "assert cube(2) == 8"),
+    )
     assert graded_ids(ids) == LESSON and len(ids) == 11
-    assert notes == ["Cell 5 is marked as `test_cube`, a cell this lesson does not have (pasted from another "
-                     "notebook?); it ran as an ordinary cell and is not graded."]
+    assert notes == [
+        "Cell 5 is marked as `test_cube`, a cell this lesson does not have (pasted from another "
+        "notebook?); it ran as an ordinary cell and is not graded."
+    ]
 
 
 def test_grading_marks_without_an_id_are_ignored(template, tmp_path):
@@ -128,7 +158,15 @@ def test_grading_marks_without_an_id_are_ignored(template, tmp_path):
 
 def test_a_deleted_exercise_gets_its_test_back_after_the_statement(template, tmp_path):
     ids, notes, _ = sanitized(template, tmp_path / "course", delete_cells("square", "test_square"))
-    assert graded_ids(ids) == ["intro", "exercise_square", "test_square", "exercise_mean", "mean", "test_mean", "test_mean_empty"]
+    assert graded_ids(ids) == [
+        "intro",
+        "exercise_square",
+        "test_square",
+        "exercise_mean",
+        "mean",
+        "test_mean",
+        "test_mean_empty",
+    ]
     assert notes == [
         "Graded cell(s) `test_square` were missing from your notebook; the grader added them back and ran them.",
         "Answer cell(s) `square` were missing from your notebook; the tests ran without them.",
@@ -136,9 +174,14 @@ def test_a_deleted_exercise_gets_its_test_back_after_the_statement(template, tmp
 
 
 def test_several_deleted_tests_go_back_in_lesson_order(template, tmp_path):
-    ids, notes, _ = sanitized(template, tmp_path / "course", delete_cells("test_square", "test_mean", "test_mean_empty"))
+    ids, notes, _ = sanitized(
+        template, tmp_path / "course", delete_cells("test_square", "test_mean", "test_mean_empty")
+    )
     assert graded_ids(ids) == LESSON
-    assert ids[-2:] == ["test_mean_empty", "."]  # before the learner's last ordinary cell, as in the lesson
+    assert ids[-2:] == [
+        "test_mean_empty",
+        ".",
+    ]  # before the learner's last ordinary cell, as in the lesson
     assert "`test_square`, `test_mean`, `test_mean_empty` were missing" in notes[0]
 
 
@@ -156,7 +199,12 @@ def test_a_deleted_test_follows_its_moved_answer(template, tmp_path):
 
 
 def test_without_add_missing_cells_a_deleted_test_scores_0(template, tmp_path):
-    ids, notes, _ = sanitized(template, tmp_path / "course", delete_cells("test_mean"), "c.OverwriteCells.add_missing_cells = False")
+    ids, notes, _ = sanitized(
+        template,
+        tmp_path / "course",
+        delete_cells("test_mean"),
+        "c.OverwriteCells.add_missing_cells = False",
+    )
     assert "test_mean" not in ids
     assert notes == ["Graded cell(s) `test_mean` were missing from your notebook, so they score 0."]
 
@@ -164,7 +212,9 @@ def test_without_add_missing_cells_a_deleted_test_scores_0(template, tmp_path):
 def test_without_the_source_notebook_the_gradebook_gives_the_order(template, tmp_path):
     shutil.copytree(template, tmp_path / "template")
     shutil.rmtree(tmp_path / "template" / "solutions")
-    ids, _, _ = sanitized(tmp_path / "template", tmp_path / "course", delete_cells("square", "test_square"))
+    ids, _, _ = sanitized(
+        tmp_path / "template", tmp_path / "course", delete_cells("square", "test_square")
+    )
     assert graded_ids(ids)[:3] == ["intro", "exercise_square", "test_square"]
 
 

@@ -26,7 +26,16 @@ from nbgrader.api import Gradebook
 from course.autograder import load_course_config
 from course.cli import SUBCOMMANDS
 from course.cli import main as course_main
-from course.corpus import Submission, delete_cell, edit_cell, full_marks, lesson_corpus, load_corpus, no_marks, place_submissions
+from course.corpus import (
+    Submission,
+    delete_cell,
+    edit_cell,
+    full_marks,
+    lesson_corpus,
+    load_corpus,
+    no_marks,
+    place_submissions,
+)
 from course.kernels import KernelSpec, warmup_code, warmup_plan
 from course.lessons import CONFIG_FILE, find_lessons
 from course.sandbox import landlock_abi
@@ -35,7 +44,9 @@ pytestmark = pytest.mark.pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_COURSE = REPO / "tests" / "pipeline" / "fixtures" / "course"
-FIXTURE = find_lessons(FIXTURE_COURSE)[0]  # 00_fixture: square (test 1 point), mean (tests 2 + 1 points)
+FIXTURE = find_lessons(FIXTURE_COURSE)[
+    0
+]  # 00_fixture: square (test 1 point), mean (tests 2 + 1 points)
 FIXTURE_CASES = load_corpus(FIXTURE_COURSE / "tests" / "corpus" / f"{FIXTURE.name}.py")
 LESSON_00 = find_lessons(REPO, ["00_layers_calls_variables"])[0]
 
@@ -47,7 +58,9 @@ def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """This environment's ``nbgrader`` command in ``cwd`` (venv bin on PATH for `alembic`)."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([str(bin_dir / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [str(bin_dir / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
 
 
 def generated_course(root: Path, lesson) -> Path:  # noqa: ANN001
@@ -71,13 +84,24 @@ def course_with(template: Path, dest: Path, lesson, cases, config: str = "") -> 
     if config:
         with open(dest / CONFIG_FILE, "a", encoding="utf-8") as handle:
             handle.write("\n" + config + "\n")
-    place_submissions(dest, lesson.name, list(cases), lesson.release_notebook, lesson.source_notebook)
+    place_submissions(
+        dest, lesson.name, list(cases), lesson.release_notebook, lesson.source_notebook
+    )
     return dest
 
 
 def course_grade(course: Path, *args: str, capsys: pytest.CaptureFixture) -> tuple[int, str]:
     capsys.readouterr()
-    code = course_main(["grade", "--course-dir", str(course), "--scratch-dir", str(course.parent / "scratch"), *args])
+    code = course_main(
+        [
+            "grade",
+            "--course-dir",
+            str(course),
+            "--scratch-dir",
+            str(course.parent / "scratch"),
+            *args,
+        ]
+    )
     out = capsys.readouterr()
     return code, out.out + out.err
 
@@ -90,13 +114,17 @@ def grades(course: Path, lesson) -> dict[str, dict[str, tuple]]:  # noqa: ANN001
         for submission in gb.find_assignment(lesson.name).submissions:
             notebook = gb.find_submission_notebook(lesson.name, lesson.name, submission.student_id)
             result[submission.student_id] = {
-                g.name: (float(g.score), g.auto_score, g.needs_manual_grade) for g in notebook.grades
+                g.name: (float(g.score), g.auto_score, g.needs_manual_grade)
+                for g in notebook.grades
             }
     return result
 
 
 def points(course: Path, lesson) -> dict[str, dict[str, float]]:  # noqa: ANN001
-    return {student: {cell: g[0] for cell, g in cells.items()} for student, cells in grades(course, lesson).items()}
+    return {
+        student: {cell: g[0] for cell, g in cells.items()}
+        for student, cells in grades(course, lesson).items()
+    }
 
 
 def expected_points(cases, lesson) -> dict[str, dict[str, float]]:  # noqa: ANN001
@@ -112,7 +140,9 @@ def progress_students(out: str) -> list[str]:
 
 
 def autograded(course: Path, student: str, lesson) -> nbformat.NotebookNode:  # noqa: ANN001
-    return nbformat.read(course / "autograded" / student / lesson.name / f"{lesson.name}.ipynb", as_version=4)
+    return nbformat.read(
+        course / "autograded" / student / lesson.name / f"{lesson.name}.ipynb", as_version=4
+    )
 
 
 def notebook_text(nb: nbformat.NotebookNode) -> str:
@@ -153,12 +183,16 @@ def attempt(label, action):
         print(label + ": " + type(error).__name__)
 """
 # Relative paths from where nbgrader runs the notebook (autograded/<student>/<assignment>/).
-ESCAPES = SQUARE + TRY + (
-    "import os\n"
-    "attempt('stray file', lambda: open('stray.txt', 'w').write('left in the working folder'))\n"
-    "attempt('two folders up', lambda: open(os.path.join('..', '..', 'escaped.txt'), 'w').write('up'))\n"
-    "attempt('solutions', lambda: open('../../../solutions/00_fixture/00_fixture.ipynb').read())\n"
-    "print('HOME is scratch:', os.environ['HOME'].startswith(os.path.dirname(os.getcwd())))\n"
+ESCAPES = (
+    SQUARE
+    + TRY
+    + (
+        "import os\n"
+        "attempt('stray file', lambda: open('stray.txt', 'w').write('left in the working folder'))\n"
+        "attempt('two folders up', lambda: open(os.path.join('..', '..', 'escaped.txt'), 'w').write('up'))\n"
+        "attempt('solutions', lambda: open('../../../solutions/00_fixture/00_fixture.ipynb').read())\n"
+        "print('HOME is scratch:', os.environ['HOME'].startswith(os.path.dirname(os.getcwd())))\n"
+    )
 )
 
 
@@ -167,74 +201,107 @@ def break_out(course: Path, port: int = 9) -> str:
     from jupyter_core.paths import jupyter_runtime_dir
 
     solutions = course / "solutions" / "00_fixture" / "00_fixture.ipynb"
-    return SQUARE + TRY + (
-        "import os, signal\n"
-        f"attempt('read solutions', lambda: open({str(solutions)!r}).read())\n"
-        f"attempt('list solutions', lambda: os.listdir({str(solutions.parent)!r}))\n"
-        f"attempt('read gradebook', lambda: open({str(course / 'gradebook.db')!r}, 'rb').read())\n"
-        f"attempt('write gradebook', lambda: open({str(course / 'gradebook.db')!r}, 'ab').write(b'x'))\n"
-        f"attempt('write course', lambda: open({str(course / 'escaped.txt')!r}, 'w').write('x'))\n"
-        f"attempt('read submissions', lambda: open({str(course / 'submitted' / 'correct' / '00_fixture' / '00_fixture.ipynb')!r}).read())\n"
-        "attempt('write tmp', lambda: open('/tmp/course-grade-escaped.txt', 'w').write('x'))\n"
-        "attempt('grader cwd', lambda: os.readlink(f'/proc/{os.getppid()}/cwd'))\n"
-        "attempt('signal grader', lambda: os.kill(os.getppid(), signal.SIGTERM))\n"
-        "attempt('scratch file', lambda: open('notes.txt', 'w').write('mine'))\n"
-        "attempt('read python', lambda: open(os.__file__).read())\n"
-        "attempt('write shm', lambda: open('/dev/shm/course-grade-escaped.txt', 'w').write('x'))\n"
-        "attempt('write dev', lambda: open('/dev/course-grade-escaped.txt', 'w').write('x'))\n"
-        "attempt('write dev null', lambda: open('/dev/null', 'w').write('x'))\n"
-        "import socket\n"
-        f"attempt('connect', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5))\n"
-        "def token():\n"
-        "    if 'JUPYTERHUB_API_TOKEN' in os.environ: raise RuntimeError('token leaked')\n"
-        "attempt('grader token', token)\n"
-        "import glob\n"
-        "def connection_files():\n"
-        "    mine = os.path.dirname(os.getcwd())\n"
-        "    found = [f for f in glob.glob(os.path.join(os.path.dirname(mine), 'course-grade-*', 'kernel-*.json'))\n"
-        "             if not f.startswith(mine + os.sep)]\n"
-        f"    found += glob.glob(os.path.join({jupyter_runtime_dir()!r}, '*.json'))\n"
-        "    assert found, 'no other kernel to spy on'\n"
-        "    for f in found: open(f).read()\n"
-        "attempt('connection files', connection_files)\n"
+    return (
+        SQUARE
+        + TRY
+        + (
+            "import os, signal\n"
+            f"attempt('read solutions', lambda: open({str(solutions)!r}).read())\n"
+            f"attempt('list solutions', lambda: os.listdir({str(solutions.parent)!r}))\n"
+            f"attempt('read gradebook', lambda: open({str(course / 'gradebook.db')!r}, 'rb').read())\n"
+            f"attempt('write gradebook', lambda: open({str(course / 'gradebook.db')!r}, 'ab').write(b'x'))\n"
+            f"attempt('write course', lambda: open({str(course / 'escaped.txt')!r}, 'w').write('x'))\n"
+            f"attempt('read submissions', lambda: open({str(course / 'submitted' / 'correct' / '00_fixture' / '00_fixture.ipynb')!r}).read())\n"
+            "attempt('write tmp', lambda: open('/tmp/course-grade-escaped.txt', 'w').write('x'))\n"
+            "attempt('grader cwd', lambda: os.readlink(f'/proc/{os.getppid()}/cwd'))\n"
+            "attempt('signal grader', lambda: os.kill(os.getppid(), signal.SIGTERM))\n"
+            "attempt('scratch file', lambda: open('notes.txt', 'w').write('mine'))\n"
+            "attempt('read python', lambda: open(os.__file__).read())\n"
+            "attempt('write shm', lambda: open('/dev/shm/course-grade-escaped.txt', 'w').write('x'))\n"
+            "attempt('write dev', lambda: open('/dev/course-grade-escaped.txt', 'w').write('x'))\n"
+            "attempt('write dev null', lambda: open('/dev/null', 'w').write('x'))\n"
+            "import socket\n"
+            f"attempt('connect', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5))\n"
+            "def token():\n"
+            "    if 'JUPYTERHUB_API_TOKEN' in os.environ: raise RuntimeError('token leaked')\n"
+            "attempt('grader token', token)\n"
+            "import glob\n"
+            "def connection_files():\n"
+            "    mine = os.path.dirname(os.getcwd())\n"
+            "    found = [f for f in glob.glob(os.path.join(os.path.dirname(mine), 'course-grade-*', 'kernel-*.json'))\n"
+            "             if not f.startswith(mine + os.sep)]\n"
+            f"    found += glob.glob(os.path.join({jupyter_runtime_dir()!r}, '*.json'))\n"
+            "    assert found, 'no other kernel to spy on'\n"
+            "    for f in found: open(f).read()\n"
+            "attempt('connection files', connection_files)\n"
+        )
     )
 
 
 # Learner notebooks nbgrader itself can grade, with their (nbgrader-given) points.
 GRADABLE = [
-    Submission("infinite-loop", answers={"square": "def square(x):\n    while True:\n        pass"},
-               expected=full_marks(except_={"test_square": 0})),
-    Submission("raises", answers={"mean": "raise ValueError('a bug in my cell')"},
-               expected=full_marks(except_={"test_mean": 0, "test_mean_empty": 0})),
-    Submission("missing-module", answers={"square": "import no_such_module_xyz\n" + SQUARE},
-               expected=full_marks(except_={"test_square": 0})),
-    Submission("deletes-test", transform=delete_cell("test_mean"), expected=full_marks(except_={"test_mean": 0})),
+    Submission(
+        "infinite-loop",
+        answers={"square": "def square(x):\n    while True:\n        pass"},
+        expected=full_marks(except_={"test_square": 0}),
+    ),
+    Submission(
+        "raises",
+        answers={"mean": "raise ValueError('a bug in my cell')"},
+        expected=full_marks(except_={"test_mean": 0, "test_mean_empty": 0}),
+    ),
+    Submission(
+        "missing-module",
+        answers={"square": "import no_such_module_xyz\n" + SQUARE},
+        expected=full_marks(except_={"test_square": 0}),
+    ),
+    Submission(
+        "deletes-test",
+        transform=delete_cell("test_mean"),
+        expected=full_marks(except_={"test_mean": 0}),
+    ),
 ]
 # ... and ones only `course grade` grades (nbgrader stops on them or the kernel dies).
 TAMPERED = [
-    Submission("ignores-interrupt",
-               answers={"square": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"},
-               expected=no_marks()),
+    Submission(
+        "ignores-interrupt",
+        answers={
+            "square": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+        },
+        expected=no_marks(),
+    ),
     # RLIMIT_DATA: the allocation fails with MemoryError in the cell, the kernel lives on.
-    Submission("memory-bomb", answers={"square": SQUARE + "hog = [bytearray(2**20) for _ in range(10**5)]"},
-               expected=full_marks()),
+    Submission(
+        "memory-bomb",
+        answers={"square": SQUARE + "hog = [bytearray(2**20) for _ in range(10**5)]"},
+        expected=full_marks(),
+    ),
     # Shared memory escapes RLIMIT_DATA: the watchdog kills the kernel.
-    Submission("shared-memory-bomb",
-               answers={"square": "import mmap\nm = mmap.mmap(-1, 2**31)\nfor i in range(0, 2**31, 4096):\n    m[i] = 1"},
-               expected=no_marks()),
+    Submission(
+        "shared-memory-bomb",
+        answers={
+            "square": "import mmap\nm = mmap.mmap(-1, 2**31)\nfor i in range(0, 2**31, 4096):\n    m[i] = 1"
+        },
+        expected=no_marks(),
+    ),
     Submission("exits", answers={"square": "import os\nos._exit(3)"}, expected=no_marks()),
-    Submission("floods-output", answers={"square": SQUARE + "for _ in range(3000):\n    print('x' * 1000)"},
-               expected=full_marks()),
+    Submission(
+        "floods-output",
+        answers={"square": SQUARE + "for _ in range(3000):\n    print('x' * 1000)"},
+        expected=full_marks(),
+    ),
     Submission("escapes", answers={"square": ESCAPES}, expected=full_marks()),
     Submission("not-a-notebook", transform=lambda nb: '{"cells": 5}', expected=no_marks()),
     # `nbgrader autograde` stops the whole run here: the learners after this one stay ungraded.
     Submission("newer-metadata", transform=_metadata_from_the_future, expected=no_marks()),
 ]
-ROBUSTNESS_CONFIG = "\n".join([
-    "c.Execute.timeout = 2",
-    "c.Execute.iopub_timeout = 2",
-    "c.GradingExecute.output_limit = 2**20",
-])
+ROBUSTNESS_CONFIG = "\n".join(
+    [
+        "c.Execute.timeout = 2",
+        "c.Execute.iopub_timeout = 2",
+        "c.GradingExecute.output_limit = 2**20",
+    ]
+)
 
 
 # --------------------------------------------------------------------------- tests
@@ -279,8 +346,12 @@ def test_warmup_plan_reads_setup_cells_only():
 
 def test_same_grades_as_nbgrader_autograde(fixture_template, tmp_path, capsys):
     cases = FIXTURE_CASES + GRADABLE
-    serial = course_with(fixture_template, tmp_path / "serial", FIXTURE, cases, "c.Execute.timeout = 2")
-    parallel = course_with(fixture_template, tmp_path / "parallel", FIXTURE, cases, "c.Execute.timeout = 2")
+    serial = course_with(
+        fixture_template, tmp_path / "serial", FIXTURE, cases, "c.Execute.timeout = 2"
+    )
+    parallel = course_with(
+        fixture_template, tmp_path / "parallel", FIXTURE, cases, "c.Execute.timeout = 2"
+    )
 
     nbgrader("autograde", FIXTURE.name, cwd=serial)
     code, out = course_grade(parallel, "--workers", "2", capsys=capsys)
@@ -290,7 +361,9 @@ def test_same_grades_as_nbgrader_autograde(fixture_template, tmp_path, capsys):
     assert set(by_course_grade) == {c.name for c in cases}
     ungradable = {c.name for c in cases if c.grading_fails}
     for student in by_course_grade:
-        if student in ungradable:  # nbgrader leaves its grades unset (score 0); course grade records 0
+        if (
+            student in ungradable
+        ):  # nbgrader leaves its grades unset (score 0); course grade records 0
             assert {cell: g[0] for cell, g in by_nbgrader[student].items()} == {
                 cell: g[0] for cell, g in by_course_grade[student].items()
             }
@@ -303,7 +376,9 @@ def test_same_grades_as_nbgrader_autograde(fixture_template, tmp_path, capsys):
     feedback = nbgrader("generate_feedback", FIXTURE.name, cwd=parallel)
     assert feedback.returncode == 0, feedback.stdout + feedback.stderr
     for case in cases:
-        assert (parallel / "feedback" / case.name / FIXTURE.name / f"{FIXTURE.name}.html").is_file(), case.name
+        assert (
+            parallel / "feedback" / case.name / FIXTURE.name / f"{FIXTURE.name}.html"
+        ).is_file(), case.name
     export = nbgrader("export", cwd=parallel)
     assert export.returncode == 0, export.stdout + export.stderr
     assert len((parallel / "grades.csv").read_text().splitlines()) == 1 + len(cases)
@@ -340,7 +415,9 @@ def test_many_learners_two_workers_no_lost_or_duplicated_grades(fixture_template
     executed = sum(not c.grading_fails for c in cases)  # the invalid notebooks need no kernel
     assert f"2 workers, {executed} kernels" in out, "every kernel started was used"
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
-    assert all(g[1] is not None for cells in grades(course, FIXTURE).values() for g in cells.values())
+    assert all(
+        g[1] is not None for cells in grades(course, FIXTURE).values() for g in cells.values()
+    )
     with sqlite3.connect(course / "gradebook.db") as db:
         (students,) = db.execute("select count(*) from student").fetchone()
         (submissions,) = db.execute("select count(*) from submitted_assignment").fetchone()
@@ -349,15 +426,27 @@ def test_many_learners_two_workers_no_lost_or_duplicated_grades(fixture_template
             "select notebook_id, cell_id, count(*) from grade group by notebook_id, cell_id having count(*) > 1"
         ).fetchall()
     assert (students, submissions, rows, duplicates) == (len(cases), len(cases), 3 * len(cases), [])
-    assert sorted(p.name for p in (course / "autograded").iterdir()) == sorted(c.name for c in cases)
+    assert sorted(p.name for p in (course / "autograded").iterdir()) == sorted(
+        c.name for c in cases
+    )
 
 
 def test_killed_run_resumes_and_grades_each_learner_once(fixture_template, tmp_path, capsys):
     cases = [replace(case, name=f"{case.name}-{i}") for i in range(2) for case in FIXTURE_CASES]
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases)
     scratch = tmp_path / "scratch"
-    command = [sys.executable, "-m", "course.cli", "grade", "--course-dir", str(course),
-               "--scratch-dir", str(scratch), "--workers", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "course.cli",
+        "grade",
+        "--course-dir",
+        str(course),
+        "--scratch-dir",
+        str(scratch),
+        "--workers",
+        "2",
+    ]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     graded_first = []
     for line in first.stdout:
@@ -374,23 +463,35 @@ def test_killed_run_resumes_and_grades_each_learner_once(fixture_template, tmp_p
     code, out = course_grade(course, "--workers", "2", capsys=capsys)
     assert code == 0, out
     graded_again = progress_students(out)
-    assert not set(graded_first) & set(graded_again), "a learner graded by the killed run was graded again"
+    assert not set(graded_first) & set(graded_again), (
+        "a learner graded by the killed run was graded again"
+    )
     skipped = int(out.split(" already graded (skipped)")[0].rsplit(" ", 1)[-1])
     assert skipped + len(graded_again) == len(cases) and skipped >= len(graded_first)
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
     with sqlite3.connect(course / "gradebook.db") as db:
         assert db.execute("select count(*) from submitted_assignment").fetchone() == (len(cases),)
         assert db.execute("select count(*) from grade").fetchone() == (3 * len(cases),)
-    assert sorted(p.name for p in (course / "autograded").iterdir()) == sorted(c.name for c in cases)
+    assert sorted(p.name for p in (course / "autograded").iterdir()) == sorted(
+        c.name for c in cases
+    )
     # The killed run's kernels exited on their own (ipykernel watches its parent) and
     # this run removed their scratch folders.
     assert not [p for p in psutil.process_iter(["cwd"]) if str(scratch) in (p.info["cwd"] or "")]
     assert not any(folder.exists() for folder in killed_scratch)
 
 
-def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(fixture_template, tmp_path, capsys):
+def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(
+    fixture_template, tmp_path, capsys
+):
     by_name = {case.name: case for case in FIXTURE_CASES}
-    cases = [by_name["correct"], by_name["invalid_json"], by_name["edits_locked_test"], *GRADABLE, *TAMPERED]
+    cases = [
+        by_name["correct"],
+        by_name["invalid_json"],
+        by_name["edits_locked_test"],
+        *GRADABLE,
+        *TAMPERED,
+    ]
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, ROBUSTNESS_CONFIG)
     code, out = course_grade(course, "--workers", "2", "--memory-limit", "300M", capsys=capsys)
     assert code == 0, out
@@ -417,26 +518,38 @@ def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(fixture_te
 
     # The cells after a stopped kernel say why they did not run; the feedback shows it.
     exits = autograded(course, "exits", FIXTURE)
-    test_mean = next(c for c in exits.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean")
+    test_mean = next(
+        c for c in exits.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean"
+    )
     assert "Not run: the grader stopped the kernel in cell 4" in notebook_text(test_mean)
-    assert "No module named 'no_such_module_xyz'" in notebook_text(autograded(course, "missing-module", FIXTURE))
+    assert "No module named 'no_such_module_xyz'" in notebook_text(
+        autograded(course, "missing-module", FIXTURE)
+    )
     assert "a bug in my cell" in notebook_text(autograded(course, "raises", FIXTURE))
 
     # Containment: the notebook ran in a scratch folder, not in the course.
     escapes = notebook_text(autograded(course, "escapes", FIXTURE))
     assert "solutions: FileNotFoundError" in escapes and "HOME is scratch: True" in escapes
     assert "stray file: done" in escapes
-    assert [p.name for p in (course / "autograded" / "escapes" / FIXTURE.name).iterdir()] == [f"{FIXTURE.name}.ipynb"]
+    assert [p.name for p in (course / "autograded" / "escapes" / FIXTURE.name).iterdir()] == [
+        f"{FIXTURE.name}.ipynb"
+    ]
     assert not list(course.rglob("escaped.txt")) and not list(course.rglob("stray.txt"))
 
     feedback = nbgrader("generate_feedback", FIXTURE.name, cwd=course)
     assert feedback.returncode == 0, feedback.stdout + feedback.stderr
-    html = (course / "feedback" / "shared-memory-bomb" / FIXTURE.name / f"{FIXTURE.name}.html").read_text()
+    html = (
+        course / "feedback" / "shared-memory-bomb" / FIXTURE.name / f"{FIXTURE.name}.html"
+    ).read_text()
     assert "it used more than 300 MiB of memory" in html
 
 
-@pytest.mark.skipif(landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock")
-def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_template, tmp_path, capsys, monkeypatch):
+@pytest.mark.skipif(
+    landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock"
+)
+def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(
+    fixture_template, tmp_path, capsys, monkeypatch
+):
     """A notebook that knows the course's absolute path reads, writes and signals nothing
     outside its scratch folder; it is graded like the others (CI: Landlock is required)."""
     import socket
@@ -448,7 +561,9 @@ def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_tem
     port = server.getsockname()[1]
     cases = [
         FIXTURE_CASES[0],
-        Submission("breaks-out", answers={"square": break_out(course, port)}, expected=full_marks()),
+        Submission(
+            "breaks-out", answers={"square": break_out(course, port)}, expected=full_marks()
+        ),
         *FIXTURE_CASES[1:3],  # other kernels whose connection files it tries to read
     ]
     course_with(fixture_template, course, FIXTURE, cases)
@@ -461,7 +576,9 @@ def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_tem
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
 
     text = notebook_text(autograded(course, "breaks-out", FIXTURE))
-    outcomes = dict(line.split(": ", 1) for line in text.splitlines() if line.endswith(("done", "Error")))
+    outcomes = dict(
+        line.split(": ", 1) for line in text.splitlines() if line.endswith(("done", "Error"))
+    )
     assert outcomes == {
         "read solutions": "PermissionError",
         "list solutions": "done",  # names only; listing stays allowed
@@ -481,7 +598,9 @@ def test_sandbox_keeps_the_notebook_out_of_the_course_and_the_grader(fixture_tem
         "grader token": "done",  # not in the kernel's environment
         "connection files": "PermissionError",
     }, text
-    assert not (course / "escaped.txt").exists() and not Path("/tmp/course-grade-escaped.txt").exists()
+    assert (
+        not (course / "escaped.txt").exists() and not Path("/tmp/course-grade-escaped.txt").exists()
+    )
     assert not Path("/dev/shm/course-grade-escaped.txt").exists()
     assert (course / "gradebook.db").read_bytes() != gradebook  # grades were written, by the grader
 
@@ -519,15 +638,21 @@ def marked_processes(marker: str) -> list[psutil.Process]:
 
 
 @pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
-def test_processes_a_notebook_starts_die_with_its_kernel(fixture_template, tmp_path, capsys, sandbox):
+def test_processes_a_notebook_starts_die_with_its_kernel(
+    fixture_template, tmp_path, capsys, sandbox
+):
     from course.contain import cgroup_parent
 
     marker = f"course-grade-daemon-{os.getpid()}-{tmp_path.name}"
-    cases = [Submission("leaves-daemons", answers={"square": daemons(marker)}, expected=full_marks()),
-             FIXTURE_CASES[0]]
+    cases = [
+        Submission("leaves-daemons", answers={"square": daemons(marker)}, expected=full_marks()),
+        FIXTURE_CASES[0],
+    ]
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases)
     try:
-        code, out = course_grade(course, "--workers", "1", *([] if sandbox else ["--no-sandbox"]), capsys=capsys)
+        code, out = course_grade(
+            course, "--workers", "1", *([] if sandbox else ["--no-sandbox"]), capsys=capsys
+        )
         assert code == 0, out
         assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
         assert "daemons ready: 2" in notebook_text(autograded(course, "leaves-daemons", FIXTURE))
@@ -541,7 +666,9 @@ def test_processes_a_notebook_starts_die_with_its_kernel(fixture_template, tmp_p
             process.kill()
 
 
-def test_learner_text_reaches_the_console_with_control_characters_escaped(fixture_template, tmp_path, capsys):
+def test_learner_text_reaches_the_console_with_control_characters_escaped(
+    fixture_template, tmp_path, capsys
+):
     """A kernel's last words (what its process wrote to its log, which the notebook can
     append to) appear in the teacher's console as text: no screen clear, no clipboard
     write, no overwritten characters."""
@@ -568,8 +695,14 @@ def test_a_notebook_gets_a_time_budget_in_both_graders(fixture_template, tmp_pat
     """A cell far below the limit per cell (60 s) is interrupted when the notebook's
     budget (3 s for all cells) runs out, and the cells after it are not run: 0 points,
     in nbgrader autograde with the kit's config and in course grade, with a note."""
-    cases = [Submission("spends-budget", answers={"square": SQUARE + "while True:\n    pass"}, expected=no_marks()),
-             FIXTURE_CASES[0]]
+    cases = [
+        Submission(
+            "spends-budget",
+            answers={"square": SQUARE + "while True:\n    pass"},
+            expected=no_marks(),
+        ),
+        FIXTURE_CASES[0],
+    ]
     serial = course_with(fixture_template, tmp_path / "serial", FIXTURE, cases, BUDGET_CONFIG)
     parallel = course_with(fixture_template, tmp_path / "parallel", FIXTURE, cases, BUDGET_CONFIG)
     result = nbgrader("autograde", FIXTURE.name, cwd=serial)
@@ -581,27 +714,50 @@ def test_a_notebook_gets_a_time_budget_in_both_graders(fixture_template, tmp_pat
 
     for course in (serial, parallel):
         nb = autograded(course, "spends-budget", FIXTURE)
-        test_mean = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean")
-        assert "TimeBudgetExceeded: Not run: your notebook's cells used up their time budget (3 s" in notebook_text(test_mean)
+        test_mean = next(
+            c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean"
+        )
+        assert (
+            "TimeBudgetExceeded: Not run: your notebook's cells used up their time budget (3 s"
+            in notebook_text(test_mean)
+        )
     note = autograded(parallel, "spends-budget", FIXTURE).cells[0].source
-    assert "Your notebook used up its time budget (3 s for all cells together) in cell 4 (`square`); the 5 cells" in note
+    assert (
+        "Your notebook used up its time budget (3 s for all cells together) in cell 4 (`square`); the 5 cells"
+        in note
+    )
     assert "time limit for one cell" not in note
 
 
 def test_the_command_line_sets_the_time_budget(fixture_template, tmp_path, capsys):
-    cases = [Submission("spends-budget", answers={"square": SQUARE + "while True:\n    pass"}, expected=no_marks())]
-    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, "c.Execute.timeout = 60")
+    cases = [
+        Submission(
+            "spends-budget",
+            answers={"square": SQUARE + "while True:\n    pass"},
+            expected=no_marks(),
+        )
+    ]
+    course = course_with(
+        fixture_template, tmp_path / "course", FIXTURE, cases, "c.Execute.timeout = 60"
+    )
     code, out = course_grade(course, "--notebook-timeout", "2", capsys=capsys)
     assert code == 0, out
-    assert "(2 s per notebook)" in out and "used up its time budget (2 s for all cells together)" in out
+    assert (
+        "(2 s per notebook)" in out
+        and "used up its time budget (2 s for all cells together)" in out
+    )
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
 
 
 def _sets_backend_before_import(nb: nbformat.NotebookNode) -> None:
     """The learner's (unlocked) setup cell sets an environment variable a module reads
     when it is imported, then imports it; the answer depends on it."""
-    nb.cells[1].source = 'import os\nos.environ["MPLBACKEND"] = "svg"\nimport matplotlib\n' + nb.cells[1].source
-    fill = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "square")
+    nb.cells[1].source = (
+        'import os\nos.environ["MPLBACKEND"] = "svg"\nimport matplotlib\n' + nb.cells[1].source
+    )
+    fill = next(
+        c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "square"
+    )
     fill.source = 'assert matplotlib.get_backend() == "svg", matplotlib.get_backend()\n' + SQUARE
 
 
@@ -609,8 +765,10 @@ def test_a_setup_cell_that_sets_environment_gets_a_fresh_kernel(fixture_template
     """course grade's warm kernels have imported the setup modules already (here
     matplotlib, --preload); a notebook whose editable cells set environment variables
     first is run in a fresh kernel instead, and both graders agree."""
-    cases = [Submission("sets-backend", transform=_sets_backend_before_import, expected=full_marks()),
-             FIXTURE_CASES[0]]
+    cases = [
+        Submission("sets-backend", transform=_sets_backend_before_import, expected=full_marks()),
+        FIXTURE_CASES[0],
+    ]
     serial = course_with(fixture_template, tmp_path / "serial", FIXTURE, cases)
     parallel = course_with(fixture_template, tmp_path / "parallel", FIXTURE, cases)
     result = nbgrader("autograde", FIXTURE.name, cwd=serial)
@@ -638,7 +796,9 @@ c.Execute.startup_timeout = 4
 """
 
 
-def test_nbgrader_autograde_replaces_a_kernel_that_does_not_start(fixture_template, tmp_path, flaky_kernels):
+def test_nbgrader_autograde_replaces_a_kernel_that_does_not_start(
+    fixture_template, tmp_path, flaky_kernels
+):
     cases = FIXTURE_CASES[:3]
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, SILENT_FIRST_KERNEL)
     result = nbgrader("autograde", FIXTURE.name, cwd=course)
@@ -647,47 +807,77 @@ def test_nbgrader_autograde_replaces_a_kernel_that_does_not_start(fixture_templa
     assert "There was an error processing" not in log
     assert log.count("The kernel did not start") == len(cases), log
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
-    for case in cases:  # two kernels started in each learner's folder; the notebook ran in the second
+    for (
+        case
+    ) in cases:  # two kernels started in each learner's folder; the notebook ran in the second
         assert flaky_kernels.starts(course / "autograded" / case.name / FIXTURE.name) == 2
 
 
-@pytest.mark.skipif(landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock")
+@pytest.mark.skipif(
+    landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock"
+)
 def test_course_grade_replaces_a_kernel_that_does_not_start_in_the_sandbox(
     fixture_template, tmp_path, flaky_kernels, capsys
 ):
     """The kernel started in place of the silent one is sandboxed like the first."""
     course = tmp_path / "course"
-    cases = [*FIXTURE_CASES[:2], Submission("breaks-out", answers={"square": break_out(course)}, expected=full_marks())]
+    cases = [
+        *FIXTURE_CASES[:2],
+        Submission("breaks-out", answers={"square": break_out(course)}, expected=full_marks()),
+    ]
     course_with(fixture_template, course, FIXTURE, cases, SILENT_FIRST_KERNEL)
     code, out = course_grade(course, "--workers", "2", capsys=capsys)
     assert code == 0, out
     assert "3 graded, 0 errors" in out and "kernels sandboxed" in out, out
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
     text = notebook_text(autograded(course, "breaks-out", FIXTURE))
-    assert "read solutions: PermissionError" in text and "signal grader: PermissionError" in text, text
+    assert "read solutions: PermissionError" in text and "signal grader: PermissionError" in text, (
+        text
+    )
     assert "scratch file: done" in text
 
 
 def test_deleted_test_cell_is_put_back_when_the_course_asks(fixture_template, tmp_path, capsys):
     cases = [
-        Submission("deletes-passing-test", transform=delete_cell("test_mean"), expected=full_marks()),
-        Submission("deletes-failing-test", answers={"mean": "def mean(values):\n    return 0"},
-                   transform=delete_cell("test_mean"), expected=full_marks(except_={"test_mean": 0, "test_mean_empty": 0})),
-        Submission("edits-and-deletes", transform=_edit_square_test_and_delete_mean_test,
-                   answers={"square": "def square(x):\n    return 0"}, expected=full_marks(except_={"test_square": 0})),
+        Submission(
+            "deletes-passing-test", transform=delete_cell("test_mean"), expected=full_marks()
+        ),
+        Submission(
+            "deletes-failing-test",
+            answers={"mean": "def mean(values):\n    return 0"},
+            transform=delete_cell("test_mean"),
+            expected=full_marks(except_={"test_mean": 0, "test_mean_empty": 0}),
+        ),
+        Submission(
+            "edits-and-deletes",
+            transform=_edit_square_test_and_delete_mean_test,
+            answers={"square": "def square(x):\n    return 0"},
+            expected=full_marks(except_={"test_square": 0}),
+        ),
     ]
-    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, "c.OverwriteCells.add_missing_cells = True")
+    course = course_with(
+        fixture_template,
+        tmp_path / "course",
+        FIXTURE,
+        cases,
+        "c.OverwriteCells.add_missing_cells = True",
+    )
     code, out = course_grade(course, "--workers", "2", capsys=capsys)
     assert code == 0, out
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
-    assert "`test_mean` were missing from your notebook; the grader added them back and ran them" in out
+    assert (
+        "`test_mean` were missing from your notebook; the grader added them back and ran them"
+        in out
+    )
 
 
 def test_grading_kernels_import_the_setup_modules_ahead(fixture_template, tmp_path, capsys):
     """--preload: what warm kernels import; a module that does not exist is reported, the
     learners are still graded as nbgrader would."""
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:2])
-    code, out = course_grade(course, "--workers", "2", "--preload", "json,no_such_module_abc", capsys=capsys)
+    code, out = course_grade(
+        course, "--workers", "2", "--preload", "json,no_such_module_abc", capsys=capsys
+    )
     assert code == 0, out
     assert "could not preload no_such_module_abc: ModuleNotFoundError" in out
     assert "2 workers, 2 kernels" in out, "each notebook got a kernel warmed up with the override"
@@ -710,4 +900,7 @@ def test_unknown_assignment_is_explained(fixture_template, tmp_path, capsys):
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:1])
     code, out = course_grade(course, "99_nope", capsys=capsys)
     assert code == 2
-    assert "assignment '99_nope' is not in the gradebook" in out and "nbgrader generate_assignment 99_nope" in out
+    assert (
+        "assignment '99_nope' is not in the gradebook" in out
+        and "nbgrader generate_assignment 99_nope" in out
+    )

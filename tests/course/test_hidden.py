@@ -35,7 +35,14 @@ from nbclient import NotebookClient
 from nbformat import NotebookNode
 
 from course.build import QUIET_ENV
-from course.corpus import Submission, exercises, graded_points, lesson_corpus, nbgrader_cells, solution_sources
+from course.corpus import (
+    Submission,
+    exercises,
+    graded_points,
+    lesson_corpus,
+    nbgrader_cells,
+    solution_sources,
+)
 from course.lessons import Lesson, find_lessons
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,7 +119,10 @@ def leaked_lines(instructor: NotebookNode, learner_folder: Path) -> list[str]:
 
 def test_split_regions():
     assert split_regions("a\n### BEGIN SOLUTION\nb\n### END SOLUTION\nc") == (["a", "c"], ["b"])
-    assert split_regions("a\n    ### BEGIN HIDDEN TESTS\nb\n    ### END HIDDEN TESTS\n") == (["a"], ["b"])
+    assert split_regions("a\n    ### BEGIN HIDDEN TESTS\nb\n    ### END HIDDEN TESTS\n") == (
+        ["a"],
+        ["b"],
+    )
 
 
 # --------------------------------------------------------------------- 1. no leaks
@@ -122,11 +132,19 @@ def test_split_regions():
 def test_no_solution_or_hidden_test_text_reaches_learners(lesson: Lesson):
     instructor = nbformat.read(lesson.source_notebook, as_version=4)
     secret_lines = sum(len(split_regions(c.source)[1]) for c in instructor.cells)
-    assert secret_lines > 10, f"{lesson.name}: expected solution and hidden-test regions in the instructor notebook"
+    assert secret_lines > 10, (
+        f"{lesson.name}: expected solution and hidden-test regions in the instructor notebook"
+    )
     leaks = leaked_lines(instructor, lesson.release_dir)
     assert not leaks, f"notebooks/{lesson.name}/ shows instructor-only lines: {leaks}"
     text = learner_text(lesson.release_dir)
-    for word in ("pristine", "BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+    for word in (
+        "pristine",
+        "BEGIN SOLUTION",
+        "END SOLUTION",
+        "BEGIN HIDDEN TESTS",
+        "END HIDDEN TESTS",
+    ):
         assert word not in text, f"notebooks/{lesson.name}/ contains {word!r}"
 
 
@@ -153,7 +171,9 @@ def _check_names() -> set[str]:
     """The public checks of helpers/checks.py (its ``__all__``), read without importing."""
     tree = ast.parse((HELPERS / "checks.py").read_text(encoding="utf-8"))
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == "__all__" for t in node.targets
+        ):
             return {elt.value for elt in node.value.elts if elt.value.startswith("assert_")}
     raise AssertionError("helpers/checks.py has no __all__")
 
@@ -194,7 +214,9 @@ def graded_cells() -> list[pytest.param]:
             marks = []
             if (lesson.name, grade_id) in KNOWN_GAPS:
                 marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[(lesson.name, grade_id)])]
-            params.append(pytest.param(lesson, grade_id, id=f"{lesson.name}/{grade_id}", marks=marks))
+            params.append(
+                pytest.param(lesson, grade_id, id=f"{lesson.name}/{grade_id}", marks=marks)
+            )
     return params
 
 
@@ -209,41 +231,74 @@ def problems_with(source: str) -> list[str]:
 
     # visible part: the learner's own helpers, real checks only
     if {"grader", "pristine"} & _names(visible):
-        problems.append("the visible part uses pristine()/grader: learners would see how the grader works")
-    visible_checks = {f for owner, f in visible_calls if owner == "helpers" and f.startswith("assert_")}
-    problems += [f"visible part calls {f}() bare: call helpers.{f}" for o, f in visible_calls
-                 if o is None and f.startswith("assert_")]
-    problems += [f"helpers.{f} is not a check in helpers/checks.py" for f in sorted(visible_checks - CHECKS)]
+        problems.append(
+            "the visible part uses pristine()/grader: learners would see how the grader works"
+        )
+    visible_checks = {
+        f for owner, f in visible_calls if owner == "helpers" and f.startswith("assert_")
+    }
+    problems += [
+        f"visible part calls {f}() bare: call helpers.{f}"
+        for o, f in visible_calls
+        if o is None and f.startswith("assert_")
+    ]
+    problems += [
+        f"helpers.{f} is not a check in helpers/checks.py" for f in sorted(visible_checks - CHECKS)
+    ]
 
     # hidden part: a pristine copy, called as grader.assert_*
     tree = ast.parse(hidden)
     imports_pristine = any(
-        isinstance(n, ast.ImportFrom) and n.module == "helpers.grading" and any(a.name == "pristine" for a in n.names)
-        for n in ast.walk(tree))
+        isinstance(n, ast.ImportFrom)
+        and n.module == "helpers.grading"
+        and any(a.name == "pristine" for a in n.names)
+        for n in ast.walk(tree)
+    )
     assigns_grader = any(
-        isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "grader" for t in n.targets)
-        and isinstance(n.value, ast.Call) and getattr(n.value.func, "id", None) == "pristine"
-        for n in ast.walk(tree))
+        isinstance(n, ast.Assign)
+        and any(getattr(t, "id", None) == "grader" for t in n.targets)
+        and isinstance(n.value, ast.Call)
+        and getattr(n.value.func, "id", None) == "pristine"
+        for n in ast.walk(tree)
+    )
     if not (imports_pristine and assigns_grader):
-        problems.append("the hidden part must start with `from helpers.grading import pristine` and `grader = pristine()`")
+        problems.append(
+            "the hidden part must start with `from helpers.grading import pristine` and `grader = pristine()`"
+        )
     if "helpers" in _names(hidden):
-        problems.append("the hidden part uses `helpers.`, which the learner's code can patch: use `grader.`")
-    problems += [f"hidden part calls {f}() bare: call grader.{f}" for o, f in hidden_calls
-                 if o is None and f.startswith("assert_")]
+        problems.append(
+            "the hidden part uses `helpers.`, which the learner's code can patch: use `grader.`"
+        )
+    problems += [
+        f"hidden part calls {f}() bare: call grader.{f}"
+        for o, f in hidden_calls
+        if o is None and f.startswith("assert_")
+    ]
     # grader.* may also give the hidden test its own data (e.g. grader.digit_pairs: fresh
     # held-out examples); every grader.assert_* must be a real check.
-    hidden_checks = {f for owner, f in hidden_calls if owner == "grader" and f.startswith("assert_")}
-    problems += [f"grader.{f} is not a check in helpers/checks.py" for f in sorted(hidden_checks - CHECKS)]
+    hidden_checks = {
+        f for owner, f in hidden_calls if owner == "grader" and f.startswith("assert_")
+    }
+    problems += [
+        f"grader.{f} is not a check in helpers/checks.py" for f in sorted(hidden_checks - CHECKS)
+    ]
     if not hidden_checks:
         problems.append("the hidden part calls no grader.assert_* check")
 
     # the same helpers: visible checks re-run (or covered) by the hidden part
     if visible_checks:
-        missing = [f for f in sorted(visible_checks)
-                   if f not in hidden_checks and not COVERED_BY.get(f, set()) & hidden_checks]
-        problems += [f"visible check {f} is not re-run by the hidden part (grader.{f})" for f in missing]
+        missing = [
+            f
+            for f in sorted(visible_checks)
+            if f not in hidden_checks and not COVERED_BY.get(f, set()) & hidden_checks
+        ]
+        problems += [
+            f"visible check {f} is not re-run by the hidden part (grader.{f})" for f in missing
+        ]
     elif not any("predict" in f for f in hidden_checks):
-        problems.append("the visible part calls no helpers.assert_* check (and this is no prediction exercise)")
+        problems.append(
+            "the visible part calls no helpers.assert_* check (and this is no prediction exercise)"
+        )
     return problems
 
 
@@ -257,31 +312,49 @@ def test_visible_and_hidden_checks_use_the_same_helpers(lesson: Lesson, grade_id
 @pytest.mark.parametrize(
     ("source", "problem"),
     [
-        ("helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-         "grader = pristine()\nhelpers.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
-         "the hidden part uses `helpers.`"),
-        ("helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-         "grader = pristine()\ngrader.assert_param_count(m, 3)\n### END HIDDEN TESTS",
-         "visible check assert_calls is not re-run"),
-        ("helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.checks import assert_calls\n"
-         "assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
-         "hidden part calls assert_calls() bare"),
-        ("assert x == 1\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-         "grader = pristine()\ngrader.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
-         "the visible part calls no helpers.assert_* check"),
-        ("helpers.assert_callz(m)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-         "grader = pristine()\ngrader.assert_callz(m)\n### END HIDDEN TESTS",
-         "helpers.assert_callz is not a check"),
+        (
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+            "grader = pristine()\nhelpers.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
+            "the hidden part uses `helpers.`",
+        ),
+        (
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+            "grader = pristine()\ngrader.assert_param_count(m, 3)\n### END HIDDEN TESTS",
+            "visible check assert_calls is not re-run",
+        ),
+        (
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.checks import assert_calls\n"
+            "assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
+            "hidden part calls assert_calls() bare",
+        ),
+        (
+            "assert x == 1\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+            "grader = pristine()\ngrader.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
+            "the visible part calls no helpers.assert_* check",
+        ),
+        (
+            "helpers.assert_callz(m)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+            "grader = pristine()\ngrader.assert_callz(m)\n### END HIDDEN TESTS",
+            "helpers.assert_callz is not a check",
+        ),
     ],
-    ids=["hidden-uses-helpers", "visible-check-not-rerun", "hidden-bare-import", "no-visible-check", "unknown-check"],
+    ids=[
+        "hidden-uses-helpers",
+        "visible-check-not-rerun",
+        "hidden-bare-import",
+        "no-visible-check",
+        "unknown-check",
+    ],
 )
 def test_rule_breaking_cells_are_caught(source, problem):
     assert any(problem in p for p in problems_with(source)), problems_with(source)
 
 
 def test_the_rules_accept_a_well_formed_cell():
-    source = ("helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-              "grader = pristine()\ngrader.assert_sharing_map(m, calls={'a': 2})\n### END HIDDEN TESTS")
+    source = (
+        "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+        "grader = pristine()\ngrader.assert_sharing_map(m, calls={'a': 2})\n### END HIDDEN TESTS"
+    )
     assert problems_with(source) == []
 
 
@@ -291,15 +364,21 @@ def test_the_rules_accept_a_well_formed_cell():
 def _printed_strings(source: str) -> set[str]:
     """The constant strings ``print(...)`` shows in ``source`` (a visible part's success line)."""
     return {
-        arg.value for node in ast.walk(ast.parse(source))
+        arg.value
+        for node in ast.walk(ast.parse(source))
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print"
-        for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+        for arg in node.args
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
     }
 
 
 def _stored(source: str) -> set[str]:
     """Names ``source`` assigns."""
-    return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return {
+        n.id
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
 
 
 def visible_pass_hidden_fail_cases(lesson: Lesson) -> list[tuple[Submission, str, str]]:
@@ -313,7 +392,12 @@ def visible_pass_hidden_fail_cases(lesson: Lesson) -> list[tuple[Submission, str
     solutions = solution_sources(instructor)
     found = []
     for case in lesson_corpus(lesson):
-        if len(case.answers) != 1 or case.transform or case.base != "solution" or case.grading_fails:
+        if (
+            len(case.answers) != 1
+            or case.transform
+            or case.base != "solution"
+            or case.grading_fails
+        ):
             continue
         [(answer_id, code)] = case.answers.items()
         lost = [g for g, p in case.expected_points(points).items() if p < points[g]]
@@ -324,15 +408,22 @@ def visible_pass_hidden_fail_cases(lesson: Lesson) -> list[tuple[Submission, str
             continue
         visible = "\n".join(split_regions(cells[lost[0]].source, _HIDDEN)[0])
         success = _printed_strings(visible)
-        others = [text for text in case.feedback_contains if text not in success and text not in visible]
+        others = [
+            text for text in case.feedback_contains if text not in success and text not in visible
+        ]
         if success & set(case.feedback_contains) and others:
             found.append((case, lost[0], others[0]))
     return found
 
 
 def test_some_lesson_has_a_wrong_model_that_passes_the_visible_checks():
-    found = {lesson.name: [c.name for c, _, _ in visible_pass_hidden_fail_cases(lesson)] for lesson in LESSONS}
-    assert any(found.values()), f"no corpus case passes the visible checks with a wrong model: {found}"
+    found = {
+        lesson.name: [c.name for c, _, _ in visible_pass_hidden_fail_cases(lesson)]
+        for lesson in LESSONS
+    }
+    assert any(found.values()), (
+        f"no corpus case passes the visible checks with a wrong model: {found}"
+    )
 
 
 @pytest.mark.notebooks
@@ -340,30 +431,53 @@ def test_hidden_part_explains_what_the_visible_part_missed():
     """Runs the first such case: the visible part passes, the hidden part fails with the
     message the corpus promises (a check's explanation, not a NameError or the like)."""
     lesson, (case, grade_id, message) = next(
-        (lesson, found[0]) for lesson in LESSONS if (found := visible_pass_hidden_fail_cases(lesson)))
+        (lesson, found[0])
+        for lesson in LESSONS
+        if (found := visible_pass_hidden_fail_cases(lesson))
+    )
     instructor = nbformat.read(lesson.source_notebook, as_version=4)
     learner = nbformat.read(lesson.release_notebook, as_version=4)
     submitted = case.notebook(learner, instructor)
 
     # The submission up to the test cell, then its visible part and its hidden part as two cells.
-    index = next(i for i, c in enumerate(submitted.cells) if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+    index = next(
+        i
+        for i, c in enumerate(submitted.cells)
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id
+    )
     run = copy.deepcopy(submitted)
     visible = nbgrader_cells(learner)[grade_id].source
     hidden = "\n".join(split_regions(nbgrader_cells(instructor)[grade_id].source, _HIDDEN)[1])
-    run.cells = run.cells[:index] + [nbformat.v4.new_code_cell(visible), nbformat.v4.new_code_cell(hidden)]
+    run.cells = run.cells[:index] + [
+        nbformat.v4.new_code_cell(visible),
+        nbformat.v4.new_code_cell(hidden),
+    ]
     for cell in run.cells:
         cell.get("metadata", {}).pop("nbgrader", None)
-    client = NotebookClient(run, timeout=120, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(lesson.source_dir)}})
+    client = NotebookClient(
+        run,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(lesson.source_dir)}},
+    )
     client.execute(env={**os.environ, **QUIET_ENV})
 
     def error(cell):
         return next((o for o in cell.outputs if o.output_type == "error"), None)
 
-    earlier = [(i, error(c).ename) for i, c in enumerate(run.cells[:-2]) if c.cell_type == "code" and error(c)]
+    earlier = [
+        (i, error(c).ename)
+        for i, c in enumerate(run.cells[:-2])
+        if c.cell_type == "code" and error(c)
+    ]
     assert not earlier, f"{case.name}: cells before the test failed: {earlier}"
-    assert error(run.cells[-2]) is None, f"{case.name}: the visible checks should pass: {error(run.cells[-2])}"
+    assert error(run.cells[-2]) is None, (
+        f"{case.name}: the visible checks should pass: {error(run.cells[-2])}"
+    )
     failure = error(run.cells[-1])
     assert failure is not None, f"{case.name} is a wrong model: the hidden checks must fail"
     assert failure.ename in ("CheckFailed", "AssertionError"), f"{failure.ename}: {failure.evalue}"
-    assert message in failure.evalue, f"{case.name}: hidden message {failure.evalue!r} lacks {message!r}"
+    assert message in failure.evalue, (
+        f"{case.name}: hidden message {failure.evalue!r} lacks {message!r}"
+    )

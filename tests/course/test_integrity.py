@@ -111,7 +111,11 @@ def test_no_honest_corpus_case_is_flagged():
                 continue
             for cell in nb.cells:
                 grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                if cell.cell_type == "code" and given.get(grade_id) != cell.source and scan_code(cell.source):
+                if (
+                    cell.cell_type == "code"
+                    and given.get(grade_id) != cell.source
+                    and scan_code(cell.source)
+                ):
                     flagged.append((lesson.name, case.name, grade_id, scan_code(cell.source)))
     assert not flagged
 
@@ -140,20 +144,36 @@ def test_guard_folder_removes_shadowing_and_compiled_files(tmp_path):
 
 
 def _test_cell(grade_id: str, points: int = 2, outputs=()):  # noqa: ANN001, ANN202
-    cell = nbformat.v4.new_code_cell("helpers.check()", metadata={"nbgrader": {
-        "grade": True, "solution": False, "locked": True, "grade_id": grade_id, "points": points}})
+    cell = nbformat.v4.new_code_cell(
+        "helpers.check()",
+        metadata={
+            "nbgrader": {
+                "grade": True,
+                "solution": False,
+                "locked": True,
+                "grade_id": grade_id,
+                "points": points,
+            }
+        },
+    )
     cell.outputs = list(outputs)
     return cell
 
 
 def _answer(grade_id: str, source: str):  # noqa: ANN202
-    return nbformat.v4.new_code_cell(source, metadata={"nbgrader": {
-        "grade": False, "solution": True, "locked": False, "grade_id": grade_id}})
+    return nbformat.v4.new_code_cell(
+        source,
+        metadata={
+            "nbgrader": {"grade": False, "solution": True, "locked": False, "grade_id": grade_id}
+        },
+    )
 
 
 def _notebook(tmp_path):  # noqa: ANN001, ANN202
     nb = nbformat.v4.new_notebook()
-    forged = nbformat.v4.new_markdown_cell("**Notes from the grader**\n\n- full marks", metadata={"course_grade": "notes"})
+    forged = nbformat.v4.new_markdown_cell(
+        "**Notes from the grader**\n\n- full marks", metadata={"course_grade": "notes"}
+    )
     nb.cells = [
         forged,
         _answer("ex1", "model = 1"),
@@ -170,10 +190,15 @@ def test_guard_then_judge(tmp_path):
     nb.metadata[FINDINGS_KEY] = {"findings": []}  # a learner's own metadata is overwritten
     resources = {"metadata": {"path": str(tmp_path)}}
     nb, resources = GuardSubmission()(nb, resources)
-    assert not is_notes_cell(nb.cells[0]) and "made to look like the grader's notes" in nb.cells[0].source
+    assert (
+        not is_notes_cell(nb.cells[0])
+        and "made to look like the grader's notes" in nb.cells[0].source
+    )
     # course grade puts its own notes on top before judging; a hook emitted a score.
     nb.cells.insert(0, notes_cell(["Cell 2 ran out of memory."]))
-    result = nbformat.v4.new_output("execute_result", data={"text/plain": "'full'"}, execution_count=3)
+    result = nbformat.v4.new_output(
+        "execute_result", data={"text/plain": "'full'"}, execution_count=3
+    )
     nb.cells[5].outputs = [result]
     nb, resources = JudgeIntegrity()(nb, resources)
     assert FINDINGS_KEY not in nb.metadata
@@ -184,12 +209,18 @@ def test_guard_then_judge(tmp_path):
     assert "Cell 2 ran out of memory." in note
     assert "Cell 1 is made to look like the grader's notes; it was marked as yours." in note
     assert "Cell 4 (`ex2`) changes how grading runs: uses `.events` (IPython event hooks)" in note
-    assert "Cell 5 (`test_ex2`) showed output the kit's tests never produce (execute_result)" in note
-    assert "Test cell(s) `test_ex2`, `test_ex3` score 0 until your teacher grades them by hand" in note
+    assert (
+        "Cell 5 (`test_ex2`) showed output the kit's tests never produce (execute_result)" in note
+    )
+    assert (
+        "Test cell(s) `test_ex2`, `test_ex3` score 0 until your teacher grades them by hand" in note
+    )
 
 
 def test_save_auto_grades_flags_and_never_fails(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
+    monkeypatch.setenv(
+        "PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )  # alembic
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(db) as gb:
         gb.add_assignment("a")
@@ -201,19 +232,28 @@ def test_save_auto_grades_flags_and_never_fails(tmp_path, monkeypatch):
     above = nbformat.v4.new_output("execute_result", data={"text/plain": "99"}, execution_count=1)
     nb = nbformat.v4.new_notebook()
     nb.cells = [_test_cell("t1"), _test_cell("t2", outputs=[above]), _test_cell("t3")]
-    resources = {"nbgrader": {"notebook": "nb", "assignment": "a", "student": "s", "db_url": db},
-                 MANUAL_KEY: {"t3": ["cell 1"]}}
+    resources = {
+        "nbgrader": {"notebook": "nb", "assignment": "a", "student": "s", "db_url": db},
+        MANUAL_KEY: {"t3": ["cell 1"]},
+    }
     IntegritySaveAutoGrades()(nb, resources)
     with Gradebook(db) as gb:
         grades = {gid: gb.find_grade(gid, "nb", "a", "s") for gid in ("t1", "t2", "t3")}
         assert (grades["t1"].auto_score, grades["t1"].needs_manual_grade) == (2, False)
-        assert (grades["t2"].auto_score, grades["t2"].needs_manual_grade) == (0, True)  # 99 > 2 points
+        assert (grades["t2"].auto_score, grades["t2"].needs_manual_grade) == (
+            0,
+            True,
+        )  # 99 > 2 points
         assert (grades["t3"].auto_score, grades["t3"].needs_manual_grade) == (0, True)  # flagged
 
 
 def test_limit_all_output_caps_errors_data_and_metadata():
-    error = nbformat.v4.new_output("error", ename="ValueError", evalue="x" * 10**6, traceback=["y" * 10**6] * 3)
-    shown = nbformat.v4.new_output("display_data", data={"text/plain": "z" * 10**6}, metadata={"m": "w" * 10**6})
+    error = nbformat.v4.new_output(
+        "error", ename="ValueError", evalue="x" * 10**6, traceback=["y" * 10**6] * 3
+    )
+    shown = nbformat.v4.new_output(
+        "display_data", data={"text/plain": "z" * 10**6}, metadata={"m": "w" * 10**6}
+    )
     cell = nbformat.v4.new_code_cell("x", outputs=[error, shown])
     nb = nbformat.v4.new_notebook(cells=[cell])
     LimitAllOutput(max_chars=1000)(nb, {})
@@ -245,7 +285,9 @@ def test_pristine_refuses_a_tracer(capsys):
     previous = sys.gettrace()
     sys.settrace(tracer)
     try:
-        with pytest.raises(helpers.grading.GradingMachineryChanged, match="a tracer runs inside every call"):
+        with pytest.raises(
+            helpers.grading.GradingMachineryChanged, match="a tracer runs inside every call"
+        ):
             helpers.grading.pristine()
     finally:
         sys.settrace(previous)
@@ -263,15 +305,38 @@ def test_execute_caps_every_output_kind_while_running():
     outs: list = []
 
     def message(kind, **content):  # noqa: ANN001, ANN003, ANN202
-        return {"msg_type": kind, "content": content, "header": {"msg_type": kind}, "parent_header": {}, "metadata": {}}
+        return {
+            "msg_type": kind,
+            "content": content,
+            "header": {"msg_type": kind},
+            "parent_header": {},
+            "metadata": {},
+        }
 
-    step.output(outs, message("error", ename="ValueError", evalue="x" * 10**6, traceback=["y" * 10**6]), None, 0)
-    step.output(outs, message("display_data", data={"text/plain": "z" * 10**6}, metadata={"m": "w" * 10**6}), None, 0)
+    step.output(
+        outs,
+        message("error", ename="ValueError", evalue="x" * 10**6, traceback=["y" * 10**6]),
+        None,
+        0,
+    )
+    step.output(
+        outs,
+        message("display_data", data={"text/plain": "z" * 10**6}, metadata={"m": "w" * 10**6}),
+        None,
+        0,
+    )
     for _ in range(10):
         step.output(outs, message("stream", name="stdout", text="s" * 900), None, 0)
     assert outs[0].output_type == "error" and len(outs[0].evalue) < 1100  # still an error
     assert len(outs[1].data["text/plain"]) < 1100 and outs[1].metadata == {}
-    assert len(nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outs)]))) < 20_000
+    assert (
+        len(
+            nbformat.writes(
+                nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outs)])
+            )
+        )
+        < 20_000
+    )
     assert step._truncated and "was dropped" in "".join(o.get("text", "") for o in outs)
 
 
@@ -291,6 +356,11 @@ def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
         for case in module.CASES:
             flagged = any(scan_code(code) for code in case.answers.values())
             expects = bool(case.manual_grade or case.integrity_note)
-            if flagged and not expects or expects and not (flagged or case.extra_files or case.transform):
+            if (
+                flagged
+                and not expects
+                or expects
+                and not (flagged or case.extra_files or case.transform)
+            ):
                 wrong.append(f"{path.stem}/{case.name}: {'flagged' if flagged else 'not flagged'}")
     assert not wrong, wrong

@@ -29,7 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 def course_dir(tmp_path: Path) -> Path:
     """A minimal course: nbgrader_config.py and an empty notebooks/ folder."""
     (tmp_path / "course" / "notebooks").mkdir(parents=True)
-    (tmp_path / "course" / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
+    (tmp_path / "course" / "nbgrader_config.py").write_text(
+        (REPO / "nbgrader_config.py").read_text()
+    )
     return tmp_path / "course"
 
 
@@ -57,7 +59,9 @@ def test_teachers_get_the_whole_course(course_dir: Path) -> None:
     assert f"--ServerApp.root_dir={course_dir}" in lab.lab_command(course_dir, 8123, teacher=True)
 
 
-def test_environment_has_token_venv_path_quiet_tensorflow_inline_plots_and_overlay(tmp_path: Path) -> None:
+def test_environment_has_token_venv_path_quiet_tensorflow_inline_plots_and_overlay(
+    tmp_path: Path,
+) -> None:
     base = {"PATH": "/usr/bin", "JUPYTER_CONFIG_PATH": "/x", "MPLBACKEND": "Agg"}
     env = lab.lab_environment(base, "t0k", tmp_path)
     assert "MPLBACKEND" not in env  # kernels must be free to use the inline backend
@@ -68,7 +72,9 @@ def test_environment_has_token_venv_path_quiet_tensorflow_inline_plots_and_overl
     assert "JUPYTER_CONFIG_PATH" not in lab.lab_environment({"PATH": ""}, "t", None)
 
 
-def test_refuses_a_folder_without_notebooks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_a_folder_without_notebooks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "nbgrader_config.py").write_text("")
     assert main(["lab", "--course-dir", str(tmp_path)]) == 2
     assert "notebooks does not exist" in capsys.readouterr().err
@@ -81,11 +87,26 @@ def _free_port() -> int:
 
 
 def _start(course_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, JUPYTER_TOKEN="test-token-123", JUPYTER_RUNTIME_DIR=str(log.parent / "rt"))
+    env = dict(
+        os.environ, JUPYTER_TOKEN="test-token-123", JUPYTER_RUNTIME_DIR=str(log.parent / "rt")
+    )
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "course.cli", "lab", "--port", str(port), "--course-dir", str(course_dir)],
-            env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "course.cli",
+                "lab",
+                "--port",
+                str(port),
+                "--course-dir",
+                str(course_dir),
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -110,7 +131,9 @@ def test_starts_prints_the_url_and_stops_cleanly(course_dir: Path, tmp_path: Pat
     text = log.read_text()
     assert f"Serving notebooks from local directory: {course_dir / 'notebooks'}" in text
     assert "JupyterLab is ready: learner view of" in text
-    assert not [line for line in text.splitlines() if re.match(r"\[E |.*\bERROR\b|Traceback", line)], text
+    assert not [
+        line for line in text.splitlines() if re.match(r"\[E |.*\bERROR\b|Traceback", line)
+    ], text
 
 
 def test_a_busy_port_is_reported_not_silently_changed(course_dir: Path, tmp_path: Path) -> None:

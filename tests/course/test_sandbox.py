@@ -24,7 +24,14 @@ needs_landlock = pytest.mark.skipif(
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A course with solutions, a venv and a package inside, next to other folders."""
-    for folder in ("course/solutions/01", "course/.venv/lib", "course/helpers", "course/notebooks", "other", "scratch"):
+    for folder in (
+        "course/solutions/01",
+        "course/.venv/lib",
+        "course/helpers",
+        "course/notebooks",
+        "other",
+        "scratch",
+    ):
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "course" / "nbgrader_config.py").write_text("c = get_config()\n")
     (tmp_path / "course" / "solutions" / "01" / "01.ipynb").write_text("the answers")
@@ -40,7 +47,9 @@ def names(paths: list[Path], root: Path) -> list[str]:
 
 
 def test_hidden_folder_is_cut_out_but_its_visible_parts_stay(tree):
-    paths = readable_paths([tree / "course"], [tree / "course" / ".venv", tree / "course" / "helpers"], root=tree)
+    paths = readable_paths(
+        [tree / "course"], [tree / "course" / ".venv", tree / "course" / "helpers"], root=tree
+    )
     assert names(paths, tree) == ["course/.venv", "course/helpers", "other", "scratch", "top.txt"]
 
 
@@ -55,8 +64,13 @@ def test_two_hidden_folders_and_a_visible_one_inside_another_visible_one(tree):
         root=tree,
     )
     assert names(paths, tree) == [
-        "course/.venv", "course/gradebook.db", "course/helpers", "course/nbgrader_config.py",
-        "course/notebooks", "scratch", "top.txt",
+        "course/.venv",
+        "course/gradebook.db",
+        "course/helpers",
+        "course/nbgrader_config.py",
+        "course/notebooks",
+        "scratch",
+        "top.txt",
     ]
 
 
@@ -71,15 +85,30 @@ def test_course_rules_hide_the_course_and_the_course_a_package_comes_from(tmp_pa
     from jupyter_core.paths import jupyter_runtime_dir
 
     runtime = Path(jupyter_runtime_dir()).resolve()
-    assert rules.hide == (tmp_path.resolve(), runtime, REPO)  # helpers is installed from this repository
+    assert rules.hide == (
+        tmp_path.resolve(),
+        runtime,
+        REPO,
+    )  # helpers is installed from this repository
     assert REPO / "helpers" in rules.visible
     assert Path(sys.prefix).resolve() in rules.visible
-    assert not any("numpy" in str(p) for p in rules.visible), "site-packages is visible through the venv"
+    assert not any("numpy" in str(p) for p in rules.visible), (
+        "site-packages is visible through the venv"
+    )
 
 
 def test_rules_become_command_line_options():
     rules = Rules(hide=(Path("/c"), Path("/d")), visible=(Path("/c/v"),), writable=(Path("/s"),))
-    assert rules.arguments() == ["--hide", "/c", "--hide", "/d", "--visible", "/c/v", "--writable", "/s"]
+    assert rules.arguments() == [
+        "--hide",
+        "/c",
+        "--hide",
+        "/d",
+        "--visible",
+        "/c/v",
+        "--writable",
+        "/s",
+    ]
 
 
 #: What every sandboxed script below does for each access it tries: print whether it worked.
@@ -92,10 +121,13 @@ def attempt(label, action):
         print(label, type(error).__name__)
 """
 
-SCRIPT = """
+SCRIPT = (
+    """
 import os, signal, sys
 course, scratch = sys.argv[1], sys.argv[2]
-""" + ATTEMPT + """attempt("read-solutions", lambda: open(os.path.join(course, "solutions", "01", "01.ipynb")).read())
+"""
+    + ATTEMPT
+    + """attempt("read-solutions", lambda: open(os.path.join(course, "solutions", "01", "01.ipynb")).read())
 attempt("read-gradebook", lambda: open(os.path.join(course, "gradebook.db")).read())
 attempt("list-solutions", lambda: os.listdir(os.path.join(course, "solutions")))
 attempt("import-helpers", lambda: open(os.path.join(course, "helpers", "__init__.py")).read())
@@ -114,16 +146,31 @@ attempt("signal-parent", lambda: os.kill(os.getppid(), signal.SIGTERM))
 attempt("child-reads-solutions", lambda: __import__("subprocess").run(
     ["cat", os.path.join(course, "solutions", "01", "01.ipynb")], check=True, capture_output=True))
 """
+)
 
 
 @needs_landlock
 def test_a_sandboxed_process_reads_and_writes_only_what_the_rules_allow(tree):
     course, scratch = tree / "course", tree / "scratch"
-    rules = Rules(hide=(course,), visible=(course / ".venv", course / "helpers"), writable=(scratch,))
+    rules = Rules(
+        hide=(course,), visible=(course / ".venv", course / "helpers"), writable=(scratch,)
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "course.sandbox", *rules.arguments(), "--",
-         sys.executable, "-c", SCRIPT, str(course), str(scratch)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "course.sandbox",
+            *rules.arguments(),
+            "--",
+            sys.executable,
+            "-c",
+            SCRIPT,
+            str(course),
+            str(scratch),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     outcomes = dict(line.split() for line in result.stdout.splitlines())
@@ -151,10 +198,13 @@ def test_a_sandboxed_process_reads_and_writes_only_what_the_rules_allow(tree):
     assert not (course / "x.txt").exists() and not (tree / "new.txt").exists()
 
 
-NETWORK = """
+NETWORK = (
+    """
 import socket, sys
 listening, allowed = int(sys.argv[1]), int(sys.argv[2])
-""" + ATTEMPT + """def bind(port):
+"""
+    + ATTEMPT
+    + """def bind(port):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port))
@@ -163,6 +213,7 @@ attempt("connect-local", lambda: socket.create_connection(("127.0.0.1", listenin
 attempt("bind-allowed", lambda: bind(allowed))
 attempt("bind-other", lambda: bind(0))
 """
+)
 
 
 def _free_port() -> int:
@@ -173,7 +224,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(landlock_abi() < 4 and not os.environ.get("CI"), reason="needs Linux 6.7+ (Landlock ABI 4)")
+@pytest.mark.skipif(
+    landlock_abi() < 4 and not os.environ.get("CI"), reason="needs Linux 6.7+ (Landlock ABI 4)"
+)
 def test_network_is_denied_but_the_allowed_ports_can_be_bound():
     import socket
 
@@ -184,19 +237,37 @@ def test_network_is_denied_but_the_allowed_ports_can_be_bound():
     rules = Rules(deny_network=True, bind_ports=(allowed,))
     with server:
         result = subprocess.run(
-            [sys.executable, "-m", "course.sandbox", *rules.arguments(), "--",
-             sys.executable, "-c", NETWORK, str(server.getsockname()[1]), str(allowed)],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "course.sandbox",
+                *rules.arguments(),
+                "--",
+                sys.executable,
+                "-c",
+                NETWORK,
+                str(server.getsockname()[1]),
+                str(allowed),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 0, result.stderr
     outcomes = dict(line.split() for line in result.stdout.splitlines())
-    assert outcomes == {"connect-local": "PermissionError", "bind-allowed": "done", "bind-other": "PermissionError"}
+    assert outcomes == {
+        "connect-local": "PermissionError",
+        "bind-allowed": "done",
+        "bind-other": "PermissionError",
+    }
 
 
 def test_an_exchange_under_a_visible_prefix_stays_hidden(tree):
     (tree / "usr" / "local" / "share" / "nbgrader" / "exchange").mkdir(parents=True)
     (tree / "usr" / "lib").mkdir()
-    paths = readable_paths([tree / "usr" / "local" / "share" / "nbgrader" / "exchange"], [tree / "usr"], root=tree)
+    paths = readable_paths(
+        [tree / "usr" / "local" / "share" / "nbgrader" / "exchange"], [tree / "usr"], root=tree
+    )
     assert names(paths, tree) == ["course", "other", "scratch", "top.txt", "usr/lib"]
 
 
@@ -209,7 +280,9 @@ def test_course_rules_hide_the_runtime_folder_and_deny_the_network(tmp_path):
 
 
 def test_the_command_line_needs_a_command():
-    result = subprocess.run([sys.executable, "-m", "course.sandbox", "--hide", "/x"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "course.sandbox", "--hide", "/x"], capture_output=True, text=True
+    )
     assert result.returncode == 2 and "no command given" in result.stderr
 
 

@@ -38,12 +38,16 @@ def env_config(tmp_path: Path) -> Path:
 
 def server_extensions(*folders: Path) -> dict[str, bool]:
     """Enabled server extensions as Jupyter Server merges them (first folder wins)."""
-    return ExtensionConfigManager(read_config_path=[str(f) for f in folders]).get_jpserver_extensions()
+    return ExtensionConfigManager(
+        read_config_path=[str(f) for f in folders]
+    ).get_jpserver_extensions()
 
 
 def disabled_plugins(*folders: Path) -> set[str]:
     """Disabled lab plugins as JupyterLab merges page_config.json (first folder wins)."""
-    page = ConfigManager(read_config_path=[str(f / "labconfig") for f in folders]).get("page_config")
+    page = ConfigManager(read_config_path=[str(f / "labconfig") for f in folders]).get(
+        "page_config"
+    )
     return {name for name, off in page.get("disabledExtensions", {}).items() if off}
 
 
@@ -82,10 +86,17 @@ def test_second_run_changes_nothing(env_config: Path) -> None:
 def test_keeps_settings_it_does_not_own(env_config: Path) -> None:
     (env_config / "labconfig").mkdir()
     (env_config / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/some-plugin:x": True}, "lockedExtensions": {"y": True}})
+        json.dumps(
+            {
+                "disabledExtensions": {"@jupyterlab/some-plugin:x": True},
+                "lockedExtensions": {"y": True},
+            }
+        )
     )
     (env_config / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": {"other_ext": True}, "iopub_data_rate_limit": 5}})
+        json.dumps(
+            {"ServerApp": {"jpserver_extensions": {"other_ext": True}, "iopub_data_rate_limit": 5}}
+        )
     )
 
     setup_lab.configure_for_learners(env_config)
@@ -98,7 +109,9 @@ def test_keeps_settings_it_does_not_own(env_config: Path) -> None:
     assert server["ServerApp"]["jpserver_extensions"]["other_ext"] is True
 
 
-def test_teacher_overlay_turns_the_formgrader_back_on_for_one_run(env_config: Path, tmp_path: Path) -> None:
+def test_teacher_overlay_turns_the_formgrader_back_on_for_one_run(
+    env_config: Path, tmp_path: Path
+) -> None:
     setup_lab.configure_for_learners(env_config)
     overlay = tmp_path / "overlay"
 
@@ -108,12 +121,16 @@ def test_teacher_overlay_turns_the_formgrader_back_on_for_one_run(env_config: Pa
     assert server_extensions(overlay, env_config)["nbgrader.server_extensions.formgrader"] is True
     assert "@jupyter/nbgrader:formgrader" not in disabled_plugins(overlay, env_config)
     assert "@jupyter/nbgrader:create-assignment" not in disabled_plugins(overlay, env_config)
-    assert "@jupyter/nbgrader:assignment-list" in disabled_plugins(overlay, env_config)  # no exchange
+    assert "@jupyter/nbgrader:assignment-list" in disabled_plugins(
+        overlay, env_config
+    )  # no exchange
     # ... and the environment itself still says "learner".
     assert server_extensions(env_config)["nbgrader.server_extensions.formgrader"] is False
 
 
-def test_cli_reports_changes_then_nothing_to_do(env_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_changes_then_nothing_to_do(
+    env_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["setup-lab", "--config-dir", str(env_config)]) == 0
     out = capsys.readouterr().out
     assert f"Configured JupyterLab for learners in {env_config}" in out

@@ -12,8 +12,8 @@ Run it as a script to print, per model, the helpers' answers and the time of one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 from keras import layers, ops
@@ -23,9 +23,9 @@ from keras import layers, ops
 class Truth:
     """What a model is, worked out without the helpers."""
 
-    calls: dict[str, int]        # {layer name: calls the model makes}
-    shared: set[str]             # paths of the variables used by more than one call
-    params: int                  # parameters, each distinct variable once
+    calls: dict[str, int]  # {layer name: calls the model makes}
+    shared: set[str]  # paths of the variables used by more than one call
+    params: int  # parameters, each distinct variable once
 
 
 def distinct_params(model: keras.Model) -> int:
@@ -43,8 +43,11 @@ def config_calls(model: keras.Model) -> dict[str, int]:
     """Calls per layer from the functional config: one ``inbound_nodes`` entry per call.
     Operations (``a - b``) are in the config too, but are not layers of the model."""
     names = {layer.name for layer in model.layers}
-    return {c["name"]: len(c["inbound_nodes"]) for c in model.get_config()["layers"]
-            if c["class_name"] != "InputLayer" and c["name"] in names}
+    return {
+        c["name"]: len(c["inbound_nodes"])
+        for c in model.get_config()["layers"]
+        if c["class_name"] != "InputLayer" and c["name"] in names
+    }
 
 
 def functional_truth(model: keras.Model, ties: set[str] = frozenset()) -> Truth:
@@ -57,7 +60,9 @@ def functional_truth(model: keras.Model, ties: set[str] = frozenset()) -> Truth:
 
 
 def mobilenet_v2() -> keras.Model:
-    return keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), alpha=0.35, classes=10)
+    return keras.applications.MobileNetV2(
+        weights=None, input_shape=(32, 32, 3), alpha=0.35, classes=10
+    )
 
 
 def resnet50() -> keras.Model:
@@ -87,7 +92,9 @@ def graph_with_ops() -> keras.Model:
     words = keras.Input((None,), dtype="int32", name="words")
     enc = layers.Dense(4, name="enc")
     difference = enc(a) - enc(b)
-    text = layers.GlobalAveragePooling1D(name="pool")(layers.Embedding(20, 4, mask_zero=True, name="embed")(words))
+    text = layers.GlobalAveragePooling1D(name="pool")(
+        layers.Embedding(20, 4, mask_zero=True, name="embed")(words)
+    )
     joined = ops.concatenate([ops.abs(difference), text], axis=-1)
     return keras.Model([a, b, words], layers.Dense(1, name="head")(joined), name="graph_with_ops")
 
@@ -123,8 +130,10 @@ class Twice(layers.Layer):
 
 
 def wrapper_in_sequential() -> keras.Model:
-    return keras.Sequential([keras.Input((4,)), Twice(4, name="twice"), layers.Dense(1, name="out")],
-                            name="wrapper_in_sequential")
+    return keras.Sequential(
+        [keras.Input((4,)), Twice(4, name="twice"), layers.Dense(1, name="out")],
+        name="wrapper_in_sequential",
+    )
 
 
 class TiedAutoencoder(keras.Model):
@@ -136,7 +145,9 @@ class TiedAutoencoder(keras.Model):
 
     def build(self, input_shape):
         self.encoder.build(input_shape)
-        self.out_bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="out_bias")
+        self.out_bias = self.add_weight(
+            shape=(input_shape[-1],), initializer="zeros", name="out_bias"
+        )
 
     def call(self, x):
         return ops.matmul(self.encoder(x), ops.transpose(self.encoder.kernel)) + self.out_bias
@@ -159,13 +170,19 @@ def recurrent_zoo() -> keras.Model:
 
 
 def _truth_subclassed_siamese(model):
-    return Truth({"enc": 2, "head": 1}, {"subclassed_siamese/enc/kernel", "subclassed_siamese/enc/bias"},
-                 distinct_params(model))
+    return Truth(
+        {"enc": 2, "head": 1},
+        {"subclassed_siamese/enc/kernel", "subclassed_siamese/enc/bias"},
+        distinct_params(model),
+    )
 
 
 def _truth_wrapper(model):
-    return Truth({"twice": 1, "out": 1}, {w.path for w in model.get_layer("twice").inner.weights},
-                 distinct_params(model))
+    return Truth(
+        {"twice": 1, "out": 1},
+        {w.path for w in model.get_layer("twice").inner.weights},
+        distinct_params(model),
+    )
 
 
 def _truth_tied_autoencoder(model):
@@ -182,7 +199,10 @@ CORPUS: dict[str, tuple[Callable[[], keras.Model], Callable[[keras.Model], Truth
     "resnet50": (resnet50, functional_truth),
     "densenet121": (densenet121, functional_truth),
     "tied_lm": (tiny_lm, lambda m: functional_truth(m)),
-    "untied_lm": (lambda: tiny_lm(tie=False), lambda m: Truth(config_calls(m), set(), distinct_params(m))),
+    "untied_lm": (
+        lambda: tiny_lm(tie=False),
+        lambda m: Truth(config_calls(m), set(), distinct_params(m)),
+    ),
     "graph_with_ops": (graph_with_ops, functional_truth),
     "subclassed_siamese": (subclassed_siamese, _truth_subclassed_siamese),
     "wrapper_in_sequential": (wrapper_in_sequential, _truth_wrapper),
@@ -208,6 +228,8 @@ if __name__ == "__main__":  # the report: helpers' answers and time per sharing_
         again = time.perf_counter() - start
         shared = [u.path for u in helpers.variable_uses(model) if u.is_shared]
         repeated = {k: v for k, v in helpers.call_counts(model).items() if v > 1}
-        print(f"{name}: {len(model.layers)} layers, {helpers.count_params(model):,} params, "
-              f"{len(helpers.call_counts(model))} layers called, called more than once: {repeated}; "
-              f"shared: {shared}; sharing_report {first:.2f} s first, {again * 1000:.1f} ms cached")
+        print(
+            f"{name}: {len(model.layers)} layers, {helpers.count_params(model):,} params, "
+            f"{len(helpers.call_counts(model))} layers called, called more than once: {repeated}; "
+            f"shared: {shared}; sharing_report {first:.2f} s first, {again * 1000:.1f} ms cached"
+        )

@@ -6,8 +6,7 @@ import copy
 
 import keras
 import pytest
-from keras import layers, ops
-
+from keras import layers
 from known_models import DenseTransposed, DenseTransposedTracked, TiedEmbedding, autoencoder, tower
 
 
@@ -34,7 +33,9 @@ def two_towers() -> keras.Model:
     """The same architecture built twice: two independent Dense layers."""
     left, right = keras.Input((4,), name="left"), keras.Input((4,), name="right")
     a, b = layers.Dense(3, name="tower_a"), layers.Dense(3, name="tower_b")
-    return keras.Model([left, right], layers.Concatenate(name="join")([a(left), b(right)]), name="two_towers")
+    return keras.Model(
+        [left, right], layers.Concatenate(name="join")([a(left), b(right)]), name="two_towers"
+    )
 
 
 @pytest.fixture
@@ -42,7 +43,9 @@ def submodel_twice() -> keras.Model:
     """One sub-model used as a layer on two inputs: all its weights shared."""
     shared = tower("shared_tower")
     a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
-    return keras.Model([a, b], layers.Concatenate(name="join")([shared(a), shared(b)]), name="submodel_twice")
+    return keras.Model(
+        [a, b], layers.Concatenate(name="join")([shared(a), shared(b)]), name="submodel_twice"
+    )
 
 
 @pytest.fixture
@@ -52,7 +55,9 @@ def cloned_towers() -> keras.Model:
     second = keras.models.clone_model(first)
     second.name = "second"
     a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
-    return keras.Model([a, b], layers.Concatenate(name="join")([first(a), second(b)]), name="cloned")
+    return keras.Model(
+        [a, b], layers.Concatenate(name="join")([first(a), second(b)]), name="cloned"
+    )
 
 
 @pytest.fixture
@@ -63,7 +68,9 @@ def from_config_pair() -> keras.Model:
     cfg["name"] = "copy"
     copy = layers.Dense.from_config(cfg)
     a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
-    return keras.Model([a, b], layers.Concatenate(name="join")([original(a), copy(b)]), name="from_config")
+    return keras.Model(
+        [a, b], layers.Concatenate(name="join")([original(a), copy(b)]), name="from_config"
+    )
 
 
 @pytest.fixture
@@ -130,7 +137,9 @@ def sequential_twice() -> keras.Model:
         [keras.Input((4,)), layers.Dense(3, name="s1"), layers.Dense(2, name="s2")], name="block"
     )
     a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
-    return keras.Model([a, b], layers.Concatenate(name="join")([block(a), block(b)]), name="sequential_twice")
+    return keras.Model(
+        [a, b], layers.Concatenate(name="join")([block(a), block(b)]), name="sequential_twice"
+    )
 
 
 @pytest.fixture
@@ -142,7 +151,9 @@ def deepcopy_pair() -> keras.Model:
     twin = copy.deepcopy(original)
     twin.name = "copy"
     a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
-    return keras.Model([a, b], layers.Concatenate(name="join")([original(a), twin(b)]), name="deepcopy")
+    return keras.Model(
+        [a, b], layers.Concatenate(name="join")([original(a), twin(b)]), name="deepcopy"
+    )
 
 
 @pytest.fixture
@@ -150,7 +161,9 @@ def set_weights_pair() -> keras.Model:
     """Two Dense layers; the second got the first's values with set_weights (a copy)."""
     first, second = layers.Dense(3, name="first"), layers.Dense(3, name="second")
     a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
-    model = keras.Model([a, b], layers.Concatenate(name="join")([first(a), second(b)]), name="set_weights")
+    model = keras.Model(
+        [a, b], layers.Concatenate(name="join")([first(a), second(b)]), name="set_weights"
+    )
     second.set_weights(first.get_weights())
     return model
 
@@ -172,7 +185,9 @@ def identity_clone() -> keras.Model:
     alias = keras.models.clone_model(first, clone_function=lambda layer: layer)
     alias.name = "alias"
     a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
-    return keras.Model([a, b], layers.Concatenate(name="join")([first(a), alias(b)]), name="aliased")
+    return keras.Model(
+        [a, b], layers.Concatenate(name="join")([first(a), alias(b)]), name="aliased"
+    )
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ class DenseTransposed(layers.Layer):
         self.activation = keras.activations.get(activation)
 
     def build(self, input_shape):
-        self.bias = self.add_weight(shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias")
+        self.bias = self.add_weight(
+            shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias"
+        )
 
     def call(self, x):
         return self.activation(ops.matmul(x, ops.transpose(self.tied_to.kernel)) + self.bias)
@@ -57,5 +59,7 @@ class TiedEmbedding(layers.Embedding):
 
     def compute_output_spec(self, inputs, reverse=False):
         if reverse:
-            return keras.KerasTensor(tuple(inputs.shape[:-1]) + (self.input_dim,), dtype=self.compute_dtype)
+            return keras.KerasTensor(
+                tuple(inputs.shape[:-1]) + (self.input_dim,), dtype=self.compute_dtype
+            )
         return super().compute_output_spec(inputs)

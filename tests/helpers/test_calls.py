@@ -46,7 +46,9 @@ def test_two_towers_are_two_layers_called_once(two_towers):
     assert [c.label for c in layer_calls(two_towers)] == ["tower_a", "tower_b", "join"]
 
 
-def test_a_submodel_or_sequential_used_twice_is_one_layer_called_twice(submodel_twice, sequential_twice):
+def test_a_submodel_or_sequential_used_twice_is_one_layer_called_twice(
+    submodel_twice, sequential_twice
+):
     assert call_counts(submodel_twice) == {"shared_tower": 2, "join": 1}
     assert call_counts(sequential_twice) == {"block": 2, "join": 1}
 
@@ -100,7 +102,9 @@ def test_replay_arguments_of_a_call_on_a_list(siamese):
 
 
 def test_sequential_models_are_supported():
-    model = keras.Sequential([keras.Input((3,)), layers.Dense(2, name="a"), layers.Dense(1, name="b")])
+    model = keras.Sequential(
+        [keras.Input((3,)), layers.Dense(2, name="a"), layers.Dense(1, name="b")]
+    )
     assert labels(model) == ["a", "b"]
 
 
@@ -131,7 +135,9 @@ def test_a_subclassed_model_never_called_is_explained():
         def call(self, x):
             return x
 
-    with pytest.raises(InspectionError, match="no record of the shape of its inputs.*call it once.*model.build"):
+    with pytest.raises(
+        InspectionError, match="no record of the shape of its inputs.*call it once.*model.build"
+    ):
         layer_calls(Subclassed(name="fresh"))
 
 
@@ -146,7 +152,10 @@ def test_operations_in_a_graph_are_not_calls():
 
 def test_nested_calls_follow_their_call(wrapper_model):
     assert [c.label for c in layer_calls(wrapper_model, nested=True)] == [
-        "wrap", "wrap/inner[1]", "wrap/inner[2]"]
+        "wrap",
+        "wrap/inner[1]",
+        "wrap/inner[2]",
+    ]
     inner = layer_calls(wrapper_model, nested=True)[2]
     assert inner.parent.label == "wrap" and inner.top is inner.parent
     assert inner.input_shapes == [(None, 4)] and inner.output_shapes == [(None, 3)]

@@ -32,18 +32,21 @@ def pyramid(depths=(1, 2, 4), filters=(8, 8, 8)) -> keras.Model:
 # ------------------------------------------------------------------------- rules
 
 
-@pytest.mark.parametrize("layer, rule", [
-    (layers.Dense(4), "(inputs + 1) × units"),
-    (layers.Dense(4, use_bias=False), "inputs × units"),
-    (layers.Conv2D(4, 3), "(kernel_h × kernel_w × in_channels + 1) × filters"),
-    (layers.Conv1D(4, 3), "(kernel × in_channels + 1) × filters"),
-    (layers.Embedding(10, 4), "vocabulary × dim"),
-    (layers.LSTM(4), "4 × (units × (inputs + units) + units)"),
-    (layers.GRU(4), "3 × (units × (inputs + units) + 2 × units)"),
-    (layers.GRU(4, reset_after=False), "3 × (units × (inputs + units) + units)"),
-    (layers.SimpleRNN(4), "units × (inputs + units) + units"),
-    (layers.Flatten(), None),
-])
+@pytest.mark.parametrize(
+    "layer, rule",
+    [
+        (layers.Dense(4), "(inputs + 1) × units"),
+        (layers.Dense(4, use_bias=False), "inputs × units"),
+        (layers.Conv2D(4, 3), "(kernel_h × kernel_w × in_channels + 1) × filters"),
+        (layers.Conv1D(4, 3), "(kernel × in_channels + 1) × filters"),
+        (layers.Embedding(10, 4), "vocabulary × dim"),
+        (layers.LSTM(4), "4 × (units × (inputs + units) + units)"),
+        (layers.GRU(4), "3 × (units × (inputs + units) + 2 × units)"),
+        (layers.GRU(4, reset_after=False), "3 × (units × (inputs + units) + units)"),
+        (layers.SimpleRNN(4), "units × (inputs + units) + units"),
+        (layers.Flatten(), None),
+    ],
+)
 def test_rule_for_each_kind(layer, rule):
     assert rule_for(layer) == rule
 
@@ -64,8 +67,14 @@ def test_wrong_prediction_names_the_rule_per_layer_without_the_answer():
     message = str(caught.value)
     assert "dense_count is 3,072: not the parameter count of 'dense_block'." in message
     assert "3,136" not in message and "64 more" not in message  # the visible check gives no answer
-    assert "'block_dense1', Dense(units=32) on input (None, 64):\n      (inputs + 1) × units" in message
-    assert "'block_dense2', Dense(units=32) on input (None, 32):\n      (inputs + 1) × units" in message
+    assert (
+        "'block_dense1', Dense(units=32) on input (None, 64):\n      (inputs + 1) × units"
+        in message
+    )
+    assert (
+        "'block_dense2', Dense(units=32) on input (None, 32):\n      (inputs + 1) × units"
+        in message
+    )
     assert "2,080" not in message  # the rule, not the worked answer
 
 
@@ -82,7 +91,10 @@ def test_conv_and_lstm_layers_are_explained_too():
     image = keras.Input((8, 8, 1))
     h = layers.Conv2D(8, 3, padding="same", name="c1")(image)
     conv = keras.Model(image, layers.Conv2D(8, 3, padding="same", name="c2")(h), name="convs")
-    with pytest.raises(CheckFailed, match=r"'c2', Conv2D\(filters=8, kernel_size=\(3, 3\)\) on input \(None, 8, 8, 8\)"):
+    with pytest.raises(
+        CheckFailed,
+        match=r"'c2', Conv2D\(filters=8, kernel_size=\(3, 3\)\) on input \(None, 8, 8, 8\)",
+    ):
         assert_predicted_count(600, conv)
     rows = keras.Input((8, 8))
     lstm = keras.Model(rows, layers.LSTM(12, name="lstm")(rows), name="reader")
@@ -125,7 +137,9 @@ def test_width_doubling_overshoots_and_the_message_says_by_how_much():
 
 
 def test_too_small_block_is_reported_as_too_few():
-    with pytest.raises(CheckFailed, match=r"(?s)'stage2' is off.*stage2 +584  ×1.00  \(wanted ×2\)  50% too few"):
+    with pytest.raises(
+        CheckFailed, match=r"(?s)'stage2' is off.*stage2 +584  ×1.00  \(wanted ×2\)  50% too few"
+    ):
         assert_capacity_ratio(pyramid(depths=(1, 1, 4)), {"stage1": 1, "stage2": 2, "stage3": 4})
 
 
@@ -143,17 +157,23 @@ def test_missing_block_lists_the_layer_names():
 
 def test_prefixes_do_not_capture_longer_block_names():
     image = keras.Input((4,))
-    h = layers.Dense(4, name="stage1_dense1")(image)   # 20
-    h = layers.Dense(4, name="stage10_dense1")(h)      # 20
+    h = layers.Dense(4, name="stage1_dense1")(image)  # 20
+    h = layers.Dense(4, name="stage10_dense1")(h)  # 20
     model = keras.Model(image, layers.Dense(8, name="stage10_dense2")(h))  # + 40 = 60
     assert_capacity_ratio(model, {"stage1": 1, "stage10": 3})
 
 
 def test_explicit_blocks_mapping():
     model = pyramid(depths=(1, 2, 4))
-    assert_capacity_ratio(model, {"early": 1, "late": 2},
-                          blocks={"early": ["stage1_conv1", "stage2_conv1", "stage2_conv2"],
-                                  "late": [f"stage3_conv{i}" for i in range(1, 5)]}, tolerance=0.4)
+    assert_capacity_ratio(
+        model,
+        {"early": 1, "late": 2},
+        blocks={
+            "early": ["stage1_conv1", "stage2_conv1", "stage2_conv2"],
+            "late": [f"stage3_conv{i}" for i in range(1, 5)],
+        },
+        tolerance=0.4,
+    )
 
 
 def test_bad_ratio_is_a_programming_error():
@@ -166,7 +186,8 @@ def test_bad_ratio_is_a_programming_error():
 def test_pristine_copy_has_the_new_checks():
     grader = pristine()
     with pytest.raises(AssertionError, match="stage3"):
-        grader.assert_capacity_ratio(pyramid(depths=(1, 1, 1), filters=(8, 16, 32)),
-                                     {"stage1": 1, "stage2": 2, "stage3": 4})
+        grader.assert_capacity_ratio(
+            pyramid(depths=(1, 1, 1), filters=(8, 16, 32)), {"stage1": 1, "stage2": 2, "stage3": 4}
+        )
     with pytest.raises(AssertionError, match="64 more than predicted"):
         grader.assert_predicted_count(3072, two_dense(), reveal=True)

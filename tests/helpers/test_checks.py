@@ -69,7 +69,9 @@ def test_assert_calls_does_not_call_an_alias_a_layer_with_its_own_weights(identi
 # --- assert_shared / assert_not_shared ------------------------------------------------------------
 
 
-def test_assert_shared_passes(siamese, tied_autoencoder, tracked_tied_autoencoder, identity_clone, tied_lm):
+def test_assert_shared_passes(
+    siamese, tied_autoencoder, tracked_tied_autoencoder, identity_clone, tied_lm
+):
     assert_shared(siamese, "encoder", "encoder")
     assert_shared(tied_autoencoder, "encoder", "decoder")
     assert_shared(tracked_tied_autoencoder, "decoder", "encoder")
@@ -77,13 +79,20 @@ def test_assert_shared_passes(siamese, tied_autoencoder, tracked_tied_autoencode
     assert_shared(tied_lm, "embed", "embed")
 
 
-@pytest.mark.parametrize("fixture, a, b", [("two_towers", "tower_a", "tower_b"),
-                                           ("set_weights_pair", "first", "second"),
-                                           ("deepcopy_pair", "original", "copy")])
+@pytest.mark.parametrize(
+    "fixture, a, b",
+    [
+        ("two_towers", "tower_a", "tower_b"),
+        ("set_weights_pair", "first", "second"),
+        ("deepcopy_pair", "original", "copy"),
+    ],
+)
 def test_assert_shared_fails_on_separate_weights_and_names_them(fixture, a, b, request):
     model = request.getfixturevalue(fixture)
     message = failure(assert_shared, model, a, b)
-    assert f"Layers {a!r} and {b!r} should share weights, but they use different variables." in message
+    assert (
+        f"Layers {a!r} and {b!r} should share weights, but they use different variables." in message
+    )
     kernel = model.get_layer(b).kernel
     assert f"{b!r} uses {kernel.path} (4, 3)" in message
     assert "Equal shapes are not enough" in message
@@ -100,8 +109,9 @@ def test_assert_shared_untied_decoder(untied_autoencoder):
     assert "'decoder' uses decoder/kernel (3, 6), decoder/bias (6,)" in message
 
 
-def test_assert_not_shared_passes(two_towers, cloned_towers, from_config_pair, deepcopy_pair, set_weights_pair,
-                                  untied_autoencoder):
+def test_assert_not_shared_passes(
+    two_towers, cloned_towers, from_config_pair, deepcopy_pair, set_weights_pair, untied_autoencoder
+):
     assert_not_shared(two_towers, "tower_a", "tower_b")
     assert_not_shared(cloned_towers, "first", "second")
     assert_not_shared(from_config_pair, "original", "copy")
@@ -132,10 +142,16 @@ def test_assert_not_shared_tie(tied_autoencoder):
 # --- assert_separate_copies -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fixture, a, b", [("two_towers", "tower_a", "tower_b"), ("cloned_towers", "first", "second"),
-                                           ("from_config_pair", "original", "copy"),
-                                           ("deepcopy_pair", "original", "copy"),
-                                           ("set_weights_pair", "first", "second")])
+@pytest.mark.parametrize(
+    "fixture, a, b",
+    [
+        ("two_towers", "tower_a", "tower_b"),
+        ("cloned_towers", "first", "second"),
+        ("from_config_pair", "original", "copy"),
+        ("deepcopy_pair", "original", "copy"),
+        ("set_weights_pair", "first", "second"),
+    ],
+)
 def test_assert_separate_copies_passes(fixture, a, b, request):
     assert_separate_copies(request.getfixturevalue(fixture), a, b)
 
@@ -149,9 +165,15 @@ def test_assert_separate_copies_fails_when_shared(identity_clone, siamese):
 
 def test_assert_separate_copies_fails_on_different_architectures(untied_autoencoder):
     message = failure(assert_separate_copies, untied_autoencoder, "encoder", "decoder")
-    assert "'encoder' and 'decoder' should be copies of one architecture, but they differ" in message
-    assert "'encoder' is a Dense with 21 parameters in variables of shapes [(6, 3), (3,)]" in message
-    assert "'decoder' is a Dense with 24 parameters in variables of shapes [(3, 6), (6,)]" in message
+    assert (
+        "'encoder' and 'decoder' should be copies of one architecture, but they differ" in message
+    )
+    assert (
+        "'encoder' is a Dense with 21 parameters in variables of shapes [(6, 3), (3,)]" in message
+    )
+    assert (
+        "'decoder' is a Dense with 24 parameters in variables of shapes [(3, 6), (6,)]" in message
+    )
 
 
 # --- assert_tied --------------------------------------------------------------------------------
@@ -167,7 +189,9 @@ def test_assert_tied_passes(fixture, request):
 def test_assert_tied_fails_on_untied_decoder_naming_its_kernel(untied_autoencoder):
     message = failure(assert_tied, untied_autoencoder, "decoder", "encoder")
     assert "Layer 'decoder' should be tied to 'encoder'" in message
-    assert "it should use encoder/kernel (6, 3) itself, but it does not read that variable" in message
+    assert (
+        "it should use encoder/kernel (6, 3) itself, but it does not read that variable" in message
+    )
     assert "'decoder' uses decoder/kernel (3, 6), decoder/bias (6,)" in message
 
 
@@ -232,17 +256,25 @@ def test_sharing_map_trunk_rebuilt_per_input_fails():
 
 def test_sharing_map_groups(tied_autoencoder, untied_autoencoder):
     assert_sharing_map(tied_autoencoder, groups=[["encoder", "decoder"]])
-    assert_sharing_map(tied_autoencoder, calls={"encoder": 1, "decoder": 1}, groups=[("decoder", "encoder")])
+    assert_sharing_map(
+        tied_autoencoder, calls={"encoder": 1, "decoder": 1}, groups=[("decoder", "encoder")]
+    )
     message = failure(assert_sharing_map, untied_autoencoder, groups=[["encoder", "decoder"]])
-    assert ("['decoder', 'encoder'] should share variables as one group, but the groups of layers sharing "
-            "variables are [['encoder'], ['decoder']]") in message
+    assert (
+        "['decoder', 'encoder'] should share variables as one group, but the groups of layers sharing "
+        "variables are [['encoder'], ['decoder']]"
+    ) in message
     message = failure(assert_sharing_map, tied_autoencoder)  # sharing nobody asked for
     assert "['decoder', 'encoder'] share variables, but they should not" in message
 
 
 def test_sharing_map_lists_every_problem(two_towers):
-    message = failure(assert_sharing_map, two_towers, calls={"tower_a": 2, "tower_b": 1},
-                      groups=[["tower_a", "tower_b"]])
+    message = failure(
+        assert_sharing_map,
+        two_towers,
+        calls={"tower_a": 2, "tower_b": 1},
+        groups=[["tower_a", "tower_b"]],
+    )
     assert message.count("\n  - ") == 2
     assert "'tower_a' should be called 2 times" in message
     assert "['tower_a', 'tower_b'] should share variables as one group" in message
@@ -295,7 +327,9 @@ def test_assert_param_count_of_a_layer_has_no_table(siamese):
 def test_assert_param_count_thousands_separators():
     x = keras.Input((999,))
     model = keras.Model(x, layers.Dense(10)(x), name="wide")
-    assert "should have 1,000 parameters, but it has 10,000 (+9,000)." in failure(assert_param_count, model, 1000)
+    assert "should have 1,000 parameters, but it has 10,000 (+9,000)." in failure(
+        assert_param_count, model, 1000
+    )
 
 
 def test_assert_param_budget(siamese):
@@ -318,7 +352,10 @@ def test_assert_output_shape_several_outputs():
     model = trunk_and_heads()
     assert_output_shape(model, [(None, 2), (None, 2)])
     message = failure(assert_output_shape, model, [(None, 2), (None, 3)])
-    assert "should output shape [(None, 2), (None, 3)], but it outputs [(None, 2), (None, 2)]." in message
+    assert (
+        "should output shape [(None, 2), (None, 3)], but it outputs [(None, 2), (None, 2)]."
+        in message
+    )
 
 
 # --- common behaviour ---------------------------------------------------------------------------
@@ -335,7 +372,9 @@ LAYER_CHECKS = [
 ]
 
 
-@pytest.mark.parametrize("check, args, kwargs", LAYER_CHECKS, ids=lambda p: getattr(p, "__name__", ""))
+@pytest.mark.parametrize(
+    "check, args, kwargs", LAYER_CHECKS, ids=lambda p: getattr(p, "__name__", "")
+)
 def test_unknown_layer_name_lists_the_model_layers(check, args, kwargs, siamese):
     message = failure(check, siamese, *args, **kwargs)
     assert "The model 'siamese' has no layer named 'encodr'." in message
@@ -369,7 +408,9 @@ def test_every_check_appends_the_hint(check, args, request):
 
 
 def test_sharing_map_hint(two_towers):
-    message = failure(assert_sharing_map, two_towers, calls={"tower_a": 2}, hint="One layer, two calls.")
+    message = failure(
+        assert_sharing_map, two_towers, calls={"tower_a": 2}, hint="One layer, two calls."
+    )
     assert message.endswith("\nHint: One layer, two calls.")
 
 

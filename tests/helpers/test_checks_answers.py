@@ -49,7 +49,7 @@ def test_call_counts_accept_zero_for_layers_outside_the_model(siamese):
 def test_call_counts_wrong_count_says_what_to_recount_not_the_answer(siamese):
     text = message(assert_call_counts, siamese, {"encoder": 1, "difference": 1, "score": 1})
     assert "'encoder': 1 is not its number of calls. Recount" in text
-    assert "2" not in text and "encoder[" not in text   # neither the count nor the calls
+    assert "2" not in text and "encoder[" not in text  # neither the count nor the calls
     assert "difference" not in text and "score" not in text
 
 
@@ -66,8 +66,11 @@ def test_call_counts_missing_layer_with_weights(siamese):
 
 
 def test_call_counts_reject_inputs_and_unknown_layers(siamese):
-    text = message(assert_call_counts, siamese,
-                   {"left": 1, "encoder": 2, "difference": 1, "score": 1, "spare": 1})
+    text = message(
+        assert_call_counts,
+        siamese,
+        {"left": 1, "encoder": 2, "difference": 1, "score": 1, "spare": 1},
+    )
     assert "'left' is an input" in text
     assert "no layer named 'spare', so its count is 0, not 1" in text
 
@@ -77,12 +80,15 @@ def test_call_counts_reports_all_problems_at_once(siamese):
     assert text.count("\n  - ") == 3
 
 
-@pytest.mark.parametrize("answer, fragment", [
-    ([("encoder", 2)], "as a dict"),
-    (None, "got a None"),
-    ({"encoder": 2.0, "difference": 1, "score": 1}, "whole number, not 2.0"),
-    ({"encoder": True, "difference": 1, "score": 1}, "whole number, not True"),
-])
+@pytest.mark.parametrize(
+    "answer, fragment",
+    [
+        ([("encoder", 2)], "as a dict"),
+        (None, "got a None"),
+        ({"encoder": 2.0, "difference": 1, "score": 1}, "whole number, not 2.0"),
+        ({"encoder": True, "difference": 1, "score": 1}, "whole number, not True"),
+    ],
+)
 def test_call_counts_wrong_types(siamese, answer, fragment):
     assert fragment in message(assert_call_counts, siamese, answer)
 
@@ -109,7 +115,7 @@ def test_variable_count_once_per_call_is_diagnosed(siamese):
     text = message(assert_variable_count, siamese, 6)  # encoder's 2 counted twice, score 2
     assert "6 is not the number of variables of the model 'siamese'" in text
     assert "once per call. 'encoder' is called 2 times, but every call of a layer" in text
-    assert "4" not in text   # the answer is not given away
+    assert "4" not in text  # the answer is not given away
 
 
 def test_variable_count_frozen_left_out_is_diagnosed(normed):
@@ -144,8 +150,11 @@ def test_sharing_map_reports_missing_layer_with_other_problems():
     a, b = keras.Input((4,), name="title"), keras.Input((4,), name="body")
     head = layers.Dense(2, name="title_head")
     model = keras.Model([a, b], layers.Concatenate(name="join")([head(a), head(b)]), name="news")
-    text = message(lambda: assert_sharing_map(
-        model, calls={"title_head": 1, "body_head": 1}, groups=[["title_head", "body_head"]]))
+    text = message(
+        lambda: assert_sharing_map(
+            model, calls={"title_head": 1, "body_head": 1}, groups=[["title_head", "body_head"]]
+        )
+    )
     assert "'title_head' should be called 1 time, but it is called 2 times." in text
     assert "no layer named 'body_head'" in text
     assert text.count("no layer named 'body_head'") == 1
@@ -156,7 +165,7 @@ def test_variable_count_once_per_call_names_every_repeated_layer():
     x = keras.Input((4,), name="x")
     a, b = layers.Dense(4, name="a"), layers.Dense(4, name="b")
     model = keras.Model(x, b(b(b(a(a(x))))), name="loops")
-    text = message(assert_variable_count, model, 10)   # 2 x 2 calls + 2 x 3 calls
+    text = message(assert_variable_count, model, 10)  # 2 x 2 calls + 2 x 3 calls
     assert "'a' is called 2 times and 'b' is called 3 times, but every call" in text
 
 
@@ -171,8 +180,9 @@ def heads(activation_b: str) -> keras.Model:
 
 
 def test_config_differences_names_the_setting():
-    assert config_differences(layers.Dense(4, activation="relu"), layers.Dense(4, activation="tanh")) == {
-        "activation": ("relu", "tanh")}
+    assert config_differences(
+        layers.Dense(4, activation="relu"), layers.Dense(4, activation="tanh")
+    ) == {"activation": ("relu", "tanh")}
     assert config_differences(layers.Dense(4, name="p"), layers.Dense(4, name="q")) == {}
 
 
@@ -184,7 +194,12 @@ def test_separate_copies_with_different_settings_names_them():
 
 def test_separate_copies_with_different_shapes_describes_both():
     x = keras.Input((4,), name="x")
-    model = keras.Model(x, layers.Concatenate(name="join")(
-        [layers.Dense(2, name="small")(x), layers.Dense(3, name="large")(x)]), name="sizes")
+    model = keras.Model(
+        x,
+        layers.Concatenate(name="join")(
+            [layers.Dense(2, name="small")(x), layers.Dense(3, name="large")(x)]
+        ),
+        name="sizes",
+    )
     text = message(assert_separate_copies, model, "small", "large")
     assert "variables of shapes [(4, 2), (2,)]" in text and "[(4, 3), (3,)]" in text

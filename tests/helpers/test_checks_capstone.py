@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from keras import layers
 
-from helpers import CheckFailed, accuracy, assert_accuracy, assert_io_names, assert_sharing_map, sharing_groups
+from helpers import (
+    CheckFailed,
+    accuracy,
+    assert_accuracy,
+    assert_io_names,
+    assert_sharing_map,
+    sharing_groups,
+)
 
 
 class DenseTransposed(layers.Layer):
@@ -19,7 +26,9 @@ class DenseTransposed(layers.Layer):
         object.__setattr__(self, "tied_to", tied_to)
 
     def build(self, input_shape):
-        self.bias = self.add_weight(shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias")
+        self.bias = self.add_weight(
+            shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias"
+        )
 
     def call(self, x):
         return keras.ops.matmul(x, keras.ops.transpose(self.tied_to.kernel)) + self.bias
@@ -39,7 +48,9 @@ def two_outputs() -> keras.Model:
 
 # Four examples: 'positive' gets 3 of 4 right (the last target is wrong on purpose),
 # 'biggest' gets 2 of 4 right.
-X = np.array([[1.0, 0.0, 0.0], [-1.0, 2.0, 0.0], [2.0, 0.0, 5.0], [-3.0, 1.0, 0.0]], dtype="float32")
+X = np.array(
+    [[1.0, 0.0, 0.0], [-1.0, 2.0, 0.0], [2.0, 0.0, 5.0], [-3.0, 1.0, 0.0]], dtype="float32"
+)
 Y = {"positive": np.array([1, 0, 1, 1]), "biggest": np.array([0, 1, 0, 0])}
 
 
@@ -86,7 +97,9 @@ def test_assert_accuracy_explains_a_missing_output_name(two_outputs):
 
 def test_assert_accuracy_with_dict_inputs_and_one_output():
     a, b = keras.Input((1,), name="a"), keras.Input((1,), name="b")
-    out = layers.Dense(1, activation="sigmoid", name="a_bigger")(layers.Subtract(name="diff")([a, b]))
+    out = layers.Dense(1, activation="sigmoid", name="a_bigger")(
+        layers.Subtract(name="diff")([a, b])
+    )
     model = keras.Model([a, b], out)
     model.get_layer("a_bigger").set_weights([np.array([[10.0]]), np.zeros(1)])
     data = {"a": np.array([[1.0], [0.0]]), "b": np.array([[0.0], [1.0]])}
@@ -122,10 +135,14 @@ def test_sharing_groups_can_leave_a_tied_layer_out(shared_and_tied):
 
 def test_sharing_map_with_ignore_checks_everything_but_the_tie(shared_and_tied):
     calls = {"encoder": 2, "other": 1, "decoder": 1}
-    with pytest.raises(CheckFailed, match=r"\['decoder', 'encoder'\] share variables, but they should not"):
+    with pytest.raises(
+        CheckFailed, match=r"\['decoder', 'encoder'\] share variables, but they should not"
+    ):
         assert_sharing_map(shared_and_tied, calls=calls)
     assert_sharing_map(shared_and_tied, calls=calls, ignore=["decoder"])
-    with pytest.raises(CheckFailed, match="'encoder' should be called 1 time, but it is called 2 times"):
+    with pytest.raises(
+        CheckFailed, match="'encoder' should be called 1 time, but it is called 2 times"
+    ):
         assert_sharing_map(shared_and_tied, calls={"encoder": 1}, ignore=["decoder"])
 
 
@@ -134,7 +151,12 @@ def test_sharing_map_ignore_still_catches_other_sharing():
     a = keras.Input((6,), name="a")
     encoder = layers.Dense(3, name="encoder")
     tied_twice = keras.Model(
-        a, [DenseTransposed(encoder, name="decoder")(encoder(a)), DenseTransposed(encoder, name="mirror")(encoder(a))])
+        a,
+        [
+            DenseTransposed(encoder, name="decoder")(encoder(a)),
+            DenseTransposed(encoder, name="mirror")(encoder(a)),
+        ],
+    )
     with pytest.raises(CheckFailed, match=r"\['encoder', 'mirror'\] share variables"):
         assert_sharing_map(tied_twice, calls={"encoder": 2}, ignore=["decoder"])
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from architectures import graph_with_ops, subclassed_siamese, wrapper_in_sequential
 from keras import layers, ops
+from known_models import DenseTransposed, DenseTransposedTracked
 
 import helpers
 from helpers import CheckFailed
-from architectures import Siamese, graph_with_ops, subclassed_siamese, wrapper_in_sequential
-from known_models import DenseTransposed, DenseTransposedTracked
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -38,7 +38,11 @@ class Autoencoder(keras.Model):
     def __init__(self, decoder_class, **kwargs):
         super().__init__(**kwargs)
         self.encoder = layers.Dense(3, name="encoder")
-        self.decoder = decoder_class(self.encoder, name="decoder") if decoder_class else layers.Dense(6, name="decoder")
+        self.decoder = (
+            decoder_class(self.encoder, name="decoder")
+            if decoder_class
+            else layers.Dense(6, name="decoder")
+        )
 
     def call(self, x):
         return self.decoder(self.encoder(x))
@@ -47,9 +51,9 @@ class Autoencoder(keras.Model):
 class Stages(keras.Model):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.stage1 = layers.Dense(4, name="stage1")       # (4 + 1) x 4 = 20
-        self.stage2_a = layers.Dense(4, name="stage2_a")   # 20
-        self.stage2_b = layers.Dense(4, name="stage2_b")   # 20
+        self.stage1 = layers.Dense(4, name="stage1")  # (4 + 1) x 4 = 20
+        self.stage2_a = layers.Dense(4, name="stage2_a")  # 20
+        self.stage2_b = layers.Dense(4, name="stage2_b")  # 20
 
     def call(self, x):
         return self.stage2_b(self.stage2_a(self.stage1(x)))
@@ -89,7 +93,10 @@ def test_assert_variable_count_with_reuse_inside_a_layer():
     model = wrapper_in_sequential()
     helpers.assert_variable_count(model, 4)
     text = fails(helpers.assert_variable_count, model, 6)
-    assert "You counted each variable once per call. 'twice' calls a layer inside it more than once" in text
+    assert (
+        "You counted each variable once per call. 'twice' calls a layer inside it more than once"
+        in text
+    )
 
 
 def test_assert_shared_and_not_shared():
@@ -97,8 +104,12 @@ def test_assert_shared_and_not_shared():
     helpers.assert_shared(siamese, "enc", "enc")
     helpers.assert_shared(wrapper_in_sequential(), "twice", "twice")
     helpers.assert_not_shared(separate, "enc_a", "enc_b")
-    assert "'enc_a' and 'enc_b' should share weights" in fails(helpers.assert_shared, separate, "enc_a", "enc_b")
-    assert "one layer object called 2 times" in fails(helpers.assert_not_shared, siamese, "enc", "enc")
+    assert "'enc_a' and 'enc_b' should share weights" in fails(
+        helpers.assert_shared, separate, "enc_a", "enc_b"
+    )
+    assert "one layer object called 2 times" in fails(
+        helpers.assert_not_shared, siamese, "enc", "enc"
+    )
 
 
 def test_assert_separate_copies():
@@ -112,9 +123,13 @@ def test_assert_tied_and_owns():
     helpers.assert_tied(tied, "decoder", "encoder")
     helpers.assert_owns(tied.decoder, ["bias"])
     untied = built(Autoencoder(None, name="untied"), np.zeros((2, 6)))
-    assert "'decoder' should be tied to 'encoder'" in fails(helpers.assert_tied, untied, "decoder", "encoder")
+    assert "'decoder' should be tied to 'encoder'" in fails(
+        helpers.assert_tied, untied, "decoder", "encoder"
+    )
     tracked = built(Autoencoder(DenseTransposedTracked, name="tracked"), np.zeros((2, 6)))
-    assert "keeps that layer in a normal attribute" in fails(helpers.assert_owns, tracked.decoder, ["bias"])
+    assert "keeps that layer in a normal attribute" in fails(
+        helpers.assert_owns, tracked.decoder, ["bias"]
+    )
 
 
 def test_assert_sharing_map():
@@ -151,12 +166,16 @@ def test_assert_sharing_predictions():
 def test_assert_capacity_ratio():
     model = built(Stages(name="stages"), np.zeros((2, 4)))
     helpers.assert_capacity_ratio(model, {"stage1": 1, "stage2": 2})
-    assert "'stage2' is off" in fails(helpers.assert_capacity_ratio, model, {"stage1": 1, "stage2": 4})
+    assert "'stage2' is off" in fails(
+        helpers.assert_capacity_ratio, model, {"stage1": 1, "stage2": 4}
+    )
 
 
 def test_assert_io_names():
     helpers.assert_io_names(graph_with_ops(), inputs=["a", "b", "words"], outputs=["head"])
-    assert "is a subclassed model" in fails(helpers.assert_io_names, subclassed_siamese(), inputs=["a", "b"])
+    assert "is a subclassed model" in fails(
+        helpers.assert_io_names, subclassed_siamese(), inputs=["a", "b"]
+    )
 
 
 def test_assert_accuracy_on_a_subclassed_model():
@@ -170,7 +189,10 @@ def test_assert_accuracy_on_a_subclassed_model():
 
     model = built(Sign(), np.zeros((1, 2)))
     model.set_weights([np.array([[10.0], [0.0]]), np.array([0.0])])
-    data, truth = np.array([[1.0, 0.0], [-1.0, 0.0], [2.0, 0.0], [-3.0, 0.0]]), np.array([1, 0, 1, 1])
+    data, truth = (
+        np.array([[1.0, 0.0], [-1.0, 0.0], [2.0, 0.0], [-3.0, 0.0]]),
+        np.array([1, 0, 1, 1]),
+    )
     helpers.assert_accuracy(model, data, truth, at_least=0.75)
     assert "is right on 75.0%" in fails(helpers.assert_accuracy, model, data, truth, at_least=0.9)
 
@@ -184,20 +206,38 @@ def test_pristine_checks_read_subclassed_models_too():
         grader.assert_shared(two_encoders(), "enc_a", "enc_b")
 
 
-@pytest.mark.parametrize("build, inputs", [
-    (subclassed_siamese, lambda rng: [rng.random((2, 6), dtype="float32"), rng.random((2, 6), dtype="float32")]),
-    (graph_with_ops, lambda rng: [rng.random((2, 6), dtype="float32"), rng.random((2, 6), dtype="float32"),
-                                  np.array([[1, 2, 0], [3, 0, 0]], dtype="int32")]),
-])
+@pytest.mark.parametrize(
+    "build, inputs",
+    [
+        (
+            subclassed_siamese,
+            lambda rng: [rng.random((2, 6), dtype="float32"), rng.random((2, 6), dtype="float32")],
+        ),
+        (
+            graph_with_ops,
+            lambda rng: [
+                rng.random((2, 6), dtype="float32"),
+                rng.random((2, 6), dtype="float32"),
+                np.array([[1, 2, 0], [3, 0, 0]], dtype="int32"),
+            ],
+        ),
+    ],
+)
 def test_assert_gradient_split_on_a_subclassed_model_and_a_graph_with_operations(build, inputs):
     model = build()
     x = inputs(np.random.default_rng(0))
-    kernel = next(u.variable for u in helpers.variable_uses(model) if u.is_shared and u.path.endswith("kernel"))
+    kernel = next(
+        u.variable
+        for u in helpers.variable_uses(model)
+        if u.is_shared and u.path.endswith("kernel")
+    )
     loss = lambda out: ops.sum(out * out)  # noqa: E731
     parts = helpers.gradients_by_call(model, kernel, x, loss)
     assert sorted(parts) == ["enc[1]", "enc[2]"]
     assert helpers.contributions_add_up(model, kernel, x, loss)
-    helpers.assert_gradient_split(model, kernel, x, loss, parts, helpers.gradient(model, kernel, x, loss))
+    helpers.assert_gradient_split(
+        model, kernel, x, loss, parts, helpers.gradient(model, kernel, x, loss)
+    )
     swapped = {"enc[1]": parts["enc[2]"], "enc[2]": parts["enc[1]"]}
     with pytest.raises(CheckFailed, match="Your gradient part for 'enc\\[1\\]' is off"):
         helpers.assert_gradient_split(model, kernel, x, loss, swapped)

@@ -28,14 +28,24 @@ def test_pairs_are_reproducible_and_seeded():
     x1, y1 = digit_pairs("train", 50)
     x2, y2 = digit_pairs("train", 50)
     x3, _ = digit_pairs("train", 50, seed=7)
-    assert all(np.array_equal(x1[k], x2[k]) for k in x1) and all(np.array_equal(y1[k], y2[k]) for k in y1)
+    assert all(np.array_equal(x1[k], x2[k]) for k in x1) and all(
+        np.array_equal(y1[k], y2[k]) for k in y1
+    )
     assert not np.array_equal(x1["image_a"], x3["image_a"])
 
 
 def test_default_sizes_and_types():
     x, y = digit_pairs("test")
-    assert {k: v.shape for k, v in x.items()} == {"image_a": (1000, 64), "image_b": (1000, 64), "typed": (1000, 2)}
-    assert {k: v.shape for k, v in y.items()} == {"same": (1000,), "larger": (1000,), "digit": (1000,)}
+    assert {k: v.shape for k, v in x.items()} == {
+        "image_a": (1000, 64),
+        "image_b": (1000, 64),
+        "typed": (1000, 2),
+    }
+    assert {k: v.shape for k, v in y.items()} == {
+        "same": (1000,),
+        "larger": (1000,),
+        "digit": (1000,),
+    }
     assert x["typed"].dtype == np.int32 and y["digit"].dtype == np.int32
 
 
@@ -66,11 +76,14 @@ def test_typos_replace_digits_at_the_given_rate():
     assert x["typed"].min() >= 0 and x["typed"].max() <= 9
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"split": "valid"}, "split must be"),
-    ({"n": 0}, "n must be at least 1"),
-    ({"typo_rate": 1.5}, "typo_rate must be between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"split": "valid"}, "split must be"),
+        ({"n": 0}, "n must be at least 1"),
+        ({"typo_rate": 1.5}, "typo_rate must be between 0 and 1"),
+    ],
+)
 def test_bad_arguments_are_explained(kwargs, message):
     with pytest.raises(ValueError, match=message):
         digit_pairs(**kwargs)

@@ -17,9 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
 from helpers import CheckFailed, assert_not_shared, assert_shared
+from helpers._diagram_draw import STYLES
 from helpers.calls import layer_calls
 from helpers.diagram import DIAGRAM_HINT, KINDS, SharingDiagram, diagram_hint, sharing_diagram
-from helpers._diagram_draw import STYLES
 from helpers.variables import VariableUse, variable_uses
 
 # Every model of the helpers' fixtures (tests/helpers/conftest.py).
@@ -67,7 +67,9 @@ def known(request) -> keras.Model:
 
 def test_calls_are_the_model_calls_in_data_flow_order(known):
     diagram = sharing_diagram(known)
-    assert [node.label for node in diagram.calls] == [call.label for call in layer_calls(known, nested=True)]
+    assert [node.label for node in diagram.calls] == [
+        call.label for call in layer_calls(known, nested=True)
+    ]
     assert [node.key for node in diagram.calls] == [f"call:{i}" for i in range(len(diagram.calls))]
     assert all(node.kind == "call" for node in diagram.calls)
 
@@ -92,7 +94,9 @@ def test_kinds_and_counts_follow_variable_uses(known):
     for node in diagram.variables:
         (path,) = node.paths
         candidates = by_path[path]
-        assert any(node.kind == expected_kind(u) and node.params == u.size for u in candidates), node
+        assert any(node.kind == expected_kind(u) and node.params == u.size for u in candidates), (
+            node
+        )
     for edge in diagram.edges:
         assert edge.kind == diagram.node(edge.variable).kind
     assert diagram.total_params == sum(use.size for use in uses) == known.count_params()
@@ -107,15 +111,22 @@ def test_calls_show_the_parameters_they_read(known):
             reads[label] += use.size
     assert {n.label: n.params for n in diagram.calls} == reads
     for node in diagram.calls:
-        assert node.detail.endswith(f"reads {reads[node.label]:,} params" if reads[node.label] > 1
-                                    else "reads 1 param" if reads[node.label] else "no variables")
+        assert node.detail.endswith(
+            f"reads {reads[node.label]:,} params"
+            if reads[node.label] > 1
+            else "reads 1 param"
+            if reads[node.label]
+            else "no variables"
+        )
 
 
 def test_the_networkx_graph_holds_the_same_nodes_and_edges(known):
     diagram = sharing_diagram(known)
     graph = diagram.graph
     assert set(graph.nodes) == {node.key for node in diagram.nodes}
-    assert {frozenset(e) for e in graph.edges} == {frozenset((e.variable, e.call)) for e in diagram.edges}
+    assert {frozenset(e) for e in graph.edges} == {
+        frozenset((e.variable, e.call)) for e in diagram.edges
+    }
     for node in diagram.nodes:
         assert graph.nodes[node.key]["label"] == node.label
         assert graph.nodes[node.key]["kind"] == node.kind
@@ -132,8 +143,12 @@ def test_siamese_encoder_is_shared_by_its_two_calls(siamese):
         "score/kernel": ["score"],
         "score/bias": ["score"],
     }
-    assert kinds(diagram) == {"encoder/kernel": "shared", "encoder/bias": "shared",
-                              "score/kernel": "own", "score/bias": "own"}
+    assert kinds(diagram) == {
+        "encoder/kernel": "shared",
+        "encoder/bias": "shared",
+        "score/kernel": "own",
+        "score/bias": "own",
+    }
     assert [(n.label, n.detail) for n in diagram.calls] == [
         ("encoder[1]", "Dense · reads 15 params"),
         ("encoder[2]", "Dense · reads 15 params"),
@@ -144,8 +159,17 @@ def test_siamese_encoder_is_shared_by_its_two_calls(siamese):
     assert diagram.counts == {"own": 2, "shared": 2, "tied": 0, "unused": 0}
 
 
-@pytest.mark.parametrize("model", ["two_towers", "cloned_towers", "from_config_pair", "deepcopy_pair",
-                                   "set_weights_pair", "untied_autoencoder"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "two_towers",
+        "cloned_towers",
+        "from_config_pair",
+        "deepcopy_pair",
+        "set_weights_pair",
+        "untied_autoencoder",
+    ],
+)
 def test_separate_copies_have_only_own_variables(model, request):
     diagram = sharing_diagram(request.getfixturevalue(model))
     assert set(kinds(diagram).values()) == {"own"}
@@ -154,7 +178,10 @@ def test_separate_copies_have_only_own_variables(model, request):
 
 def test_deepcopy_twins_are_two_boxes_with_one_path(deepcopy_pair):
     readers = sharing_diagram(deepcopy_pair).readers
-    assert [calls for label, calls in readers if label == "original/kernel"] == [["original"], ["copy"]]
+    assert [calls for label, calls in readers if label == "original/kernel"] == [
+        ["original"],
+        ["copy"],
+    ]
 
 
 @pytest.mark.parametrize("model", ["tied_autoencoder", "tracked_tied_autoencoder"])
@@ -165,9 +192,17 @@ def test_tied_autoencoder_kernel_is_tied_and_biases_are_own(model, request):
         "encoder/kernel": ["encoder", "decoder"],
         "decoder/bias": ["decoder"],
     }
-    assert kinds(diagram) == {"encoder/bias": "own", "encoder/kernel": "tied", "decoder/bias": "own"}
+    assert kinds(diagram) == {
+        "encoder/bias": "own",
+        "encoder/kernel": "tied",
+        "decoder/bias": "own",
+    }
     # Drawn between the two calls that read it, so no line crosses another.
-    assert [n.label for n in diagram.variables] == ["encoder/bias", "encoder/kernel", "decoder/bias"]
+    assert [n.label for n in diagram.variables] == [
+        "encoder/bias",
+        "encoder/kernel",
+        "decoder/bias",
+    ]
 
 
 def test_tied_embedding_is_one_layer_called_twice(tied_lm):
@@ -176,7 +211,9 @@ def test_tied_embedding_is_one_layer_called_twice(tied_lm):
     assert kinds(diagram)["embed/embeddings"] == "shared"
 
 
-@pytest.mark.parametrize("model, called", [("submodel_twice", "shared_tower"), ("sequential_twice", "block")])
+@pytest.mark.parametrize(
+    "model, called", [("submodel_twice", "shared_tower"), ("sequential_twice", "block")]
+)
 def test_a_model_used_twice_as_a_layer_shares_everything(model, called, request):
     diagram = sharing_diagram(request.getfixturevalue(model))
     assert set(kinds(diagram).values()) == {"shared"}
@@ -214,8 +251,9 @@ def test_group_by_layer_puts_a_layers_variables_in_one_box(siamese):
     ]
     assert diagram.node("variable:0").detail == "kernel, bias · 15 params"
     assert dict(diagram.readers) == {"encoder": ["encoder[1]", "encoder[2]"], "score": ["score"]}
-    assert repr(diagram) == ("SharingDiagram('siamese': 4 calls; 2 boxes, 19 parameters; "
-                             "1 own, 1 shared, 0 tied)")
+    assert repr(diagram) == (
+        "SharingDiagram('siamese': 4 calls; 2 boxes, 19 parameters; 1 own, 1 shared, 0 tied)"
+    )
 
 
 def test_group_by_layer_keeps_a_tied_kernel_apart_from_its_layers_bias(tied_autoencoder):
@@ -231,7 +269,10 @@ def test_group_by_layer_keeps_a_tied_kernel_apart_from_its_layers_bias(tied_auto
 
 def test_group_by_layer_notes_non_trainable_parameters(zoo):
     boxes = {n.label: n for n in sharing_diagram(zoo, group="layer").variables}
-    assert boxes["bn"].detail == "gamma, beta, moving_mean, moving_variance · 16 params (8 non-trainable)"
+    assert (
+        boxes["bn"].detail
+        == "gamma, beta, moving_mean, moving_variance · 16 params (8 non-trainable)"
+    )
     assert boxes["lstm/lstm_cell"].params == 392
 
 
@@ -264,7 +305,11 @@ def test_calls_go_top_to_bottom_in_data_flow_order_with_variables_beside_them(kn
 
 
 def boxes(figure: Figure) -> dict[str, FancyBboxPatch]:
-    return {p.get_gid(): p for p in figure.axes[0].patches if isinstance(p, FancyBboxPatch) and p.get_gid()}
+    return {
+        p.get_gid(): p
+        for p in figure.axes[0].patches
+        if isinstance(p, FancyBboxPatch) and p.get_gid()
+    }
 
 
 def test_boxes_and_lines_are_coloured_by_kind(tied_autoencoder, siamese):
@@ -279,7 +324,9 @@ def test_boxes_and_lines_are_coloured_by_kind(tied_autoencoder, siamese):
         lines = {line.get_gid(): line for line in figure.axes[0].lines}
         assert len(lines) == len(diagram.edges)
         for edge in diagram.edges:
-            line = lines[f"sharing-edge-{edge.variable.replace(':', '-')}-{edge.call.replace(':', '-')}"]
+            line = lines[
+                f"sharing-edge-{edge.variable.replace(':', '-')}-{edge.call.replace(':', '-')}"
+            ]
             assert to_hex(line.get_color()) == STYLES[edge.kind].line.lower()
     assert STYLES["shared"].face != STYLES["tied"].face != STYLES["own"].face
 
@@ -338,8 +385,12 @@ def test_svg_is_the_same_in_another_process(tied_autoencoder, tmp_path: Path):
         "sharing_diagram(autoencoder(DenseTransposed)).save(sys.argv[1])\n"
     )
     path = tmp_path / "other.svg"
-    subprocess.run([sys.executable, "-c", script, str(path), str(Path(__file__).resolve().parent)],
-                   check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "random"})
+    subprocess.run(
+        [sys.executable, "-c", script, str(path), str(Path(__file__).resolve().parent)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONHASHSEED": "random"},
+    )
     here = sharing_diagram(tied_autoencoder).to_svg()
     assert path.read_text(encoding="utf-8") == here
     assert "autoencoder: 27 parameters" in here
@@ -362,7 +413,10 @@ def test_save_writes_svg_and_png(siamese, tmp_path: Path):
     png = diagram.save(tmp_path / "siamese.png", dpi=100)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     height, width, _ = matplotlib.image.imread(png).shape
-    assert (width, height) == (round(diagram.layout.width * 100), round(diagram.layout.height * 100))
+    assert (width, height) == (
+        round(diagram.layout.width * 100),
+        round(diagram.layout.height * 100),
+    )
     with pytest.raises(ValueError, match=r"\.svg or \.png, not 'siamese.pdf'"):
         diagram.save(tmp_path / "siamese.pdf")
     assert not (tmp_path / "siamese.pdf").exists()
@@ -374,8 +428,9 @@ def test_a_notebook_shows_it_as_svg_once(siamese):
     data, _ = DisplayFormatter().format(diagram)
     assert set(data) == {"text/plain", "image/svg+xml"}
     assert data["image/svg+xml"] == diagram.to_svg()
-    assert data["text/plain"] == ("SharingDiagram('siamese': 4 calls; 4 variables, 19 parameters; "
-                                  "2 own, 2 shared, 0 tied)")
+    assert data["text/plain"] == (
+        "SharingDiagram('siamese': 4 calls; 4 variables, 19 parameters; 2 own, 2 shared, 0 tied)"
+    )
 
 
 # --- the hint for failing checks ----------------------------------------------------------------
@@ -394,7 +449,11 @@ def test_a_model_without_variables_still_draws():
     x = keras.Input((3,), name="x")
     model = keras.Model(x, layers.ReLU(name="relu")(x), name="plain")
     diagram = sharing_diagram(model)
-    assert [n.label for n in diagram.calls] == ["relu"] and diagram.variables == [] and diagram.edges == []
+    assert (
+        [n.label for n in diagram.calls] == ["relu"]
+        and diagram.variables == []
+        and diagram.edges == []
+    )
     assert "<svg" in diagram.to_svg()
     assert np.isclose(diagram.total_params, 0)
 
@@ -420,13 +479,31 @@ def test_the_readme_diagram_script_draws_the_siamese_model(tmp_path: Path):
 # --- the other model kinds the helpers read -------------------------------------------------
 
 
-@pytest.mark.parametrize("build, calls, kinds", [
-    ("subclassed_siamese", ["enc[1]", "enc[2]", "head"], {"own": 2, "shared": 2, "tied": 0, "unused": 0}),
-    ("wrapper_in_sequential", ["twice", "twice/inner[1]", "twice/inner[2]", "out"],
-     {"own": 2, "shared": 2, "tied": 0, "unused": 0}),
-    ("graph_with_ops", ["enc[1]", "enc[2]", "embed", "pool", "head"], {"own": 3, "shared": 2, "tied": 0, "unused": 0}),
-    ("subclassed_tied_autoencoder", ["encoder", "tied_autoencoder"], {"own": 2, "shared": 0, "tied": 1, "unused": 0}),
-])
+@pytest.mark.parametrize(
+    "build, calls, kinds",
+    [
+        (
+            "subclassed_siamese",
+            ["enc[1]", "enc[2]", "head"],
+            {"own": 2, "shared": 2, "tied": 0, "unused": 0},
+        ),
+        (
+            "wrapper_in_sequential",
+            ["twice", "twice/inner[1]", "twice/inner[2]", "out"],
+            {"own": 2, "shared": 2, "tied": 0, "unused": 0},
+        ),
+        (
+            "graph_with_ops",
+            ["enc[1]", "enc[2]", "embed", "pool", "head"],
+            {"own": 3, "shared": 2, "tied": 0, "unused": 0},
+        ),
+        (
+            "subclassed_tied_autoencoder",
+            ["encoder", "tied_autoencoder"],
+            {"own": 2, "shared": 0, "tied": 1, "unused": 0},
+        ),
+    ],
+)
 def test_subclassed_models_nested_calls_and_operations_are_drawn(build, calls, kinds):
     """Subclassed models, calls made inside a layer and graphs with operations: the calls
     drawn are the model's calls (nested ones after their parent, operations left out) and
@@ -442,5 +519,7 @@ def test_subclassed_models_nested_calls_and_operations_are_drawn(build, calls, k
     assert calls[: len(listed)] == listed
     assert diagram.counts == kinds
     uses = variable_uses(model)
-    assert sorted((label, tuple(c)) for label, c in diagram.readers) == sorted((u.path, tuple(u.labels)) for u in uses)
+    assert sorted((label, tuple(c)) for label, c in diagram.readers) == sorted(
+        (u.path, tuple(u.labels)) for u in uses
+    )
     assert "<svg" in diagram.to_svg()

@@ -7,10 +7,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from architectures import CORPUS, Siamese, Twice
 
 import helpers
 from helpers.analysis import InspectionError, analyse
-from architectures import CORPUS, Siamese, Twice
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -64,7 +64,9 @@ def test_a_tie_changed_after_a_report_is_seen():
 def test_nothing_changes_while_tracing():
     inputs = keras.Input((4,))
     norm = keras.layers.BatchNormalization(name="norm")
-    model = keras.Model(inputs, keras.layers.Dropout(0.5)(norm(inputs, training=True), training=True))
+    model = keras.Model(
+        inputs, keras.layers.Dropout(0.5)(norm(inputs, training=True), training=True)
+    )
     before = [np.array(v.numpy()) for v in model.variables]
     helpers.sharing_report(model)
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.variables))
@@ -84,7 +86,11 @@ def test_nested_reuse_inside_a_subclassed_model():
     model(np.zeros((2, 4)))
     uses = {u.path: u.labels for u in helpers.variable_uses(model)}
     assert uses["deep/twice/inner/kernel"] == [
-        "twice[1]/inner[1]", "twice[1]/inner[2]", "twice[2]/inner[1]", "twice[2]/inner[2]"]
+        "twice[1]/inner[1]",
+        "twice[1]/inner[2]",
+        "twice[2]/inner[1]",
+        "twice[2]/inner[2]",
+    ]
     assert uses["deep/head/kernel"] == ["head"]
     assert helpers.call_counts(model) == {"twice": 2, "head": 1}
 

@@ -9,7 +9,13 @@ import keras
 import pytest
 from keras import layers
 
-from helpers import CapacityExplorer, capacity_explorer, capacity_growth, conv2d_params, dense_params
+from helpers import (
+    CapacityExplorer,
+    capacity_explorer,
+    capacity_growth,
+    conv2d_params,
+    dense_params,
+)
 from helpers.grading import pristine
 
 
@@ -86,8 +92,14 @@ def test_explorer_has_the_parts_the_browser_test_looks_for():
     assert isinstance(explorer, widgets.VBox)
     sliders = [w for w in explorer.children[0].children if isinstance(w, widgets.IntSlider)]
     assert [s.description for s in sliders] == ["width", "depth"]
-    assert (explorer.width_slider.min, explorer.width_slider.max, explorer.width_slider.step) == (8, 64, 8)
-    assert isinstance(explorer.count_label, widgets.HTML) and explorer.count_label in explorer.children
+    assert (explorer.width_slider.min, explorer.width_slider.max, explorer.width_slider.step) == (
+        8,
+        64,
+        8,
+    )
+    assert (
+        isinstance(explorer.count_label, widgets.HTML) and explorer.count_label in explorer.children
+    )
     assert isinstance(explorer.chart, widgets.Output) and explorer.chart in explorer.children
     assert png_of(explorer).startswith(b"\x89PNG")
 
@@ -119,8 +131,9 @@ def test_moving_the_depth_slider_updates_count_and_chart():
 
 
 def test_chart_groups_layers_into_blocks_when_asked():
-    explorer = capacity_explorer(cnn, width=(4, 32, 4, 8), depth=(1, 4, 1, 2),
-                                 blocks=lambda name: name.split("_")[0])
+    explorer = capacity_explorer(
+        cnn, width=(4, 32, 4, 8), depth=(1, 4, 1, 2), blocks=lambda name: name.split("_")[0]
+    )
     assert "<b>" in explorer.count_label.value
     # Same count as without blocks; only the bars differ.
     plain = capacity_explorer(cnn, width=(4, 32, 4, 8), depth=(1, 4, 1, 2))
@@ -156,7 +169,9 @@ def test_start_value_outside_the_range_is_refused():
 
 def test_pristine_copy_has_the_explorer():
     grader = pristine()
-    assert grader.capacity_explorer(mlp, width=(8, 16, 8, 8), depth=(1, 2, 1, 1)).count == mlp_count(8, 1)
+    assert grader.capacity_explorer(
+        mlp, width=(8, 16, 8, 8), depth=(1, 2, 1, 1)
+    ).count == mlp_count(8, 1)
 
 
 def test_model_ids_are_numbered_not_random():
@@ -171,7 +186,9 @@ def test_model_ids_are_numbered_not_random():
     assert first.model_id != second.model_id
     assert first.model_id in _instances and second.model_id in _instances
     first.close()
-    assert _stable_model_id() != second.model_id  # a closed explorer's id may come back, a live one's never
+    assert (
+        _stable_model_id() != second.model_id
+    )  # a closed explorer's id may come back, a live one's never
     second.close()
 
 
@@ -179,7 +196,8 @@ def test_chart_is_replaced_before_the_count_changes():
     # A browser test (or a learner) that waits for the new count must find the new chart.
     explorer = capacity_explorer(mlp, width=(8, 64, 8, 32), depth=(1, 4, 1, 2))
     seen = []
-    explorer.count_label.observe(lambda change: seen.append(explorer.chart.outputs[0]["data"]["text/plain"]),
-                                 names="value")
+    explorer.count_label.observe(
+        lambda change: seen.append(explorer.chart.outputs[0]["data"]["text/plain"]), names="value"
+    )
     explorer.depth_slider.value = 3
     assert seen == [f"<chart of mlp: {mlp_count(32, 3):,} parameters>"]

@@ -9,7 +9,6 @@ import pytest
 from keras import layers
 
 from helpers.formulas import Formula, formula_for, formula_table, formula_total, rule_for
-from known_models import DenseTransposed, autoencoder
 
 
 def built(layer: keras.layers.Layer, *shapes: tuple, dtype: str = "float32") -> keras.layers.Layer:
@@ -20,17 +19,32 @@ def built(layer: keras.layers.Layer, *shapes: tuple, dtype: str = "float32") -> 
 # (make, input shapes without batch, expected expression or None to skip that check)
 KINDS = [
     (lambda: layers.Conv3D(4, 3), [(6, 6, 6, 2)], "(3×3×3×2 + 1) × 4"),
-    (lambda: layers.Conv3D(4, (1, 2, 3), use_bias=False, groups=2), [(6, 6, 6, 4)], "(1×2×3×(4/2)) × 4"),
+    (
+        lambda: layers.Conv3D(4, (1, 2, 3), use_bias=False, groups=2),
+        [(6, 6, 6, 4)],
+        "(1×2×3×(4/2)) × 4",
+    ),
     (lambda: layers.Conv1DTranspose(3, 2), [(5, 4)], "(2×4 + 1) × 3"),
     (lambda: layers.Conv2DTranspose(3, 3, strides=2), [(5, 5, 2)], "(3×3×2 + 1) × 3"),
-    (lambda: layers.Conv2DTranspose(3, 3, data_format="channels_first"), [(2, 5, 5)], "(3×3×2 + 1) × 3"),
+    (
+        lambda: layers.Conv2DTranspose(3, 3, data_format="channels_first"),
+        [(2, 5, 5)],
+        "(3×3×2 + 1) × 3",
+    ),
     (lambda: layers.Conv3DTranspose(2, 2, use_bias=False), [(4, 4, 4, 3)], "(2×2×2×3) × 2"),
     (lambda: layers.DepthwiseConv2D(3), [(8, 8, 2)], "(3×3 + 1) × 2×1"),
-    (lambda: layers.DepthwiseConv2D((3, 1), depth_multiplier=3, use_bias=False), [(8, 8, 2)], "(3×1) × 2×3"),
+    (
+        lambda: layers.DepthwiseConv2D((3, 1), depth_multiplier=3, use_bias=False),
+        [(8, 8, 2)],
+        "(3×1) × 2×3",
+    ),
     (lambda: layers.DepthwiseConv1D(3, depth_multiplier=2), [(8, 5)], "(3 + 1) × 5×2"),
     (lambda: layers.SeparableConv2D(6, 3), [(8, 8, 4)], "3×3×4×1 + (4×1 + 1) × 6"),
-    (lambda: layers.SeparableConv2D(6, 3, depth_multiplier=2, use_bias=False), [(8, 8, 4)],
-     "3×3×4×2 + (4×2) × 6"),
+    (
+        lambda: layers.SeparableConv2D(6, 3, depth_multiplier=2, use_bias=False),
+        [(8, 8, 4)],
+        "3×3×4×2 + (4×2) × 6",
+    ),
     (lambda: layers.SeparableConv1D(5, 2), [(8, 3)], "2×3×1 + (3×1 + 1) × 5"),
     (lambda: layers.LayerNormalization(), [(7, 5)], "2 × 5"),
     (lambda: layers.LayerNormalization(axis=[-2, -1]), [(7, 5)], "2 × 7×5"),
@@ -42,10 +56,16 @@ KINDS = [
     (lambda: layers.BatchNormalization(axis=1, center=False), [(3, 4, 5)], "3 × 3"),
     (lambda: layers.EinsumDense("ab,bc->ac", output_shape=4, bias_axes="c"), [(3,)], "3×4 + 4"),
     (lambda: layers.EinsumDense("abc,cde->abde", output_shape=(5, 2, 3)), [(5, 6)], "6×2×3"),
-    (lambda: layers.MultiHeadAttention(2, 4), [(5, 8), (5, 8)],
-     "2×4×(8 + 1) + 2×4×(8 + 1) + 2×4×(8 + 1) + (2×4 + 1)×8"),
-    (lambda: layers.MultiHeadAttention(3, 4, value_dim=2, use_bias=False), [(5, 8), (7, 6)],
-     "3×4×(8) + 3×4×(6) + 3×2×(6) + (3×2)×8"),
+    (
+        lambda: layers.MultiHeadAttention(2, 4),
+        [(5, 8), (5, 8)],
+        "2×4×(8 + 1) + 2×4×(8 + 1) + 2×4×(8 + 1) + (2×4 + 1)×8",
+    ),
+    (
+        lambda: layers.MultiHeadAttention(3, 4, value_dim=2, use_bias=False),
+        [(5, 8), (7, 6)],
+        "3×4×(8) + 3×4×(6) + 3×2×(6) + (3×2)×8",
+    ),
     (lambda: layers.MultiHeadAttention(2, 4, output_shape=10), [(5, 8), (5, 6)], None),
     (lambda: layers.SimpleRNN(4, use_bias=False), [(None, 3)], "4×(3 + 4)"),
     (lambda: layers.LSTM(4, use_bias=False), [(None, 3)], "4 × (4×(3 + 4))"),
@@ -54,15 +74,21 @@ KINDS = [
 ]
 
 
-@pytest.mark.parametrize("make, shapes, expression", KINDS,
-                         ids=[f"{k[0]().__class__.__name__}-{i}" for i, k in enumerate(KINDS)])
+@pytest.mark.parametrize(
+    "make, shapes, expression",
+    KINDS,
+    ids=[f"{k[0]().__class__.__name__}-{i}" for i, k in enumerate(KINDS)],
+)
 def test_formula_matches_keras_for_every_common_kind(make, shapes, expression):
     layer = built(make(), *shapes)
     formula = formula_for(layer)
     if isinstance(layer, layers.Bidirectional):
         assert formula is None  # a wrapper: its inner layers have formulas, it has none of its own
         return
-    assert formula is not None and formula.value == layer.count_params(), (formula, layer.count_params())
+    assert formula is not None and formula.value == layer.count_params(), (
+        formula,
+        layer.count_params(),
+    )
     if expression is not None:
         assert formula.expression == expression
     assert rule_for(layer)
@@ -75,11 +101,14 @@ def test_gated_attention_counts_its_gate():
     assert formula_for(layer).value == layer.count_params()
 
 
-@pytest.mark.parametrize("make, shape", [
-    (lambda: layers.Dense(6), (5,)),
-    (lambda: layers.Embedding(30, 4), (5,)),
-    (lambda: layers.EinsumDense("ab,bc->ac", output_shape=4, bias_axes="c"), (3,)),
-])
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: layers.Dense(6), (5,)),
+        (lambda: layers.Embedding(30, 4), (5,)),
+        (lambda: layers.EinsumDense("ab,bc->ac", output_shape=4, bias_axes="c"), (3,)),
+    ],
+)
 def test_lora_adds_its_two_factors(make, shape):
     layer = built(make(), shape, dtype="int32" if "mbedding" in str(make()) else "float32")
     before = formula_for(layer).value
@@ -109,7 +138,9 @@ def test_a_custom_layer_without_get_config_has_no_formula_and_no_crash(tied_auto
     assert rule_for(decoder) is None
     table = formula_table(tied_autoencoder)
     assert table.column("layer") == ["encoder"]
-    assert table.footer == ["No formula for 'decoder' (DenseTransposed): count their variables' sizes."]
+    assert table.footer == [
+        "No formula for 'decoder' (DenseTransposed): count their variables' sizes."
+    ]
     assert formula_total(tied_autoencoder) == (None, ["decoder"])
 
 
@@ -126,10 +157,13 @@ def test_variable_length_text_model_gets_closed_forms():
 
 def test_an_unknown_dimension_the_formula_needs_is_not_a_closed_form():
     formula = formula_for(layers.Dense(3), (None, None))
-    assert formula == Formula("(inputs + 1) × units", None,
-                              "the number of input features (last dimension) is unknown")
+    assert formula == Formula(
+        "(inputs + 1) × units", None, "the number of input features (last dimension) is unknown"
+    )
     assert not formula.closed_form
-    assert str(formula).endswith("not a closed form (the number of input features (last dimension) is unknown)")
+    assert str(formula).endswith(
+        "not a closed form (the number of input features (last dimension) is unknown)"
+    )
     with pytest.raises(ValueError, match="not a closed form"):
         int(formula)
     # A dimension the formula does not need may be unknown: closed form all the same.
@@ -152,15 +186,15 @@ def test_a_model_used_as_a_layer_sums_its_layers():
 
 A = keras.applications
 APPLICATIONS = [  # (builder, smallest input side); the layers they use between them
-    (A.MobileNetV2, 32),        # depthwise convolutions, ReLU6
-    (A.MobileNetV3Small, 32),   # rescaling, squeeze-and-excite
-    (A.EfficientNetB0, 32),     # Normalization, swish
-    (A.ResNet50V2, 32),         # pre-activation blocks
-    (A.DenseNet121, 32),        # 400+ layers, concatenations
-    (A.NASNetMobile, 32),       # separable convolutions, 700+ layers
+    (A.MobileNetV2, 32),  # depthwise convolutions, ReLU6
+    (A.MobileNetV3Small, 32),  # rescaling, squeeze-and-excite
+    (A.EfficientNetB0, 32),  # Normalization, swish
+    (A.ResNet50V2, 32),  # pre-activation blocks
+    (A.DenseNet121, 32),  # 400+ layers, concatenations
+    (A.NASNetMobile, 32),  # separable convolutions, 700+ layers
     (A.InceptionResNetV2, 75),  # convolutions with bias, scaled residuals
-    (A.Xception, 71),           # separable convolutions
-    (A.ConvNeXtTiny, 32),       # LayerNormalization, LayerScale, Sequential sub-models
+    (A.Xception, 71),  # separable convolutions
+    (A.ConvNeXtTiny, 32),  # LayerNormalization, LayerScale, Sequential sub-models
 ]
 
 

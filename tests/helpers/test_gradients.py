@@ -14,6 +14,7 @@ from keras import layers, ops
 
 from helpers.gradients import contributions_add_up, gradient, gradients_by_call
 
+
 def rng() -> np.random.Generator:
     return np.random.default_rng(7)  # the same data in every test, whatever runs first
 
@@ -48,8 +49,10 @@ def finite_difference(model, variable, inputs, loss, eps=1e-6) -> np.ndarray:
 @pytest.fixture
 def float64():
     if keras.backend.backend() != "tensorflow":
-        pytest.skip("JAX and PyTorch run these models in float32 even with floatx float64, too "
-                    "coarse for finite differences; the untied-copy and fit() checks cover them")
+        pytest.skip(
+            "JAX and PyTorch run these models in float32 even with floatx float64, too "
+            "coarse for finite differences; the untied-copy and fit() checks cover them"
+        )
     keras.config.set_floatx("float64")
     try:
         yield
@@ -68,7 +71,9 @@ def test_siamese_calls_add_up_to_the_full_gradient(siamese):
     assert all(p.shape == (4, 3) for p in parts.values())
     assert not np.allclose(parts["encoder[1]"], parts["encoder[2]"])  # two different uses
     full = gradient(siamese, kernel, x, mse_to(y))
-    np.testing.assert_allclose(parts["encoder[1]"] + parts["encoder[2]"], full, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        parts["encoder[1]"] + parts["encoder[2]"], full, rtol=1e-5, atol=1e-7
+    )
     assert contributions_add_up(siamese, kernel, x, mse_to(y))
 
 
@@ -84,21 +89,30 @@ def test_each_part_is_the_gradient_of_an_untied_copy(siamese):
     copy_b.set_weights(encoder.get_weights())
     x, y = siamese_data()
     parts = gradients_by_call(siamese, encoder.kernel, x, mse_to(y))
-    np.testing.assert_allclose(parts["encoder[1]"], gradient(untied, encoder.kernel, x, mse_to(y)), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(parts["encoder[2]"], gradient(untied, copy_b.kernel, x, mse_to(y)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        parts["encoder[1]"], gradient(untied, encoder.kernel, x, mse_to(y)), rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        parts["encoder[2]"], gradient(untied, copy_b.kernel, x, mse_to(y)), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_siamese_gradient_matches_finite_differences(float64):
     left, right = keras.Input((4,)), keras.Input((4,))
     encoder = layers.Dense(3, activation="tanh", name="encoder")
-    model = keras.Model([left, right], layers.Dense(1, name="score")(layers.Subtract()([encoder(left), encoder(right)])))
+    model = keras.Model(
+        [left, right],
+        layers.Dense(1, name="score")(layers.Subtract()([encoder(left), encoder(right)])),
+    )
     x, y = siamese_data()
     loss = mse_to(y)
     parts = gradients_by_call(model, encoder.kernel, x, loss)
     assert parts["encoder[1]"].dtype == np.float64
     numeric = finite_difference(model, encoder.kernel, x, loss)
     np.testing.assert_allclose(sum(parts.values()), numeric, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(gradient(model, encoder.kernel, x, loss), numeric, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        gradient(model, encoder.kernel, x, loss), numeric, rtol=1e-6, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("fixture", ["tied_autoencoder", "tracked_tied_autoencoder"])
@@ -109,7 +123,9 @@ def test_tied_kernel_gets_encoder_plus_decoder(fixture, request):
     parts = gradients_by_call(model, kernel, x, mse_to(x))
     assert list(parts) == ["encoder", "decoder"]
     assert np.abs(parts["decoder"]).sum() > 0 and np.abs(parts["encoder"]).sum() > 0
-    np.testing.assert_allclose(sum(parts.values()), gradient(model, kernel, x, mse_to(x)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        sum(parts.values()), gradient(model, kernel, x, mse_to(x)), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_tied_autoencoder_gradient_matches_finite_differences(float64):
@@ -129,7 +145,10 @@ def test_tied_embedding_gradient_is_dense_and_adds_up(tied_lm):
     loss = lambda logits: ops.mean(logits**2)  # noqa: E731
     parts = gradients_by_call(tied_lm, table, tokens, loss)
     assert list(parts) == ["embed[1]", "embed[2]"]
-    assert all(isinstance(p, np.ndarray) and p.dtype == np.float32 and p.shape == (11, 4) for p in parts.values())
+    assert all(
+        isinstance(p, np.ndarray) and p.dtype == np.float32 and p.shape == (11, 4)
+        for p in parts.values()
+    )
     # the lookup only reaches rows of tokens that occur in the batch...
     assert not parts["embed[1]"][[0, 6, 7, 8, 9, 10]].any()
     assert parts["embed[1]"][[1, 2, 3, 4, 5]].any(axis=1).all()
@@ -147,7 +166,9 @@ def test_a_call_that_does_not_reach_the_loss_contributes_zero():
     parts = gradients_by_call(model, encoder.kernel, x, lambda outs: ops.sum(outs[0]))
     assert parts["encoder[2]"].dtype == np.float32
     np.testing.assert_array_equal(parts["encoder[2]"], np.zeros((4, 3)))
-    np.testing.assert_allclose(parts["encoder[1]"], np.tile(x[0].sum(axis=0)[:, None], (1, 3)), rtol=1e-5)
+    np.testing.assert_allclose(
+        parts["encoder[1]"], np.tile(x[0].sum(axis=0)[:, None], (1, 3)), rtol=1e-5
+    )
 
 
 # --- what an optimizer step does -----------------------------------------------------------------
@@ -162,7 +183,9 @@ def test_one_sgd_step_moves_the_shared_kernel_by_lr_times_the_sum(siamese):
     siamese.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="mse")
     siamese.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
     step = kernel.numpy() - before
-    np.testing.assert_allclose(step, -lr * (parts["encoder[1]"] + parts["encoder[2]"]), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        step, -lr * (parts["encoder[1]"] + parts["encoder[2]"]), rtol=1e-4, atol=1e-7
+    )
     # Neither part alone explains the step.
     assert not np.allclose(step, -lr * parts["encoder[1]"], atol=1e-6)
     assert not np.allclose(step, -lr * parts["encoder[2]"], atol=1e-6)
@@ -174,8 +197,12 @@ def test_one_sgd_step_on_the_tied_kernel(tied_autoencoder):
     parts = gradients_by_call(tied_autoencoder, kernel, x, mse_to(x))
     before = kernel.numpy().copy()
     optimizer = keras.optimizers.SGD(learning_rate=0.5)
-    optimizer.apply([ops.convert_to_tensor(gradient(tied_autoencoder, kernel, x, mse_to(x)))], [kernel])
-    np.testing.assert_allclose(kernel.numpy() - before, -0.5 * (parts["encoder"] + parts["decoder"]), rtol=1e-5, atol=1e-7)
+    optimizer.apply(
+        [ops.convert_to_tensor(gradient(tied_autoencoder, kernel, x, mse_to(x)))], [kernel]
+    )
+    np.testing.assert_allclose(
+        kernel.numpy() - before, -0.5 * (parts["encoder"] + parts["decoder"]), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_frozen_shared_layer_has_a_gradient_but_fit_does_not_apply_it(frozen_shared):
@@ -195,13 +222,17 @@ def test_frozen_shared_layer_has_a_gradient_but_fit_does_not_apply_it(frozen_sha
 
 def test_a_variable_the_model_does_not_read_is_a_value_error(siamese):
     stranger = keras.Variable(np.zeros((4, 3)), name="stranger")
-    with pytest.raises(ValueError, match=r"No layer call of 'siamese' reads the variable '.*stranger'"):
+    with pytest.raises(
+        ValueError, match=r"No layer call of 'siamese' reads the variable '.*stranger'"
+    ):
         gradients_by_call(siamese, stranger, siamese_data()[0], lambda out: ops.sum(out))
 
 
 def test_a_tracked_variable_no_call_reads_is_a_value_error(unused_weights):
     spare = unused_weights.get_layer("wrap").spare.kernel
-    with pytest.raises(ValueError, match="No layer call of 'unused_weights' reads the variable 'wrap/spare/kernel'"):
+    with pytest.raises(
+        ValueError, match="No layer call of 'unused_weights' reads the variable 'wrap/spare/kernel'"
+    ):
         gradients_by_call(unused_weights, spare, np.ones((1, 3)), lambda out: ops.sum(out))
 
 
@@ -212,6 +243,9 @@ def test_contributions_add_up_detects_a_missing_part(siamese, monkeypatch):
     kernel = siamese.get_layer("encoder").kernel
     x, y = siamese_data()
     real = module.gradients_by_call
-    monkeypatch.setattr(module, "gradients_by_call",
-                        lambda *args, **kwargs: dict(list(real(*args, **kwargs).items())[:1]))
+    monkeypatch.setattr(
+        module,
+        "gradients_by_call",
+        lambda *args, **kwargs: dict(list(real(*args, **kwargs).items())[:1]),
+    )
     assert not contributions_add_up(siamese, kernel, x, mse_to(y))

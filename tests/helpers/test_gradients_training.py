@@ -9,7 +9,13 @@ import pytest
 from keras import layers, ops
 
 import helpers
-from helpers.gradients import OUTSIDE_CALLS, contributions_add_up, gradient, gradients_by_call, split_mismatch
+from helpers.gradients import (
+    OUTSIDE_CALLS,
+    contributions_add_up,
+    gradient,
+    gradients_by_call,
+    split_mismatch,
+)
 from helpers.variables import variable_uses
 
 
@@ -26,7 +32,9 @@ def siamese_with_norm(dropout: float = 0.0, regularizer=None) -> keras.Model:
     norm = layers.BatchNormalization(name="norm")
     drop = layers.Dropout(dropout, name="drop", seed=1)
     a, b = drop(norm(encoder(left), training=True)), drop(norm(encoder(right), training=True))
-    return keras.Model([left, right], layers.Dense(1, name="score")(layers.Subtract()([a, b])), name="normed")
+    return keras.Model(
+        [left, right], layers.Dense(1, name="score")(layers.Subtract()([a, b])), name="normed"
+    )
 
 
 def snapshot(model: keras.Model) -> list[np.ndarray]:
@@ -97,7 +105,12 @@ def test_no_helper_changes_any_variable_or_statistic():
     gradient(model, kernel, x, mse_to(y))
     contributions_add_up(model, kernel, x, mse_to(y))
     helpers.assert_gradient_split(model, kernel, x, mse_to(y), first)
-    for report in (helpers.sharing_report, helpers.param_table, helpers.formula_table, helpers.variable_uses):
+    for report in (
+        helpers.sharing_report,
+        helpers.param_table,
+        helpers.formula_table,
+        helpers.variable_uses,
+    ):
         report(model)
     after = snapshot(model)
     assert len(before) == len(after)
@@ -128,8 +141,12 @@ def test_reuse_inside_one_custom_call_adds_up():
     parts = gradients_by_call(model, kernel, x, lambda out: ops.sum(out**2))
     readers = next(u.labels for u in variable_uses(model) if u.variable is kernel)
     assert set(parts) == set(readers)  # the engine's call labels, whatever their depth
-    np.testing.assert_allclose(sum(parts.values()), gradient(model, kernel, x, lambda out: ops.sum(out**2)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        sum(parts.values()),
+        gradient(model, kernel, x, lambda out: ops.sum(out**2)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_split_mismatch_names_the_gap():

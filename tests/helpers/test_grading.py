@@ -43,7 +43,9 @@ def test_pristine_has_every_public_name():
     assert grader.assert_shared is not helpers.assert_shared
 
 
-def test_pristine_checks_work_after_the_package_was_tampered_with(tampered, two_towers, siamese, untied_autoencoder):
+def test_pristine_checks_work_after_the_package_was_tampered_with(
+    tampered, two_towers, siamese, untied_autoencoder
+):
     # The tampered package now lets a wrong model through...
     helpers.assert_shared(two_towers, "tower_a", "tower_b")
     helpers.checks.assert_calls(two_towers, "tower_a", 2)
@@ -98,6 +100,7 @@ def test_pristine_copy_runs_the_heavier_helpers(tied_autoencoder):
     assert report.rows[0][4] == "encoder, decoder"
     kernel = tied_autoencoder.get_layer("encoder").kernel
     x = np.ones((2, 6), "float32")
-    assert grader.contributions_add_up(tied_autoencoder, kernel, x, lambda out: keras.ops.sum(out**2))
+    assert grader.contributions_add_up(
+        tied_autoencoder, kernel, x, lambda out: keras.ops.sum(out**2)
+    )
     assert grader.formula_for(tied_autoencoder.get_layer("encoder")).value == 21
-

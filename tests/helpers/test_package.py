@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import helpers
-from helpers import calls, checks, diagram, formulas, gradients, params, plots, sharing, tables, variables
+from helpers import (
+    calls,
+    checks,
+    diagram,
+    formulas,
+    gradients,
+    params,
+    plots,
+    sharing,
+    tables,
+    variables,
+)
 
 MODULES = [calls, variables, sharing, params, formulas, plots, diagram, gradients, checks, tables]
 

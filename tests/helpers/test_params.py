@@ -8,19 +8,40 @@ from keras import layers
 
 from helpers.params import block_params, count_params, param_table
 
-ALL_MODELS = ["siamese", "two_towers", "submodel_twice", "sequential_twice", "cloned_towers",
-              "from_config_pair", "deepcopy_pair", "set_weights_pair", "frozen_shared", "identity_clone",
-              "tied_autoencoder", "tracked_tied_autoencoder", "untied_autoencoder", "wrapper_model",
-              "tied_lm", "zoo", "unused_weights"]
+ALL_MODELS = [
+    "siamese",
+    "two_towers",
+    "submodel_twice",
+    "sequential_twice",
+    "cloned_towers",
+    "from_config_pair",
+    "deepcopy_pair",
+    "set_weights_pair",
+    "frozen_shared",
+    "identity_clone",
+    "tied_autoencoder",
+    "tracked_tied_autoencoder",
+    "untied_autoencoder",
+    "wrapper_model",
+    "tied_lm",
+    "zoo",
+    "unused_weights",
+]
 
 
 @pytest.mark.parametrize("fixture", ALL_MODELS)
 def test_count_params_matches_keras(fixture, request):
     model = request.getfixturevalue(fixture)
     assert count_params(model) == model.count_params()
-    assert count_params(model, trainable=True) == sum(int(w.numpy().size) for w in model.trainable_weights)
-    assert count_params(model, trainable=False) == sum(int(w.numpy().size) for w in model.non_trainable_weights)
-    assert count_params(model, trainable=True) + count_params(model, trainable=False) == count_params(model)
+    assert count_params(model, trainable=True) == sum(
+        int(w.numpy().size) for w in model.trainable_weights
+    )
+    assert count_params(model, trainable=False) == sum(
+        int(w.numpy().size) for w in model.non_trainable_weights
+    )
+    assert count_params(model, trainable=True) + count_params(
+        model, trainable=False
+    ) == count_params(model)
 
 
 @pytest.mark.parametrize("fixture", ALL_MODELS)
@@ -69,7 +90,9 @@ def test_batchnorm_statistics_are_non_trainable(zoo):
     assert blocks["bn"] == (8, 8)  # gamma, beta | moving mean, moving variance over 4 channels
 
 
-def test_tied_autoencoder_counts_the_kernel_under_the_encoder(tied_autoencoder, tracked_tied_autoencoder):
+def test_tied_autoencoder_counts_the_kernel_under_the_encoder(
+    tied_autoencoder, tracked_tied_autoencoder
+):
     for model in (tied_autoencoder, tracked_tied_autoencoder):
         assert block_params(model) == {"encoder": (21, 0), "decoder": (6, 0)}
         rows = {row[0]: row for row in param_table(model).rows}
@@ -86,7 +109,9 @@ def test_tracked_tie_layer_count_includes_what_it_tracks(tracked_tied_autoencode
 
 
 def test_blocks_as_a_mapping(zoo):
-    blocks = block_params(zoo, {"image": ["conv", "bn"], "text": ["embed", "lstm", "gru", "rnn", "conv1d"]})
+    blocks = block_params(
+        zoo, {"image": ["conv", "bn"], "text": ["embed", "lstm", "gru", "rnn", "conv1d"]}
+    )
     per_layer = block_params(zoo)
     assert blocks["image"] == (per_layer["conv"][0] + per_layer["bn"][0], per_layer["bn"][1])
     text = ["embed", "lstm", "gru", "rnn", "conv1d"]
@@ -139,6 +164,8 @@ def test_model_summary_agrees(siamese):
 
 
 def test_sequential_model_counts():
-    model = keras.Sequential([keras.Input((3,)), layers.Dense(4, name="a"), layers.Dense(2, name="b")])
+    model = keras.Sequential(
+        [keras.Input((3,)), layers.Dense(4, name="a"), layers.Dense(2, name="b")]
+    )
     assert block_params(model) == {"a": (16, 0), "b": (10, 0)}
     assert count_params(model) == model.count_params() == 26

@@ -8,9 +8,9 @@ import contextlib
 import keras
 import numpy as np
 import pytest
+from architectures import Siamese, graph_with_ops, wrapper_in_sequential
 from keras.src.backend.common.stateless_scope import StatelessScope
 
-from architectures import Siamese, graph_with_ops, wrapper_in_sequential
 from helpers.analysis import InspectionError
 from helpers.replay import run_calls
 
@@ -29,9 +29,15 @@ def record(model, inputs, **kwargs):
 
 def test_a_graph_with_operations_runs_as_the_model_does():
     model = graph_with_ops()
-    inputs = [np.random.rand(3, 6), np.random.rand(3, 6), np.array([[1, 2, 0], [3, 0, 0], [4, 5, 6]])]
+    inputs = [
+        np.random.rand(3, 6),
+        np.random.rand(3, 6),
+        np.array([[1, 2, 0], [3, 0, 0], [4, 5, 6]]),
+    ]
     outputs, seen = record(model, inputs)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(outputs), model.predict(inputs, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(outputs), model.predict(inputs, verbose=0), atol=1e-6
+    )
     assert sorted(seen) == ["embed", "enc[1]", "enc[2]", "head", "pool"]
 
 
@@ -42,14 +48,18 @@ def test_one_nested_call_can_be_given_a_stand_in_variable():
 
     def around(call):
         if call.label == "twice/inner[2]":  # the second use of the kernel reads zeros
-            return StatelessScope(state_mapping=[(inner.kernel, keras.ops.zeros(inner.kernel.shape))])
+            return StatelessScope(
+                state_mapping=[(inner.kernel, keras.ops.zeros(inner.kernel.shape))]
+            )
         return contextlib.nullcontext()
 
     got = run_calls(model, x, around)
     first = np.tanh(x @ inner.kernel.numpy() + inner.bias.numpy())
     second = np.tanh(0 * first + inner.bias.numpy())
     out = model.get_layer("out")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(got), second @ out.kernel.numpy() + out.bias.numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(got), second @ out.kernel.numpy() + out.bias.numpy(), atol=1e-5
+    )
 
 
 def test_a_subclassed_model_runs_call_by_call():
@@ -58,14 +68,19 @@ def test_a_subclassed_model_runs_call_by_call():
     model([a, b])
     outputs, seen = record(model, [a, b], training=False)
     assert seen == ["enc[1]", "enc[2]", "head"]
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(outputs), keras.ops.convert_to_numpy(model([a, b])), atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(outputs), keras.ops.convert_to_numpy(model([a, b])), atol=1e-6
+    )
 
 
 def test_a_model_that_calls_other_layers_on_other_data_is_refused():
     class Branchy(keras.Model):
         def __init__(self):
             super().__init__(name="branchy")
-            self.small, self.large = keras.layers.Dense(1, name="small"), keras.layers.Dense(1, name="large")
+            self.small, self.large = (
+                keras.layers.Dense(1, name="small"),
+                keras.layers.Dense(1, name="large"),
+            )
 
         def call(self, x):
             if float(keras.ops.sum(x)) > 0:

@@ -30,14 +30,32 @@ def test_siamese_report_lists_the_shared_kernel_once(siamese):
     assert report.rows[0] == ["encoder/kernel", (4, 3), 12, True, "encoder[1], encoder[2]", True]
     assert report.rows[2] == ["score/kernel", (3, 1), 3, True, "score", False]
     assert sum(report.column("params")) == siamese.count_params() == 19
-    assert report.footer == ["4 variables, 19 parameters; 2 shared variables holding 15 parameters."]
+    assert report.footer == [
+        "4 variables, 19 parameters; 2 shared variables holding 15 parameters."
+    ]
 
 
 @pytest.mark.parametrize(
     "fixture",
-    ["siamese", "two_towers", "submodel_twice", "sequential_twice", "cloned_towers", "from_config_pair",
-     "deepcopy_pair", "set_weights_pair", "frozen_shared", "identity_clone", "tied_autoencoder",
-     "tracked_tied_autoencoder", "untied_autoencoder", "wrapper_model", "tied_lm", "zoo", "unused_weights"],
+    [
+        "siamese",
+        "two_towers",
+        "submodel_twice",
+        "sequential_twice",
+        "cloned_towers",
+        "from_config_pair",
+        "deepcopy_pair",
+        "set_weights_pair",
+        "frozen_shared",
+        "identity_clone",
+        "tied_autoencoder",
+        "tracked_tied_autoencoder",
+        "untied_autoencoder",
+        "wrapper_model",
+        "tied_lm",
+        "zoo",
+        "unused_weights",
+    ],
 )
 def test_report_params_add_up_to_keras_count(fixture, request):
     model = request.getfixturevalue(fixture)
@@ -57,9 +75,11 @@ def test_conv2d_shared_by_two_branches_adds_320_not_640():
 
 def test_report_footer_singular_and_no_sharing(two_towers, tied_lm):
     assert sharing_report(two_towers).footer == [
-        "4 variables, 30 parameters; 0 shared variables holding 0 parameters."]
+        "4 variables, 30 parameters; 0 shared variables holding 0 parameters."
+    ]
     assert sharing_report(tied_lm).footer == [
-        "3 variables, 64 parameters; 1 shared variable holding 44 parameters."]
+        "3 variables, 64 parameters; 1 shared variable holding 44 parameters."
+    ]
 
 
 def test_report_shows_variables_no_call_reads(unused_weights):
@@ -129,7 +149,9 @@ def test_identity_clone_shares_everything(identity_clone):
     assert not separate_copies(identity_clone, "first", "alias")
 
 
-def test_tied_layers_share_only_the_kernel(tied_autoencoder, tracked_tied_autoencoder, untied_autoencoder):
+def test_tied_layers_share_only_the_kernel(
+    tied_autoencoder, tracked_tied_autoencoder, untied_autoencoder
+):
     for model in (tied_autoencoder, tracked_tied_autoencoder):
         shared = shared_variables(model, "encoder", "decoder")
         assert [v.path for v in shared] == ["encoder/kernel"]
@@ -174,10 +196,10 @@ def test_sharing_groups_are_transitive():
         def call(self, inputs):
             return inputs + self.other.bias
 
-    b = Reads(a, name="b")          # b reads a's bias
+    b = Reads(a, name="b")  # b reads a's bias
     c = layers.Dense(3, name="c")
-    d = Reads(c, name="d")          # d reads c's bias
-    e = Reads(a, name="e")          # e reads a's bias too
+    d = Reads(c, name="d")  # d reads c's bias
+    e = Reads(a, name="e")  # e reads a's bias too
     model = keras.Model(x, e(d(c(b(h)))))
     assert sharing_groups(model) == [["a", "b", "e"], ["c", "d"]]
 
@@ -186,7 +208,10 @@ def test_sharing_groups_are_transitive():
 
 
 def test_same_architecture_ignores_names_and_values_but_not_settings():
-    one, two = layers.Dense(3, name="one"), layers.Dense(3, name="two", kernel_initializer="glorot_uniform")
+    one, two = (
+        layers.Dense(3, name="one"),
+        layers.Dense(3, name="two", kernel_initializer="glorot_uniform"),
+    )
     one.build((None, 4))
     two.build((None, 4))
     assert same_architecture(one, two)
@@ -215,12 +240,20 @@ def test_same_architecture_of_models(cloned_towers, submodel_twice):
     assert same_architecture(copy.deepcopy(first), first)
 
 
-def test_same_architecture_of_custom_layers_without_config(tied_autoencoder, tracked_tied_autoencoder):
-    assert same_architecture(tied_autoencoder.get_layer("decoder"), tied_autoencoder.get_layer("decoder"))
+def test_same_architecture_of_custom_layers_without_config(
+    tied_autoencoder, tracked_tied_autoencoder
+):
+    assert same_architecture(
+        tied_autoencoder.get_layer("decoder"), tied_autoencoder.get_layer("decoder")
+    )
     # Same class, same variable shapes; the tracked one also tracks the encoder's variables.
-    assert not same_architecture(tied_autoencoder.get_layer("decoder"), tracked_tied_autoencoder.get_layer("decoder"))
+    assert not same_architecture(
+        tied_autoencoder.get_layer("decoder"), tracked_tied_autoencoder.get_layer("decoder")
+    )
 
 
-def test_separate_copies_is_false_for_different_architectures_and_for_one_layer(siamese, untied_autoencoder):
+def test_separate_copies_is_false_for_different_architectures_and_for_one_layer(
+    siamese, untied_autoencoder
+):
     assert not separate_copies(untied_autoencoder, "encoder", "decoder")  # separate, but not copies
     assert not separate_copies(siamese, "encoder", "encoder")

@@ -31,8 +31,12 @@ def test_right_predictions_pass(copies):
 
 def test_each_wrong_prediction_is_named(copies):
     with pytest.raises(CheckFailed) as failure:
-        assert_sharing_predictions(copies, "encoder", {"twin": False, "clone": True, "alias": False},
-                                   hint="clone_model makes new variables.")
+        assert_sharing_predictions(
+            copies,
+            "encoder",
+            {"twin": False, "clone": True, "alias": False},
+            hint="clone_model makes new variables.",
+        )
     message = str(failure.value)
     assert message.startswith("2 of 3 predictions are wrong")
     assert "'clone' does NOT share weights with 'encoder', but you predicted it does." in message

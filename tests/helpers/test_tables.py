@@ -83,7 +83,9 @@ def test_html_structure_and_alignment(table):
 
 
 def test_html_escapes_everything():
-    t = Table(["<col>"], [["<script>alert('x')</script>"], ["a & b"]], title="<b>t</b>", footer=["x < y"])
+    t = Table(
+        ["<col>"], [["<script>alert('x')</script>"], ["a & b"]], title="<b>t</b>", footer=["x < y"]
+    )
     html = t._repr_html_()
     assert "<script>" not in html and "<col>" not in html and "<b>t</b>" not in html
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
@@ -92,7 +94,17 @@ def test_html_escapes_everything():
     assert "<b>&lt;b&gt;t&lt;/b&gt;</b>" in html
     assert "<p>x &lt; y</p>" in html
     # Every tag left is one the table made itself.
-    assert set(re.findall(r"</?([a-z]+)", html)) <= {"table", "caption", "b", "thead", "tbody", "tr", "th", "td", "p"}
+    assert set(re.findall(r"</?([a-z]+)", html)) <= {
+        "table",
+        "caption",
+        "b",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "p",
+    }
 
 
 def test_html_without_title_has_no_caption():

@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pytest
 from keras import layers, ops
-
 from known_models import TiedEmbedding
 
 from helpers import (
@@ -29,7 +28,7 @@ def tied_lm() -> keras.Model:
 
 
 def sum_loss(out):
-    return ops.sum(out ** 2)
+    return ops.sum(out**2)
 
 
 # ------------------------------------------------------------------------ assert_owns
@@ -48,8 +47,11 @@ def test_owns_explains_a_tracked_reference(tracked_tied_autoencoder):
 
 
 def test_owns_fails_for_a_decoder_with_a_kernel_of_its_own(untied_autoencoder):
-    with pytest.raises(CheckFailed, match=r"should own exactly \['bias'\], but its weights are "
-                                          r"decoder/kernel \(3, 6\), decoder/bias \(6,\)\.$"):
+    with pytest.raises(
+        CheckFailed,
+        match=r"should own exactly \['bias'\], but its weights are "
+        r"decoder/kernel \(3, 6\), decoder/bias \(6,\)\.$",
+    ):
         assert_owns(untied_autoencoder.get_layer("decoder"), ["bias"])
 
 
@@ -74,14 +76,19 @@ def test_tied_flags_a_variable_with_the_same_name_that_is_not_the_models(tied_au
             return ops.matmul(x, ops.transpose(self.tied_to.kernel))
 
         def get_config(self):
-            return {**super().get_config(), "tied_to": keras.saving.serialize_keras_object(self.tied_to)}
+            return {
+                **super().get_config(),
+                "tied_to": keras.saving.serialize_keras_object(self.tied_to),
+            }
 
     x = keras.Input((6,), name="x")
     encoder = layers.Dense(3, name="encoder")
     model = keras.Model(x, Savable(encoder, name="decoder")(encoder(x)))
     assert_tied(model, "decoder", "encoder")
     clone = keras.models.clone_model(model)
-    with pytest.raises(CheckFailed, match=r"encoder/kernel \(6, 3\) \(NOT the model's: another variable"):
+    with pytest.raises(
+        CheckFailed, match=r"encoder/kernel \(6, 3\) \(NOT the model's: another variable"
+    ):
         assert_tied(clone, "decoder", "encoder")
 
 
@@ -110,15 +117,20 @@ def test_gradient_split_passes_for_the_real_split(tied_lm):
     matrix = tied_lm.get_layer("tokens").embeddings
     ids = np.array([[0, 1, 1, 2]])
     parts = gradients_by_call(tied_lm, matrix, ids, sum_loss)
-    assert_gradient_split(tied_lm, matrix, ids, sum_loss, parts, gradient(tied_lm, matrix, ids, sum_loss))
+    assert_gradient_split(
+        tied_lm, matrix, ids, sum_loss, parts, gradient(tied_lm, matrix, ids, sum_loss)
+    )
 
 
-@pytest.mark.parametrize("mistake, message", [
-    ("not_a_dict", "should be a dict"),
-    ("other_variable", "one gradient part per call that reads tokens/embeddings"),
-    ("swapped", "Your gradient part for 'tokens[1]' is off by up to"),
-    ("total_is_one_part", "Your total gradient for tokens/embeddings is off by up to"),
-])
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        ("not_a_dict", "should be a dict"),
+        ("other_variable", "one gradient part per call that reads tokens/embeddings"),
+        ("swapped", "Your gradient part for 'tokens[1]' is off by up to"),
+        ("total_is_one_part", "Your total gradient for tokens/embeddings is off by up to"),
+    ],
+)
 def test_gradient_split_fails_for_wrong_answers(tied_lm, mistake, message):
     matrix = tied_lm.get_layer("tokens").embeddings
     ids = np.array([[0, 1, 1, 2]])

@@ -49,7 +49,12 @@ def test_variable_id_works_as_a_dict_key_where_variables_cannot():
 
 def test_siamese_one_kernel_two_calls(siamese):
     uses = variable_uses(siamese)
-    assert [u.path for u in uses] == ["encoder/kernel", "encoder/bias", "score/kernel", "score/bias"]
+    assert [u.path for u in uses] == [
+        "encoder/kernel",
+        "encoder/bias",
+        "score/kernel",
+        "score/bias",
+    ]
     kernel = uses[0]
     assert kernel.variable is siamese.get_layer("encoder").kernel
     assert kernel.labels == ["encoder[1]", "encoder[2]"]
@@ -61,8 +66,10 @@ def test_siamese_one_kernel_two_calls(siamese):
 
 def test_separate_towers_use_separate_variables(two_towers):
     assert uses_by_path(two_towers) == {
-        "tower_a/kernel": ["tower_a"], "tower_a/bias": ["tower_a"],
-        "tower_b/kernel": ["tower_b"], "tower_b/bias": ["tower_b"],
+        "tower_a/kernel": ["tower_a"],
+        "tower_a/bias": ["tower_a"],
+        "tower_b/kernel": ["tower_b"],
+        "tower_b/bias": ["tower_b"],
     }
 
 
@@ -102,9 +109,15 @@ def test_wrapper_calling_one_inner_dense_twice_shares_it(wrapper_model):
     # The reuse happens inside one call of 'wrap': the two inner calls are the uses.
     uses = variable_uses(wrapper_model)
     both = ["wrap/inner[1]", "wrap/inner[2]"]
-    assert [(u.path, u.labels) for u in uses] == [("wrap/inner/kernel", both), ("wrap/inner/bias", both)]
+    assert [(u.path, u.labels) for u in uses] == [
+        ("wrap/inner/kernel", both),
+        ("wrap/inner/bias", both),
+    ]
     assert all(u.is_shared and u.layers == ["wrap"] for u in uses)
-    assert paths(variables_used_by(wrapper_model, "wrap")) == ["wrap/inner/kernel", "wrap/inner/bias"]
+    assert paths(variables_used_by(wrapper_model, "wrap")) == [
+        "wrap/inner/kernel",
+        "wrap/inner/bias",
+    ]
 
 
 def test_tied_embedding_is_read_by_both_calls(tied_lm):
@@ -116,7 +129,10 @@ def test_tied_embedding_is_read_by_both_calls(tied_lm):
 def test_variables_used_by_one_call(siamese):
     encoder = siamese.get_layer("encoder")
     for call in (1, 2, None):
-        assert paths(variables_used_by(siamese, encoder, call=call)) == ["encoder/kernel", "encoder/bias"]
+        assert paths(variables_used_by(siamese, encoder, call=call)) == [
+            "encoder/kernel",
+            "encoder/bias",
+        ]
     assert variables_used_by(siamese, encoder, call=3) == []
     assert variables_used_by(siamese, "difference") == []
 
@@ -131,10 +147,19 @@ def test_frozen_shared_layer_has_one_non_trainable_kernel(frozen_shared):
 def test_batchnorm_statistics_are_read_but_replay_changes_nothing():
     x = keras.Input((3,), name="x")
     bn = layers.BatchNormalization(name="bn")
-    model = keras.Model(x, bn(layers.Dense(3, name="d")(x), training=True))  # training: updates stats
+    model = keras.Model(
+        x, bn(layers.Dense(3, name="d")(x), training=True)
+    )  # training: updates stats
     before = [v.numpy().copy() for v in model.weights]
     used = uses_by_path(model)
-    assert set(used) == {"d/kernel", "d/bias", "bn/gamma", "bn/beta", "bn/moving_mean", "bn/moving_variance"}
+    assert set(used) == {
+        "d/kernel",
+        "d/bias",
+        "bn/gamma",
+        "bn/beta",
+        "bn/moving_mean",
+        "bn/moving_variance",
+    }
     for old, variable in zip(before, model.weights):
         np.testing.assert_array_equal(old, variable.numpy())
     # Without the recorder, the same call on zeros would move the moving variance.
@@ -154,7 +179,9 @@ def test_zoo_reads_every_weight_exactly_once(zoo):
     uses = variable_uses(zoo)
     assert sorted(u.path for u in uses) == sorted(w.path for w in zoo.weights)
     assert sum(u.size for u in uses) == zoo.count_params()
-    assert [variable_id(u.variable) for u in uses] == [variable_id(w) for w in zoo.weights]  # model order
+    assert [variable_id(u.variable) for u in uses] == [
+        variable_id(w) for w in zoo.weights
+    ]  # model order
 
 
 def test_a_tracked_variable_no_call_reads_has_no_calls(unused_weights):
@@ -163,4 +190,7 @@ def test_a_tracked_variable_no_call_reads_has_no_calls(unused_weights):
     assert uses["wrap/used/kernel"].labels == ["wrap"]
     assert uses["wrap/spare/kernel"].calls == [] and uses["wrap/spare/kernel"].layers == []
     assert not uses["wrap/spare/kernel"].is_shared
-    assert [v.path for v in variables_used_by(unused_weights, "wrap")] == ["wrap/used/kernel", "wrap/used/bias"]
+    assert [v.path for v in variables_used_by(unused_weights, "wrap")] == [
+        "wrap/used/kernel",
+        "wrap/used/bias",
+    ]

@@ -16,11 +16,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
-
 import hubsys as system
+import pytest
 from hubapi import Client, wait_until
 from hubsys import COURSE_ID, LESSON, Hub, SharedEnv
+
 
 def _why_not() -> str | None:
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
@@ -76,16 +76,33 @@ def accounts(workdir: Path, request: pytest.FixtureRequest) -> dict[str, list[sy
 def shared_env(workdir: Path) -> SharedEnv:
     python, variables = system.public_interpreter(workdir / "python")
     prefix = system.shared_environment(workdir / "env", python, variables)
-    env = SharedEnv(prefix, {**variables, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"})
-    result = subprocess.run([str(prefix / "bin" / "course"), "setup-hub", "--exchange", str(workdir / "exchange")],
-                            capture_output=True, text=True, env={**os.environ, **env.environ()})
+    env = SharedEnv(
+        prefix, {**variables, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    )
+    result = subprocess.run(
+        [str(prefix / "bin" / "course"), "setup-hub", "--exchange", str(workdir / "exchange")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env.environ()},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return env
 
 
-def _hub_config(path: Path, *, port: int, hub_port: int, api_port: int, service_port: int, env: Path,
-                grader: system.Account, learners: list[system.Account], admin_token: str, workdir: Path,
-                env_vars: dict[str, str]) -> None:
+def _hub_config(
+    path: Path,
+    *,
+    port: int,
+    hub_port: int,
+    api_port: int,
+    service_port: int,
+    env: Path,
+    grader: system.Account,
+    learners: list[system.Account],
+    admin_token: str,
+    workdir: Path,
+    env_vars: dict[str, str],
+) -> None:
     names = [a.name for a in learners] + [grader.name]
     path.write_text(f"""
 # The hub of docs/jupyterhub.md, on free localhost ports, with test accounts.
@@ -102,7 +119,7 @@ c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{api_port}"
 c.ConfigurableHTTPProxy.command = [{str(Path(sys.executable).parent / "configurable-http-proxy")!r},
                                    "--timeout=600000", "--proxy-timeout=600000"]
 c.ConfigurableHTTPProxy.pid_file = {str(workdir / "proxy.pid")!r}
-c.JupyterHub.db_url = "sqlite:///{workdir / 'jupyterhub.sqlite'}"
+c.JupyterHub.db_url = "sqlite:///{workdir / "jupyterhub.sqlite"}"
 c.JupyterHub.cookie_secret_file = {str(workdir / "cookie_secret")!r}
 
 c.Authenticator.allowed_users = {set(names)!r}
@@ -135,35 +152,73 @@ c.JupyterHub.load_roles = [
 
 
 @pytest.fixture(scope="session")
-def hub(workdir: Path, accounts: dict[str, list[system.Account]], shared_env: SharedEnv,
-        request: pytest.FixtureRequest) -> Hub:
+def hub(
+    workdir: Path,
+    accounts: dict[str, list[system.Account]],
+    shared_env: SharedEnv,
+    request: pytest.FixtureRequest,
+) -> Hub:
     grader, learners = accounts["grader"][0], accounts["learners"]
     exchange = workdir / "exchange"
     course = grader.home / COURSE_ID
     (course / "solutions").mkdir(parents=True)
     shutil.copy(system.REPO / "nbgrader_config.py", course / "nbgrader_config.py")
-    shutil.copytree(system.REPO / "solutions" / LESSON, course / "solutions" / LESSON,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    shutil.copytree(
+        system.REPO / "solutions" / LESSON,
+        course / "solutions" / LESSON,
+        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+    )
     subprocess.run(["chown", "-R", f"{grader.name}:{grader.name}", str(grader.home)], check=True)
     setup = subprocess.run(
-        ["runuser", "-u", grader.name, "--", "env", f"HOME={grader.home}",
-         *[f"{k}={v}" for k, v in shared_env.environ().items()], f"{shared_env.prefix}/bin/course",
-         "setup-lab", "--role", "grader", "--course-dir", str(course)],
-        capture_output=True, text=True)
+        [
+            "runuser",
+            "-u",
+            grader.name,
+            "--",
+            "env",
+            f"HOME={grader.home}",
+            *[f"{k}={v}" for k, v in shared_env.environ().items()],
+            f"{shared_env.prefix}/bin/course",
+            "setup-lab",
+            "--role",
+            "grader",
+            "--course-dir",
+            str(course),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert setup.returncode == 0, setup.stdout + setup.stderr
 
     admin_token = secrets.token_hex(32)
     config = workdir / "jupyterhub_config.py"
     port = free_port()
-    _hub_config(config, port=port, hub_port=free_port(), api_port=free_port(), service_port=free_port(),
-                env=shared_env.prefix, grader=grader, learners=learners, admin_token=admin_token, workdir=workdir,
-                env_vars=shared_env.environ())
+    _hub_config(
+        config,
+        port=port,
+        hub_port=free_port(),
+        api_port=free_port(),
+        service_port=free_port(),
+        env=shared_env.prefix,
+        grader=grader,
+        learners=learners,
+        admin_token=admin_token,
+        workdir=workdir,
+        env_vars=shared_env.environ(),
+    )
     log = workdir / "jupyterhub.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=workdir, stdout=out,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
+            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={
+                **os.environ,
+                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            },
         )
 
     def stop() -> None:
@@ -178,14 +233,18 @@ def hub(workdir: Path, accounts: dict[str, list[system.Account]], shared_env: Sh
                 os.kill(pid, 9)
         assert not left_in_hub, f"still running after the hub stopped: {left_in_hub}"
         if graceful:  # a hub that stopped cleanly stopped every server it started
-            assert not any(left_as_users.values()), f"still running as the test accounts: {left_as_users}"
+            assert not any(left_as_users.values()), (
+                f"still running as the test accounts: {left_as_users}"
+            )
 
     request.addfinalizer(stop)
     base = f"http://127.0.0.1:{port}"
     admin = Client(base, admin_token)
 
     def up() -> bool:
-        assert process.poll() is None, f"the hub exited ({process.returncode}):\n{log.read_text()[-4000:]}"
+        assert process.poll() is None, (
+            f"the hub exited ({process.returncode}):\n{log.read_text()[-4000:]}"
+        )
         try:
             return admin.request("GET", "/hub/api/", timeout=5).status == 200
         except OSError:
@@ -194,7 +253,11 @@ def hub(workdir: Path, accounts: dict[str, list[system.Account]], shared_env: Sh
     wait_until(up, 300, "the hub to answer")
     result = Hub(base, admin, shared_env, exchange, grader, learners, log, process)
     for account in [grader, *learners]:
-        admin.request("POST", f"/hub/api/users/{account.name}")  # 201, or 409 when allowed_users made it
-        answer = admin.ok("POST", f"/hub/api/users/{account.name}/tokens", data={"note": "hub suite"})
+        admin.request(
+            "POST", f"/hub/api/users/{account.name}"
+        )  # 201, or 409 when allowed_users made it
+        answer = admin.ok(
+            "POST", f"/hub/api/users/{account.name}/tokens", data={"note": "hub suite"}
+        )
         result.tokens[account.name] = answer["token"]
     return result

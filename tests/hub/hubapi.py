@@ -27,8 +27,14 @@ class Client:
     base: str
     token: str
 
-    def request(self, method: str, path: str, data: Any = None, form: dict[str, str] | None = None,
-                timeout: float = 300) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        data: Any = None,
+        form: dict[str, str] | None = None,
+        timeout: float = 300,
+    ) -> Response:
         headers = {"Authorization": f"token {self.token}"}
         body = None
         if form is not None:
@@ -49,7 +55,9 @@ class Client:
     def ok(self, method: str, path: str, **kwargs: Any) -> Any:
         """The JSON answer of a request that must succeed (2xx), else an error naming it."""
         response = self.request(method, path, **kwargs)
-        assert 200 <= response.status < 300, f"{method} {path}: HTTP {response.status}: {response.body[:2000]!r}"
+        assert 200 <= response.status < 300, (
+            f"{method} {path}: HTTP {response.status}: {response.body[:2000]!r}"
+        )
         return response.json() if response.body else None
 
 

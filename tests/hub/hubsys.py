@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-
 from hubapi import Client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,8 +38,20 @@ def make_account(prefix: str, homes: Path) -> Account:
     """A new local account ``<prefix><6 hex>`` with a home folder under ``homes``."""
     name = f"{prefix}{secrets.token_hex(3)}"
     home = homes / name
-    subprocess.run(["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/bash",
-                    "--user-group", name], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "useradd",
+            "--create-home",
+            "--home-dir",
+            str(home),
+            "--shell",
+            "/bin/bash",
+            "--user-group",
+            name,
+        ],
+        check=True,
+        capture_output=True,
+    )
     entry = pwd.getpwnam(name)
     return Account(name, entry.pw_uid, home)
 
@@ -100,7 +111,10 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 60.0) -> bool
 
 def _everyone_can_run(path: Path) -> bool:
     path = path.resolve()
-    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents]) and path.stat().st_mode & 0o005 == 0o005
+    return (
+        all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
+        and path.stat().st_mode & 0o005 == 0o005
+    )
 
 
 def public_interpreter(dest: Path) -> tuple[Path, dict[str, str]]:
@@ -122,7 +136,15 @@ def public_interpreter(dest: Path) -> tuple[Path, dict[str, str]]:
     return dest / "bin" / version, {"LD_LIBRARY_PATH": str(dest / "lib")}
 
 
-CONSOLE_SCRIPTS = ("jupyterhub-singleuser", "jupyter", "jupyter-server", "jupyter-lab", "nbgrader", "alembic", "course")
+CONSOLE_SCRIPTS = (
+    "jupyterhub-singleuser",
+    "jupyter",
+    "jupyter-server",
+    "jupyter-lab",
+    "nbgrader",
+    "alembic",
+    "course",
+)
 
 
 def shared_environment(dest: Path, python: Path, variables: dict[str, str]) -> Path:
@@ -134,8 +156,11 @@ def shared_environment(dest: Path, python: Path, variables: dict[str, str]) -> P
     editable install points into the checkout), and the console scripts the hub runs.
     ``make hub-env`` is the real install this stands in for.
     """
-    subprocess.run([str(python), "-m", "venv", "--without-pip", str(dest)], check=True,
-                   env={**os.environ, **variables})
+    subprocess.run(
+        [str(python), "-m", "venv", "--without-pip", str(dest)],
+        check=True,
+        env={**os.environ, **variables},
+    )
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     source_site = Path(sysconfig.get_paths()["purelib"])
     site = dest / "lib" / version / "site-packages"
@@ -146,7 +171,9 @@ def shared_environment(dest: Path, python: Path, variables: dict[str, str]) -> P
     for leftover in site.glob("keras_layer_reuse_kit-*.dist-info"):
         shutil.rmtree(leftover)
     for package in ("helpers", "course"):
-        shutil.copytree(REPO / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            REPO / package, site / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     if (Path(sys.prefix) / "share").is_dir():
         _link_tree(Path(sys.prefix) / "share", dest / "share")
     if (Path(sys.prefix) / "etc").is_dir():
@@ -161,7 +188,9 @@ def shared_environment(dest: Path, python: Path, variables: dict[str, str]) -> P
     for name in CONSOLE_SCRIPTS:
         module, _, func = entry_points[name].partition(":")
         script = dest / "bin" / name
-        script.write_text(f"#!{dest}/bin/python\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n")
+        script.write_text(
+            f"#!{dest}/bin/python\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n"
+        )
         script.chmod(0o755)
     dest.chmod(0o755)
     return dest
@@ -222,7 +251,7 @@ class MemorySampler:
         while not self._stop.wait(self.interval):
             self._sample()
 
-    def __enter__(self) -> "MemorySampler":
+    def __enter__(self) -> MemorySampler:
         self._thread.start()
         return self
 
@@ -266,7 +295,18 @@ class Hub:
     def as_grader(self, *command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run a command as the grader account in its course folder, with the shared environment."""
         return subprocess.run(
-            ["runuser", "-u", self.grader.name, "--", "env", f"HOME={self.grader.home}",
-             *[f"{k}={v}" for k, v in self.shared.environ().items()], *command],
-            cwd=self.course_dir, capture_output=True, text=True, timeout=timeout,
+            [
+                "runuser",
+                "-u",
+                self.grader.name,
+                "--",
+                "env",
+                f"HOME={self.grader.home}",
+                *[f"{k}={v}" for k, v in self.shared.environ().items()],
+                *command,
+            ],
+            cwd=self.course_dir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )

@@ -18,14 +18,12 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import psutil
-import pytest
 
 import hubsys as system
-from hubsys import COURSE_ID, LESSON, SERVICE_PREFIX, Hub
+import psutil
+import pytest
 from hubapi import Client, wait_until
+from hubsys import COURSE_ID, LESSON, SERVICE_PREFIX, Hub
 
 NOTEBOOK = f"{LESSON}/{LESSON}.ipynb"
 FORMGRADER = f"{SERVICE_PREFIX}/formgrader/api"
@@ -34,7 +32,9 @@ EXPECTED_SCORE = {"right": 5.0, "partly": 2.0, "untouched": 0.0}
 
 
 def _corpus():
-    spec = importlib.util.spec_from_file_location("corpus00", system.REPO / "tests" / "corpus" / f"{LESSON}.py")
+    spec = importlib.util.spec_from_file_location(
+        "corpus00", system.REPO / "tests" / "corpus" / f"{LESSON}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -118,8 +118,11 @@ def _run_course(hub: Hub, result: Flow) -> None:
 
     # The grader: the roster, then the lesson into the exchange (the formgrader's buttons).
     for role, account in roles.items():
-        grader.ok("PUT", f"{FORMGRADER}/student/{account.name}",
-                  data={"first_name": role, "last_name": "Learner", "email": None, "lms_user_id": None})
+        grader.ok(
+            "PUT",
+            f"{FORMGRADER}/student/{account.name}",
+            data={"first_name": role, "last_name": "Learner", "email": None, "lms_user_id": None},
+        )
     assert grader.ok("POST", f"{FORMGRADER}/assignment/{LESSON}/assign")["success"]
     released = grader.ok("POST", f"{FORMGRADER}/assignment/{LESSON}/release")
     assert released["success"], released
@@ -137,18 +140,28 @@ def _run_course(hub: Hub, result: Flow) -> None:
     }
     for role in roles:
         client, server = result.learner(role), result.server(role)
-        fetched = client.ok("POST", f"{server}/assignments/fetch", form={"course_id": COURSE_ID, "assignment_id": LESSON})
+        fetched = client.ok(
+            "POST",
+            f"{server}/assignments/fetch",
+            form={"course_id": COURSE_ID, "assignment_id": LESSON},
+        )
         assert fetched["success"], fetched
         fetched = fetched["value"]
-        assert any(a["assignment_id"] == LESSON and a["status"] == "fetched" for a in fetched), fetched
+        assert any(a["assignment_id"] == LESSON and a["status"] == "fetched" for a in fetched), (
+            fetched
+        )
         _answer(client, server, answers[role])
-    result.validate = result.learner("right").ok("POST", f"{result.server('right')}/assignments/validate",
-                                                 form={"path": NOTEBOOK})
+    result.validate = result.learner("right").ok(
+        "POST", f"{result.server('right')}/assignments/validate", form={"path": NOTEBOOK}
+    )
 
     # Everyone submits at the same moment.
     def submit(role: str) -> dict:
-        return result.learner(role).ok("POST", f"{result.server(role)}/assignments/submit",
-                                       form={"course_id": COURSE_ID, "assignment_id": LESSON})
+        return result.learner(role).ok(
+            "POST",
+            f"{result.server(role)}/assignments/submit",
+            form={"course_id": COURSE_ID, "assignment_id": LESSON},
+        )
 
     with ThreadPoolExecutor(len(roles)) as pool:
         result.submits = dict(zip(roles, pool.map(submit, roles)))
@@ -165,23 +178,37 @@ def _run_course(hub: Hub, result: Flow) -> None:
 
     for role in roles:
         client, server = result.learner(role), result.server(role)
-        client.ok("POST", f"{server}/assignments/fetch_feedback", form={"course_id": COURSE_ID, "assignment_id": LESSON})
-        result.listings[role] = client.ok("GET", f"{server}/assignments?course_id={COURSE_ID}")["value"]
+        client.ok(
+            "POST",
+            f"{server}/assignments/fetch_feedback",
+            form={"course_id": COURSE_ID, "assignment_id": LESSON},
+        )
+        result.listings[role] = client.ok("GET", f"{server}/assignments?course_id={COURSE_ID}")[
+            "value"
+        ]
         folder = client.ok("GET", f"{server}/api/contents/{LESSON}/feedback")
         result.feedback[role] = {}
         for stamp in folder["content"]:
             for item in client.ok("GET", f"{server}/api/contents/{stamp['path']}")["content"]:
-                page = client.ok("GET", f"{server}/api/contents/{item['path']}?type=file&format=text")
+                page = client.ok(
+                    "GET", f"{server}/api/contents/{item['path']}?type=file&format=text"
+                )
                 result.feedback[role][item["name"]] = page["content"]
 
 
 def test_every_server_spawns_as_its_own_user(flow: Flow) -> None:
     for role, account in flow.who.items():
-        servers = [p for p in system.processes_of(account.uid) if "jupyterhub-singleuser" in " ".join(p.cmdline())]
+        servers = [
+            p
+            for p in system.processes_of(account.uid)
+            if "jupyterhub-singleuser" in " ".join(p.cmdline())
+        ]
         assert servers, f"no server process runs as {account.name}"
     print(f"\nspawn seconds: { {r: round(s, 1) for r, s in flow.spawn_seconds.items()} }")
     print(f"server RSS MiB after spawn: { {r: round(m) for r, m in flow.rss_mib.items()} }")
-    print(f"peak RSS MiB per account (server + kernels): { {r: round(m) for r, m in flow.peak_mib.items()} }")
+    print(
+        f"peak RSS MiB per account (server + kernels): { {r: round(m) for r, m in flow.peak_mib.items()} }"
+    )
     print(f"peak RSS MiB of the whole hub: {flow.peak_total_mib:.0f}")
 
 
@@ -210,12 +237,20 @@ def test_simultaneous_submissions_all_arrive_without_checkpoints(flow: Flow) -> 
 
 def test_course_grade_scores_each_learner(flow: Flow) -> None:
     assert "[nbgrader INFO]" in flow.grade_output  # nbgrader's log is in it ...
-    assert "Attribute 'checksum'" not in flow.grade_output, flow.grade_output  # ... with no false alarm
+    assert "Attribute 'checksum'" not in flow.grade_output, (
+        flow.grade_output
+    )  # ... with no false alarm
     exported = flow.hub.as_grader(f"{flow.hub.env}/bin/nbgrader", "export", "--to", "grades.csv")
     assert exported.returncode == 0, exported.stderr
-    rows = {row["student_id"]: row for row in csv.DictReader(io.StringIO((flow.hub.course_dir / "grades.csv").read_text()))}
+    rows = {
+        row["student_id"]: row
+        for row in csv.DictReader(io.StringIO((flow.hub.course_dir / "grades.csv").read_text()))
+    }
     for role, account in flow.who.items():
-        assert float(rows[account.name]["score"]) == EXPECTED_SCORE[role], (role, rows[account.name])
+        assert float(rows[account.name]["score"]) == EXPECTED_SCORE[role], (
+            role,
+            rows[account.name],
+        )
         assert float(rows[account.name]["max_score"]) == 5.0
 
 
@@ -224,7 +259,10 @@ def test_each_learner_gets_only_their_own_feedback(flow: Flow) -> None:
         pages = flow.feedback[role]
         assert list(pages) == [f"{LESSON}.html"], (role, list(pages))
         page = pages[f"{LESSON}.html"]
-        assert f"Score: {EXPECTED_SCORE[role]:.1f} / 5.0" in page.replace("\n", " ") or f"{EXPECTED_SCORE[role]:.1f} / 5.0" in page, role
+        assert (
+            f"Score: {EXPECTED_SCORE[role]:.1f} / 5.0" in page.replace("\n", " ")
+            or f"{EXPECTED_SCORE[role]:.1f} / 5.0" in page
+        ), role
         others = [a.name for r, a in flow.who.items() if r != role]
         assert not any(name in page for name in others), role
         submitted = [a for a in flow.listings[role] if a["status"] == "submitted"]
@@ -241,8 +279,11 @@ def test_learners_cannot_reach_each_other_or_the_formgrader(flow: Flow) -> None:
     assert grader.request("GET", f"{FORMGRADER}/assignments").status == 200
     # Nor, as their own account, the other submissions in the exchange.
     inbound = flow.hub.exchange / COURSE_ID / "inbound"
-    listing = subprocess.run(["runuser", "-u", flow.who["right"].name, "--", "ls", str(inbound)],
-                             capture_output=True, text=True)
+    listing = subprocess.run(
+        ["runuser", "-u", flow.who["right"].name, "--", "ls", str(inbound)],
+        capture_output=True,
+        text=True,
+    )
     assert listing.returncode != 0 and "Permission denied" in listing.stderr, listing
 
 

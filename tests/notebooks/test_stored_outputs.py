@@ -40,6 +40,10 @@ def test_solution_notebook_has_no_unreproducible_outputs(lesson):
             if output.output_type == "stream" and output.name == "stderr":
                 # Under pytest the kernel does not capture C++ log lines, so nbval would miss them.
                 problems.append(f"cell {index}: stderr output {output.text[:80]!r}")
-            if output.output_type == "error" and "raises-exception" not in cell.metadata.get("tags", []):
-                problems.append(f"cell {index}: {output.ename}: {output.evalue[:80]} (tag the cell raises-exception if intended)")
+            if output.output_type == "error" and "raises-exception" not in cell.metadata.get(
+                "tags", []
+            ):
+                problems.append(
+                    f"cell {index}: {output.ename}: {output.evalue[:80]} (tag the cell raises-exception if intended)"
+                )
     assert not problems, f"{lesson.source_notebook.name}: " + "; ".join(problems)

@@ -98,7 +98,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif "graded_by_course" in metafunc.fixturenames:
         metafunc.parametrize(
             "lesson",
-            [pytest.param(item, id=f"{item.id}/course-grade") for item in lessons if item.needs_course_grade],
+            [
+                pytest.param(item, id=f"{item.id}/course-grade")
+                for item in lessons
+                if item.needs_course_grade
+            ],
         )
     elif "lesson" in metafunc.fixturenames:
         metafunc.parametrize(
@@ -112,7 +116,9 @@ def run_tool(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     bin on PATH for nbgrader's `alembic`; quiet TensorFlow)."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, **QUIET_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([str(bin_dir / tool), *args], cwd=cwd, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [str(bin_dir / tool), *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
 
 
 def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -140,9 +146,15 @@ class GradedLesson:
     generate: subprocess.CompletedProcess
     autograde: subprocess.CompletedProcess | None = None
     feedback: subprocess.CompletedProcess | None = None
-    max_points: dict[str, float] = field(default_factory=dict)  # grade cell -> max, from the gradebook
-    scores: dict[str, dict[str, float]] = field(default_factory=dict)  # student -> grade cell -> score
-    manual: dict[str, list[str]] = field(default_factory=dict)  # student -> cells needing manual grade
+    max_points: dict[str, float] = field(
+        default_factory=dict
+    )  # grade cell -> max, from the gradebook
+    scores: dict[str, dict[str, float]] = field(
+        default_factory=dict
+    )  # student -> grade cell -> score
+    manual: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # student -> cells needing manual grade
 
     @property
     def release_dir(self) -> Path:
@@ -175,7 +187,13 @@ def _grade(item: PipelineLesson, course_dir: Path) -> GradedLesson:
         return result
 
     # Learners get the committed learner notebook, so submissions start from it.
-    place_submissions(course_dir, lesson.name, item.nbgrader_cases, lesson.release_notebook, lesson.source_notebook)
+    place_submissions(
+        course_dir,
+        lesson.name,
+        item.nbgrader_cases,
+        lesson.release_notebook,
+        lesson.source_notebook,
+    )
     result.autograde = nbgrader("autograde", lesson.name, cwd=course_dir)
     result.feedback = nbgrader("generate_feedback", lesson.name, cwd=course_dir)
     result.max_points, result.scores = read_scores(course_dir, item, item.nbgrader_cases)
@@ -208,8 +226,11 @@ def read_manual(course_dir: Path, item: PipelineLesson, cases) -> dict[str, list
         notebook = gradebook.find_notebook(lesson.name, lesson.name)
         return {
             case.name: sorted(
-                cell.name for cell in notebook.grade_cells
-                if gradebook.find_grade(cell.name, lesson.name, lesson.name, case.name).needs_manual_grade
+                cell.name
+                for cell in notebook.grade_cells
+                if gradebook.find_grade(
+                    cell.name, lesson.name, lesson.name, case.name
+                ).needs_manual_grade
             )
             for case in cases
         }
@@ -261,13 +282,25 @@ def _course_grade(item: PipelineLesson, course_dir: Path) -> CourseGradedLesson:
     lesson = item.lesson
     generate = new_course(lesson, course_dir)
     assert generate.returncode == 0, generate.stdout + generate.stderr
-    place_submissions(course_dir, lesson.name, item.cases, lesson.release_notebook, lesson.source_notebook)
+    place_submissions(
+        course_dir, lesson.name, item.cases, lesson.release_notebook, lesson.source_notebook
+    )
     grade = run_tool(
-        "course", "grade", lesson.name, "--course-dir", str(course_dir), "--workers", "2",
-        "--scratch-dir", str(course_dir.parent / "scratch"), cwd=course_dir,
+        "course",
+        "grade",
+        lesson.name,
+        "--course-dir",
+        str(course_dir),
+        "--workers",
+        "2",
+        "--scratch-dir",
+        str(course_dir.parent / "scratch"),
+        cwd=course_dir,
     )
     feedback = nbgrader("generate_feedback", lesson.name, cwd=course_dir)
-    max_points, scores = read_scores(course_dir, item, item.cases) if grade.returncode == 0 else ({}, {})
+    max_points, scores = (
+        read_scores(course_dir, item, item.cases) if grade.returncode == 0 else ({}, {})
+    )
     manual = read_manual(course_dir, item, item.cases) if grade.returncode == 0 else {}
     return CourseGradedLesson(item, course_dir, grade, feedback, max_points, scores, manual)
 
@@ -279,7 +312,9 @@ def graded_by_course(tmp_path_factory: pytest.TempPathFactory):
 
     def get(item: PipelineLesson) -> CourseGradedLesson:
         if item.id not in cache:
-            cache[item.id] = _course_grade(item, tmp_path_factory.mktemp(f"course-grade-{item.id}") / "course")
+            cache[item.id] = _course_grade(
+                item, tmp_path_factory.mktemp(f"course-grade-{item.id}") / "course"
+            )
         return cache[item.id]
 
     return get

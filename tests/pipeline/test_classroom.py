@@ -45,7 +45,13 @@ from traitlets.config import Config
 
 from course.build import IGNORED, QUIET_ENV
 from course.cli import main as course_main
-from course.corpus import Submission, feedback_outputs, graded_points, lesson_corpus, write_submission
+from course.corpus import (
+    Submission,
+    feedback_outputs,
+    graded_points,
+    lesson_corpus,
+    write_submission,
+)
 from course.lessons import CONFIG_FILE, Lesson, find_lessons, load_nbgrader_config
 
 pytestmark = [
@@ -90,7 +96,9 @@ class Learner:
         config.Exchange.cache = str(self.home / ".nbgrader_cache")
         exchange = ExchangeFactory(config=config)
         app = getattr(exchange, step)(
-            coursedir=CourseDirectory(config=config), authenticator=Authenticator(config=config), config=config
+            coursedir=CourseDirectory(config=config),
+            authenticator=Authenticator(config=config),
+            config=config,
         )
         app.start()
 
@@ -113,7 +121,9 @@ class Learner:
 def teacher(*args: str, course_dir: Path) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` in the course directory, as a teacher types it."""
     env = {**os.environ, **QUIET_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([str(BIN / "nbgrader"), *args], cwd=course_dir, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [str(BIN / "nbgrader"), *args], cwd=course_dir, env=env, capture_output=True, text=True
+    )
 
 
 def new_course(lesson: Lesson, course_dir: Path, exchange: Path) -> None:
@@ -121,11 +131,15 @@ def new_course(lesson: Lesson, course_dir: Path, exchange: Path) -> None:
     exchange root added (the one line a teacher adds for a shared machine)."""
     course_dir.mkdir(parents=True)
     config = (lesson.root / CONFIG_FILE).read_text(encoding="utf-8")
-    (course_dir / CONFIG_FILE).write_text(config + f"\nc.Exchange.root = {str(exchange)!r}\n", encoding="utf-8")
+    (course_dir / CONFIG_FILE).write_text(
+        config + f"\nc.Exchange.root = {str(exchange)!r}\n", encoding="utf-8"
+    )
     shutil.copytree(lesson.source_dir, course_dir / "solutions" / lesson.name, ignore=IGNORED)
 
 
-def gradebook_scores(course_dir: Path, course_id: str, assignment: str) -> dict[str, dict[str, float]]:
+def gradebook_scores(
+    course_dir: Path, course_id: str, assignment: str
+) -> dict[str, dict[str, float]]:
     """student -> grade cell -> score, straight from nbgrader's gradebook, for every student
     with a submission of ``assignment`` (one notebook named like the assignment)."""
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id) as gradebook:
@@ -137,7 +151,9 @@ def gradebook_scores(course_dir: Path, course_id: str, assignment: str) -> dict[
             except MissingEntry:
                 continue
             scores[student.id] = {
-                cell.name: float(gradebook.find_grade(cell.name, assignment, assignment, student.id).score)
+                cell.name: float(
+                    gradebook.find_grade(cell.name, assignment, assignment, student.id).score
+                )
                 for cell in notebook.grade_cells
             }
         return scores
@@ -172,10 +188,14 @@ class ClassRun:
     cases: dict[str, Submission]  # learner name -> what they submitted (last submission)
     roster: list[str]
     steps: dict[str, subprocess.CompletedProcess | dict] = field(default_factory=dict)
-    fetched: dict[str, nbformat.NotebookNode] = field(default_factory=dict)  # learner -> fetched notebook
+    fetched: dict[str, nbformat.NotebookNode] = field(
+        default_factory=dict
+    )  # learner -> fetched notebook
     first_grades: dict[str, dict[str, float]] = field(default_factory=dict)
     second_grades: dict[str, dict[str, float]] = field(default_factory=dict)
-    feedback: dict[str, list[Path]] = field(default_factory=dict)  # learner -> fetched feedback pages
+    feedback: dict[str, list[Path]] = field(
+        default_factory=dict
+    )  # learner -> fetched feedback pages
     report: dict | None = None
 
     @property
@@ -194,14 +214,21 @@ class ClassRun:
 
 
 def _learners(run: ClassRun, tmp: Path) -> dict[str, Learner]:
-    return {name: Learner(name, tmp / "home" / name, run.course_id, run.exchange) for name in run.cases}
+    return {
+        name: Learner(name, tmp / "home" / name, run.course_id, run.exchange) for name in run.cases
+    }
 
 
 def _report(run: ClassRun) -> None:
     """The teacher's last step: ``course report ASSIGNMENT --course-dir ... --out ...``."""
     out = run.course_dir / "reports"
-    status = course_main(["report", run.lesson.name, "--course-dir", str(run.course_dir), "--out", str(out)])
-    run.steps["course report"] = {"success": status == 0, "log": f"course report exited with {status}"}
+    status = course_main(
+        ["report", run.lesson.name, "--course-dir", str(run.course_dir), "--out", str(out)]
+    )
+    run.steps["course report"] = {
+        "success": status == 0,
+        "log": f"course report exited with {status}",
+    }
     if status == 0:
         run.report = json.loads((out / "report.json").read_text(encoding="utf-8"))
 
@@ -233,8 +260,13 @@ def fixture_class(tmp_path_factory: pytest.TempPathFactory) -> ClassRun:
     name, cwd = lesson.name, run.course_dir
 
     roster = run.course_dir / "roster.csv"
-    roster.write_text("id,first_name,last_name,email\n" + "".join(
-        f"{student},{student.title()},Learner,{student}@example.org\n" for student in run.roster), encoding="utf-8")
+    roster.write_text(
+        "id,first_name,last_name,email\n"
+        + "".join(
+            f"{student},{student.title()},Learner,{student}@example.org\n" for student in run.roster
+        ),
+        encoding="utf-8",
+    )
     run.steps["student import"] = teacher("db", "student", "import", str(roster), course_dir=cwd)
     run.steps["generate_assignment"] = teacher("generate_assignment", name, course_dir=cwd)
     run.steps["release_assignment"] = teacher("release_assignment", name, course_dir=cwd)
@@ -248,7 +280,9 @@ def fixture_class(tmp_path_factory: pytest.TempPathFactory) -> ClassRun:
         _fill_in(learner, cases[student], run)
         learner.submit(name)
 
-    run.steps["collect"] = teacher("collect", name, "--ExchangeCollect.check_owner=False", course_dir=cwd)
+    run.steps["collect"] = teacher(
+        "collect", name, "--ExchangeCollect.check_owner=False", course_dir=cwd
+    )
     run.steps["autograde"] = teacher("autograde", name, course_dir=cwd)
     run.first_grades = gradebook_scores(run.course_dir, run.course_id, name)
     run.steps["autograde --force"] = teacher("autograde", name, "--force", course_dir=cwd)
@@ -273,7 +307,13 @@ def lesson00_class(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClassRu
     tmp = tmp_path_factory.mktemp("lesson00-class")
     lesson = KIT_LESSON
     corpus = {case.name: case for case in lesson_corpus(lesson)}
-    run = ClassRun(lesson, tmp / "course", tmp / "exchange", {n: corpus[n] for n in KIT_LEARNERS}, roster=KIT_LEARNERS)
+    run = ClassRun(
+        lesson,
+        tmp / "course",
+        tmp / "exchange",
+        {n: corpus[n] for n in KIT_LEARNERS},
+        roster=KIT_LEARNERS,
+    )
     new_course(lesson, run.course_dir, run.exchange)
     name = lesson.name
 
@@ -281,7 +321,9 @@ def lesson00_class(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClassRu
     config.CourseDirectory.root = str(run.course_dir)
     config.ExchangeCollect.check_owner = False
     old_path = os.environ.get("PATH", "")
-    os.environ["PATH"] = f"{BIN}{os.pathsep}{old_path}"  # nbgrader runs `alembic` for a new gradebook
+    os.environ["PATH"] = (
+        f"{BIN}{os.pathsep}{old_path}"  # nbgrader runs `alembic` for a new gradebook
+    )
     try:
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         run.steps["generate_assignment"] = api.generate_assignment(name)
@@ -298,7 +340,9 @@ def lesson00_class(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClassRu
         run.first_grades = gradebook_scores(run.course_dir, run.course_id, name)
         run.steps["generate_feedback"] = api.generate_feedback(name)
         run.steps["release_feedback"] = api.release_feedback(name)
-        run.feedback = {student: learner.fetch_feedback(name) for student, learner in learners.items()}
+        run.feedback = {
+            student: learner.fetch_feedback(name) for student, learner in learners.items()
+        }
     finally:
         os.environ["PATH"] = old_path
     run.steps["export"] = teacher("export", "--to", "grades.csv", course_dir=run.course_dir)
@@ -346,19 +390,25 @@ def test_every_teacher_step_succeeds(any_class):
 
 def test_learners_fetch_the_released_notebook_without_solutions(any_class):
     name = any_class.lesson.name
-    released = nbformat.read(any_class.course_dir / "notebooks" / name / f"{name}.ipynb", as_version=4)
+    released = nbformat.read(
+        any_class.course_dir / "notebooks" / name / f"{name}.ipynb", as_version=4
+    )
     committed = nbformat.read(any_class.lesson.release_notebook, as_version=4)
     assert [c.source for c in released.cells] == [c.source for c in committed.cells]
     for student, notebook in any_class.fetched.items():
         assert [c.source for c in notebook.cells] == [c.source for c in released.cells], student
-        assert "BEGIN SOLUTION" not in json.dumps(notebook) and "HIDDEN TESTS" not in json.dumps(notebook)
+        assert "BEGIN SOLUTION" not in json.dumps(notebook) and "HIDDEN TESTS" not in json.dumps(
+            notebook
+        )
 
 
 def test_collect_takes_each_learners_last_submission(cli_class):
     submitted = cli_class.course_dir / "submitted"
     assert sorted(p.name for p in submitted.iterdir()) == sorted(cli_class.cases)
     inbound = list((cli_class.exchange / cli_class.course_id / "inbound").iterdir())
-    assert len([p for p in inbound if p.name.startswith(f"{RESUBMITTER}+")]) == 2  # both submissions arrived
+    assert (
+        len([p for p in inbound if p.name.startswith(f"{RESUBMITTER}+")]) == 2
+    )  # both submissions arrived
     # ... and the graded one is the later, complete one (full marks, see test_grades_are_the_expected_ones)
 
 
@@ -376,7 +426,9 @@ def test_autograding_twice_gives_the_same_grades(cli_class):
     name = cli_class.lesson.name
     for student in set(cli_class.cases) - cli_class.ungradable():
         autograded = cli_class.course_dir / "autograded" / student / name
-        assert f"Removing existing assignment: {autograded}" in log, f"{student} was not graded again"
+        assert f"Removing existing assignment: {autograded}" in log, (
+            f"{student} was not graded again"
+        )
     assert cli_class.second_grades == cli_class.first_grades
 
 
@@ -391,16 +443,26 @@ def test_exported_csv_matches_the_gradebook(any_class):
         assert float(row["max_score"]) == max_score
         cells = any_class.first_grades.get(student)
         if cells is None:  # on the roster, never submitted
-            assert (row["timestamp"], float(row["raw_score"]), float(row["score"])) == ("", 0.0, 0.0), row
+            assert (row["timestamp"], float(row["raw_score"]), float(row["score"])) == (
+                "",
+                0.0,
+                0.0,
+            ), row
             continue
         assert row["timestamp"], f"{student} submitted, so the CSV should show when"
         assert float(row["raw_score"]) == pytest.approx(sum(cells.values())), student
-        assert float(row["score"]) == float(row["raw_score"]), f"{student}: no late penalty configured"
+        assert float(row["score"]) == float(row["raw_score"]), (
+            f"{student}: no late penalty configured"
+        )
 
 
 def test_roster_names_reach_the_csv(cli_class):
     row = cli_class.csv_rows()[(FIXTURE_LESSON.name, "wrong_square")]
-    assert (row["first_name"], row["last_name"], row["email"]) == ("Wrong_Square", "Learner", "wrong_square@example.org")
+    assert (row["first_name"], row["last_name"], row["email"]) == (
+        "Wrong_Square",
+        "Learner",
+        "wrong_square@example.org",
+    )
 
 
 def test_learners_fetch_their_own_feedback(any_class):
@@ -412,7 +474,9 @@ def test_learners_fetch_their_own_feedback(any_class):
             continue
         assert len(pages) == 1 and pages[0].name == f"{name}.html", (student, pages)
         generated = any_class.course_dir / "feedback" / student / name / f"{name}.html"
-        assert pages[0].read_bytes() == generated.read_bytes(), f"{student} fetched someone else's feedback"
+        assert pages[0].read_bytes() == generated.read_bytes(), (
+            f"{student} fetched someone else's feedback"
+        )
         outputs = feedback_outputs(pages[0].read_text(encoding="utf-8"))
         missing = [text for text in case.feedback_contains if text not in outputs]
         assert not missing, f"{student}'s feedback lacks {missing}"
@@ -483,13 +547,17 @@ def test_report_of_lesson00_names_the_idea_and_the_hidden_failure(api_class):
     assert lesson["idea"].startswith("groundwork:")
     assert lesson["title"] == "00 · Layers, calls and variables"
     exercises = _exercises(api_class.report)
-    assert exercises["test_ex1_counts"]["title"] == "Exercise 1 — Count the calls and variables of a given model"
+    assert (
+        exercises["test_ex1_counts"]["title"]
+        == "Exercise 1 — Count the calls and variables of a given model"
+    )
     assert _outcomes(exercises["test_ex1_counts"]) == (2, 0, 1, 0)
     assert _failures(exercises["test_ex1_counts"]) == [(NOT_ATTEMPTED, ["untouched"])]
     assert _outcomes(exercises["test_ex2_news_model"]) == (1, 0, 2, 0)
     [(hidden, who), (not_attempted, _)] = _failures(exercises["test_ex2_news_model"])
-    assert hidden.startswith("'title_head' and 'body_head' should be copies of one architecture") and who == [
-        "ex2-heads-differ"]
+    assert hidden.startswith(
+        "'title_head' and 'body_head' should be copies of one architecture"
+    ) and who == ["ex2-heads-differ"]
     assert not_attempted == NOT_ATTEMPTED
     png = api_class.course_dir / "reports" / "pass_rates.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

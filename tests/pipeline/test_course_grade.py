@@ -24,7 +24,9 @@ from course.sandbox import landlock_abi
 
 pytestmark = [
     pytest.mark.pipeline,
-    pytest.mark.skipif(landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock"),
+    pytest.mark.skipif(
+        landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock"
+    ),
 ]
 
 
@@ -41,11 +43,18 @@ def test_the_run_grades_everyone_in_a_sandbox(graded_by_course, lesson):
     assert "kernels sandboxed (Landlock ABI" in out
     assert result.feedback.returncode == 0, _tail(result.feedback.stdout + result.feedback.stderr)
     # Nothing the notebooks tried left a file in the course repository or the test course.
-    assert not list(lesson.lesson.root.glob("*was-here*")) and not list(result.course_dir.rglob("*was-here*"))
-    assert not list(Path("/dev/shm").glob("*was-here*")) and not list(Path("/dev").glob("*was-here*"))
+    assert not list(lesson.lesson.root.glob("*was-here*")) and not list(
+        result.course_dir.rglob("*was-here*")
+    )
+    assert not list(Path("/dev/shm").glob("*was-here*")) and not list(
+        Path("/dev").glob("*was-here*")
+    )
     # The process table after grading: no process a notebook started is left.
-    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
-            if any("course-corpus-daemon" in part for part in p.info["cmdline"] or ())]
+    left = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if any("course-corpus-daemon" in part for part in p.info["cmdline"] or ())
+    ]
     assert not left, f"processes started by notebooks survived grading: {left}"
 
 
@@ -53,7 +62,9 @@ def test_points(graded_by_course, lesson, any_case):
     result = graded_by_course(lesson)
     assert result.grade.returncode == 0, _tail(result.grade.stdout + result.grade.stderr)
     points = graded_points(nbformat.read(lesson.lesson.source_notebook, as_version=4))
-    assert {cell: result.max_points[cell] for cell in points} == points, "gradebook and notebook disagree on points"
+    assert {cell: result.max_points[cell] for cell in points} == points, (
+        "gradebook and notebook disagree on points"
+    )
     wrong = any_case.wrong_points(points, result.scores[any_case.name])
     assert not wrong, f"{any_case.name}: {wrong}"
 
@@ -63,7 +74,9 @@ def test_integrity(graded_by_course, lesson, any_case):
     need manual grading, the note says why, forged notes are unmarked, sizes are bounded."""
     result = graded_by_course(lesson)
     assert result.grade.returncode == 0, _tail(result.grade.stdout + result.grade.stderr)
-    problems = any_case.integrity_problems(result.autograded(any_case.name), result.manual[any_case.name])
+    problems = any_case.integrity_problems(
+        result.autograded(any_case.name), result.manual[any_case.name]
+    )
     assert not problems, f"{any_case.name}: {problems}"
 
 
@@ -73,7 +86,9 @@ def test_note_and_feedback(graded_by_course, lesson, any_case):
     first = nbformat.read(result.autograded(any_case.name), as_version=4).cells[0]
     note = first.source if is_notes_cell(first) else ""
     missing = [text for text in any_case.course_grade_notes if text not in note]
-    assert not missing, f"{any_case.name}: the grader's note lacks {missing}:\n{note or '(no note)'}"
+    assert not missing, (
+        f"{any_case.name}: the grader's note lacks {missing}:\n{note or '(no note)'}"
+    )
     if not any_case.course_grade_notes and not any_case.extra_files:
         assert not note, f"{any_case.name}: unexpected note:\n{note}"
 
@@ -99,16 +114,29 @@ def test_both_graders_agree(graded, graded_by_course, lesson):
     disagree = {}
     for case in lesson.nbgrader_cases:
         if by_nbgrader.scores[case.name] != by_course.scores[case.name]:
-            disagree[case.name] = f"nbgrader {by_nbgrader.scores[case.name]}, course grade {by_course.scores[case.name]}"
+            disagree[case.name] = (
+                f"nbgrader {by_nbgrader.scores[case.name]}, course grade {by_course.scores[case.name]}"
+            )
             continue
         if case.grading_fails:
             continue
-        unread = [r.autograded(case.name) for r in (by_nbgrader, by_course) if not r.autograded(case.name).is_file()]
+        unread = [
+            r.autograded(case.name)
+            for r in (by_nbgrader, by_course)
+            if not r.autograded(case.name).is_file()
+        ]
         if unread:
             disagree[case.name] = f"no autograded notebook {unread}"
             continue
-        ours, theirs = (nbformat.read(r.autograded(case.name), as_version=4).cells[0] for r in (by_nbgrader, by_course))
-        notes = [line for line in ours.source.splitlines()[1:] if line.strip()] if is_notes_cell(ours) else []
+        ours, theirs = (
+            nbformat.read(r.autograded(case.name), as_version=4).cells[0]
+            for r in (by_nbgrader, by_course)
+        )
+        notes = (
+            [line for line in ours.source.splitlines()[1:] if line.strip()]
+            if is_notes_cell(ours)
+            else []
+        )
         lacking = [line for line in notes if not is_notes_cell(theirs) or line not in theirs.source]
         if lacking:
             disagree[case.name] = f"course grade's note lacks nbgrader's {lacking}"

@@ -51,15 +51,24 @@ FAILING = 'helpers.assert_not_shared(siamese, "encoder", "encoder", hint=helpers
 
 def _graded(source: str, grade_id: str) -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "locked": True, "points": 1,
-                                 "schema_version": 3, "solution": False}
+    cell.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": grade_id,
+        "locked": True,
+        "points": 1,
+        "schema_version": 3,
+        "solution": False,
+    }
     return cell
 
 
 def demo_notebook() -> nbformat.NotebookNode:
     notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
-                                       "name": "python3"}
+    notebook.metadata["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
     notebook.cells = [
         nbformat.v4.new_code_cell(SETUP),
         nbformat.v4.new_code_cell(MODEL),
@@ -72,9 +81,12 @@ def demo_notebook() -> nbformat.NotebookNode:
 def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, **QUIET_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run([str(bin_dir / "nbgrader"), *args], cwd=cwd, env=env,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    result = subprocess.run(
+        [str(bin_dir / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, (
+        f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    )
     return result
 
 
@@ -90,11 +102,15 @@ def feedback(tmp_path_factory: pytest.TempPathFactory) -> str:
     submitted.mkdir(parents=True)
     shutil.copy(course / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", submitted)
     nbgrader("autograde", ASSIGNMENT, cwd=course)
-    autograded = nbformat.read(course / "autograded" / STUDENT / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    autograded = nbformat.read(
+        course / "autograded" / STUDENT / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4
+    )
     svg_outputs = [o for o in autograded.cells[1].outputs if "image/svg+xml" in o.get("data", {})]
     assert len(svg_outputs) == 1, "autograde did not keep the diagram's SVG output"
     nbgrader("generate_feedback", ASSIGNMENT, cwd=course)
-    return (course / "feedback" / STUDENT / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text(encoding="utf-8")
+    return (course / "feedback" / STUDENT / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text(
+        encoding="utf-8"
+    )
 
 
 def svg_images(page: str) -> list[str]:
@@ -114,11 +130,19 @@ def test_svg_images_reads_data_uris_and_inline_svg():
 def test_the_feedback_page_shows_the_diagram_as_svg(feedback):
     images = svg_images(feedback)
     diagrams = [svg for svg in images if 'id="sharing-diagram"' in svg]
-    assert len(diagrams) == 1, f"{len(images)} SVG images, {len(diagrams)} sharing diagram(s) in the feedback"
+    assert len(diagrams) == 1, (
+        f"{len(images)} SVG images, {len(diagrams)} sharing diagram(s) in the feedback"
+    )
     root = ET.fromstring(diagrams[0].encode("utf-8"))
     texts = {"".join(t.itertext()).strip() for t in root.iter("{http://www.w3.org/2000/svg}text")}
-    assert {"siamese: 22 parameters", "encoder[1]", "encoder[2]", "encoder/kernel", "(4, 3) · 12 params",
-            "shared: one layer, several calls (2)"} <= texts
+    assert {
+        "siamese: 22 parameters",
+        "encoder[1]",
+        "encoder[2]",
+        "encoder/kernel",
+        "(4, 3) · 12 params",
+        "shared: one layer, several calls (2)",
+    } <= texts
     ids = {element.get("id") for element in root.iter()}
     assert {"sharing-edge-variable-0-call-0", "sharing-edge-variable-0-call-1"} <= ids
 

@@ -53,7 +53,9 @@ def test_build_check_detects_a_perturbed_copy(lesson, tmp_path, capsys):
 
 def test_autograde_fails_only_for_ungradable_submissions(graded, lesson):
     if not lesson.cases:
-        pytest.skip(f"{lesson.lesson.name} has no corpus yet (tests/corpus/{lesson.lesson.name}.py)")
+        pytest.skip(
+            f"{lesson.lesson.name} has no corpus yet (tests/corpus/{lesson.lesson.name}.py)"
+        )
     result = graded(lesson)
     ungradable = [case.name for case in lesson.cases if case.grading_fails]
     assert (result.autograde.returncode != 0) == bool(ungradable), _tail(result.autograde_log)
@@ -63,9 +65,13 @@ def test_autograde_fails_only_for_ungradable_submissions(graded, lesson):
 def test_points(graded, lesson, case):
     result = graded(lesson)
     points = graded_points(nbformat.read(lesson.lesson.source_notebook, as_version=4))
-    assert {cell: result.max_points[cell] for cell in points} == points, "gradebook and notebook disagree on points"
+    assert {cell: result.max_points[cell] for cell in points} == points, (
+        "gradebook and notebook disagree on points"
+    )
     wrong = case.wrong_points(points, result.scores[case.name])
-    assert not wrong, f"{case.name}: {wrong}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
+    assert not wrong, (
+        f"{case.name}: {wrong}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
+    )
 
 
 def test_integrity(graded, lesson, case):
@@ -77,16 +83,22 @@ def test_integrity(graded, lesson, case):
     name = lesson.lesson.name
     path = result.course_dir / "autograded" / case.name / name / f"{name}.ipynb"
     problems = case.integrity_problems(path, result.manual[case.name])
-    assert not problems, f"{case.name}: {problems}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
+    assert not problems, (
+        f"{case.name}: {problems}\n--- autograde log ---\n{_tail(result.student_log(case.name))}"
+    )
 
 
 def test_feedback(graded, lesson, case):
     result = graded(lesson)
     lesson_name = lesson.lesson.name
-    error_line = f"There was an error processing assignment '{lesson_name}' for student '{case.name}'"
+    error_line = (
+        f"There was an error processing assignment '{lesson_name}' for student '{case.name}'"
+    )
     feedback = result.feedback_file(case.name)
     if case.grading_fails:
-        assert error_line in result.autograde_log, "nbgrader should report this submission as ungradable"
+        assert error_line in result.autograde_log, (
+            "nbgrader should report this submission as ungradable"
+        )
         assert not feedback.exists()
         return
     assert error_line not in result.autograde_log, _tail(result.student_log(case.name))
