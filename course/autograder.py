@@ -67,6 +67,7 @@ from traitlets.config import Config, PyFileConfigLoader
 from traitlets.config.loader import ConfigFileNotFound
 from traitlets.utils.importstring import import_item
 
+from course.execute import budget_note
 from course.fairness import take_notes
 from course.kernels import ExecutionReport, format_bytes
 from course.notes import is_notes_cell, notes_cell  # noqa: F401 (part of this module's interface)
@@ -558,17 +559,9 @@ def execution_notes(
         ):
             limit = f" (the grading limit is {format_bytes(memory_limit)})" if memory_limit else ""
             notes.append(f"{where(index).capitalize()} ran out of memory{limit}.")
-    if report.budget_cut is not None or report.budget_skipped:
-        where = f" in {where(report.budget_cut)}" if report.budget_cut is not None else ""
-        skipped = len(report.budget_skipped)
-        notes.append(
-            f"Your notebook used up its time budget ({report.budget} s for all cells together){where}"
-            + (
-                f"; the {_count(skipped, 'cell')} after it were not run, so their tests score 0."
-                if skipped
-                else "."
-            )
-        )
+    budget = budget_note(nb, report.budget, report.budget_cut, report.budget_skipped)
+    if budget:
+        notes.append(budget)
     if report.stopped_at is not None:
         notes.append(
             f"The grader stopped your notebook in {where(report.stopped_at)}: {report.stop_reason}. "

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import nbformat
@@ -215,6 +216,21 @@ class RestartingExecute(Execute):
             return None
         return super().output(outs, msg, display_id, cell_index)
 
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):  # noqa: ANN201
+        """Execute the notebook (nbclient's method); if its time budget ran out, say so in
+        the grader's note at the top (``course grade`` runs cells itself and writes the same
+        note from its report: :func:`budget_note`)."""
+        nb, resources = super().preprocess(nb, resources, km)
+        note = budget_note(nb, self.notebook_timeout, self.budget_cut, self.budget_skipped)
+        if note:
+            from course.notes import is_notes_cell, notes_cell
+
+            if nb.cells and is_notes_cell(nb.cells[0]):
+                nb.cells[0].source += f"\n- {note}"
+            else:
+                nb.cells.insert(0, notes_cell([note]))
+        return nb, resources
+
     # nbclient binds the synchronous versions to its own coroutines; bind them to ours.
     start_new_kernel = run_sync(async_start_new_kernel)
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
@@ -232,6 +248,37 @@ def budget_spent_output(budget: int, cut: int | None) -> NotebookNode:
     return nbformat.v4.new_output(
         "error", ename=BUDGET_SPENT, evalue=message, traceback=[f"{BUDGET_SPENT}: {message}"]
     )
+
+
+def budget_note(
+    nb: NotebookNode, budget: int | None, cut: int | None, skipped: Sequence[int]
+) -> str | None:
+    """The grader's note when a notebook used up its time budget (``budget`` seconds; the
+    budget ran out in cell index ``cut``, the code cells ``skipped`` were not run), or None.
+    Both graders write it: the same text for the same run.
+
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("sleep(9)")] * 3)
+    >>> print(budget_note(nb, 10, 1, [2]))
+    Your notebook used up its time budget (10 s for all cells together) in cell 2; the 1 cell \
+after it was not run, so their tests score 0.
+    >>> budget_note(nb, 10, None, []) is None
+    True
+    """
+    if cut is None and not skipped:
+        return None
+    where = ""
+    if cut is not None:
+        gid = nb.cells[cut].get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        where = f" in cell {cut + 1}" + (f" (`{gid}`)" if gid else "")
+    n = len(skipped)
+    after = (
+        f"; the {n} cell{'s' * (n != 1)} after it {'was' if n == 1 else 'were'} not run, "
+        "so their tests score 0."
+        if n
+        else "."
+    )
+    spent = f"Your notebook used up its time budget ({budget} s for all cells together)"
+    return spent + where + after
 
 
 def _size(content: dict) -> int:
