@@ -8,7 +8,9 @@ Exercise 2 (test_ex2_news_model, 3 points): build `news` from the drawing: one `
 called on both inputs, two separate heads, 203 parameters.
 """
 
-from course.corpus import Submission, full_marks, no_marks
+import nbformat
+
+from course.corpus import Submission, Transform, cell, full_marks, no_marks
 
 EX1 = "ex1_counts"
 EX2 = "ex2_news_model"
@@ -65,6 +67,21 @@ SILENCE_CHECKS = (
     "              'assert_call_counts', 'assert_variable_count'):\n"
     "    setattr(helpers, _name, lambda *args, **kwargs: None)\n"
 )
+
+
+def waits_after(grade_id: str, cells: int, seconds: int) -> Transform:
+    """A transform: ``cells`` new cells below ``grade_id``, each sleeping ``seconds``."""
+
+    def transform(nb: nbformat.NotebookNode) -> None:
+        index = nb.cells.index(cell(nb, grade_id))
+        waits = [
+            nbformat.v4.new_code_cell(f"import time\ntime.sleep({seconds})  # waits, then goes on")
+            for _ in range(cells)
+        ]
+        nb.cells[index + 1 : index + 1] = waits
+
+    return transform
+
 
 CASES = [
     Submission("correct", expected=full_marks()),
@@ -180,6 +197,28 @@ CASES = [
         feedback_contains=[
             "The model matches the drawing.",
             "'title_head' should be called 1 time, but it is called 2 times.",
+        ],
+    ),
+    # ---------------------------------------------------------------- time budget
+    # Right answers, and three cells after exercise 1 that each sleep just under the limit
+    # per cell (19 s of tests/pipeline/conftest.py's TIME_LIMIT = 20): no cell is over the
+    # limit, but together they would cost a minute. The notebook's time budget (20 s for
+    # all cells in the test course, NOTEBOOK_BUDGET; the kit's is 600 s) runs out in the
+    # first of them (the cells above take about 5 s, never 20): it is interrupted, the cells
+    # after it are not run, exercise 1 keeps its points and exercise 2 gets none. Both
+    # graders run the kit's RestartingExecute and write the same note.
+    Submission(
+        "sleeps-through-budget",
+        transform=waits_after(TEST1, cells=3, seconds=19),
+        expected=full_marks(except_={TEST2: 0}),
+        note_contains=[
+            "Your notebook used up its time budget (20 s for all cells together) in cell 37; "
+            "the 6 cells after it were not run, so their tests score 0."
+        ],
+        feedback_contains=[
+            "The notebook's time budget (20 s for all cells) ran out in this cell.",
+            "Not run: your notebook's cells used up their time budget "
+            "(20 s for all cells together) in cell 37.",
         ],
     ),
 ]

@@ -17,7 +17,9 @@ any_case`` and read :class:`CourseGradedLesson`. Their ids start with the lesson
 and the tests can compare them.
 
 Both graders get a per-cell time limit of ``TIME_LIMIT`` seconds instead of the kit's 120,
-so an endless loop costs seconds, not minutes.
+so an endless loop costs seconds, not minutes, and the lessons of ``NOTEBOOK_BUDGET`` a time
+budget for all cells of a notebook together (``RestartingExecute.notebook_timeout``) instead
+of the kit's 600 s, so a notebook that spends it costs seconds too.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ from course.corpus import Submission, lesson_corpus, place_submissions
 from course.lessons import CONFIG_FILE, Lesson, find_lessons, load_nbgrader_config
 
 TIME_LIMIT = 20
+#: lesson -> seconds all cells of one notebook may run together. Lesson 00's corpus has a
+#: notebook that spends its budget in cells that each stay under TIME_LIMIT
+#: (``sleeps-through-budget``); its honest notebooks run in about 5 s (8 s with the kernel's
+#: start), so 20 s leaves room on a busy machine and costs the case 20 s per grader.
+NOTEBOOK_BUDGET = {"00_layers_calls_variables": 20}
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
 COURSES = {"kit": REPO, "fixture": FIXTURE_COURSE}
@@ -128,11 +135,16 @@ def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def new_course(lesson: Lesson, course_dir: Path) -> subprocess.CompletedProcess:
     """A temporary course at ``course_dir`` holding ``lesson``'s source, with the kit's
-    config and a ``TIME_LIMIT`` per cell; returns ``nbgrader generate_assignment``'s run."""
+    config, a ``TIME_LIMIT`` per cell and its ``NOTEBOOK_BUDGET`` if it has one; returns
+    ``nbgrader generate_assignment``'s run."""
     course_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(lesson.root / CONFIG_FILE, course_dir / CONFIG_FILE)
     with open(course_dir / CONFIG_FILE, "a", encoding="utf-8") as config:
         config.write(f"\nc.Execute.timeout = c.ExecutePreprocessor.timeout = {TIME_LIMIT}\n")
+        if lesson.name in NOTEBOOK_BUDGET:
+            config.write(
+                f"c.RestartingExecute.notebook_timeout = {NOTEBOOK_BUDGET[lesson.name]}\n"
+            )
     shutil.copytree(lesson.source_dir, course_dir / "solutions" / lesson.name, ignore=IGNORED)
     return nbgrader("generate_assignment", lesson.name, cwd=course_dir)
 
