@@ -41,7 +41,8 @@ def news(
     if heads == "separate":
         head_code = (
             f'title_features = layers.Dense(4, activation="relu", name="title_head")({title_in})\n'
-            f'body_features = layers.Dense(4, activation="{body_activation}", name="body_head")({body_in})\n'
+            f'body_features = layers.Dense(4, activation="{body_activation}", '
+            f'name="body_head")({body_in})\n'
         )
     else:  # one head for both branches
         head_code = (
@@ -56,14 +57,16 @@ def news(
         + readers
         + head_code
         + 'joined = layers.Concatenate(name="join")([title_features, body_features])\n'
-        'news = keras.Model([title, body], layers.Dense(3, activation="softmax", name="label")(joined), name="news")\n'
+        'news = keras.Model([title, body], layers.Dense(3, activation="softmax", '
+        'name="label")(joined), name="news")\n'
     )
 
 
 # A learner who switches the visible checks off: only the hidden tests (run with a pristine
 # copy of the helpers) stand between this and full marks.
 SILENCE_CHECKS = (
-    "for _name in ('assert_calls', 'assert_sharing_map', 'assert_param_count', 'assert_output_shape',\n"
+    "for _name in ('assert_calls', 'assert_sharing_map', 'assert_param_count', "
+    "'assert_output_shape',\n"
     "              'assert_call_counts', 'assert_variable_count'):\n"
     "    setattr(helpers, _name, lambda *args, **kwargs: None)\n"
 )

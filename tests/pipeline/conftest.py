@@ -142,9 +142,7 @@ def new_course(lesson: Lesson, course_dir: Path) -> subprocess.CompletedProcess:
     with open(course_dir / CONFIG_FILE, "a", encoding="utf-8") as config:
         config.write(f"\nc.Execute.timeout = c.ExecutePreprocessor.timeout = {TIME_LIMIT}\n")
         if lesson.name in NOTEBOOK_BUDGET:
-            config.write(
-                f"c.RestartingExecute.notebook_timeout = {NOTEBOOK_BUDGET[lesson.name]}\n"
-            )
+            config.write(f"c.RestartingExecute.notebook_timeout = {NOTEBOOK_BUDGET[lesson.name]}\n")
     shutil.copytree(lesson.source_dir, course_dir / "solutions" / lesson.name, ignore=IGNORED)
     return nbgrader("generate_assignment", lesson.name, cwd=course_dir)
 
@@ -254,7 +252,8 @@ def autograded_notebook(course_dir: Path, lesson: str, student: str) -> Path:
 
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory: pytest.TempPathFactory):
-    """``graded(lesson) -> GradedLesson``, computed once per lesson and pytest(-xdist worker) session."""
+    """``graded(lesson) -> GradedLesson``, computed once per lesson and pytest(-xdist worker)
+    session."""
     cache: dict[str, GradedLesson] = {}
 
     def get(item: PipelineLesson) -> GradedLesson:

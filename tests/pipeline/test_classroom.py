@@ -409,7 +409,8 @@ def test_collect_takes_each_learners_last_submission(cli_class):
     assert (
         len([p for p in inbound if p.name.startswith(f"{RESUBMITTER}+")]) == 2
     )  # both submissions arrived
-    # ... and the graded one is the later, complete one (full marks, see test_grades_are_the_expected_ones)
+    # ... and the graded one is the later, complete one (full marks, see
+    # test_grades_are_the_expected_ones)
 
 
 def test_grades_are_the_expected_ones(any_class):

@@ -115,7 +115,8 @@ def test_both_graders_agree(graded, graded_by_course, lesson):
     for case in lesson.nbgrader_cases:
         if by_nbgrader.scores[case.name] != by_course.scores[case.name]:
             disagree[case.name] = (
-                f"nbgrader {by_nbgrader.scores[case.name]}, course grade {by_course.scores[case.name]}"
+                f"nbgrader {by_nbgrader.scores[case.name]}, course grade "
+                f"{by_course.scores[case.name]}"
             )
             continue
         if case.grading_fails:
