@@ -572,11 +572,6 @@ def execution_notes(
     return notes
 
 
-def _count(n: int, noun: str) -> str:
-    """``_count(1, "cell")`` -> ``'1 cell'``, ``_count(3, "cell")`` -> ``'3 cells'``."""
-    return f"{n} {noun}{'s' * (n != 1)}"
-
-
 def _unreadable_reason(path: Path, error: Exception) -> str:
     """Why nbgrader could not read or sanitize the file at ``path``, for learner and teacher."""
     detail = (str(error).strip().splitlines() or [""])[0][:200]
