@@ -230,8 +230,8 @@ class Autograder:
             if name not in known:
                 problems.append(
                     f"assignment {name!r} is not in the gradebook {self.coursedir.db_url}: run "
-                    f"`nbgrader generate_assignment {name}` in {self.root} first (it records the cells "
-                    "that grading restores)"
+                    f"`nbgrader generate_assignment {name}` in {self.root} first (it records the "
+                    "cells that grading restores)"
                 )
         return problems
 
@@ -550,7 +550,8 @@ def execution_notes(
     for index in report.timed_out:
         limit = f" ({report.timeout} s)" if report.timeout else ""
         notes.append(
-            f"{where(index).capitalize()} ran longer than the time limit for one cell{limit} and was interrupted."
+            f"{where(index).capitalize()} ran longer than the time limit for one cell{limit} and "
+            "was interrupted."
         )
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and any(
@@ -564,8 +565,8 @@ def execution_notes(
         notes.append(budget)
     if report.stopped_at is not None:
         notes.append(
-            f"The grader stopped your notebook in {where(report.stopped_at)}: {report.stop_reason}. "
-            "The cells after it were not run, so their tests score 0."
+            f"The grader stopped your notebook in {where(report.stopped_at)}: "
+            f"{report.stop_reason}. The cells after it were not run, so their tests score 0."
         )
     if report.output_truncated:
         notes.append("Your notebook printed too much output; the grader kept only the beginning.")
@@ -580,7 +581,10 @@ def _unreadable_reason(path: Path, error: Exception) -> str:
     except nbformat.reader.NotJSONError:
         what = f"is not a notebook: its content is not valid JSON ({detail})"
     except Exception as problem:  # noqa: BLE001 - valid JSON, but not shaped like a notebook
-        what = f"is not a valid notebook ({type(problem).__name__}: {(str(problem).strip().splitlines() or [''])[0][:200]})"
+        what = (
+            f"is not a valid notebook ({type(problem).__name__}: "
+            f"{(str(problem).strip().splitlines() or [''])[0][:200]})"
+        )
     else:  # a notebook that nbgrader's checks reject (e.g. edited grading metadata)
         what = f"could not be graded: nbgrader rejected it ({type(error).__name__}: {detail})"
     return f"`{path.name}` {what}. Every test of this notebook scores 0."
