@@ -168,14 +168,14 @@ def test_a_leaked_line_is_found(tmp_path):
 
 
 def _check_names() -> set[str]:
-    """The public checks of helpers/checks.py (its ``__all__``), read without importing."""
-    tree = ast.parse((HELPERS / "checks.py").read_text(encoding="utf-8"))
+    """The public checks of helpers.checks (its ``__all__``), read without importing."""
+    tree = ast.parse((HELPERS / "checks" / "__init__.py").read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             getattr(t, "id", None) == "__all__" for t in node.targets
         ):
             return {elt.value for elt in node.value.elts if elt.value.startswith("assert_")}
-    raise AssertionError("helpers/checks.py has no __all__")
+    raise AssertionError("helpers/checks/__init__.py has no __all__")
 
 
 CHECKS = _check_names()
@@ -243,7 +243,7 @@ def problems_with(source: str) -> list[str]:
         if o is None and f.startswith("assert_")
     ]
     problems += [
-        f"helpers.{f} is not a check in helpers/checks.py" for f in sorted(visible_checks - CHECKS)
+        f"helpers.{f} is not a check in helpers.checks" for f in sorted(visible_checks - CHECKS)
     ]
 
     # hidden part: a pristine copy, called as grader.assert_*
@@ -280,7 +280,7 @@ def problems_with(source: str) -> list[str]:
         f for owner, f in hidden_calls if owner == "grader" and f.startswith("assert_")
     }
     problems += [
-        f"grader.{f} is not a check in helpers/checks.py" for f in sorted(hidden_checks - CHECKS)
+        f"grader.{f} is not a check in helpers.checks" for f in sorted(hidden_checks - CHECKS)
     ]
     if not hidden_checks:
         problems.append("the hidden part calls no grader.assert_* check")
