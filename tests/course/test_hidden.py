@@ -168,14 +168,14 @@ def test_a_leaked_line_is_found(tmp_path):
 
 
 def _check_names() -> set[str]:
-    """The public checks of helpers/checks.py (its ``__all__``), read without importing."""
-    tree = ast.parse((HELPERS / "checks.py").read_text(encoding="utf-8"))
+    """The public checks of helpers.checks (its ``__all__``), read without importing."""
+    tree = ast.parse((HELPERS / "checks" / "__init__.py").read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             getattr(t, "id", None) == "__all__" for t in node.targets
         ):
             return {elt.value for elt in node.value.elts if elt.value.startswith("assert_")}
-    raise AssertionError("helpers/checks.py has no __all__")
+    raise AssertionError("helpers/checks/__init__.py has no __all__")
 
 
 CHECKS = _check_names()
@@ -243,7 +243,7 @@ def problems_with(source: str) -> list[str]:
         if o is None and f.startswith("assert_")
     ]
     problems += [
-        f"helpers.{f} is not a check in helpers/checks.py" for f in sorted(visible_checks - CHECKS)
+        f"helpers.{f} is not a check in helpers.checks" for f in sorted(visible_checks - CHECKS)
     ]
 
     # hidden part: a pristine copy, called as grader.assert_*
@@ -263,7 +263,8 @@ def problems_with(source: str) -> list[str]:
     )
     if not (imports_pristine and assigns_grader):
         problems.append(
-            "the hidden part must start with `from helpers.grading import pristine` and `grader = pristine()`"
+            "the hidden part must start with `from helpers.grading import pristine` and "
+            "`grader = pristine()`"
         )
     if "helpers" in _names(hidden):
         problems.append(
@@ -280,7 +281,7 @@ def problems_with(source: str) -> list[str]:
         f for owner, f in hidden_calls if owner == "grader" and f.startswith("assert_")
     }
     problems += [
-        f"grader.{f} is not a check in helpers/checks.py" for f in sorted(hidden_checks - CHECKS)
+        f"grader.{f} is not a check in helpers.checks" for f in sorted(hidden_checks - CHECKS)
     ]
     if not hidden_checks:
         problems.append("the hidden part calls no grader.assert_* check")
@@ -313,17 +314,20 @@ def test_visible_and_hidden_checks_use_the_same_helpers(lesson: Lesson, grade_id
     ("source", "problem"),
     [
         (
-            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\n"
+            "from helpers.grading import pristine\n"
             "grader = pristine()\nhelpers.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
             "the hidden part uses `helpers.`",
         ),
         (
-            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\n"
+            "from helpers.grading import pristine\n"
             "grader = pristine()\ngrader.assert_param_count(m, 3)\n### END HIDDEN TESTS",
             "visible check assert_calls is not re-run",
         ),
         (
-            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.checks import assert_calls\n"
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\n"
+            "from helpers.checks import assert_calls\n"
             "assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
             "hidden part calls assert_calls() bare",
         ),
@@ -333,7 +337,8 @@ def test_visible_and_hidden_checks_use_the_same_helpers(lesson: Lesson, grade_id
             "the visible part calls no helpers.assert_* check",
         ),
         (
-            "helpers.assert_callz(m)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+            "helpers.assert_callz(m)\n### BEGIN HIDDEN TESTS\n"
+            "from helpers.grading import pristine\n"
             "grader = pristine()\ngrader.assert_callz(m)\n### END HIDDEN TESTS",
             "helpers.assert_callz is not a check",
         ),
@@ -352,7 +357,8 @@ def test_rule_breaking_cells_are_caught(source, problem):
 
 def test_the_rules_accept_a_well_formed_cell():
     source = (
-        "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+        "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\n"
+        "from helpers.grading import pristine\n"
         "grader = pristine()\ngrader.assert_sharing_map(m, calls={'a': 2})\n### END HIDDEN TESTS"
     )
     assert problems_with(source) == []

@@ -47,8 +47,10 @@ HONEST = [
     "%%time\nmodel.fit(x, y, verbose=0)",
     "%timeit model(x)\n%matplotlib inline",
     "z = keras.ops.stack([a, b])\nimport sys\nprint(sys.version)",
-    "for i in range(3):\n    setattr(self, f'dense_{i}', layers.Dense(4))\nw = getattr(layer, 'kernel')",
-    "import numpy as np\nnp.random.seed(0)\nimport matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 80",
+    "for i in range(3):\n    setattr(self, f'dense_{i}', layers.Dense(4))\n"
+    "w = getattr(layer, 'kernel')",
+    "import numpy as np\nnp.random.seed(0)\n"
+    "import matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 80",
     "def broken(:\n    pass",  # does not parse: it cannot run either
 ]
 
@@ -61,6 +63,16 @@ def test_honest_code_is_not_flagged(source):
 TAMPERING = {
     "helpers.grading.pristine = lambda: helpers": "assigns to `helpers.grading.pristine`",
     "from helpers import grading\ngrading.pristine = None": "assigns to `grading.pristine`",
+    # every check, where it is re-exported and in the module that defines it
+    "helpers.assert_shared = ok": "assigns to `helpers.assert_shared`",
+    "helpers.checks.assert_shared = ok": "assigns to `helpers.checks.assert_shared`",
+    "helpers.checks.sharing.assert_shared = ok": "assigns to `helpers.checks.sharing.assert_sh",
+    "from helpers.checks import sharing\nsharing.assert_calls = ok": "assigns to `sharing.assert",
+    "import helpers.checks.tying as t\nt.assert_tied = ok": "assigns to `t.assert_tied`",
+    "from helpers.checks import _common\n_common.fail = ok": "assigns to `_common.fail`",
+    "from helpers.checks import _common as c\nc.CheckFailed = E": "assigns to `c.CheckFailed`",
+    "setattr(helpers.checks.capacity, 'assert_param_count', ok)": "calls `setattr` on the module",
+    "helpers.checks.outputs.__dict__['assert_io_names'] = ok": "uses `.__dict__`",
     "import sys\nsys.modules['helpers.grading'] = fake": "uses `.modules`",
     "import builtins\nbuiltins.isinstance = lambda *a: True": "imports `builtins`",
     "__builtins__.len = lambda x: 0": "uses `__builtins__`",

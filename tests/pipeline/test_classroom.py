@@ -1,12 +1,12 @@
 """A whole class through nbgrader on one machine: release, fetch, submit, collect, autograde
-(twice), generate and return feedback, export, report; the steps the README's teacher
-section walks.
+(twice), generate and return feedback, export, report; the steps the teachers' guide
+(docs/teachers.md) walks.
 
 Two classes, each in its own temporary course directory with its own exchange directory:
 
 * the fixture course (tests/pipeline/fixtures/course, no TensorFlow) with every case of its
   corpus as a learner, one learner who submits twice and one on the roster who never
-  submits. The teacher's steps run through nbgrader's command line, as in the README;
+  submits. The teacher's steps run through nbgrader's command line, as in the guide;
 * lesson 00 of the kit with three learners (correct, a wrong model that passes the visible
   checks, untouched). The teacher's steps run through ``NbGraderAPI``, the API behind
   formgrader's buttons, so both teacher front ends are covered.
@@ -249,7 +249,7 @@ ABSENT = "absent"
 
 @pytest.fixture(scope="module")
 def fixture_class(tmp_path_factory: pytest.TempPathFactory) -> ClassRun:
-    """The fixture course's corpus as a class, through the README's nbgrader commands."""
+    """The fixture course's corpus as a class, through the guide's nbgrader commands."""
     tmp = tmp_path_factory.mktemp("fixture-class")
     lesson = FIXTURE_LESSON
     cases = {case.name: case for case in lesson_corpus(lesson)}
@@ -409,8 +409,8 @@ def test_collect_takes_each_learners_last_submission(cli_class):
     assert (
         len([p for p in inbound if p.name.startswith(f"{RESUBMITTER}+")]) == 2
     )  # both submissions arrived
-    # ... and the graded one is the later, complete one (full marks, see
-    # test_grades_are_the_expected_ones)
+    # ... and the graded one is the later, complete one
+    # (full marks, see test_grades_are_the_expected_ones)
 
 
 def test_grades_are_the_expected_ones(any_class):
