@@ -41,7 +41,10 @@ def execute(kernel_name: str, folder: Path, **settings: object) -> nbformat.Note
         cells=[nbformat.v4.new_code_cell("x = 21"), nbformat.v4.new_code_cell("x * 2")]
     )
     folder.mkdir(exist_ok=True)
-    RestartingExecute(config=config).preprocess(nb, {"metadata": {"path": str(folder)}})
+    # A logger of the test's own: without one, traitlets hands out the logger of whatever
+    # Application ran last in this process (another test's), which may not reach caplog.
+    step = RestartingExecute(config=config, log=logging.getLogger("test_execute"))
+    step.preprocess(nb, {"metadata": {"path": str(folder)}})
     return nb
 
 
