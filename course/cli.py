@@ -36,7 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "class report from the gradebook: pass rates and common failures per exercise",
     ),
     "grade": (
-        "course.grade",
+        "course.grading.cli",
         "autograde every submission in parallel with nbgrader's grading steps",
     ),
 }

@@ -19,7 +19,7 @@ notebook (``notebooks/<lesson>/<lesson>.ipynb``) and what nbgrader must award it
   and no sandbox);
 * ``note_contains`` gives text of the note BOTH graders put at the top of the learner's
   notebook about what grading restored or ignored (an edited or deleted test, a copied
-  cell, a pasted foreign cell, cells in another order: :mod:`course.fairness`), and
+  cell, a pasted foreign cell, cells in another order: :mod:`course.grading.fairness`), and
   ``course_grade_note_contains`` text of the note only ``course grade`` writes, about the
   run (a timeout, a memory error, a file that is not a notebook).
 
@@ -264,7 +264,7 @@ class Submission:
         (``manual``: the test cells the gradebook marks *needs manual grade*): those cells,
         the grader's note (``integrity_note``), ONE cell with the notes marker (on top, a
         forged one unmarked), and a file below ``max_bytes``; empty when all is right."""
-        from course.notes import is_notes_cell
+        from course.grading.notes import is_notes_cell
 
         problems = []
         if sorted(self.manual_grade) != sorted(manual):

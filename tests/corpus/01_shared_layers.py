@@ -304,7 +304,7 @@ CASES = [
             "predicted_params is 177, but 'mystery' has 97 parameters",
             "its kernel is counted once",
         ],
-        # Patching the check is also flagged (course/integrity.py): the test waits for the teacher.
+        # Patching the check is also flagged (course/grading/integrity.py): the test waits for the teacher.
         integrity_note=[
             "assigns to `helpers.assert_predicted_count` (an attribute of an imported module)",
             f"`test_ex3_prediction` {FLAGGED}",
@@ -353,7 +353,7 @@ CASES = [
             "Answer cell(s) `ex3_prediction` were missing from your notebook; the tests ran without them"
         ],
     ),
-    # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
+    # Ordinary edits, graded on what the notebook did (course/grading/fairness.py) -----------------
     # A whole exercise deleted: its test is put back after the exercise's statement, fails
     # without the answer, and the other exercises keep their points (6/8).
     Submission(
@@ -563,7 +563,7 @@ CASES = [
         course_grade_only=True,
     ),
     # Processes the notebook starts die with its kernel (a cgroup, or its process family);
-    # starting processes is also flagged for manual grading (course/integrity.py).
+    # starting processes is also flagged for manual grading (course/grading/integrity.py).
     Submission(
         "leaves_daemon",
         answers={"ex3_prediction": LEAVES_DAEMON},

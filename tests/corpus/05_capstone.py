@@ -173,13 +173,13 @@ CASES = [
             + "helpers.assert_accuracy = lambda *args, **kwargs: None\n"
         },
         expected=full_marks(except_={D: 0}),
-        manual_grade=[D],  # patching the check is flagged (course/integrity.py)
+        manual_grade=[D],  # patching the check is flagged (course/grading/integrity.py)
         integrity_note=[
             "assigns to `helpers.assert_accuracy` (an attribute of an imported module)"
         ],
         feedback_contains=["should be at least 85.0%"],
     ),
-    # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
+    # Ordinary edits, graded on what the notebook did (course/grading/fairness.py) -----------------
     # Every test cell follows a locked markdown cell: a deleted test goes back after it and runs.
     Submission(
         "deletes_test_cell",

@@ -111,7 +111,7 @@ def test_the_grader_hides_nbgrader_s_own_default_exchange(tmp_path):
     """Without ``Exchange.root`` the sandbox hides the folder nbgrader really uses."""
     from nbgrader.exchange.default.exchange import Exchange
 
-    from course.autograder import exchange_root
+    from course.config import exchange_root
 
     assert exchange_root(Config()) == Path(Exchange.class_traits()["root"].default_value)
     config = Config()

@@ -1,4 +1,4 @@
-"""The kit's fair sanitize steps (course/fairness.py) on the fixture course, without running
+"""The kit's fair sanitize steps (course/grading/fairness.py) on the fixture course, without running
 any kernel: what nbgrader's sanitizing makes of ordinary learner edits (the cells that are
 graded, where a deleted test goes back, the notes), and that plain nbgrader 0.9.6's own steps
 fail on the same notebooks (the reason the kit replaces them).
@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.autograder import Autograder, is_notes_cell, load_course_config
+from course.config import load_course_config
 from course.corpus import (
     Submission,
     add_foreign_cell,
@@ -27,7 +27,9 @@ from course.corpus import (
     move_cells,
     place_submissions,
 )
-from course.fairness import grade_id, sanitize_preprocessors
+from course.grading.autograder import Autograder
+from course.grading.fairness import grade_id, sanitize_preprocessors
+from course.grading.notes import is_notes_cell
 from course.lessons import CONFIG_FILE, find_lessons
 
 REPO = Path(__file__).resolve().parents[2]

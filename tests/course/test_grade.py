@@ -23,9 +23,9 @@ import psutil
 import pytest
 from nbgrader.api import Gradebook
 
-from course.autograder import load_course_config
 from course.cli import SUBCOMMANDS
 from course.cli import main as course_main
+from course.config import load_course_config
 from course.corpus import (
     Submission,
     delete_cell,
@@ -36,9 +36,9 @@ from course.corpus import (
     no_marks,
     place_submissions,
 )
-from course.kernels import KernelSpec, warmup_code, warmup_plan
+from course.grading.sandbox import landlock_abi
+from course.grading.warmup import WarmKernelPlan, warmup_code, warmup_plan
 from course.lessons import CONFIG_FILE, find_lessons
-from course.sandbox import landlock_abi
 
 pytestmark = pytest.mark.pipeline
 
@@ -310,15 +310,16 @@ ROBUSTNESS_CONFIG = "\n".join(
 def test_doctests():
     import doctest
 
-    import course.autograder
-    import course.kernels
+    import course.grading.autograder
+    import course.grading.kernel
+    import course.grading.settings
 
-    for module in (course.autograder, course.kernels):
+    for module in (course.grading.autograder, course.grading.kernel, course.grading.settings):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
 def test_grade_is_a_course_subcommand():
-    assert SUBCOMMANDS["grade"][0] == "course.grade"
+    assert SUBCOMMANDS["grade"][0] == "course.grading.cli"
 
 
 def test_kit_config_reaches_nbgrader_execute():
@@ -339,7 +340,7 @@ def test_warmup_plan_reads_setup_cells_only():
     # nothing from the solution cells (learners write those).
     # (The setup cells are backend-neutral: `import keras` brings in the backend, TensorFlow.)
     assert modules == ("os", "logging", "numpy", "keras", "helpers", "tempfile", "helpers.grading")
-    code = warmup_code(KernelSpec("python3", "x", env, modules), memory_limit=2**30)
+    code = warmup_code(WarmKernelPlan("python3", "x", env, modules), memory_limit=2**30)
     compile(code, "<warmup>", "exec")  # valid Python
     assert "keras" in code and "RLIMIT_DATA" in code
 
@@ -641,7 +642,7 @@ def marked_processes(marker: str) -> list[psutil.Process]:
 def test_processes_a_notebook_starts_die_with_its_kernel(
     fixture_template, tmp_path, capsys, sandbox
 ):
-    from course.contain import cgroup_parent
+    from course.grading.contain import cgroup_parent
 
     marker = f"course-grade-daemon-{os.getpid()}-{tmp_path.name}"
     cases = [
@@ -684,7 +685,7 @@ def test_learner_text_reaches_the_console_with_control_characters_escaped(
 
 
 BUDGET_CONFIG = """
-from course.execute import autograde_preprocessors
+from course.grading.execute import autograde_preprocessors
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
 c.Execute.timeout = 60
 c.RestartingExecute.notebook_timeout = 3
@@ -787,9 +788,9 @@ def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):
 
 
 #: Every learner's first kernel stays silent (flaky_kernels in conftest.py); the kit's
-#: config replaces nbgrader's Execute with course.execute.RestartingExecute.
+#: config replaces nbgrader's Execute with course.grading.execute.RestartingExecute.
 SILENT_FIRST_KERNEL = """
-from course.execute import autograde_preprocessors
+from course.grading.execute import autograde_preprocessors
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
 c.Execute.kernel_name = "silent-1"
 c.Execute.startup_timeout = 4

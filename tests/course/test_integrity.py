@@ -13,12 +13,12 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-import course.integrity
-import course.integrity_preprocessors
-import course.notes
+import course.grading.integrity
+import course.grading.integrity_preprocessors
+import course.grading.notes
 from course.corpus import lesson_corpus
-from course.integrity import scan_code
-from course.integrity_preprocessors import (
+from course.grading.integrity import scan_code
+from course.grading.integrity_preprocessors import (
     FINDINGS_KEY,
     MANUAL_KEY,
     GuardSubmission,
@@ -27,14 +27,14 @@ from course.integrity_preprocessors import (
     LimitAllOutput,
     guard_folder,
 )
+from course.grading.notes import is_notes_cell, notes_cell
 from course.lessons import find_lessons
-from course.notes import is_notes_cell, notes_cell
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_doctests():
-    for module in (course.integrity, course.integrity_preprocessors, course.notes):
+    for module in (course.grading.integrity, course.grading.integrity_preprocessors, course.grading.notes):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
@@ -297,7 +297,7 @@ def test_pristine_refuses_a_tracer(capsys):
 def test_execute_caps_every_output_kind_while_running():
     """RestartingExecute (both graders' Execute) cuts errors, data and metadata of each
     message to output_item_limit, and drops output beyond output_limit per notebook."""
-    from course.execute import RestartingExecute
+    from course.grading.execute import RestartingExecute
 
     step = RestartingExecute(output_item_limit=1000, output_limit=5000)
     step.reset_execution_trackers()
@@ -346,7 +346,7 @@ def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
     expectation put on the wrong case would otherwise pass unnoticed until a slow pipeline run."""
     import importlib.util
 
-    from course.integrity import scan_code
+    from course.grading.integrity import scan_code
 
     wrong = []
     for path in sorted((Path(__file__).resolve().parents[1] / "corpus").glob("0*.py")):

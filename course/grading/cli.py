@@ -15,9 +15,9 @@ assignments, like ``nbgrader autograde`` run once per assignment, but
 * **robustly**: per-cell time limit (``Execute.timeout``, ``--timeout``) and per-notebook
   time budget (``RestartingExecute.notebook_timeout``, ``--notebook-timeout``), a memory limit on
   each kernel (``--memory-limit``), a scratch working folder and HOME outside the course,
-  and where Linux offers Landlock a sandbox (:mod:`course.sandbox`: the course cannot be
+  and where Linux offers Landlock a sandbox (:mod:`course.grading.sandbox`: the course cannot be
   read, nothing outside the scratch folder written, the grader not signalled); a kernel
-  that does not start is replaced (:mod:`course.execute`); a notebook that is broken,
+  that does not start is replaced (:mod:`course.grading.execute`); a notebook that is broken,
   endless, too big or not a notebook at all is graded (0 where due) with a note at the top
   of its autograded notebook saying what happened, and the other learners are not
   affected.
@@ -35,263 +35,26 @@ Example::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import os
-import statistics
 import sys
-import time
 import warnings
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
-import nbformat
-import psutil
 from sqlalchemy.exc import SAWarning
 
-from course.autograder import Autograder, Job, Result, load_course_config
-from course.console import printable
-from course.contain import cgroup_parent, remove_stale_cgroups
-from course.kernels import (
-    GiB,
-    KernelPool,
-    KernelSettings,
-    KernelSpec,
-    execute_notebook,
-    format_bytes,
-    parse_bytes,
-    prepare_matplotlib,
-    remove_stale_scratch,
-)
-from course.lessons import CONFIG_FILE, find_root
-from course.sandbox import Rules, course_rules, landlock_abi
+from course.config import CONFIG_FILE, load_course_config, put_bin_on_path
+from course.grading.autograder import Autograder
+from course.grading.console import Progress, plural, print_summary
+from course.grading.contain import cgroup_parent, remove_stale_cgroups
+from course.grading.kernel import prepare_matplotlib, remove_stale_scratch
+from course.grading.pipeline import default_workers, grade_jobs, run_to_completion
+from course.grading.records import Job, Summary
+from course.grading.sandbox import Rules, course_rules, landlock_abi
+from course.grading.settings import GiB, KernelSettings, format_bytes, parse_bytes
+from course.lessons import find_root
 
 DEFAULT_MEMORY_LIMIT = 2 * GiB
-
-
-@dataclass
-class Summary:
-    """What a run did, for the closing report."""
-
-    results: list[Result] = field(default_factory=list)
-    skipped: int = 0
-    seconds: float = 0.0
-    kernels_started: int = 0
-    warmup_failures: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def graded(self) -> list[Result]:
-        return [r for r in self.results if r.error is None]
-
-    @property
-    def errors(self) -> list[Result]:
-        return [r for r in self.results if r.error is not None]
-
-
-def _plural(count: int, noun: str) -> str:
-    """``_plural(1, "worker")`` -> ``'1 worker'``, ``_plural(2, "worker")`` -> ``'2 workers'``."""
-    return f"{count} {noun}{'s' * (count != 1)}"
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def default_workers(memory_limit: int | None) -> int:
-    """One worker per core, but no more than memory allows: every worker also keeps a warm
-    kernel, and each kernel may grow to ``memory_limit``."""
-    cores = _cores()
-    if not memory_limit:
-        return cores
-    return max(1, min(cores, psutil.virtual_memory().available // (2 * memory_limit)))
-
-
-# ---------------------------------------------------------------------------- pipeline
-
-
-async def grade_jobs(
-    autograder: Autograder,
-    jobs: Sequence[Job],
-    settings: KernelSettings,
-    workers: int,
-    warm: int,
-    on_result: Callable[[Result], None] = lambda result: None,
-    summary: Summary | None = None,
-) -> Summary:
-    """Grade ``jobs``: ``workers`` notebooks execute at once in kernels from a
-    :class:`~course.kernels.KernelPool`; every call into ``autograder`` (the gradebook)
-    runs on one dedicated thread, one at a time. ``on_result`` is called as each
-    submission finishes."""
-    summary = summary or Summary()
-    loop = asyncio.get_running_loop()
-    gradebook = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradebook")
-
-    def in_gradebook_thread(function, *args):  # noqa: ANN001, ANN202
-        return loop.run_in_executor(gradebook, function, *args)
-
-    pool = KernelPool(settings, warm)
-    expected: dict[Job, dict[str, KernelSpec]] = {}
-    for job in jobs:
-        expected[job] = {
-            nb: await in_gradebook_thread(autograder.kernel_spec, job.assignment, nb)
-            for nb in job.notebooks
-        }
-        pool.expect(expected[job].values())
-    queue = list(jobs)
-    queue.reverse()
-
-    async def grade_one(job: Job) -> Result:
-        started = time.perf_counter()
-        waiting = dict(expected[job])  # notebooks whose kernel is not taken yet
-        try:
-            prepared = await in_gradebook_thread(autograder.prepare, job)
-            executed = {}
-            waited = ran = 0.0
-            for item in prepared.notebooks:
-                spec = waiting.pop(item.notebook_id, None)
-                if spec is not None and spec != item.spec:
-                    pool.forget(spec)  # the notebook asks for another kernel: start that one cold
-                asked = time.perf_counter()
-                kernel = await pool.take(item.spec)
-                waited += time.perf_counter() - asked
-                if kernel.warmup_failures:
-                    summary.warmup_failures.setdefault(item.spec.folder, kernel.warmup_failures)
-                try:
-                    kernel.load(prepared.folder)
-                    nb = nbformat.read(item.path, as_version=4)
-                    report = await execute_notebook(
-                        kernel, nb, {"metadata": {"path": str(kernel.cwd)}}
-                    )
-                finally:
-                    await kernel.shutdown()
-                ran += report.seconds
-                executed[item.notebook_id] = (nb, report)
-            result = await in_gradebook_thread(
-                autograder.finish, prepared, executed, settings.memory_limit
-            )
-            result.waited, result.executed = waited, ran
-        except Exception as error:  # noqa: BLE001 - one submission must never stop the others
-            await in_gradebook_thread(autograder.discard, job)
-            result = Result(job, error=f"{type(error).__name__}: {error}".strip())
-        finally:
-            for spec in waiting.values():
-                pool.forget(spec)
-        result.seconds = time.perf_counter() - started
-        return result
-
-    async def worker() -> None:
-        while queue:
-            result = await grade_one(queue.pop())
-            summary.results.append(result)
-            try:
-                on_result(result)
-            except Exception as error:  # noqa: BLE001 - a broken terminal must not stop grading
-                print(
-                    f"course grade: could not report {printable(result.job.label)}: {error}",
-                    file=sys.stderr,
-                )
-
-    started = time.perf_counter()
-    try:
-        await asyncio.gather(*(worker() for _ in range(max(1, workers))))
-    finally:
-        await pool.close()
-        gradebook.shutdown(wait=True)
-        summary.seconds += time.perf_counter() - started
-        summary.kernels_started += pool.started
-    return summary
-
-
-# ----------------------------------------------------------------------------- report
-
-
-class Progress:
-    """One line per finished submission: count, score or error, notes."""
-
-    def __init__(self, total: int, stream=None) -> None:  # noqa: ANN001
-        self.total = total
-        self.done = 0
-        self.errors = 0
-        self.stream = stream
-        self.width = len(str(total))
-
-    def __call__(self, result: Result) -> None:
-        self.done += 1
-        self.errors += result.error is not None
-        counts = f"[{self.done:>{self.width}}/{self.total}"
-        counts += f", {self.errors} error{'s' * (self.errors != 1)}]" if self.errors else "]"
-        label = printable(result.job.label)
-        if result.error:
-            line = (
-                f"{counts} {label}  NOT GRADED ({result.seconds:.1f} s): {printable(result.error)}"
-            )
-        else:
-            line = (
-                f"{counts} {label}  {result.score:g}/{result.max_score:g}  ({result.seconds:.1f} s)"
-            )
-            if result.notes:
-                line += "  ! " + " | ".join(printable(note) for note in result.notes)
-        print(line, file=self.stream or sys.stdout, flush=True)
-
-
-def print_summary(
-    summary: Summary, autograder: Autograder, assignments: Sequence[str], workers: int, stream=None
-) -> None:  # noqa: ANN001
-    """The closing report: counts, wall time, class mean per assignment, notes, errors."""
-    stream = stream or sys.stdout
-    graded, errors = summary.graded, summary.errors
-    notebooks = sum(len(r.job.notebooks) for r in summary.results)
-    per = f", {summary.seconds / notebooks:.1f} s per notebook" if notebooks else ""
-    print(
-        f"\ncourse grade: {len(graded)} graded, {len(errors)} error{'s' * (len(errors) != 1)}, "
-        f"{summary.skipped} already graded (skipped) in {summary.seconds:.1f} s "
-        f"({_plural(workers, 'worker')}, {_plural(summary.kernels_started, 'kernel')}{per})",
-        file=stream,
-    )
-    if graded:
-        print(
-            f"  per submission: {statistics.fmean(r.seconds for r in graded):.1f} s, of which "
-            f"{statistics.fmean(r.executed for r in graded):.1f} s running cells and "
-            f"{statistics.fmean(r.waited for r in graded):.1f} s waiting for a kernel",
-            file=stream,
-        )
-    for assignment in assignments:
-        scores, maximum = autograder.assignment_scores(assignment)
-        if scores:
-            mean = statistics.fmean(scores)
-            share = f" ({100 * mean / maximum:.0f}%)" if maximum else ""
-            print(
-                f"  {assignment}: mean {mean:.2f} / {maximum:g}{share} over {len(scores)} graded learners",
-                file=stream,
-            )
-    for folder, failures in summary.warmup_failures.items():
-        print(
-            f"  note: grading kernels for {folder} could not preload {printable('; '.join(failures))}",
-            file=stream,
-        )
-    noted = [r for r in graded if r.notes]
-    if noted:
-        print(f"Learners with notes in their feedback ({len(noted)}):", file=stream)
-        for r in noted:
-            print(
-                f"  {printable(r.job.label)}: " + " | ".join(printable(note) for note in r.notes),
-                file=stream,
-            )
-    if errors:
-        print(
-            f"NOT graded, nothing recorded ({len(errors)}); fix the cause and run again:",
-            file=stream,
-        )
-        for r in errors:
-            print(f"  {printable(r.job.label)}: {printable(r.error)}", file=stream)
-
-
-# -------------------------------------------------------------------------------- CLI
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -365,20 +128,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show nbgrader's own log messages")
 
 
-def run_to_completion(coroutine) -> None:
-    """``asyncio.run(coroutine)``, also when the calling thread already runs an event loop
-    (a notebook, or a test process that drives a browser): then in a thread of its own."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coroutine)
-        return
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, coroutine).result()
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         course_dir = args.course_dir.resolve() if args.course_dir else find_root()
@@ -396,9 +145,7 @@ def run(args: argparse.Namespace) -> int:
         # nbgrader's gradebook code triggers harmless SQLAlchemy autoflush warnings.
         warnings.filterwarnings("ignore", category=SAWarning)
     # nbgrader runs `alembic` when it creates a gradebook: this environment's bin on PATH.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    put_bin_on_path()
 
     config = load_course_config(course_dir)
     if args.timeout is not None:
@@ -437,8 +184,8 @@ def run(args: argparse.Namespace) -> int:
         budget_text = f" ({budget} s per notebook)" if budget else " (no budget per notebook)"
         print(
             f"course grade: {len(jobs.todo)} submission{'s' * (len(jobs.todo) != 1)} of {', '.join(assignments)} to grade"
-            f" ({len(jobs.done)} already graded) in {course_dir}; {_plural(workers, 'worker')}, "
-            f"{_plural(warm, 'warm kernel')}, "
+            f" ({len(jobs.done)} already graded) in {course_dir}; {plural(workers, 'worker')}, "
+            f"{plural(warm, 'warm kernel')}, "
             f"time limit {timeout} s per cell{budget_text}, memory limit {format_bytes(memory_limit)} per kernel",
             flush=True,
         )

@@ -6,7 +6,7 @@ They run in the GRADER's process, where learner code cannot reach them, around n
 * :class:`GuardSubmission`, before execution: removes files next to the notebook that
   would replace a module the notebook or the grader imports (``helpers/``, ``keras.py``,
   compiled ``.pyc``/``.so`` files), reads every code cell the learner could edit (and
-  their ``.py`` files) with :func:`course.integrity.scan_code`, and strips the grader-notes
+  their ``.py`` files) with :func:`course.grading.integrity.scan_code`, and strips the grader-notes
   marker from learner cells, so notes cannot be forged;
 * :class:`JudgeIntegrity`, right after execution: removes from the autograded test cells
   the outputs the kit's tests never produce (``execute_result``, ``display_data``: how a
@@ -24,7 +24,7 @@ The rule for a flagged notebook: every autograded test cell that runs after a fl
 the cell and what it did. The teacher reads it and gives the points by hand if the use was
 harmless. Test cells before the flagged cell are graded as usual.
 
-Example (nbgrader_config.py; the kit's ``course.execute.autograde_preprocessors()`` does it)::
+Example (nbgrader_config.py; the kit's ``course.grading.execute.autograde_preprocessors()`` does it)::
 
     c.Autograde.autograde_preprocessors = [GuardSubmission, RestartingExecute, JudgeIntegrity, ...]
 """
@@ -45,9 +45,9 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import LimitOutput, NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Integer
 
-from course.fairness import holds_sanitize_notes
-from course.integrity import describe, scan_code
-from course.notes import NOTES_TITLE, is_notes_cell, notes_cell
+from course.grading.fairness import holds_sanitize_notes
+from course.grading.integrity import describe, scan_code
+from course.grading.notes import NOTES_TITLE, is_notes_cell, notes_cell
 
 #: Key of the guard's findings in the notebook's metadata (between the two stages).
 FINDINGS_KEY = "course_integrity"

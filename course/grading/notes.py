@@ -1,0 +1,92 @@
+"""The grader's notes: a markdown cell at the top of an autograded notebook, and what it says
+about a notebook's run (:func:`execution_notes`).
+
+The cell is marked in its metadata (``{"course_grade": "notes"}``). A learner can put the
+same marker on a cell of their own; the kit's ``GuardSubmission`` preprocessor removes it
+(and labels that cell as the learner's) before grading, so after grading only the
+grader's own note carries it.
+
+Example:
+    >>> cell = notes_cell(["Cell 3 ran out of memory"])
+    >>> is_notes_cell(cell), cell.source.splitlines()[0]
+    (True, '**Notes from the grader**')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import nbformat
+from nbformat import NotebookNode
+
+from course.grading.settings import format_bytes
+
+if TYPE_CHECKING:
+    from course.grading.execution import ExecutionReport
+
+NOTES_TITLE = "Notes from the grader"
+
+
+def notes_cell(notes: Sequence[str], title: str = NOTES_TITLE) -> NotebookNode:
+    """A markdown cell listing ``notes``, put at the top of the autograded notebook and
+    marked as the grader's (:func:`is_notes_cell`)."""
+    text = f"**{title}**\n\n" + "\n".join(f"- {note}" for note in notes)
+    return nbformat.v4.new_markdown_cell(text, metadata={"course_grade": "notes"})
+
+
+def is_notes_cell(cell: NotebookNode) -> bool:
+    """Whether ``cell`` carries the grader's notes marker (:func:`notes_cell`).
+
+    >>> is_notes_cell(notes_cell(["Cell 3 ran out of memory"])), is_notes_cell(nbformat.v4.new_markdown_cell("hi"))
+    (True, False)
+    """
+    return cell.get("metadata", {}).get("course_grade") == "notes"
+
+
+def execution_notes(
+    nb: NotebookNode, report: ExecutionReport, memory_limit: int | None
+) -> list[str]:
+    """Plain-language notes on what went wrong while the notebook executed."""
+    notes = []
+
+    def where(index: int) -> str:
+        gid = nb.cells[index].get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        return f"cell {index + 1}" + (f" (`{gid}`)" if gid else "")
+
+    for index in report.timed_out:
+        limit = f" ({report.timeout} s)" if report.timeout else ""
+        notes.append(
+            f"{where(index).capitalize()} ran longer than the time limit for one cell{limit} and was interrupted."
+        )
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and any(
+            o.output_type == "error" and o.get("ename") == "MemoryError"
+            for o in cell.get("outputs", [])
+        ):
+            limit = f" (the grading limit is {format_bytes(memory_limit)})" if memory_limit else ""
+            notes.append(f"{where(index).capitalize()} ran out of memory{limit}.")
+    if report.budget_cut is not None or report.budget_skipped:
+        where = f" in {where(report.budget_cut)}" if report.budget_cut is not None else ""
+        skipped = len(report.budget_skipped)
+        notes.append(
+            f"Your notebook used up its time budget ({report.budget} s for all cells together){where}"
+            + (
+                f"; the {_count(skipped, 'cell')} after it were not run, so their tests score 0."
+                if skipped
+                else "."
+            )
+        )
+    if report.stopped_at is not None:
+        notes.append(
+            f"The grader stopped your notebook in {where(report.stopped_at)}: {report.stop_reason}. "
+            "The cells after it were not run, so their tests score 0."
+        )
+    if report.output_truncated:
+        notes.append("Your notebook printed too much output; the grader kept only the beginning.")
+    return notes
+
+
+def _count(n: int, noun: str) -> str:
+    """``_count(1, "cell")`` -> ``'1 cell'``, ``_count(3, "cell")`` -> ``'3 cells'``."""
+    return f"{n} {noun}{'s' * (n != 1)}"
