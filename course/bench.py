@@ -60,11 +60,17 @@ from course.bench_report import (
     write_json,
 )
 from course.build import IGNORED
+from course.config import (
+    CONFIG_FILE,
+    cell_timeout,
+    find_root,
+    load_course_config,
+    tool_environment,
+)
 from course.corpus import Submission, graded_points, lesson_corpus, place_submissions
-from course.lessons import CONFIG_FILE, Lesson, find_lessons, find_root, load_nbgrader_config
+from course.lessons import Lesson, find_lessons
 from course.notebook_timing import (
     cell_times,
-    kernel_env,
     own_compute,
     run_notebook,
     setup_cell_index,
@@ -150,7 +156,7 @@ def measure_nbval(root: Path) -> dict[str, Any]:
     """``pytest -n 2 solutions`` in ``root`` (its conftest.py and sanitize file apply)."""
     command = [sys.executable, *NBVAL_COMMAND]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=root, env=kernel_env(), capture_output=True, text=True)
+    done = subprocess.run(command, cwd=root, env=tool_environment(), capture_output=True, text=True)
     seconds = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     summary = lines[-1].strip("= ") if lines else done.stderr.strip()[-300:]
@@ -239,7 +245,7 @@ def nbgrader_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(Path(sys.executable).parent / "nbgrader"), *args],
         cwd=cwd,
-        env=kernel_env(),
+        env=tool_environment(),
         capture_output=True,
         text=True,
     )
@@ -338,7 +344,9 @@ def graded_compute(
 
 def _timed(command: Sequence[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
-    done = subprocess.run(list(command), cwd=cwd, env=kernel_env(), capture_output=True, text=True)
+    done = subprocess.run(
+        list(command), cwd=cwd, env=tool_environment(), capture_output=True, text=True
+    )
     return time.perf_counter() - started, done
 
 
@@ -377,7 +385,7 @@ def measure_class(
     template = work / "class-template"
     _log(f"class: {learners} learners x {len(names)} lesson(s), building the course in {template}")
     build_class(root, lessons, layout, template)
-    course_id = load_nbgrader_config(root).CourseDirectory.course_id
+    course_id = load_course_config(root).CourseDirectory.course_id
     expected = expected_grades(lessons, layout)
     result: dict[str, Any] = {
         "lessons": names,
@@ -550,7 +558,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"course bench: no lessons in {root / 'solutions'}", file=sys.stderr)
         return 2
     grader, unavailable = grader_command(args.grader_cmd)
-    timeout = int(load_nbgrader_config(root).Execute.get("timeout", 300))
+    timeout = cell_timeout(load_course_config(root))
     setup = nbformat.read(all_lessons[0].source_notebook, as_version=4)
     setup_index = setup_cell_index(setup)
     if setup_index is None:

@@ -11,7 +11,7 @@ start-up chatter off) and this environment's ``bin`` first on ``PATH`` (the kern
 
 Example::
 
-    >>> config = load_course_config(find_course_root())
+    >>> config = load_course_config(find_root(Path(__file__).parent))
     >>> cell_timeout(config) == CELL_TIMEOUT
     True
     >>> tool_environment({"PATH": "/bin"})["TF_CPP_MIN_LOG_LEVEL"]
@@ -43,18 +43,20 @@ FALLBACK_CELL_TIMEOUT = 300
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
-def find_course_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` (default: this package's) with the course
-    configuration file; FileNotFoundError if there is none.
+def find_root(start: Path | None = None) -> Path:
+    """The course folder: the nearest folder at or above ``start`` (default: the current
+    folder) holding ``nbgrader_config.py``. FileNotFoundError with a hint if there is none.
 
-    >>> (find_course_root() / CONFIG_FILE).is_file()
+    >>> (find_root(Path(__file__).parent) / CONFIG_FILE).is_file()
     True
     """
-    start = Path(start or Path(__file__).parent).resolve()
-    for folder in [start, *start.parents]:
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
         if (folder / CONFIG_FILE).is_file():
             return folder
-    raise FileNotFoundError(f"no {CONFIG_FILE} in {start} or any folder above it")
+    raise FileNotFoundError(
+        f"No {CONFIG_FILE} in {start} or above: run this from the course repository or pass --root."
+    )
 
 
 def load_course_config(course_dir: Path) -> Config:
@@ -62,7 +64,7 @@ def load_course_config(course_dir: Path) -> Config:
     Jupyter's config path, then the course's own (it wins); ``CourseDirectory.root`` is
     ``course_dir``. FileNotFoundError if the course has no ``nbgrader_config.py``.
 
-    >>> load_course_config(find_course_root()).CourseDirectory.course_id
+    >>> load_course_config(find_root(Path(__file__).parent)).CourseDirectory.course_id
     'keras-layer-reuse'
     """
     from jupyter_core.paths import jupyter_config_path  # noqa: PLC0415 (keep imports light)

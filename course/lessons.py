@@ -6,7 +6,8 @@ notebook, nbgrader's source); nbgrader writes its learner version to
 
 Example::
 
-    >>> from course.lessons import find_root, find_lessons
+    >>> from course.config import find_root
+    >>> from course.lessons import find_lessons
     >>> [lesson.name for lesson in find_lessons(find_root())]   # doctest: +SKIP
     ['00_layers_calls_variables', '01_shared_layers']
 """
@@ -16,9 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from traitlets.config import Config, PyFileConfigLoader
-
-CONFIG_FILE = "nbgrader_config.py"
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "notebooks"
 
@@ -72,20 +70,6 @@ class Lesson:
         return self.release_dir / f"{self.name}.ipynb"
 
 
-def find_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` (default: cwd) holding nbgrader_config.py.
-
-    Raises FileNotFoundError with a hint when there is none.
-    """
-    start = (start or Path.cwd()).resolve()
-    for folder in (start, *start.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise FileNotFoundError(
-        f"No {CONFIG_FILE} in {start} or above: run this from the course repository or pass --root."
-    )
-
-
 def find_lessons(root: Path, names: list[str] | None = None) -> list[Lesson]:
     """The lessons under ``root/solutions``, sorted by name; only ``names`` if given.
 
@@ -107,11 +91,3 @@ def find_lessons(root: Path, names: list[str] | None = None) -> list[Lesson]:
             )
         available = [name for name in available if name in unknown]
     return [Lesson(root, name) for name in available]
-
-
-def load_nbgrader_config(root: Path) -> Config:
-    """The course's ``nbgrader_config.py`` as a traitlets Config (only that file)."""
-    path = Path(root) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    return PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()

@@ -41,8 +41,9 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
+from course.config import find_root, load_course_config
 from course.corpus import exercises, nbgrader_cells
-from course.lessons import find_root, lesson_idea, load_nbgrader_config
+from course.lessons import lesson_idea
 
 #: What a failure is called when the learner left the exercise's stub in place.
 NOT_ATTEMPTED = "not attempted: the answer cell still raises NotImplementedError"
@@ -280,7 +281,7 @@ def read_class(course_dir: Path, assignments: list[str] | None = None) -> ClassR
     Raises FileNotFoundError without a gradebook, LookupError naming unknown assignments.
     """
     course_dir = Path(course_dir).resolve()
-    config = load_nbgrader_config(course_dir)
+    config = load_course_config(course_dir)
     coursedir = CourseDirectory(config=config)
     coursedir.root = str(course_dir)
     if (

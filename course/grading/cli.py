@@ -43,7 +43,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
-from course.config import CONFIG_FILE, load_course_config, put_bin_on_path
+from course.config import CONFIG_FILE, find_root, load_course_config, put_bin_on_path
 from course.grading.autograder import Autograder
 from course.grading.console import Progress, plural, print_summary
 from course.grading.contain import cgroup_parent, remove_stale_cgroups
@@ -52,7 +52,6 @@ from course.grading.pipeline import default_workers, grade_jobs, run_to_completi
 from course.grading.records import Job, Summary
 from course.grading.sandbox import Rules, course_rules, landlock_abi
 from course.grading.settings import GiB, KernelSettings, format_bytes, parse_bytes
-from course.lessons import find_root
 
 DEFAULT_MEMORY_LIMIT = 2 * GiB
 

@@ -241,7 +241,7 @@ def course_rules(
     """
     from jupyter_core.paths import jupyter_runtime_dir  # noqa: PLC0415
 
-    from course.lessons import find_root  # noqa: PLC0415 (keep this module's import light)
+    from course.config import find_root  # noqa: PLC0415 (keep this module's import light)
 
     # The grader's Jupyter runtime folder holds connection files (ports and keys) of kernels.
     hide = [

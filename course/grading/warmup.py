@@ -9,6 +9,7 @@ keras``); :func:`warm_kernel_fits` says when a fresh kernel is needed.
 
 Example::
 
+    >>> import nbformat
     >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import numpy")])
     >>> plan = WarmKernelPlan("python3", "01_x", *warmup_plan(nb))
     >>> plan.preload, warm_kernel_fits(nb, plan)
@@ -59,8 +60,9 @@ def warmup_plan(nb: NotebookNode) -> tuple[tuple[tuple[str, str], ...], tuple[st
     """The literal environment assignments and the modules imported at the top level of the
     notebook's code cells, solution cells excluded (they differ between learners).
 
-    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-    ...     'import os\\nos.environ["KERAS_BACKEND"] = "jax"\\nimport numpy as np\\nfrom keras import layers')])
+    >>> from nbformat.v4 import new_code_cell, new_notebook
+    >>> setup = 'import os\\nos.environ["KERAS_BACKEND"] = "jax"\\nimport numpy as np'
+    >>> nb = new_notebook(cells=[new_code_cell(setup + "\\nfrom keras import layers")])
     >>> warmup_plan(nb)
     ((('KERAS_BACKEND', 'jax'),), ('os', 'numpy', 'keras'))
     """
@@ -152,11 +154,14 @@ def warm_kernel_fits(nb: NotebookNode, plan: WarmKernelPlan) -> bool:
     sets ``KERAS_BACKEND`` before importing Keras needs a fresh kernel: the warm one has
     imported Keras already.
 
-    >>> plan = WarmKernelPlan("python3", "a", env=(("TF_CPP_MIN_LOG_LEVEL", "3"),), preload=("keras",))
-    >>> cell = nbformat.v4.new_code_cell
-    >>> warm_kernel_fits(nbformat.v4.new_notebook(cells=[cell('import os\\nos.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"')]), plan)
+    >>> from nbformat.v4 import new_code_cell, new_notebook
+    >>> env = (("TF_CPP_MIN_LOG_LEVEL", "3"),)
+    >>> plan = WarmKernelPlan("python3", "a", env=env, preload=("keras",))
+    >>> def notebook(source):
+    ...     return new_notebook(cells=[new_code_cell("import os\\n" + source)])
+    >>> warm_kernel_fits(notebook('os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"'), plan)
     True
-    >>> warm_kernel_fits(nbformat.v4.new_notebook(cells=[cell('import os\\nos.environ["KERAS_BACKEND"] = "jax"')]), plan)
+    >>> warm_kernel_fits(notebook('os.environ["KERAS_BACKEND"] = "jax"'), plan)
     False
     """
     if not plan.preload and not plan.env:

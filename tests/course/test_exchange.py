@@ -3,7 +3,6 @@ symbolic link a learner put into the exchange (real nbgrader commands, a real ex
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -15,8 +14,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.exchange import ExchangeFactory
 from traitlets.config import Config
 
-from course.build import QUIET_ENV
-from course.lessons import CONFIG_FILE
+from course.config import CONFIG_FILE, tool_environment
 
 pytestmark = pytest.mark.pipeline
 
@@ -27,7 +25,7 @@ SECRET = "### BEGIN HIDDEN TESTS"
 
 
 def teacher(*args: str, course: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, **QUIET_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = tool_environment()
     return subprocess.run(
         [str(BIN / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True
     )

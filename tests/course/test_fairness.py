@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.config import load_course_config
+from course.config import CONFIG_FILE, load_course_config
 from course.corpus import (
     Submission,
     add_foreign_cell,
@@ -30,7 +30,7 @@ from course.corpus import (
 from course.grading.autograder import Autograder
 from course.grading.fairness import grade_id, sanitize_preprocessors
 from course.grading.notes import is_notes_cell
-from course.lessons import CONFIG_FILE, find_lessons
+from course.lessons import find_lessons
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = find_lessons(REPO / "tests" / "pipeline" / "fixtures" / "course")[0]

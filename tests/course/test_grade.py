@@ -25,7 +25,7 @@ from nbgrader.api import Gradebook
 
 from course.cli import SUBCOMMANDS
 from course.cli import main as course_main
-from course.config import load_course_config
+from course.config import CONFIG_FILE, load_course_config
 from course.corpus import (
     Submission,
     delete_cell,
@@ -38,7 +38,7 @@ from course.corpus import (
 )
 from course.grading.sandbox import landlock_abi
 from course.grading.warmup import WarmKernelPlan, warmup_code, warmup_plan
-from course.lessons import CONFIG_FILE, find_lessons
+from course.lessons import find_lessons
 
 pytestmark = pytest.mark.pipeline
 

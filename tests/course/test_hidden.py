@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import os
 import re
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import pytest
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
-from course.build import QUIET_ENV
+from course.config import tool_environment
 from course.corpus import (
     Submission,
     exercises,
@@ -461,7 +460,7 @@ def test_hidden_part_explains_what_the_visible_part_missed():
         allow_errors=True,
         resources={"metadata": {"path": str(lesson.source_dir)}},
     )
-    client.execute(env={**os.environ, **QUIET_ENV})
+    client.execute(env=tool_environment())
 
     def error(cell):
         return next((o for o in cell.outputs if o.output_type == "error"), None)

@@ -16,6 +16,7 @@ from nbgrader.api import Gradebook
 import course.grading.integrity
 import course.grading.integrity_preprocessors
 import course.grading.notes
+from course.config import with_bin_first
 from course.corpus import lesson_corpus
 from course.grading.integrity import scan_code
 from course.grading.integrity_preprocessors import (
@@ -34,7 +35,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_doctests():
-    for module in (course.grading.integrity, course.grading.integrity_preprocessors, course.grading.notes):
+    for module in (
+        course.grading.integrity,
+        course.grading.integrity_preprocessors,
+        course.grading.notes,
+    ):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
@@ -218,9 +223,7 @@ def test_guard_then_judge(tmp_path):
 
 
 def test_save_auto_grades_flags_and_never_fails(tmp_path, monkeypatch):
-    monkeypatch.setenv(
-        "PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    )  # alembic
+    monkeypatch.setenv("PATH", with_bin_first(os.environ["PATH"]))  # alembic
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(db) as gb:
         gb.add_assignment("a")
@@ -275,7 +278,6 @@ def test_grading_module_is_read_only():
 
 
 def test_pristine_refuses_a_tracer(capsys):
-    import sys
 
     import helpers.grading
 

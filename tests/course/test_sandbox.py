@@ -281,7 +281,9 @@ def test_course_rules_hide_the_runtime_folder_and_deny_the_network(tmp_path):
 
 def test_the_command_line_needs_a_command():
     result = subprocess.run(
-        [sys.executable, "-m", "course.grading.sandbox", "--hide", "/x"], capture_output=True, text=True
+        [sys.executable, "-m", "course.grading.sandbox", "--hide", "/x"],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2 and "no command given" in result.stderr
 

@@ -22,7 +22,6 @@ so an endless loop costs seconds, not minutes.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -32,9 +31,10 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from course.build import IGNORED, QUIET_ENV
+from course.build import IGNORED
+from course.config import CONFIG_FILE, load_course_config, tool_environment
 from course.corpus import Submission, lesson_corpus, place_submissions
-from course.lessons import CONFIG_FILE, Lesson, find_lessons, load_nbgrader_config
+from course.lessons import Lesson, find_lessons
 
 TIME_LIMIT = 20
 REPO = Path(__file__).resolve().parents[2]
@@ -115,7 +115,7 @@ def run_tool(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run this environment's command ``tool`` (``nbgrader``, ``course``) in ``cwd`` (venv
     bin on PATH for nbgrader's `alembic`; quiet TensorFlow)."""
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, **QUIET_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = tool_environment()
     return subprocess.run(
         [str(bin_dir / tool), *args], cwd=cwd, env=env, capture_output=True, text=True
     )
@@ -204,7 +204,7 @@ def _grade(item: PipelineLesson, course_dir: Path) -> GradedLesson:
 def read_scores(course_dir: Path, item: PipelineLesson, cases) -> tuple[dict, dict]:  # noqa: ANN001
     """(grade cell -> max points, student -> grade cell -> score) from the gradebook."""
     lesson = item.lesson
-    course_id = load_nbgrader_config(lesson.root).CourseDirectory.course_id
+    course_id = load_course_config(lesson.root).CourseDirectory.course_id
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id) as gradebook:
         notebook = gradebook.find_notebook(lesson.name, lesson.name)
         max_points = {cell.name: float(cell.max_score) for cell in notebook.grade_cells}
@@ -221,7 +221,7 @@ def read_scores(course_dir: Path, item: PipelineLesson, cases) -> tuple[dict, di
 def read_manual(course_dir: Path, item: PipelineLesson, cases) -> dict[str, list[str]]:  # noqa: ANN001
     """student -> the grade cells the gradebook marks *needs manual grade*."""
     lesson = item.lesson
-    course_id = load_nbgrader_config(lesson.root).CourseDirectory.course_id
+    course_id = load_course_config(lesson.root).CourseDirectory.course_id
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id) as gradebook:
         notebook = gradebook.find_notebook(lesson.name, lesson.name)
         return {

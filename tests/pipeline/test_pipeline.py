@@ -11,9 +11,9 @@ import pytest
 
 from course.build import compare_folders
 from course.cli import main as course_main
+from course.config import CONFIG_FILE
 from course.corpus import feedback_outputs, graded_points
 from course.grading.notes import is_notes_cell
-from course.lessons import CONFIG_FILE
 
 pytestmark = pytest.mark.pipeline
 
