@@ -60,6 +60,7 @@ from course.bench_report import (
     write_json,
 )
 from course.build import IGNORED
+from course.cells import graded_points
 from course.config import (
     CONFIG_FILE,
     cell_timeout,
@@ -67,7 +68,7 @@ from course.config import (
     load_course_config,
     tool_environment,
 )
-from course.corpus import Submission, graded_points, lesson_corpus, place_submissions
+from course.corpus import Submission, lesson_corpus, place_submissions
 from course.lessons import Lesson, find_lessons
 from course.notebook_timing import (
     cell_times,

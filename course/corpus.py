@@ -53,6 +53,8 @@ from typing import Literal
 import nbformat
 from nbformat import NotebookNode
 
+from course import cells
+from course.cells import cell_by_id, cells_by_id, exercises, graded_points, is_solution, mark
 from course.lessons import Lesson
 
 #: A transform edits the notebook in place (returns None), returns a new notebook, or
@@ -67,33 +69,6 @@ _SOLUTION_MARKER = re.compile(r"^\s*#+\s*(BEGIN|END) SOLUTION\s*$")
 # ------------------------------------------------------------------ notebook reading
 
 
-def nbgrader_cells(nb: NotebookNode) -> dict[str, NotebookNode]:
-    """grade_id -> cell, for every cell carrying nbgrader metadata."""
-    cells = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if meta and meta.get("grade_id"):
-            cells[meta["grade_id"]] = cell
-    return cells
-
-
-def cell(nb: NotebookNode, grade_id: str) -> NotebookNode:
-    """The cell with nbgrader ``grade_id`` (KeyError listing the known ids if absent)."""
-    cells = nbgrader_cells(nb)
-    if grade_id not in cells:
-        raise KeyError(f"no cell with grade_id {grade_id!r}; known: {', '.join(cells)}")
-    return cells[grade_id]
-
-
-def graded_points(nb: NotebookNode) -> dict[str, float]:
-    """grade_id -> points of every autograded test cell (grade=true, solution=false)."""
-    return {
-        grade_id: float(c.metadata.nbgrader.get("points", 0))
-        for grade_id, c in nbgrader_cells(nb).items()
-        if c.metadata.nbgrader.get("grade") and not c.metadata.nbgrader.get("solution")
-    }
-
-
 def solution_sources(nb: NotebookNode) -> dict[str, str]:
     """grade_id -> code of every solution cell, ``BEGIN/END SOLUTION`` lines removed.
 
@@ -103,23 +78,9 @@ def solution_sources(nb: NotebookNode) -> dict[str, str]:
         grade_id: "\n".join(
             line for line in c.source.splitlines() if not _SOLUTION_MARKER.match(line)
         )
-        for grade_id, c in nbgrader_cells(nb).items()
-        if c.metadata.nbgrader.get("solution")
+        for grade_id, c in cells_by_id(nb).items()
+        if is_solution(c)
     }
-
-
-def exercises(nb: NotebookNode) -> dict[str, list[str]]:
-    """Solution grade_id -> the autograded test cells that follow it (up to the next solution)."""
-    result: dict[str, list[str]] = {}
-    current = None
-    for c in nb.cells:
-        meta = c.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution"):
-            current = meta["grade_id"]
-            result[current] = []
-        elif meta.get("grade") and current is not None:
-            result[current].append(meta["grade_id"])
-    return result
 
 
 # --------------------------------------------------------------------------- marks
@@ -291,9 +252,9 @@ class Submission:
     ) -> NotebookNode | bytes | str:
         """The submitted notebook (or raw file content) built from the two lesson notebooks."""
         nb = copy.deepcopy(learner)
-        stubs = nbgrader_cells(nb)
+        stubs = cells_by_id(nb)
         answers = dict(solution_sources(instructor)) if self.base == "solution" else {}
-        solution_ids = {gid for gid, c in stubs.items() if c.metadata.nbgrader.get("solution")}
+        solution_ids = {gid for gid, c in stubs.items() if is_solution(c)}
         unknown = sorted(set(self.answers) - solution_ids)
         if unknown:
             raise KeyError(
@@ -373,7 +334,7 @@ def edit_cell(grade_id: str, source: str) -> Transform:
     """
 
     def transform(nb: NotebookNode) -> None:
-        cell(nb, grade_id).source = source
+        cell_by_id(nb, grade_id).source = source
 
     return transform
 
@@ -386,12 +347,8 @@ def delete_cell(grade_id: str) -> Transform:
     """
 
     def transform(nb: NotebookNode) -> None:
-        cell(nb, grade_id)  # KeyError for a grade_id the lesson does not have
-        nb.cells = [
-            c
-            for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id
-        ]
+        cell_by_id(nb, grade_id)  # KeyError for a grade_id the lesson does not have
+        nb.cells = [c for c in nb.cells if cells.grade_id_of(c) != grade_id]
 
     return transform
 
@@ -421,7 +378,7 @@ def duplicate_cell(grade_id: str) -> Transform:
     """
 
     def transform(nb: NotebookNode) -> None:
-        original = cell(nb, grade_id)
+        original = cell_by_id(nb, grade_id)
         index = next(i for i, c in enumerate(nb.cells) if c is original)
         nb.cells.insert(index + 1, copy.deepcopy(original))
 
@@ -439,8 +396,8 @@ def move_cells(first: str, last: str) -> Transform:
     """
 
     def transform(nb: NotebookNode) -> None:
-        start = nb.cells.index(cell(nb, first))
-        end = nb.cells.index(cell(nb, last))
+        start = nb.cells.index(cell_by_id(nb, first))
+        end = nb.cells.index(cell_by_id(nb, last))
         if end < start:
             raise ValueError(f"cell {last!r} comes before {first!r}")
         nb.cells = nb.cells[:start] + nb.cells[end + 1 :] + nb.cells[start : end + 1]
@@ -457,18 +414,17 @@ def add_foreign_cell(after: str, grade_id: str, source: str, points: float = 1) 
     """
 
     def transform(nb: NotebookNode) -> None:
-        index = nb.cells.index(cell(nb, after))
-        meta = {
-            "grade": True,
-            "grade_id": grade_id,
-            "locked": True,
-            "points": points,
-            "schema_version": 3,
-            "solution": False,
-            "task": False,
-        }
-        pasted = nbformat.v4.new_code_cell(
-            source, metadata={"deletable": False, "editable": False, "nbgrader": meta}
+        index = nb.cells.index(cell_by_id(nb, after))
+        pasted = nbformat.v4.new_code_cell(source, metadata={"deletable": False, "editable": False})
+        mark(
+            pasted,
+            grade=True,
+            grade_id=grade_id,
+            locked=True,
+            points=points,
+            schema_version=3,
+            solution=False,
+            task=False,
         )
         nb.cells.insert(index + 1, pasted)
 

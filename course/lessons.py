@@ -17,29 +17,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
+from nbformat import NotebookNode
+
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "notebooks"
 
-#: The idea each lesson teaches, "name: one sentence"; ``course report`` groups a class's
-#: results by it, so a teacher sees which idea the class has not understood yet.
-LESSON_IDEAS: dict[str, str] = {
-    "00_layers_calls_variables": "groundwork: a layer object, its calls and its variables are three things",
-    "01_shared_layers": "sharing: one layer object called twice is one set of weights",
-    "02_separate_weights": "separation: a new layer object (rebuilt, from_config, clone_model) has new weights",
-    "03_tied_weights": "tying: a layer that reads another layer's variable ties the two on purpose",
-    "04_capacity": "capacity: parameter counts follow from the layer shapes, a shared variable counted once",
-    "05_capstone": "all four ideas together: sharing, separation, tying and capacity",
-    "06_sharing_in_practice": "sharing in practice: frozen shared bases, subclassed models, deepcopy, saving shared layers",
-}
+#: Where a lesson notebook names the idea it teaches: ``metadata["course"]["idea"]``, one
+#: sentence "name: what it shows". ``course report`` groups a class's results by it, so a
+#: teacher sees which idea the class has not understood yet; ``course build`` carries it
+#: into the learner notebook.
+COURSE_METADATA = "course"
 
 
-def lesson_idea(name: str) -> str:
-    """The idea lesson ``name`` teaches ("sharing: ..."), or "" for a lesson not in LESSON_IDEAS.
+def lesson_idea(nb: NotebookNode | None) -> str:
+    """The idea a lesson notebook teaches (its metadata), or "" when it names none.
 
-    >>> lesson_idea("01_shared_layers").split(":")[0]
-    'sharing'
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(metadata={"course": {"idea": "sharing: one object"}})
+    >>> lesson_idea(nb), lesson_idea(nbformat.v4.new_notebook()), lesson_idea(None)
+    ('sharing: one object', '', '')
     """
-    return LESSON_IDEAS.get(name, "")
+    if nb is None:
+        return ""
+    return str(nb.get("metadata", {}).get(COURSE_METADATA, {}).get("idea", ""))
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,16 @@ class Lesson:
     def source_notebook(self) -> Path:
         """``solutions/<lesson>/<lesson>.ipynb``: the instructor notebook."""
         return self.source_dir / f"{self.name}.ipynb"
+
+    @property
+    def idea(self) -> str:
+        """The idea the lesson teaches, from its instructor notebook (:func:`lesson_idea`).
+
+        >>> from course.config import find_root
+        >>> Lesson(find_root(Path(__file__).parent), "01_shared_layers").idea.split(":")[0]
+        'sharing'
+        """
+        return lesson_idea(nbformat.read(self.source_notebook, as_version=4))
 
     @property
     def release_dir(self) -> Path:

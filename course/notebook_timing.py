@@ -25,6 +25,7 @@ import psutil
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
+from course.cells import grade_id_of
 from course.config import FALLBACK_CELL_TIMEOUT, tool_environment
 
 
@@ -73,8 +74,8 @@ def cell_times(nb: NotebookNode) -> list[dict[str, Any]]:
         seconds = (
             _timestamp(timing["shell.execute_reply"]) - _timestamp(timing["iopub.execute_input"])
         ).total_seconds()
-        grade_id = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        label = f"[{grade_id}] " + cell_label(c.source, 32) if grade_id else cell_label(c.source)
+        gid = grade_id_of(c)
+        label = f"[{gid}] " + cell_label(c.source, 32) if gid else cell_label(c.source)
         times.append(
             {"index": index, "seconds": round(seconds, 3), "label": label, "setup": index == setup}
         )

@@ -5,8 +5,9 @@ directory and writes, per graded cell ("exercise"), how many learners got full p
 some points or none, and the most common failure messages: the first line of the error each
 failed test cell shows (a ``CheckFailed``/``AssertionError`` message, usually), with numbers
 that differ between learners blanked so that similar failures group. Results are grouped by
-lesson and the idea it teaches (see :data:`course.lessons.LESSON_IDEAS`), so a teacher sees
-which idea the class has not understood yet.
+lesson and the idea it teaches (the lesson notebook's ``metadata["course"]["idea"]``:
+:func:`course.lessons.lesson_idea`), so a teacher sees which idea the class has not
+understood yet.
 
 Writes three files into ``--out`` (default ``<course-dir>/reports``):
 
@@ -41,8 +42,8 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
+from course.cells import cells_by_id, exercises, grade_id_of, is_graded
 from course.config import find_root, load_course_config
-from course.corpus import exercises, nbgrader_cells
 from course.lessons import lesson_idea
 
 #: What a failure is called when the learner left the exercise's stub in place.
@@ -208,7 +209,7 @@ def failure_message(notebook: NotebookNode, grade_id: str) -> str:
     before it) failed, that error instead, since the test then only fails as a consequence.
     A stub left in place reads as :data:`NOT_ATTEMPTED`.
     """
-    cells = nbgrader_cells(notebook)
+    cells = cells_by_id(notebook)
     if grade_id not in cells:
         return f"no cell {grade_id!r} in the autograded notebook"
     answer_ids = [sid for sid, tests in exercises(notebook).items() if grade_id in tests]
@@ -264,13 +265,13 @@ def _titles(notebook: NotebookNode | None) -> tuple[str | None, dict[str, str], 
             heading = text
             if "exercise" in text.lower():
                 exercise = text
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade") and meta.get("grade_id"):
-            order.append(meta["grade_id"])
-            title = exercise or heading or meta["grade_id"]
+        gid = grade_id_of(cell)
+        if is_graded(cell) and gid:
+            order.append(gid)
+            title = exercise or heading or gid
             # "## 5. Exercise 1 — Count the calls (2 points)" -> "Exercise 1 — Count the calls"
             title = re.sub(r"^\d+\.\s*", "", title)
-            titles[meta["grade_id"]] = re.sub(r"\s*\(\d+(\.\d+)? points?\)\s*$", "", title)
+            titles[gid] = re.sub(r"\s*\(\d+(\.\d+)? points?\)\s*$", "", title)
     return lesson_title, titles, order
 
 
@@ -327,7 +328,7 @@ def _read_lesson(gradebook: Gradebook, coursedir: CourseDirectory, name: str) ->
             submitted.append(student)
         except MissingEntry:
             pass
-    lesson_title = None
+    lesson_title, idea = None, ""
     result: list[ExerciseResult] = []
     for notebook in sorted(gradebook.find_assignment(name).notebooks, key=lambda n: n.name):
         filename = f"{notebook.name}.ipynb"
@@ -350,6 +351,7 @@ def _read_lesson(gradebook: Gradebook, coursedir: CourseDirectory, name: str) ->
             reference = next((nb for nb in autograded.values() if nb is not None), None)
         title, titles, order = _titles(reference)
         lesson_title = lesson_title or title
+        idea = idea or lesson_idea(reference)
         cells = {cell.name: cell for cell in notebook.grade_cells}
         for grade_id in [g for g in order if g in cells] + sorted(set(cells) - set(order)):
             exercise = ExerciseResult(
@@ -372,7 +374,7 @@ def _read_lesson(gradebook: Gradebook, coursedir: CourseDirectory, name: str) ->
     return LessonResult(
         name=name,
         title=lesson_title or name,
-        idea=lesson_idea(name),
+        idea=idea,
         students=len(roster),
         not_submitted=[s for s in roster if s not in submitted],
         exercises=result,

@@ -56,6 +56,7 @@ from nbgrader.preprocessors import (
     OverwriteCells,
 )
 
+from course.cells import grade_id_of, has_nbgrader_meta, unmark
 from course.grading.notes import is_notes_cell, notes_cell
 
 #: Where the sanitize steps collect their notes for :class:`GraderNotes` (in ``resources``).
@@ -80,11 +81,6 @@ def listed(ids: list[str]) -> str:
     return ", ".join(f"`{name}`" for name in ids)
 
 
-def grade_id(cell: NotebookNode) -> str | None:
-    """The nbgrader grade id of ``cell`` (None for an ordinary cell)."""
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or None
-
-
 # --------------------------------------------------------------------------- copies
 
 
@@ -94,21 +90,21 @@ class KeepLastCopy(DeduplicateIds):
 
     >>> cells = [nbformat.v4.new_code_cell("a = 1", metadata={"nbgrader": {"grade_id": "ex"}}) for _ in range(2)]
     >>> nb, res = KeepLastCopy().preprocess(nbformat.v4.new_notebook(cells=cells), {})
-    >>> [grade_id(c) for c in nb.cells], res[NOTES][0][:40]
+    >>> [grade_id_of(c) for c in nb.cells], res[NOTES][0][:40]
     ([None, 'ex'], 'Cell `ex` appears 2 times in your notebo')
     """
 
     def preprocess(
         self, nb: NotebookNode, resources: ResourcesDict
     ) -> tuple[NotebookNode, ResourcesDict]:
-        counts = Counter(gid for gid in map(grade_id, nb.cells) if gid)
+        counts = Counter(gid for gid in map(grade_id_of, nb.cells) if gid)
         seen: set[str] = set()
         for cell in reversed(nb.cells):
-            gid = grade_id(cell)
+            gid = grade_id_of(cell)
             if gid is None:
                 continue
             if gid in seen:
-                del cell.metadata["nbgrader"]
+                unmark(cell)
             seen.add(gid)
         for gid, count in counts.items():
             if count > 1:
@@ -157,7 +153,7 @@ class FairOverwriteCells(OverwriteCells):
                     resources,
                     f"You edited read-only cell(s) {listed(self._edited)}; the original was put back before grading.",
                 )
-            present = [gid for gid in map(grade_id, nb.cells) if gid]
+            present = [gid for gid in map(grade_id_of, nb.cells) if gid]
             in_lesson = [gid for gid in order if gid in present]
             if [gid for gid in present if gid in order] != in_lesson:
                 add_note(
@@ -195,12 +191,11 @@ class FairOverwriteCells(OverwriteCells):
     def preprocess_cell(
         self, cell: NotebookNode, resources: ResourcesDict, cell_index: int
     ) -> tuple[NotebookNode, ResourcesDict]:
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if meta is None:
+        if not has_nbgrader_meta(cell):
             return cell, resources
-        gid = meta.get("grade_id")
+        gid = grade_id_of(cell)
         if not gid:
-            del cell.metadata["nbgrader"]
+            meta = unmark(cell)
             if any(meta.get(role) for role in _ROLES):
                 add_note(
                     resources,
@@ -213,7 +208,7 @@ class FairOverwriteCells(OverwriteCells):
             self.log.warning(
                 "Cell '%s' does not exist in the database; it runs as an ordinary cell", gid
             )
-            del cell.metadata["nbgrader"]
+            unmark(cell)
             add_note(
                 resources,
                 f"Cell {cell_index + 1} is marked as `{gid}`, a cell this lesson does not have "
@@ -253,7 +248,7 @@ class FairOverwriteCells(OverwriteCells):
                 coursedir.format_path(coursedir.source_directory, ".", self.assignment_id)
             )
             source = nbformat.read(folder / f"{self.notebook_id}.ipynb", as_version=4)
-            order = [gid for gid in map(grade_id, source.cells) if gid]
+            order = [gid for gid in map(grade_id_of, source.cells) if gid]
         known = [c.name for c in source_nb.source_cells]
         return [gid for gid in order if gid in known] + [gid for gid in known if gid not in order]
 
@@ -265,7 +260,7 @@ class FairOverwriteCells(OverwriteCells):
         source = {c.name: c for c in source_nb.source_cells}
         graded = {c.name: c for c in source_nb.grade_cells}
         solutions = {c.name for c in source_nb.solution_cells}
-        present = {gid: cell for cell in nb.cells if (gid := grade_id(cell))}
+        present = {gid: cell for cell in nb.cells if (gid := grade_id_of(cell))}
         for gid in missing:
             self.log.warning("Missing grade cell %s encountered, adding to notebook", gid)
             new = self.missing_cell_transform(
@@ -284,7 +279,7 @@ class FairOverwriteCells(OverwriteCells):
         """nbgrader's entry point, kept for callers of the upstream API."""
         source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
         order = self._lesson_order(source_nb)
-        present = set(filter(None, map(grade_id, nb.cells)))
+        present = set(filter(None, map(grade_id_of, nb.cells)))
         missing = [c.name for c in source_nb.grade_cells if c.name not in present]
         return self._add_missing_grade_cells(nb, source_nb, order, missing), resources
 

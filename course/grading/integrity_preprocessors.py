@@ -45,6 +45,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import LimitOutput, NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Integer
 
+from course.cells import grade_id_of, is_test
 from course.grading.fairness import holds_sanitize_notes
 from course.grading.integrity import describe, scan_code
 from course.grading.notes import NOTES_TITLE, is_notes_cell, notes_cell
@@ -84,13 +85,13 @@ class GuardSubmission(NbGraderPreprocessor):
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if grade_id in instructor and _is_instructor_code(cell.source, instructor[grade_id]):
+            gid = grade_id_of(cell)
+            if gid in instructor and _is_instructor_code(cell.source, instructor[gid]):
                 continue  # the instructor's own code (restored or added back by OverwriteCells)
             found = scan_code(cell.source)
             if found:
                 findings.append(
-                    {"cell": index, "grade_id": grade_id, "kind": "code", "what": describe(found)}
+                    {"cell": index, "grade_id": gid, "kind": "code", "what": describe(found)}
                 )
         removed, file_findings = guard_folder(folder)
         findings += file_findings
@@ -216,7 +217,7 @@ class JudgeIntegrity(NbGraderPreprocessor):
         offset = max(
             0, len(nb.cells) - int(data.get("cells", len(nb.cells)))
         )  # a notes cell put on top
-        tests = [(i, c) for i, c in enumerate(nb.cells) if _is_test(c)]
+        tests = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_test(c)]
         for index, cell in tests:
             odd = [o for o in cell.get("outputs", []) if _unexpected(o)]
             if odd:
@@ -229,7 +230,7 @@ class JudgeIntegrity(NbGraderPreprocessor):
                     {
                         "cell": index - offset,
                         "kind": "output",
-                        "grade_id": _grade_id(cell),
+                        "grade_id": grade_id_of(cell),
                         "what": "showed output the kit's tests never produce ("
                         + ", ".join(kinds)
                         + "): code that ran earlier changed how cells run",
@@ -243,7 +244,7 @@ class JudgeIntegrity(NbGraderPreprocessor):
             for index, cell in tests:
                 hit = index == start if finding["kind"] == "output" else index > start
                 if hit:
-                    manual.setdefault(_grade_id(cell), []).append(_where(finding))
+                    manual.setdefault(grade_id_of(cell), []).append(_where(finding))
         resources[MANUAL_KEY] = manual
         notes = integrity_notes(findings, removed, manual)
         if notes:
@@ -252,14 +253,6 @@ class JudgeIntegrity(NbGraderPreprocessor):
             else:
                 nb.cells.insert(0, notes_cell(notes))
         return nb, resources
-
-
-def _is_test(cell: NotebookNode) -> bool:
-    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
-
-
-def _grade_id(cell: NotebookNode) -> str:
-    return cell.metadata.nbgrader["grade_id"]
 
 
 def _unexpected(output: NotebookNode) -> bool:
@@ -316,15 +309,15 @@ class IntegritySaveAutoGrades(SaveAutoGrades):
     output nbgrader cannot turn into a score never stops the grader."""
 
     def _add_score(self, cell: NotebookNode, resources: dict) -> None:
-        grade_id = cell.metadata["nbgrader"]["grade_id"]
-        flagged = grade_id in resources.get(MANUAL_KEY, {})
+        gid = grade_id_of(cell)
+        flagged = gid in resources.get(MANUAL_KEY, {})
         if not flagged:
             try:
                 utils.determine_grade(cell, self.log)
             except Exception as error:  # noqa: BLE001 - e.g. partial credit above the cell's points
                 self.log.warning(
                     "Cell %s: its output cannot be scored (%s); it needs manual grading.",
-                    grade_id,
+                    gid,
                     error,
                 )
                 flagged = True
@@ -332,7 +325,7 @@ class IntegritySaveAutoGrades(SaveAutoGrades):
             super()._add_score(cell, resources)
             return
         grade = self.gradebook.find_grade(
-            grade_id, self.notebook_id, self.assignment_id, self.student_id
+            gid, self.notebook_id, self.assignment_id, self.student_id
         )
         grade.auto_score = 0
         grade.needs_manual_grade = True

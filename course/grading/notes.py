@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import nbformat
 from nbformat import NotebookNode
 
+from course.cells import grade_id_of
 from course.grading.settings import format_bytes
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def execution_notes(
     notes = []
 
     def where(index: int) -> str:
-        gid = nb.cells[index].get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        gid = grade_id_of(nb.cells[index])
         return f"cell {index + 1}" + (f" (`{gid}`)" if gid else "")
 
     for index in report.timed_out:

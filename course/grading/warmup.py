@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from nbformat import NotebookNode
 
+from course.cells import is_locked, is_solution
+
 
 @dataclass(frozen=True)
 class WarmKernelPlan:
@@ -69,7 +71,7 @@ def warmup_plan(nb: NotebookNode) -> tuple[tuple[tuple[str, str], ...], tuple[st
     env: dict[str, str] = {}
     modules: dict[str, None] = {}
     for cell in nb.cells:
-        if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        if cell.cell_type != "code" or is_solution(cell):
             continue
         try:
             tree = ast.parse(_strip_magics(cell.source))
@@ -168,7 +170,7 @@ def warm_kernel_fits(nb: NotebookNode, plan: WarmKernelPlan) -> bool:
         return True
     allowed = dict(plan.env)
     for cell in nb.cells:
-        if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("locked"):
+        if cell.cell_type != "code" or is_locked(cell):
             continue
         if _ENV_MAGIC.search(cell.source):
             return False

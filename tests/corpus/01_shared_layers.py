@@ -7,10 +7,10 @@ cells test_ex1_shared_model 3, test_ex2_separate_model 3, test_ex3_prediction 2.
 
 import nbformat
 
+from course.cells import cell_by_id
 from course.corpus import (
     Submission,
     add_foreign_cell,
-    cell,
     delete_cell,
     delete_cells,
     duplicate_cell,
@@ -65,7 +65,7 @@ def import_first(module: str, grade_id: str):
     """A transform: the (right) answer in ``grade_id`` starts by importing ``module``."""
 
     def transform(nb):
-        answer = cell(nb, grade_id)
+        answer = cell_by_id(nb, grade_id)
         answer.source = f"import {module}\n" + answer.source
 
     return transform

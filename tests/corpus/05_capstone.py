@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from course.cells import grade_id_of
 from course.corpus import (
     Submission,
     add_foreign_cell,
@@ -41,7 +42,7 @@ A, B, C, D = (
 def _solution(grade_id: str) -> str:
     """The instructor's code of solution cell ``grade_id``, without the SOLUTION markers."""
     for cell in json.loads(SOURCE.read_text(encoding="utf-8"))["cells"]:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+        if grade_id_of(cell) == grade_id:
             source = "".join(cell["source"])
             return "\n".join(
                 line

@@ -35,7 +35,7 @@ GRADING_MODULES = sorted(
 )
 
 
-@pytest.mark.parametrize("name", ["course.config", *GRADING_MODULES])
+@pytest.mark.parametrize("name", ["course.config", "course.cells", *GRADING_MODULES])
 def test_doctests(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0, name

@@ -11,13 +11,12 @@ import nbformat
 import pytest
 
 import course.corpus
+from course.cells import exercises, graded_points
 from course.corpus import (
     Submission,
     coverage_problems,
     edit_cell,
-    exercises,
     full_marks,
-    graded_points,
     lesson_corpus,
     load_corpus,
     no_marks,

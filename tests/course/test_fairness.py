@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course.cells import grade_id_of
 from course.config import CONFIG_FILE, load_course_config
 from course.corpus import (
     Submission,
@@ -28,7 +29,7 @@ from course.corpus import (
     place_submissions,
 )
 from course.grading.autograder import Autograder
-from course.grading.fairness import grade_id, sanitize_preprocessors
+from course.grading.fairness import sanitize_preprocessors
 from course.grading.notes import is_notes_cell
 from course.lessons import find_lessons
 
@@ -94,7 +95,7 @@ def sanitized(
     assert not is_notes_cell(nb.cells[0]), (
         "course grade writes the notes after the run, with its own"
     )
-    ids = [gid if gid else "." for gid in map(grade_id, nb.cells)]
+    ids = [gid if gid else "." for gid in map(grade_id_of, nb.cells)]
     return ids, prepared.notes[FIXTURE.name], ""
 
 

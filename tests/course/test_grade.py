@@ -23,6 +23,7 @@ import psutil
 import pytest
 from nbgrader.api import Gradebook
 
+from course.cells import grade_id_of
 from course.cli import SUBCOMMANDS
 from course.cli import main as course_main
 from course.config import CONFIG_FILE, load_course_config
@@ -128,7 +129,7 @@ def points(course: Path, lesson) -> dict[str, dict[str, float]]:  # noqa: ANN001
 
 
 def expected_points(cases, lesson) -> dict[str, dict[str, float]]:  # noqa: ANN001
-    from course.corpus import graded_points
+    from course.cells import graded_points
 
     maximum = graded_points(nbformat.read(lesson.source_notebook, as_version=4))
     return {case.name: case.expected_points(maximum) for case in cases}
@@ -519,9 +520,7 @@ def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(
 
     # The cells after a stopped kernel say why they did not run; the feedback shows it.
     exits = autograded(course, "exits", FIXTURE)
-    test_mean = next(
-        c for c in exits.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean"
-    )
+    test_mean = next(c for c in exits.cells if grade_id_of(c) == "test_mean")
     assert "Not run: the grader stopped the kernel in cell 4" in notebook_text(test_mean)
     assert "No module named 'no_such_module_xyz'" in notebook_text(
         autograded(course, "missing-module", FIXTURE)
@@ -715,9 +714,7 @@ def test_a_notebook_gets_a_time_budget_in_both_graders(fixture_template, tmp_pat
 
     for course in (serial, parallel):
         nb = autograded(course, "spends-budget", FIXTURE)
-        test_mean = next(
-            c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean"
-        )
+        test_mean = next(c for c in nb.cells if grade_id_of(c) == "test_mean")
         assert (
             "TimeBudgetExceeded: Not run: your notebook's cells used up their time budget (3 s"
             in notebook_text(test_mean)
@@ -756,9 +753,7 @@ def _sets_backend_before_import(nb: nbformat.NotebookNode) -> None:
     nb.cells[1].source = (
         'import os\nos.environ["MPLBACKEND"] = "svg"\nimport matplotlib\n' + nb.cells[1].source
     )
-    fill = next(
-        c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "square"
-    )
+    fill = next(c for c in nb.cells if grade_id_of(c) == "square")
     fill.source = 'assert matplotlib.get_backend() == "svg", matplotlib.get_backend()\n' + SQUARE
 
 

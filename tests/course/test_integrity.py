@@ -16,6 +16,7 @@ from nbgrader.api import Gradebook
 import course.grading.integrity
 import course.grading.integrity_preprocessors
 import course.grading.notes
+from course.cells import grade_id_of
 from course.config import with_bin_first
 from course.corpus import lesson_corpus
 from course.grading.integrity import scan_code
@@ -109,13 +110,13 @@ def test_no_honest_corpus_case_is_flagged():
     for lesson in find_lessons(REPO):
         learner = nbformat.read(lesson.release_notebook, as_version=4)
         source = nbformat.read(lesson.source_notebook, as_version=4)
-        given = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in learner.cells}
+        given = {grade_id_of(c): c.source for c in learner.cells}
         for case in lesson_corpus(lesson):
             nb = case.notebook(learner, source)
             if not hasattr(nb, "cells") or case.integrity_note:
                 continue
             for cell in nb.cells:
-                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                grade_id = grade_id_of(cell)
                 if (
                     cell.cell_type == "code"
                     and given.get(grade_id) != cell.source

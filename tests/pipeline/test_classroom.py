@@ -44,15 +44,10 @@ from nbgrader.exchange import ExchangeFactory
 from traitlets.config import Config
 
 from course.build import IGNORED
+from course.cells import graded_points
 from course.cli import main as course_main
 from course.config import CONFIG_FILE, load_course_config, tool_environment, with_bin_first
-from course.corpus import (
-    Submission,
-    feedback_outputs,
-    graded_points,
-    lesson_corpus,
-    write_submission,
-)
+from course.corpus import Submission, feedback_outputs, lesson_corpus, write_submission
 from course.lessons import Lesson, find_lessons
 
 pytestmark = [

@@ -18,7 +18,8 @@ import nbformat
 import psutil
 import pytest
 
-from course.corpus import feedback_outputs, graded_points
+from course.cells import graded_points
+from course.corpus import feedback_outputs
 from course.grading.notes import is_notes_cell
 from course.grading.sandbox import landlock_abi
 

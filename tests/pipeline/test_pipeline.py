@@ -10,9 +10,10 @@ import nbformat
 import pytest
 
 from course.build import compare_folders
+from course.cells import graded_points
 from course.cli import main as course_main
 from course.config import CONFIG_FILE
-from course.corpus import feedback_outputs, graded_points
+from course.corpus import feedback_outputs
 from course.grading.notes import is_notes_cell
 
 pytestmark = pytest.mark.pipeline
