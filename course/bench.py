@@ -126,7 +126,8 @@ def measure_floor(setup_source: str, repeat: int, work: Path) -> dict[str, Any]:
             raise RuntimeError(f"the setup cell failed in a fresh kernel: {run['error']}")
         runs.append(run)
         _log(
-            f"floor: {run['wall']:.2f} s (setup cell {run['setup']:.2f} s, peak {run['peak_bytes'] / MiB:.0f} MiB)"
+            f"floor: {run['wall']:.2f} s (setup cell {run['setup']:.2f} s, peak "
+            f"{run['peak_bytes'] / MiB:.0f} MiB)"
         )
     return {
         "seconds": round(statistics.median(r["wall"] for r in runs), 3),
@@ -146,9 +147,8 @@ def measure_lesson(lesson: Lesson, work: Path, timeout: int) -> dict[str, Any]:
     run = run_notebook(nb, folder, timeout)
     slow = [t for t in run["cells"] if not t["setup"] and t["seconds"] >= CELL_LIMIT]
     _log(
-        f"{lesson.name}: wall {run['wall']:.1f} s, compute {run['compute']:.1f} s, "
-        f"peak {run['peak_bytes'] / MiB:.0f} MiB"
-        + (f", FAILED: {run['error']}" if run["error"] else "")
+        f"{lesson.name}: wall {run['wall']:.1f} s, compute {run['compute']:.1f} s, peak "
+        f"{run['peak_bytes'] / MiB:.0f} MiB" + (f", FAILED: {run['error']}" if run["error"] else "")
     )
     return {"name": lesson.name, **run, "slow_cells": slow}
 
@@ -265,7 +265,8 @@ def build_class(
         done = nbgrader_command("generate_assignment", lesson.name, cwd=course)
         if done.returncode != 0:
             raise RuntimeError(
-                f"nbgrader generate_assignment {lesson.name} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+                f"nbgrader generate_assignment {lesson.name} "
+                f"failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
             )
         # Learners start from the committed learner notebook, as in tests/pipeline.
         place_submissions(
@@ -304,7 +305,8 @@ def grade_differences(
 ) -> list[str]:
     """One line per grade key where the two gradebooks disagree (or one lacks it).
 
-    >>> grade_differences({"s/l/t": 1.0, "s/l/u": 2.0}, {"s/l/t": 1.0, "s/l/u": 0.0}, ("nbgrader", "course grade"))
+    >>> serial, parallel = {"s/l/t": 1.0, "s/l/u": 2.0}, {"s/l/t": 1.0, "s/l/u": 0.0}
+    >>> grade_differences(serial, parallel, ("nbgrader", "course grade"))
     ['s/l/u: nbgrader 2.0, course grade 0.0']
     """
     return [
@@ -365,7 +367,8 @@ def grader_command(override: str | None) -> tuple[list[str] | None, str | None]:
     if "grade" not in SUBCOMMANDS:
         return (
             None,
-            "`course grade` is not registered in course/cli.py (pass --grader-cmd to use another one)",
+            "`course grade` is not registered in course/cli.py (pass --grader-cmd to use another "
+            "one)",
         )
     return [str(Path(sys.executable).parent / "course"), "grade"], None
 
@@ -395,11 +398,11 @@ def measure_class(
         "workers": workers,
         "cases": {
             name: [s.name for s in class_cases(lesson_corpus(lesson))]
-            for name, lesson in zip(names, lessons)
+            for name, lesson in zip(names, lessons, strict=True)
         },
         "left_out": {
             name: {s.name: left_out_reason(s) for s in lesson_corpus(lesson) if left_out_reason(s)}
-            for name, lesson in zip(names, lessons)
+            for name, lesson in zip(names, lessons, strict=True)
         },
         "rule": "learner i (from 1) hands in case (i - 1) mod len(cases) of every lesson",
     }
@@ -437,7 +440,8 @@ def measure_class(
     parallel_grades = read_grades(parallel_dir, course_id, names, students)
     differences = grade_differences(serial_grades, parallel_grades, ("nbgrader", "course grade"))
     _log(
-        f"class: course grade {seconds:.1f} s, exit {done.returncode}, {len(differences)} grade differences"
+        f"class: course grade {seconds:.1f} s, exit {done.returncode}, {len(differences)} grade "
+        "differences"
     )
     result["parallel"] = {
         "available": True,
@@ -495,7 +499,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--grader-cmd",
         metavar="COMMAND",
-        help="command line standing for `course grade` (default: this environment's `course grade`)",
+        help="command line standing for `course grade` (default: this environment's `course "
+        "grade`)",
     )
     parser.add_argument(
         "--json", type=Path, help=f"where to write the JSON report (default: <root>/{DEFAULT_JSON})"

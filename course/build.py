@@ -150,8 +150,8 @@ def generate_release(lessons: list[Lesson]) -> Iterator[Path]:
             result = capture_log(converter)
             if not result["success"]:
                 raise BuildError(
-                    f"{lesson.name}: nbgrader generate_assignment failed\n"
-                    f"{result.get('log', '')}{result.get('error', '')}"
+                    f"{lesson.name}: nbgrader generate_assignment "
+                    f"failed\n{result.get('log', '')}{result.get('error', '')}"
                 )
         yield course_dir / RELEASE_DIR
 
@@ -174,7 +174,7 @@ def _describe_notebook_difference(expected: dict, actual: dict) -> str:
     expected_cells, actual_cells = expected.get("cells", []), actual.get("cells", [])
     if len(expected_cells) != len(actual_cells):
         return f"{len(actual_cells)} cells, expected {len(expected_cells)}"
-    for index, (want, got) in enumerate(zip(expected_cells, actual_cells)):
+    for index, (want, got) in enumerate(zip(expected_cells, actual_cells, strict=True)):
         if want != got:
             keys = sorted(key for key in set(want) | set(got) if want.get(key) != got.get(key))
             return f"cell {index} differs ({', '.join(keys)})"
@@ -261,8 +261,8 @@ def build(
             started = time.perf_counter()
             changed = execute_notebook(lesson.source_notebook, timeout=limit)
             log(
-                f"executed {lesson.source_notebook.relative_to(lesson.root)} "
-                f"in {time.perf_counter() - started:.1f} s ({'updated' if changed else 'unchanged'})"
+                f"executed {lesson.source_notebook.relative_to(lesson.root)} in "
+                f"{time.perf_counter() - started:.1f} s ({'updated' if changed else 'unchanged'})"
             )
             created = sorted(
                 p.relative_to(lesson.root).as_posix() for p in _files_in(lesson.source_dir) - before
@@ -330,8 +330,9 @@ def run(args: argparse.Namespace) -> int:
             for name, problems in sorted(differences.items()):
                 print(f"{name}: " + "; ".join(problems), file=sys.stderr)
             print(
-                f"course build --check: {RELEASE_DIR}/ is out of date for {', '.join(sorted(differences))}. "
-                "Run `make notebooks` (or `course build --no-execute`) and commit the result.",
+                f"course build --check: {RELEASE_DIR}/ is out of date for "
+                f"{', '.join(sorted(differences))}. Run `make notebooks` (or `course build "
+                "--no-execute`) and commit the result.",
                 file=sys.stderr,
             )
             return 1

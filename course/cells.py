@@ -37,7 +37,8 @@ def has_nbgrader_meta(cell: NotebookNode) -> bool:
     """Whether the cell carries nbgrader metadata at all (even an empty dict; not null).
 
     >>> from nbformat.v4 import new_code_cell
-    >>> has_nbgrader_meta(new_code_cell(metadata={"nbgrader": {}})), has_nbgrader_meta(new_code_cell())
+    >>> empty = new_code_cell(metadata={"nbgrader": {}})
+    >>> has_nbgrader_meta(empty), has_nbgrader_meta(new_code_cell())
     (True, False)
     """
     return cell.get("metadata", {}).get(NBGRADER) is not None

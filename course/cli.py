@@ -25,11 +25,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "setup-lab": (
         "course.setup_lab",
-        "set up this environment's JupyterLab for a role: local or hub learner, grader (idempotent)",
+        "set up this environment's JupyterLab for a role: local or hub learner, grader "
+        "(idempotent)",
     ),
     "setup-hub": (
         "course.hub",
-        "once per JupyterHub, as root: the shared exchange and nbgrader settings (docs/jupyterhub.md)",
+        "once per JupyterHub, as root: the shared exchange and nbgrader settings "
+        "(docs/jupyterhub.md)",
     ),
     "report": (
         "course.report",

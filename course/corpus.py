@@ -159,7 +159,8 @@ class Submission:
     def __post_init__(self) -> None:
         if not _STUDENT_ID.match(self.name):
             raise ValueError(
-                f"submission name {self.name!r} must match {_STUDENT_ID.pattern} (it is a student id)"
+                f"submission name {self.name!r} must match {_STUDENT_ID.pattern} (it is a student "
+                "id)"
             )
         if self.base not in ("solution", "blank"):
             raise ValueError(f"{self.name}: base must be 'solution' or 'blank', not {self.base!r}")
@@ -197,8 +198,9 @@ class Submission:
         expected = {gid: float(v) for gid, v in self.expected.items()}
         if set(expected) != set(points):
             raise KeyError(
-                f"{self.name}: expected must name every test cell exactly once "
-                f"(missing {sorted(set(points) - set(expected))}, unknown {sorted(set(expected) - set(points))})"
+                f"{self.name}: expected must name every test cell exactly once (missing "
+                f"{sorted(set(points) - set(expected))}, unknown "
+                f"{sorted(set(expected) - set(points))})"
             )
         return expected
 
@@ -208,7 +210,8 @@ class Submission:
         """grade_id -> what differs, for the test cells where ``actual`` (from a gradebook)
         is not what this submission must get; empty when every cell is right.
 
-        >>> Submission("a", expected=full_marks()).wrong_points({"t1": 1, "t2": 2}, {"t1": 1, "t2": 0})
+        >>> points, actual = {"t1": 1, "t2": 2}, {"t1": 1, "t2": 0}
+        >>> Submission("a", expected=full_marks()).wrong_points(points, actual)
         {'t2': 'got 0, expected 2.0'}
         """
         expected = self.expected_points(points)
@@ -258,7 +261,8 @@ class Submission:
         unknown = sorted(set(self.answers) - solution_ids)
         if unknown:
             raise KeyError(
-                f"{self.name}: answers for unknown solution cells {unknown}; known: {sorted(solution_ids)}"
+                f"{self.name}: answers for unknown solution cells {unknown}; known: "
+                f"{sorted(solution_ids)}"
             )
         answers.update(self.answers)
         for grade_id, source in answers.items():
@@ -356,7 +360,8 @@ def delete_cell(grade_id: str) -> Transform:
 def delete_cells(*grade_ids: str) -> Transform:
     """A transform that removes several cells (a learner who deletes a whole exercise).
 
-    >>> Submission("deletes_exercise", transform=delete_cells("ex_a", "test_a"), expected=no_marks()).name
+    >>> deletes = delete_cells("ex_a", "test_a")
+    >>> Submission("deletes_exercise", transform=deletes, expected=no_marks()).name
     'deletes_exercise'
     """
     steps = [delete_cell(gid) for gid in grade_ids]
@@ -372,7 +377,9 @@ def duplicate_cell(grade_id: str) -> Transform:
     """A transform that pastes a copy of cell ``grade_id`` right below it (same metadata,
     same grade id: what copy and paste in Jupyter does).
 
-    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade_id": "a"}})])
+    >>> from course.cells import mark
+    >>> cell = mark(nbformat.v4.new_code_cell("x = 1"), grade_id="a")
+    >>> nb = nbformat.v4.new_notebook(cells=[cell])
     >>> duplicate_cell("a")(nb); [c.source for c in nb.cells]
     ['x = 1', 'x = 1']
     """
@@ -390,7 +397,9 @@ def move_cells(first: str, last: str) -> Transform:
     included, with the ordinary cells between them) to the end of the notebook.
 
     >>> ids = ["a", "b", "c"]
-    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(i, metadata={"nbgrader": {"grade_id": i}}) for i in ids])
+    >>> from course.cells import mark
+    >>> cells = [mark(nbformat.v4.new_code_cell(i), grade_id=i) for i in ids]
+    >>> nb = nbformat.v4.new_notebook(cells=cells)
     >>> move_cells("a", "b")(nb); [c.source for c in nb.cells]
     ['c', 'a', 'b']
     """
@@ -409,7 +418,8 @@ def add_foreign_cell(after: str, grade_id: str, source: str, points: float = 1) 
     """A transform that pastes, below cell ``after``, a graded test cell ``grade_id`` the
     lesson does not have (copied from another lesson or an older release).
 
-    >>> Submission("pastes", transform=add_foreign_cell("ex_a", "test_other", "assert True"), expected=no_marks()).name
+    >>> pastes = add_foreign_cell("ex_a", "test_other", "assert True")
+    >>> Submission("pastes", transform=pastes, expected=no_marks()).name
     'pastes'
     """
 
@@ -507,7 +517,7 @@ def coverage_problems(cases: Sequence[Submission], instructor: Path | NotebookNo
         if not tests:
             continue
 
-        def loses_only_here(c: Submission) -> bool:
+        def loses_only_here(c: Submission, tests: list[str] = tests) -> bool:
             expected = c.expected_points(points)
             lost = {gid for gid in points if expected[gid] < points[gid]}
             return bool(lost) and lost <= set(tests)
@@ -523,8 +533,8 @@ def coverage_problems(cases: Sequence[Submission], instructor: Path | NotebookNo
             for c in cases
         ):
             problems.append(
-                f"no wrong answer for exercise {solution_id!r} (answers={{{solution_id!r}: ...}}) that loses "
-                f"points on {', '.join(tests)} only and lists feedback_contains"
+                f"no wrong answer for exercise {solution_id!r} (answers={{{solution_id!r}: ...}}) "
+                f"that loses points on {', '.join(tests)} only and lists feedback_contains"
             )
     return problems
 

@@ -169,8 +169,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"course lab: set up for learners: {line}", flush=True)
     except OSError as error:  # a read-only environment: use it as it is
         print(
-            f"course lab: could not write the learner setup ({error}); "
-            "run `course setup-lab` where you can write",
+            f"course lab: could not write the learner setup ({error}); run `course setup-lab` "
+            "where you can write",
             file=sys.stderr,
         )
 
@@ -199,9 +199,8 @@ def run(args: argparse.Namespace) -> int:
                 view = "teacher view of" if args.teacher else "learner view of"
                 root = course_dir if args.teacher else course_dir / LEARNER_FOLDER
                 print(
-                    f"\nJupyterLab is ready: {view} {root}\n"
-                    f"    http://{HOST}:{args.port}/lab?token={token}\n"
-                    "Stop it with Ctrl-C.\n",
+                    f"\nJupyterLab is ready: {view} {root}\n    "
+                    f"http://{HOST}:{args.port}/lab?token={token}\nStop it with Ctrl-C.\n",
                     flush=True,
                 )
             elif process.poll() is None:
@@ -212,8 +211,8 @@ def run(args: argparse.Namespace) -> int:
                 process.terminate()
             else:
                 print(
-                    f"course lab: JupyterLab exited with code {process.returncode} "
-                    f"(is port {args.port} in use? try --port)",
+                    f"course lab: JupyterLab exited with code {process.returncode} (is port "
+                    f"{args.port} in use? try --port)",
                     file=sys.stderr,
                 )
             return process.wait()

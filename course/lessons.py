@@ -97,8 +97,8 @@ def find_lessons(root: Path, names: list[str] | None = None) -> list[Lesson]:
         missing = [name for name in unknown if name not in available]
         if missing:
             raise ValueError(
-                f"No such lesson in {root / SOURCE_DIR}: {', '.join(missing)} "
-                f"(available: {', '.join(available) or 'none'})"
+                f"No such lesson in {root / SOURCE_DIR}: {', '.join(missing)} (available: "
+                f"{', '.join(available) or 'none'})"
             )
         available = [name for name in available if name in unknown]
     return [Lesson(root, name) for name in available]

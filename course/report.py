@@ -290,8 +290,8 @@ def read_class(course_dir: Path, assignments: list[str] | None = None) -> ClassR
         and not Path(coursedir.db_url[len("sqlite:///") :]).is_file()
     ):
         raise FileNotFoundError(
-            f"no gradebook at {coursedir.db_url[len('sqlite:///') :]}: run `nbgrader generate_assignment` "
-            "and `nbgrader autograde` in the course directory first"
+            f"no gradebook at {coursedir.db_url[len('sqlite:///') :]}: run `nbgrader "
+            "generate_assignment` and `nbgrader autograde` in the course directory first"
         )
     with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
         known = [a.name for a in gradebook.assignments]
@@ -299,7 +299,8 @@ def read_class(course_dir: Path, assignments: list[str] | None = None) -> ClassR
         unknown = [n for n in names if n not in known]
         if unknown:
             raise LookupError(
-                f"not in the gradebook: {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"
+                f"not in the gradebook: {', '.join(unknown)} (known: "
+                f"{', '.join(sorted(known)) or 'none'})"
             )
         return ClassReport(
             coursedir.course_id, [_read_lesson(gradebook, coursedir, name) for name in names]
@@ -390,9 +391,9 @@ def to_json(report: ClassReport) -> dict:
     for lesson in report.lessons:
         data = asdict(lesson)
         data.update(submitted=lesson.submitted, pass_rate=round(lesson.pass_rate, 4))
-        for data_ex, exercise in zip(data["exercises"], lesson.exercises):
+        for data_ex, exercise in zip(data["exercises"], lesson.exercises, strict=True):
             data_ex.update(graded=exercise.graded, pass_rate=round(exercise.pass_rate, 4))
-            for data_f, failure in zip(data_ex["failures"], exercise.failures):
+            for data_f, failure in zip(data_ex["failures"], exercise.failures, strict=True):
                 data_f["count"] = failure.count
         lessons.append(data)
     return {"course_id": report.course_id, "lessons": lessons}
@@ -419,20 +420,20 @@ def to_markdown(report: ClassReport, chart: str | None = CHART_PNG, top: int = 5
     lines += [
         "## Which ideas need another look",
         "",
-        "Pass rate: the share of submitted notebooks with full points on an exercise, "
-        "averaged over the lesson's exercises.",
+        "Pass rate: the share of submitted notebooks with full points on an exercise, averaged "
+        "over the lesson's exercises.",
         "",
         "| Lesson | Idea | Submitted | Pass rate | Weakest exercise |",
         "|---|---|---:|---:|---|",
     ]
-    weakest_lesson = min(report.lessons, key=lambda l: l.pass_rate, default=None)
+    weakest_lesson = min(report.lessons, key=lambda result: result.pass_rate, default=None)
     for lesson in report.lessons:
         weakest = min(lesson.exercises, key=lambda e: e.pass_rate, default=None)
         weak = f"{weakest.title} ({_percent(weakest.pass_rate)})" if weakest else "-"
         flag = " ← lowest" if lesson is weakest_lesson and len(report.lessons) > 1 else ""
         lines.append(
-            f"| {lesson.title} | {lesson.idea or '-'} | {lesson.submitted}/{lesson.students} "
-            f"| {_percent(lesson.pass_rate)}{flag} | {weak} |"
+            f"| {lesson.title} | {lesson.idea or '-'} | {lesson.submitted}/{lesson.students} | "
+            f"{_percent(lesson.pass_rate)}{flag} | {weak} |"
         )
     if chart:
         lines += ["", f"![Share of learners with full points, per exercise]({chart})"]
@@ -455,8 +456,8 @@ def to_markdown(report: ClassReport, chart: str | None = CHART_PNG, top: int = 5
         ]
         for e in lesson.exercises:
             lines.append(
-                f"| {e.title} | `{e.grade_id}` | {e.max_points:g} | {e.passed} | {e.partly} | {e.failed} "
-                f"| {e.ungraded} | {_percent(e.pass_rate)} |"
+                f"| {e.title} | `{e.grade_id}` | {e.max_points:g} | {e.passed} | {e.partly} | "
+                f"{e.failed} | {e.ungraded} | {_percent(e.pass_rate)} |"
             )
         for e in lesson.exercises:
             if not e.failures:
@@ -468,7 +469,8 @@ def to_markdown(report: ClassReport, chart: str | None = CHART_PNG, top: int = 5
             if len(e.failures) > top:
                 rest = sum(f.count for f in e.failures[top:])
                 lines.append(
-                    f"- {rest} more, with {len(e.failures) - top} other messages (see {REPORT_JSON})"
+                    f"- {rest} more, with {len(e.failures) - top} other messages (see "
+                    f"{REPORT_JSON})"
                 )
     return "\n".join(lines) + "\n"
 
@@ -520,7 +522,7 @@ def plot_pass_rates(report: ClassReport) -> Figure:
         if len(report.lessons) > 1
         else None
     )
-    for (kind, item), tick in zip(rows, ax.get_yticklabels()):
+    for (kind, item), tick in zip(rows, ax.get_yticklabels(), strict=False):
         if kind == "lesson":
             tick.set_fontweight("bold")
             tick.set_fontsize(9)
@@ -588,8 +590,8 @@ def run(args: argparse.Namespace) -> int:
             f"; weakest: {weakest.grade_id} ({_percent(weakest.pass_rate)})" if weakest else ""
         )
         print(
-            f"{lesson.name}: {lesson.submitted}/{lesson.students} submitted, "
-            f"mean pass rate {_percent(lesson.pass_rate)}{summary}"
+            f"{lesson.name}: {lesson.submitted}/{lesson.students} submitted, mean pass rate "
+            f"{_percent(lesson.pass_rate)}{summary}"
         )
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

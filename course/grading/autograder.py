@@ -135,8 +135,8 @@ class Autograder:
             if name not in known:
                 problems.append(
                     f"assignment {name!r} is not in the gradebook {self.coursedir.db_url}: run "
-                    f"`nbgrader generate_assignment {name}` in {self.root} first (it records the cells "
-                    "that grading restores)"
+                    f"`nbgrader generate_assignment {name}` in {self.root} first (it records the "
+                    "cells that grading restores)"
                 )
         return problems
 
@@ -286,8 +286,8 @@ class Autograder:
             except Exception as error:  # noqa: BLE001 - anything nbgrader cannot read is the learner's file
                 prepared.unreadable[notebook_id] = _unreadable_reason(Path(filename), error)
                 continue
-            # What the kit's sanitize steps restored or ignored (course.grading.fairness.GraderNotes):
-            # written again after execution, with the notes on the run.
+            # What the kit's sanitize steps restored or ignored (fairness.GraderNotes): written
+            # again after execution, with the notes on the run.
             prepared.notes[notebook_id] = take_notes(sanitized)
             if prepared.notes[notebook_id]:
                 nbformat.write(sanitized, folder / f"{notebook_id}.ipynb")
@@ -447,7 +447,8 @@ def _unreadable_reason(path: Path, error: Exception) -> str:
     except nbformat.reader.NotJSONError:
         what = f"is not a notebook: its content is not valid JSON ({detail})"
     except Exception as problem:  # noqa: BLE001 - valid JSON, but not shaped like a notebook
-        what = f"is not a valid notebook ({type(problem).__name__}: {(str(problem).strip().splitlines() or [''])[0][:200]})"
+        first = (str(problem).strip().splitlines() or [""])[0][:200]
+        what = f"is not a valid notebook ({type(problem).__name__}: {first})"
     else:  # a notebook that nbgrader's checks reject (e.g. edited grading metadata)
         what = f"could not be graded: nbgrader rejected it ({type(error).__name__}: {detail})"
     return f"`{path.name}` {what}. Every test of this notebook scores 0."

@@ -71,8 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        help="notebooks executing at once (default: one per core, fewer if memory is short: "
-        "with the warm kernels, at most available memory / memory limit kernels)",
+        help="notebooks executing at once (default: one per core, fewer if memory is short: with "
+        "the warm kernels, at most available memory / memory limit kernels)",
     )
     parser.add_argument(
         "--warm",
@@ -109,8 +109,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preload",
         metavar="MODULES",
-        help="comma-separated modules warm kernels import before the notebook (default: the imports of "
-        "the assignment's setup cells; '' for none, to grade exactly like a fresh nbgrader kernel)",
+        help="comma-separated modules warm kernels import before the notebook (default: the "
+        "imports of the assignment's setup cells; '' for none, to grade exactly like a fresh "
+        "nbgrader kernel)",
     )
     parser.add_argument(
         "--scratch-dir",
@@ -121,8 +122,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-sandbox",
         dest="sandbox",
         action="store_false",
-        help="do not sandbox the grading kernels (by default, where Linux offers Landlock, they cannot read "
-        "the course folder, write outside their scratch folder or signal the grader)",
+        help="do not sandbox the grading kernels (by default, where Linux offers Landlock, they "
+        "cannot read the course folder, write outside their scratch folder or signal the grader)",
     )
     parser.add_argument("--verbose", action="store_true", help="show nbgrader's own log messages")
 
@@ -168,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         if not assignments:
             print(
-                f"course grade: no submissions in {course_dir / autograder.coursedir.submitted_directory}, nothing to do"
+                "course grade: no submissions in "
+                f"{course_dir / autograder.coursedir.submitted_directory}, nothing to do"
             )
             return 0
         jobs = autograder.find_jobs(assignments, args.student, force=args.force)
@@ -182,10 +184,10 @@ def run(args: argparse.Namespace) -> int:
         )
         budget_text = f" ({budget} s per notebook)" if budget else " (no budget per notebook)"
         print(
-            f"course grade: {len(jobs.todo)} submission{'s' * (len(jobs.todo) != 1)} of {', '.join(assignments)} to grade"
-            f" ({len(jobs.done)} already graded) in {course_dir}; {plural(workers, 'worker')}, "
-            f"{plural(warm, 'warm kernel')}, "
-            f"time limit {timeout} s per cell{budget_text}, memory limit {format_bytes(memory_limit)} per kernel",
+            f"course grade: {len(jobs.todo)} submission{'s' * (len(jobs.todo) != 1)} of "
+            f"{', '.join(assignments)} to grade ({len(jobs.done)} already graded) in {course_dir}; "
+            f"{plural(workers, 'worker')}, {plural(warm, 'warm kernel')}, time limit {timeout} s "
+            f"per cell{budget_text}, memory limit {format_bytes(memory_limit)} per kernel",
             flush=True,
         )
         if args.scratch_dir:
@@ -225,7 +227,8 @@ def run(args: argparse.Namespace) -> int:
             )
         except KeyboardInterrupt:
             print(
-                "\ncourse grade: interrupted; graded submissions are kept, run again to grade the rest",
+                "\ncourse grade: interrupted; graded submissions are kept, run again to grade the "
+                "rest",
                 file=sys.stderr,
             )
             return 130
@@ -252,15 +255,17 @@ def _sandbox(
     """The sandbox rules of this run (None: no sandbox), and a line saying what they do."""
     if not args.sandbox:
         print(
-            "course grade: kernels NOT sandboxed (--no-sandbox): notebooks can read and write the course folder",
+            "course grade: kernels NOT sandboxed (--no-sandbox): notebooks can read and write the "
+            "course folder",
             flush=True,
         )
         return None
     abi = landlock_abi()
     if abi < 1:
         print(
-            "course grade: this system has no Landlock (Linux 5.13+), so kernels are not sandboxed: a notebook can "
-            "read and write files of the course folder by absolute path; grade on a recent Linux to prevent it",
+            "course grade: this system has no Landlock (Linux 5.13+), so kernels are not "
+            "sandboxed: a notebook can read and write files of the course folder by absolute "
+            "path; grade on a recent Linux to prevent it",
             flush=True,
         )
         return None
@@ -278,8 +283,8 @@ def _sandbox(
     signals = "" if abi >= 6 else "; Linux 6.12+ would also stop them from signalling the grader"
     print(
         f"course grade: kernels sandboxed (Landlock ABI {abi}): they cannot read "
-        f"{', '.join(str(p) for p in rules.hide)} except the Python packages they import, nor write outside their "
-        f"scratch folder{network}{signals}",
+        f"{', '.join(str(p) for p in rules.hide)} except the Python packages they import, nor "
+        f"write outside their scratch folder{network}{signals}",
         flush=True,
     )
     return rules

@@ -109,12 +109,14 @@ def print_summary(
             mean = statistics.fmean(scores)
             share = f" ({100 * mean / maximum:.0f}%)" if maximum else ""
             print(
-                f"  {assignment}: mean {mean:.2f} / {maximum:g}{share} over {len(scores)} graded learners",
+                f"  {assignment}: mean {mean:.2f} / {maximum:g}{share} over {len(scores)} graded "
+                "learners",
                 file=stream,
             )
     for folder, failures in summary.warmup_failures.items():
         print(
-            f"  note: grading kernels for {folder} could not preload {printable('; '.join(failures))}",
+            f"  note: grading kernels for {folder} could not preload "
+            f"{printable('; '.join(failures))}",
             file=stream,
         )
     noted = [r for r in graded if r.notes]

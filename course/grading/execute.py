@@ -63,8 +63,8 @@ class RestartingExecute(Execute):
 
     kernel_start_attempts = Integer(
         3,
-        help="How many kernels to start, one after another, before giving up on a notebook "
-        "whose kernel does not answer at start (1: no second try, as plain nbgrader).",
+        help="How many kernels to start, one after another, before giving up on a notebook whose "
+        "kernel does not answer at start (1: no second try, as plain nbgrader).",
     ).tag(config=True)
 
     output_limit = Integer(
@@ -82,8 +82,9 @@ class RestartingExecute(Execute):
     notebook_timeout = Integer(
         None,
         allow_none=True,
-        help="Seconds all the cells of one notebook may run together (None or 0: no budget, only the "
-        "limit per cell, Execute.timeout). Cells after the budget is spent are not run; their tests score 0.",
+        help="Seconds all the cells of one notebook may run together (None or 0: no budget, only "
+        "the limit per cell, Execute.timeout). Cells after the budget is spent are not run; their "
+        "tests score 0.",
     ).tag(config=True)
 
     _start_arguments: dict[str, Any] | None = None
@@ -142,7 +143,8 @@ class RestartingExecute(Execute):
                 nbformat.v4.new_output(
                     "stream",
                     name="stderr",
-                    text=f"The notebook's time budget ({self.notebook_timeout} s for all cells) ran out in this cell.\n",
+                    text=f"The notebook's time budget ({self.notebook_timeout} s for all cells) "
+                    "ran out in this cell.\n",
                 )
             )
         return result
@@ -209,7 +211,8 @@ class RestartingExecute(Execute):
                     nbformat.v4.new_output(
                         "stream",
                         name="stdout",
-                        text=f"\n[grader: output beyond {self.output_limit // MiB} MiB was dropped]\n",
+                        text=f"\n[grader: output beyond {self.output_limit // MiB} MiB was "
+                        "dropped]\n",
                     )
                 )
             return None
@@ -224,11 +227,14 @@ class RestartingExecute(Execute):
 def budget_spent_output(budget: int, cut: int | None) -> NotebookNode:
     """The error output of a cell not run because the notebook's time budget was spent.
 
-    >>> budget_spent_output(600, 4).evalue
-    "Not run: your notebook's cells used up their time budget (600 s for all cells together) in cell 5."
+    >>> budget_spent_output(600, 4).evalue.split("budget ")[1]
+    '(600 s for all cells together) in cell 5.'
     """
     where = f" in cell {cut + 1}" if cut is not None else ""
-    message = f"Not run: your notebook's cells used up their time budget ({budget} s for all cells together){where}."
+    message = (
+        f"Not run: your notebook's cells used up their time budget ({budget} s for all cells "
+        f"together){where}."
+    )
     return nbformat.v4.new_output(
         "error", ename=BUDGET_SPENT, evalue=message, traceback=[f"{BUDGET_SPENT}: {message}"]
     )

@@ -88,7 +88,8 @@ class KeepLastCopy(DeduplicateIds):
     """One cell per grade id: the LAST copy of a copy-pasted cell keeps it (nbgrader's
     choice), the other copies lose their nbgrader metadata and run as ordinary cells.
 
-    >>> cells = [nbformat.v4.new_code_cell("a = 1", metadata={"nbgrader": {"grade_id": "ex"}}) for _ in range(2)]
+    >>> from course.cells import mark
+    >>> cells = [mark(nbformat.v4.new_code_cell("a = 1"), grade_id="ex") for _ in range(2)]
     >>> nb, res = KeepLastCopy().preprocess(nbformat.v4.new_notebook(cells=cells), {})
     >>> [grade_id_of(c) for c in nb.cells], res[NOTES][0][:40]
     ([None, 'ex'], 'Cell `ex` appears 2 times in your notebo')
@@ -113,8 +114,8 @@ class KeepLastCopy(DeduplicateIds):
                 )
                 add_note(
                     resources,
-                    f"Cell `{gid}` appears {count} times in your notebook. Every copy ran where it stands; "
-                    f"the last one counts as `{gid}`, the others as ordinary cells.",
+                    f"Cell `{gid}` appears {count} times in your notebook. Every copy ran where it "
+                    f"stands; the last one counts as `{gid}`, the others as ordinary cells.",
                 )
         return nb, resources
 
@@ -151,14 +152,16 @@ class FairOverwriteCells(OverwriteCells):
             if self._edited:
                 add_note(
                     resources,
-                    f"You edited read-only cell(s) {listed(self._edited)}; the original was put back before grading.",
+                    f"You edited read-only cell(s) {listed(self._edited)}; the original was put "
+                    "back before grading.",
                 )
             present = [gid for gid in map(grade_id_of, nb.cells) if gid]
             in_lesson = [gid for gid in order if gid in present]
             if [gid for gid in present if gid in order] != in_lesson:
                 add_note(
                     resources,
-                    "Some of your cells are in another order than in the lesson; they ran in your order, top to bottom.",
+                    "Some of your cells are in another order than in the lesson; they ran in your "
+                    "order, top to bottom.",
                 )
             graded = [c.name for c in source_nb.grade_cells]
             missing = [gid for gid in order if gid in graded and gid not in present]
@@ -169,12 +172,14 @@ class FairOverwriteCells(OverwriteCells):
                 if missing:
                     add_note(
                         resources,
-                        f"Graded cell(s) {listed(missing)} were missing from your notebook; the grader added them back and ran them.",
+                        f"Graded cell(s) {listed(missing)} were missing from your notebook; the "
+                        "grader added them back and ran them.",
                     )
             elif missing:
                 add_note(
                     resources,
-                    f"Graded cell(s) {listed(missing)} were missing from your notebook, so they score 0.",
+                    f"Graded cell(s) {listed(missing)} were missing from your notebook, so they "
+                    "score 0.",
                 )
             answers = [
                 c.name
@@ -184,7 +189,8 @@ class FairOverwriteCells(OverwriteCells):
             if answers:
                 add_note(
                     resources,
-                    f"Answer cell(s) {listed(answers)} were missing from your notebook; the tests ran without them.",
+                    f"Answer cell(s) {listed(answers)} were missing from your notebook; the tests "
+                    "ran without them.",
                 )
         return nb, resources
 
@@ -199,7 +205,8 @@ class FairOverwriteCells(OverwriteCells):
             if any(meta.get(role) for role in _ROLES):
                 add_note(
                     resources,
-                    f"Cell {cell_index + 1} has grading marks without a grade id; it ran as an ordinary cell.",
+                    f"Cell {cell_index + 1} has grading marks without a grade id; it ran as an "
+                    "ordinary cell.",
                 )
             return cell, resources
         try:
@@ -328,8 +335,9 @@ def sanitize_preprocessors() -> list[type]:
     """nbgrader's sanitize list with the kit's fair steps: the value for
     ``c.Autograde.sanitize_preprocessors``.
 
-    >>> [p.__name__ for p in sanitize_preprocessors()]
-    ['ClearOutput', 'KeepLastCopy', 'OverwriteKernelspec', 'FairOverwriteCells', 'GraderNotes', 'CheckCellMetadata']
+    >>> [p.__name__ for p in sanitize_preprocessors()]  # doctest: +NORMALIZE_WHITESPACE
+    ['ClearOutput', 'KeepLastCopy', 'OverwriteKernelspec', 'FairOverwriteCells', 'GraderNotes',
+     'CheckCellMetadata']
     """
     replacements = {DeduplicateIds: KeepLastCopy, OverwriteCells: FairOverwriteCells}
     result: list[type] = []

@@ -19,7 +19,9 @@ Example:
      'assigns to `helpers.grading.pristine` (an attribute of an imported module)',
      "uses `.grading` (the grader's own checks)"]
     >>> scan_code("ip = get_ipython()\\nip.events.register('pre_run_cell', f)")
-    ['uses `get_ipython()` (the kernel that runs the grader)', 'uses `.events` (IPython event hooks)']
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['uses `get_ipython()` (the kernel that runs the grader)',
+     'uses `.events` (IPython event hooks)']
     >>> scan_code("model = keras.Sequential([layers.Dense(3)])\\n%timeit model(x)")
     []
 """

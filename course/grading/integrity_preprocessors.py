@@ -24,7 +24,7 @@ The rule for a flagged notebook: every autograded test cell that runs after a fl
 the cell and what it did. The teacher reads it and gives the points by hand if the use was
 harmless. Test cells before the flagged cell are graded as usual.
 
-Example (nbgrader_config.py; the kit's ``course.grading.execute.autograde_preprocessors()`` does it)::
+Example (nbgrader_config.py; :func:`course.grading.execute.autograde_preprocessors` does it)::
 
     c.Autograde.autograde_preprocessors = [GuardSubmission, RestartingExecute, JudgeIntegrity, ...]
 """
@@ -114,8 +114,10 @@ def _is_instructor_code(source: str, instructor: str) -> bool:
     """``source`` is the instructor's, maybe after comment lines (nbgrader's "This cell was
     missing from the submission. It was added back" header).
 
-    >>> _is_instructor_code("# added back\\n\\nx = 1", "x = 1"), _is_instructor_code("y()\\nx = 1", "x = 1")
-    (True, False)
+    >>> _is_instructor_code("# added back\\n\\nx = 1", "x = 1")
+    True
+    >>> _is_instructor_code("y()\\nx = 1", "x = 1")
+    False
     """
     if not source.endswith(instructor):
         return False
@@ -274,10 +276,12 @@ def integrity_notes(
     """The note's lines: what each flagged cell or file did, what was removed, which tests
     wait for the teacher.
 
-    >>> integrity_notes([{"cell": 4, "grade_id": "ex1", "kind": "code", "what": "uses `.events`"}], [],
-    ...                 {"test_ex1": ["cell 5 (`ex1`)"]})  # doctest: +NORMALIZE_WHITESPACE
-    ['Cell 5 (`ex1`) changes how grading runs: uses `.events`.',
-     'Test cell(s) `test_ex1` score 0 until your teacher grades them by hand (they ran after the code above).']
+    >>> finding = {"cell": 4, "grade_id": "ex1", "kind": "code", "what": "uses `.events`"}
+    >>> notes = integrity_notes([finding], [], {"test_ex1": ["cell 5 (`ex1`)"]})
+    >>> notes[0]
+    'Cell 5 (`ex1`) changes how grading runs: uses `.events`.'
+    >>> notes[1].split(" until ")[0]
+    'Test cell(s) `test_ex1` score 0'
     """
     notes = []
     for finding in findings:

@@ -110,9 +110,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 class GradingExecute(RestartingExecute):
     """nbgrader's ``Execute`` preprocessor (one that replaces a kernel which does not start,
-    :mod:`course.grading.execute`) that starts its kernels contained (:mod:`course.grading.contain`) and,
-    when ``rules`` are given, sandboxed. Output is capped by ``RestartingExecute.output`` (a
-    learner printing in an endless loop must not exhaust the grader)."""
+    :mod:`course.grading.execute`) that starts its kernels contained
+    (:mod:`course.grading.contain`) and, when ``rules`` are given, sandboxed. Output is capped
+    by ``RestartingExecute.output`` (a learner printing in an endless loop must not exhaust
+    the grader)."""
 
     #: Landlock rules for every kernel (None: no sandbox); containment options.
     rules: Rules | None = None
@@ -253,8 +254,8 @@ class GradingKernel:
             reply = await asyncio.wait_for(self._reply(msg_id), timeout=limit)
         except TimeoutError:
             raise KernelStartError(
-                f"the warm-up (importing {', '.join(self.plan.preload) or 'nothing'}) "
-                f"took longer than {limit} s"
+                f"the warm-up (importing {', '.join(self.plan.preload) or 'nothing'}) took longer "
+                f"than {limit} s"
             ) from None
         content = reply["content"]
         if content["status"] != "ok":
@@ -279,8 +280,8 @@ class GradingKernel:
                 if not await ensure_async(kc.is_alive()):
                     if self.stop_reason:  # the watchdog: the imports alone need more memory
                         raise KernelStartError(
-                            f"the kernel died during the warm-up: {self.stop_reason}; the memory limit is "
-                            "too small for the assignment's imports"
+                            f"the kernel died during the warm-up: {self.stop_reason}; the memory "
+                            "limit is too small for the assignment's imports"
                         ) from None
                     raise KernelStartError(
                         f"the kernel died during the warm-up: {self.last_words() or 'no message'}"
@@ -337,7 +338,7 @@ class GradingKernel:
         shutil.copytree(folder, self.cwd, dirs_exist_ok=True)
 
     def last_words(self) -> str:
-        """The last line the kernel process wrote to its own stdout/stderr (often why it crashed)."""
+        """The last line the kernel process wrote to its stdout/stderr (often why it crashed)."""
         try:
             lines = [
                 line.strip()

@@ -39,7 +39,8 @@ def notes_cell(notes: Sequence[str], title: str = NOTES_TITLE) -> NotebookNode:
 def is_notes_cell(cell: NotebookNode) -> bool:
     """Whether ``cell`` carries the grader's notes marker (:func:`notes_cell`).
 
-    >>> is_notes_cell(notes_cell(["Cell 3 ran out of memory"])), is_notes_cell(nbformat.v4.new_markdown_cell("hi"))
+    >>> notes = notes_cell(["Cell 3 ran out of memory"])
+    >>> is_notes_cell(notes), is_notes_cell(nbformat.v4.new_markdown_cell("hi"))
     (True, False)
     """
     return cell.get("metadata", {}).get("course_grade") == "notes"
@@ -58,7 +59,8 @@ def execution_notes(
     for index in report.timed_out:
         limit = f" ({report.timeout} s)" if report.timeout else ""
         notes.append(
-            f"{where(index).capitalize()} ran longer than the time limit for one cell{limit} and was interrupted."
+            f"{where(index).capitalize()} ran longer than the time limit for one cell{limit} and "
+            "was interrupted."
         )
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and any(
@@ -71,7 +73,8 @@ def execution_notes(
         where = f" in {where(report.budget_cut)}" if report.budget_cut is not None else ""
         skipped = len(report.budget_skipped)
         notes.append(
-            f"Your notebook used up its time budget ({report.budget} s for all cells together){where}"
+            f"Your notebook used up its time budget ({report.budget} s for all cells "
+            f"together){where}"
             + (
                 f"; the {_count(skipped, 'cell')} after it were not run, so their tests score 0."
                 if skipped
@@ -80,8 +83,8 @@ def execution_notes(
         )
     if report.stopped_at is not None:
         notes.append(
-            f"The grader stopped your notebook in {where(report.stopped_at)}: {report.stop_reason}. "
-            "The cells after it were not run, so their tests score 0."
+            f"The grader stopped your notebook in {where(report.stopped_at)}: "
+            f"{report.stop_reason}. The cells after it were not run, so their tests score 0."
         )
     if report.output_truncated:
         notes.append("Your notebook printed too much output; the grader kept only the beginning.")

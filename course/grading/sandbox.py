@@ -135,7 +135,8 @@ def readable_paths(
 
     >>> import tempfile
     >>> top = Path(tempfile.mkdtemp())
-    >>> for name in ("course/solutions", "course/helpers", "other", "usr/share/exchange", "usr/lib"):
+    >>> names = ("course/solutions", "course/helpers", "other", "usr/share/exchange", "usr/lib")
+    >>> for name in names:
     ...     (top / name).mkdir(parents=True)
     >>> (top / "course" / "nbgrader_config.py").touch()
     >>> paths = readable_paths([top / "course", top / "usr/share/exchange"],
@@ -186,7 +187,9 @@ class Rules:
     def arguments(self) -> list[str]:
         """The command-line options of ``python -m course.grading.sandbox`` for these rules.
 
-        >>> Rules(hide=(Path("/c"),), writable=(Path("/s"),), deny_network=True, bind_ports=(5555,)).arguments()
+        >>> rules = Rules(hide=(Path("/c"),), writable=(Path("/s"),), deny_network=True,
+        ...               bind_ports=(5555,))
+        >>> rules.arguments()
         ['--hide', '/c', '--writable', '/s', '--deny-network', '--allow-bind', '5555']
         """
         args = []

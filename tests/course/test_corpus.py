@@ -141,8 +141,8 @@ def test_load_corpus_rejects_bad_files(tmp_path):
     with pytest.raises(ValueError, match="CASES must be a list"):
         load_corpus(bad)
     bad.write_text(
-        "from course.corpus import Submission, full_marks\n"
-        "CASES = [Submission('a', expected=full_marks()), Submission('a', expected=full_marks())]\n"
+        "from course.corpus import Submission, full_marks\nCASES = [Submission('a', "
+        "expected=full_marks()), Submission('a', expected=full_marks())]\n"
     )
     with pytest.raises(ValueError, match="duplicate case names a"):
         load_corpus(bad)

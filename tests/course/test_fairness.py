@@ -50,8 +50,8 @@ LESSON = [
 KIT = "c.OverwriteCells.add_missing_cells = True"
 # nbgrader's own sanitize steps, in place of the kit's.
 NBGRADER_DEFAULTS = (
-    "from nbgrader.converters import Autograde\n"
-    "c.Autograde.sanitize_preprocessors = Autograde.class_traits()['sanitize_preprocessors'].default()"
+    "from nbgrader.converters import Autograde\nc.Autograde.sanitize_preprocessors = "
+    "Autograde.class_traits()['sanitize_preprocessors'].default()"
 )
 
 
@@ -131,8 +131,8 @@ def test_a_copied_cell_keeps_one_grade_id_and_every_copy_stays(template, tmp_pat
     assert graded_ids(ids) == LESSON
     assert ids[ids.index("test_square") - 1] == "."  # the first copy: an ordinary cell, still there
     assert notes == [
-        "Cell `test_square` appears 2 times in your notebook. Every copy ran where it stands; "
-        "the last one counts as `test_square`, the others as ordinary cells."
+        "Cell `test_square` appears 2 times in your notebook. Every copy ran where it stands; the "
+        "last one counts as `test_square`, the others as ordinary cells."
     ]
 
 
@@ -171,7 +171,8 @@ def test_a_deleted_exercise_gets_its_test_back_after_the_statement(template, tmp
         "test_mean_empty",
     ]
     assert notes == [
-        "Graded cell(s) `test_square` were missing from your notebook; the grader added them back and ran them.",
+        "Graded cell(s) `test_square` were missing from your notebook; the grader added them back "
+        "and ran them.",
         "Answer cell(s) `square` were missing from your notebook; the tests ran without them.",
     ]
 
@@ -196,8 +197,10 @@ def test_a_deleted_test_follows_its_moved_answer(template, tmp_path):
     ids, notes, _ = sanitized(template, tmp_path / "course", moves_square_and_deletes_its_test)
     assert graded_ids(ids)[-2:] == ["square", "test_square"]
     assert notes == [
-        "Some of your cells are in another order than in the lesson; they ran in your order, top to bottom.",
-        "Graded cell(s) `test_square` were missing from your notebook; the grader added them back and ran them.",
+        "Some of your cells are in another order than in the lesson; they ran in your order, top "
+        "to bottom.",
+        "Graded cell(s) `test_square` were missing from your notebook; the grader added them back "
+        "and ran them.",
     ]
 
 

@@ -188,11 +188,11 @@ ESCAPES = (
     SQUARE
     + TRY
     + (
-        "import os\n"
-        "attempt('stray file', lambda: open('stray.txt', 'w').write('left in the working folder'))\n"
-        "attempt('two folders up', lambda: open(os.path.join('..', '..', 'escaped.txt'), 'w').write('up'))\n"
-        "attempt('solutions', lambda: open('../../../solutions/00_fixture/00_fixture.ipynb').read())\n"
-        "print('HOME is scratch:', os.environ['HOME'].startswith(os.path.dirname(os.getcwd())))\n"
+        "import os\nattempt('stray file', lambda: open('stray.txt', 'w').write('left in the "
+        "working folder'))\nattempt('two folders up', lambda: open(os.path.join('..', '..', "
+        "'escaped.txt'), 'w').write('up'))\nattempt('solutions', lambda: "
+        "open('../../../solutions/00_fixture/00_fixture.ipynb').read())\nprint('HOME is "
+        "scratch:', os.environ['HOME'].startswith(os.path.dirname(os.getcwd())))\n"
     )
 )
 
@@ -202,6 +202,7 @@ def break_out(course: Path, port: int = 9) -> str:
     from jupyter_core.paths import jupyter_runtime_dir
 
     solutions = course / "solutions" / "00_fixture" / "00_fixture.ipynb"
+    submission = course / "submitted" / "correct" / "00_fixture" / "00_fixture.ipynb"
     return (
         SQUARE
         + TRY
@@ -209,27 +210,34 @@ def break_out(course: Path, port: int = 9) -> str:
             "import os, signal\n"
             f"attempt('read solutions', lambda: open({str(solutions)!r}).read())\n"
             f"attempt('list solutions', lambda: os.listdir({str(solutions.parent)!r}))\n"
-            f"attempt('read gradebook', lambda: open({str(course / 'gradebook.db')!r}, 'rb').read())\n"
-            f"attempt('write gradebook', lambda: open({str(course / 'gradebook.db')!r}, 'ab').write(b'x'))\n"
-            f"attempt('write course', lambda: open({str(course / 'escaped.txt')!r}, 'w').write('x'))\n"
-            f"attempt('read submissions', lambda: open({str(course / 'submitted' / 'correct' / '00_fixture' / '00_fixture.ipynb')!r}).read())\n"
+            f"attempt('read gradebook', lambda: open({str(course / 'gradebook.db')!r}, "
+            "'rb').read())\n"
+            f"attempt('write gradebook', lambda: open({str(course / 'gradebook.db')!r}, "
+            "'ab').write(b'x'))\n"
+            f"attempt('write course', lambda: open({str(course / 'escaped.txt')!r}, "
+            "'w').write('x'))\n"
+            "attempt('read submissions', lambda: "
+            f"open({str(submission)!r}).read())\n"
             "attempt('write tmp', lambda: open('/tmp/course-grade-escaped.txt', 'w').write('x'))\n"
             "attempt('grader cwd', lambda: os.readlink(f'/proc/{os.getppid()}/cwd'))\n"
             "attempt('signal grader', lambda: os.kill(os.getppid(), signal.SIGTERM))\n"
             "attempt('scratch file', lambda: open('notes.txt', 'w').write('mine'))\n"
             "attempt('read python', lambda: open(os.__file__).read())\n"
-            "attempt('write shm', lambda: open('/dev/shm/course-grade-escaped.txt', 'w').write('x'))\n"
+            "attempt('write shm', lambda: open('/dev/shm/course-grade-escaped.txt', "
+            "'w').write('x'))\n"
             "attempt('write dev', lambda: open('/dev/course-grade-escaped.txt', 'w').write('x'))\n"
             "attempt('write dev null', lambda: open('/dev/null', 'w').write('x'))\n"
             "import socket\n"
-            f"attempt('connect', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5))\n"
+            f"attempt('connect', lambda: socket.create_connection(('127.0.0.1', {port}), "
+            "timeout=5))\n"
             "def token():\n"
             "    if 'JUPYTERHUB_API_TOKEN' in os.environ: raise RuntimeError('token leaked')\n"
             "attempt('grader token', token)\n"
             "import glob\n"
             "def connection_files():\n"
             "    mine = os.path.dirname(os.getcwd())\n"
-            "    found = [f for f in glob.glob(os.path.join(os.path.dirname(mine), 'course-grade-*', 'kernel-*.json'))\n"
+            "    found = [f for f in glob.glob(os.path.join(os.path.dirname(mine), "
+            "'course-grade-*', 'kernel-*.json'))\n"
             "             if not f.startswith(mine + os.sep)]\n"
             f"    found += glob.glob(os.path.join({jupyter_runtime_dir()!r}, '*.json'))\n"
             "    assert found, 'no other kernel to spy on'\n"
@@ -267,7 +275,8 @@ TAMPERED = [
     Submission(
         "ignores-interrupt",
         answers={
-            "square": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+            "square": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "while True:\n    pass"
         },
         expected=no_marks(),
     ),
@@ -281,7 +290,8 @@ TAMPERED = [
     Submission(
         "shared-memory-bomb",
         answers={
-            "square": "import mmap\nm = mmap.mmap(-1, 2**31)\nfor i in range(0, 2**31, 4096):\n    m[i] = 1"
+            "square": "import mmap\nm = mmap.mmap(-1, 2**31)\n"
+            "for i in range(0, 2**31, 4096):\n    m[i] = 1"
         },
         expected=no_marks(),
     ),
@@ -425,7 +435,8 @@ def test_many_learners_two_workers_no_lost_or_duplicated_grades(fixture_template
         (submissions,) = db.execute("select count(*) from submitted_assignment").fetchone()
         (rows,) = db.execute("select count(*) from grade").fetchone()
         duplicates = db.execute(
-            "select notebook_id, cell_id, count(*) from grade group by notebook_id, cell_id having count(*) > 1"
+            "select notebook_id, cell_id, count(*) from grade group by notebook_id, cell_id "
+            "having count(*) > 1"
         ).fetchall()
     assert (students, submissions, rows, duplicates) == (len(cases), len(cases), 3 * len(cases), [])
     assert sorted(p.name for p in (course / "autograded").iterdir()) == sorted(
@@ -503,12 +514,24 @@ def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(
         "invalid_json": "`00_fixture.ipynb` is not a notebook: its content is not valid JSON",
         "not-a-notebook": "`00_fixture.ipynb` is not a valid notebook (TypeError",
         "newer-metadata": "could not be graded: nbgrader rejected it (SchemaTooNewError",
-        "edits_locked_test": "You edited read-only cell(s) `test_square`; the original was put back",
-        "infinite-loop": "Cell 5 (`test_square`) ran longer than the time limit for one cell (2 s) and was interrupted",
-        "deletes-test": "Graded cell(s) `test_mean` were missing from your notebook, so they score 0",
-        "ignores-interrupt": "stopped your notebook in cell 4 (`square`): it ran longer than 2 s and could not be interrupted",
+        "edits_locked_test": (
+            "You edited read-only cell(s) `test_square`; the original was put back"
+        ),
+        "infinite-loop": (
+            "Cell 5 (`test_square`) ran longer than the time limit for one cell (2 s) and was "
+            "interrupted"
+        ),
+        "deletes-test": (
+            "Graded cell(s) `test_mean` were missing from your notebook, so they score 0"
+        ),
+        "ignores-interrupt": (
+            "stopped your notebook in cell 4 (`square`): it ran longer than 2 s and could not be "
+            "interrupted"
+        ),
         "memory-bomb": "Cell 4 (`square`) ran out of memory (the grading limit is 300 MiB)",
-        "shared-memory-bomb": "stopped your notebook in cell 4 (`square`): it used more than 300 MiB of memory",
+        "shared-memory-bomb": (
+            "stopped your notebook in cell 4 (`square`): it used more than 300 MiB of memory"
+        ),
         "exits": "stopped your notebook in cell 4 (`square`): the Python kernel stopped",
         "floods-output": "printed too much output",
     }
@@ -609,23 +632,18 @@ def daemons(marker: str) -> str:
     """Learner code that leaves processes behind: a child in a new session and a
     double-forked daemon (orphaned at once), both running until killed. Each says
     "ready" through a pipe once it runs; the cell prints how many did."""
-    loop = f"import os, sys, time\nos.write(int(sys.argv[1]), b'r')\nwhile True: time.sleep(1)  # {marker}"
+    loop = (
+        "import os, sys, time\nos.write(int(sys.argv[1]), b'r')\nwhile True: time.sleep(1)  # "
+        f"{marker}"
+    )
     return SQUARE + (
-        "import os, subprocess, sys\n"
-        "read, write = os.pipe()\n"
-        "os.set_inheritable(write, True)\n"
-        f"subprocess.Popen([sys.executable, '-c', {loop!r}, str(write)], start_new_session=True, pass_fds=[write])\n"
-        "if os.fork() == 0:\n"
-        "    os.setsid()\n"
-        "    if os.fork() == 0:\n"
-        f"        os.execv(sys.executable, [sys.executable, '-c', {loop!r}, str(write)])\n"
-        "    os._exit(0)\n"
-        "_ = os.wait()\n"
-        "os.close(write)\n"
-        "ready = b''\n"
-        "while len(ready) < 2:\n"
-        "    ready += os.read(read, 2 - len(ready))\n"
-        "print('daemons ready:', len(ready))\n"
+        "import os, subprocess, sys\nread, write = os.pipe()\nos.set_inheritable(write, "
+        f"True)\nsubprocess.Popen([sys.executable, '-c', {loop!r}, str(write)], "
+        "start_new_session=True, pass_fds=[write])\nif os.fork() == 0:\n    os.setsid()\n    if "
+        f"os.fork() == 0:\n        os.execv(sys.executable, [sys.executable, '-c', {loop!r}, "
+        "str(write)])\n    os._exit(0)\n_ = os.wait()\nos.close(write)\nready = b''\nwhile "
+        "len(ready) < 2:\n    ready += os.read(read, 2 - len(ready))\nprint('daemons ready:', "
+        "len(ready))\n"
     )
 
 
@@ -721,8 +739,8 @@ def test_a_notebook_gets_a_time_budget_in_both_graders(fixture_template, tmp_pat
         )
     note = autograded(parallel, "spends-budget", FIXTURE).cells[0].source
     assert (
-        "Your notebook used up its time budget (3 s for all cells together) in cell 4 (`square`); the 5 cells"
-        in note
+        "Your notebook used up its time budget (3 s for all cells together) in cell 4 (`square`); "
+        "the 5 cells" in note
     )
     assert "time limit for one cell" not in note
 

@@ -256,7 +256,8 @@ def problems_with(source: str) -> list[str]:
     )
     if not (imports_pristine and assigns_grader):
         problems.append(
-            "the hidden part must start with `from helpers.grading import pristine` and `grader = pristine()`"
+            "the hidden part must start with `from helpers.grading import pristine` and `grader = "
+            "pristine()`"
         )
     if "helpers" in _names(hidden):
         problems.append(
@@ -306,28 +307,28 @@ def test_visible_and_hidden_checks_use_the_same_helpers(lesson: Lesson, grade_id
     ("source", "problem"),
     [
         (
-            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-            "grader = pristine()\nhelpers.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import "
+            "pristine\ngrader = pristine()\nhelpers.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
             "the hidden part uses `helpers.`",
         ),
         (
-            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-            "grader = pristine()\ngrader.assert_param_count(m, 3)\n### END HIDDEN TESTS",
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import "
+            "pristine\ngrader = pristine()\ngrader.assert_param_count(m, 3)\n### END HIDDEN TESTS",
             "visible check assert_calls is not re-run",
         ),
         (
-            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.checks import assert_calls\n"
-            "assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.checks import "
+            "assert_calls\nassert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
             "hidden part calls assert_calls() bare",
         ),
         (
-            "assert x == 1\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-            "grader = pristine()\ngrader.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
+            "assert x == 1\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\ngrader "
+            "= pristine()\ngrader.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
             "the visible part calls no helpers.assert_* check",
         ),
         (
-            "helpers.assert_callz(m)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-            "grader = pristine()\ngrader.assert_callz(m)\n### END HIDDEN TESTS",
+            "helpers.assert_callz(m)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import "
+            "pristine\ngrader = pristine()\ngrader.assert_callz(m)\n### END HIDDEN TESTS",
             "helpers.assert_callz is not a check",
         ),
     ],
@@ -345,8 +346,9 @@ def test_rule_breaking_cells_are_caught(source, problem):
 
 def test_the_rules_accept_a_well_formed_cell():
     source = (
-        "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-        "grader = pristine()\ngrader.assert_sharing_map(m, calls={'a': 2})\n### END HIDDEN TESTS"
+        "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import "
+        "pristine\ngrader = pristine()\ngrader.assert_sharing_map(m, calls={'a': 2})\n### END "
+        "HIDDEN TESTS"
     )
     assert problems_with(source) == []
 

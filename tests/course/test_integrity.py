@@ -53,8 +53,10 @@ HONEST = [
     "%%time\nmodel.fit(x, y, verbose=0)",
     "%timeit model(x)\n%matplotlib inline",
     "z = keras.ops.stack([a, b])\nimport sys\nprint(sys.version)",
-    "for i in range(3):\n    setattr(self, f'dense_{i}', layers.Dense(4))\nw = getattr(layer, 'kernel')",
-    "import numpy as np\nnp.random.seed(0)\nimport matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 80",
+    "for i in range(3):\n    setattr(self, f'dense_{i}', layers.Dense(4))\nw = getattr(layer, "
+    "'kernel')",
+    "import numpy as np\nnp.random.seed(0)\nimport matplotlib.pyplot as "
+    "plt\nplt.rcParams['figure.dpi'] = 80",
     "def broken(:\n    pass",  # does not parse: it cannot run either
 ]
 

@@ -336,7 +336,8 @@ def demo_class() -> ClassReport:
                         1,
                         failures=[
                             (
-                                "'dec' should use the kernel of 'enc', but it has a kernel of its own.",
+                                "'dec' should use the kernel of 'enc', but it has a kernel of its "
+                                "own.",
                                 [f"s{i}" for i in range(9)],
                             ),
                             ("`|` odd | message", ["s9"]),

@@ -127,7 +127,8 @@ import os, signal, sys
 course, scratch = sys.argv[1], sys.argv[2]
 """
     + ATTEMPT
-    + """attempt("read-solutions", lambda: open(os.path.join(course, "solutions", "01", "01.ipynb")).read())
+    + """solution = os.path.join(course, "solutions", "01", "01.ipynb")
+attempt("read-solutions", lambda: open(solution).read())
 attempt("read-gradebook", lambda: open(os.path.join(course, "gradebook.db")).read())
 attempt("list-solutions", lambda: os.listdir(os.path.join(course, "solutions")))
 attempt("import-helpers", lambda: open(os.path.join(course, "helpers", "__init__.py")).read())
