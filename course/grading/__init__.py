@@ -13,7 +13,8 @@ The map, one job per module. nbgrader steps (preprocessors)::
     fairness                 sanitize: copies, unknown and deleted cells, what was restored
     execute                  Execute that replaces a kernel which does not start; time budget
     integrity                static scan of learner code for changes to how grading runs
-    integrity_preprocessors  guard the folder, judge integrity, save grades, cap outputs
+    integrity_preprocessors  guard the folder, judge integrity, save the grades of flagged tests
+    output_limits            caps on what a learner's outputs may hold
     notes                    the grader's notes cell, and what it says about a run
 
 ``course grade``::

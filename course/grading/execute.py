@@ -49,6 +49,13 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 from traitlets import Integer
 
+from course.grading.integrity_preprocessors import (
+    GuardSubmission,
+    IntegritySaveAutoGrades,
+    JudgeIntegrity,
+)
+from course.grading.output_limits import LimitAllOutput, cap_output
+
 #: Error name of the output of a cell not run because the notebook's time budget was spent.
 BUDGET_SPENT = "TimeBudgetExceeded"
 MiB = 2**20
@@ -191,8 +198,6 @@ class RestartingExecute(Execute):
         most ``output_item_limit`` of any one output: a learner printing, raising or
         displaying without end must not exhaust the grader or its gradebook. Errors are
         always kept (cut short): grading depends on them."""
-        from course.grading.integrity_preprocessors import cap_output
-
         kind = msg["msg_type"]
         if kind not in ("stream", "display_data", "execute_result", "update_display_data", "error"):
             return super().output(outs, msg, display_id, cell_index)
@@ -256,13 +261,6 @@ def autograde_preprocessors() -> list[type]:
     >>> [p.__name__ for p in autograde_preprocessors()][5:7]
     ['LimitAllOutput', 'IntegritySaveAutoGrades']
     """
-    from course.grading.integrity_preprocessors import (
-        GuardSubmission,
-        IntegritySaveAutoGrades,
-        JudgeIntegrity,
-        LimitAllOutput,
-    )
-
     replace = {
         Execute: RestartingExecute,
         LimitOutput: LimitAllOutput,

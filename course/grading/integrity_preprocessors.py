@@ -15,9 +15,9 @@ They run in the GRADER's process, where learner code cannot reach them, around n
   writes the grader's note at the top of the notebook;
 * :class:`IntegritySaveAutoGrades`, nbgrader's ``SaveAutoGrades`` that records those test
   cells as 0 points and *needs manual grade* (formgrader lists them), and never fails on an
-  odd output (a partial-credit number above the cell's points crashes nbgrader's own);
-* :class:`LimitAllOutput`, nbgrader's ``LimitOutput`` that also caps error messages,
-  tracebacks, display data and output metadata.
+  odd output (a partial-credit number above the cell's points crashes nbgrader's own).
+
+What a learner's outputs may hold is capped by :mod:`course.grading.output_limits`.
 
 The rule for a flagged notebook: every autograded test cell that runs after a flagged cell
 (or any test cell, for a flagged file) scores 0 and needs manual grading; the note names
@@ -32,18 +32,15 @@ Example (nbgrader_config.py; :func:`course.grading.execute.autograde_preprocesso
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import LimitOutput, NbGraderPreprocessor, SaveAutoGrades
-from traitlets import Integer
+from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 
 from course.cells import grade_id_of, is_test
 from course.grading.fairness import holds_sanitize_notes
@@ -336,88 +333,12 @@ class IntegritySaveAutoGrades(SaveAutoGrades):
         self.gradebook.db.commit()
 
 
-# ------------------------------------------------------------------------------ caps
-
-
-class LimitAllOutput(LimitOutput):
-    """nbgrader's LimitOutput (stream lines, traceback lines) that also caps, per output,
-    the characters of error messages and traceback lines, of each display data entry and
-    of output metadata; what is cut ends with ``... Output truncated ...``."""
-
-    max_chars = Integer(
-        20_000,
-        help="Characters kept per error message, traceback line and data entry (-1: no limit)",
-    ).tag(config=True)
-    max_metadata_chars = Integer(
-        2_000, help="Characters of an output's metadata kept (-1: no limit)"
-    ).tag(config=True)
-
-    def preprocess_cell(
-        self, cell: NotebookNode, resources: dict, index: int
-    ) -> tuple[NotebookNode, dict]:
-        cell, resources = super().preprocess_cell(cell, resources, index)
-        if cell.cell_type == "code" and self.max_chars >= 0:
-            for output in cell.outputs:
-                cap_output(output, self.max_chars, self.max_metadata_chars)
-        return cell, resources
-
-
-def cap_output(
-    output: dict, max_chars: int, max_metadata_chars: int = 2_000, kind: str | None = None
-) -> bool:
-    """Cut every text of one output to ``max_chars`` (metadata to ``max_metadata_chars``,
-    as JSON: dropped when longer); True if something was cut. ``output`` is a notebook
-    output or the content of a kernel message of type ``kind``.
-
-    >>> out = nbformat.v4.new_output("error", ename="E", evalue="x" * 50, traceback=["y" * 50])
-    >>> cap_output(out, 10), out.evalue
-    (True, 'xxxxxxxxxx... Output truncated ...')
-    """
-    cut = False
-
-    def short(text: Any) -> Any:
-        nonlocal cut
-        if isinstance(text, list):
-            text = "".join(str(t) for t in text)
-        if isinstance(text, str) and len(text) > max_chars:
-            cut = True
-            return text[:max_chars] + "... Output truncated ..."
-        return text
-
-    kind = kind or output.get("output_type")
-    if kind == "error":
-        output["ename"] = short(output.get("ename", ""))
-        output["evalue"] = short(output.get("evalue", ""))
-        output["traceback"] = [short(line) for line in output.get("traceback", [])]
-    elif kind == "stream":
-        output["text"] = short(output.get("text", ""))
-    for key, value in list(output.get("data", {}).items()):
-        if not isinstance(value, (str, list)):
-            value = json.dumps(value)
-            if len(value) > max_chars:
-                output["data"].pop(key)
-                cut = True
-            continue
-        output["data"][key] = short(value)
-    metadata = output.get("metadata")
-    if (
-        metadata
-        and max_metadata_chars >= 0
-        and len(json.dumps(metadata, default=str)) > max_metadata_chars
-    ):
-        output["metadata"] = nbformat.from_dict({})
-        cut = True
-    return cut
-
-
 __all__ = [
     "FINDINGS_KEY",
     "GuardSubmission",
     "IntegritySaveAutoGrades",
     "JudgeIntegrity",
-    "LimitAllOutput",
     "TAMPER_MARKER",
-    "cap_output",
     "guard_folder",
     "integrity_notes",
 ]

@@ -24,8 +24,8 @@ from course.grading.integrity_preprocessors import (
     GuardSubmission,
     IntegritySaveAutoGrades,
     JudgeIntegrity,
-    LimitAllOutput,
 )
+from course.grading.output_limits import LimitAllOutput
 
 REPO = Path(__file__).resolve().parents[2]
 

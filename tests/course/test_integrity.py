@@ -26,10 +26,10 @@ from course.grading.integrity_preprocessors import (
     GuardSubmission,
     IntegritySaveAutoGrades,
     JudgeIntegrity,
-    LimitAllOutput,
     guard_folder,
 )
 from course.grading.notes import is_notes_cell, notes_cell
+from course.grading.output_limits import LimitAllOutput
 from course.lessons import find_lessons
 
 REPO = Path(__file__).resolve().parents[2]
