@@ -18,8 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-GiB = 2**30
-MiB = 2**20
+from course.grading.settings import GiB, MiB
 
 #: The issue's targets.
 CELL_LIMIT = 3.0  # s of own compute per cell (setup cell excluded)

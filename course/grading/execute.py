@@ -55,10 +55,10 @@ from course.grading.integrity_preprocessors import (
     JudgeIntegrity,
 )
 from course.grading.output_limits import LimitAllOutput, cap_output
+from course.grading.settings import MiB
 
 #: Error name of the output of a cell not run because the notebook's time budget was spent.
 BUDGET_SPENT = "TimeBudgetExceeded"
-MiB = 2**20
 
 
 class RestartingExecute(Execute):
