@@ -80,3 +80,16 @@ def test_tool_environment_is_quiet_with_this_bin_first():
     env = tool_environment({"PATH": "/usr/bin", "HOME": "/h", "TF_ENABLE_ONEDNN_OPTS": "1"})
     assert env["PATH"].split(os.pathsep) == [bin_dir(), "/usr/bin"]
     assert {k: env[k] for k in QUIET_ENV} == QUIET_ENV and env["HOME"] == "/h"
+
+
+def test_the_config_paths_of_older_nbgrader_configs_still_import():
+    """A teacher's nbgrader_config.py from before course/grading/ imports these inside
+    try/except ImportError: a broken path would turn the kit's grading steps off silently."""
+    import course.grading.execute
+    import course.grading.fairness
+    from course.execute import autograde_preprocessors
+    from course.fairness import FairOverwriteCells, sanitize_preprocessors
+
+    assert autograde_preprocessors is course.grading.execute.autograde_preprocessors
+    assert sanitize_preprocessors is course.grading.fairness.sanitize_preprocessors
+    assert FairOverwriteCells in sanitize_preprocessors()
