@@ -195,7 +195,7 @@ CASES = [
         "ex2-checks-switched-off",
         answers={EX2: news(heads="shared", before=SILENCE_CHECKS)},
         expected=full_marks(except_={TEST2: 0}),
-        manual_grade=[TEST2],  # patching the checks is flagged (course/integrity.py)
+        manual_grade=[TEST2],  # patching the checks is flagged (course/grading/integrity.py)
         integrity_note=["calls `setattr` on the module `helpers`"],
         feedback_contains=[
             "The model matches the drawing.",

@@ -7,10 +7,10 @@ cells test_ex1_shared_model 3, test_ex2_separate_model 3, test_ex3_prediction 2.
 
 import nbformat
 
+from course.cells import cell_by_id
 from course.corpus import (
     Submission,
     add_foreign_cell,
-    cell,
     delete_cell,
     delete_cells,
     duplicate_cell,
@@ -65,7 +65,7 @@ def import_first(module: str, grade_id: str):
     """A transform: the (right) answer in ``grade_id`` starts by importing ``module``."""
 
     def transform(nb):
-        answer = cell(nb, grade_id)
+        answer = cell_by_id(nb, grade_id)
         answer.source = f"import {module}\n" + answer.source
 
     return transform
@@ -310,7 +310,8 @@ CASES = [
             "predicted_params is 177, but 'mystery' has 97 parameters",
             "its kernel is counted once",
         ],
-        # Patching the check is also flagged (course/integrity.py): the test waits for the teacher.
+        # Patching the check is also flagged (course/grading/integrity.py): the test waits for
+        # the teacher.
         integrity_note=[
             "assigns to `helpers.assert_predicted_count` (an attribute of an imported module)",
             f"`test_ex3_prediction` {FLAGGED}",
@@ -360,7 +361,7 @@ CASES = [
             "without them"
         ],
     ),
-    # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
+    # Ordinary edits, graded on what the notebook did (course/grading/fairness.py) -----------------
     # A whole exercise deleted: its test is put back after the exercise's statement, fails
     # without the answer, and the other exercises keep their points (6/8).
     Submission(
@@ -574,7 +575,7 @@ CASES = [
         course_grade_only=True,
     ),
     # Processes the notebook starts die with its kernel (a cgroup, or its process family);
-    # starting processes is also flagged for manual grading (course/integrity.py).
+    # starting processes is also flagged for manual grading (course/grading/integrity.py).
     Submission(
         "leaves_daemon",
         answers={"ex3_prediction": LEAVES_DAEMON},

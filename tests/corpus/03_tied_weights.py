@@ -151,8 +151,8 @@ CASES = [
     Submission(
         "ex1_patches_checks",
         answers={EX1: PATCHES_CHECKS},
-        # Patching the checks is flagged (course/integrity.py): every later test waits for the
-        # teacher.
+        # Patching the checks is flagged (course/grading/integrity.py): every later test waits
+        # for the teacher.
         expected=no_marks(),
         manual_grade=[TEST1, TEST2, "test_ex3_prove_tie"],
         integrity_note=["assigns to `helpers.assert_tied` (an attribute of an imported module)"],

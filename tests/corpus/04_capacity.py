@@ -189,7 +189,8 @@ CASES = [
             )
         },
         expected=full_marks(except_={"test_ex3_ratio": 0}),
-        manual_grade=["test_ex3_ratio"],  # patching the check is flagged (course/integrity.py)
+        # patching the check is flagged (course/grading/integrity.py)
+        manual_grade=["test_ex3_ratio"],
         integrity_note=[
             "assigns to `helpers.assert_capacity_ratio` (an attribute of an imported module)"
         ],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from course.cells import grade_id_of
 from course.corpus import (
     Submission,
     add_foreign_cell,
@@ -41,7 +42,7 @@ A, B, C, D = (
 def _solution(grade_id: str) -> str:
     """The instructor's code of solution cell ``grade_id``, without the SOLUTION markers."""
     for cell in json.loads(SOURCE.read_text(encoding="utf-8"))["cells"]:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+        if grade_id_of(cell) == grade_id:
             source = "".join(cell["source"])
             return "\n".join(
                 line
@@ -197,13 +198,13 @@ CASES = [
             + "helpers.assert_accuracy = lambda *args, **kwargs: None\n"
         },
         expected=full_marks(except_={D: 0}),
-        manual_grade=[D],  # patching the check is flagged (course/integrity.py)
+        manual_grade=[D],  # patching the check is flagged (course/grading/integrity.py)
         integrity_note=[
             "assigns to `helpers.assert_accuracy` (an attribute of an imported module)"
         ],
         feedback_contains=["should be at least 85.0%"],
     ),
-    # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
+    # Ordinary edits, graded on what the notebook did (course/grading/fairness.py) -----------------
     # Every test cell follows a locked markdown cell: a deleted test goes back after it and runs.
     Submission(
         "deletes_test_cell",

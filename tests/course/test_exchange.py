@@ -3,7 +3,6 @@ symbolic link a learner put into the exchange (real nbgrader commands, a real ex
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,9 +15,8 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.exchange import ExchangeFactory
 from traitlets.config import Config
 
-from course.build import QUIET_ENV
+from course.config import CONFIG_FILE, tool_environment
 from course.corpus import Submission, full_marks, write_submission
-from course.lessons import CONFIG_FILE
 
 pytestmark = pytest.mark.pipeline
 
@@ -31,7 +29,7 @@ SOLUTION_MARK = "### BEGIN SOLUTION"
 
 
 def teacher(*args: str, course: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, **QUIET_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = tool_environment()
     return subprocess.run(
         [str(BIN / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True
     )
@@ -163,7 +161,7 @@ def test_a_linked_solution_never_reaches_either_grader(tmp_path):
         [str(BIN / "course"), "grade", "00_fixture", "--course-dir", str(by_course)]
         + ["--workers", "1", "--scratch-dir", str(tmp_path / "scratch")],
         cwd=by_course,
-        env={**os.environ, **QUIET_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        env=tool_environment(),
         capture_output=True,
         text=True,
     )
@@ -196,7 +194,7 @@ def test_the_grader_hides_nbgrader_s_own_default_exchange(tmp_path):
     """Without ``Exchange.root`` the sandbox hides the folder nbgrader really uses."""
     from nbgrader.exchange.default.exchange import Exchange
 
-    from course.autograder import exchange_root
+    from course.config import exchange_root
 
     assert exchange_root(Config()) == Path(Exchange.class_traits()["root"].default_value)
     config = Config()

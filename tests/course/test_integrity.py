@@ -13,28 +13,34 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-import course.integrity
-import course.integrity_preprocessors
-import course.notes
+import course.grading.integrity
+import course.grading.integrity_preprocessors
+import course.grading.notes
+from course.cells import grade_id_of
+from course.config import with_bin_first
 from course.corpus import lesson_corpus
-from course.integrity import scan_code
-from course.integrity_preprocessors import (
+from course.grading.integrity import scan_code
+from course.grading.integrity_preprocessors import (
     FINDINGS_KEY,
     MANUAL_KEY,
     GuardSubmission,
     IntegritySaveAutoGrades,
     JudgeIntegrity,
-    LimitAllOutput,
     guard_folder,
 )
+from course.grading.notes import is_notes_cell, notes_cell
+from course.grading.output_limits import LimitAllOutput
 from course.lessons import find_lessons
-from course.notes import is_notes_cell, notes_cell
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_doctests():
-    for module in (course.integrity, course.integrity_preprocessors, course.notes):
+    for module in (
+        course.grading.integrity,
+        course.grading.integrity_preprocessors,
+        course.grading.notes,
+    ):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
@@ -116,13 +122,13 @@ def test_no_honest_corpus_case_is_flagged():
     for lesson in find_lessons(REPO):
         learner = nbformat.read(lesson.release_notebook, as_version=4)
         source = nbformat.read(lesson.source_notebook, as_version=4)
-        given = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in learner.cells}
+        given = {grade_id_of(c): c.source for c in learner.cells}
         for case in lesson_corpus(lesson):
             nb = case.notebook(learner, source)
             if not hasattr(nb, "cells") or case.integrity_note:
                 continue
             for cell in nb.cells:
-                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                grade_id = grade_id_of(cell)
                 if (
                     cell.cell_type == "code"
                     and given.get(grade_id) != cell.source
@@ -230,9 +236,7 @@ def test_guard_then_judge(tmp_path):
 
 
 def test_save_auto_grades_flags_and_never_fails(tmp_path, monkeypatch):
-    monkeypatch.setenv(
-        "PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    )  # alembic
+    monkeypatch.setenv("PATH", with_bin_first(os.environ["PATH"]))  # alembic
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(db) as gb:
         gb.add_assignment("a")
@@ -287,7 +291,6 @@ def test_grading_module_is_read_only():
 
 
 def test_pristine_refuses_a_tracer(capsys):
-    import sys
 
     import helpers.grading
 
@@ -309,7 +312,7 @@ def test_pristine_refuses_a_tracer(capsys):
 def test_execute_caps_every_output_kind_while_running():
     """RestartingExecute (both graders' Execute) cuts errors, data and metadata of each
     message to output_item_limit, and drops output beyond output_limit per notebook."""
-    from course.execute import RestartingExecute
+    from course.grading.execute import RestartingExecute
 
     step = RestartingExecute(output_item_limit=1000, output_limit=5000)
     step.reset_execution_trackers()
@@ -358,7 +361,7 @@ def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
     expectation put on the wrong case would otherwise pass unnoticed until a slow pipeline run."""
     import importlib.util
 
-    from course.integrity import scan_code
+    from course.grading.integrity import scan_code
 
     wrong = []
     for path in sorted((Path(__file__).resolve().parents[1] / "corpus").glob("0*.py")):

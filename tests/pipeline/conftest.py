@@ -24,7 +24,6 @@ of the kit's 600 s, so a notebook that spends it costs seconds too.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -34,9 +33,10 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from course.build import IGNORED, QUIET_ENV
+from course.build import IGNORED
+from course.config import CONFIG_FILE, load_course_config, tool_environment
 from course.corpus import Submission, lesson_corpus, place_submissions
-from course.lessons import CONFIG_FILE, Lesson, find_lessons, load_nbgrader_config
+from course.lessons import Lesson, find_lessons
 
 TIME_LIMIT = 20
 #: lesson -> seconds all cells of one notebook may run together. Lesson 00's corpus has a
@@ -122,7 +122,7 @@ def run_tool(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run this environment's command ``tool`` (``nbgrader``, ``course``) in ``cwd`` (venv
     bin on PATH for nbgrader's `alembic`; quiet TensorFlow)."""
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, **QUIET_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = tool_environment()
     return subprocess.run(
         [str(bin_dir / tool), *args], cwd=cwd, env=env, capture_output=True, text=True
     )
@@ -214,7 +214,7 @@ def _grade(item: PipelineLesson, course_dir: Path) -> GradedLesson:
 def read_scores(course_dir: Path, item: PipelineLesson, cases) -> tuple[dict, dict]:  # noqa: ANN001
     """(grade cell -> max points, student -> grade cell -> score) from the gradebook."""
     lesson = item.lesson
-    course_id = load_nbgrader_config(lesson.root).CourseDirectory.course_id
+    course_id = load_course_config(lesson.root).CourseDirectory.course_id
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id) as gradebook:
         notebook = gradebook.find_notebook(lesson.name, lesson.name)
         max_points = {cell.name: float(cell.max_score) for cell in notebook.grade_cells}
@@ -231,7 +231,7 @@ def read_scores(course_dir: Path, item: PipelineLesson, cases) -> tuple[dict, di
 def read_manual(course_dir: Path, item: PipelineLesson, cases) -> dict[str, list[str]]:  # noqa: ANN001
     """student -> the grade cells the gradebook marks *needs manual grade*."""
     lesson = item.lesson
-    course_id = load_nbgrader_config(lesson.root).CourseDirectory.course_id
+    course_id = load_course_config(lesson.root).CourseDirectory.course_id
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id) as gradebook:
         notebook = gradebook.find_notebook(lesson.name, lesson.name)
         return {

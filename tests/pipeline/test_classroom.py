@@ -43,16 +43,12 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.exchange import ExchangeFactory
 from traitlets.config import Config
 
-from course.build import IGNORED, QUIET_ENV
+from course.build import IGNORED
+from course.cells import graded_points
 from course.cli import main as course_main
-from course.corpus import (
-    Submission,
-    feedback_outputs,
-    graded_points,
-    lesson_corpus,
-    write_submission,
-)
-from course.lessons import CONFIG_FILE, Lesson, find_lessons, load_nbgrader_config
+from course.config import CONFIG_FILE, load_course_config, tool_environment, with_bin_first
+from course.corpus import Submission, feedback_outputs, lesson_corpus, write_submission
+from course.lessons import Lesson, find_lessons
 
 pytestmark = [
     pytest.mark.pipeline,
@@ -120,7 +116,7 @@ class Learner:
 
 def teacher(*args: str, course_dir: Path) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` in the course directory, as a teacher types it."""
-    env = {**os.environ, **QUIET_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = tool_environment()
     return subprocess.run(
         [str(BIN / "nbgrader"), *args], cwd=course_dir, env=env, capture_output=True, text=True
     )
@@ -204,7 +200,7 @@ class ClassRun:
 
     @property
     def course_id(self) -> str:
-        return load_nbgrader_config(self.lesson.root).CourseDirectory.course_id
+        return load_course_config(self.lesson.root).CourseDirectory.course_id
 
     def csv_rows(self) -> dict[tuple[str, str], dict[str, str]]:
         return read_csv(self.course_dir / "grades.csv")
@@ -317,13 +313,11 @@ def lesson00_class(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClassRu
     new_course(lesson, run.course_dir, run.exchange)
     name = lesson.name
 
-    config = load_nbgrader_config(run.course_dir)
+    config = load_course_config(run.course_dir)
     config.CourseDirectory.root = str(run.course_dir)
     config.ExchangeCollect.check_owner = False
     old_path = os.environ.get("PATH", "")
-    os.environ["PATH"] = (
-        f"{BIN}{os.pathsep}{old_path}"  # nbgrader runs `alembic` for a new gradebook
-    )
+    os.environ["PATH"] = with_bin_first(old_path)  # nbgrader runs `alembic` for a new gradebook
     try:
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         run.steps["generate_assignment"] = api.generate_assignment(name)

@@ -18,9 +18,10 @@ import nbformat
 import psutil
 import pytest
 
-from course.autograder import is_notes_cell
-from course.corpus import feedback_outputs, graded_points
-from course.sandbox import landlock_abi
+from course.cells import graded_points
+from course.corpus import feedback_outputs
+from course.grading.notes import is_notes_cell
+from course.grading.sandbox import landlock_abi
 
 pytestmark = [
     pytest.mark.pipeline,

@@ -7,7 +7,7 @@ builtins), install IPython hooks that change every later cell (AST or input tran
 (``exec``, ``compile``, ``importlib``, ``ctypes``). None of that is needed to solve an
 exercise of this kit. :func:`scan_code` reads a cell's source (IPython magics turned into
 Python first) WITHOUT running it and names every such use; the grader then sends the tests
-that run after that cell to manual grading (see :mod:`course.integrity_preprocessors`).
+that run after that cell to manual grading (see :mod:`course.grading.integrity_preprocessors`).
 
 The rules are names, not intentions: they catch the grading-machinery tricks and every
 generic way to build code or names at run time; a learner can still write code these rules

@@ -6,7 +6,7 @@ absolute path, write into them, or signal the grader. Landlock (Linux 5.13+, no 
 needed) lets a process give up file access for itself and every process it starts, for
 good. ``course grade`` starts each kernel through this module's command line::
 
-    python -m course.sandbox --hide COURSE --visible COURSE/.venv --writable SCRATCH -- \\
+    python -m course.grading.sandbox --hide COURSE --visible COURSE/.venv --writable SCRATCH -- \\
         python -m ipykernel_launcher -f kernel.json
 
 which applies the rules and then ``exec``s the kernel (same process, same pid):
@@ -25,7 +25,7 @@ which applies the rules and then ``exec``s the kernel (same process, same pid):
 * **signals**: with Landlock ABI 6 (Linux 6.12+), the kernel cannot signal or ``ptrace``
   processes outside its sandbox, so it cannot stop the grader or read its memory.
 
-Two more options contain the processes the kernel starts (:mod:`course.contain`):
+Two more options contain the processes the kernel starts (:mod:`course.grading.contain`):
 ``--cgroup PATH`` moves the process into that cgroup v2 before anything else, and
 ``--subreaper`` makes it a child subreaper, so orphaned descendants stay its children.
 
@@ -135,7 +135,8 @@ def readable_paths(
 
     >>> import tempfile
     >>> top = Path(tempfile.mkdtemp())
-    >>> for name in ("course/solutions", "course/helpers", "other", "usr/share/exchange", "usr/lib"):
+    >>> names = ("course/solutions", "course/helpers", "other", "usr/share/exchange", "usr/lib")
+    >>> for name in names:
     ...     (top / name).mkdir(parents=True)
     >>> (top / "course" / "nbgrader_config.py").touch()
     >>> paths = readable_paths([top / "course", top / "usr/share/exchange"],
@@ -184,9 +185,11 @@ class Rules:
     bind_ports: tuple[int, ...] = ()
 
     def arguments(self) -> list[str]:
-        """The command-line options of ``python -m course.sandbox`` for these rules.
+        """The command-line options of ``python -m course.grading.sandbox`` for these rules.
 
-        >>> Rules(hide=(Path("/c"),), writable=(Path("/s"),), deny_network=True, bind_ports=(5555,)).arguments()
+        >>> rules = Rules(hide=(Path("/c"),), writable=(Path("/s"),), deny_network=True,
+        ...               bind_ports=(5555,))
+        >>> rules.arguments()
         ['--hide', '/c', '--writable', '/s', '--deny-network', '--allow-bind', '5555']
         """
         args = []
@@ -241,7 +244,7 @@ def course_rules(
     """
     from jupyter_core.paths import jupyter_runtime_dir  # noqa: PLC0415
 
-    from course.lessons import find_root  # noqa: PLC0415 (keep this module's import light)
+    from course.config import find_root  # noqa: PLC0415 (keep this module's import light)
 
     # The grader's Jupyter runtime folder holds connection files (ports and keys) of kernels.
     hide = [
@@ -357,10 +360,12 @@ def become_subreaper() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m course.sandbox [--cgroup P] [--subreaper] [--no-landlock] [--hide P]
+    """``python -m course.grading.sandbox [--cgroup P] [--subreaper] [--no-landlock] [--hide P]
     [--visible P] [--writable P] [--deny-network] [--allow-bind PORT] -- COMMAND ...``:
     contain and restrict this process, then replace it with COMMAND."""
-    parser = argparse.ArgumentParser(prog="python -m course.sandbox", description=main.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m course.grading.sandbox", description=main.__doc__
+    )
     parser.add_argument(
         "--hide", action="append", type=Path, default=[], help="a folder to keep unreadable"
     )
@@ -414,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
     except OSError as error:
-        print(f"course.sandbox: {error}", file=sys.stderr)
+        print(f"course.grading.sandbox: {error}", file=sys.stderr)
         return 126
     os.execvp(command[0], command)
     return 127  # not reached

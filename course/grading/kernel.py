@@ -1,0 +1,385 @@
+"""Grading kernels for ``course grade``: started ahead of time, contained, limited, watched.
+
+A :class:`GradingKernel` is one Jupyter kernel that executes one learner's notebook and is
+then thrown away (no state leaks from one learner to the next). It is started by a subclass
+of nbgrader's own ``Execute`` preprocessor (so the course's ``Execute.*`` settings apply:
+timeout, kernel name, extra arguments, ...; a kernel that does not answer at start is
+replaced, :mod:`course.grading.execute`) and differs from a kernel started by ``nbgrader
+autograde`` in four ways:
+
+* **Warm.** Right after it starts, a silent warm-up (no execution count, no names in the
+  notebook's namespace) sets the resource limits, replays the literal ``os.environ[...] =
+  "..."`` assignments of the assignment's setup cells and imports the modules they import
+  (TensorFlow: about 4 s). :class:`KernelPool` does this for the *next* notebooks while the
+  current ones execute, so the import overlaps with other work (:mod:`course.grading.pool`).
+* **Contained.** Its working directory is a scratch folder outside the course (a copy of
+  what nbgrader puts next to the notebook), ``HOME`` and ``TMPDIR`` point into that scratch
+  folder, which is deleted afterwards; so does its connection file. It gets only the
+  allow-listed part of the grader's environment (:data:`PASSED_ENV`). Every process it
+  starts is killed with it (:mod:`course.grading.contain`: a cgroup, or its process
+  family). Relative paths (``../../solutions``) lead nowhere and stray files never reach
+  ``autograded/``. Where Linux offers Landlock, the kernel is also *sandboxed*
+  (:mod:`course.grading.sandbox`, ``KernelSettings.sandbox``): absolute paths into the
+  course (solutions, gradebook, other learners' work) and into other kernels' scratch
+  folders cannot be read, nothing outside its own scratch folder can be written, no TCP
+  connection opened, and the grader cannot be signalled.
+* **Limited.** ``RLIMIT_DATA`` (heap and anonymous memory of each process) and
+  ``RLIMIT_FSIZE`` (largest file it may write) are set to the memory limit, so an
+  allocation beyond it raises ``MemoryError`` in the cell and the kernel lives on.
+  (``RLIMIT_AS`` cannot be used: TensorFlow reserves over 2 GiB of address space at import.)
+* **Watched.** A watchdog sums the resident memory of the kernel and all its child
+  processes every 0.2 s and kills them when it exceeds 1.25 x the limit (memory that
+  ``RLIMIT_DATA`` does not count: shared memory, many child processes). The grader keeps
+  at most ``GradingExecute.output_limit`` (32 MiB) of a notebook's output in memory.
+
+Example::
+
+    kernel = await GradingKernel.start(plan, KernelSettings(config=config))
+    kernel.load(prepared_folder)             # what nbgrader puts next to the notebook
+    ...                                      # course.grading.execution.execute_in_kernel
+    await kernel.shutdown()
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import psutil
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import ensure_async
+
+from course.grading.contain import Containment
+from course.grading.execute import RestartingExecute
+from course.grading.sandbox import Rules
+from course.grading.settings import (
+    KERNEL_ENV,
+    SCRATCH_PREFIX,
+    KernelSettings,
+    format_bytes,
+    passed_environment,
+)
+from course.grading.warmup import WarmKernelPlan, warmup_code
+
+
+class KernelStartError(RuntimeError):
+    """A grading kernel could not be started or warmed up (a problem of the grader, not of
+    the learner's notebook)."""
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts its kernel through ``python -m course.grading.sandbox``, which puts it in its
+    containment (``contain_arguments``: a cgroup, a subreaper) and applies the Landlock
+    ``rules`` (None: none), then becomes the kernel (same process). With
+    ``rules.deny_network`` the kernel may bind only its own ZMQ ports. The connection file
+    (the kernel's ports and key) goes into ``connection_folder``, the kernel's scratch
+    folder, which no other kernel can read."""
+
+    contain_arguments: tuple[str, ...] = ()
+    rules: Rules | None = None
+    connection_folder: Path | None = None
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command = super().format_kernel_cmd(extra_arguments)
+        if self.rules is None:
+            sandbox = ["--no-landlock"]
+        else:
+            rules = self.rules
+            if rules.deny_network:
+                rules = dataclasses.replace(rules, bind_ports=tuple(p for p in self.ports if p))
+            sandbox = rules.arguments()
+        return [
+            sys.executable,
+            "-m",
+            "course.grading.sandbox",
+            *self.contain_arguments,
+            *sandbox,
+            "--",
+            *command,
+        ]
+
+
+class GradingExecute(RestartingExecute):
+    """nbgrader's ``Execute`` preprocessor (one that replaces a kernel which does not start,
+    :mod:`course.grading.execute`) that starts its kernels contained
+    (:mod:`course.grading.contain`) and, when ``rules`` are given, sandboxed. Output is capped
+    by ``RestartingExecute.output`` (a learner printing in an endless loop must not exhaust
+    the grader)."""
+
+    #: Landlock rules for every kernel (None: no sandbox); containment options.
+    rules: Rules | None = None
+    contain_arguments: tuple[str, ...] = ()
+    connection_folder: Path | None = None
+
+    def create_kernel_manager(self) -> AsyncKernelManager:
+        """A kernel manager for the next kernel, contained and sandboxed as the run asks
+        (also for a kernel started again because the first did not answer)."""
+        self.kernel_manager_class = SandboxedKernelManager
+        km = super().create_kernel_manager()
+        km.rules = self.rules
+        km.contain_arguments = self.contain_arguments
+        if self.connection_folder is not None:
+            km.connection_file = str(
+                self.connection_folder / f"kernel-{uuid.uuid4().hex[:12]}.json"
+            )
+        return km
+
+
+# ---------------------------------------------------------------------------- kernels
+
+
+def _processes(pids: Iterable[int]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(pid))
+    return found
+
+
+def _resident(processes: list[psutil.Process]) -> int:
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
+    return total
+
+
+class GradingKernel:
+    """One started (and warmed up) kernel in its scratch folder. Use :meth:`start`."""
+
+    def __init__(self, plan: WarmKernelPlan, settings: KernelSettings) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.scratch = Path(
+            tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=settings.scratch_root)
+        )
+        self.cwd = self.scratch / plan.folder
+        self.stderr_path = self.scratch / "kernel-output.txt"
+        self.client = GradingExecute(config=settings.config)
+        #: The kernel's processes: a cgroup, or its process family (course.grading.contain).
+        self.containment = Containment.create(
+            SCRATCH_PREFIX + "kernel", use_cgroup=settings.use_cgroup
+        )
+        self.pid: int | None = None
+        #: Why the grader stopped this kernel (set by the watchdog or the executor).
+        self.stop_reason: str | None = None
+        #: Preload modules that failed to import during the warm-up.
+        self.warmup_failures: list[str] = []
+        self._watchdog: asyncio.Task | None = None
+
+    # -- life cycle
+
+    @classmethod
+    async def start(cls, plan: WarmKernelPlan, settings: KernelSettings) -> GradingKernel:
+        """Start a kernel for ``plan``, warm it up and start its watchdog.
+
+        Raises KernelStartError (the scratch folder and the kernel are cleaned up)."""
+        kernel = cls(plan, settings)
+        try:
+            await kernel._start()
+        except BaseException as error:
+            await kernel.shutdown()
+            if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
+                raise
+            raise KernelStartError(
+                f"could not start a {plan.kernel_name!r} grading kernel: {error}"
+            ) from error
+        return kernel
+
+    def environment(self) -> dict[str, str]:
+        """The kernel's environment: the allow-listed part of the grader's
+        (:func:`passed_environment`), with HOME and TMPDIR in the scratch folder."""
+        home, tmp = self.scratch / "home", self.scratch / "tmp"
+        home.mkdir()
+        tmp.mkdir()
+        env = passed_environment()
+        env.update(KERNEL_ENV)
+        env.update(self.containment.environment())
+        env.update(self.settings.shared_env)
+        env.update(HOME=str(home), TMPDIR=str(tmp), TEMP=str(tmp), TMP=str(tmp))
+        return env
+
+    def sandbox_rules(self) -> Rules:
+        """The run's sandbox rules for this kernel: it may write (and read) its own scratch
+        folder; the other kernels' scratch folders are hidden, also those started later."""
+        base = self.settings.sandbox or Rules()
+        others = sorted(self.scratch.parent.glob(f"{SCRATCH_PREFIX}*"))
+        return dataclasses.replace(
+            base, hide=(*base.hide, *others), writable=(*base.writable, self.scratch)
+        )
+
+    async def _start(self) -> None:
+        self.cwd.mkdir(parents=True)
+        client = self.client
+        client.kernel_name = self.plan.kernel_name
+        client.resources = {"metadata": {"path": str(self.cwd)}}
+        if self.settings.sandbox is not None:
+            client.rules = self.sandbox_rules()
+        client.contain_arguments = tuple(self.containment.arguments())
+        client.connection_folder = self.scratch
+        client.create_kernel_manager()
+        # The kernel process's own output (log lines, crash messages) goes to a file, not to
+        # the teacher's terminal; what the notebook prints still reaches its outputs. The
+        # file stays open while the client waits: a kernel that does not answer is replaced
+        # by a new one started the same way.
+        with open(self.stderr_path, "wb") as log:
+            await client.async_start_new_kernel(env=self.environment(), stdout=log, stderr=log)
+            await client.async_start_new_kernel_client()
+        self.pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+        if self.settings.watchdog_limit and self.pid:
+            self._watchdog = asyncio.ensure_future(self._watch())
+        await self._warm_up()
+
+    async def _warm_up(self) -> None:
+        kc = self.client.kc
+        msg_id = kc.execute(
+            warmup_code(self.plan, self.settings.memory_limit),
+            silent=True,
+            store_history=False,
+            user_expressions={
+                "warmup": "__import__('sys').__dict__.pop('_course_grade_warmup', None)"
+            },
+        )
+        limit = self.client.startup_timeout + 60 * (1 + len(self.plan.preload))
+        try:
+            reply = await asyncio.wait_for(self._reply(msg_id), timeout=limit)
+        except TimeoutError:
+            raise KernelStartError(
+                f"the warm-up (importing {', '.join(self.plan.preload) or 'nothing'}) took longer "
+                f"than {limit} s"
+            ) from None
+        content = reply["content"]
+        if content["status"] != "ok":
+            raise KernelStartError(
+                f"warm-up failed: {content.get('ename')}: {content.get('evalue')}"
+            )
+        result = content["user_expressions"]["warmup"]
+        if result.get("status") != "ok":
+            raise KernelStartError(f"warm-up result unreadable: {result}")
+        value = ast.literal_eval(result["data"]["text/plain"])
+        self.pid = self.pid or value["pid"]
+        self.warmup_failures = value["failed"]
+        if self._watchdog is None and self.settings.watchdog_limit:
+            self._watchdog = asyncio.ensure_future(self._watch())
+
+    async def _reply(self, msg_id: str) -> dict:
+        kc = self.client.kc
+        while True:
+            try:
+                msg = await kc.get_shell_msg(timeout=1)
+            except Exception:  # queue.Empty: nothing yet; check that the kernel is alive
+                if not await ensure_async(kc.is_alive()):
+                    if self.stop_reason:  # the watchdog: the imports alone need more memory
+                        raise KernelStartError(
+                            f"the kernel died during the warm-up: {self.stop_reason}; the memory "
+                            "limit is too small for the assignment's imports"
+                        ) from None
+                    raise KernelStartError(
+                        f"the kernel died during the warm-up: {self.last_words() or 'no message'}"
+                    ) from None
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+
+    async def _watch(self, every: float = 0.2) -> None:
+        """Kill the kernel's process tree when its resident memory passes the limit."""
+        limit = self.settings.watchdog_limit
+        while True:
+            await asyncio.sleep(every)
+            processes = _processes(self.containment.pids(self.pid))
+            if not processes:
+                return
+            used = _resident(processes)
+            if used > limit:
+                self.stop_reason = (
+                    f"it used more than {format_bytes(self.settings.memory_limit)} of memory "
+                    f"({format_bytes(used)} resident)"
+                )
+                self.kill()
+                return
+
+    async def shutdown(self) -> None:
+        """Kill the kernel and its child processes, delete the scratch folder. Idempotent."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self.kill()
+        client = self.client
+        if client.kc is not None:
+            with contextlib.suppress(Exception):
+                client.kc.stop_channels()
+            client.kc = None
+        if client.km is not None:
+            with contextlib.suppress(Exception):
+                if client.km.has_kernel:
+                    await client.km.shutdown_kernel(now=True)
+                else:
+                    await ensure_async(client.km.cleanup_resources())
+            client.km = None
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def kill(self) -> None:
+        """SIGKILL the kernel and every process it started (its cgroup or process family)."""
+        self.containment.kill(self.pid)
+
+    # -- use
+
+    def load(self, folder: Path) -> None:
+        """Copy the files of an assignment folder (as nbgrader prepared it) into the cwd."""
+        shutil.copytree(folder, self.cwd, dirs_exist_ok=True)
+
+    def last_words(self) -> str:
+        """The last line the kernel process wrote to its stdout/stderr (often why it crashed)."""
+        try:
+            lines = [
+                line.strip()
+                for line in self.stderr_path.read_text(errors="replace").splitlines()
+                if line.strip()
+            ]
+        except OSError:
+            return ""
+        lines = [line for line in lines if "without encryption" not in line]
+        return lines[-1][:300] if lines else ""
+
+
+def prepare_matplotlib(folder: Path) -> None:
+    """Build matplotlib's font cache in ``folder`` (the kernels' ``MPLCONFIGDIR``) once, so
+    that no kernel builds it (slow, and noisy when it takes long) or has to write it: the
+    sandbox lets kernels read the folder but not write it. Nothing to do without matplotlib."""
+    import importlib.util  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    if importlib.util.find_spec("matplotlib") is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MPLCONFIGDIR": str(folder), "MPLBACKEND": "agg"}
+    subprocess.run(
+        [sys.executable, "-c", "import matplotlib.font_manager"],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+
+
+def remove_stale_scratch(scratch_root: Path | None = None) -> int:
+    """Delete scratch folders left by graders that no longer run (killed); returns how many.
+
+    A killed grader's kernels exit by themselves (ipykernel watches its parent process),
+    but their scratch folders stay behind.
+    """
+    removed = 0
+    for folder in Path(scratch_root or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
