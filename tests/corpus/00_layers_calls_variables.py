@@ -10,7 +10,8 @@ called on both inputs, two separate heads, 203 parameters.
 
 import nbformat
 
-from course.corpus import Submission, Transform, cell, full_marks, no_marks
+from course.cells import cell_by_id
+from course.corpus import Submission, Transform, full_marks, no_marks
 
 EX1 = "ex1_counts"
 EX2 = "ex2_news_model"
@@ -76,7 +77,7 @@ def waits_after(grade_id: str, cells: int, seconds: int) -> Transform:
     """A transform: ``cells`` new cells below ``grade_id``, each sleeping ``seconds``."""
 
     def transform(nb: nbformat.NotebookNode) -> None:
-        index = nb.cells.index(cell(nb, grade_id))
+        index = nb.cells.index(cell_by_id(nb, grade_id))
         waits = [
             nbformat.v4.new_code_cell(f"import time\ntime.sleep({seconds})  # waits, then goes on")
             for _ in range(cells)
