@@ -33,7 +33,7 @@ lab: $(STAMP)
 # Two workers (PYTEST_WORKERS=0 for one process); conftest.py keeps a notebook's nbval cells,
 # and a lesson's nbgrader pipeline tests, on one worker.
 PYTEST_WORKERS ?= 2
-test: $(STAMP) chromium
+test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-jax
 
