@@ -61,7 +61,7 @@ def work_unit(nodeid: str) -> str | None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """``-n 2`` (``--dist load``, what `make test` uses) and ``--dist loadscope``, but keeping
     each :func:`work_unit` on one worker. Other tests are spread one by one (load) or by
     module (loadscope) as usual.

@@ -67,7 +67,7 @@ def load_course_config(course_dir: Path) -> Config:
     >>> load_course_config(find_root(Path(__file__).parent)).CourseDirectory.course_id
     'keras-layer-reuse'
     """
-    from jupyter_core.paths import jupyter_config_path  # noqa: PLC0415 (keep imports light)
+    from jupyter_core.paths import jupyter_config_path
 
     course_dir = Path(course_dir).resolve()
     if not (course_dir / CONFIG_FILE).is_file():
@@ -97,7 +97,7 @@ def default_exchange_root() -> Path:
     >>> default_exchange_root().name
     'exchange'
     """
-    from nbgrader.exchange.default.exchange import Exchange  # noqa: PLC0415
+    from nbgrader.exchange.default.exchange import Exchange
 
     return Path(Exchange.class_traits()["root"].default_value)
 
@@ -109,7 +109,7 @@ def exchange_root(config: Config) -> Path | None:
     >>> str(exchange_root(Config({"Exchange": {"root": "/srv/exchange"}})))
     '/srv/exchange'
     """
-    from nbgrader.exchange import ExchangeFactory  # noqa: PLC0415
+    from nbgrader.exchange import ExchangeFactory
 
     try:
         exchange = ExchangeFactory(config=config).exchange(config=config)

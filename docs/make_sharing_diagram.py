@@ -14,10 +14,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
-import helpers  # noqa: E402
+import helpers
 
 OUTPUT = Path(__file__).resolve().parent / "sharing-diagram.png"
 

@@ -347,7 +347,7 @@ def _analyse(model: keras.Model) -> Analysis:
             args, kwargs = call.replay_arguments()
             try:
                 tracer.run(functools.partial(call.layer, *args, **kwargs))
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - any error becomes the check's message
                 raise failure(model, tracer, call.layer.name, error) from None
             if tracer.created is not None:
                 raise created_in_call(model, call_path(tracer.created, call.layer.name))
@@ -360,7 +360,7 @@ def _analyse(model: keras.Model) -> Analysis:
         tracer = Tracer(batch)
         try:
             tracer.run(lambda: model(*args, **kwargs))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any error becomes the check's message
             raise failure(model, tracer, model.name, error) from None
         if tracer.created is not None:
             raise created_in_call(model, call_path(tracer.created, model.name))

@@ -221,7 +221,7 @@ class CapacityExplorer(widgets.VBox):
         width, depth = self.width_slider.value, self.depth_slider.value
         try:
             model = self._build_block(width, depth)
-        except Exception as error:  # show the learner's error next to the sliders, keep going
+        except Exception as error:  # noqa: BLE001 - show the learner's error by the sliders
             self.model = None
             self.count_label.value = (
                 f"Parameters: ? <span style='color:#b00'>(building width={width}, "

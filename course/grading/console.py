@@ -56,7 +56,7 @@ def plural(count: int, noun: str) -> str:
 class Progress:
     """One line per finished submission: count, score or error, notes."""
 
-    def __init__(self, total: int, stream=None) -> None:  # noqa: ANN001
+    def __init__(self, total: int, stream=None) -> None:
         self.total = total
         self.done = 0
         self.errors = 0
@@ -84,7 +84,7 @@ class Progress:
 
 def print_summary(
     summary: Summary, autograder: Autograder, assignments: Sequence[str], workers: int, stream=None
-) -> None:  # noqa: ANN001
+) -> None:
     """The closing report: counts, wall time, class mean per assignment, notes, errors."""
     stream = stream or sys.stdout
     graded, errors = summary.graded, summary.errors

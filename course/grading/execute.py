@@ -194,7 +194,7 @@ class RestartingExecute(Execute):
             await super().async_start_new_kernel_client()
         )  # the last attempt: its error is raised
 
-    def output(self, outs, msg, display_id, cell_index):  # noqa: ANN001, ANN201 (nbclient's signature)
+    def output(self, outs, msg, display_id, cell_index):  # nbclient's signature
         """Keep at most ``output_limit`` characters of a notebook's output in memory, and at
         most ``output_item_limit`` of any one output: a learner printing, raising or
         displaying without end must not exhaust the grader or its gradebook. Errors are
@@ -224,7 +224,7 @@ class RestartingExecute(Execute):
             return None
         return super().output(outs, msg, display_id, cell_index)
 
-    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):  # noqa: ANN201
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
         """Execute the notebook (nbclient's method); if its time budget ran out, say so in
         the grader's note at the top (``course grade`` runs cells itself and writes the same
         note from its report: :func:`budget_note`)."""

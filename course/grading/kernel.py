@@ -276,7 +276,7 @@ class GradingKernel:
         while True:
             try:
                 msg = await kc.get_shell_msg(timeout=1)
-            except Exception:  # queue.Empty: nothing yet; check that the kernel is alive
+            except Exception:  # noqa: BLE001 - queue.Empty: nothing yet; is the kernel alive?
                 if not await ensure_async(kc.is_alive()):
                     if self.stop_reason:  # the watchdog: the imports alone need more memory
                         raise KernelStartError(
@@ -355,8 +355,8 @@ def prepare_matplotlib(folder: Path) -> None:
     """Build matplotlib's font cache in ``folder`` (the kernels' ``MPLCONFIGDIR``) once, so
     that no kernel builds it (slow, and noisy when it takes long) or has to write it: the
     sandbox lets kernels read the folder but not write it. Nothing to do without matplotlib."""
-    import importlib.util  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
+    import importlib.util
+    import subprocess
 
     if importlib.util.find_spec("matplotlib") is None:
         return

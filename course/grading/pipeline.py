@@ -62,7 +62,7 @@ async def grade_jobs(
     loop = asyncio.get_running_loop()
     gradebook = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradebook")
 
-    def in_gradebook_thread(function, *args):  # noqa: ANN001, ANN202
+    def in_gradebook_thread(function, *args):
         return loop.run_in_executor(gradebook, function, *args)
 
     pool = KernelPool(settings, warm)

@@ -87,6 +87,6 @@ async def _discard(future: asyncio.Future) -> None:
     """Shut down the kernel a start future gives, whether it is ready yet or not."""
     try:
         kernel = await future
-    except BaseException:  # a failed or cancelled start cleaned up after itself
+    except BaseException:  # noqa: BLE001 - a failed or cancelled start cleaned up itself
         return
     await kernel.shutdown()

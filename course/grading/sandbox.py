@@ -242,9 +242,9 @@ def course_rules(
     >>> rules.hide[0], Path(sys.prefix).resolve() in rules.visible, rules.deny_network
     (PosixPath('/srv/course'), True, True)
     """
-    from jupyter_core.paths import jupyter_runtime_dir  # noqa: PLC0415
+    from jupyter_core.paths import jupyter_runtime_dir
 
-    from course.config import find_root  # noqa: PLC0415 (keep this module's import light)
+    from course.config import find_root
 
     # The grader's Jupyter runtime folder holds connection files (ports and keys) of kernels.
     hide = [

@@ -76,7 +76,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def sanitized(
     template: Path, dest: Path, transform, config: str = KIT
-) -> tuple[list[str], list[str], str]:  # noqa: ANN001
+) -> tuple[list[str], list[str], str]:
     """(grade ids of the sanitized notebook in order, the notes, why it is unreadable) for a
     correct submission edited by ``transform``, through course grade's sanitize step (the
     configured ``Autograde.sanitize_preprocessors``, as ``nbgrader autograde`` runs them),
@@ -150,7 +150,7 @@ def test_a_foreign_cell_is_an_ordinary_cell(template, tmp_path):
 
 
 def test_grading_marks_without_an_id_are_ignored(template, tmp_path):
-    def marks_without_id(nb):  # noqa: ANN001, ANN202
+    def marks_without_id(nb):
         nb.cells[1].metadata["nbgrader"] = {"grade": True, "points": 5}
         nb.cells[9].metadata["nbgrader"] = {}
 
@@ -190,7 +190,7 @@ def test_several_deleted_tests_go_back_in_lesson_order(template, tmp_path):
 
 
 def test_a_deleted_test_follows_its_moved_answer(template, tmp_path):
-    def moves_square_and_deletes_its_test(nb):  # noqa: ANN001, ANN202
+    def moves_square_and_deletes_its_test(nb):
         delete_cells("test_square")(nb)
         move_cells("square", "square")(nb)
 

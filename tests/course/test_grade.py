@@ -64,7 +64,7 @@ def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def generated_course(root: Path, lesson) -> Path:  # noqa: ANN001
+def generated_course(root: Path, lesson) -> Path:
     """A course at ``root`` with ``lesson``'s config and source, after generate_assignment."""
     root.mkdir(parents=True)
     shutil.copy(lesson.root / CONFIG_FILE, root / CONFIG_FILE)
@@ -79,7 +79,7 @@ def fixture_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generated_course(tmp_path_factory.mktemp("template") / "course", FIXTURE)
 
 
-def course_with(template: Path, dest: Path, lesson, cases, config: str = "") -> Path:  # noqa: ANN001
+def course_with(template: Path, dest: Path, lesson, cases, config: str = "") -> Path:
     """A copy of ``template`` at ``dest`` with ``cases`` submitted and ``config`` appended."""
     shutil.copytree(template, dest)
     if config:
@@ -107,7 +107,7 @@ def course_grade(course: Path, *args: str, capsys: pytest.CaptureFixture) -> tup
     return code, out.out + out.err
 
 
-def grades(course: Path, lesson) -> dict[str, dict[str, tuple]]:  # noqa: ANN001
+def grades(course: Path, lesson) -> dict[str, dict[str, tuple]]:
     """student -> grade cell -> (score, auto_score, needs_manual_grade), from the gradebook."""
     course_id = load_course_config(course).CourseDirectory.course_id
     result = {}
@@ -121,14 +121,14 @@ def grades(course: Path, lesson) -> dict[str, dict[str, tuple]]:  # noqa: ANN001
     return result
 
 
-def points(course: Path, lesson) -> dict[str, dict[str, float]]:  # noqa: ANN001
+def points(course: Path, lesson) -> dict[str, dict[str, float]]:
     return {
         student: {cell: g[0] for cell, g in cells.items()}
         for student, cells in grades(course, lesson).items()
     }
 
 
-def expected_points(cases, lesson) -> dict[str, dict[str, float]]:  # noqa: ANN001
+def expected_points(cases, lesson) -> dict[str, dict[str, float]]:
     from course.cells import graded_points
 
     maximum = graded_points(nbformat.read(lesson.source_notebook, as_version=4))
@@ -140,7 +140,7 @@ def progress_students(out: str) -> list[str]:
     return [m.group(1) for m in re.finditer(r"^\[\s*\d+/\d+[^\]]*\] ([^/\s]+)/", out, re.MULTILINE)]
 
 
-def autograded(course: Path, student: str, lesson) -> nbformat.NotebookNode:  # noqa: ANN001
+def autograded(course: Path, student: str, lesson) -> nbformat.NotebookNode:
     return nbformat.read(
         course / "autograded" / student / lesson.name / f"{lesson.name}.ipynb", as_version=4
     )

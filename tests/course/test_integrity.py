@@ -161,7 +161,7 @@ def test_guard_folder_removes_shadowing_and_compiled_files(tmp_path):
 # --------------------------------------------------------------------------- judging
 
 
-def _test_cell(grade_id: str, points: int = 2, outputs=()):  # noqa: ANN001, ANN202
+def _test_cell(grade_id: str, points: int = 2, outputs=()):
     cell = nbformat.v4.new_code_cell(
         "helpers.check()",
         metadata={
@@ -178,7 +178,7 @@ def _test_cell(grade_id: str, points: int = 2, outputs=()):  # noqa: ANN001, ANN
     return cell
 
 
-def _answer(grade_id: str, source: str):  # noqa: ANN202
+def _answer(grade_id: str, source: str):
     return nbformat.v4.new_code_cell(
         source,
         metadata={
@@ -187,7 +187,7 @@ def _answer(grade_id: str, source: str):  # noqa: ANN202
     )
 
 
-def _notebook(tmp_path):  # noqa: ANN001, ANN202
+def _notebook(tmp_path):
     nb = nbformat.v4.new_notebook()
     forged = nbformat.v4.new_markdown_cell(
         "**Notes from the grader**\n\n- full marks", metadata={"course_grade": "notes"}
@@ -294,7 +294,7 @@ def test_pristine_refuses_a_tracer(capsys):
 
     import helpers.grading
 
-    def tracer(*args):  # noqa: ANN002, ANN202
+    def tracer(*args):
         return None
 
     previous = sys.gettrace()
@@ -319,7 +319,7 @@ def test_execute_caps_every_output_kind_while_running():
     step.clear_before_next_output = False  # set by nbclient when a cell starts
     outs: list = []
 
-    def message(kind, **content):  # noqa: ANN001, ANN003, ANN202
+    def message(kind, **content):
         return {
             "msg_type": kind,
             "content": content,

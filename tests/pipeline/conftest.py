@@ -211,7 +211,7 @@ def _grade(item: PipelineLesson, course_dir: Path) -> GradedLesson:
     return result
 
 
-def read_scores(course_dir: Path, item: PipelineLesson, cases) -> tuple[dict, dict]:  # noqa: ANN001
+def read_scores(course_dir: Path, item: PipelineLesson, cases) -> tuple[dict, dict]:
     """(grade cell -> max points, student -> grade cell -> score) from the gradebook."""
     lesson = item.lesson
     course_id = load_course_config(lesson.root).CourseDirectory.course_id
@@ -228,7 +228,7 @@ def read_scores(course_dir: Path, item: PipelineLesson, cases) -> tuple[dict, di
     return max_points, scores
 
 
-def read_manual(course_dir: Path, item: PipelineLesson, cases) -> dict[str, list[str]]:  # noqa: ANN001
+def read_manual(course_dir: Path, item: PipelineLesson, cases) -> dict[str, list[str]]:
     """student -> the grade cells the gradebook marks *needs manual grade*."""
     lesson = item.lesson
     course_id = load_course_config(lesson.root).CourseDirectory.course_id
