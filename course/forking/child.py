@@ -1,0 +1,162 @@
+"""What a child forked from the warm parent does to become the kernel it was asked for.
+
+Only two kinds of command can be run in-process (anything else starts the usual way):
+
+* ``PYTHON -m ipykernel_launcher ARGS...`` (every kit kernel spec, nbval's current env);
+* ``PYTHON -m course.sandbox OPTIONS -- PYTHON -m ipykernel_launcher ARGS...`` (what
+  ``course grade`` starts): the containment and Landlock rules are applied in-process
+  (:func:`course.sandbox.apply`), exactly as ``course.sandbox`` does before it execs.
+
+where ``PYTHON`` is the warm parent's own interpreter. :func:`become_kernel` then makes the
+forked process look like a freshly started one: a new session, the caller's stdin, stdout
+and stderr, working folder, umask and whole environment, ``sys.path[0]`` and ``sys.argv``
+as ``python -m`` sets them, new random state, default signal handlers; then it runs
+``ipykernel_launcher`` with :mod:`runpy` and exits with the kernel's exit code.
+
+Example::
+
+    >>> command = kernel_command(["/venv/bin/python", "-m", "ipykernel_launcher", "-f", "k.json"],
+    ...                          python="/venv/bin/python")
+    >>> command.arguments, command.sandbox is None
+    (('-f', 'k.json'), True)
+    >>> kernel_command(["/venv/bin/python", "-c", "pass"], python="/venv/bin/python") is None
+    True
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import runpy
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from course.sandbox import Launch, apply, parse_launch
+
+#: The top-level modules the warm parent imports; a kernel whose working folder holds a
+#: module of one of these names (which a fresh kernel would import instead) is not forked.
+KERNEL_MODULE = "ipykernel_launcher"
+
+
+@dataclass(frozen=True)
+class KernelCommand:
+    """A kernel command that a forked child can run in-process."""
+
+    arguments: tuple[str, ...]  # after ``-m ipykernel_launcher``
+    sandbox: Launch | None = None  # the ``course.sandbox`` wrapping, if any
+
+
+def _same_python(path: str, python: str) -> bool:
+    return os.path.abspath(path) == os.path.abspath(python)
+
+
+def kernel_command(argv: Sequence[str], python: str = sys.executable) -> KernelCommand | None:
+    """The in-process form of ``argv``, or None when it must be started the usual way."""
+    argv = list(argv)
+    if len(argv) < 3 or not _same_python(argv[0], python) or argv[1] != "-m":
+        return None
+    if argv[2] == KERNEL_MODULE:
+        return KernelCommand(tuple(argv[3:]))
+    if argv[2] != "course.sandbox":
+        return None
+    try:
+        launch = parse_launch(argv[3:])
+    except SystemExit:
+        return None
+    inner = kernel_command(launch.command, python)
+    if inner is None or inner.sandbox is not None:
+        return None
+    return KernelCommand(inner.arguments, launch)
+
+
+def _reseed() -> None:
+    """New random state: two children must not draw the same numbers. (Python's ``random``
+    reseeds itself after a fork; NumPy's global generator does not.)"""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+
+
+def _matplotlib_backend() -> None:
+    """matplotlib reads ``MPLBACKEND`` when it is imported, which the warm parent did with
+    its own environment; apply the kernel's as a fresh import would, with ipykernel's
+    default (its inline backend)."""
+    matplotlib = sys.modules.get("matplotlib")
+    if matplotlib is None:
+        return
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    with contextlib.suppress(Exception):
+        matplotlib.rcParams["backend"] = os.environ["MPLBACKEND"]
+
+
+def become_kernel(
+    command: KernelCommand,
+    request: dict[str, Any],
+    stdio: Sequence[int],
+    close: Sequence[int] = (),
+) -> None:
+    """Turn this freshly forked process into the kernel; never returns.
+
+    ``request`` gives ``argv`` (for ``sys.argv[0]``), ``env``, ``cwd`` and ``umask``;
+    ``stdio`` the three descriptors for fd 0, 1 and 2; ``close`` the parent's descriptors
+    (its socket, the other kernels' connections)."""
+    code: Any = 1
+    try:
+        os.setsid()
+        for fd in close:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)
+        for fd in set(stdio) - {0, 1, 2}:
+            os.close(fd)
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.umask(int(request["umask"]))
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        if not sys.flags.safe_path and sys.path:
+            sys.path[0] = os.getcwd()  # what ``python -m`` puts first
+        _reseed()
+        _matplotlib_backend()
+        if command.sandbox is not None:
+            try:
+                apply(command.sandbox)
+            except OSError as error:
+                print(f"course.sandbox: {error}", file=sys.stderr, flush=True)
+                code = 126
+                return
+        sys.argv = [request["argv"][0], *command.arguments]
+        code = 0
+        runpy.run_module(KERNEL_MODULE, run_name="__main__", alter_sys=True)
+    except SystemExit as stop:
+        code = stop.code
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        _exit(code)
+
+
+def _exit(code: Any) -> None:
+    """End the process as the interpreter would at exit (atexit handlers, flushed output)."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code & 0xFF
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    os._exit(status)
