@@ -11,7 +11,9 @@ where ``PYTHON`` is the warm parent's own interpreter. :func:`become_kernel` the
 forked process look like a freshly started one: a new session, the caller's stdin, stdout
 and stderr, working folder, umask and whole environment, ``sys.path[0]`` and ``sys.argv``
 as ``python -m`` sets them, new random state, default signal handlers; then it runs
-``ipykernel_launcher`` with :mod:`runpy` and exits with the kernel's exit code.
+``ipykernel_launcher`` with :mod:`runpy` and exits with the kernel's exit code. A working
+folder with a module of its own named like one already imported (a fresh kernel would
+import that one instead) makes the child exec the command instead: a usual start.
 
 Example::
 
@@ -38,8 +40,6 @@ from typing import Any
 
 from course.sandbox import Launch, apply, parse_launch
 
-#: The top-level modules the warm parent imports; a kernel whose working folder holds a
-#: module of one of these names (which a fresh kernel would import instead) is not forked.
 KERNEL_MODULE = "ipykernel_launcher"
 
 
@@ -72,6 +72,33 @@ def kernel_command(argv: Sequence[str], python: str = sys.executable) -> KernelC
     if inner is None or inner.sandbox is not None:
         return None
     return KernelCommand(inner.arguments, launch)
+
+
+def shadowed(folder: str) -> str | None:
+    """A module this process has imported whose top-level name a fresh kernel in ``folder``
+    would import from there instead (a ``helpers.py`` of the learner's own), if any.
+
+    >>> import json, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> shadowed(folder) is None
+    True
+    >>> open(os.path.join(folder, "json.py"), "w").close()
+    >>> shadowed(folder)
+    'json'
+    """
+    for name, module in list(sys.modules.items()):
+        if "." in name or module is None:
+            continue
+        local = [os.path.join(folder, f"{name}.py"), os.path.join(folder, name, "__init__.py")]
+        found = next((path for path in local if os.path.exists(path)), None)
+        if found is None:
+            continue
+        origin = getattr(getattr(module, "__spec__", None), "origin", None)
+        if not origin or not os.path.isabs(origin):
+            continue  # built-in or frozen: imported before the folder is on sys.path
+        if os.path.realpath(origin) != os.path.realpath(found):
+            return name
+    return None
 
 
 def _reseed() -> None:
@@ -124,6 +151,8 @@ def become_kernel(
         os.chdir(request["cwd"])
         if not sys.flags.safe_path and sys.path:
             sys.path[0] = os.getcwd()  # what ``python -m`` puts first
+        if shadowed(os.getcwd()):  # a fresh kernel would import another module: be one
+            os.execv(request["argv"][0], request["argv"])
         _reseed()
         _matplotlib_backend()
         if command.sandbox is not None:

@@ -231,6 +231,8 @@ async def request_fork(
         sock.close()
         if isinstance(error, OSError) and error.errno == errno.ENAMETOOLONG:
             raise ForkUnavailable(f"socket path too long: {folder}") from None
+        if isinstance(error, (ConnectionResetError, BrokenPipeError, protocol.Closed)):
+            raise ForkUnavailable(f"the fork server in {folder} died: {error}") from None
         raise ForkUnavailable(f"the fork server did not answer: {error}") from None
     if "pid" not in answer:
         sock.close()

@@ -15,10 +15,10 @@ kernel's own connection, ``send_signal``/``kill``/``terminate`` signal its proce
 (the child starts a new session, as ``launch_kernel`` does).
 
 Anything else starts the usual way (``LocalProvisioner.launch_kernel``): forking switched
-off (``KIT_FORK_KERNELS=0``), another command or interpreter, output to a pipe, a working
-folder holding a module of a warm module's name, no ``os.fork`` (not Linux), a server that
-cannot start, died, or refuses. The first time in a process that this happens for a
-reason worth knowing, one warning says so (``logging.getLogger("course.forking")``).
+off (``KIT_FORK_KERNELS=0``), another command or interpreter, output to a pipe, no
+``os.fork`` (not Linux), a server that cannot start, died, or refuses. The first time in
+a process that this happens for a reason worth knowing, one warning says so
+(``logging.getLogger("course.forking")``).
 
 Example (what a kernel spec says)::
 
@@ -84,17 +84,6 @@ def _fd(stream: Any, default: int) -> int | None:
         return None
 
 
-def _shadowed(cwd: str) -> str | None:
-    """A warm top-level module that a fresh kernel in ``cwd`` would import from there."""
-    from course.forking.server import WARM_MODULES  # noqa: PLC0415
-
-    for name in dict.fromkeys(module.split(".")[0] for module in WARM_MODULES):
-        folder = pathlib.Path(cwd)
-        if (folder / f"{name}.py").exists() or (folder / name / "__init__.py").exists():
-            return name
-    return None
-
-
 class ForkingProvisioner(LocalProvisioner):
     """A :class:`LocalProvisioner` whose kernels are forked from a warm parent when
     possible (see the module docstring)."""
@@ -133,9 +122,6 @@ class ForkingProvisioner(LocalProvisioner):
         if kernel_command(cmd) is None:
             raise ForkUnavailable(f"not a kernel command of this Python: {cmd[:3]}", warn=False)
         cwd = str(kwargs.get("cwd") or os.getcwd())
-        shadow = _shadowed(cwd)
-        if shadow:
-            raise ForkUnavailable(f"{cwd} has a module {shadow!r} of its own", warn=False)
         stdio = [_fd(kwargs.get(name), fd) for fd, name in enumerate(("stdin", "stdout", "stderr"))]
         if kwargs.get("stdin") is None:
             stdio[0] = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
