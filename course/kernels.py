@@ -244,11 +244,16 @@ def _processes(pids: Iterable[int]) -> list[psutil.Process]:
     return found
 
 
-def _resident(processes: list[psutil.Process]) -> int:
+def _resident(processes: list[psutil.Process], forked: int | None = None) -> int:
+    """Resident memory of ``processes``; for ``forked``, a kernel forked from the warm
+    parent (course.forking), only the memory it does not share with the parent (USS)."""
     total = 0
     for process in processes:
         with contextlib.suppress(psutil.Error):
-            total += process.memory_info().rss
+            if process.pid == forked:
+                total += process.memory_full_info().uss
+            else:
+                total += process.memory_info().rss
     return total
 
 
@@ -400,7 +405,8 @@ class GradingKernel:
             processes = _processes(self.containment.pids(self.pid))
             if not processes:
                 return
-            used = _resident(processes)
+            forked = getattr(getattr(self.client.km, "provisioner", None), "forked", None)
+            used = _resident(processes, self.pid if forked is not None else None)
             if used > limit:
                 self.stop_reason = (
                     f"it used more than {format_bytes(self.settings.memory_limit)} of memory "

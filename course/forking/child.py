@@ -43,6 +43,22 @@ from course.sandbox import Launch, apply, parse_launch
 KERNEL_MODULE = "ipykernel_launcher"
 
 
+#: Bytes of data memory (``VmData``) this process inherited from the warm parent (0: not
+#: a forked kernel). ``course grade``'s memory limit counts what the kernel adds to it.
+inherited_data = 0
+
+
+def _vm_data() -> int:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 @dataclass(frozen=True)
 class KernelCommand:
     """A kernel command that a forked child can run in-process."""
@@ -162,6 +178,8 @@ def become_kernel(
                 print(f"course.sandbox: {error}", file=sys.stderr, flush=True)
                 code = 126
                 return
+        global inherited_data
+        inherited_data = _vm_data()
         sys.argv = [request["argv"][0], *command.arguments]
         code = 0
         runpy.run_module(KERNEL_MODULE, run_name="__main__", alter_sys=True)

@@ -49,11 +49,12 @@ IDLE_VAR = "KIT_FORK_IDLE"
 DEFAULT_IDLE = 600.0
 
 #: Variables that change what importing the warm modules does (exact names and prefixes).
+#: (Not ``MPLCONFIGDIR``: ``course grade`` gives each run its own, holding only a font cache;
+#: the ``matplotlibrc`` read there is compared by content, :func:`import_settings`.)
 IMPORT_VARS = (
     "KERAS_BACKEND",
     "KERAS_HOME",
     "MPLBACKEND",
-    "MPLCONFIGDIR",
     "CUDA_VISIBLE_DEVICES",
     "XLA_FLAGS",
     "OMP_NUM_THREADS",
