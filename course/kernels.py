@@ -72,6 +72,7 @@ from traitlets.config import Config
 
 from course.contain import Containment
 from course.execute import RestartingExecute
+from course.forking.protocol import ENABLE_VAR
 from course.sandbox import Rules
 from course.warmup import KernelSpec, warm_kernel_fits, warmup_code, warmup_plan  # noqa: F401 (re-exported)
 
@@ -312,6 +313,10 @@ class GradingKernel:
         env.update(self.containment.environment())
         env.update(self.settings.shared_env)
         env.update(HOME=str(home), TMPDIR=str(tmp), TEMP=str(tmp), TMP=str(tmp))
+        if not self.spec.preload and not self.spec.env:
+            # A fresh kernel (the notebook sets variables before its imports): started the
+            # usual way, not forked from a parent that has imported everything already.
+            env[ENABLE_VAR] = "0"
         return env
 
     def sandbox_rules(self) -> Rules:

@@ -127,14 +127,50 @@ def _reseed() -> None:
 
 def _matplotlib_backend() -> None:
     """matplotlib reads ``MPLBACKEND`` when it is imported, which the warm parent did with
-    its own environment; apply the kernel's as a fresh import would, with ipykernel's
-    default (its inline backend)."""
+    its own environment; apply the kernel's as a fresh import would."""
     matplotlib = sys.modules.get("matplotlib")
-    if matplotlib is None:
+    backend = os.environ.get("MPLBACKEND")
+    if matplotlib is not None and backend:
+        with contextlib.suppress(Exception):
+            matplotlib.rcParams["backend"] = backend
+
+
+#: Warm modules and the variables they read when imported: checked again at the kernel's
+#: first import of the module, since its code may set them before importing.
+IMPORT_TIME_VARS = {"matplotlib": ("MPLBACKEND",), "keras": ("KERAS_BACKEND",)}
+
+
+def _watch_first_imports(parent_env: dict[str, str]) -> None:
+    """At the first ``import`` of a module of :data:`IMPORT_TIME_VARS` (the kernel's own,
+    or ipykernel's), do what a first import would do with the environment of that moment:
+    matplotlib's backend is set again; a Keras backend other than the parent's cannot be,
+    and the kernel's stderr says so (start it with that variable set, or not forked)."""
+    import builtins  # noqa: PLC0415
+
+    original = builtins.__import__
+    pending = {name: names for name, names in IMPORT_TIME_VARS.items() if name in sys.modules}
+    if not pending:
         return
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    with contextlib.suppress(Exception):
-        matplotlib.rcParams["backend"] = os.environ["MPLBACKEND"]
+
+    def first_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002, ANN001, ANN202
+        top = name.partition(".")[0]
+        if level == 0 and top in pending:
+            changed = [v for v in pending.pop(top) if os.environ.get(v) != parent_env.get(v)]
+            if not pending:
+                builtins.__import__ = original
+            if top == "matplotlib" and changed:
+                _matplotlib_backend()
+            elif changed:
+                print(
+                    f"course.forking: {', '.join(changed)} changed before the first import of "
+                    f"{top}, which this kernel inherited already imported; start the kernel with "
+                    "it set (or with KIT_FORK_KERNELS=0)",
+                    file=sys.__stderr__,
+                    flush=True,
+                )
+        return original(name, globals, locals, fromlist, level)
+
+    builtins.__import__ = first_import
 
 
 def become_kernel(
@@ -162,6 +198,7 @@ def become_kernel(
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.umask(int(request["umask"]))
+        parent_env = dict(os.environ)
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
@@ -170,7 +207,10 @@ def become_kernel(
         if shadowed(os.getcwd()):  # a fresh kernel would import another module: be one
             os.execv(request["argv"][0], request["argv"])
         _reseed()
+        if "matplotlib" in sys.modules:  # what ipykernel sets before a fresh import
+            os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         _matplotlib_backend()
+        _watch_first_imports(parent_env)
         if command.sandbox is not None:
             try:
                 apply(command.sandbox)

@@ -15,9 +15,10 @@ kernel's own connection, ``send_signal``/``kill``/``terminate`` signal its proce
 (the child starts a new session, as ``launch_kernel`` does).
 
 Anything else starts the usual way (``LocalProvisioner.launch_kernel``): forking switched
-off (``KIT_FORK_KERNELS=0``), another command or interpreter, output to a pipe, no
-``os.fork`` (not Linux), a server that cannot start, died, or refuses. The first time in
-a process that this happens for a reason worth knowing, one warning says so
+off (``KIT_FORK_KERNELS=0`` in this process's environment or in the kernel's), another
+command or interpreter, output to a pipe, no ``os.fork`` (not Linux), a server that cannot
+start, died, or refuses. The first time in a process that this happens for a reason worth
+knowing, one warning says so
 (``logging.getLogger("course.forking")``).
 
 Example (what a kernel spec says)::
@@ -114,7 +115,7 @@ class ForkingProvisioner(LocalProvisioner):
         return self.connection_info
 
     async def _fork(self, cmd: list[str], kwargs: dict[str, Any]) -> ForkedKernel:
-        if not protocol.enabled():
+        if not protocol.enabled() or not protocol.enabled(kwargs.get("env") or {}):
             raise ForkUnavailable(f"{protocol.ENABLE_VAR}=0", warn=False)
         reason = _platform_reason()
         if reason:

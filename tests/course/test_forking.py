@@ -235,3 +235,59 @@ print(answer[4:].decode())
         asyncio.run(km.shutdown_kernel(now=True))
     assert lines[0] == "token unreadable PermissionError"
     assert json.loads(lines[1]) == {"error": "refused: wrong token"}
+
+
+async def _execute(kc, code: str) -> str:  # noqa: ANN001 (an AsyncKernelClient)
+    msg_id = kc.execute(code)
+    out: list[str] = []
+    while True:
+        msg = await kc.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append(msg["content"]["ename"] + "\n")
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(out)
+
+
+def test_course_grade_kernels_are_forked_sandboxed_and_limited(tmp_path: Path) -> None:
+    """A grading kernel as ``course grade`` starts it (sandboxed where Landlock exists,
+    contained, 400 MiB memory limit) is forked, and its limits hold."""
+    from traitlets.config import Config
+
+    from course.kernels import GradingKernel, KernelSettings, KernelSpec
+    from course.lessons import find_root
+    from course.sandbox import course_rules
+
+    root = find_root(Path(__file__).parent)
+    sandbox = course_rules(root, ["helpers"]) if landlock_abi() >= 1 else None
+    settings = KernelSettings(
+        config=Config(), memory_limit=400 * 2**20, scratch_root=tmp_path, sandbox=sandbox
+    )
+
+    async def scenario() -> tuple[object, int, str]:
+        kernel = await GradingKernel.start(
+            KernelSpec("python3", "lesson", preload=("numpy",)), settings
+        )
+        try:
+            forked = kernel.client.km.provisioner.forked
+            code = (
+                "import os\n"
+                "print(os.getppid())\n"
+                f"try:\n    open({str(root / 'nbgrader_config.py')!r}).read(); print('read')\n"
+                "except OSError as error: print(type(error).__name__)\n"
+                "block = bytearray(600 * 2**20)\n"
+            )
+            return forked, kernel.pid, await _execute(kernel.client.kc, code)
+        finally:
+            await kernel.shutdown()
+
+    forked, pid, out = asyncio.run(scenario())
+    assert forked is not None and forked.pid == pid
+    parent, readable, allocation = out.splitlines()
+    assert int(parent) != os.getpid()
+    assert any(client.server_pid(f) == int(parent) for f in protocol.base_folder().iterdir())
+    assert readable == ("PermissionError" if sandbox else "read")
+    assert allocation == "MemoryError"
