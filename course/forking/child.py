@@ -135,42 +135,27 @@ def _matplotlib_backend() -> None:
             matplotlib.rcParams["backend"] = backend
 
 
-#: Warm modules and the variables they read when imported: checked again at the kernel's
-#: first import of the module, since its code may set them before importing.
-IMPORT_TIME_VARS = {"matplotlib": ("MPLBACKEND",), "keras": ("KERAS_BACKEND",)}
-
-
-def _watch_first_imports(parent_env: dict[str, str]) -> None:
-    """At the first ``import`` of a module of :data:`IMPORT_TIME_VARS` (the kernel's own,
-    or ipykernel's), do what a first import would do with the environment of that moment:
-    matplotlib's backend is set again; a Keras backend other than the parent's cannot be,
-    and the kernel's stderr says so (start it with that variable set, or not forked)."""
-    import builtins  # noqa: PLC0415
-
-    original = builtins.__import__
-    pending = {name: names for name, names in IMPORT_TIME_VARS.items() if name in sys.modules}
-    if not pending:
+def _backend_at_first_use() -> None:
+    """A fresh ``import matplotlib`` reads ``MPLBACKEND``, which a notebook may set first;
+    the warm parent imported matplotlib already. So the kernel's matplotlib reads the
+    variable when its backend is first asked for (the first plot, ``get_backend()``)
+    instead, then behaves as usual."""
+    matplotlib = sys.modules.get("matplotlib")
+    if matplotlib is None:
         return
+    rc = matplotlib.rcParams
+    usual = type(rc)
 
-    def first_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002, ANN001, ANN202
-        top = name.partition(".")[0]
-        if level == 0 and top in pending:
-            changed = [v for v in pending.pop(top) if os.environ.get(v) != parent_env.get(v)]
-            if not pending:
-                builtins.__import__ = original
-            if top == "matplotlib" and changed:
-                _matplotlib_backend()
-            elif changed:
-                print(
-                    f"course.forking: {', '.join(changed)} changed before the first import of "
-                    f"{top}, which this kernel inherited already imported; start the kernel with "
-                    "it set (or with KIT_FORK_KERNELS=0)",
-                    file=sys.__stderr__,
-                    flush=True,
-                )
-        return original(name, globals, locals, fromlist, level)
+    class BackendFromEnvironment(usual):
+        def _get(self, key):  # noqa: ANN001, ANN202
+            if key == "backend":
+                self.__class__ = usual  # once
+                if os.environ.get("MPLBACKEND"):
+                    with contextlib.suppress(Exception):
+                        self["backend"] = os.environ["MPLBACKEND"]
+            return usual._get(self, key)
 
-    builtins.__import__ = first_import
+    rc.__class__ = BackendFromEnvironment
 
 
 def become_kernel(
@@ -198,7 +183,6 @@ def become_kernel(
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.umask(int(request["umask"]))
-        parent_env = dict(os.environ)
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
@@ -210,7 +194,7 @@ def become_kernel(
         if "matplotlib" in sys.modules:  # what ipykernel sets before a fresh import
             os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         _matplotlib_backend()
-        _watch_first_imports(parent_env)
+        _backend_at_first_use()
         if command.sandbox is not None:
             try:
                 apply(command.sandbox)
