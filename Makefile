@@ -43,7 +43,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # The helpers on a second Keras backend: their tests and docstring examples under JAX (CPU).
-# (PyTorch works too but its wheel is several GB: README, "The helpers on every backend".)
+# (PyTorch works too but its wheel is several GB: docs/contributing.md, "Other Keras backends".)
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider tests/helpers helpers
 

@@ -44,23 +44,24 @@ c.OverwriteCells.add_missing_cells = True
 # cell (the last copy keeps its grade id, every copy runs), a tagged cell the gradebook does
 # not know (runs as an ordinary cell), a deleted test after a locked markdown cell or with its
 # answer (put back after the nearest lesson cell still there), cells in another order. A notes
-# cell at the top says what was restored or ignored. See course/fairness.py.
+# cell at the top says what was restored or ignored. See course/grading/fairness.py.
 
 # A kernel that does not start (its ports taken by another process, or alive but silent; it
 # happens on busy machines, never because of the notebook) is replaced by a new one, up to
 # 3 times, instead of failing the learner's whole submission. Only the start is tried
-# again: no cell has run yet. See course/execute.py. The same list adds the kit's integrity
-# checks around it (course/integrity_preprocessors.py): files that shadow modules are removed,
-# learner code that changes how grading runs (IPython hooks, sys.modules, builtins, exec, ...)
-# sends the tests after it to manual grading with a note, scores handed to nbgrader through
-# an execute_result are dropped, and every output kind is capped. Without the kit installed
+# again: no cell has run yet. See course/grading/execute.py. The same list adds the kit's
+# integrity checks around it (course/grading/integrity_preprocessors.py): files that shadow
+# modules are removed, learner code that changes how grading runs (IPython hooks,
+# sys.modules, builtins, exec, ...) sends the tests after it to manual grading with a note,
+# scores handed to nbgrader through an execute_result are dropped, and every output kind is
+# capped. Without the kit installed
 # (this file copied into another environment), nbgrader's own lists are used.
 #
 # `nbgrader collect` never follows a symbolic link in a learner's submission (a link to
 # solutions/ would copy the teacher's notebook into submitted/): see course/exchange.py.
 try:
-    from course.execute import autograde_preprocessors
-    from course.fairness import sanitize_preprocessors
+    from course.grading.execute import autograde_preprocessors
+    from course.grading.fairness import sanitize_preprocessors
 except ImportError:
     pass
 else:

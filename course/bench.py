@@ -61,11 +61,18 @@ from course.bench_report import (
     write_json,
 )
 from course.build import IGNORED
-from course.corpus import Submission, graded_points, lesson_corpus, place_submissions
-from course.lessons import CONFIG_FILE, Lesson, find_lessons, find_root, load_nbgrader_config
+from course.cells import graded_points
+from course.config import (
+    CONFIG_FILE,
+    cell_timeout,
+    find_root,
+    load_course_config,
+    tool_environment,
+)
+from course.corpus import Submission, lesson_corpus, place_submissions
+from course.lessons import Lesson, find_lessons
 from course.notebook_timing import (
     cell_times,
-    kernel_env,
     own_compute,
     run_notebook,
     setup_cell_index,
@@ -120,7 +127,8 @@ def measure_floor(setup_source: str, repeat: int, work: Path) -> dict[str, Any]:
             raise RuntimeError(f"the setup cell failed in a fresh kernel: {run['error']}")
         runs.append(run)
         _log(
-            f"floor: {run['wall']:.2f} s (setup cell {run['setup']:.2f} s, peak {run['peak_bytes'] / MiB:.0f} MiB)"
+            f"floor: {run['wall']:.2f} s (setup cell {run['setup']:.2f} s, peak "
+            f"{run['peak_bytes'] / MiB:.0f} MiB)"
         )
     return {
         "seconds": round(statistics.median(r["wall"] for r in runs), 3),
@@ -140,9 +148,8 @@ def measure_lesson(lesson: Lesson, work: Path, timeout: int) -> dict[str, Any]:
     run = run_notebook(nb, folder, timeout)
     slow = [t for t in run["cells"] if not t["setup"] and t["seconds"] >= CELL_LIMIT]
     _log(
-        f"{lesson.name}: wall {run['wall']:.1f} s, compute {run['compute']:.1f} s, "
-        f"peak {run['peak_bytes'] / MiB:.0f} MiB"
-        + (f", FAILED: {run['error']}" if run["error"] else "")
+        f"{lesson.name}: wall {run['wall']:.1f} s, compute {run['compute']:.1f} s, peak "
+        f"{run['peak_bytes'] / MiB:.0f} MiB" + (f", FAILED: {run['error']}" if run["error"] else "")
     )
     return {"name": lesson.name, **run, "slow_cells": slow}
 
@@ -151,7 +158,7 @@ def measure_nbval(root: Path) -> dict[str, Any]:
     """``pytest -n 2 solutions`` in ``root`` (its conftest.py and sanitize file apply)."""
     command = [sys.executable, *NBVAL_COMMAND]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=root, env=kernel_env(), capture_output=True, text=True)
+    done = subprocess.run(command, cwd=root, env=tool_environment(), capture_output=True, text=True)
     seconds = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     summary = lines[-1].strip("= ") if lines else done.stderr.strip()[-300:]
@@ -290,7 +297,7 @@ def nbgrader_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(Path(sys.executable).parent / "nbgrader"), *args],
         cwd=cwd,
-        env=kernel_env(),
+        env=tool_environment(),
         capture_output=True,
         text=True,
     )
@@ -309,7 +316,8 @@ def build_class(
         done = nbgrader_command("generate_assignment", lesson.name, cwd=course)
         if done.returncode != 0:
             raise RuntimeError(
-                f"nbgrader generate_assignment {lesson.name} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+                f"nbgrader generate_assignment {lesson.name} "
+                f"failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
             )
         # Learners start from the committed learner notebook, as in tests/pipeline.
         place_submissions(
@@ -348,7 +356,8 @@ def grade_differences(
 ) -> list[str]:
     """One line per grade key where the two gradebooks disagree (or one lacks it).
 
-    >>> grade_differences({"s/l/t": 1.0, "s/l/u": 2.0}, {"s/l/t": 1.0, "s/l/u": 0.0}, ("nbgrader", "course grade"))
+    >>> serial, parallel = {"s/l/t": 1.0, "s/l/u": 2.0}, {"s/l/t": 1.0, "s/l/u": 0.0}
+    >>> grade_differences(serial, parallel, ("nbgrader", "course grade"))
     ['s/l/u: nbgrader 2.0, course grade 0.0']
     """
     return [
@@ -389,7 +398,9 @@ def graded_compute(
 
 def _timed(command: Sequence[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
-    done = subprocess.run(list(command), cwd=cwd, env=kernel_env(), capture_output=True, text=True)
+    done = subprocess.run(
+        list(command), cwd=cwd, env=tool_environment(), capture_output=True, text=True
+    )
     return time.perf_counter() - started, done
 
 
@@ -407,7 +418,8 @@ def grader_command(override: str | None) -> tuple[list[str] | None, str | None]:
     if "grade" not in SUBCOMMANDS:
         return (
             None,
-            "`course grade` is not registered in course/cli.py (pass --grader-cmd to use another one)",
+            "`course grade` is not registered in course/cli.py (pass --grader-cmd to use another "
+            "one)",
         )
     return [str(Path(sys.executable).parent / "course"), "grade"], None
 
@@ -428,7 +440,7 @@ def measure_class(
     template = work / "class-template"
     _log(f"class: {learners} learners x {len(names)} lesson(s), building the course in {template}")
     build_class(root, lessons, layout, template)
-    course_id = load_nbgrader_config(root).CourseDirectory.course_id
+    course_id = load_course_config(root).CourseDirectory.course_id
     expected = expected_grades(lessons, layout)
     result: dict[str, Any] = {
         "lessons": names,
@@ -437,11 +449,11 @@ def measure_class(
         "workers": workers,
         "cases": {
             name: [s.name for s in class_cases(lesson_corpus(lesson))]
-            for name, lesson in zip(names, lessons)
+            for name, lesson in zip(names, lessons, strict=True)
         },
         "left_out": {
             name: {s.name: left_out_reason(s) for s in lesson_corpus(lesson) if left_out_reason(s)}
-            for name, lesson in zip(names, lessons)
+            for name, lesson in zip(names, lessons, strict=True)
         },
         "rule": "learner i (from 1) hands in case (i - 1) mod len(cases) of every lesson",
     }
@@ -479,7 +491,8 @@ def measure_class(
     parallel_grades = read_grades(parallel_dir, course_id, names, students)
     differences = grade_differences(serial_grades, parallel_grades, ("nbgrader", "course grade"))
     _log(
-        f"class: course grade {seconds:.1f} s, exit {done.returncode}, {len(differences)} grade differences"
+        f"class: course grade {seconds:.1f} s, exit {done.returncode}, {len(differences)} grade "
+        "differences"
     )
     result["parallel"] = {
         "available": True,
@@ -537,7 +550,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--grader-cmd",
         metavar="COMMAND",
-        help="command line standing for `course grade` (default: this environment's `course grade`)",
+        help="command line standing for `course grade` (default: this environment's `course "
+        "grade`)",
     )
     parser.add_argument(
         "--forking",
@@ -608,7 +622,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"course bench: no lessons in {root / 'solutions'}", file=sys.stderr)
         return 2
     grader, unavailable = grader_command(args.grader_cmd)
-    timeout = int(load_nbgrader_config(root).Execute.get("timeout", 300))
+    timeout = cell_timeout(load_course_config(root))
     setup = nbformat.read(all_lessons[0].source_notebook, as_version=4)
     setup_index = setup_cell_index(setup)
     if setup_index is None:

@@ -18,8 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-GiB = 2**30
-MiB = 2**20
+from course.grading.settings import GiB, MiB
 
 #: The issue's targets.
 CELL_LIMIT = 3.0  # s of own compute per cell (setup cell excluded)
@@ -114,7 +113,8 @@ def targets(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     workers = klass.get("workers")
     rows.append(
         {
-            "name": f"class autograding: course grade vs serial nbgrader ({workers or '?'} workers)",
+            "name": "class autograding: course grade vs serial nbgrader "
+            f"({workers or '?'} workers)",
             "target": f">= {SPEEDUP_TARGET}x faster on 2 cores",
             "measured": speedup,
             "unit": "x",
@@ -242,7 +242,8 @@ def _columns(rows: Sequence[Sequence[str]], right: Sequence[bool]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         "  ".join(
-            cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right)
+            cell.rjust(w) if r else cell.ljust(w)
+            for cell, w, r in zip(row, widths, right, strict=False)
         ).rstrip()
         for row in rows
     ]
@@ -253,8 +254,9 @@ def format_report(report: Mapping[str, Any]) -> str:
     machine = report.get("machine", {})
     load = report.get("load", {})
     lines = [
-        f"course bench  {report.get('started', '')}  {machine.get('cores', '?')} cores, "
-        f"tensorflow {machine.get('tensorflow', '?')}, keras {machine.get('keras', '?')}, nbgrader {machine.get('nbgrader', '?')}",
+        f"course bench  {report.get('started', '')}  {machine.get('cores', '?')} cores, tensorflow "
+        f"{machine.get('tensorflow', '?')}, keras {machine.get('keras', '?')}, nbgrader "
+        f"{machine.get('nbgrader', '?')}",
         "load average (1/5/15 min): "
         + ", ".join(
             f"{phase} {' '.join(f'{x:.2f}' for x in values)}" for phase, values in load.items()
@@ -264,9 +266,10 @@ def format_report(report: Mapping[str, Any]) -> str:
     if floor:
         lines += [
             "",
-            f"Floor (fresh kernel + setup imports, median of {floor['repeat']}): {floor['seconds']:.2f} s "
-            f"[{', '.join(f'{x:.2f}' for x in floor['runs'])}]; setup cell itself {floor['setup_cell_seconds']:.2f} s; "
-            f"kernel peak {floor['peak_bytes'] / MiB:.0f} MiB",
+            f"Floor (fresh kernel + setup imports, median of {floor['repeat']}): "
+            f"{floor['seconds']:.2f} s [{', '.join(f'{x:.2f}' for x in floor['runs'])}]; setup "
+            f"cell itself {floor['setup_cell_seconds']:.2f} s; kernel peak "
+            f"{floor['peak_bytes'] / MiB:.0f} MiB",
         ]
     lessons = report.get("lessons") or []
     if lessons:
@@ -316,16 +319,18 @@ def format_report(report: Mapping[str, Any]) -> str:
     if nbval:
         lines += [
             "",
-            f"nbval: {nbval['command']}: {_s(nbval['seconds'])} = {_x(nbval.get('floor_ratio'))} floor, "
-            f"{_x(nbval.get('ratio'))} the sum of (floor + compute) = {_s(nbval.get('reference_seconds'))}; {nbval['summary']}",
+            f"nbval: {nbval['command']}: {_s(nbval['seconds'])} = {_x(nbval.get('floor_ratio'))} "
+            f"floor, {_x(nbval.get('ratio'))} the sum of (floor + compute) = "
+            f"{_s(nbval.get('reference_seconds'))}; {nbval['summary']}",
         ]
     klass = report.get("class")
     if klass:
         serial, parallel = klass["serial"], klass.get("parallel", {})
         lines += [
             "",
-            f"Class: {klass['learners']} learners x {len(klass['lessons'])} lesson(s) ({', '.join(klass['lessons'])}) = "
-            f"{klass['notebooks']} notebooks; sum of (floor + each notebook's compute) = {_s(klass.get('reference_seconds'))}",
+            f"Class: {klass['learners']} learners x {len(klass['lessons'])} lesson(s) "
+            f"({', '.join(klass['lessons'])}) = {klass['notebooks']} notebooks; sum of (floor + "
+            f"each notebook's compute) = {_s(klass.get('reference_seconds'))}",
         ]
         for name, left_out in (klass.get("left_out") or {}).items():
             if left_out:
@@ -348,7 +353,8 @@ def format_report(report: Mapping[str, Any]) -> str:
                 (
                     f"course grade --workers {klass['workers']}",
                     _s(parallel["seconds"]),
-                    f"{_s(parallel['per_notebook'])} ({_s(parallel['worker_seconds_per_notebook'])} x {klass['workers']})",
+                    f"{_s(parallel['per_notebook'])} "
+                    f"({_s(parallel['worker_seconds_per_notebook'])} x {klass['workers']})",
                     _x(parallel.get("floor_ratio")),
                     _x(parallel.get("ratio")) + " (worker-seconds)",
                 )
@@ -363,7 +369,8 @@ def format_report(report: Mapping[str, Any]) -> str:
                 else f"{len(parallel['differences'])} DIFFERENT grades"
             )
             lines.append(
-                f"  speedup {_x(klass.get('speedup'))}; {verdict} ({parallel['grades_compared']} test cells compared)"
+                f"  speedup {_x(klass.get('speedup'))}; {verdict} ({parallel['grades_compared']} "
+                "test cells compared)"
             )
             lines += [f"    {d}" for d in parallel["differences"][:10]]
             if parallel.get("returncode"):
@@ -377,7 +384,8 @@ def format_report(report: Mapping[str, Any]) -> str:
         mismatches = serial.get("expected_mismatches", [])
         if mismatches:
             lines.append(
-                f"  nbgrader's grades differ from the corpus's expected points in {len(mismatches)} places:"
+                "  nbgrader's grades differ from the corpus's expected points in "
+                f"{len(mismatches)} places:"
             )
             lines += [f"    {m}" for m in mismatches[:10]]
     rows = [("target", "limit", "measured", "status", "")]

@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import copy
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -44,19 +43,15 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import capture_log
 from traitlets.config import Config
 
-from course.lessons import (
-    RELEASE_DIR,
-    SOURCE_DIR,
-    Lesson,
-    find_lessons,
+from course.config import (
+    FALLBACK_CELL_TIMEOUT,
+    cell_timeout,
     find_root,
-    load_nbgrader_config,
+    load_course_config,
+    tool_environment,
 )
+from course.lessons import RELEASE_DIR, SOURCE_DIR, Lesson, find_lessons
 
-#: Environment every kernel gets: silent, deterministic TensorFlow (see keras3-facts.md).
-QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
-#: Per-cell time limit when nbgrader_config.py sets no Execute.timeout.
-DEFAULT_TIMEOUT = 300
 #: Files and folders never copied into a temporary course.
 IGNORED = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc")
 
@@ -69,14 +64,14 @@ class BuildError(RuntimeError):
 
 
 def execute_notebook(
-    path: Path, timeout: int = DEFAULT_TIMEOUT, kernel_name: str = "python3"
+    path: Path, timeout: int = FALLBACK_CELL_TIMEOUT, kernel_name: str = "python3"
 ) -> bool:
     """Run every cell of the notebook at ``path`` and save it with fresh outputs.
 
-    The kernel starts in the notebook's folder with :data:`QUIET_ENV`. Only outputs and
-    execution counts change: notebook metadata is kept as it was (nbclient's
-    ``language_info`` is added only when missing) and no timing metadata is recorded, so
-    re-running an unchanged lesson leaves the file byte-identical.
+    The kernel starts in the notebook's folder with :func:`course.config.tool_environment`.
+    Only outputs and execution counts change: notebook metadata is kept as it was
+    (nbclient's ``language_info`` is added only when missing) and no timing metadata is
+    recorded, so re-running an unchanged lesson leaves the file byte-identical.
     Returns True when the file changed. Raises BuildError naming the failing cell.
 
     Example::
@@ -96,7 +91,7 @@ def execute_notebook(
         store_widget_state=False,
     )
     try:
-        client.execute(env={**os.environ, **QUIET_ENV})
+        client.execute(env=tool_environment())
     except CellTimeoutError as error:
         raise BuildError(f"{path}: a cell ran longer than {timeout} s\n{error}") from error
     except CellExecutionError as error:
@@ -119,7 +114,7 @@ def execute_notebook(
 
 def _assignment_config(root: Path, course_dir: Path) -> Config:
     """The course's nbgrader config, pointed at ``course_dir`` and without a database."""
-    config = load_nbgrader_config(root)
+    config = load_course_config(root)
     config.CourseDirectory.root = str(course_dir)
     # generate_assignment needs no database to write the learner version; skipping it also
     # avoids nbgrader's `alembic` subprocess.
@@ -155,8 +150,8 @@ def generate_release(lessons: list[Lesson]) -> Iterator[Path]:
             result = capture_log(converter)
             if not result["success"]:
                 raise BuildError(
-                    f"{lesson.name}: nbgrader generate_assignment failed\n"
-                    f"{result.get('log', '')}{result.get('error', '')}"
+                    f"{lesson.name}: nbgrader generate_assignment "
+                    f"failed\n{result.get('log', '')}{result.get('error', '')}"
                 )
         yield course_dir / RELEASE_DIR
 
@@ -179,7 +174,7 @@ def _describe_notebook_difference(expected: dict, actual: dict) -> str:
     expected_cells, actual_cells = expected.get("cells", []), actual.get("cells", [])
     if len(expected_cells) != len(actual_cells):
         return f"{len(actual_cells)} cells, expected {len(expected_cells)}"
-    for index, (want, got) in enumerate(zip(expected_cells, actual_cells)):
+    for index, (want, got) in enumerate(zip(expected_cells, actual_cells, strict=True)):
         if want != got:
             keys = sorted(key for key in set(want) | set(got) if want.get(key) != got.get(key))
             return f"cell {index} differs ({', '.join(keys)})"
@@ -261,13 +256,13 @@ def build(
     """
     if execute:
         for lesson in lessons:
-            limit = timeout or _configured_timeout(lesson.root)
+            limit = timeout or cell_timeout(load_course_config(lesson.root))
             before = _files_in(lesson.source_dir)
             started = time.perf_counter()
             changed = execute_notebook(lesson.source_notebook, timeout=limit)
             log(
-                f"executed {lesson.source_notebook.relative_to(lesson.root)} "
-                f"in {time.perf_counter() - started:.1f} s ({'updated' if changed else 'unchanged'})"
+                f"executed {lesson.source_notebook.relative_to(lesson.root)} in "
+                f"{time.perf_counter() - started:.1f} s ({'updated' if changed else 'unchanged'})"
             )
             created = sorted(
                 p.relative_to(lesson.root).as_posix() for p in _files_in(lesson.source_dir) - before
@@ -286,13 +281,6 @@ def build(
             shutil.copytree(release / lesson.name, lesson.release_dir)
     names = ", ".join(lesson.name for lesson in lessons)
     log(f"generated {RELEASE_DIR}/ for {names} in {time.perf_counter() - started:.1f} s")
-
-
-def _configured_timeout(root: Path) -> int:
-    config = load_nbgrader_config(root)
-    if "Execute" in config and "timeout" in config.Execute:
-        return int(config.Execute.timeout)
-    return DEFAULT_TIMEOUT
 
 
 # ------------------------------------------------------------------------------- CLI
@@ -342,8 +330,9 @@ def run(args: argparse.Namespace) -> int:
             for name, problems in sorted(differences.items()):
                 print(f"{name}: " + "; ".join(problems), file=sys.stderr)
             print(
-                f"course build --check: {RELEASE_DIR}/ is out of date for {', '.join(sorted(differences))}. "
-                "Run `make notebooks` (or `course build --no-execute`) and commit the result.",
+                f"course build --check: {RELEASE_DIR}/ is out of date for "
+                f"{', '.join(sorted(differences))}. Run `make notebooks` (or `course build "
+                "--no-execute`) and commit the result.",
                 file=sys.stderr,
             )
             return 1

@@ -25,18 +25,20 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "setup-lab": (
         "course.setup_lab",
-        "set up this environment's JupyterLab for a role: local or hub learner, grader (idempotent)",
+        "set up this environment's JupyterLab for a role: local or hub learner, grader "
+        "(idempotent)",
     ),
     "setup-hub": (
         "course.hub",
-        "once per JupyterHub, as root: the shared exchange and nbgrader settings (docs/jupyterhub.md)",
+        "once per JupyterHub, as root: the shared exchange and nbgrader settings "
+        "(docs/jupyterhub.md)",
     ),
     "report": (
         "course.report",
         "class report from the gradebook: pass rates and common failures per exercise",
     ),
     "grade": (
-        "course.grade",
+        "course.grading.cli",
         "autograde every submission in parallel with nbgrader's grading steps",
     ),
 }

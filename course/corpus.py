@@ -19,7 +19,7 @@ notebook (``notebooks/<lesson>/<lesson>.ipynb``) and what nbgrader must award it
   and no sandbox);
 * ``note_contains`` gives text of the note BOTH graders put at the top of the learner's
   notebook about what grading restored or ignored (an edited or deleted test, a copied
-  cell, a pasted foreign cell, cells in another order: :mod:`course.fairness`), and
+  cell, a pasted foreign cell, cells in another order: :mod:`course.grading.fairness`), and
   ``course_grade_note_contains`` text of the note only ``course grade`` writes, about the
   run (a timeout, a memory error, a file that is not a notebook).
 
@@ -53,6 +53,8 @@ from typing import Literal
 import nbformat
 from nbformat import NotebookNode
 
+from course import cells
+from course.cells import cell_by_id, cells_by_id, exercises, graded_points, is_solution, mark
 from course.lessons import Lesson
 
 #: A transform edits the notebook in place (returns None), returns a new notebook, or
@@ -67,33 +69,6 @@ _SOLUTION_MARKER = re.compile(r"^\s*#+\s*(BEGIN|END) SOLUTION\s*$")
 # ------------------------------------------------------------------ notebook reading
 
 
-def nbgrader_cells(nb: NotebookNode) -> dict[str, NotebookNode]:
-    """grade_id -> cell, for every cell carrying nbgrader metadata."""
-    cells = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if meta and meta.get("grade_id"):
-            cells[meta["grade_id"]] = cell
-    return cells
-
-
-def cell(nb: NotebookNode, grade_id: str) -> NotebookNode:
-    """The cell with nbgrader ``grade_id`` (KeyError listing the known ids if absent)."""
-    cells = nbgrader_cells(nb)
-    if grade_id not in cells:
-        raise KeyError(f"no cell with grade_id {grade_id!r}; known: {', '.join(cells)}")
-    return cells[grade_id]
-
-
-def graded_points(nb: NotebookNode) -> dict[str, float]:
-    """grade_id -> points of every autograded test cell (grade=true, solution=false)."""
-    return {
-        grade_id: float(c.metadata.nbgrader.get("points", 0))
-        for grade_id, c in nbgrader_cells(nb).items()
-        if c.metadata.nbgrader.get("grade") and not c.metadata.nbgrader.get("solution")
-    }
-
-
 def solution_sources(nb: NotebookNode) -> dict[str, str]:
     """grade_id -> code of every solution cell, ``BEGIN/END SOLUTION`` lines removed.
 
@@ -103,23 +78,9 @@ def solution_sources(nb: NotebookNode) -> dict[str, str]:
         grade_id: "\n".join(
             line for line in c.source.splitlines() if not _SOLUTION_MARKER.match(line)
         )
-        for grade_id, c in nbgrader_cells(nb).items()
-        if c.metadata.nbgrader.get("solution")
+        for grade_id, c in cells_by_id(nb).items()
+        if is_solution(c)
     }
-
-
-def exercises(nb: NotebookNode) -> dict[str, list[str]]:
-    """Solution grade_id -> the autograded test cells that follow it (up to the next solution)."""
-    result: dict[str, list[str]] = {}
-    current = None
-    for c in nb.cells:
-        meta = c.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution"):
-            current = meta["grade_id"]
-            result[current] = []
-        elif meta.get("grade") and current is not None:
-            result[current].append(meta["grade_id"])
-    return result
 
 
 # --------------------------------------------------------------------------- marks
@@ -198,7 +159,8 @@ class Submission:
     def __post_init__(self) -> None:
         if not _STUDENT_ID.match(self.name):
             raise ValueError(
-                f"submission name {self.name!r} must match {_STUDENT_ID.pattern} (it is a student id)"
+                f"submission name {self.name!r} must match {_STUDENT_ID.pattern} (it is a student "
+                "id)"
             )
         if self.base not in ("solution", "blank"):
             raise ValueError(f"{self.name}: base must be 'solution' or 'blank', not {self.base!r}")
@@ -236,8 +198,9 @@ class Submission:
         expected = {gid: float(v) for gid, v in self.expected.items()}
         if set(expected) != set(points):
             raise KeyError(
-                f"{self.name}: expected must name every test cell exactly once "
-                f"(missing {sorted(set(points) - set(expected))}, unknown {sorted(set(expected) - set(points))})"
+                f"{self.name}: expected must name every test cell exactly once (missing "
+                f"{sorted(set(points) - set(expected))}, unknown "
+                f"{sorted(set(expected) - set(points))})"
             )
         return expected
 
@@ -247,7 +210,8 @@ class Submission:
         """grade_id -> what differs, for the test cells where ``actual`` (from a gradebook)
         is not what this submission must get; empty when every cell is right.
 
-        >>> Submission("a", expected=full_marks()).wrong_points({"t1": 1, "t2": 2}, {"t1": 1, "t2": 0})
+        >>> points, actual = {"t1": 1, "t2": 2}, {"t1": 1, "t2": 0}
+        >>> Submission("a", expected=full_marks()).wrong_points(points, actual)
         {'t2': 'got 0, expected 2.0'}
         """
         expected = self.expected_points(points)
@@ -264,7 +228,7 @@ class Submission:
         (``manual``: the test cells the gradebook marks *needs manual grade*): those cells,
         the grader's note (``integrity_note``), ONE cell with the notes marker (on top, a
         forged one unmarked), and a file below ``max_bytes``; empty when all is right."""
-        from course.notes import is_notes_cell
+        from course.grading.notes import is_notes_cell
 
         problems = []
         if sorted(self.manual_grade) != sorted(manual):
@@ -291,13 +255,14 @@ class Submission:
     ) -> NotebookNode | bytes | str:
         """The submitted notebook (or raw file content) built from the two lesson notebooks."""
         nb = copy.deepcopy(learner)
-        stubs = nbgrader_cells(nb)
+        stubs = cells_by_id(nb)
         answers = dict(solution_sources(instructor)) if self.base == "solution" else {}
-        solution_ids = {gid for gid, c in stubs.items() if c.metadata.nbgrader.get("solution")}
+        solution_ids = {gid for gid, c in stubs.items() if is_solution(c)}
         unknown = sorted(set(self.answers) - solution_ids)
         if unknown:
             raise KeyError(
-                f"{self.name}: answers for unknown solution cells {unknown}; known: {sorted(solution_ids)}"
+                f"{self.name}: answers for unknown solution cells {unknown}; known: "
+                f"{sorted(solution_ids)}"
             )
         answers.update(self.answers)
         for grade_id, source in answers.items():
@@ -373,7 +338,7 @@ def edit_cell(grade_id: str, source: str) -> Transform:
     """
 
     def transform(nb: NotebookNode) -> None:
-        cell(nb, grade_id).source = source
+        cell_by_id(nb, grade_id).source = source
 
     return transform
 
@@ -386,12 +351,8 @@ def delete_cell(grade_id: str) -> Transform:
     """
 
     def transform(nb: NotebookNode) -> None:
-        cell(nb, grade_id)  # KeyError for a grade_id the lesson does not have
-        nb.cells = [
-            c
-            for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id
-        ]
+        cell_by_id(nb, grade_id)  # KeyError for a grade_id the lesson does not have
+        nb.cells = [c for c in nb.cells if cells.grade_id_of(c) != grade_id]
 
     return transform
 
@@ -399,7 +360,8 @@ def delete_cell(grade_id: str) -> Transform:
 def delete_cells(*grade_ids: str) -> Transform:
     """A transform that removes several cells (a learner who deletes a whole exercise).
 
-    >>> Submission("deletes_exercise", transform=delete_cells("ex_a", "test_a"), expected=no_marks()).name
+    >>> deletes = delete_cells("ex_a", "test_a")
+    >>> Submission("deletes_exercise", transform=deletes, expected=no_marks()).name
     'deletes_exercise'
     """
     steps = [delete_cell(gid) for gid in grade_ids]
@@ -415,13 +377,15 @@ def duplicate_cell(grade_id: str) -> Transform:
     """A transform that pastes a copy of cell ``grade_id`` right below it (same metadata,
     same grade id: what copy and paste in Jupyter does).
 
-    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade_id": "a"}})])
+    >>> from course.cells import mark
+    >>> cell = mark(nbformat.v4.new_code_cell("x = 1"), grade_id="a")
+    >>> nb = nbformat.v4.new_notebook(cells=[cell])
     >>> duplicate_cell("a")(nb); [c.source for c in nb.cells]
     ['x = 1', 'x = 1']
     """
 
     def transform(nb: NotebookNode) -> None:
-        original = cell(nb, grade_id)
+        original = cell_by_id(nb, grade_id)
         index = next(i for i, c in enumerate(nb.cells) if c is original)
         nb.cells.insert(index + 1, copy.deepcopy(original))
 
@@ -433,14 +397,16 @@ def move_cells(first: str, last: str) -> Transform:
     included, with the ordinary cells between them) to the end of the notebook.
 
     >>> ids = ["a", "b", "c"]
-    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(i, metadata={"nbgrader": {"grade_id": i}}) for i in ids])
+    >>> from course.cells import mark
+    >>> cells = [mark(nbformat.v4.new_code_cell(i), grade_id=i) for i in ids]
+    >>> nb = nbformat.v4.new_notebook(cells=cells)
     >>> move_cells("a", "b")(nb); [c.source for c in nb.cells]
     ['c', 'a', 'b']
     """
 
     def transform(nb: NotebookNode) -> None:
-        start = nb.cells.index(cell(nb, first))
-        end = nb.cells.index(cell(nb, last))
+        start = nb.cells.index(cell_by_id(nb, first))
+        end = nb.cells.index(cell_by_id(nb, last))
         if end < start:
             raise ValueError(f"cell {last!r} comes before {first!r}")
         nb.cells = nb.cells[:start] + nb.cells[end + 1 :] + nb.cells[start : end + 1]
@@ -452,23 +418,23 @@ def add_foreign_cell(after: str, grade_id: str, source: str, points: float = 1) 
     """A transform that pastes, below cell ``after``, a graded test cell ``grade_id`` the
     lesson does not have (copied from another lesson or an older release).
 
-    >>> Submission("pastes", transform=add_foreign_cell("ex_a", "test_other", "assert True"), expected=no_marks()).name
+    >>> pastes = add_foreign_cell("ex_a", "test_other", "assert True")
+    >>> Submission("pastes", transform=pastes, expected=no_marks()).name
     'pastes'
     """
 
     def transform(nb: NotebookNode) -> None:
-        index = nb.cells.index(cell(nb, after))
-        meta = {
-            "grade": True,
-            "grade_id": grade_id,
-            "locked": True,
-            "points": points,
-            "schema_version": 3,
-            "solution": False,
-            "task": False,
-        }
-        pasted = nbformat.v4.new_code_cell(
-            source, metadata={"deletable": False, "editable": False, "nbgrader": meta}
+        index = nb.cells.index(cell_by_id(nb, after))
+        pasted = nbformat.v4.new_code_cell(source, metadata={"deletable": False, "editable": False})
+        mark(
+            pasted,
+            grade=True,
+            grade_id=grade_id,
+            locked=True,
+            points=points,
+            schema_version=3,
+            solution=False,
+            task=False,
         )
         nb.cells.insert(index + 1, pasted)
 
@@ -551,7 +517,7 @@ def coverage_problems(cases: Sequence[Submission], instructor: Path | NotebookNo
         if not tests:
             continue
 
-        def loses_only_here(c: Submission) -> bool:
+        def loses_only_here(c: Submission, tests: list[str] = tests) -> bool:
             expected = c.expected_points(points)
             lost = {gid for gid in points if expected[gid] < points[gid]}
             return bool(lost) and lost <= set(tests)
@@ -567,8 +533,8 @@ def coverage_problems(cases: Sequence[Submission], instructor: Path | NotebookNo
             for c in cases
         ):
             problems.append(
-                f"no wrong answer for exercise {solution_id!r} (answers={{{solution_id!r}: ...}}) that loses "
-                f"points on {', '.join(tests)} only and lists feedback_contains"
+                f"no wrong answer for exercise {solution_id!r} (answers={{{solution_id!r}: ...}}) "
+                f"that loses points on {', '.join(tests)} only and lists feedback_contains"
             )
     return problems
 

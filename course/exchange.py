@@ -25,7 +25,8 @@ Both through nbgrader's own extension point::
 Example::
 
     $ nbgrader collect 01_shared_layers
-    [CollectApp | WARNING] Left out symbolic link in the submission (not followed): .../answers.ipynb
+    [CollectApp | WARNING] Left out symbolic link in the submission (not followed):
+    .../answers.ipynb
 """
 
 from __future__ import annotations
@@ -173,11 +174,11 @@ class KitExchangeSubmit(ExchangeSubmit):
         )
         if missing and self.strict:
             self.fail(
-                f"Assignment {self.coursedir.assignment_id} not submitted. "
-                f"There are missing notebooks for the submission:\n{diff_msg}"
+                f"Assignment {self.coursedir.assignment_id} not submitted. There are missing "
+                f"notebooks for the submission:\n{diff_msg}"
             )
         else:
             self.log.warning(
-                "Possible missing notebooks and/or extra notebooks "
-                f"submitted for assignment {self.coursedir.assignment_id}:\n{diff_msg}"
+                "Possible missing notebooks and/or extra notebooks submitted for assignment "
+                f"{self.coursedir.assignment_id}:\n{diff_msg}"
             )

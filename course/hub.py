@@ -41,14 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from course import setup_lab
+from course.config import CELL_TIMEOUT, default_exchange_root
 
 COURSE_ID = "keras-layer-reuse"
-DEFAULT_EXCHANGE = Path("/usr/local/share/nbgrader/exchange")
 MARK = "# Written by `course setup-hub`"
-# The course's per-cell time limit (nbgrader_config.py). A learner's server reads only the
-# hub-wide config, where nbgrader's default (30 s) would make Validate fail on a busy hub
-# while TensorFlow is still importing.
-EXECUTE_TIMEOUT = 120
 
 
 def hub_nbgrader_config(exchange: Path, course_id: str = COURSE_ID) -> str:
@@ -64,8 +60,10 @@ def hub_nbgrader_config(exchange: Path, course_id: str = COURSE_ID) -> str:
             f"c.Exchange.root = {str(exchange)!r}",
             f"c.CourseDirectory.course_id = {course_id!r}",
             "# Validate runs the lesson with the course's time limit per cell.",
-            f"c.Execute.timeout = {EXECUTE_TIMEOUT}",
-            f"c.ExecutePreprocessor.timeout = {EXECUTE_TIMEOUT}",
+            # A learner's server reads only the hub-wide config, where nbgrader's default
+            # (30 s) would make Validate fail on a busy hub while TensorFlow imports.
+            f"c.Execute.timeout = {CELL_TIMEOUT}",
+            f"c.ExecutePreprocessor.timeout = {CELL_TIMEOUT}",
             "# Submissions are checked without .ipynb_checkpoints (course/exchange.py).",
             "try:",
             "    import course.exchange",
@@ -144,8 +142,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--exchange",
         type=Path,
-        default=DEFAULT_EXCHANGE,
-        help=f"the exchange folder every account writes (default {DEFAULT_EXCHANGE})",
+        default=default_exchange_root(),
+        help=f"the exchange folder every account writes (default {default_exchange_root()})",
     )
     parser.add_argument(
         "--config-dir",

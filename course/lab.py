@@ -40,10 +40,10 @@ from pathlib import Path
 from types import FrameType
 
 from course import setup_lab
+from course.config import CONFIG_FILE, QUIET_ENV, find_root, with_bin_first
 
 HOST = "127.0.0.1"
 LEARNER_FOLDER = "notebooks"
-CONFIG_FILE = "nbgrader_config.py"
 READY_TIMEOUT = 120.0  # seconds; JupyterLab usually answers within 3 s
 
 
@@ -56,10 +56,10 @@ def find_course_dir(start: Path) -> Path:
     >>> (find_course_dir(Path(__file__).parent) / CONFIG_FILE).is_file()
     True
     """
-    for folder in [start.resolve(), *start.resolve().parents, Path(__file__).resolve().parents[1]]:
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise FileNotFoundError(f"no {CONFIG_FILE} in {start} or any folder above it")
+    try:
+        return find_root(start)
+    except FileNotFoundError:
+        return find_root(Path(__file__).parent)
 
 
 def lab_command(course_dir: Path, port: int, teacher: bool = False) -> list[str]:
@@ -94,11 +94,9 @@ def lab_environment(base: dict[str, str], token: str, overlay: Path | None) -> d
     is left to choose the inline backend; a teacher ``overlay`` config folder is put in
     front of Jupyter's config path.
     """
-    env = dict(base)
+    env = {**QUIET_ENV, **base}  # a TensorFlow setting of the teacher's own wins
     env["JUPYTER_TOKEN"] = token
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    env["PATH"] = with_bin_first(base.get("PATH", ""))
     # Kernels pick JupyterLab's inline plots only when no backend is forced (a test run or
     # a shell may set MPLBACKEND=Agg, which would turn every chart into "<Figure ...>").
     env.pop("MPLBACKEND", None)
@@ -171,8 +169,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"course lab: set up for learners: {line}", flush=True)
     except OSError as error:  # a read-only environment: use it as it is
         print(
-            f"course lab: could not write the learner setup ({error}); "
-            "run `course setup-lab` where you can write",
+            f"course lab: could not write the learner setup ({error}); run `course setup-lab` "
+            "where you can write",
             file=sys.stderr,
         )
 
@@ -201,9 +199,8 @@ def run(args: argparse.Namespace) -> int:
                 view = "teacher view of" if args.teacher else "learner view of"
                 root = course_dir if args.teacher else course_dir / LEARNER_FOLDER
                 print(
-                    f"\nJupyterLab is ready: {view} {root}\n"
-                    f"    http://{HOST}:{args.port}/lab?token={token}\n"
-                    "Stop it with Ctrl-C.\n",
+                    f"\nJupyterLab is ready: {view} {root}\n    "
+                    f"http://{HOST}:{args.port}/lab?token={token}\nStop it with Ctrl-C.\n",
                     flush=True,
                 )
             elif process.poll() is None:
@@ -214,8 +211,8 @@ def run(args: argparse.Namespace) -> int:
                 process.terminate()
             else:
                 print(
-                    f"course lab: JupyterLab exited with code {process.returncode} "
-                    f"(is port {args.port} in use? try --port)",
+                    f"course lab: JupyterLab exited with code {process.returncode} (is port "
+                    f"{args.port} in use? try --port)",
                     file=sys.stderr,
                 )
             return process.wait()

@@ -6,7 +6,8 @@ notebook, nbgrader's source); nbgrader writes its learner version to
 
 Example::
 
-    >>> from course.lessons import find_root, find_lessons
+    >>> from course.config import find_root
+    >>> from course.lessons import find_lessons
     >>> [lesson.name for lesson in find_lessons(find_root())]   # doctest: +SKIP
     ['00_layers_calls_variables', '01_shared_layers']
 """
@@ -16,32 +17,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from traitlets.config import Config, PyFileConfigLoader
+import nbformat
+from nbformat import NotebookNode
 
-CONFIG_FILE = "nbgrader_config.py"
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "notebooks"
 
-#: The idea each lesson teaches, "name: one sentence"; ``course report`` groups a class's
-#: results by it, so a teacher sees which idea the class has not understood yet.
-LESSON_IDEAS: dict[str, str] = {
-    "00_layers_calls_variables": "groundwork: a layer object, its calls and its variables are three things",
-    "01_shared_layers": "sharing: one layer object called twice is one set of weights",
-    "02_separate_weights": "separation: a new layer object (rebuilt, from_config, clone_model) has new weights",
-    "03_tied_weights": "tying: a layer that reads another layer's variable ties the two on purpose",
-    "04_capacity": "capacity: parameter counts follow from the layer shapes, a shared variable counted once",
-    "05_capstone": "all four ideas together: sharing, separation, tying and capacity",
-    "06_sharing_in_practice": "sharing in practice: frozen shared bases, subclassed models, deepcopy, saving shared layers",
-}
+#: Where a lesson notebook names the idea it teaches: ``metadata["course"]["idea"]``, one
+#: sentence "name: what it shows". ``course report`` groups a class's results by it, so a
+#: teacher sees which idea the class has not understood yet; ``course build`` carries it
+#: into the learner notebook.
+COURSE_METADATA = "course"
 
 
-def lesson_idea(name: str) -> str:
-    """The idea lesson ``name`` teaches ("sharing: ..."), or "" for a lesson not in LESSON_IDEAS.
+def lesson_idea(nb: NotebookNode | None) -> str:
+    """The idea a lesson notebook teaches (its metadata), or "" when it names none.
 
-    >>> lesson_idea("01_shared_layers").split(":")[0]
-    'sharing'
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(metadata={"course": {"idea": "sharing: one object"}})
+    >>> lesson_idea(nb), lesson_idea(nbformat.v4.new_notebook()), lesson_idea(None)
+    ('sharing: one object', '', '')
     """
-    return LESSON_IDEAS.get(name, "")
+    if nb is None:
+        return ""
+    return str(nb.get("metadata", {}).get(COURSE_METADATA, {}).get("idea", ""))
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,16 @@ class Lesson:
         return self.source_dir / f"{self.name}.ipynb"
 
     @property
+    def idea(self) -> str:
+        """The idea the lesson teaches, from its instructor notebook (:func:`lesson_idea`).
+
+        >>> from course.config import find_root
+        >>> Lesson(find_root(Path(__file__).parent), "01_shared_layers").idea.split(":")[0]
+        'sharing'
+        """
+        return lesson_idea(nbformat.read(self.source_notebook, as_version=4))
+
+    @property
     def release_dir(self) -> Path:
         """``notebooks/<lesson>/``: the generated learner folder (committed)."""
         return self.root / RELEASE_DIR / self.name
@@ -70,20 +79,6 @@ class Lesson:
     def release_notebook(self) -> Path:
         """``notebooks/<lesson>/<lesson>.ipynb``: the generated learner notebook."""
         return self.release_dir / f"{self.name}.ipynb"
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` (default: cwd) holding nbgrader_config.py.
-
-    Raises FileNotFoundError with a hint when there is none.
-    """
-    start = (start or Path.cwd()).resolve()
-    for folder in (start, *start.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise FileNotFoundError(
-        f"No {CONFIG_FILE} in {start} or above: run this from the course repository or pass --root."
-    )
 
 
 def find_lessons(root: Path, names: list[str] | None = None) -> list[Lesson]:
@@ -102,16 +97,8 @@ def find_lessons(root: Path, names: list[str] | None = None) -> list[Lesson]:
         missing = [name for name in unknown if name not in available]
         if missing:
             raise ValueError(
-                f"No such lesson in {root / SOURCE_DIR}: {', '.join(missing)} "
-                f"(available: {', '.join(available) or 'none'})"
+                f"No such lesson in {root / SOURCE_DIR}: {', '.join(missing)} (available: "
+                f"{', '.join(available) or 'none'})"
             )
         available = [name for name in available if name in unknown]
     return [Lesson(root, name) for name in available]
-
-
-def load_nbgrader_config(root: Path) -> Config:
-    """The course's ``nbgrader_config.py`` as a traitlets Config (only that file)."""
-    path = Path(root) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    return PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()

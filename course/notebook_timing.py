@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -27,14 +25,8 @@ import psutil
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
-from course.build import QUIET_ENV
-
-
-def kernel_env() -> dict[str, str]:
-    """This environment plus quiet TensorFlow, with this venv's bin first on PATH (nbgrader
-    runs `alembic`)."""
-    bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, **QUIET_ENV, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+from course.cells import grade_id_of
+from course.config import FALLBACK_CELL_TIMEOUT, tool_environment
 
 
 def _timestamp(value: str) -> dt.datetime:
@@ -82,8 +74,8 @@ def cell_times(nb: NotebookNode) -> list[dict[str, Any]]:
         seconds = (
             _timestamp(timing["shell.execute_reply"]) - _timestamp(timing["iopub.execute_input"])
         ).total_seconds()
-        grade_id = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        label = f"[{grade_id}] " + cell_label(c.source, 32) if grade_id else cell_label(c.source)
+        gid = grade_id_of(c)
+        label = f"[{gid}] " + cell_label(c.source, 32) if gid else cell_label(c.source)
         times.append(
             {"index": index, "seconds": round(seconds, 3), "label": label, "setup": index == setup}
         )
@@ -156,7 +148,9 @@ def high_water_mark(pid: int) -> int | None:
     return int(match.group(1)) * 1024 if match else None
 
 
-def run_notebook(nb: NotebookNode, cwd: Path, timeout: int = 300) -> dict[str, Any]:
+def run_notebook(
+    nb: NotebookNode, cwd: Path, timeout: int = FALLBACK_CELL_TIMEOUT
+) -> dict[str, Any]:
     """Execute ``nb`` (in place) in a fresh ``python3`` kernel started in ``cwd``.
 
     Returns ``wall`` (seconds spent in nbclient's ``execute``: kernel start, every cell,
@@ -188,7 +182,7 @@ def run_notebook(nb: NotebookNode, cwd: Path, timeout: int = 300) -> dict[str, A
     try:
         # The kernel's stderr (ipykernel's notices) would only clutter the progress lines;
         # a kernel that dies is reported by nbclient.
-        client.execute(env=kernel_env(), stderr=subprocess.DEVNULL)
+        client.execute(env=tool_environment(), stderr=subprocess.DEVNULL)
     except Exception as exc:  # noqa: BLE001 - reported in the table, the benchmark goes on
         error = (
             f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"

@@ -5,8 +5,9 @@ directory and writes, per graded cell ("exercise"), how many learners got full p
 some points or none, and the most common failure messages: the first line of the error each
 failed test cell shows (a ``CheckFailed``/``AssertionError`` message, usually), with numbers
 that differ between learners blanked so that similar failures group. Results are grouped by
-lesson and the idea it teaches (see :data:`course.lessons.LESSON_IDEAS`), so a teacher sees
-which idea the class has not understood yet.
+lesson and the idea it teaches (the lesson notebook's ``metadata["course"]["idea"]``:
+:func:`course.lessons.lesson_idea`), so a teacher sees which idea the class has not
+understood yet.
 
 Writes three files into ``--out`` (default ``<course-dir>/reports``):
 
@@ -41,8 +42,9 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from course.corpus import exercises, nbgrader_cells
-from course.lessons import find_root, lesson_idea, load_nbgrader_config
+from course.cells import cells_by_id, exercises, grade_id_of, is_graded
+from course.config import find_root, load_course_config
+from course.lessons import lesson_idea
 
 #: What a failure is called when the learner left the exercise's stub in place.
 NOT_ATTEMPTED = "not attempted: the answer cell still raises NotImplementedError"
@@ -207,7 +209,7 @@ def failure_message(notebook: NotebookNode, grade_id: str) -> str:
     before it) failed, that error instead, since the test then only fails as a consequence.
     A stub left in place reads as :data:`NOT_ATTEMPTED`.
     """
-    cells = nbgrader_cells(notebook)
+    cells = cells_by_id(notebook)
     if grade_id not in cells:
         return f"no cell {grade_id!r} in the autograded notebook"
     answer_ids = [sid for sid, tests in exercises(notebook).items() if grade_id in tests]
@@ -263,13 +265,13 @@ def _titles(notebook: NotebookNode | None) -> tuple[str | None, dict[str, str], 
             heading = text
             if "exercise" in text.lower():
                 exercise = text
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade") and meta.get("grade_id"):
-            order.append(meta["grade_id"])
-            title = exercise or heading or meta["grade_id"]
+        gid = grade_id_of(cell)
+        if is_graded(cell) and gid:
+            order.append(gid)
+            title = exercise or heading or gid
             # "## 5. Exercise 1 — Count the calls (2 points)" -> "Exercise 1 — Count the calls"
             title = re.sub(r"^\d+\.\s*", "", title)
-            titles[meta["grade_id"]] = re.sub(r"\s*\(\d+(\.\d+)? points?\)\s*$", "", title)
+            titles[gid] = re.sub(r"\s*\(\d+(\.\d+)? points?\)\s*$", "", title)
     return lesson_title, titles, order
 
 
@@ -280,7 +282,7 @@ def read_class(course_dir: Path, assignments: list[str] | None = None) -> ClassR
     Raises FileNotFoundError without a gradebook, LookupError naming unknown assignments.
     """
     course_dir = Path(course_dir).resolve()
-    config = load_nbgrader_config(course_dir)
+    config = load_course_config(course_dir)
     coursedir = CourseDirectory(config=config)
     coursedir.root = str(course_dir)
     if (
@@ -288,8 +290,8 @@ def read_class(course_dir: Path, assignments: list[str] | None = None) -> ClassR
         and not Path(coursedir.db_url[len("sqlite:///") :]).is_file()
     ):
         raise FileNotFoundError(
-            f"no gradebook at {coursedir.db_url[len('sqlite:///') :]}: run `nbgrader generate_assignment` "
-            "and `nbgrader autograde` in the course directory first"
+            f"no gradebook at {coursedir.db_url[len('sqlite:///') :]}: run `nbgrader "
+            "generate_assignment` and `nbgrader autograde` in the course directory first"
         )
     with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
         known = [a.name for a in gradebook.assignments]
@@ -297,7 +299,8 @@ def read_class(course_dir: Path, assignments: list[str] | None = None) -> ClassR
         unknown = [n for n in names if n not in known]
         if unknown:
             raise LookupError(
-                f"not in the gradebook: {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"
+                f"not in the gradebook: {', '.join(unknown)} (known: "
+                f"{', '.join(sorted(known)) or 'none'})"
             )
         return ClassReport(
             coursedir.course_id, [_read_lesson(gradebook, coursedir, name) for name in names]
@@ -326,7 +329,7 @@ def _read_lesson(gradebook: Gradebook, coursedir: CourseDirectory, name: str) ->
             submitted.append(student)
         except MissingEntry:
             pass
-    lesson_title = None
+    lesson_title, idea = None, ""
     result: list[ExerciseResult] = []
     for notebook in sorted(gradebook.find_assignment(name).notebooks, key=lambda n: n.name):
         filename = f"{notebook.name}.ipynb"
@@ -349,6 +352,7 @@ def _read_lesson(gradebook: Gradebook, coursedir: CourseDirectory, name: str) ->
             reference = next((nb for nb in autograded.values() if nb is not None), None)
         title, titles, order = _titles(reference)
         lesson_title = lesson_title or title
+        idea = idea or lesson_idea(reference)
         cells = {cell.name: cell for cell in notebook.grade_cells}
         for grade_id in [g for g in order if g in cells] + sorted(set(cells) - set(order)):
             exercise = ExerciseResult(
@@ -371,7 +375,7 @@ def _read_lesson(gradebook: Gradebook, coursedir: CourseDirectory, name: str) ->
     return LessonResult(
         name=name,
         title=lesson_title or name,
-        idea=lesson_idea(name),
+        idea=idea,
         students=len(roster),
         not_submitted=[s for s in roster if s not in submitted],
         exercises=result,
@@ -387,9 +391,9 @@ def to_json(report: ClassReport) -> dict:
     for lesson in report.lessons:
         data = asdict(lesson)
         data.update(submitted=lesson.submitted, pass_rate=round(lesson.pass_rate, 4))
-        for data_ex, exercise in zip(data["exercises"], lesson.exercises):
+        for data_ex, exercise in zip(data["exercises"], lesson.exercises, strict=True):
             data_ex.update(graded=exercise.graded, pass_rate=round(exercise.pass_rate, 4))
-            for data_f, failure in zip(data_ex["failures"], exercise.failures):
+            for data_f, failure in zip(data_ex["failures"], exercise.failures, strict=True):
                 data_f["count"] = failure.count
         lessons.append(data)
     return {"course_id": report.course_id, "lessons": lessons}
@@ -416,20 +420,20 @@ def to_markdown(report: ClassReport, chart: str | None = CHART_PNG, top: int = 5
     lines += [
         "## Which ideas need another look",
         "",
-        "Pass rate: the share of submitted notebooks with full points on an exercise, "
-        "averaged over the lesson's exercises.",
+        "Pass rate: the share of submitted notebooks with full points on an exercise, averaged "
+        "over the lesson's exercises.",
         "",
         "| Lesson | Idea | Submitted | Pass rate | Weakest exercise |",
         "|---|---|---:|---:|---|",
     ]
-    weakest_lesson = min(report.lessons, key=lambda l: l.pass_rate, default=None)
+    weakest_lesson = min(report.lessons, key=lambda result: result.pass_rate, default=None)
     for lesson in report.lessons:
         weakest = min(lesson.exercises, key=lambda e: e.pass_rate, default=None)
         weak = f"{weakest.title} ({_percent(weakest.pass_rate)})" if weakest else "-"
         flag = " ← lowest" if lesson is weakest_lesson and len(report.lessons) > 1 else ""
         lines.append(
-            f"| {lesson.title} | {lesson.idea or '-'} | {lesson.submitted}/{lesson.students} "
-            f"| {_percent(lesson.pass_rate)}{flag} | {weak} |"
+            f"| {lesson.title} | {lesson.idea or '-'} | {lesson.submitted}/{lesson.students} | "
+            f"{_percent(lesson.pass_rate)}{flag} | {weak} |"
         )
     if chart:
         lines += ["", f"![Share of learners with full points, per exercise]({chart})"]
@@ -452,8 +456,8 @@ def to_markdown(report: ClassReport, chart: str | None = CHART_PNG, top: int = 5
         ]
         for e in lesson.exercises:
             lines.append(
-                f"| {e.title} | `{e.grade_id}` | {e.max_points:g} | {e.passed} | {e.partly} | {e.failed} "
-                f"| {e.ungraded} | {_percent(e.pass_rate)} |"
+                f"| {e.title} | `{e.grade_id}` | {e.max_points:g} | {e.passed} | {e.partly} | "
+                f"{e.failed} | {e.ungraded} | {_percent(e.pass_rate)} |"
             )
         for e in lesson.exercises:
             if not e.failures:
@@ -465,7 +469,8 @@ def to_markdown(report: ClassReport, chart: str | None = CHART_PNG, top: int = 5
             if len(e.failures) > top:
                 rest = sum(f.count for f in e.failures[top:])
                 lines.append(
-                    f"- {rest} more, with {len(e.failures) - top} other messages (see {REPORT_JSON})"
+                    f"- {rest} more, with {len(e.failures) - top} other messages (see "
+                    f"{REPORT_JSON})"
                 )
     return "\n".join(lines) + "\n"
 
@@ -517,7 +522,7 @@ def plot_pass_rates(report: ClassReport) -> Figure:
         if len(report.lessons) > 1
         else None
     )
-    for (kind, item), tick in zip(rows, ax.get_yticklabels()):
+    for (kind, item), tick in zip(rows, ax.get_yticklabels(), strict=False):
         if kind == "lesson":
             tick.set_fontweight("bold")
             tick.set_fontsize(9)
@@ -585,8 +590,8 @@ def run(args: argparse.Namespace) -> int:
             f"; weakest: {weakest.grade_id} ({_percent(weakest.pass_rate)})" if weakest else ""
         )
         print(
-            f"{lesson.name}: {lesson.submitted}/{lesson.students} submitted, "
-            f"mean pass rate {_percent(lesson.pass_rate)}{summary}"
+            f"{lesson.name}: {lesson.submitted}/{lesson.students} submitted, mean pass rate "
+            f"{_percent(lesson.pass_rate)}{summary}"
         )
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

@@ -203,7 +203,8 @@ def configure(config_dir: Path, role: str | None = None) -> list[str]:
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
-    >>> "server extension nbgrader.server_extensions.assignment_list: None -> True" in configure(folder, "hub-learner")
+    >>> change = "server extension nbgrader.server_extensions.assignment_list: None -> True"
+    >>> change in configure(folder, "hub-learner")
     True
     >>> configure(folder)  # a plain setup-lab keeps the hub role
     []
@@ -233,7 +234,8 @@ def write_course_root(config_dir: Path, course_dir: Path) -> bool:
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
-    >>> write_course_root(folder, Path("/srv/course")), write_course_root(folder, Path("/srv/course"))
+    >>> course = Path("/srv/course")
+    >>> write_course_root(folder, course), write_course_root(folder, course)
     (True, False)
     """
     path = config_dir / "nbgrader_config.py"
@@ -281,7 +283,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--course-dir",
         type=Path,
         default=None,
-        help="with --role grader: the course folder (a clone of this repository) the formgrader manages",
+        help="with --role grader: the course folder (a clone of this repository) the formgrader "
+        "manages",
     )
 
 

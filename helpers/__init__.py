@@ -14,14 +14,16 @@ Modules, one job each:
 - :mod:`helpers.variables` - variable identity: which calls read which variables
 - :mod:`helpers.sharing` - sharing report and questions (shared? same architecture?)
 - :mod:`helpers.params` - parameter counts per model, layer, block (shared counted once)
-- :mod:`helpers.formulas` - closed-form counts for common layers (:mod:`helpers.formula_kinds` per kind)
+- :mod:`helpers.formulas` - closed-form counts for common layers (one per kind of layer in
+  :mod:`helpers.formula_kinds`)
 - :mod:`helpers.gradients` - a shared variable's gradient, split by the call that used it
 - :mod:`helpers.plots` - bar charts of parameter counts
 - :mod:`helpers.diagram` - the sharing diagram: calls joined to the variables they read
 - :mod:`helpers.explorer` - how counts grow with width and depth; a slider explorer
 - :mod:`helpers.evaluation` - accuracy per output, measured on the data given
 - :mod:`helpers.datasets` - lesson data built from scikit-learn's digits (no downloads)
-- :mod:`helpers.checks` - ``assert_...`` checks used by exercises and graders
+- :mod:`helpers.checks` - ``assert_...`` checks used by exercises and graders, one module per
+  idea a check judges (sharing, separation, tying, capacity, predictions, outputs, training)
 - :mod:`helpers.grading` - a pristine copy of the checks for hidden tests
 - :mod:`helpers.tables` - the Table the reports return (HTML and text)
 """

@@ -116,7 +116,7 @@ def _rows(graph: nx.Graph) -> dict[str, float]:
         ys = sorted(
             float(y) for key, (_, y) in layout.items() if graph.nodes[key]["column"] == column
         )
-        steps += [b - a for a, b in zip(ys, ys[1:])]
+        steps += [b - a for a, b in zip(ys, ys[1:], strict=False)]  # consecutive pairs
     xs = sorted({round(float(x), 9) for x, _ in layout.values()})
     scale = min(steps) if steps else (xs[1] - xs[0] if len(xs) > 1 else 1.0)
     top = min(float(y) for _, y in layout.values())  # the first node of a layer has the lowest y

@@ -30,7 +30,8 @@ Example:
     >>> a, b = keras.Input((4,)), keras.Input((4,))
     >>> model = keras.Model([a, b], Pair(name="pair")([a, b]))
     >>> [(u.path, u.labels) for u in analyse(model).uses]
-    [('pair/inner/kernel', ['pair/inner[1]', 'pair/inner[2]']), ('pair/inner/bias', ['pair/inner[1]', 'pair/inner[2]'])]
+    [('pair/inner/kernel', ['pair/inner[1]', 'pair/inner[2]']),
+     ('pair/inner/bias', ['pair/inner[1]', 'pair/inner[2]'])]
 
 The tracing itself is :mod:`helpers.tracing`; :func:`helpers.replay.run_calls` runs a model
 call by call with the calls found here.
@@ -39,6 +40,7 @@ call by call with the calls found here.
 from __future__ import annotations
 
 import collections
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,7 +346,7 @@ def _analyse(model: keras.Model) -> Analysis:
             tracer = Tracer(FILLER)
             args, kwargs = call.replay_arguments()
             try:
-                tracer.run(lambda: call.layer(*args, **kwargs))
+                tracer.run(functools.partial(call.layer, *args, **kwargs))
             except Exception as error:
                 raise failure(model, tracer, call.layer.name, error) from None
             if tracer.created is not None:

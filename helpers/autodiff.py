@@ -3,7 +3,8 @@
 
 Example:
     >>> import keras, numpy as np
-    >>> value, (grad,) = value_and_grads(lambda ts: keras.ops.sum(ts[0] ** 2), [np.array([1.0, 2.0])])
+    >>> square_sum = lambda ts: keras.ops.sum(ts[0] ** 2)
+    >>> value, (grad,) = value_and_grads(square_sum, [np.array([1.0, 2.0])])
     >>> float(value), grad.tolist()
     (5.0, [2.0, 4.0])
 """
@@ -51,12 +52,13 @@ def value_and_grads(
         grads = torch.autograd.grad(value, tensors, allow_unused=True)
     else:
         raise NotImplementedError(
-            f"The gradient helpers work on the TensorFlow, JAX and PyTorch backends, not {backend!r}."
+            "The gradient helpers work on the TensorFlow, JAX and PyTorch backends, "
+            f"not {backend!r}."
         )
     arrays = [
         np.zeros(tuple(t.shape), dtype=keras.backend.standardize_dtype(t.dtype))
         if g is None
         else np.asarray(keras.ops.convert_to_numpy(g))
-        for t, g in zip(tensors, grads)
+        for t, g in zip(tensors, grads, strict=True)
     ]
     return float(keras.ops.convert_to_numpy(value)), arrays

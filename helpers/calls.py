@@ -53,7 +53,7 @@ def resolve_layer(model: keras.Model, layer: str | keras.layers.Layer) -> keras.
     Raises a ``LookupError`` listing the model's layer names when there is no such layer,
     so a typo in a name reads as such.
     """
-    names = [l.name for l in model.layers]
+    names = [known.name for known in model.layers]
     if isinstance(layer, str):
         for candidate in model.layers:
             if candidate.name == layer:

@@ -248,7 +248,8 @@ class SharingDiagram:
 
     @property
     def title(self) -> str:
-        """``"siamese: 19 parameters"``: the model and its parameters, each variable counted once."""
+        """``"siamese: 19 parameters"``: the model and its parameters, each variable counted
+        once."""
         total = self.total_params
         return f"{self.model_name}: {total:,} parameter" + ("" if total == 1 else "s")
 

@@ -57,7 +57,8 @@ def predict_outputs(model: keras.Model, x: Any, batch_size: int = 1024) -> dict[
         if isinstance(out, Mapping):
             named = dict(out)
         elif isinstance(out, (list, tuple)):
-            named = dict(zip(_output_names(model), out))
+            # A model that has no output names names its first output only, after itself.
+            named = dict(zip(_output_names(model), out, strict=False))
         else:
             named = {_output_names(model)[0]: out}
         for name, value in named.items():

@@ -165,7 +165,8 @@ def formula_for(layer: keras.layers.Layer, input_shape: tuple | None = None) -> 
     >>> print(formula_for(layer))
     (64 + 1) × 10 = 650
     >>> print(formula_for(keras.layers.Dense(10), (None, None)))
-    (inputs + 1) × units: not a closed form (the number of input features (last dimension) is unknown)
+    (inputs + 1) × units: not a closed form (the number of input features (last dimension)
+    is unknown)
     """
     if isinstance(layer, keras.Model):
         return _model_formula(layer)
@@ -353,8 +354,8 @@ _RULES: list[tuple[type, str, str]] = [
     ),
     (
         L.MultiHeadAttention,
-        "heads × key_dim × (query + 1) + heads × key_dim × (key + 1) + heads × value_dim × (value + 1)"
-        " + (heads × value_dim + 1) × output",
+        "heads × key_dim × (query + 1) + heads × key_dim × (key + 1)"
+        " + heads × value_dim × (value + 1) + (heads × value_dim + 1) × output",
         "heads × (key_dim × (query + key) + value_dim × value + value_dim × output)",
     ),
 ]

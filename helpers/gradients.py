@@ -37,6 +37,7 @@ import numpy as np
 from keras.src.backend.common.stateless_scope import StatelessScope
 from keras.src.layers.layer import Layer
 
+from .analysis import graph_of
 from .autodiff import value_and_grads
 from .variables import variable_id, variable_uses
 
@@ -121,10 +122,10 @@ def _graph_numbers(model: keras.Model) -> dict[int, list[tuple[int, int]]] | Non
     """For a functional (or Sequential) model: ``{id(layer): [(number, of), ...]}`` with one
     entry per call in the order the graph runs them, numbered in the order the calls were
     made (as :func:`helpers.calls.layer_calls` numbers them)."""
-    graph = getattr(model, "_functional", None) or model
-    by_depth = getattr(graph, "_nodes_by_depth", None)
-    if by_depth is None:
+    graph = graph_of(model)
+    if graph is None:
         return None
+    by_depth = graph._nodes_by_depth
     nodes: dict[int, list] = {}
     for depth in sorted(by_depth, reverse=True):
         for node in by_depth[depth]:
@@ -213,7 +214,7 @@ def _run(
 
     def fn(tensors):
         tracer = _Tracer()
-        scope = _StandInScope(variable, tracer, pick, dict(zip(keys, tensors)))
+        scope = _StandInScope(variable, tracer, pick, dict(zip(keys, tensors, strict=True)))
         with scope, _tracing(tracer):
             value = _loss_value(model, inputs, loss, targets, training)
         record["tracer"], record["reads"] = tracer, scope.reads
@@ -312,11 +313,11 @@ def gradients_by_call(
     )
     # Pass 2: the same forward pass, each reading call with its own stand-in.
     grads, _, _ = _run(model, variable, inputs, loss, targets, training, pick, keys)
-    parts = dict(zip(keys, grads))
+    parts = dict(zip(keys, grads, strict=True))
     order = [c.label for c in readers]
     return {
         label: parts[label]
-        for label in sorted(parts, key=lambda l: order.index(l) if l in order else len(order))
+        for label in sorted(parts, key=lambda key: order.index(key) if key in order else len(order))
     }
 
 
@@ -346,8 +347,9 @@ def split_mismatch(parts: Mapping[str, object], total, atol: float = 1e-5) -> st
     >>> import numpy as np
     >>> split_mismatch({"a[1]": np.ones(2), "a[2]": np.ones(2)}, np.full(2, 2.0)) is None
     True
-    >>> split_mismatch({"a[1]": np.ones(2)}, np.full(2, 2.0))
-    'The gradient parts (a[1]) add up to something off by up to 1 from the whole gradient: a part is missing or wrong.'
+    >>> print(split_mismatch({"a[1]": np.ones(2)}, np.full(2, 2.0)))
+    The gradient parts (a[1]) add up to something off by up to 1 from the whole gradient: a
+    part is missing or wrong.
     """
     total = np.asarray(total, dtype=float)
     arrays = [np.asarray(p, dtype=float) for p in parts.values()]

@@ -3,9 +3,10 @@
 Example:
     >>> import keras
     >>> x = keras.Input((8,))
-    >>> model = keras.Model(x, keras.layers.Dense(2, name="head")(keras.layers.Dense(16, name="body")(x)))
+    >>> body = keras.layers.Dense(16, name="body")(x)
+    >>> model = keras.Model(x, keras.layers.Dense(2, name="head")(body))
     >>> fig = plot_params(model, title="Where the parameters are")
-    >>> [round(bar.get_height()) for bar in fig.axes[0].patches]   # trainable bars, then non-trainable
+    >>> [round(bar.get_height()) for bar in fig.axes[0].patches]   # trainable, then the rest
     [144, 34, 0, 0]
 """
 
@@ -92,7 +93,7 @@ def plot_params(
     positions = range(len(names))
     ax.bar(positions, trainable, color=TRAINABLE_COLOR, label="trainable")
     ax.bar(positions, frozen, bottom=trainable, color=NON_TRAINABLE_COLOR, label="non-trainable")
-    for x, (t, n) in zip(positions, zip(trainable, frozen)):
+    for x, t, n in zip(positions, trainable, frozen, strict=True):
         ax.annotate(
             f"{t + n:,}",
             (x, t + n),
@@ -112,7 +113,7 @@ def plot_params(
     if log:
         ax.set_yscale("log")
     else:
-        ax.set_ylim(0, max([t + n for t, n in zip(trainable, frozen)] + [1]) * 1.15)
+        ax.set_ylim(0, max([t + n for t, n in zip(trainable, frozen, strict=True)] + [1]) * 1.15)
     ax.set_title(
         title if title is not None else (source.name if isinstance(source, keras.Model) else "")
     )

@@ -56,8 +56,9 @@ def run_calls(
         call = pending.pop(0)
         if call.layer is not layer:
             raise InspectionError(
-                f"{model.name!r} called {layer.name!r} where {call.label!r} was expected: it makes "
-                "other layer calls on these inputs than on zeros, so its calls cannot be told apart."
+                f"{model.name!r} called {layer.name!r} where {call.label!r} was expected: it "
+                "makes other layer calls on these inputs than on zeros, so its calls cannot be "
+                "told apart."
             )
         return call
 
@@ -90,7 +91,7 @@ def run_calls(
         by_node = {id(c._node): c for c in analysis.calls}
         values = {
             id(x): keras.ops.convert_to_tensor(y, dtype=x.dtype)
-            for x, y in zip(graph.inputs, keras.tree.flatten(inputs))
+            for x, y in zip(graph.inputs, keras.tree.flatten(inputs), strict=True)
         }
         for _, nodes in sorted(graph._nodes_by_depth.items(), reverse=True):
             for node in nodes:
@@ -103,7 +104,7 @@ def run_calls(
                     if training is not None and top.layer._call_has_training_arg:
                         kwargs.setdefault("training", training)
                 outputs = node.operation(*args, **kwargs)
-                for symbolic, value in zip(node.outputs, keras.tree.flatten(outputs)):
+                for symbolic, value in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
                     values[id(symbolic)] = value
         outputs = [values[id(x)] for x in graph.outputs]
         return keras.tree.pack_sequence_as(graph._outputs_struct, outputs)

@@ -57,7 +57,8 @@ def sharing_report(model: keras.Model) -> Table:
     shared = [u for u in uses if u.is_shared]
     footer = [
         f"{len(uses)} variables, {sum(u.size for u in uses):,} parameters; "
-        f"{len(shared)} shared {'variable' if len(shared) == 1 else 'variables'} holding {sum(u.size for u in shared):,} parameters."
+        f"{len(shared)} shared {'variable' if len(shared) == 1 else 'variables'} holding "
+        f"{sum(u.size for u in shared):,} parameters."
     ]
     return Table(
         ["variable", "shape", "params", "trainable", "used by", "shared"],
@@ -144,7 +145,7 @@ def _architecture(layer: keras.layers.Layer) -> Any:
     shapes = [tuple(w.shape) for w in layer.weights]
     inner = getattr(layer, "layers", None)
     if isinstance(layer, keras.Model) and inner is not None:
-        return (type(layer).__name__, [_architecture(l) for l in inner], shapes)
+        return (type(layer).__name__, [_architecture(sub) for sub in inner], shapes)
     try:
         config = _strip_names(layer.get_config())
     except NotImplementedError:  # a custom layer without get_config
@@ -158,8 +159,10 @@ def same_architecture(a: keras.layers.Layer, b: keras.layers.Layer) -> bool:
     values of the weights, nor whether the weights are shared.
 
     >>> import keras
-    >>> same_architecture(keras.layers.Dense(3), keras.layers.Dense(3)), same_architecture(keras.layers.Dense(3), keras.layers.Dense(4))
-    (True, False)
+    >>> same_architecture(keras.layers.Dense(3), keras.layers.Dense(3))
+    True
+    >>> same_architecture(keras.layers.Dense(3), keras.layers.Dense(4))
+    False
     """
     return _architecture(a) == _architecture(b)
 
@@ -170,7 +173,9 @@ def config_differences(a: keras.layers.Layer, b: keras.layers.Layer) -> dict[str
     a layer has no ``get_config``. Sub-models are compared only by their own entries.
 
     >>> import keras
-    >>> config_differences(keras.layers.Dense(4, activation="relu"), keras.layers.Dense(4, activation="tanh"))
+    >>> relu = keras.layers.Dense(4, activation="relu")
+    >>> tanh = keras.layers.Dense(4, activation="tanh")
+    >>> config_differences(relu, tanh)
     {'activation': ('relu', 'tanh')}
     """
     try:

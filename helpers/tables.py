@@ -57,9 +57,9 @@ class Table:
         widths = [max([len(c)] + [len(r[i]) for r in texts]) for i, c in enumerate(self.columns)]
 
         def line(cells: Sequence[str]) -> str:
-            parts = [
+            parts = [  # one cell per column: cells beyond the columns are not shown
                 cell.rjust(w) if self._numeric(i) else cell.ljust(w)
-                for i, (cell, w) in enumerate(zip(cells, widths))
+                for i, (cell, w) in enumerate(zip(cells, widths, strict=False))
             ]
             return "  ".join(parts).rstrip()
 

@@ -16,7 +16,8 @@ Example:
     >>> encoder = keras.layers.Dense(3, name="encoder")
     >>> model = keras.Model([a, b], [encoder(a), encoder(b)], name="siamese")
     >>> [(u.path, u.labels) for u in variable_uses(model)]
-    [('encoder/kernel', ['encoder[1]', 'encoder[2]']), ('encoder/bias', ['encoder[1]', 'encoder[2]'])]
+    [('encoder/kernel', ['encoder[1]', 'encoder[2]']),
+     ('encoder/bias', ['encoder[1]', 'encoder[2]'])]
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def compare_weights(a: keras.layers.Layer, b: keras.layers.Layer) -> Table:
             f"{a.name!r} has shapes {shapes_a}, {b.name!r} has {shapes_b}."
         )
     rows = []
-    for wa, wb in zip(a.weights, b.weights):
+    for wa, wb in zip(a.weights, b.weights, strict=True):  # same shapes, checked above
         va, vb = np.asarray(wa.numpy()), np.asarray(wb.numpy())
         distance = float(np.max(np.abs(va - vb))) if va.size else 0.0
         rows.append(
@@ -140,6 +141,7 @@ def compare_weights(a: keras.layers.Layer, b: keras.layers.Layer) -> Table:
         rows,
         title=f"Weights of {a.name!r} and {b.name!r}",
         footer=[
-            f"{same} of {len(rows)} pairs are one variable; {equal} of {len(rows)} hold equal values."
+            f"{same} of {len(rows)} pairs are one variable; "
+            f"{equal} of {len(rows)} hold equal values."
         ],
     )

@@ -7,5 +7,7 @@ by itself.)
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from course.config import QUIET_ENV
+
+for _name, _value in QUIET_ENV.items():
+    os.environ.setdefault(_name, _value)

@@ -3,9 +3,9 @@
 Only two kinds of command can be run in-process (anything else starts the usual way):
 
 * ``PYTHON -m ipykernel_launcher ARGS...`` (every kit kernel spec, nbval's current env);
-* ``PYTHON -m course.sandbox OPTIONS -- PYTHON -m ipykernel_launcher ARGS...`` (what
+* ``PYTHON -m course.grading.sandbox OPTIONS -- PYTHON -m ipykernel_launcher ARGS...`` (what
   ``course grade`` starts): the containment and Landlock rules are applied in-process
-  (:func:`course.sandbox.apply`), exactly as ``course.sandbox`` does before it execs.
+  (:func:`course.grading.sandbox.apply`), exactly as that module does before it execs.
 
 where ``PYTHON`` is the warm parent's own interpreter. :func:`become_kernel` then makes the
 forked process look like a freshly started one: a new session, the caller's stdin, stdout
@@ -38,9 +38,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from course.sandbox import Launch, apply, parse_launch
+from course.grading.sandbox import Launch, apply, parse_launch
 
 KERNEL_MODULE = "ipykernel_launcher"
+#: What ``course grade`` wraps its kernels in (``SandboxedKernelManager``).
+SANDBOX_MODULE = "course.grading.sandbox"
 
 
 #: Bytes of data memory (``VmData``) this process inherited from the warm parent (0: not
@@ -64,7 +66,7 @@ class KernelCommand:
     """A kernel command that a forked child can run in-process."""
 
     arguments: tuple[str, ...]  # after ``-m ipykernel_launcher``
-    sandbox: Launch | None = None  # the ``course.sandbox`` wrapping, if any
+    sandbox: Launch | None = None  # the ``course.grading.sandbox`` wrapping, if any
 
 
 def _same_python(path: str, python: str) -> bool:
@@ -78,7 +80,7 @@ def kernel_command(argv: Sequence[str], python: str = sys.executable) -> KernelC
         return None
     if argv[2] == KERNEL_MODULE:
         return KernelCommand(tuple(argv[3:]))
-    if argv[2] != "course.sandbox":
+    if argv[2] != SANDBOX_MODULE:
         return None
     try:
         launch = parse_launch(argv[3:])
@@ -199,7 +201,7 @@ def become_kernel(
             try:
                 apply(command.sandbox)
             except OSError as error:
-                print(f"course.sandbox: {error}", file=sys.stderr, flush=True)
+                print(f"{SANDBOX_MODULE}: {error}", file=sys.stderr, flush=True)
                 code = 126
                 return
         global inherited_data

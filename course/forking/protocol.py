@@ -3,7 +3,7 @@
 **Place.** Every fork server of a user lives below one private folder (mode 0700, owned by
 the user): ``$KIT_FORK_DIR`` if set (tests use their own), else
 ``$XDG_RUNTIME_DIR/course-forking``, else ``/tmp/course-forking-<uid>``. ``course grade``'s
-sandbox hides that folder from the kernels it grades (:func:`course.sandbox.course_rules`).
+sandbox hides that folder from the kernels it grades (:func:`course.grading.sandbox.course_rules`).
 
 **Which server.** A warm parent has imported the heavy modules with *its* environment, so a
 kernel may be forked from it only when the settings that change what those imports do are

@@ -60,7 +60,7 @@ WARM_MODULES = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
     "ipykernel.zmqshell",
-    "course.sandbox",
+    "course.grading.sandbox",
 )
 
 

@@ -18,7 +18,8 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 
 # The learner notebook (relative to notebooks/) whose first `sharing_diagram(` cell is run
-# and looked at; None: the small notebook below. For example "01_shared_layers/01_shared_layers.ipynb".
+# and looked at; None: the small notebook below.
+# For example "01_shared_layers/01_shared_layers.ipynb".
 LESSON_WITH_DIAGRAM: str | None = "01_shared_layers/01_shared_layers.ipynb"
 
 DEMO = "diagram_demo/diagram_demo.ipynb"

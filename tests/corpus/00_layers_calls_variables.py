@@ -8,7 +8,10 @@ Exercise 2 (test_ex2_news_model, 3 points): build `news` from the drawing: one `
 called on both inputs, two separate heads, 203 parameters.
 """
 
-from course.corpus import Submission, full_marks, no_marks
+import nbformat
+
+from course.cells import cell_by_id
+from course.corpus import Submission, Transform, full_marks, no_marks
 
 EX1 = "ex1_counts"
 EX2 = "ex2_news_model"
@@ -39,7 +42,8 @@ def news(
     if heads == "separate":
         head_code = (
             f'title_features = layers.Dense(4, activation="relu", name="title_head")({title_in})\n'
-            f'body_features = layers.Dense(4, activation="{body_activation}", name="body_head")({body_in})\n'
+            f'body_features = layers.Dense(4, activation="{body_activation}", '
+            f'name="body_head")({body_in})\n'
         )
     else:  # one head for both branches
         head_code = (
@@ -54,17 +58,34 @@ def news(
         + readers
         + head_code
         + 'joined = layers.Concatenate(name="join")([title_features, body_features])\n'
-        'news = keras.Model([title, body], layers.Dense(3, activation="softmax", name="label")(joined), name="news")\n'
+        'news = keras.Model([title, body], layers.Dense(3, activation="softmax", '
+        'name="label")(joined), name="news")\n'
     )
 
 
 # A learner who switches the visible checks off: only the hidden tests (run with a pristine
 # copy of the helpers) stand between this and full marks.
 SILENCE_CHECKS = (
-    "for _name in ('assert_calls', 'assert_sharing_map', 'assert_param_count', 'assert_output_shape',\n"
+    "for _name in ('assert_calls', 'assert_sharing_map', 'assert_param_count', "
+    "'assert_output_shape',\n"
     "              'assert_call_counts', 'assert_variable_count'):\n"
     "    setattr(helpers, _name, lambda *args, **kwargs: None)\n"
 )
+
+
+def waits_after(grade_id: str, cells: int, seconds: int) -> Transform:
+    """A transform: ``cells`` new cells below ``grade_id``, each sleeping ``seconds``."""
+
+    def transform(nb: nbformat.NotebookNode) -> None:
+        index = nb.cells.index(cell_by_id(nb, grade_id))
+        waits = [
+            nbformat.v4.new_code_cell(f"import time\ntime.sleep({seconds})  # waits, then goes on")
+            for _ in range(cells)
+        ]
+        nb.cells[index + 1 : index + 1] = waits
+
+    return transform
+
 
 CASES = [
     Submission("correct", expected=full_marks()),
@@ -175,11 +196,33 @@ CASES = [
         "ex2-checks-switched-off",
         answers={EX2: news(heads="shared", before=SILENCE_CHECKS)},
         expected=full_marks(except_={TEST2: 0}),
-        manual_grade=[TEST2],  # patching the checks is flagged (course/integrity.py)
+        manual_grade=[TEST2],  # patching the checks is flagged (course/grading/integrity.py)
         integrity_note=["calls `setattr` on the module `helpers`"],
         feedback_contains=[
             "The model matches the drawing.",
             "'title_head' should be called 1 time, but it is called 2 times.",
+        ],
+    ),
+    # ---------------------------------------------------------------- time budget
+    # Right answers, and three cells after exercise 1 that each sleep just under the limit
+    # per cell (19 s of tests/pipeline/conftest.py's TIME_LIMIT = 20): no cell is over the
+    # limit, but together they would cost a minute. The notebook's time budget (20 s for
+    # all cells in the test course, NOTEBOOK_BUDGET; the kit's is 600 s) runs out in the
+    # first of them (the cells above take about 5 s, never 20): it is interrupted, the cells
+    # after it are not run, exercise 1 keeps its points and exercise 2 gets none. Both
+    # graders run the kit's RestartingExecute and write the same note.
+    Submission(
+        "sleeps-through-budget",
+        transform=waits_after(TEST1, cells=3, seconds=19),
+        expected=full_marks(except_={TEST2: 0}),
+        note_contains=[
+            "Your notebook used up its time budget (20 s for all cells together) in cell 37; "
+            "the 6 cells after it were not run, so their tests score 0."
+        ],
+        feedback_contains=[
+            "The notebook's time budget (20 s for all cells) ran out in this cell.",
+            "Not run: your notebook's cells used up their time budget "
+            "(20 s for all cells together) in cell 37.",
         ],
     ),
 ]

@@ -7,10 +7,10 @@ cells test_ex1_shared_model 3, test_ex2_separate_model 3, test_ex3_prediction 2.
 
 import nbformat
 
+from course.cells import cell_by_id
 from course.corpus import (
     Submission,
     add_foreign_cell,
-    cell,
     delete_cell,
     delete_cells,
     duplicate_cell,
@@ -65,7 +65,7 @@ def import_first(module: str, grade_id: str):
     """A transform: the (right) answer in ``grade_id`` starts by importing ``module``."""
 
     def transform(nb):
-        answer = cell(nb, grade_id)
+        answer = cell_by_id(nb, grade_id)
         answer.source = f"import {module}\n" + answer.source
 
     return transform
@@ -103,7 +103,8 @@ def attempt(label, action):
         print(label + ": it worked")
     except Exception as error:
         print(label + ": " + type(error).__name__)
-attempt("read the solutions", lambda: (course / "solutions" / "01_shared_layers" / "01_shared_layers.ipynb").read_text())
+attempt("read the solutions", lambda: (course / "solutions" / "01_shared_layers" / \
+"01_shared_layers.ipynb").read_text())
 attempt("find the grader's folder", lambda: os.readlink(f"/proc/{os.getppid()}/cwd"))
 attempt("write into the course", lambda: (course / "breaks-out-was-here.txt").write_text("x"))
 attempt("stop the grader", lambda: os.kill(os.getppid(), signal.SIGTERM))
@@ -151,7 +152,8 @@ attempt("write shared memory", lambda: open("/dev/shm/probe-was-here", "w").writ
 attempt("write a device", lambda: open("/dev/probe-was-here", "w").write("x"))
 attempt("write /dev/null", lambda: open(os.devnull, "w").write("x"))
 attempt("open a connection", lambda: socket.create_connection(("127.0.0.1", 1), timeout=5))
-print("grader variables:", sorted(k for k in os.environ if k.startswith(("PYTEST", "JUPYTERHUB", "GITHUB"))) or "none")
+print("grader variables:", sorted(k for k in os.environ if k.startswith(("PYTEST", "JUPYTERHUB", \
+"GITHUB"))) or "none")
 """
 )
 
@@ -201,8 +203,10 @@ SWALLOWS_ERRORS = (
     + """import ast
 class SwallowErrors(ast.NodeTransformer):
     def visit_Module(self, node):
-        handler = ast.ExceptHandler(type=ast.Name("Exception", ast.Load()), name=None, body=[ast.Pass()])
-        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], finalbody=[])]
+        handler = ast.ExceptHandler(type=ast.Name("Exception", ast.Load()), name=None, \
+body=[ast.Pass()])
+        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], \
+finalbody=[])]
         return ast.fix_missing_locations(node)
 get_ipython().ast_transformers.append(SwallowErrors())
 """
@@ -224,7 +228,8 @@ ip.events.register("pre_run_cell", give_points)
 
 # (b) An error handler that hides every later error.
 HIDES_ERRORS = ONE_ENCODER + (
-    "get_ipython().set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: None)\n"
+    "get_ipython().set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: "
+    "None)\n"
 )
 
 # (c) A helpers package next to the notebook: every check passes, pristine() returns it.
@@ -240,7 +245,8 @@ def forged_note(nb):
     nb.cells.insert(
         0,
         nbformat.v4.new_markdown_cell(
-            "**Notes from the grader**\n\n- Your teacher checked this notebook by hand: full marks.",
+            "**Notes from the grader**\n\n- Your teacher checked this notebook by hand: full "
+            "marks.",
             metadata={"course_grade": "notes"},
         ),
     )
@@ -304,7 +310,8 @@ CASES = [
             "predicted_params is 177, but 'mystery' has 97 parameters",
             "its kernel is counted once",
         ],
-        # Patching the check is also flagged (course/integrity.py): the test waits for the teacher.
+        # Patching the check is also flagged (course/grading/integrity.py): the test waits for
+        # the teacher.
         integrity_note=[
             "assigns to `helpers.assert_predicted_count` (an attribute of an imported module)",
             f"`test_ex3_prediction` {FLAGGED}",
@@ -350,10 +357,11 @@ CASES = [
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["name 'predicted_params' is not defined"],
         note_contains=[
-            "Answer cell(s) `ex3_prediction` were missing from your notebook; the tests ran without them"
+            "Answer cell(s) `ex3_prediction` were missing from your notebook; the tests ran "
+            "without them"
         ],
     ),
-    # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
+    # Ordinary edits, graded on what the notebook did (course/grading/fairness.py) -----------------
     # A whole exercise deleted: its test is put back after the exercise's statement, fails
     # without the answer, and the other exercises keep their points (6/8).
     Submission(
@@ -362,7 +370,8 @@ CASES = [
         expected=full_marks(except_={"test_ex3_prediction": 0}),
         feedback_contains=["name 'predicted_params' is not defined"],
         note_contains=[
-            "Graded cell(s) `test_ex3_prediction` were missing from your notebook; the grader added them back",
+            "Graded cell(s) `test_ex3_prediction` were missing from your notebook; the grader "
+            "added them back",
             "Answer cell(s) `ex3_prediction` were missing",
         ],
     ),
@@ -372,7 +381,8 @@ CASES = [
         transform=duplicate_cell("ex1_shared_model"),
         expected=full_marks(),
         note_contains=[
-            "Cell `ex1_shared_model` appears 2 times in your notebook. Every copy ran where it stands"
+            "Cell `ex1_shared_model` appears 2 times in your notebook. Every copy ran where it "
+            "stands"
         ],
     ),
     Submission(
@@ -431,7 +441,8 @@ CASES = [
         expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
         feedback_contains=["check passed (patched)"],
         integrity_note=[
-            "(`ex2_separate_model`) changes how grading runs: calls `setattr` on the module `helpers`",
+            "(`ex2_separate_model`) changes how grading runs: calls `setattr` on the module "
+            "`helpers`",
             f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
         ],
         manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
@@ -485,7 +496,8 @@ CASES = [
         expected=no_marks(),
         integrity_note=[
             "uses `.events` (IPython event hooks)",
-            "(`test_ex1_shared_model`) showed output the kit's tests never produce (execute_result)",
+            "(`test_ex1_shared_model`) showed output the kit's tests never produce "
+            "(execute_result)",
             f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
         ],
         manual_grade=ALL_TESTS,
@@ -563,7 +575,7 @@ CASES = [
         course_grade_only=True,
     ),
     # Processes the notebook starts die with its kernel (a cgroup, or its process family);
-    # starting processes is also flagged for manual grading (course/integrity.py).
+    # starting processes is also flagged for manual grading (course/grading/integrity.py).
     Submission(
         "leaves_daemon",
         answers={"ex3_prediction": LEAVES_DAEMON},

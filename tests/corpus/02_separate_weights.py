@@ -25,7 +25,8 @@ def make_tower(name):
 
 _TOWERS_HEAD = """
 joined = layers.Concatenate(name="join")([tower(strip) for tower, strip in zip(towers, strips)])
-towers_model = keras.Model(strips, layers.Dense(10, activation="softmax", name="digit")(joined), name="three_towers")
+towers_model = keras.Model(strips, layers.Dense(10, activation="softmax", name="digit")(joined), \
+name="three_towers")
 """
 
 # Shares where it must separate: ONE tower object reused on all three strips.
@@ -170,7 +171,8 @@ right_features = make_trunk("trunk_right")(right)
 digit_head = layers.Dense(10, activation="softmax", name="digit_head")
 same_head = layers.Dense(1, activation="sigmoid", name="same_head")
 both = layers.Concatenate(name="pair")([left_features, right_features])
-pair_model = keras.Model([left, right], [digit_head(left_features), digit_head(right_features), same_head(both)], name="pair_model")
+pair_model = keras.Model([left, right], [digit_head(left_features), digit_head(right_features), \
+same_head(both)], name="pair_model")
 """
 )
 
@@ -199,7 +201,8 @@ trunk, same_trunk = make_trunk("trunk"), make_trunk("same_trunk")
 digit_head = layers.Dense(10, activation="softmax", name="digit_head")
 same_head = layers.Dense(1, activation="sigmoid", name="same_head")
 both = layers.Concatenate(name="pair")([same_trunk(left), same_trunk(right)])
-pair_model = keras.Model([left, right], [digit_head(trunk(left)), digit_head(trunk(right)), same_head(both)], name="pair_model")
+pair_model = keras.Model([left, right], [digit_head(trunk(left)), digit_head(trunk(right)), \
+same_head(both)], name="pair_model")
 """
 )
 
@@ -227,7 +230,8 @@ def make_tower(name):
 strips = [keras.Input((32,), name=f"strip_{i}") for i in (1, 2, 3)]
 towers = [make_tower(f"tower_{i}") for i in (1, 2, 3)]
 joined = ops.concatenate([tower(strip) for tower, strip in zip(towers, strips)], axis=-1)
-towers_model = keras.Model(strips, layers.Dense(10, activation="softmax", name="digit")(joined), name="three_towers")
+towers_model = keras.Model(strips, layers.Dense(10, activation="softmax", name="digit")(joined), \
+name="three_towers")
 """
 
 # Exercise 3 with the pair joined by keras.ops.concatenate.
@@ -240,7 +244,8 @@ digit_head = layers.Dense(10, activation="softmax", name="digit_head")
 same_head = layers.Dense(1, activation="sigmoid", name="same_head")
 left_features, right_features = trunk(left), trunk(right)
 both = ops.concatenate([left_features, right_features], axis=-1)
-pair_model = keras.Model([left, right], [digit_head(left_features), digit_head(right_features), same_head(both)], name="pair_model")
+pair_model = keras.Model([left, right], [digit_head(left_features), digit_head(right_features), \
+same_head(both)], name="pair_model")
 """
 )
 
@@ -293,7 +298,8 @@ CASES = [
     Submission(
         "ex1-checks-patched",
         answers={"ex1_towers": TOWER_REUSED_CHECKS_PATCHED},
-        # Patching the checks is flagged (course/integrity.py): every later test waits for the teacher.
+        # Patching the checks is flagged (course/grading/integrity.py): every later test waits
+        # for the teacher.
         expected=full_marks(
             except_={"test_ex1_towers": 0, "test_ex2_predictions": 0, "test_ex3_trunk_heads": 0}
         ),

@@ -28,7 +28,8 @@ class DenseTransposed(layers.Layer):
 
     def build(self, input_shape):
         units = self.tied_to.kernel.shape[0]
-        self.kernel = self.add_weight(shape=(input_shape[-1], units), initializer="glorot_uniform", name="kernel")
+        self.kernel = self.add_weight(shape=(input_shape[-1], units), \
+initializer="glorot_uniform", name="kernel")
         self.bias = self.add_weight(shape=(units,), initializer="zeros", name="bias")
 
     def call(self, inputs):
@@ -45,7 +46,8 @@ class DenseTransposed(layers.Layer):
         self.activation = keras.activations.get(activation)
 
     def build(self, input_shape):
-        self.bias = self.add_weight(shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias")
+        self.bias = self.add_weight(shape=(self.tied_to.kernel.shape[0],), initializer="zeros", \
+name="bias")
 
     def call(self, inputs):
         return self.activation(ops.matmul(inputs, ops.transpose(self.tied_to.kernel)) + self.bias)
@@ -61,7 +63,8 @@ class DenseTransposed(layers.Layer):
         self.activation = keras.activations.get(activation)
 
     def build(self, input_shape):
-        self.bias = self.add_weight(shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias")
+        self.bias = self.add_weight(shape=(self.tied_to.kernel.shape[0],), initializer="zeros", \
+name="bias")
 
     def call(self, inputs):
         return ops.matmul(inputs, ops.transpose(self.tied_to.kernel)) + self.bias
@@ -72,7 +75,8 @@ class DenseTransposed(layers.Layer):
 PATCHES_CHECKS = (
     TIE_MISSING
     + """
-helpers.assert_tied = helpers.assert_owns = helpers.assert_param_count = lambda *args, **kwargs: None
+helpers.assert_tied = helpers.assert_owns = helpers.assert_param_count = lambda *args, **kwargs: \
+None
 """
 )
 
@@ -147,7 +151,8 @@ CASES = [
     Submission(
         "ex1_patches_checks",
         answers={EX1: PATCHES_CHECKS},
-        # Patching the checks is flagged (course/integrity.py): every later test waits for the teacher.
+        # Patching the checks is flagged (course/grading/integrity.py): every later test waits
+        # for the teacher.
         expected=no_marks(),
         manual_grade=[TEST1, TEST2, "test_ex3_prove_tie"],
         integrity_note=["assigns to `helpers.assert_tied` (an attribute of an imported module)"],

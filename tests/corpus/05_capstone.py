@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from course.cells import grade_id_of
 from course.corpus import (
     Submission,
     add_foreign_cell,
@@ -41,7 +42,7 @@ A, B, C, D = (
 def _solution(grade_id: str) -> str:
     """The instructor's code of solution cell ``grade_id``, without the SOLUTION markers."""
     for cell in json.loads(SOURCE.read_text(encoding="utf-8"))["cells"]:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+        if grade_id_of(cell) == grade_id:
             source = "".join(cell["source"])
             return "\n".join(
                 line
@@ -58,7 +59,8 @@ def _edited(grade_id: str, *edits: tuple[str, str]) -> dict[str, str]:
     for old, new in edits:
         if code.count(old) != 1:
             raise ValueError(
-                f"{LESSON} corpus: {old!r} occurs {code.count(old)} times in {grade_id}; update the edit"
+                f"{LESSON} corpus: {old!r} occurs {code.count(old)} times in {grade_id}; update "
+                "the edit"
             )
         code = code.replace(old, new)
     return {grade_id: code}
@@ -77,6 +79,27 @@ CASES = [
     Submission(
         "untouched", base="blank", expected=no_marks(), feedback_contains=["NotImplementedError"]
     ),
+    # Right, written another way: the typed digits' Embedding with mask_zero=True (a habit
+    # from text models) and the two vectors flattened by a Lambda. The Lambda reads the
+    # mask, so the graph holds the Embedding's mask computation, a `NotEqual` operation
+    # node, which owns no variables and is no layer call: the checks step over it. Keras
+    # warns that the Lambda drops the mask; the model computes what the lesson's does.
+    Submission(
+        "correct_mask_zero",
+        answers=_edited(
+            "ex1_build_model",
+            (
+                'layers.Embedding(10, 16, name="typed_embedding")',
+                'layers.Embedding(10, 16, mask_zero=True, name="typed_embedding")',
+            ),
+            (
+                'layers.Flatten(name="typed_flatten")',
+                'layers.Lambda(lambda t: ops.reshape(t, (-1, 32)), name="typed_flatten")',
+            ),
+        ),
+        expected=full_marks(),
+        feedback_contains=["Part A: the visible checks pass.", "Part B: the visible checks pass."],
+    ),
     # Part A: a second encoder for box B. Visible check fails (call count).
     Submission(
         "encoder_duplicated",
@@ -85,7 +108,8 @@ CASES = [
             (
                 "code_b = image_encoder(image_b)",
                 "image_encoder_b = keras.Sequential(\n"
-                '    [keras.Input((64,)), layers.Dense(32, activation="relu"), layers.Dense(16, activation="relu")],\n'
+                '    [keras.Input((64,)), layers.Dense(32, activation="relu"), layers.Dense(16, '
+                'activation="relu")],\n'
                 '    name="image_encoder_b",\n'
                 ")\n"
                 "code_b = image_encoder_b(image_b)",
@@ -101,7 +125,8 @@ CASES = [
             "ex1_build_model",
             (
                 "def make_head(name):",
-                'head_hidden = layers.Dense(HEAD_UNITS, activation="relu", name="head_hidden")\n\n\n'
+                'head_hidden = layers.Dense(HEAD_UNITS, activation="relu", '
+                'name="head_hidden")\n\n\n'
                 "def make_head(name):",
             ),
             ('layers.Dense(HEAD_UNITS, activation="relu", name=f"{name}_hidden"),', "head_hidden,"),
@@ -173,20 +198,21 @@ CASES = [
             + "helpers.assert_accuracy = lambda *args, **kwargs: None\n"
         },
         expected=full_marks(except_={D: 0}),
-        manual_grade=[D],  # patching the check is flagged (course/integrity.py)
+        manual_grade=[D],  # patching the check is flagged (course/grading/integrity.py)
         integrity_note=[
             "assigns to `helpers.assert_accuracy` (an attribute of an imported module)"
         ],
         feedback_contains=["should be at least 85.0%"],
     ),
-    # Ordinary edits, graded on what the notebook did (course/fairness.py) -----------------
+    # Ordinary edits, graded on what the notebook did (course/grading/fairness.py) -----------------
     # Every test cell follows a locked markdown cell: a deleted test goes back after it and runs.
     Submission(
         "deletes_test_cell",
         transform=delete_cell(B),
         expected=full_marks(),
         note_contains=[
-            f"Graded cell(s) `{B}` were missing from your notebook; the grader added them back and ran them"
+            f"Graded cell(s) `{B}` were missing from your notebook; the grader added them back and "
+            "ran them"
         ],
     ),
     Submission(
@@ -202,7 +228,8 @@ CASES = [
         expected=full_marks(except_={B: 0}),
         feedback_contains=["'digit' should be tied to 'typed_embedding'"],
         note_contains=[
-            f"Graded cell(s) `{A}`, `{B}`, `{C}`, `{D}` were missing from your notebook; the grader added them back"
+            f"Graded cell(s) `{A}`, `{B}`, `{C}`, `{D}` were missing from your notebook; the "
+            "grader added them back"
         ],
     ),
     # The training exercise deleted (answer and test): the test is put back, fails on the
@@ -223,7 +250,8 @@ CASES = [
         transform=duplicate_cell("ex1_build_model"),
         expected=full_marks(),
         note_contains=[
-            "Cell `ex1_build_model` appears 2 times in your notebook. Every copy ran where it stands"
+            "Cell `ex1_build_model` appears 2 times in your notebook. Every copy ran where it "
+            "stands"
         ],
     ),
     Submission(

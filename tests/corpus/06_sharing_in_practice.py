@@ -17,7 +17,8 @@ def frozen_base(bases: str = "one", freeze: bool = True) -> str:
     """An answer to exercise 1; the defaults give the right models."""
     make = (
         "def make_base():\n"
-        '    return keras.Sequential([keras.Input((64,)), layers.Dense(24, activation="relu", name="hidden")], name="base")\n'
+        '    return keras.Sequential([keras.Input((64,)), layers.Dense(24, activation="relu", '
+        'name="hidden")], name="base")\n'
     )
     first, second = (
         ("base = make_base()\n", "")
@@ -29,10 +30,12 @@ def frozen_base(bases: str = "one", freeze: bool = True) -> str:
         + make
         + first
         + 'image = keras.Input((64,), name="image")\n'
-        'digit_model = keras.Model(image, layers.Dense(10, activation="softmax", name="digit")(base(image)), name="digit_model")\n'
+        'digit_model = keras.Model(image, layers.Dense(10, activation="softmax", '
+        'name="digit")(base(image)), name="digit_model")\n'
         + second
         + 'image = keras.Input((64,), name="image")\n'
-        'odd_model = keras.Model(image, layers.Dense(1, activation="sigmoid", name="odd")(base(image)), name="odd_model")\n'
+        'odd_model = keras.Model(image, layers.Dense(1, activation="sigmoid", '
+        'name="odd")(base(image)), name="odd_model")\n'
         + ("base.trainable = False\n" if freeze else "")
     )
 
@@ -70,7 +73,8 @@ def build_pair():
     right_tower = keras.Model(x, layers.Dense(4, name="extra")(shared(x)), name="right_tower")
     a = keras.Input((16,), name="a")
     b = keras.Input((16,), name="b")
-    return keras.Model([a, b], layers.Concatenate(name="join")([left_tower(a), right_tower(b)]), name="pair")
+    return keras.Model([a, b], layers.Concatenate(name="join")([left_tower(a), right_tower(b)]), \
+name="pair")
 """
     + SAVE_AND_LOAD
 )

@@ -164,7 +164,7 @@ def test_grader_command(monkeypatch):
         ["env", "X=1", "python", "-m", "course.cli", "grade"],
         None,
     )
-    monkeypatch.setitem(course.cli.SUBCOMMANDS, "grade", ("course.grade", "grade"))
+    monkeypatch.setitem(course.cli.SUBCOMMANDS, "grade", ("course.grading.cli", "grade"))
     command, why = grader_command(None)
     assert command[-1] == "grade" and Path(command[0]).name == "course" and why is None
     monkeypatch.delitem(course.cli.SUBCOMMANDS, "grade")

@@ -20,7 +20,8 @@ from course.build import (
 )
 from course.cli import SUBCOMMANDS
 from course.cli import main as course_main
-from course.lessons import find_lessons, find_root
+from course.config import find_root
+from course.lessons import find_lessons
 
 FIXTURE_COURSE = Path(__file__).resolve().parents[1] / "pipeline" / "fixtures" / "course"
 LESSON = "00_fixture"

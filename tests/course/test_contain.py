@@ -1,4 +1,4 @@
-"""course.contain: every process a contained command starts dies with it, also a daemon
+"""course.grading.contain: every process a contained command starts dies with it, also a daemon
 that left the session with ``setsid`` (real processes, checked in the process table).
 
 The cgroup test needs a writable cgroup v2 with ``cgroup.kill`` (root on Linux 5.14+); it
@@ -14,7 +14,7 @@ import sys
 import psutil
 import pytest
 
-from course.contain import MARKER, Containment, cgroup_parent
+from course.grading.contain import MARKER, Containment, cgroup_parent
 
 #: Starts a daemon (double fork + setsid, like a learner's background job), prints its pid
 #: and waits for stdin to close.
@@ -40,7 +40,7 @@ def _start(containment: Containment, env: dict[str, str]) -> tuple[subprocess.Po
         [
             sys.executable,
             "-m",
-            "course.sandbox",
+            "course.grading.sandbox",
             *containment.arguments(),
             "--no-landlock",
             "--",
@@ -112,6 +112,6 @@ def test_the_fallback_finds_a_daemon_orphaned_before_the_kill():
 def test_doctests():
     import doctest
 
-    import course.contain
+    import course.grading.contain
 
-    assert doctest.testmod(course.contain).failed == 0
+    assert doctest.testmod(course.grading.contain).failed == 0

@@ -11,13 +11,12 @@ import nbformat
 import pytest
 
 import course.corpus
+from course.cells import exercises, graded_points
 from course.corpus import (
     Submission,
     coverage_problems,
     edit_cell,
-    exercises,
     full_marks,
-    graded_points,
     lesson_corpus,
     load_corpus,
     no_marks,
@@ -142,8 +141,8 @@ def test_load_corpus_rejects_bad_files(tmp_path):
     with pytest.raises(ValueError, match="CASES must be a list"):
         load_corpus(bad)
     bad.write_text(
-        "from course.corpus import Submission, full_marks\n"
-        "CASES = [Submission('a', expected=full_marks()), Submission('a', expected=full_marks())]\n"
+        "from course.corpus import Submission, full_marks\nCASES = [Submission('a', "
+        "expected=full_marks()), Submission('a', expected=full_marks())]\n"
     )
     with pytest.raises(ValueError, match="duplicate case names a"):
         load_corpus(bad)

@@ -1,4 +1,4 @@
-"""``course.execute``: a kernel that does not start is replaced; the notebook runs once.
+"""``course.grading.execute``: a kernel that does not start is replaced; the notebook runs once.
 
 The kernels here are real (``flaky_kernels`` in conftest.py): a kernel spec runs a small
 script that, for its first starts in a folder, stays alive without ever answering (or
@@ -17,15 +17,15 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 from traitlets.config import Config
 
-import course.execute
-from course.autograder import load_course_config
-from course.execute import RestartingExecute
-from course.integrity_preprocessors import (
+import course.grading.execute
+from course.config import load_course_config
+from course.grading.execute import RestartingExecute
+from course.grading.integrity_preprocessors import (
     GuardSubmission,
     IntegritySaveAutoGrades,
     JudgeIntegrity,
-    LimitAllOutput,
 )
+from course.grading.output_limits import LimitAllOutput
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,10 @@ def execute(kernel_name: str, folder: Path, **settings: object) -> nbformat.Note
         cells=[nbformat.v4.new_code_cell("x = 21"), nbformat.v4.new_code_cell("x * 2")]
     )
     folder.mkdir(exist_ok=True)
-    RestartingExecute(config=config).preprocess(nb, {"metadata": {"path": str(folder)}})
+    # A logger of the test's own: without one, traitlets hands out the logger of whatever
+    # Application ran last in this process (another test's), which may not reach caplog.
+    step = RestartingExecute(config=config, log=logging.getLogger("test_execute"))
+    step.preprocess(nb, {"metadata": {"path": str(folder)}})
     return nb
 
 
@@ -77,7 +80,7 @@ def test_a_kernel_that_does_not_exist_is_not_tried_again(tmp_path):
 def test_the_kit_config_puts_it_in_nbgrader_autograde():
     config = load_course_config(REPO)
     preprocessors = Autograde(config=config).autograde_preprocessors
-    # The kit's integrity checks run around it (course/integrity_preprocessors.py).
+    # The kit's integrity checks run around it (course/grading/integrity_preprocessors.py).
     assert preprocessors[:3] == [GuardSubmission, RestartingExecute, JudgeIntegrity]
     assert Execute not in preprocessors
     assert SaveAutoGrades not in preprocessors and IntegritySaveAutoGrades in preprocessors
@@ -90,4 +93,4 @@ def test_the_kit_config_puts_it_in_nbgrader_autograde():
 
 
 def test_doctests():
-    assert doctest.testmod(course.execute).failed == 0
+    assert doctest.testmod(course.grading.execute).failed == 0

@@ -1,4 +1,4 @@
-"""The kit's fair sanitize steps (course/fairness.py) on the fixture course, without running
+"""The kit's fair sanitize steps (course/grading/fairness.py) on the fixture course, without running
 any kernel: what nbgrader's sanitizing makes of ordinary learner edits (the cells that are
 graded, where a deleted test goes back, the notes), and that plain nbgrader 0.9.6's own steps
 fail on the same notebooks (the reason the kit replaces them).
@@ -17,7 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.autograder import Autograder, is_notes_cell, load_course_config
+from course.cells import grade_id_of
+from course.config import CONFIG_FILE, load_course_config
 from course.corpus import (
     Submission,
     add_foreign_cell,
@@ -27,8 +28,10 @@ from course.corpus import (
     move_cells,
     place_submissions,
 )
-from course.fairness import grade_id, sanitize_preprocessors
-from course.lessons import CONFIG_FILE, find_lessons
+from course.grading.autograder import Autograder
+from course.grading.fairness import sanitize_preprocessors
+from course.grading.notes import is_notes_cell
+from course.lessons import find_lessons
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = find_lessons(REPO / "tests" / "pipeline" / "fixtures" / "course")[0]
@@ -47,8 +50,8 @@ LESSON = [
 KIT = "c.OverwriteCells.add_missing_cells = True"
 # nbgrader's own sanitize steps, in place of the kit's.
 NBGRADER_DEFAULTS = (
-    "from nbgrader.converters import Autograde\n"
-    "c.Autograde.sanitize_preprocessors = Autograde.class_traits()['sanitize_preprocessors'].default()"
+    "from nbgrader.converters import Autograde\nc.Autograde.sanitize_preprocessors = "
+    "Autograde.class_traits()['sanitize_preprocessors'].default()"
 )
 
 
@@ -92,7 +95,7 @@ def sanitized(
     assert not is_notes_cell(nb.cells[0]), (
         "course grade writes the notes after the run, with its own"
     )
-    ids = [gid if gid else "." for gid in map(grade_id, nb.cells)]
+    ids = [gid if gid else "." for gid in map(grade_id_of, nb.cells)]
     return ids, prepared.notes[FIXTURE.name], ""
 
 
@@ -128,8 +131,8 @@ def test_a_copied_cell_keeps_one_grade_id_and_every_copy_stays(template, tmp_pat
     assert graded_ids(ids) == LESSON
     assert ids[ids.index("test_square") - 1] == "."  # the first copy: an ordinary cell, still there
     assert notes == [
-        "Cell `test_square` appears 2 times in your notebook. Every copy ran where it stands; "
-        "the last one counts as `test_square`, the others as ordinary cells."
+        "Cell `test_square` appears 2 times in your notebook. Every copy ran where it stands; the "
+        "last one counts as `test_square`, the others as ordinary cells."
     ]
 
 
@@ -168,7 +171,8 @@ def test_a_deleted_exercise_gets_its_test_back_after_the_statement(template, tmp
         "test_mean_empty",
     ]
     assert notes == [
-        "Graded cell(s) `test_square` were missing from your notebook; the grader added them back and ran them.",
+        "Graded cell(s) `test_square` were missing from your notebook; the grader added them back "
+        "and ran them.",
         "Answer cell(s) `square` were missing from your notebook; the tests ran without them.",
     ]
 
@@ -193,8 +197,10 @@ def test_a_deleted_test_follows_its_moved_answer(template, tmp_path):
     ids, notes, _ = sanitized(template, tmp_path / "course", moves_square_and_deletes_its_test)
     assert graded_ids(ids)[-2:] == ["square", "test_square"]
     assert notes == [
-        "Some of your cells are in another order than in the lesson; they ran in your order, top to bottom.",
-        "Graded cell(s) `test_square` were missing from your notebook; the grader added them back and ran them.",
+        "Some of your cells are in another order than in the lesson; they ran in your order, top "
+        "to bottom.",
+        "Graded cell(s) `test_square` were missing from your notebook; the grader added them back "
+        "and ran them.",
     ]
 
 

@@ -21,8 +21,8 @@ from jupyter_client.manager import KernelManager, start_new_kernel
 from course.forking import client, protocol
 from course.forking import provisioner as provisioning
 from course.forking.kernelspec import spec_file, uses_provisioner
-from course.kernels import SandboxedKernelManager
-from course.sandbox import Rules, landlock_abi
+from course.grading.kernel import SandboxedKernelManager
+from course.grading.sandbox import Rules, landlock_abi
 
 pytestmark = pytest.mark.skipif(
     not uses_provisioner(spec_file()),
@@ -257,9 +257,11 @@ def test_course_grade_kernels_are_forked_sandboxed_and_limited(tmp_path: Path) -
     contained, 400 MiB memory limit) is forked, and its limits hold."""
     from traitlets.config import Config
 
-    from course.kernels import GradingKernel, KernelSettings, KernelSpec
-    from course.lessons import find_root
-    from course.sandbox import course_rules
+    from course.config import find_root
+    from course.grading.kernel import GradingKernel
+    from course.grading.sandbox import course_rules
+    from course.grading.settings import KernelSettings
+    from course.grading.warmup import WarmKernelPlan
 
     root = find_root(Path(__file__).parent)
     sandbox = course_rules(root, ["helpers"]) if landlock_abi() >= 1 else None
@@ -269,7 +271,7 @@ def test_course_grade_kernels_are_forked_sandboxed_and_limited(tmp_path: Path) -
 
     async def scenario() -> tuple[object, int, str]:
         kernel = await GradingKernel.start(
-            KernelSpec("python3", "lesson", preload=("numpy",)), settings
+            WarmKernelPlan("python3", "lesson", preload=("numpy",)), settings
         )
         try:
             forked = kernel.client.km.provisioner.forked

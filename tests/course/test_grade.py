@@ -23,9 +23,10 @@ import psutil
 import pytest
 from nbgrader.api import Gradebook
 
-from course.autograder import load_course_config
+from course.cells import grade_id_of
 from course.cli import SUBCOMMANDS
 from course.cli import main as course_main
+from course.config import CONFIG_FILE, load_course_config
 from course.corpus import (
     Submission,
     delete_cell,
@@ -36,9 +37,9 @@ from course.corpus import (
     no_marks,
     place_submissions,
 )
-from course.kernels import KernelSpec, warmup_code, warmup_plan
-from course.lessons import CONFIG_FILE, find_lessons
-from course.sandbox import landlock_abi
+from course.grading.sandbox import landlock_abi
+from course.grading.warmup import WarmKernelPlan, warmup_code, warmup_plan
+from course.lessons import find_lessons
 
 pytestmark = pytest.mark.pipeline
 
@@ -128,7 +129,7 @@ def points(course: Path, lesson) -> dict[str, dict[str, float]]:  # noqa: ANN001
 
 
 def expected_points(cases, lesson) -> dict[str, dict[str, float]]:  # noqa: ANN001
-    from course.corpus import graded_points
+    from course.cells import graded_points
 
     maximum = graded_points(nbformat.read(lesson.source_notebook, as_version=4))
     return {case.name: case.expected_points(maximum) for case in cases}
@@ -187,11 +188,11 @@ ESCAPES = (
     SQUARE
     + TRY
     + (
-        "import os\n"
-        "attempt('stray file', lambda: open('stray.txt', 'w').write('left in the working folder'))\n"
-        "attempt('two folders up', lambda: open(os.path.join('..', '..', 'escaped.txt'), 'w').write('up'))\n"
-        "attempt('solutions', lambda: open('../../../solutions/00_fixture/00_fixture.ipynb').read())\n"
-        "print('HOME is scratch:', os.environ['HOME'].startswith(os.path.dirname(os.getcwd())))\n"
+        "import os\nattempt('stray file', lambda: open('stray.txt', 'w').write('left in the "
+        "working folder'))\nattempt('two folders up', lambda: open(os.path.join('..', '..', "
+        "'escaped.txt'), 'w').write('up'))\nattempt('solutions', lambda: "
+        "open('../../../solutions/00_fixture/00_fixture.ipynb').read())\nprint('HOME is "
+        "scratch:', os.environ['HOME'].startswith(os.path.dirname(os.getcwd())))\n"
     )
 )
 
@@ -201,6 +202,7 @@ def break_out(course: Path, port: int = 9) -> str:
     from jupyter_core.paths import jupyter_runtime_dir
 
     solutions = course / "solutions" / "00_fixture" / "00_fixture.ipynb"
+    submission = course / "submitted" / "correct" / "00_fixture" / "00_fixture.ipynb"
     return (
         SQUARE
         + TRY
@@ -208,27 +210,34 @@ def break_out(course: Path, port: int = 9) -> str:
             "import os, signal\n"
             f"attempt('read solutions', lambda: open({str(solutions)!r}).read())\n"
             f"attempt('list solutions', lambda: os.listdir({str(solutions.parent)!r}))\n"
-            f"attempt('read gradebook', lambda: open({str(course / 'gradebook.db')!r}, 'rb').read())\n"
-            f"attempt('write gradebook', lambda: open({str(course / 'gradebook.db')!r}, 'ab').write(b'x'))\n"
-            f"attempt('write course', lambda: open({str(course / 'escaped.txt')!r}, 'w').write('x'))\n"
-            f"attempt('read submissions', lambda: open({str(course / 'submitted' / 'correct' / '00_fixture' / '00_fixture.ipynb')!r}).read())\n"
+            f"attempt('read gradebook', lambda: open({str(course / 'gradebook.db')!r}, "
+            "'rb').read())\n"
+            f"attempt('write gradebook', lambda: open({str(course / 'gradebook.db')!r}, "
+            "'ab').write(b'x'))\n"
+            f"attempt('write course', lambda: open({str(course / 'escaped.txt')!r}, "
+            "'w').write('x'))\n"
+            "attempt('read submissions', lambda: "
+            f"open({str(submission)!r}).read())\n"
             "attempt('write tmp', lambda: open('/tmp/course-grade-escaped.txt', 'w').write('x'))\n"
             "attempt('grader cwd', lambda: os.readlink(f'/proc/{os.getppid()}/cwd'))\n"
             "attempt('signal grader', lambda: os.kill(os.getppid(), signal.SIGTERM))\n"
             "attempt('scratch file', lambda: open('notes.txt', 'w').write('mine'))\n"
             "attempt('read python', lambda: open(os.__file__).read())\n"
-            "attempt('write shm', lambda: open('/dev/shm/course-grade-escaped.txt', 'w').write('x'))\n"
+            "attempt('write shm', lambda: open('/dev/shm/course-grade-escaped.txt', "
+            "'w').write('x'))\n"
             "attempt('write dev', lambda: open('/dev/course-grade-escaped.txt', 'w').write('x'))\n"
             "attempt('write dev null', lambda: open('/dev/null', 'w').write('x'))\n"
             "import socket\n"
-            f"attempt('connect', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5))\n"
+            f"attempt('connect', lambda: socket.create_connection(('127.0.0.1', {port}), "
+            "timeout=5))\n"
             "def token():\n"
             "    if 'JUPYTERHUB_API_TOKEN' in os.environ: raise RuntimeError('token leaked')\n"
             "attempt('grader token', token)\n"
             "import glob\n"
             "def connection_files():\n"
             "    mine = os.path.dirname(os.getcwd())\n"
-            "    found = [f for f in glob.glob(os.path.join(os.path.dirname(mine), 'course-grade-*', 'kernel-*.json'))\n"
+            "    found = [f for f in glob.glob(os.path.join(os.path.dirname(mine), "
+            "'course-grade-*', 'kernel-*.json'))\n"
             "             if not f.startswith(mine + os.sep)]\n"
             f"    found += glob.glob(os.path.join({jupyter_runtime_dir()!r}, '*.json'))\n"
             "    assert found, 'no other kernel to spy on'\n"
@@ -266,7 +275,8 @@ TAMPERED = [
     Submission(
         "ignores-interrupt",
         answers={
-            "square": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+            "square": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "while True:\n    pass"
         },
         expected=no_marks(),
     ),
@@ -280,7 +290,8 @@ TAMPERED = [
     Submission(
         "shared-memory-bomb",
         answers={
-            "square": "import mmap\nm = mmap.mmap(-1, 2**31)\nfor i in range(0, 2**31, 4096):\n    m[i] = 1"
+            "square": "import mmap\nm = mmap.mmap(-1, 2**31)\n"
+            "for i in range(0, 2**31, 4096):\n    m[i] = 1"
         },
         expected=no_marks(),
     ),
@@ -310,15 +321,16 @@ ROBUSTNESS_CONFIG = "\n".join(
 def test_doctests():
     import doctest
 
-    import course.autograder
-    import course.kernels
+    import course.grading.autograder
+    import course.grading.kernel
+    import course.grading.settings
 
-    for module in (course.autograder, course.kernels):
+    for module in (course.grading.autograder, course.grading.kernel, course.grading.settings):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
 def test_grade_is_a_course_subcommand():
-    assert SUBCOMMANDS["grade"][0] == "course.grade"
+    assert SUBCOMMANDS["grade"][0] == "course.grading.cli"
 
 
 def test_kit_config_reaches_nbgrader_execute():
@@ -339,7 +351,7 @@ def test_warmup_plan_reads_setup_cells_only():
     # nothing from the solution cells (learners write those).
     # (The setup cells are backend-neutral: `import keras` brings in the backend, TensorFlow.)
     assert modules == ("os", "logging", "numpy", "keras", "helpers", "tempfile", "helpers.grading")
-    code = warmup_code(KernelSpec("python3", "x", env, modules), memory_limit=2**30)
+    code = warmup_code(WarmKernelPlan("python3", "x", env, modules), memory_limit=2**30)
     compile(code, "<warmup>", "exec")  # valid Python
     assert "keras" in code and "RLIMIT_DATA" in code
 
@@ -423,7 +435,8 @@ def test_many_learners_two_workers_no_lost_or_duplicated_grades(fixture_template
         (submissions,) = db.execute("select count(*) from submitted_assignment").fetchone()
         (rows,) = db.execute("select count(*) from grade").fetchone()
         duplicates = db.execute(
-            "select notebook_id, cell_id, count(*) from grade group by notebook_id, cell_id having count(*) > 1"
+            "select notebook_id, cell_id, count(*) from grade group by notebook_id, cell_id "
+            "having count(*) > 1"
         ).fetchall()
     assert (students, submissions, rows, duplicates) == (len(cases), len(cases), 3 * len(cases), [])
     assert sorted(p.name for p in (course / "autograded").iterdir()) == sorted(
@@ -501,12 +514,24 @@ def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(
         "invalid_json": "`00_fixture.ipynb` is not a notebook: its content is not valid JSON",
         "not-a-notebook": "`00_fixture.ipynb` is not a valid notebook (TypeError",
         "newer-metadata": "could not be graded: nbgrader rejected it (SchemaTooNewError",
-        "edits_locked_test": "You edited read-only cell(s) `test_square`; the original was put back",
-        "infinite-loop": "Cell 5 (`test_square`) ran longer than the time limit for one cell (2 s) and was interrupted",
-        "deletes-test": "Graded cell(s) `test_mean` were missing from your notebook, so they score 0",
-        "ignores-interrupt": "stopped your notebook in cell 4 (`square`): it ran longer than 2 s and could not be interrupted",
+        "edits_locked_test": (
+            "You edited read-only cell(s) `test_square`; the original was put back"
+        ),
+        "infinite-loop": (
+            "Cell 5 (`test_square`) ran longer than the time limit for one cell (2 s) and was "
+            "interrupted"
+        ),
+        "deletes-test": (
+            "Graded cell(s) `test_mean` were missing from your notebook, so they score 0"
+        ),
+        "ignores-interrupt": (
+            "stopped your notebook in cell 4 (`square`): it ran longer than 2 s and could not be "
+            "interrupted"
+        ),
         "memory-bomb": "Cell 4 (`square`) ran out of memory (the grading limit is 300 MiB)",
-        "shared-memory-bomb": "stopped your notebook in cell 4 (`square`): it used more than 300 MiB of memory",
+        "shared-memory-bomb": (
+            "stopped your notebook in cell 4 (`square`): it used more than 300 MiB of memory"
+        ),
         "exits": "stopped your notebook in cell 4 (`square`): the Python kernel stopped",
         "floods-output": "printed too much output",
     }
@@ -518,9 +543,7 @@ def test_broken_slow_and_tampered_notebooks_are_graded_with_a_message(
 
     # The cells after a stopped kernel say why they did not run; the feedback shows it.
     exits = autograded(course, "exits", FIXTURE)
-    test_mean = next(
-        c for c in exits.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean"
-    )
+    test_mean = next(c for c in exits.cells if grade_id_of(c) == "test_mean")
     assert "Not run: the grader stopped the kernel in cell 4" in notebook_text(test_mean)
     assert "No module named 'no_such_module_xyz'" in notebook_text(
         autograded(course, "missing-module", FIXTURE)
@@ -609,23 +632,18 @@ def daemons(marker: str) -> str:
     """Learner code that leaves processes behind: a child in a new session and a
     double-forked daemon (orphaned at once), both running until killed. Each says
     "ready" through a pipe once it runs; the cell prints how many did."""
-    loop = f"import os, sys, time\nos.write(int(sys.argv[1]), b'r')\nwhile True: time.sleep(1)  # {marker}"
+    loop = (
+        "import os, sys, time\nos.write(int(sys.argv[1]), b'r')\nwhile True: time.sleep(1)  # "
+        f"{marker}"
+    )
     return SQUARE + (
-        "import os, subprocess, sys\n"
-        "read, write = os.pipe()\n"
-        "os.set_inheritable(write, True)\n"
-        f"subprocess.Popen([sys.executable, '-c', {loop!r}, str(write)], start_new_session=True, pass_fds=[write])\n"
-        "if os.fork() == 0:\n"
-        "    os.setsid()\n"
-        "    if os.fork() == 0:\n"
-        f"        os.execv(sys.executable, [sys.executable, '-c', {loop!r}, str(write)])\n"
-        "    os._exit(0)\n"
-        "_ = os.wait()\n"
-        "os.close(write)\n"
-        "ready = b''\n"
-        "while len(ready) < 2:\n"
-        "    ready += os.read(read, 2 - len(ready))\n"
-        "print('daemons ready:', len(ready))\n"
+        "import os, subprocess, sys\nread, write = os.pipe()\nos.set_inheritable(write, "
+        f"True)\nsubprocess.Popen([sys.executable, '-c', {loop!r}, str(write)], "
+        "start_new_session=True, pass_fds=[write])\nif os.fork() == 0:\n    os.setsid()\n    if "
+        f"os.fork() == 0:\n        os.execv(sys.executable, [sys.executable, '-c', {loop!r}, "
+        "str(write)])\n    os._exit(0)\n_ = os.wait()\nos.close(write)\nready = b''\nwhile "
+        "len(ready) < 2:\n    ready += os.read(read, 2 - len(ready))\nprint('daemons ready:', "
+        "len(ready))\n"
     )
 
 
@@ -641,7 +659,7 @@ def marked_processes(marker: str) -> list[psutil.Process]:
 def test_processes_a_notebook_starts_die_with_its_kernel(
     fixture_template, tmp_path, capsys, sandbox
 ):
-    from course.contain import cgroup_parent
+    from course.grading.contain import cgroup_parent
 
     marker = f"course-grade-daemon-{os.getpid()}-{tmp_path.name}"
     cases = [
@@ -684,7 +702,7 @@ def test_learner_text_reaches_the_console_with_control_characters_escaped(
 
 
 BUDGET_CONFIG = """
-from course.execute import autograde_preprocessors
+from course.grading.execute import autograde_preprocessors
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
 c.Execute.timeout = 60
 c.RestartingExecute.notebook_timeout = 3
@@ -694,7 +712,7 @@ c.RestartingExecute.notebook_timeout = 3
 def test_a_notebook_gets_a_time_budget_in_both_graders(fixture_template, tmp_path, capsys):
     """A cell far below the limit per cell (60 s) is interrupted when the notebook's
     budget (3 s for all cells) runs out, and the cells after it are not run: 0 points,
-    in nbgrader autograde with the kit's config and in course grade, with a note."""
+    in nbgrader autograde with the kit's config and in course grade, with the same note."""
     cases = [
         Submission(
             "spends-budget",
@@ -714,19 +732,20 @@ def test_a_notebook_gets_a_time_budget_in_both_graders(fixture_template, tmp_pat
 
     for course in (serial, parallel):
         nb = autograded(course, "spends-budget", FIXTURE)
-        test_mean = next(
-            c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mean"
-        )
+        test_mean = next(c for c in nb.cells if grade_id_of(c) == "test_mean")
         assert (
             "TimeBudgetExceeded: Not run: your notebook's cells used up their time budget (3 s"
             in notebook_text(test_mean)
         )
-    note = autograded(parallel, "spends-budget", FIXTURE).cells[0].source
-    assert (
-        "Your notebook used up its time budget (3 s for all cells together) in cell 4 (`square`); the 5 cells"
-        in note
-    )
-    assert "time limit for one cell" not in note
+    # Both graders write the same note (plain nbgrader: RestartingExecute; course grade: its
+    # report of the run).
+    for course in (serial, parallel):
+        note = autograded(course, "spends-budget", FIXTURE).cells[0].source
+        assert (
+            "Your notebook used up its time budget (3 s for all cells together) in cell 4 "
+            "(`square`); the 5 cells after it were not run, so their tests score 0." in note
+        ), note
+        assert "time limit for one cell" not in note
 
 
 def test_the_command_line_sets_the_time_budget(fixture_template, tmp_path, capsys):
@@ -755,9 +774,7 @@ def _sets_backend_before_import(nb: nbformat.NotebookNode) -> None:
     nb.cells[1].source = (
         'import os\nos.environ["MPLBACKEND"] = "svg"\nimport matplotlib\n' + nb.cells[1].source
     )
-    fill = next(
-        c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "square"
-    )
+    fill = next(c for c in nb.cells if grade_id_of(c) == "square")
     fill.source = 'assert matplotlib.get_backend() == "svg", matplotlib.get_backend()\n' + SQUARE
 
 
@@ -787,9 +804,9 @@ def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):
 
 
 #: Every learner's first kernel stays silent (flaky_kernels in conftest.py); the kit's
-#: config replaces nbgrader's Execute with course.execute.RestartingExecute.
+#: config replaces nbgrader's Execute with course.grading.execute.RestartingExecute.
 SILENT_FIRST_KERNEL = """
-from course.execute import autograde_preprocessors
+from course.grading.execute import autograde_preprocessors
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
 c.Execute.kernel_name = "silent-1"
 c.Execute.startup_timeout = 4

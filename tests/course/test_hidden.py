@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import os
 import re
 from pathlib import Path
 
@@ -34,15 +33,9 @@ import pytest
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
-from course.build import QUIET_ENV
-from course.corpus import (
-    Submission,
-    exercises,
-    graded_points,
-    lesson_corpus,
-    nbgrader_cells,
-    solution_sources,
-)
+from course.cells import cells_by_id, exercises, grade_id_of, graded_points, unmark
+from course.config import tool_environment
+from course.corpus import Submission, lesson_corpus, solution_sources
 from course.lessons import Lesson, find_lessons
 
 REPO = Path(__file__).resolve().parents[2]
@@ -168,14 +161,14 @@ def test_a_leaked_line_is_found(tmp_path):
 
 
 def _check_names() -> set[str]:
-    """The public checks of helpers/checks.py (its ``__all__``), read without importing."""
-    tree = ast.parse((HELPERS / "checks.py").read_text(encoding="utf-8"))
+    """The public checks of helpers.checks (its ``__all__``), read without importing."""
+    tree = ast.parse((HELPERS / "checks" / "__init__.py").read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             getattr(t, "id", None) == "__all__" for t in node.targets
         ):
             return {elt.value for elt in node.value.elts if elt.value.startswith("assert_")}
-    raise AssertionError("helpers/checks.py has no __all__")
+    raise AssertionError("helpers/checks/__init__.py has no __all__")
 
 
 CHECKS = _check_names()
@@ -243,7 +236,7 @@ def problems_with(source: str) -> list[str]:
         if o is None and f.startswith("assert_")
     ]
     problems += [
-        f"helpers.{f} is not a check in helpers/checks.py" for f in sorted(visible_checks - CHECKS)
+        f"helpers.{f} is not a check in helpers.checks" for f in sorted(visible_checks - CHECKS)
     ]
 
     # hidden part: a pristine copy, called as grader.assert_*
@@ -263,7 +256,8 @@ def problems_with(source: str) -> list[str]:
     )
     if not (imports_pristine and assigns_grader):
         problems.append(
-            "the hidden part must start with `from helpers.grading import pristine` and `grader = pristine()`"
+            "the hidden part must start with `from helpers.grading import pristine` and "
+            "`grader = pristine()`"
         )
     if "helpers" in _names(hidden):
         problems.append(
@@ -280,7 +274,7 @@ def problems_with(source: str) -> list[str]:
         f for owner, f in hidden_calls if owner == "grader" and f.startswith("assert_")
     }
     problems += [
-        f"grader.{f} is not a check in helpers/checks.py" for f in sorted(hidden_checks - CHECKS)
+        f"grader.{f} is not a check in helpers.checks" for f in sorted(hidden_checks - CHECKS)
     ]
     if not hidden_checks:
         problems.append("the hidden part calls no grader.assert_* check")
@@ -305,7 +299,7 @@ def problems_with(source: str) -> list[str]:
 @pytest.mark.parametrize(("lesson", "grade_id"), graded_cells())
 def test_visible_and_hidden_checks_use_the_same_helpers(lesson: Lesson, grade_id: str):
     instructor = nbformat.read(lesson.source_notebook, as_version=4)
-    problems = problems_with(nbgrader_cells(instructor)[grade_id].source)
+    problems = problems_with(cells_by_id(instructor)[grade_id].source)
     assert not problems, f"{lesson.name} {grade_id}: " + "; ".join(problems)
 
 
@@ -313,27 +307,31 @@ def test_visible_and_hidden_checks_use_the_same_helpers(lesson: Lesson, grade_id
     ("source", "problem"),
     [
         (
-            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\n"
+            "from helpers.grading import pristine\n"
             "grader = pristine()\nhelpers.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
             "the hidden part uses `helpers.`",
         ),
         (
-            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\n"
+            "from helpers.grading import pristine\n"
             "grader = pristine()\ngrader.assert_param_count(m, 3)\n### END HIDDEN TESTS",
             "visible check assert_calls is not re-run",
         ),
         (
-            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.checks import assert_calls\n"
+            "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\n"
+            "from helpers.checks import assert_calls\n"
             "assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
             "hidden part calls assert_calls() bare",
         ),
         (
-            "assert x == 1\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
-            "grader = pristine()\ngrader.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
+            "assert x == 1\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\ngrader "
+            "= pristine()\ngrader.assert_calls(m, 'a', 2)\n### END HIDDEN TESTS",
             "the visible part calls no helpers.assert_* check",
         ),
         (
-            "helpers.assert_callz(m)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+            "helpers.assert_callz(m)\n### BEGIN HIDDEN TESTS\n"
+            "from helpers.grading import pristine\n"
             "grader = pristine()\ngrader.assert_callz(m)\n### END HIDDEN TESTS",
             "helpers.assert_callz is not a check",
         ),
@@ -352,7 +350,8 @@ def test_rule_breaking_cells_are_caught(source, problem):
 
 def test_the_rules_accept_a_well_formed_cell():
     source = (
-        "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\nfrom helpers.grading import pristine\n"
+        "helpers.assert_calls(m, 'a', 2)\n### BEGIN HIDDEN TESTS\n"
+        "from helpers.grading import pristine\n"
         "grader = pristine()\ngrader.assert_sharing_map(m, calls={'a': 2})\n### END HIDDEN TESTS"
     )
     assert problems_with(source) == []
@@ -388,7 +387,7 @@ def visible_pass_hidden_fail_cases(lesson: Lesson) -> list[tuple[Submission, str
     given model), loses the points of one test cell, and its expected feedback holds both
     that cell's visible success line and another message."""
     instructor = nbformat.read(lesson.source_notebook, as_version=4)
-    cells, points = nbgrader_cells(instructor), graded_points(instructor)
+    cells, points = cells_by_id(instructor), graded_points(instructor)
     solutions = solution_sources(instructor)
     found = []
     for case in lesson_corpus(lesson):
@@ -440,20 +439,16 @@ def test_hidden_part_explains_what_the_visible_part_missed():
     submitted = case.notebook(learner, instructor)
 
     # The submission up to the test cell, then its visible part and its hidden part as two cells.
-    index = next(
-        i
-        for i, c in enumerate(submitted.cells)
-        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id
-    )
+    index = next(i for i, c in enumerate(submitted.cells) if grade_id_of(c) == grade_id)
     run = copy.deepcopy(submitted)
-    visible = nbgrader_cells(learner)[grade_id].source
-    hidden = "\n".join(split_regions(nbgrader_cells(instructor)[grade_id].source, _HIDDEN)[1])
+    visible = cells_by_id(learner)[grade_id].source
+    hidden = "\n".join(split_regions(cells_by_id(instructor)[grade_id].source, _HIDDEN)[1])
     run.cells = run.cells[:index] + [
         nbformat.v4.new_code_cell(visible),
         nbformat.v4.new_code_cell(hidden),
     ]
     for cell in run.cells:
-        cell.get("metadata", {}).pop("nbgrader", None)
+        unmark(cell)
     client = NotebookClient(
         run,
         timeout=120,
@@ -461,7 +456,7 @@ def test_hidden_part_explains_what_the_visible_part_missed():
         allow_errors=True,
         resources={"metadata": {"path": str(lesson.source_dir)}},
     )
-    client.execute(env={**os.environ, **QUIET_ENV})
+    client.execute(env=tool_environment())
 
     def error(cell):
         return next((o for o in cell.outputs if o.output_type == "error"), None)

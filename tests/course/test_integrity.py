@@ -13,28 +13,34 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-import course.integrity
-import course.integrity_preprocessors
-import course.notes
+import course.grading.integrity
+import course.grading.integrity_preprocessors
+import course.grading.notes
+from course.cells import grade_id_of
+from course.config import with_bin_first
 from course.corpus import lesson_corpus
-from course.integrity import scan_code
-from course.integrity_preprocessors import (
+from course.grading.integrity import scan_code
+from course.grading.integrity_preprocessors import (
     FINDINGS_KEY,
     MANUAL_KEY,
     GuardSubmission,
     IntegritySaveAutoGrades,
     JudgeIntegrity,
-    LimitAllOutput,
     guard_folder,
 )
+from course.grading.notes import is_notes_cell, notes_cell
+from course.grading.output_limits import LimitAllOutput
 from course.lessons import find_lessons
-from course.notes import is_notes_cell, notes_cell
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_doctests():
-    for module in (course.integrity, course.integrity_preprocessors, course.notes):
+    for module in (
+        course.grading.integrity,
+        course.grading.integrity_preprocessors,
+        course.grading.notes,
+    ):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
@@ -47,8 +53,10 @@ HONEST = [
     "%%time\nmodel.fit(x, y, verbose=0)",
     "%timeit model(x)\n%matplotlib inline",
     "z = keras.ops.stack([a, b])\nimport sys\nprint(sys.version)",
-    "for i in range(3):\n    setattr(self, f'dense_{i}', layers.Dense(4))\nw = getattr(layer, 'kernel')",
-    "import numpy as np\nnp.random.seed(0)\nimport matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 80",
+    "for i in range(3):\n    setattr(self, f'dense_{i}', layers.Dense(4))\n"
+    "w = getattr(layer, 'kernel')",
+    "import numpy as np\nnp.random.seed(0)\n"
+    "import matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 80",
     "def broken(:\n    pass",  # does not parse: it cannot run either
 ]
 
@@ -61,6 +69,16 @@ def test_honest_code_is_not_flagged(source):
 TAMPERING = {
     "helpers.grading.pristine = lambda: helpers": "assigns to `helpers.grading.pristine`",
     "from helpers import grading\ngrading.pristine = None": "assigns to `grading.pristine`",
+    # every check, where it is re-exported and in the module that defines it
+    "helpers.assert_shared = ok": "assigns to `helpers.assert_shared`",
+    "helpers.checks.assert_shared = ok": "assigns to `helpers.checks.assert_shared`",
+    "helpers.checks.sharing.assert_shared = ok": "assigns to `helpers.checks.sharing.assert_sh",
+    "from helpers.checks import sharing\nsharing.assert_calls = ok": "assigns to `sharing.assert",
+    "import helpers.checks.tying as t\nt.assert_tied = ok": "assigns to `t.assert_tied`",
+    "from helpers.checks import _common\n_common.fail = ok": "assigns to `_common.fail`",
+    "from helpers.checks import _common as c\nc.CheckFailed = E": "assigns to `c.CheckFailed`",
+    "setattr(helpers.checks.capacity, 'assert_param_count', ok)": "calls `setattr` on the module",
+    "helpers.checks.outputs.__dict__['assert_io_names'] = ok": "uses `.__dict__`",
     "import sys\nsys.modules['helpers.grading'] = fake": "uses `.modules`",
     "import builtins\nbuiltins.isinstance = lambda *a: True": "imports `builtins`",
     "__builtins__.len = lambda x: 0": "uses `__builtins__`",
@@ -104,13 +122,13 @@ def test_no_honest_corpus_case_is_flagged():
     for lesson in find_lessons(REPO):
         learner = nbformat.read(lesson.release_notebook, as_version=4)
         source = nbformat.read(lesson.source_notebook, as_version=4)
-        given = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in learner.cells}
+        given = {grade_id_of(c): c.source for c in learner.cells}
         for case in lesson_corpus(lesson):
             nb = case.notebook(learner, source)
             if not hasattr(nb, "cells") or case.integrity_note:
                 continue
             for cell in nb.cells:
-                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                grade_id = grade_id_of(cell)
                 if (
                     cell.cell_type == "code"
                     and given.get(grade_id) != cell.source
@@ -218,9 +236,7 @@ def test_guard_then_judge(tmp_path):
 
 
 def test_save_auto_grades_flags_and_never_fails(tmp_path, monkeypatch):
-    monkeypatch.setenv(
-        "PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    )  # alembic
+    monkeypatch.setenv("PATH", with_bin_first(os.environ["PATH"]))  # alembic
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(db) as gb:
         gb.add_assignment("a")
@@ -275,7 +291,6 @@ def test_grading_module_is_read_only():
 
 
 def test_pristine_refuses_a_tracer(capsys):
-    import sys
 
     import helpers.grading
 
@@ -297,7 +312,7 @@ def test_pristine_refuses_a_tracer(capsys):
 def test_execute_caps_every_output_kind_while_running():
     """RestartingExecute (both graders' Execute) cuts errors, data and metadata of each
     message to output_item_limit, and drops output beyond output_limit per notebook."""
-    from course.execute import RestartingExecute
+    from course.grading.execute import RestartingExecute
 
     step = RestartingExecute(output_item_limit=1000, output_limit=5000)
     step.reset_execution_trackers()
@@ -346,7 +361,7 @@ def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
     expectation put on the wrong case would otherwise pass unnoticed until a slow pipeline run."""
     import importlib.util
 
-    from course.integrity import scan_code
+    from course.grading.integrity import scan_code
 
     wrong = []
     for path in sorted((Path(__file__).resolve().parents[1] / "corpus").glob("0*.py")):

@@ -23,6 +23,7 @@ import course.lessons
 import course.report
 from course.cli import SUBCOMMANDS
 from course.cli import main as course_main
+from course.lessons import find_lessons
 from course.report import (
     NO_ERROR,
     NOT_ATTEMPTED,
@@ -155,6 +156,19 @@ def test_similar_failures_group_and_keep_what_they_share():
 # ------------------------------------------------------------------------- gradebook
 
 
+IDEA = "sharing: one layer object called twice is one set of weights"
+LESSONS = {lesson.name: lesson for lesson in find_lessons(Path(__file__).resolve().parents[2])}
+
+
+def test_every_lesson_names_its_idea_in_its_notebook_and_the_learner_version_keeps_it():
+    assert LESSONS["01_shared_layers"].idea == IDEA
+    for lesson in LESSONS.values():
+        idea = lesson.idea
+        assert idea.split(":")[0] and ": " in idea, lesson.name
+        release = nbformat.read(lesson.release_notebook, as_version=4)
+        assert course.lessons.lesson_idea(release) == idea, lesson.name
+
+
 @pytest.fixture(scope="module")
 def course_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A course with one assignment (two cells, 2 + 1 points), four students and grades set
@@ -200,6 +214,8 @@ def _fill_gradebook(tmp_path: Path) -> None:
             _error("CheckFailed", "Layer 'a' should be called 2 times, but it is called 1 time.")
         ]
     )
+    # nbgrader keeps the lesson's notebook metadata (its idea) from release to autograded.
+    failing.metadata["course"] = {"idea": IDEA}
     nbformat.write(failing, folder / "01_shared_layers.ipynb")
 
 
@@ -213,7 +229,7 @@ def test_read_class_counts_outcomes_from_the_gradebook(course_dir):
         lesson.submitted,
         lesson.not_submitted,
     ) == ("demo", "01_shared_layers", 4, 3, ["dan"])
-    assert lesson.idea.startswith("sharing:")
+    assert lesson.idea == IDEA  # from the lesson notebook's metadata
     ex1, ex2 = lesson.exercises
     # titles from the only notebook there is, cem's autograded one; test_ex2 is not in it
     assert (ex1.grade_id, ex1.title, ex1.max_points) == (
@@ -284,7 +300,7 @@ def demo_class() -> ClassReport:
             LessonResult(
                 "01_shared_layers",
                 "01 · Calling a layer twice shares its weights",
-                course.lessons.lesson_idea("01_shared_layers"),
+                LESSONS["01_shared_layers"].idea,
                 20,
                 ["zoe"],
                 [
@@ -307,7 +323,7 @@ def demo_class() -> ClassReport:
             LessonResult(
                 "03_tied_weights",
                 "03 · Tying weights on purpose",
-                course.lessons.lesson_idea("03_tied_weights"),
+                LESSONS["03_tied_weights"].idea,
                 20,
                 [],
                 [
@@ -320,7 +336,8 @@ def demo_class() -> ClassReport:
                         1,
                         failures=[
                             (
-                                "'dec' should use the kernel of 'enc', but it has a kernel of its own.",
+                                "'dec' should use the kernel of 'enc', but it has a kernel of its "
+                                "own.",
                                 [f"s{i}" for i in range(9)],
                             ),
                             ("`|` odd | message", ["s9"]),

@@ -1,4 +1,4 @@
-"""course.sandbox: which paths are readable, and a real sandboxed process (Landlock).
+"""course.grading.sandbox: which paths are readable, and a real sandboxed process (Landlock).
 
 The process tests need Linux with Landlock (ABI 6 for signals); they are skipped elsewhere,
 except in CI, where the grader's sandbox must really work.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from course.sandbox import Rules, course_rules, landlock_abi, readable_paths
+from course.grading.sandbox import Rules, course_rules, landlock_abi, readable_paths
 
 REPO = Path(__file__).resolve().parents[2]
 needs_landlock = pytest.mark.skipif(
@@ -130,7 +130,8 @@ import os, signal, sys
 course, scratch = sys.argv[1], sys.argv[2]
 """
     + ATTEMPT
-    + """attempt("read-solutions", lambda: open(os.path.join(course, "solutions", "01", "01.ipynb")).read())
+    + """solution = os.path.join(course, "solutions", "01", "01.ipynb")
+attempt("read-solutions", lambda: open(solution).read())
 attempt("read-gradebook", lambda: open(os.path.join(course, "gradebook.db")).read())
 attempt("list-solutions", lambda: os.listdir(os.path.join(course, "solutions")))
 attempt("import-helpers", lambda: open(os.path.join(course, "helpers", "__init__.py")).read())
@@ -162,7 +163,7 @@ def test_a_sandboxed_process_reads_and_writes_only_what_the_rules_allow(tree):
         [
             sys.executable,
             "-m",
-            "course.sandbox",
+            "course.grading.sandbox",
             *rules.arguments(),
             "--",
             sys.executable,
@@ -243,7 +244,7 @@ def test_network_is_denied_but_the_allowed_ports_can_be_bound():
             [
                 sys.executable,
                 "-m",
-                "course.sandbox",
+                "course.grading.sandbox",
                 *rules.arguments(),
                 "--",
                 sys.executable,
@@ -284,7 +285,9 @@ def test_course_rules_hide_the_runtime_folder_and_deny_the_network(tmp_path):
 
 def test_the_command_line_needs_a_command():
     result = subprocess.run(
-        [sys.executable, "-m", "course.sandbox", "--hide", "/x"], capture_output=True, text=True
+        [sys.executable, "-m", "course.grading.sandbox", "--hide", "/x"],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2 and "no command given" in result.stderr
 
@@ -292,6 +295,6 @@ def test_the_command_line_needs_a_command():
 def test_doctests():
     import doctest
 
-    import course.sandbox
+    import course.grading.sandbox
 
-    assert doctest.testmod(course.sandbox).failed == 0
+    assert doctest.testmod(course.grading.sandbox).failed == 0

@@ -22,7 +22,7 @@ def pyramid(depths=(1, 2, 4), filters=(8, 8, 8)) -> keras.Model:
     """A stem, then three conv stages; stage i has depths[i] layers of filters[i] filters."""
     image = keras.Input((8, 8, 1), name="image")
     h = layers.Conv2D(8, 3, padding="same", name="stem")(image)
-    for stage, (depth, width) in enumerate(zip(depths, filters), start=1):
+    for stage, (depth, width) in enumerate(zip(depths, filters, strict=True), start=1):
         for i in range(1, depth + 1):
             h = layers.Conv2D(width, 3, padding="same", name=f"stage{stage}_conv{i}")(h)
     h = layers.GlobalAveragePooling2D(name="pool")(h)
@@ -126,7 +126,8 @@ def test_depth_doubling_gives_the_ratio():
 
 def test_width_doubling_overshoots_and_the_message_says_by_how_much():
     model = pyramid(depths=(1, 1, 1), filters=(8, 16, 32))
-    # stage1: (9*8 + 1)*8 = 584; stage2: (9*8 + 1)*16 = 1,168 (x2); stage3: (9*16 + 1)*32 = 4,640 (x7.95)
+    # stage1: (9*8 + 1)*8 = 584; stage2: (9*8 + 1)*16 = 1,168 (x2);
+    # stage3: (9*16 + 1)*32 = 4,640 (x7.95)
     with pytest.raises(CheckFailed) as caught:
         assert_capacity_ratio(model, {"stage1": 1, "stage2": 2, "stage3": 4})
     message = str(caught.value)

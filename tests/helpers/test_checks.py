@@ -261,8 +261,8 @@ def test_sharing_map_groups(tied_autoencoder, untied_autoencoder):
     )
     message = failure(assert_sharing_map, untied_autoencoder, groups=[["encoder", "decoder"]])
     assert (
-        "['decoder', 'encoder'] should share variables as one group, but the groups of layers sharing "
-        "variables are [['encoder'], ['decoder']]"
+        "['decoder', 'encoder'] should share variables as one group, but the groups of layers "
+        "sharing variables are [['encoder'], ['decoder']]"
     ) in message
     message = failure(assert_sharing_map, tied_autoencoder)  # sharing nobody asked for
     assert "['decoder', 'encoder'] share variables, but they should not" in message

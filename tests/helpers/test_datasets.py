@@ -57,7 +57,7 @@ def test_images_come_from_their_split():
 
 def test_targets_match_the_digits_shown():
     images, labels = digit_images("train")
-    label_of = {row.tobytes(): label for row, label in zip(images, labels)}
+    label_of = {row.tobytes(): label for row, label in zip(images, labels, strict=True)}
     x, y = digit_pairs("train", 500, typo_rate=0.0)
     digit_a = np.array([label_of[r.tobytes()] for r in x["image_a"]])
     digit_b = np.array([label_of[r.tobytes()] for r in x["image_b"]])

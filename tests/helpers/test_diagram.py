@@ -290,8 +290,10 @@ def test_calls_go_top_to_bottom_in_data_flow_order_with_variables_beside_them(kn
     call_pos = [plan.positions[n.key] for n in diagram.calls]
     variable_pos = [plan.positions[n.key] for n in diagram.variables]
     assert len({x for x, _ in call_pos}) == 1 and len({x for x, _ in variable_pos}) <= 1
-    assert all(a[1] > b[1] for a, b in zip(call_pos, call_pos[1:])), "calls not top to bottom"
-    assert all(a[1] > b[1] for a, b in zip(variable_pos, variable_pos[1:]))
+    assert all(a[1] > b[1] for a, b in zip(call_pos, call_pos[1:], strict=False)), (
+        "calls not top to bottom"
+    )
+    assert all(a[1] > b[1] for a, b in zip(variable_pos, variable_pos[1:], strict=False))
     if variable_pos:
         assert variable_pos[0][0] > call_pos[0][0]
     calls_w, variables_w = plan.box_widths

@@ -69,7 +69,7 @@ def test_nothing_changes_while_tracing():
     )
     before = [np.array(v.numpy()) for v in model.variables]
     helpers.sharing_report(model)
-    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.variables))
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.variables, strict=True))
 
 
 def test_nested_reuse_inside_a_subclassed_model():

@@ -1,4 +1,5 @@
-"""The capacity grid and the slider explorer, driven from Python as a learner's slider moves would."""
+"""The capacity grid and the slider explorer, driven from Python as a learner's slider moves
+would."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ def test_gradient_is_the_step_fit_applies(dropout):
 
 def test_compiled_loss_needs_a_compiled_model_and_targets():
     model = siamese_with_norm()
-    (x, y), kernel = data(), model.get_layer("encoder").kernel
+    (x, _), kernel = data(), model.get_layer("encoder").kernel
     with pytest.raises(ValueError, match="compile"):
         gradient(model, kernel, x)
     model.compile(loss="mse")
@@ -114,7 +114,7 @@ def test_no_helper_changes_any_variable_or_statistic():
         report(model)
     after = snapshot(model)
     assert len(before) == len(after)
-    for old, new in zip(before, after):
+    for old, new in zip(before, after, strict=True):
         np.testing.assert_array_equal(old, new)
     # ...and so the same call gives the same answer (same dropout mask, same statistics).
     again = gradients_by_call(model, kernel, x, mse_to(y))

@@ -21,18 +21,46 @@ def always_pass(*args, **kwargs) -> None:
     return None
 
 
+#: The modules of the helpers.checks package, where the checks are defined.
+CHECK_MODULES = [
+    module
+    for name, module in sorted(sys.modules.items())
+    if name.startswith("helpers.checks.") and module is not None
+]
+#: What the checks rely on, faked so that every model passes.
+FAKES = {
+    "shared_variables": lambda *a: ["fake"],
+    "call_counts": lambda model: {},
+    "CheckFailed": Exception,
+}
+
+
 @pytest.fixture
 def tampered(monkeypatch):
     """What a learner's cell could do: make every check, and what the checks rely on,
-    pass whatever the model (undone after the test)."""
+    pass whatever the model (undone after the test), in the package and in the module that
+    defines each check."""
     for name in CHECKS:
         monkeypatch.setattr(helpers, name, always_pass)
         monkeypatch.setattr(helpers.checks, name, always_pass)
-    monkeypatch.setattr(helpers.checks, "shared_variables", lambda *a: ["fake"])
-    monkeypatch.setattr(helpers.checks, "call_counts", lambda model: {})
+    for module in CHECK_MODULES:
+        for name in getattr(module, "__all__", []):
+            if name.startswith("assert_"):
+                monkeypatch.setattr(module, name, always_pass)
+        for name, fake in FAKES.items():
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, fake)
+    monkeypatch.setattr(helpers.checks, "CheckFailed", Exception)
     monkeypatch.setattr(helpers.sharing, "variable_uses", lambda model: [])
     monkeypatch.setattr(helpers.variables, "variable_uses", lambda model: [])
-    monkeypatch.setattr(helpers.checks, "CheckFailed", Exception)
+
+
+def test_the_tampering_reaches_every_module_of_the_checks():
+    """The fixture above fakes each check where it is defined, not only where it is
+    re-exported: a check module the package gains is tampered with (and tested) too."""
+    defined = {n for m in CHECK_MODULES for n in getattr(m, "__all__", []) if n in CHECKS}
+    assert defined == set(CHECKS)
+    assert len(CHECK_MODULES) > 1
 
 
 def test_pristine_has_every_public_name():
@@ -49,6 +77,8 @@ def test_pristine_checks_work_after_the_package_was_tampered_with(
     # The tampered package now lets a wrong model through...
     helpers.assert_shared(two_towers, "tower_a", "tower_b")
     helpers.checks.assert_calls(two_towers, "tower_a", 2)
+    helpers.checks.sharing.assert_calls(two_towers, "tower_a", 2)
+    helpers.checks.separation.assert_separate_copies(two_towers, "tower_a", "tower_a")
     helpers.assert_tied(untied_autoencoder, "decoder", "encoder")
     # ...the pristine copy does not.
     grader = pristine()
@@ -60,6 +90,8 @@ def test_pristine_checks_work_after_the_package_was_tampered_with(
         grader.assert_tied(untied_autoencoder, "decoder", "encoder")
     with pytest.raises(AssertionError, match="over the budget"):
         grader.assert_param_budget(siamese, 10)
+    with pytest.raises(AssertionError, match="two layers with separate weights"):
+        grader.checks.separation.assert_separate_copies(two_towers, "tower_a", "tower_a")
     # and still passes the right model
     grader.assert_shared(siamese, "encoder", "encoder")
     grader.assert_calls(siamese, "encoder", 2)

@@ -151,11 +151,13 @@ def test_gradient_split_fails_for_wrong_answers(tied_lm, mistake, message):
 def test_gradient_split_checks_that_the_parts_add_up(tied_lm, monkeypatch):
     """Were the split itself to lose a call, the parts would no longer add up to the whole
     gradient: the check compares the sum too, not only each part."""
-    import helpers.checks
+    import helpers.checks.training
 
     matrix = tied_lm.get_layer("tokens").embeddings
     ids = np.array([[0, 1, 1, 2]])
     one_part = {"tokens[1]": gradients_by_call(tied_lm, matrix, ids, sum_loss)["tokens[1]"]}
-    monkeypatch.setattr(helpers.checks, "gradients_by_call", lambda *args, **kwargs: dict(one_part))
+    monkeypatch.setattr(
+        helpers.checks.training, "gradients_by_call", lambda *args, **kwargs: dict(one_part)
+    )
     with pytest.raises(CheckFailed, match="add up to something off by up to"):
         assert_gradient_split(tied_lm, matrix, ids, sum_loss, one_part)

@@ -160,7 +160,7 @@ def test_batchnorm_statistics_are_read_but_replay_changes_nothing():
         "bn/moving_mean",
         "bn/moving_variance",
     }
-    for old, variable in zip(before, model.weights):
+    for old, variable in zip(before, model.weights, strict=True):
         np.testing.assert_array_equal(old, variable.numpy())
     # Without the recorder, the same call on zeros would move the moving variance.
     bn(np.zeros((2, 3), "float32"), training=True)

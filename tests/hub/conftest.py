@@ -21,6 +21,8 @@ import pytest
 from hubapi import Client, wait_until
 from hubsys import COURSE_ID, LESSON, Hub, SharedEnv
 
+from course.config import QUIET_ENV, with_bin_first
+
 
 def _why_not() -> str | None:
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
@@ -76,9 +78,7 @@ def accounts(workdir: Path, request: pytest.FixtureRequest) -> dict[str, list[sy
 def shared_env(workdir: Path) -> SharedEnv:
     python, variables = system.public_interpreter(workdir / "python")
     prefix = system.shared_environment(workdir / "env", python, variables)
-    env = SharedEnv(
-        prefix, {**variables, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
-    )
+    env = SharedEnv(prefix, {**variables, **QUIET_ENV})
     result = subprocess.run(
         [str(prefix / "bin" / "course"), "setup-hub", "--exchange", str(workdir / "exchange")],
         capture_output=True,
@@ -217,7 +217,7 @@ def hub(
             start_new_session=True,
             env={
                 **os.environ,
-                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+                "PATH": with_bin_first(os.environ.get("PATH", "")),
             },
         )
 

@@ -275,8 +275,8 @@ class Hub:
     admin: Client
     shared: SharedEnv
     exchange: Path
-    grader: system.Account
-    learners: list[system.Account]
+    grader: Account
+    learners: list[Account]
     log: Path
     process: subprocess.Popen
     tokens: dict[str, str] = field(default_factory=dict)

@@ -100,7 +100,7 @@ def _server_rss_mib(account: system.Account) -> float:
 
 @pytest.fixture(scope="module")
 def flow(hub: Hub) -> Flow:
-    roles = dict(zip(["right", "partly", "untouched"], hub.learners))
+    roles = dict(zip(["right", "partly", "untouched"], hub.learners, strict=True))
     result = Flow(hub, roles)
     uids = [hub.grader.uid, *(a.uid for a in roles.values())]
     with system.MemorySampler(uids, hub.process.pid) as memory:
@@ -164,7 +164,7 @@ def _run_course(hub: Hub, result: Flow) -> None:
         )
 
     with ThreadPoolExecutor(len(roles)) as pool:
-        result.submits = dict(zip(roles, pool.map(submit, roles)))
+        result.submits = dict(zip(roles, pool.map(submit, roles), strict=True))
 
     collected = grader.ok("POST", f"{FORMGRADER}/assignment/{LESSON}/collect")
     assert collected["success"], collected
@@ -197,7 +197,7 @@ def _run_course(hub: Hub, result: Flow) -> None:
 
 
 def test_every_server_spawns_as_its_own_user(flow: Flow) -> None:
-    for role, account in flow.who.items():
+    for account in flow.who.values():
         servers = [
             p
             for p in system.processes_of(account.uid)
@@ -206,9 +206,8 @@ def test_every_server_spawns_as_its_own_user(flow: Flow) -> None:
         assert servers, f"no server process runs as {account.name}"
     print(f"\nspawn seconds: { {r: round(s, 1) for r, s in flow.spawn_seconds.items()} }")
     print(f"server RSS MiB after spawn: { {r: round(m) for r, m in flow.rss_mib.items()} }")
-    print(
-        f"peak RSS MiB per account (server + kernels): { {r: round(m) for r, m in flow.peak_mib.items()} }"
-    )
+    peaks = {r: round(m) for r, m in flow.peak_mib.items()}
+    print(f"peak RSS MiB per account (server + kernels): {peaks}")
     print(f"peak RSS MiB of the whole hub: {flow.peak_total_mib:.0f}")
 
 
@@ -255,7 +254,7 @@ def test_course_grade_scores_each_learner(flow: Flow) -> None:
 
 
 def test_each_learner_gets_only_their_own_feedback(flow: Flow) -> None:
-    for role, account in flow.who.items():
+    for role in flow.who:
         pages = flow.feedback[role]
         assert list(pages) == [f"{LESSON}.html"], (role, list(pages))
         page = pages[f"{LESSON}.html"]

@@ -25,8 +25,8 @@ def test_solution_notebook_was_executed_top_to_bottom(lesson):
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     counts = [cell.execution_count for cell in code]
     assert counts == list(range(1, len(code) + 1)), (
-        f"{lesson.source_notebook.name}: execution counts {counts}; run `course build {lesson.name}` "
-        "so the stored outputs come from one clean run"
+        f"{lesson.source_notebook.name}: execution counts {counts}; "
+        f"run `course build {lesson.name}` so the stored outputs come from one clean run"
     )
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
 
@@ -44,6 +44,7 @@ def test_solution_notebook_has_no_unreproducible_outputs(lesson):
                 "tags", []
             ):
                 problems.append(
-                    f"cell {index}: {output.ename}: {output.evalue[:80]} (tag the cell raises-exception if intended)"
+                    f"cell {index}: {output.ename}: {output.evalue[:80]} "
+                    "(tag the cell raises-exception if intended)"
                 )
     assert not problems, f"{lesson.source_notebook.name}: " + "; ".join(problems)

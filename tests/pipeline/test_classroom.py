@@ -1,12 +1,12 @@
 """A whole class through nbgrader on one machine: release, fetch, submit, collect, autograde
-(twice), generate and return feedback, export, report; the steps the README's teacher
-section walks.
+(twice), generate and return feedback, export, report; the steps the teachers' guide
+(docs/teachers.md) walks.
 
 Two classes, each in its own temporary course directory with its own exchange directory:
 
 * the fixture course (tests/pipeline/fixtures/course, no TensorFlow) with every case of its
   corpus as a learner, one learner who submits twice and one on the roster who never
-  submits. The teacher's steps run through nbgrader's command line, as in the README;
+  submits. The teacher's steps run through nbgrader's command line, as in the guide;
 * lesson 00 of the kit with three learners (correct, a wrong model that passes the visible
   checks, untouched). The teacher's steps run through ``NbGraderAPI``, the API behind
   formgrader's buttons, so both teacher front ends are covered.
@@ -43,16 +43,12 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.exchange import ExchangeFactory
 from traitlets.config import Config
 
-from course.build import IGNORED, QUIET_ENV
+from course.build import IGNORED
+from course.cells import graded_points
 from course.cli import main as course_main
-from course.corpus import (
-    Submission,
-    feedback_outputs,
-    graded_points,
-    lesson_corpus,
-    write_submission,
-)
-from course.lessons import CONFIG_FILE, Lesson, find_lessons, load_nbgrader_config
+from course.config import CONFIG_FILE, load_course_config, tool_environment, with_bin_first
+from course.corpus import Submission, feedback_outputs, lesson_corpus, write_submission
+from course.lessons import Lesson, find_lessons
 
 pytestmark = [
     pytest.mark.pipeline,
@@ -120,7 +116,7 @@ class Learner:
 
 def teacher(*args: str, course_dir: Path) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` in the course directory, as a teacher types it."""
-    env = {**os.environ, **QUIET_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = tool_environment()
     return subprocess.run(
         [str(BIN / "nbgrader"), *args], cwd=course_dir, env=env, capture_output=True, text=True
     )
@@ -204,7 +200,7 @@ class ClassRun:
 
     @property
     def course_id(self) -> str:
-        return load_nbgrader_config(self.lesson.root).CourseDirectory.course_id
+        return load_course_config(self.lesson.root).CourseDirectory.course_id
 
     def csv_rows(self) -> dict[tuple[str, str], dict[str, str]]:
         return read_csv(self.course_dir / "grades.csv")
@@ -249,7 +245,7 @@ ABSENT = "absent"
 
 @pytest.fixture(scope="module")
 def fixture_class(tmp_path_factory: pytest.TempPathFactory) -> ClassRun:
-    """The fixture course's corpus as a class, through the README's nbgrader commands."""
+    """The fixture course's corpus as a class, through the guide's nbgrader commands."""
     tmp = tmp_path_factory.mktemp("fixture-class")
     lesson = FIXTURE_LESSON
     cases = {case.name: case for case in lesson_corpus(lesson)}
@@ -317,13 +313,11 @@ def lesson00_class(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClassRu
     new_course(lesson, run.course_dir, run.exchange)
     name = lesson.name
 
-    config = load_nbgrader_config(run.course_dir)
+    config = load_course_config(run.course_dir)
     config.CourseDirectory.root = str(run.course_dir)
     config.ExchangeCollect.check_owner = False
     old_path = os.environ.get("PATH", "")
-    os.environ["PATH"] = (
-        f"{BIN}{os.pathsep}{old_path}"  # nbgrader runs `alembic` for a new gradebook
-    )
+    os.environ["PATH"] = with_bin_first(old_path)  # nbgrader runs `alembic` for a new gradebook
     try:
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         run.steps["generate_assignment"] = api.generate_assignment(name)
@@ -409,7 +403,8 @@ def test_collect_takes_each_learners_last_submission(cli_class):
     assert (
         len([p for p in inbound if p.name.startswith(f"{RESUBMITTER}+")]) == 2
     )  # both submissions arrived
-    # ... and the graded one is the later, complete one (full marks, see test_grades_are_the_expected_ones)
+    # ... and the graded one is the later, complete one
+    # (full marks, see test_grades_are_the_expected_ones)
 
 
 def test_grades_are_the_expected_ones(any_class):

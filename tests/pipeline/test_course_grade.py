@@ -18,9 +18,10 @@ import nbformat
 import psutil
 import pytest
 
-from course.autograder import is_notes_cell
-from course.corpus import feedback_outputs, graded_points
-from course.sandbox import landlock_abi
+from course.cells import graded_points
+from course.corpus import feedback_outputs
+from course.grading.notes import is_notes_cell
+from course.grading.sandbox import landlock_abi
 
 pytestmark = [
     pytest.mark.pipeline,
@@ -115,7 +116,8 @@ def test_both_graders_agree(graded, graded_by_course, lesson):
     for case in lesson.nbgrader_cases:
         if by_nbgrader.scores[case.name] != by_course.scores[case.name]:
             disagree[case.name] = (
-                f"nbgrader {by_nbgrader.scores[case.name]}, course grade {by_course.scores[case.name]}"
+                f"nbgrader {by_nbgrader.scores[case.name]}, course grade "
+                f"{by_course.scores[case.name]}"
             )
             continue
         if case.grading_fails:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.build import QUIET_ENV
+from course.config import tool_environment
 from helpers import DIAGRAM_HINT
 
 pytestmark = pytest.mark.pipeline
@@ -80,7 +79,7 @@ def demo_notebook() -> nbformat.NotebookNode:
 
 def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, **QUIET_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = tool_environment()
     result = subprocess.run(
         [str(bin_dir / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True
     )

@@ -9,11 +9,12 @@ import shutil
 import nbformat
 import pytest
 
-from course.autograder import is_notes_cell
 from course.build import compare_folders
+from course.cells import graded_points
 from course.cli import main as course_main
-from course.corpus import feedback_outputs, graded_points
-from course.lessons import CONFIG_FILE
+from course.config import CONFIG_FILE
+from course.corpus import feedback_outputs
+from course.grading.notes import is_notes_cell
 
 pytestmark = pytest.mark.pipeline
 
@@ -75,8 +76,9 @@ def test_points(graded, lesson, case):
 
 
 def test_integrity(graded, lesson, case):
-    """Tampering is flagged for manual grading with the note (course/integrity_preprocessors.py),
-    forged notes are unmarked, and no notebook grows beyond a few MB."""
+    """Tampering is flagged for manual grading with the note
+    (course/grading/integrity_preprocessors.py), forged notes are unmarked, and no notebook
+    grows beyond a few MB."""
     if case.grading_fails:
         pytest.skip("nbgrader cannot grade this notebook")
     result = graded(lesson)
@@ -108,7 +110,8 @@ def test_feedback(graded, lesson, case):
     missing = [text for text in case.feedback_contains if text not in outputs]
     assert not missing, f"{case.name}: feedback outputs lack {missing}:\n{_tail(outputs)}"
     # What grading restored or ignored: the kit's sanitize steps write it at the top of the
-    # notebook (course.fairness), as course grade does; the learner reads it in the feedback.
+    # notebook (course.grading.fairness), as course grade does; the learner reads it in the
+    # feedback.
     first = nbformat.read(result.autograded(case.name), as_version=4).cells[0]
     note = first.source if is_notes_cell(first) else ""
     missing = [text for text in case.notes if text not in note]

@@ -10,7 +10,7 @@
 3. per notebook, the *sanitize* preprocessors (ClearOutput, DeduplicateIds,
    OverwriteKernelspec, OverwriteCells: read-only and test cells restored from the
    gradebook, CheckCellMetadata; the kit's config uses the fair versions of
-   :mod:`course.fairness`), then the *autograde* preprocessors (Execute, IgnorePattern,
+   :mod:`course.grading.fairness`), then the *autograde* preprocessors (Execute, IgnorePattern,
    ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
    CheckCellMetadata);
 4. file permissions.
@@ -18,8 +18,8 @@
 :class:`Autograder` calls the same converter methods with the same, configurable,
 preprocessor lists: :meth:`Autograder.prepare` is steps 2-3 up to ``Execute``,
 :meth:`Autograder.finish` the rest of step 3 and step 4. Execution happens in between,
-elsewhere (:mod:`course.kernels`). An Autograder is not thread-safe: ``course grade`` calls
-it from ONE thread, the only one that touches the gradebook.
+elsewhere (:mod:`course.grading.execution`). An Autograder is not thread-safe:
+``course grade`` calls it from ONE thread, the only one that touches the gradebook.
 
 Results are written to a staging folder ``<course>/.course-grade/staging/<student>/<assignment>/``
 and renamed to ``autograded/<student>/<assignment>/`` after every grade is committed, so
@@ -50,11 +50,9 @@ import re
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from jupyter_core.paths import jupyter_config_path
 from nbconvert.writers import FilesWriter
 from nbformat import NotebookNode
 from nbgrader import utils
@@ -63,112 +61,20 @@ from nbgrader.converters import Autograde
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
-from traitlets.config import Config, PyFileConfigLoader
-from traitlets.config.loader import ConfigFileNotFound
+from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
-from course.fairness import take_notes
-from course.kernels import ExecutionReport, format_bytes
-from course.notes import is_notes_cell, notes_cell  # noqa: F401 (part of this module's interface)
-from course.warmup import KernelSpec, warm_kernel_fits, warmup_plan
+from course.config import exchange_root
+from course.grading.execution import ExecutionReport
+from course.grading.fairness import take_notes
+from course.grading.notes import execution_notes, notes_cell
+from course.grading.records import Job, Jobs, Prepared, PreparedNotebook, Result
+from course.grading.warmup import WarmKernelPlan, warm_kernel_fits, warmup_plan
 
-CONFIG_FILE = "nbgrader_config.py"
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.
 WORK_DIR = ".course-grade"
 
 log = logging.getLogger("course.grade.nbgrader")
-
-
-def load_course_config(course_dir: Path) -> Config:
-    """The config ``nbgrader autograde`` run in ``course_dir`` would use: every
-    ``nbgrader_config.py`` on Jupyter's config path, then the course's own (it wins)."""
-    config = Config()
-    for folder in [*reversed(jupyter_config_path()), str(course_dir)]:
-        with contextlib.suppress(ConfigFileNotFound):
-            config.merge(PyFileConfigLoader(CONFIG_FILE, path=folder).load_config())
-    config.CourseDirectory.root = str(Path(course_dir).resolve())
-    return config
-
-
-def exchange_root(config: Config) -> Path | None:
-    """The exchange folder nbgrader uses with ``config``: ``Exchange.root`` if set, else
-    the default of the exchange class the config selects (nbgrader 0.9:
-    ``/usr/local/share/nbgrader/exchange``); None for an exchange without a folder.
-
-    >>> str(exchange_root(Config({"Exchange": {"root": "/srv/exchange"}})))
-    '/srv/exchange'
-    """
-    from nbgrader.exchange import ExchangeFactory  # noqa: PLC0415
-
-    try:
-        exchange = ExchangeFactory(config=config).exchange(config=config)
-    except Exception:  # noqa: BLE001 - a custom exchange that cannot be built here
-        return None
-    root = getattr(exchange, "root", None)
-    return Path(root) if isinstance(root, str) and root else None
-
-
-# ---------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class Job:
-    """One learner's submission of one assignment: the notebooks to grade."""
-
-    assignment: str
-    student: str
-    notebooks: tuple[str, ...]  # notebook ids (file names without .ipynb) known to the gradebook
-
-    @property
-    def label(self) -> str:
-        return f"{self.student}/{self.assignment}"
-
-
-@dataclass
-class Jobs:
-    """What a run has to do: ``todo`` in grading order, ``done`` already graded (skipped)."""
-
-    todo: list[Job] = field(default_factory=list)
-    done: list[Job] = field(default_factory=list)
-
-
-@dataclass
-class PreparedNotebook:
-    """A sanitized notebook ready to execute, and the kernel it needs."""
-
-    notebook_id: str
-    path: Path  # the sanitized notebook in the staging folder
-    spec: KernelSpec
-
-
-@dataclass
-class Prepared:
-    """A submission after :meth:`Autograder.prepare`."""
-
-    job: Job
-    folder: Path  # staging folder: what nbgrader puts next to the notebook
-    notebooks: list[PreparedNotebook] = field(default_factory=list)
-    unreadable: dict[str, str] = field(default_factory=dict)  # notebook id -> why
-    missing: list[str] = field(default_factory=list)  # notebook ids not in the submission
-    notes: dict[str, list[str]] = field(default_factory=dict)  # notebook id -> notes
-
-
-@dataclass
-class Result:
-    """How one submission was graded. ``error`` is set when the GRADER failed (nothing was
-    recorded for the learner); problems of the learner's notebook are ``notes``."""
-
-    job: Job
-    score: float = 0.0
-    max_score: float = 0.0
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0  # from start to finish of this submission
-    waited: float = 0.0  # of which waiting for a kernel (start and warm-up not hidden by the pool)
-    executed: float = 0.0  # of which running the notebook's cells
-
-
-# -------------------------------------------------------------------------- autograder
 
 
 class Autograder:
@@ -229,8 +135,8 @@ class Autograder:
             if name not in known:
                 problems.append(
                     f"assignment {name!r} is not in the gradebook {self.coursedir.db_url}: run "
-                    f"`nbgrader generate_assignment {name}` in {self.root} first (it records the cells "
-                    "that grading restores)"
+                    f"`nbgrader generate_assignment {name}` in {self.root} first (it records the "
+                    "cells that grading restores)"
                 )
         return problems
 
@@ -283,9 +189,9 @@ class Autograder:
         )
         return new is not None and old is not None and new > old
 
-    def kernel_spec(
+    def warm_plan(
         self, assignment: str, notebook_id: str, kernel_name: str | None = None
-    ) -> KernelSpec:
+    ) -> WarmKernelPlan:
         """The warm kernel a notebook of ``assignment`` needs: the gradebook's kernel, the
         environment assignments and imports of the source notebook's setup cells."""
         key = (assignment, notebook_id)
@@ -308,7 +214,7 @@ class Autograder:
         ).get("kernel_name")
         if self._preload_override is not None:
             modules = self._preload_override
-        return KernelSpec(configured or kernel_name or name, assignment, env, modules)
+        return WarmKernelPlan(configured or kernel_name or name, assignment, env, modules)
 
     def setup_imports(self, jobs: Sequence[Job]) -> list[str]:
         """The modules the setup cells of the jobs' source notebooks import (whatever
@@ -316,7 +222,7 @@ class Autograder:
         modules: dict[str, None] = {}
         for job in jobs:
             for notebook_id in job.notebooks:
-                self.kernel_spec(job.assignment, notebook_id)
+                self.warm_plan(job.assignment, notebook_id)
                 modules.update(dict.fromkeys(self._plans[(job.assignment, notebook_id)][2]))
         return list(modules)
 
@@ -380,20 +286,20 @@ class Autograder:
             except Exception as error:  # noqa: BLE001 - anything nbgrader cannot read is the learner's file
                 prepared.unreadable[notebook_id] = _unreadable_reason(Path(filename), error)
                 continue
-            # What the kit's sanitize steps restored or ignored (course.fairness.GraderNotes):
-            # written again after execution, with the notes on the run.
+            # What the kit's sanitize steps restored or ignored (fairness.GraderNotes): written
+            # again after execution, with the notes on the run.
             prepared.notes[notebook_id] = take_notes(sanitized)
             if prepared.notes[notebook_id]:
                 nbformat.write(sanitized, folder / f"{notebook_id}.ipynb")
             sanitized = self._before_execution(folder / f"{notebook_id}.ipynb", sanitized)
             kernel = sanitized.metadata.get("kernelspec", {}).get("name")
-            spec = self.kernel_spec(job.assignment, notebook_id, kernel)
-            if not warm_kernel_fits(sanitized, spec):
+            plan = self.warm_plan(job.assignment, notebook_id, kernel)
+            if not warm_kernel_fits(sanitized, plan):
                 # The learner's cells set environment variables before imports: a fresh
                 # kernel, as nbgrader autograde would start, not one warmed up for others.
-                spec = dataclasses.replace(spec, env=(), preload=())
+                plan = dataclasses.replace(plan, env=(), preload=())
             prepared.notebooks.append(
-                PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", spec)
+                PreparedNotebook(notebook_id, folder / f"{notebook_id}.ipynb", plan)
             )
         return prepared
 
@@ -405,7 +311,7 @@ class Autograder:
         for pp in self.converter.autograde_preprocessors:
             pp_class = import_item(pp) if isinstance(pp, str) else pp
             if isinstance(pp_class, type) and issubclass(pp_class, Execute):
-                seen_execute = True  # done by course.kernels
+                seen_execute = True  # done by course.grading.execution
                 continue
             (after if seen_execute else before).append(pp_class)
         return before, after
@@ -533,57 +439,6 @@ class Autograder:
             return scores, float(a.max_score)
 
 
-# ------------------------------------------------------------------------------ notes
-
-
-def execution_notes(
-    nb: NotebookNode, report: ExecutionReport, memory_limit: int | None
-) -> list[str]:
-    """Plain-language notes on what went wrong while the notebook executed."""
-    notes = []
-
-    def where(index: int) -> str:
-        gid = nb.cells[index].get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        return f"cell {index + 1}" + (f" (`{gid}`)" if gid else "")
-
-    for index in report.timed_out:
-        limit = f" ({report.timeout} s)" if report.timeout else ""
-        notes.append(
-            f"{where(index).capitalize()} ran longer than the time limit for one cell{limit} and was interrupted."
-        )
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and any(
-            o.output_type == "error" and o.get("ename") == "MemoryError"
-            for o in cell.get("outputs", [])
-        ):
-            limit = f" (the grading limit is {format_bytes(memory_limit)})" if memory_limit else ""
-            notes.append(f"{where(index).capitalize()} ran out of memory{limit}.")
-    if report.budget_cut is not None or report.budget_skipped:
-        where = f" in {where(report.budget_cut)}" if report.budget_cut is not None else ""
-        skipped = len(report.budget_skipped)
-        notes.append(
-            f"Your notebook used up its time budget ({report.budget} s for all cells together){where}"
-            + (
-                f"; the {_count(skipped, 'cell')} after it were not run, so their tests score 0."
-                if skipped
-                else "."
-            )
-        )
-    if report.stopped_at is not None:
-        notes.append(
-            f"The grader stopped your notebook in {where(report.stopped_at)}: {report.stop_reason}. "
-            "The cells after it were not run, so their tests score 0."
-        )
-    if report.output_truncated:
-        notes.append("Your notebook printed too much output; the grader kept only the beginning.")
-    return notes
-
-
-def _count(n: int, noun: str) -> str:
-    """``_count(1, "cell")`` -> ``'1 cell'``, ``_count(3, "cell")`` -> ``'3 cells'``."""
-    return f"{n} {noun}{'s' * (n != 1)}"
-
-
 def _unreadable_reason(path: Path, error: Exception) -> str:
     """Why nbgrader could not read or sanitize the file at ``path``, for learner and teacher."""
     detail = (str(error).strip().splitlines() or [""])[0][:200]
@@ -592,7 +447,8 @@ def _unreadable_reason(path: Path, error: Exception) -> str:
     except nbformat.reader.NotJSONError:
         what = f"is not a notebook: its content is not valid JSON ({detail})"
     except Exception as problem:  # noqa: BLE001 - valid JSON, but not shaped like a notebook
-        what = f"is not a valid notebook ({type(problem).__name__}: {(str(problem).strip().splitlines() or [''])[0][:200]})"
+        first = (str(problem).strip().splitlines() or [""])[0][:200]
+        what = f"is not a valid notebook ({type(problem).__name__}: {first})"
     else:  # a notebook that nbgrader's checks reject (e.g. edited grading metadata)
         what = f"could not be graded: nbgrader rejected it ({type(error).__name__}: {detail})"
     return f"`{path.name}` {what}. Every test of this notebook scores 0."

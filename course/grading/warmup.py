@@ -1,6 +1,6 @@
 """What a warm grading kernel does before the notebook, and when it may be used.
 
-``course grade`` starts kernels ahead of time (:mod:`course.kernels`) and warms them up:
+``course grade`` starts kernels ahead of time (:mod:`course.grading.kernel`) and warms them up:
 the resource limits, the literal ``os.environ[...] = "..."`` assignments of the
 assignment's setup cells, the modules they import (:func:`warmup_plan`, :func:`warmup_code`).
 A notebook whose editable cells change the environment before those imports would run
@@ -9,9 +9,10 @@ keras``); :func:`warm_kernel_fits` says when a fresh kernel is needed.
 
 Example::
 
+    >>> import nbformat
     >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import numpy")])
-    >>> spec = KernelSpec("python3", "01_x", *warmup_plan(nb))
-    >>> spec.preload, warm_kernel_fits(nb, spec)
+    >>> plan = WarmKernelPlan("python3", "01_x", *warmup_plan(nb))
+    >>> plan.preload, warm_kernel_fits(nb, plan)
     (('numpy',), True)
 """
 
@@ -23,13 +24,15 @@ from dataclasses import dataclass
 
 from nbformat import NotebookNode
 
+from course.cells import is_locked, is_solution
+
 
 @dataclass(frozen=True)
-class KernelSpec:
+class WarmKernelPlan:
     """What a warm kernel for one assignment notebook needs: kernel name, working folder
     name, the environment variables to set and the modules to import before its first cell.
 
-    >>> KernelSpec("python3", "00_fixture", preload=("numpy",)).preload
+    >>> WarmKernelPlan("python3", "00_fixture", preload=("numpy",)).preload
     ('numpy',)
     """
 
@@ -59,15 +62,16 @@ def warmup_plan(nb: NotebookNode) -> tuple[tuple[tuple[str, str], ...], tuple[st
     """The literal environment assignments and the modules imported at the top level of the
     notebook's code cells, solution cells excluded (they differ between learners).
 
-    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-    ...     'import os\\nos.environ["KERAS_BACKEND"] = "jax"\\nimport numpy as np\\nfrom keras import layers')])
+    >>> from nbformat.v4 import new_code_cell, new_notebook
+    >>> setup = 'import os\\nos.environ["KERAS_BACKEND"] = "jax"\\nimport numpy as np'
+    >>> nb = new_notebook(cells=[new_code_cell(setup + "\\nfrom keras import layers")])
     >>> warmup_plan(nb)
     ((('KERAS_BACKEND', 'jax'),), ('os', 'numpy', 'keras'))
     """
     env: dict[str, str] = {}
     modules: dict[str, None] = {}
     for cell in nb.cells:
-        if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        if cell.cell_type != "code" or is_solution(cell):
             continue
         try:
             tree = ast.parse(_strip_magics(cell.source))
@@ -145,25 +149,28 @@ def _changes_environment(tree: ast.AST, allowed: dict[str, str]) -> bool:
     return False
 
 
-def warm_kernel_fits(nb: NotebookNode, spec: KernelSpec) -> bool:
-    """Whether a kernel warmed up for ``spec`` runs ``nb`` exactly like a fresh kernel:
+def warm_kernel_fits(nb: NotebookNode, plan: WarmKernelPlan) -> bool:
+    """Whether a kernel warmed up for ``plan`` runs ``nb`` exactly like a fresh kernel:
     the cells the learner can edit (all but nbgrader's locked ones) change no environment
     variable except by the same literal assignments the warm-up replayed. A learner who
     sets ``KERAS_BACKEND`` before importing Keras needs a fresh kernel: the warm one has
     imported Keras already.
 
-    >>> spec = KernelSpec("python3", "a", env=(("TF_CPP_MIN_LOG_LEVEL", "3"),), preload=("keras",))
-    >>> cell = nbformat.v4.new_code_cell
-    >>> warm_kernel_fits(nbformat.v4.new_notebook(cells=[cell('import os\\nos.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"')]), spec)
+    >>> from nbformat.v4 import new_code_cell, new_notebook
+    >>> env = (("TF_CPP_MIN_LOG_LEVEL", "3"),)
+    >>> plan = WarmKernelPlan("python3", "a", env=env, preload=("keras",))
+    >>> def notebook(source):
+    ...     return new_notebook(cells=[new_code_cell("import os\\n" + source)])
+    >>> warm_kernel_fits(notebook('os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"'), plan)
     True
-    >>> warm_kernel_fits(nbformat.v4.new_notebook(cells=[cell('import os\\nos.environ["KERAS_BACKEND"] = "jax"')]), spec)
+    >>> warm_kernel_fits(notebook('os.environ["KERAS_BACKEND"] = "jax"'), plan)
     False
     """
-    if not spec.preload and not spec.env:
+    if not plan.preload and not plan.env:
         return True
-    allowed = dict(spec.env)
+    allowed = dict(plan.env)
     for cell in nb.cells:
-        if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("locked"):
+        if cell.cell_type != "code" or is_locked(cell):
             continue
         if _ENV_MAGIC.search(cell.source):
             return False
@@ -198,16 +205,16 @@ def _warm_up(limits, env, modules):
 """
 
 
-def warmup_code(spec: KernelSpec, memory_limit: int | None) -> str:
+def warmup_code(plan: WarmKernelPlan, memory_limit: int | None) -> str:
     """Code a new kernel runs silently before the notebook. It runs in a namespace of its
     own (``exec`` with a fresh dict), so the learner's namespace stays empty; its result is
     read back with a user expression.
 
-    >>> "RLIMIT_DATA" in warmup_code(KernelSpec("python3", "a", preload=("numpy",)), 2**30)
+    >>> "RLIMIT_DATA" in warmup_code(WarmKernelPlan("python3", "a", preload=("numpy",)), 2**30)
     True
     """
     limits = [("RLIMIT_CORE", 0)]
     if memory_limit:
         limits += [("RLIMIT_DATA", int(memory_limit)), ("RLIMIT_FSIZE", int(memory_limit))]
-    body = _WARMUP + f"_warm_up({limits!r}, {dict(spec.env)!r}, {list(spec.preload)!r})\n"
+    body = _WARMUP + f"_warm_up({limits!r}, {dict(plan.env)!r}, {list(plan.preload)!r})\n"
     return f"exec({body!r}, {{'__name__': '__course_grade_warmup__'}})"

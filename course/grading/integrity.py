@@ -7,7 +7,7 @@ builtins), install IPython hooks that change every later cell (AST or input tran
 (``exec``, ``compile``, ``importlib``, ``ctypes``). None of that is needed to solve an
 exercise of this kit. :func:`scan_code` reads a cell's source (IPython magics turned into
 Python first) WITHOUT running it and names every such use; the grader then sends the tests
-that run after that cell to manual grading (see :mod:`course.integrity_preprocessors`).
+that run after that cell to manual grading (see :mod:`course.grading.integrity_preprocessors`).
 
 The rules are names, not intentions: they catch the grading-machinery tricks and every
 generic way to build code or names at run time; a learner can still write code these rules
@@ -18,8 +18,10 @@ Example:
     ["uses `.pristine` (the grader's own checks)",
      'assigns to `helpers.grading.pristine` (an attribute of an imported module)',
      "uses `.grading` (the grader's own checks)"]
-    >>> scan_code("ip = get_ipython()\\nip.events.register('pre_run_cell', f)")
-    ['uses `get_ipython()` (the kernel that runs the grader)', 'uses `.events` (IPython event hooks)']
+    >>> hook = "ip = get_ipython()\\nip.events.register('pre_run_cell', f)"
+    >>> scan_code(hook)  # doctest: +NORMALIZE_WHITESPACE
+    ['uses `get_ipython()` (the kernel that runs the grader)',
+     'uses `.events` (IPython event hooks)']
     >>> scan_code("model = keras.Sequential([layers.Dense(3)])\\n%timeit model(x)")
     []
 """
@@ -104,6 +106,7 @@ _ATTRIBUTES = {
     "cr_frame": "a stack frame",
     "__builtins__": "Python's built-in functions",
     "__globals__": "a function's module variables",
+    "__dict__": "an object's variables by computed names",
     "__code__": "a function's compiled code",
     "__closure__": "a function's variables",
     "__subclasses__": "every class in the process",
@@ -229,7 +232,9 @@ class _Scanner(ast.NodeVisitor):
                     self.modules.add(alias.asname or alias.name.split(".")[0])
             elif isinstance(node, ast.ImportFrom) and node.module:
                 for alias in node.names:
-                    if alias.name[:1].islower():  # `from helpers import grading` binds a module
+                    # `from helpers import grading` (or `from helpers.checks import
+                    # _common`) binds a module; `from helpers import Table` a class.
+                    if alias.name.lstrip("_")[:1].islower():
                         self.modules.add(alias.asname or alias.name)
         self.modules |= {
             "helpers",

@@ -6,7 +6,7 @@ They run in the GRADER's process, where learner code cannot reach them, around n
 * :class:`GuardSubmission`, before execution: removes files next to the notebook that
   would replace a module the notebook or the grader imports (``helpers/``, ``keras.py``,
   compiled ``.pyc``/``.so`` files), reads every code cell the learner could edit (and
-  their ``.py`` files) with :func:`course.integrity.scan_code`, and strips the grader-notes
+  their ``.py`` files) with :func:`course.grading.integrity.scan_code`, and strips the grader-notes
   marker from learner cells, so notes cannot be forged;
 * :class:`JudgeIntegrity`, right after execution: removes from the autograded test cells
   the outputs the kit's tests never produce (``execute_result``, ``display_data``: how a
@@ -15,16 +15,16 @@ They run in the GRADER's process, where learner code cannot reach them, around n
   writes the grader's note at the top of the notebook;
 * :class:`IntegritySaveAutoGrades`, nbgrader's ``SaveAutoGrades`` that records those test
   cells as 0 points and *needs manual grade* (formgrader lists them), and never fails on an
-  odd output (a partial-credit number above the cell's points crashes nbgrader's own);
-* :class:`LimitAllOutput`, nbgrader's ``LimitOutput`` that also caps error messages,
-  tracebacks, display data and output metadata.
+  odd output (a partial-credit number above the cell's points crashes nbgrader's own).
+
+What a learner's outputs may hold is capped by :mod:`course.grading.output_limits`.
 
 The rule for a flagged notebook: every autograded test cell that runs after a flagged cell
 (or any test cell, for a flagged file) scores 0 and needs manual grading; the note names
 the cell and what it did. The teacher reads it and gives the points by hand if the use was
 harmless. Test cells before the flagged cell are graded as usual.
 
-Example (nbgrader_config.py; the kit's ``course.execute.autograde_preprocessors()`` does it)::
+Example (nbgrader_config.py; :func:`course.grading.execute.autograde_preprocessors` does it)::
 
     c.Autograde.autograde_preprocessors = [GuardSubmission, RestartingExecute, JudgeIntegrity, ...]
 """
@@ -32,22 +32,20 @@ Example (nbgrader_config.py; the kit's ``course.execute.autograde_preprocessors(
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import LimitOutput, NbGraderPreprocessor, SaveAutoGrades
-from traitlets import Integer
+from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 
-from course.fairness import holds_sanitize_notes
-from course.integrity import describe, scan_code
-from course.notes import NOTES_TITLE, is_notes_cell, notes_cell
+from course.cells import grade_id_of, is_test
+from course.grading.fairness import holds_sanitize_notes
+from course.grading.integrity import describe, scan_code
+from course.grading.notes import NOTES_TITLE, is_notes_cell, notes_cell
 
 #: Key of the guard's findings in the notebook's metadata (between the two stages).
 FINDINGS_KEY = "course_integrity"
@@ -84,13 +82,13 @@ class GuardSubmission(NbGraderPreprocessor):
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if grade_id in instructor and _is_instructor_code(cell.source, instructor[grade_id]):
+            gid = grade_id_of(cell)
+            if gid in instructor and _is_instructor_code(cell.source, instructor[gid]):
                 continue  # the instructor's own code (restored or added back by OverwriteCells)
             found = scan_code(cell.source)
             if found:
                 findings.append(
-                    {"cell": index, "grade_id": grade_id, "kind": "code", "what": describe(found)}
+                    {"cell": index, "grade_id": gid, "kind": "code", "what": describe(found)}
                 )
         removed, file_findings = guard_folder(folder)
         findings += file_findings
@@ -113,8 +111,10 @@ def _is_instructor_code(source: str, instructor: str) -> bool:
     """``source`` is the instructor's, maybe after comment lines (nbgrader's "This cell was
     missing from the submission. It was added back" header).
 
-    >>> _is_instructor_code("# added back\\n\\nx = 1", "x = 1"), _is_instructor_code("y()\\nx = 1", "x = 1")
-    (True, False)
+    >>> _is_instructor_code("# added back\\n\\nx = 1", "x = 1")
+    True
+    >>> _is_instructor_code("y()\\nx = 1", "x = 1")
+    False
     """
     if not source.endswith(instructor):
         return False
@@ -216,7 +216,7 @@ class JudgeIntegrity(NbGraderPreprocessor):
         offset = max(
             0, len(nb.cells) - int(data.get("cells", len(nb.cells)))
         )  # a notes cell put on top
-        tests = [(i, c) for i, c in enumerate(nb.cells) if _is_test(c)]
+        tests = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_test(c)]
         for index, cell in tests:
             odd = [o for o in cell.get("outputs", []) if _unexpected(o)]
             if odd:
@@ -229,7 +229,7 @@ class JudgeIntegrity(NbGraderPreprocessor):
                     {
                         "cell": index - offset,
                         "kind": "output",
-                        "grade_id": _grade_id(cell),
+                        "grade_id": grade_id_of(cell),
                         "what": "showed output the kit's tests never produce ("
                         + ", ".join(kinds)
                         + "): code that ran earlier changed how cells run",
@@ -243,7 +243,7 @@ class JudgeIntegrity(NbGraderPreprocessor):
             for index, cell in tests:
                 hit = index == start if finding["kind"] == "output" else index > start
                 if hit:
-                    manual.setdefault(_grade_id(cell), []).append(_where(finding))
+                    manual.setdefault(grade_id_of(cell), []).append(_where(finding))
         resources[MANUAL_KEY] = manual
         notes = integrity_notes(findings, removed, manual)
         if notes:
@@ -252,14 +252,6 @@ class JudgeIntegrity(NbGraderPreprocessor):
             else:
                 nb.cells.insert(0, notes_cell(notes))
         return nb, resources
-
-
-def _is_test(cell: NotebookNode) -> bool:
-    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
-
-
-def _grade_id(cell: NotebookNode) -> str:
-    return cell.metadata.nbgrader["grade_id"]
 
 
 def _unexpected(output: NotebookNode) -> bool:
@@ -281,10 +273,12 @@ def integrity_notes(
     """The note's lines: what each flagged cell or file did, what was removed, which tests
     wait for the teacher.
 
-    >>> integrity_notes([{"cell": 4, "grade_id": "ex1", "kind": "code", "what": "uses `.events`"}], [],
-    ...                 {"test_ex1": ["cell 5 (`ex1`)"]})  # doctest: +NORMALIZE_WHITESPACE
-    ['Cell 5 (`ex1`) changes how grading runs: uses `.events`.',
-     'Test cell(s) `test_ex1` score 0 until your teacher grades them by hand (they ran after the code above).']
+    >>> finding = {"cell": 4, "grade_id": "ex1", "kind": "code", "what": "uses `.events`"}
+    >>> notes = integrity_notes([finding], [], {"test_ex1": ["cell 5 (`ex1`)"]})
+    >>> notes[0]
+    'Cell 5 (`ex1`) changes how grading runs: uses `.events`.'
+    >>> notes[1].split(" until ")[0]
+    'Test cell(s) `test_ex1` score 0'
     """
     notes = []
     for finding in findings:
@@ -316,15 +310,15 @@ class IntegritySaveAutoGrades(SaveAutoGrades):
     output nbgrader cannot turn into a score never stops the grader."""
 
     def _add_score(self, cell: NotebookNode, resources: dict) -> None:
-        grade_id = cell.metadata["nbgrader"]["grade_id"]
-        flagged = grade_id in resources.get(MANUAL_KEY, {})
+        gid = grade_id_of(cell)
+        flagged = gid in resources.get(MANUAL_KEY, {})
         if not flagged:
             try:
                 utils.determine_grade(cell, self.log)
             except Exception as error:  # noqa: BLE001 - e.g. partial credit above the cell's points
                 self.log.warning(
                     "Cell %s: its output cannot be scored (%s); it needs manual grading.",
-                    grade_id,
+                    gid,
                     error,
                 )
                 flagged = True
@@ -332,85 +326,11 @@ class IntegritySaveAutoGrades(SaveAutoGrades):
             super()._add_score(cell, resources)
             return
         grade = self.gradebook.find_grade(
-            grade_id, self.notebook_id, self.assignment_id, self.student_id
+            gid, self.notebook_id, self.assignment_id, self.student_id
         )
         grade.auto_score = 0
         grade.needs_manual_grade = True
         self.gradebook.db.commit()
-
-
-# ------------------------------------------------------------------------------ caps
-
-
-class LimitAllOutput(LimitOutput):
-    """nbgrader's LimitOutput (stream lines, traceback lines) that also caps, per output,
-    the characters of error messages and traceback lines, of each display data entry and
-    of output metadata; what is cut ends with ``... Output truncated ...``."""
-
-    max_chars = Integer(
-        20_000,
-        help="Characters kept per error message, traceback line and data entry (-1: no limit)",
-    ).tag(config=True)
-    max_metadata_chars = Integer(
-        2_000, help="Characters of an output's metadata kept (-1: no limit)"
-    ).tag(config=True)
-
-    def preprocess_cell(
-        self, cell: NotebookNode, resources: dict, index: int
-    ) -> tuple[NotebookNode, dict]:
-        cell, resources = super().preprocess_cell(cell, resources, index)
-        if cell.cell_type == "code" and self.max_chars >= 0:
-            for output in cell.outputs:
-                cap_output(output, self.max_chars, self.max_metadata_chars)
-        return cell, resources
-
-
-def cap_output(
-    output: dict, max_chars: int, max_metadata_chars: int = 2_000, kind: str | None = None
-) -> bool:
-    """Cut every text of one output to ``max_chars`` (metadata to ``max_metadata_chars``,
-    as JSON: dropped when longer); True if something was cut. ``output`` is a notebook
-    output or the content of a kernel message of type ``kind``.
-
-    >>> out = nbformat.v4.new_output("error", ename="E", evalue="x" * 50, traceback=["y" * 50])
-    >>> cap_output(out, 10), out.evalue
-    (True, 'xxxxxxxxxx... Output truncated ...')
-    """
-    cut = False
-
-    def short(text: Any) -> Any:
-        nonlocal cut
-        if isinstance(text, list):
-            text = "".join(str(t) for t in text)
-        if isinstance(text, str) and len(text) > max_chars:
-            cut = True
-            return text[:max_chars] + "... Output truncated ..."
-        return text
-
-    kind = kind or output.get("output_type")
-    if kind == "error":
-        output["ename"] = short(output.get("ename", ""))
-        output["evalue"] = short(output.get("evalue", ""))
-        output["traceback"] = [short(line) for line in output.get("traceback", [])]
-    elif kind == "stream":
-        output["text"] = short(output.get("text", ""))
-    for key, value in list(output.get("data", {}).items()):
-        if not isinstance(value, (str, list)):
-            value = json.dumps(value)
-            if len(value) > max_chars:
-                output["data"].pop(key)
-                cut = True
-            continue
-        output["data"][key] = short(value)
-    metadata = output.get("metadata")
-    if (
-        metadata
-        and max_metadata_chars >= 0
-        and len(json.dumps(metadata, default=str)) > max_metadata_chars
-    ):
-        output["metadata"] = nbformat.from_dict({})
-        cut = True
-    return cut
 
 
 __all__ = [
@@ -418,9 +338,7 @@ __all__ = [
     "GuardSubmission",
     "IntegritySaveAutoGrades",
     "JudgeIntegrity",
-    "LimitAllOutput",
     "TAMPER_MARKER",
-    "cap_output",
     "guard_folder",
     "integrity_notes",
 ]

@@ -6,7 +6,7 @@ absolute path, write into them, or signal the grader. Landlock (Linux 5.13+, no 
 needed) lets a process give up file access for itself and every process it starts, for
 good. ``course grade`` starts each kernel through this module's command line::
 
-    python -m course.sandbox --hide COURSE --visible COURSE/.venv --writable SCRATCH -- \\
+    python -m course.grading.sandbox --hide COURSE --visible COURSE/.venv --writable SCRATCH -- \\
         python -m ipykernel_launcher -f kernel.json
 
 which applies the rules and then ``exec``s the kernel (same process, same pid):
@@ -25,7 +25,7 @@ which applies the rules and then ``exec``s the kernel (same process, same pid):
 * **signals**: with Landlock ABI 6 (Linux 6.12+), the kernel cannot signal or ``ptrace``
   processes outside its sandbox, so it cannot stop the grader or read its memory.
 
-Two more options contain the processes the kernel starts (:mod:`course.contain`):
+Two more options contain the processes the kernel starts (:mod:`course.grading.contain`):
 ``--cgroup PATH`` moves the process into that cgroup v2 before anything else, and
 ``--subreaper`` makes it a child subreaper, so orphaned descendants stay its children.
 
@@ -185,10 +185,11 @@ class Rules:
     bind_ports: tuple[int, ...] = ()
 
     def arguments(self) -> list[str]:
-        """The command-line options of ``python -m course.sandbox`` for these rules.
+        """The command-line options of ``python -m course.grading.sandbox`` for these rules.
 
-        >>> rules = Rules(hide=(Path("/c"),), writable=(Path("/s"),), deny_network=True)
-        >>> __import__('dataclasses').replace(rules, bind_ports=(5555,)).arguments()
+        >>> rules = Rules(hide=(Path("/c"),), writable=(Path("/s"),), deny_network=True,
+        ...               bind_ports=(5555,))
+        >>> rules.arguments()
         ['--hide', '/c', '--writable', '/s', '--deny-network', '--allow-bind', '5555']
         """
         args = []
@@ -244,8 +245,8 @@ def course_rules(
     """
     from jupyter_core.paths import jupyter_runtime_dir  # noqa: PLC0415
 
+    from course.config import find_root  # noqa: PLC0415 (keep this module's import light)
     from course.forking.protocol import base_folder as fork_servers_folder  # noqa: PLC0415
-    from course.lessons import find_root  # noqa: PLC0415 (keep this module's import light)
 
     # The grader's Jupyter runtime folder holds connection files (ports and keys) of kernels.
     # The fork servers' folder holds the token that asks them for an unsandboxed kernel.
@@ -364,7 +365,7 @@ def become_subreaper() -> None:
 
 @dataclass(frozen=True)
 class Launch:
-    """What ``python -m course.sandbox`` was asked to do: the containment and Landlock rules
+    """What ``python -m course.grading.sandbox`` was asked to do: the containment and Landlock rules
     to apply to itself, then the ``command`` to become."""
 
     command: tuple[str, ...]
@@ -374,7 +375,9 @@ class Launch:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course.sandbox", description=main.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m course.grading.sandbox", description=main.__doc__
+    )
     parser.add_argument(
         "--hide", action="append", type=Path, default=[], help="a folder to keep unreadable"
     )
@@ -412,7 +415,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse_launch(argv: Sequence[str]) -> Launch:
-    """The :class:`Launch` that the options of ``python -m course.sandbox`` ask for (raises
+    """The :class:`Launch` that the options of ``python -m course.grading.sandbox`` ask for (raises
     SystemExit, with a message, on bad options or no command).
 
     >>> launch = parse_launch(["--subreaper", "--hide", "/c", "--", "python", "-V"])
@@ -449,14 +452,14 @@ def apply(launch: Launch) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m course.sandbox [--cgroup P] [--subreaper] [--no-landlock] [--hide P]
+    """``python -m course.grading.sandbox [--cgroup P] [--subreaper] [--no-landlock] [--hide P]
     [--visible P] [--writable P] [--deny-network] [--allow-bind PORT] -- COMMAND ...``:
     contain and restrict this process, then replace it with COMMAND."""
     launch = parse_launch(sys.argv[1:] if argv is None else argv)
     try:
         apply(launch)
     except OSError as error:
-        print(f"course.sandbox: {error}", file=sys.stderr)
+        print(f"course.grading.sandbox: {error}", file=sys.stderr)
         return 126
     os.execvp(launch.command[0], launch.command)
     return 127  # not reached

@@ -4,21 +4,22 @@ A :class:`GradingKernel` is one Jupyter kernel that executes one learner's noteb
 then thrown away (no state leaks from one learner to the next). It is started by a subclass
 of nbgrader's own ``Execute`` preprocessor (so the course's ``Execute.*`` settings apply:
 timeout, kernel name, extra arguments, ...; a kernel that does not answer at start is
-replaced, :mod:`course.execute`) and differs from a kernel started by ``nbgrader
+replaced, :mod:`course.grading.execute`) and differs from a kernel started by ``nbgrader
 autograde`` in four ways:
 
 * **Warm.** Right after it starts, a silent warm-up (no execution count, no names in the
   notebook's namespace) sets the resource limits, replays the literal ``os.environ[...] =
   "..."`` assignments of the assignment's setup cells and imports the modules they import
   (TensorFlow: about 4 s). :class:`KernelPool` does this for the *next* notebooks while the
-  current ones execute, so the import overlaps with other work.
+  current ones execute, so the import overlaps with other work (:mod:`course.grading.pool`).
 * **Contained.** Its working directory is a scratch folder outside the course (a copy of
   what nbgrader puts next to the notebook), ``HOME`` and ``TMPDIR`` point into that scratch
   folder, which is deleted afterwards; so does its connection file. It gets only the
   allow-listed part of the grader's environment (:data:`PASSED_ENV`). Every process it
-  starts is killed with it (:mod:`course.contain`: a cgroup, or its process family). Relative paths (``../../solutions``) lead nowhere and
-  stray files never reach ``autograded/``. Where Linux offers Landlock, the kernel is also
-  *sandboxed* (:mod:`course.sandbox`, ``KernelSettings.sandbox``): absolute paths into the
+  starts is killed with it (:mod:`course.grading.contain`: a cgroup, or its process
+  family). Relative paths (``../../solutions``) lead nowhere and stray files never reach
+  ``autograded/``. Where Linux offers Landlock, the kernel is also *sandboxed*
+  (:mod:`course.grading.sandbox`, ``KernelSettings.sandbox``): absolute paths into the
   course (solutions, gradebook, other learners' work) and into other kernels' scratch
   folders cannot be read, nothing outside its own scratch folder can be written, no TCP
   connection opened, and the grader cannot be signalled.
@@ -31,117 +32,44 @@ autograde`` in four ways:
   ``RLIMIT_DATA`` does not count: shared memory, many child processes). The grader keeps
   at most ``GradingExecute.output_limit`` (32 MiB) of a notebook's output in memory.
 
-:func:`execute_notebook` runs a notebook's cells the way ``ExecutePreprocessor.preprocess``
-does and turns a kernel that dies or hangs into error outputs with a plain message, so the
-notebook can still be graded.
-
 Example::
 
-    pool = KernelPool(KernelSettings(config=config, memory_limit=2 * GiB), warm=2)
-    pool.expect([spec] * 30)                 # 30 notebooks will need this kind of kernel
-    kernel = await pool.take(spec)           # warm when it was started in time
-    report = await execute_notebook(kernel, nb, resources)
+    kernel = await GradingKernel.start(plan, KernelSettings(config=config))
+    kernel.load(prepared_folder)             # what nbgrader puts next to the notebook
+    ...                                      # course.grading.execution.execute_in_kernel
     await kernel.shutdown()
-    await pool.close()
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import os
 import shutil
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 import psutil
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat import NotebookNode
-from traitlets.config import Config
 
-from course.contain import Containment
-from course.execute import RestartingExecute
 from course.forking.protocol import ENABLE_VAR
-from course.sandbox import Rules
-from course.warmup import KernelSpec, warm_kernel_fits, warmup_code, warmup_plan  # noqa: F401 (re-exported)
-
-GiB = 2**30
-MiB = 2**20
-
-#: The grader's environment variables a grading kernel gets (names, or prefixes ending
-#: in ``*``); nothing else is passed on, so tokens such as ``JUPYTERHUB_API_TOKEN`` stay out.
-PASSED_ENV = (
-    "PATH",
-    "LANG",
-    "LANGUAGE",
-    "LC_*",
-    "TZ",
-    "TERM",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "VIRTUAL_ENV",
-    "CONDA_PREFIX",
-    "CONDA_DEFAULT_ENV",
-    "PYTHONPATH",
-    "PYTHONHASHSEED",
-    "PYTHONIOENCODING",
-    "PYTHONUTF8",
-    "PYTHONWARNINGS",
-    "PYDEVD_DISABLE_FILE_VALIDATION",
-    "KERAS_BACKEND",
-    "KERAS_HOME",
-    "TF_*",
-    "CUDA_VISIBLE_DEVICES",
-    "XLA_FLAGS",
-    "JAX_*",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MPLBACKEND",
-    "JUPYTER_PATH",
-    "JUPYTER_PLATFORM_DIRS",
-    "IPYTHONDIR",
-    "LD_LIBRARY_PATH",
-    "NBGRADER_*",
+from course.grading.contain import Containment
+from course.grading.execute import RestartingExecute
+from course.grading.sandbox import Rules
+from course.grading.settings import (
+    KERNEL_ENV,
+    SCRATCH_PREFIX,
+    KernelSettings,
+    format_bytes,
+    passed_environment,
 )
-
-
-def passed_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The part of ``environ`` (default: the grader's) listed in :data:`PASSED_ENV`.
-
-    >>> passed_environment({"PATH": "/bin", "LC_ALL": "C", "JUPYTERHUB_API_TOKEN": "secret"})
-    {'PATH': '/bin', 'LC_ALL': 'C'}
-    """
-    environ = os.environ if environ is None else environ
-    names = {n for n in PASSED_ENV if not n.endswith("*")}
-    prefixes = tuple(n[:-1] for n in PASSED_ENV if n.endswith("*"))
-    return {k: v for k, v in environ.items() if k in names or k.startswith(prefixes)}
-
-
-#: Environment of every grading kernel, on top of the passed part of the grader's.
-KERNEL_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "3",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
-    # nbgrader sets this while it autogrades; notebooks and helpers may look at it.
-    "NBGRADER_EXECUTION": "autograde",
-}
-#: Error name of the outputs the grader adds to cells (kernel stopped / cell not run).
-STOPPED = "GradingStopped"
-NOT_RUN = "NotRun"
-#: Scratch folders are named course-grade-<grader pid>-<random>.
-SCRATCH_PREFIX = "course-grade-"
+from course.grading.warmup import WarmKernelPlan, warmup_code
 
 
 class KernelStartError(RuntimeError):
@@ -149,36 +77,8 @@ class KernelStartError(RuntimeError):
     the learner's notebook)."""
 
 
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class KernelSettings:
-    """How every grading kernel of a run is started.
-
-    ``config`` is the course's nbgrader config (``Execute.*`` traits apply).
-    ``memory_limit`` in bytes (None: no limit, no watchdog). ``scratch_root``: where the
-    scratch folders go (default: the system's temporary folder). ``sandbox``: what to hide
-    from every kernel (:func:`course.sandbox.course_rules`; None: no sandbox); each kernel
-    may also write its own scratch folder and cannot read the others'. ``use_cgroup``: put
-    each kernel in a cgroup of its own where possible (:mod:`course.contain`).
-    """
-
-    config: Config
-    memory_limit: int | None = 2 * GiB
-    scratch_root: Path | None = None
-    shared_env: dict[str, str] = field(default_factory=dict)
-    sandbox: Rules | None = None
-    use_cgroup: bool = True
-
-    @property
-    def watchdog_limit(self) -> int | None:
-        """Resident memory of a kernel's process tree at which the watchdog kills it."""
-        return None if not self.memory_limit else self.memory_limit * 5 // 4
-
-
 class SandboxedKernelManager(AsyncKernelManager):
-    """Starts its kernel through ``python -m course.sandbox``, which puts it in its
+    """Starts its kernel through ``python -m course.grading.sandbox``, which puts it in its
     containment (``contain_arguments``: a cgroup, a subreaper) and applies the Landlock
     ``rules`` (None: none), then becomes the kernel (same process). With
     ``rules.deny_network`` the kernel may bind only its own ZMQ ports. The connection file
@@ -201,7 +101,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         return [
             sys.executable,
             "-m",
-            "course.sandbox",
+            "course.grading.sandbox",
             *self.contain_arguments,
             *sandbox,
             "--",
@@ -211,9 +111,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 class GradingExecute(RestartingExecute):
     """nbgrader's ``Execute`` preprocessor (one that replaces a kernel which does not start,
-    :mod:`course.execute`) that starts its kernels contained (:mod:`course.contain`) and,
-    when ``rules`` are given, sandboxed. Output is capped by ``RestartingExecute.output`` (a
-    learner printing in an endless loop must not exhaust the grader)."""
+    :mod:`course.grading.execute`) that starts its kernels contained
+    (:mod:`course.grading.contain`) and, when ``rules`` are given, sandboxed. Output is capped
+    by ``RestartingExecute.output`` (a learner printing in an endless loop must not exhaust
+    the grader)."""
 
     #: Landlock rules for every kernel (None: no sandbox); containment options.
     rules: Rules | None = None
@@ -261,16 +162,16 @@ def _resident(processes: list[psutil.Process], forked: int | None = None) -> int
 class GradingKernel:
     """One started (and warmed up) kernel in its scratch folder. Use :meth:`start`."""
 
-    def __init__(self, spec: KernelSpec, settings: KernelSettings) -> None:
-        self.spec = spec
+    def __init__(self, plan: WarmKernelPlan, settings: KernelSettings) -> None:
+        self.plan = plan
         self.settings = settings
         self.scratch = Path(
             tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=settings.scratch_root)
         )
-        self.cwd = self.scratch / spec.folder
+        self.cwd = self.scratch / plan.folder
         self.stderr_path = self.scratch / "kernel-output.txt"
         self.client = GradingExecute(config=settings.config)
-        #: The kernel's processes: a cgroup, or its process family (course.contain).
+        #: The kernel's processes: a cgroup, or its process family (course.grading.contain).
         self.containment = Containment.create(
             SCRATCH_PREFIX + "kernel", use_cgroup=settings.use_cgroup
         )
@@ -279,18 +180,16 @@ class GradingKernel:
         self.stop_reason: str | None = None
         #: Preload modules that failed to import during the warm-up.
         self.warmup_failures: list[str] = []
-        self.started_at = time.perf_counter()
-        self.ready_at: float | None = None
         self._watchdog: asyncio.Task | None = None
 
     # -- life cycle
 
     @classmethod
-    async def start(cls, spec: KernelSpec, settings: KernelSettings) -> GradingKernel:
-        """Start a kernel for ``spec``, warm it up and start its watchdog.
+    async def start(cls, plan: WarmKernelPlan, settings: KernelSettings) -> GradingKernel:
+        """Start a kernel for ``plan``, warm it up and start its watchdog.
 
         Raises KernelStartError (the scratch folder and the kernel are cleaned up)."""
-        kernel = cls(spec, settings)
+        kernel = cls(plan, settings)
         try:
             await kernel._start()
         except BaseException as error:
@@ -298,7 +197,7 @@ class GradingKernel:
             if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
                 raise
             raise KernelStartError(
-                f"could not start a {spec.kernel_name!r} grading kernel: {error}"
+                f"could not start a {plan.kernel_name!r} grading kernel: {error}"
             ) from error
         return kernel
 
@@ -313,7 +212,7 @@ class GradingKernel:
         env.update(self.containment.environment())
         env.update(self.settings.shared_env)
         env.update(HOME=str(home), TMPDIR=str(tmp), TEMP=str(tmp), TMP=str(tmp))
-        if not self.spec.preload and not self.spec.env:
+        if not self.plan.preload and not self.plan.env:
             # A fresh kernel (the notebook sets variables before its imports): started the
             # usual way, not forked from a parent that has imported everything already.
             env[ENABLE_VAR] = "0"
@@ -331,7 +230,7 @@ class GradingKernel:
     async def _start(self) -> None:
         self.cwd.mkdir(parents=True)
         client = self.client
-        client.kernel_name = self.spec.kernel_name
+        client.kernel_name = self.plan.kernel_name
         client.resources = {"metadata": {"path": str(self.cwd)}}
         if self.settings.sandbox is not None:
             client.rules = self.sandbox_rules()
@@ -349,25 +248,24 @@ class GradingKernel:
         if self.settings.watchdog_limit and self.pid:
             self._watchdog = asyncio.ensure_future(self._watch())
         await self._warm_up()
-        self.ready_at = time.perf_counter()
 
     async def _warm_up(self) -> None:
         kc = self.client.kc
         msg_id = kc.execute(
-            warmup_code(self.spec, self.settings.memory_limit),
+            warmup_code(self.plan, self.settings.memory_limit),
             silent=True,
             store_history=False,
             user_expressions={
                 "warmup": "__import__('sys').__dict__.pop('_course_grade_warmup', None)"
             },
         )
-        limit = self.client.startup_timeout + 60 * (1 + len(self.spec.preload))
+        limit = self.client.startup_timeout + 60 * (1 + len(self.plan.preload))
         try:
             reply = await asyncio.wait_for(self._reply(msg_id), timeout=limit)
         except TimeoutError:
             raise KernelStartError(
-                f"the warm-up (importing {', '.join(self.spec.preload) or 'nothing'}) "
-                f"took longer than {limit} s"
+                f"the warm-up (importing {', '.join(self.plan.preload) or 'nothing'}) took longer "
+                f"than {limit} s"
             ) from None
         content = reply["content"]
         if content["status"] != "ok":
@@ -392,8 +290,8 @@ class GradingKernel:
                 if not await ensure_async(kc.is_alive()):
                     if self.stop_reason:  # the watchdog: the imports alone need more memory
                         raise KernelStartError(
-                            f"the kernel died during the warm-up: {self.stop_reason}; the memory limit is "
-                            "too small for the assignment's imports"
+                            f"the kernel died during the warm-up: {self.stop_reason}; the memory "
+                            "limit is too small for the assignment's imports"
                         ) from None
                     raise KernelStartError(
                         f"the kernel died during the warm-up: {self.last_words() or 'no message'}"
@@ -451,7 +349,7 @@ class GradingKernel:
         shutil.copytree(folder, self.cwd, dirs_exist_ok=True)
 
     def last_words(self) -> str:
-        """The last line the kernel process wrote to its own stdout/stderr (often why it crashed)."""
+        """The last line the kernel process wrote to its stdout/stderr (often why it crashed)."""
         try:
             lines = [
                 line.strip()
@@ -462,11 +360,6 @@ class GradingKernel:
             return ""
         lines = [line for line in lines if "without encryption" not in line]
         return lines[-1][:300] if lines else ""
-
-    @property
-    def warm_seconds(self) -> float:
-        """How long the start and warm-up took."""
-        return (self.ready_at or time.perf_counter()) - self.started_at
 
 
 def prepare_matplotlib(folder: Path) -> None:
@@ -501,210 +394,3 @@ def remove_stale_scratch(scratch_root: Path | None = None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
-
-
-def format_bytes(n: int | None) -> str:
-    """1.5 GiB, 300 MiB.
-
-    >>> format_bytes(3 * 2**29), format_bytes(300 * 2**20)
-    ('1.5 GiB', '300 MiB')
-    """
-    if n is None:
-        return "unlimited"
-    if n >= GiB:
-        return f"{n / GiB:.3g} GiB"
-    return f"{n / MiB:.3g} MiB"
-
-
-def parse_bytes(text: str) -> int | None:
-    """``2G``, ``512M``, ``1.5GiB``, ``0``/``none`` (no limit) -> bytes.
-
-    >>> parse_bytes("2G"), parse_bytes("512MiB"), parse_bytes("none")
-    (2147483648, 536870912, None)
-    """
-    value = text.strip().lower().removesuffix("ib").removesuffix("b")
-    if value in ("", "0", "none", "off", "unlimited"):
-        return None
-    units = {"k": 2**10, "m": MiB, "g": GiB, "t": 2**40}
-    scale = units.get(value[-1], 1)
-    number = value[:-1] if value[-1] in units else value
-    try:
-        result = int(float(number) * scale)
-    except ValueError:
-        raise ValueError(f"not a size: {text!r} (use e.g. 2G or 512M)") from None
-    if result <= 0:
-        raise ValueError(f"not a size: {text!r}")
-    return result
-
-
-# ------------------------------------------------------------------------------- pool
-
-
-class KernelPool:
-    """Keeps kernels started ahead of demand, so warm-up overlaps with grading.
-
-    Callers announce the notebooks to come with :meth:`expect` (in grading order), then
-    :meth:`take` one kernel per notebook (or :meth:`forget` a notebook that will not run).
-    The pool keeps ``warm`` kernels starting or ready for the next expected notebooks and
-    never more than the remaining demand; ``warm=0`` starts each kernel on demand (cold).
-    """
-
-    def __init__(self, settings: KernelSettings, warm: int) -> None:
-        self.settings = settings
-        self.warm = max(0, warm)
-        self._demand: list[KernelSpec] = []
-        self._spares: dict[KernelSpec, collections.deque[asyncio.Future]] = collections.defaultdict(
-            collections.deque
-        )
-        self.started = 0
-
-    def expect(self, specs: Iterable[KernelSpec]) -> None:
-        """Announce notebooks that will need a kernel, in the order they will be taken."""
-        self._demand.extend(specs)
-        self._refill()
-
-    def forget(self, spec: KernelSpec) -> None:
-        """One expected notebook will not run after all."""
-        with contextlib.suppress(ValueError):
-            self._demand.remove(spec)
-        self._refill()
-
-    async def take(self, spec: KernelSpec) -> GradingKernel:
-        """A started, warmed-up kernel for ``spec`` (raises KernelStartError)."""
-        with contextlib.suppress(ValueError):
-            self._demand.remove(spec)
-        spares = self._spares.get(spec)
-        future = spares.popleft() if spares else self._start(spec)
-        self._refill()
-        return await future
-
-    def _start(self, spec: KernelSpec) -> asyncio.Future:
-        self.started += 1
-        return asyncio.ensure_future(GradingKernel.start(spec, self.settings))
-
-    def _refill(self) -> None:
-        wanted = collections.Counter(self._demand[: self.warm])
-        for spec, count in wanted.items():
-            while len(self._spares[spec]) < count:
-                self._spares[spec].append(self._start(spec))
-        remaining = collections.Counter(self._demand)
-        for spec, spares in self._spares.items():
-            while len(spares) > remaining[spec]:
-                asyncio.ensure_future(_discard(spares.pop()))
-
-    async def close(self) -> None:
-        """Shut down every spare kernel (started or still starting)."""
-        futures = [future for spares in self._spares.values() for future in spares]
-        self._spares.clear()
-        self._demand.clear()
-        await asyncio.gather(*(_discard(future) for future in futures))
-
-
-async def _discard(future: asyncio.Future) -> None:
-    """Shut down the kernel a start future gives, whether it is ready yet or not."""
-    try:
-        kernel = await future
-    except BaseException:  # a failed or cancelled start cleaned up after itself
-        return
-    await kernel.shutdown()
-
-
-# -------------------------------------------------------------------------- execution
-
-
-@dataclass
-class ExecutionReport:
-    """What happened while a notebook executed: cells cut by the timeout (interrupted, the
-    kernel lived on) and, if the kernel had to be stopped, in which cell and why."""
-
-    timed_out: list[int] = field(default_factory=list)
-    stopped_at: int | None = None
-    stop_reason: str | None = None
-    seconds: float = 0.0
-    output_truncated: bool = False
-    timeout: int | None = None  # the time limit per cell that applied
-    budget: int | None = None  # the time budget of the whole notebook that applied
-    budget_cut: int | None = None  # the cell during which the budget ran out
-    budget_skipped: list[int] = field(default_factory=list)  # cells not run: budget spent
-
-
-def _error_output(ename: str, message: str) -> NotebookNode:
-    return nbformat.v4.new_output(
-        "error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"]
-    )
-
-
-async def execute_notebook(
-    kernel: GradingKernel, nb: NotebookNode, resources: dict
-) -> ExecutionReport:
-    """Execute every cell of ``nb`` (in place) in ``kernel``, as nbgrader's Execute
-    preprocessor would (errors allowed, timeout per cell with an interrupt).
-
-    If the kernel dies (memory watchdog, crash, ``os._exit``) or a timed-out cell cannot be
-    interrupted, the kernel is stopped, the cell gets an error output saying why and every
-    later code cell an error output saying it was not run, so their tests score 0.
-    """
-    client = kernel.client
-    client.nb = nb
-    client.resources = resources
-    client.reset_execution_trackers()
-    report = ExecutionReport(timeout=client.timeout, budget=client.notebook_timeout or None)
-    started = time.perf_counter()
-    timeout_name = (client.error_on_timeout or {}).get("ename", "CellTimeoutError")
-    try:
-        info = await client.async_wait_for_reply(client.kc.kernel_info())
-        if info is not None:
-            nb.metadata["language_info"] = info["content"]["language_info"]
-        for index, cell in enumerate(nb.cells):
-            try:
-                await client.async_execute_cell(cell, index, store_history=True)
-            except DeadKernelError:
-                reason = kernel.stop_reason
-                if reason is None:
-                    last = kernel.last_words()
-                    reason = "the Python kernel stopped (it crashed, or the code ended the process)"
-                    reason += f": {last}" if last else ""
-                _stop(nb, index, report, reason)
-                break
-            except CellTimeoutError:
-                # nbclient interrupted the cell after the timeout and the kernel did not
-                # come back: the code is stuck where an interrupt cannot reach it.
-                reason = f"it ran longer than {client.timeout} s and could not be interrupted"
-                kernel.stop_reason = reason
-                kernel.kill()
-                _stop(nb, index, report, reason)
-                break
-            if (
-                index != client.budget_cut
-                and cell.cell_type == "code"
-                and any(
-                    out.output_type == "error" and out.get("ename") == timeout_name
-                    for out in cell.get("outputs", [])
-                )
-            ):
-                report.timed_out.append(index)
-        client.set_widgets_metadata()
-    finally:
-        report.seconds = time.perf_counter() - started
-        report.output_truncated = client._truncated
-        report.budget_cut = client.budget_cut
-        report.budget_skipped = list(client.budget_skipped)
-    return report
-
-
-def _stop(nb: NotebookNode, index: int, report: ExecutionReport, reason: str) -> None:
-    report.stopped_at = index
-    report.stop_reason = reason
-    nb.cells[index].setdefault("outputs", []).append(
-        _error_output(
-            STOPPED, f"The grader stopped this cell: {reason}. The cells after it were not run."
-        )
-    )
-    for cell in nb.cells[index + 1 :]:
-        if cell.cell_type == "code" and cell.source.strip():
-            cell.outputs = [
-                _error_output(
-                    NOT_RUN,
-                    f"Not run: the grader stopped the kernel in cell {index + 1} ({reason}).",
-                )
-            ]

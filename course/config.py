@@ -1,0 +1,154 @@
+"""The course's configuration: where it is read, its defaults, and the kernels' environment.
+
+Every command reads the course configuration the way nbgrader itself does when it runs in
+the course folder (:func:`load_course_config`: each ``nbgrader_config.py`` on Jupyter's
+config path, then the course's own, which wins). Defaults that nbgrader has are read from
+nbgrader (:func:`default_exchange_root`); the kit's own defaults are here, once.
+
+Every Jupyter kernel and nbgrader command the kit starts gets :data:`QUIET_ENV` (TensorFlow's
+start-up chatter off) and this environment's ``bin`` first on ``PATH`` (the kernel spec runs
+``python``; nbgrader runs ``alembic`` when it creates a gradebook): :func:`tool_environment`.
+
+Example::
+
+    >>> config = load_course_config(find_root(Path(__file__).parent))
+    >>> cell_timeout(config) == CELL_TIMEOUT
+    True
+    >>> tool_environment({"PATH": "/bin"})["TF_CPP_MIN_LOG_LEVEL"]
+    '3'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from traitlets.config import Config, PyFileConfigLoader
+from traitlets.config.loader import ConfigFileNotFound
+
+#: The course configuration file, in the course folder (and on Jupyter's config path).
+CONFIG_FILE = "nbgrader_config.py"
+
+#: The course's time limit per cell in seconds, as ``nbgrader_config.py`` sets it
+#: (``Execute.timeout``; a test checks that the two agree). ``course setup-hub`` writes it
+#: into the hub-wide config, which is all a learner's server reads.
+CELL_TIMEOUT = 120
+#: Time limit per cell when a configuration sets none (``course build``, ``course bench``).
+FALLBACK_CELL_TIMEOUT = 300
+
+#: TensorFlow quiet: no C++ log lines, no oneDNN notice, in every kernel the kit starts.
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The course folder: the nearest folder at or above ``start`` (default: the current
+    folder) holding ``nbgrader_config.py``. FileNotFoundError with a hint if there is none.
+
+    >>> (find_root(Path(__file__).parent) / CONFIG_FILE).is_file()
+    True
+    """
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise FileNotFoundError(
+        f"No {CONFIG_FILE} in {start} or above: run this from the course repository or pass --root."
+    )
+
+
+def load_course_config(course_dir: Path) -> Config:
+    """The config nbgrader run in ``course_dir`` would use: every ``nbgrader_config.py`` on
+    Jupyter's config path, then the course's own (it wins); ``CourseDirectory.root`` is
+    ``course_dir``. FileNotFoundError if the course has no ``nbgrader_config.py``.
+
+    >>> load_course_config(find_root(Path(__file__).parent)).CourseDirectory.course_id
+    'keras-layer-reuse'
+    """
+    from jupyter_core.paths import jupyter_config_path  # noqa: PLC0415 (keep imports light)
+
+    course_dir = Path(course_dir).resolve()
+    if not (course_dir / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{course_dir / CONFIG_FILE} does not exist")
+    config = Config()
+    for folder in [*reversed(jupyter_config_path()), str(course_dir)]:
+        with contextlib.suppress(ConfigFileNotFound):
+            config.merge(PyFileConfigLoader(CONFIG_FILE, path=folder).load_config())
+    config.CourseDirectory.root = str(course_dir)
+    return config
+
+
+def cell_timeout(config: Config, default: int = FALLBACK_CELL_TIMEOUT) -> int:
+    """The time limit per cell ``config`` sets (``Execute.timeout``), else ``default``.
+
+    >>> cell_timeout(Config({"Execute": {"timeout": 60}})), cell_timeout(Config())
+    (60, 300)
+    """
+    if "Execute" in config and "timeout" in config.Execute:
+        return int(config.Execute.timeout)
+    return default
+
+
+def default_exchange_root() -> Path:
+    """nbgrader's own default exchange folder (its ``Exchange.root`` trait).
+
+    >>> default_exchange_root().name
+    'exchange'
+    """
+    from nbgrader.exchange.default.exchange import Exchange  # noqa: PLC0415
+
+    return Path(Exchange.class_traits()["root"].default_value)
+
+
+def exchange_root(config: Config) -> Path | None:
+    """The exchange folder nbgrader uses with ``config``: ``Exchange.root`` if set, else the
+    default of the exchange class the config selects; None for an exchange without a folder.
+
+    >>> str(exchange_root(Config({"Exchange": {"root": "/srv/exchange"}})))
+    '/srv/exchange'
+    """
+    from nbgrader.exchange import ExchangeFactory  # noqa: PLC0415
+
+    try:
+        exchange = ExchangeFactory(config=config).exchange(config=config)
+    except Exception:  # noqa: BLE001 - a custom exchange that cannot be built here
+        return None
+    root = getattr(exchange, "root", None)
+    return Path(root) if isinstance(root, str) and root else None
+
+
+def bin_dir() -> str:
+    """This environment's ``bin`` folder (``python``, ``nbgrader``, ``alembic``, ``jupyter``)."""
+    return str(Path(sys.executable).parent)
+
+
+def with_bin_first(path: str) -> str:
+    """``path`` (a ``PATH`` value) with this environment's ``bin`` in front.
+
+    >>> with_bin_first("/usr/bin").split(os.pathsep) == [bin_dir(), "/usr/bin"]
+    True
+    """
+    return os.pathsep.join([bin_dir(), path]) if path else bin_dir()
+
+
+def tool_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) with TensorFlow quiet and this
+    environment's ``bin`` first on ``PATH``: for the kernels and nbgrader commands the kit
+    starts.
+
+    >>> env = tool_environment({"PATH": "/usr/bin", "TF_CPP_MIN_LOG_LEVEL": "0"})
+    >>> env["TF_CPP_MIN_LOG_LEVEL"], env["PATH"].split(os.pathsep)[0] == bin_dir()
+    ('3', True)
+    """
+    base = os.environ if base is None else base
+    return {**base, **QUIET_ENV, "PATH": with_bin_first(base.get("PATH", ""))}
+
+
+def put_bin_on_path() -> None:
+    """Put this environment's ``bin`` on this process's ``PATH`` unless it is there (nbgrader
+    runs ``alembic`` when it creates a gradebook)."""
+    path = os.environ.get("PATH", "")
+    if bin_dir() not in path.split(os.pathsep):
+        os.environ["PATH"] = with_bin_first(path)

@@ -1,0 +1,306 @@
+"""``course grade``: autograde a class in parallel, with nbgrader's own grading steps.
+
+Grades every learner's submission (``submitted/<student>/<assignment>/``) of the given
+assignments, like ``nbgrader autograde`` run once per assignment, but
+
+* **in parallel**: ``--workers`` notebooks execute at once (default: one per core, fewer
+  when memory is short);
+* **pipelined**: kernels for the next notebooks are started and import the assignment's
+  modules (TensorFlow: about 4 s) while the current ones execute (``--warm``);
+* **safely**: ONE thread writes the gradebook (nbgrader's preprocessors that read or write
+  it run there, one submission after another); kernels only execute;
+* **idempotently**: a submission appears in ``autograded/`` only when all its grades are
+  in the gradebook, so a run that is killed can simply be started again: it grades the
+  rest, each learner once (``--force`` regrades everything);
+* **robustly**: per-cell time limit (``Execute.timeout``, ``--timeout``) and per-notebook
+  time budget (``RestartingExecute.notebook_timeout``, ``--notebook-timeout``), a memory limit on
+  each kernel (``--memory-limit``), a scratch working folder and HOME outside the course,
+  and where Linux offers Landlock a sandbox (:mod:`course.grading.sandbox`: the course cannot be
+  read, nothing outside the scratch folder written, the grader not signalled); a kernel
+  that does not start is replaced (:mod:`course.grading.execute`); a notebook that is broken,
+  endless, too big or not a notebook at all is graded (0 where due) with a note at the top
+  of its autograded notebook saying what happened, and the other learners are not
+  affected.
+
+Results land where nbgrader puts them, so ``nbgrader generate_feedback`` and ``nbgrader
+export`` work unchanged afterwards.
+
+Example::
+
+    $ course grade 00_layers_calls_variables            # every submission, one worker per core
+    $ course grade --workers 2 --timeout 60 --memory-limit 1G
+    $ course grade 00_fixture --course-dir ~/class --student alice --force
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.exc import SAWarning
+
+from course.config import CONFIG_FILE, find_root, load_course_config, put_bin_on_path
+from course.grading.autograder import Autograder
+from course.grading.console import Progress, plural, print_summary
+from course.grading.contain import cgroup_parent, remove_stale_cgroups
+from course.grading.kernel import prepare_matplotlib, remove_stale_scratch
+from course.grading.pipeline import default_workers, grade_jobs, run_to_completion
+from course.grading.records import Job, Summary
+from course.grading.sandbox import Rules, course_rules, landlock_abi
+from course.grading.settings import GiB, KernelSettings, format_bytes, parse_bytes
+
+DEFAULT_MEMORY_LIMIT = 2 * GiB
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "assignments",
+        nargs="*",
+        metavar="ASSIGNMENT",
+        help="assignments to grade (default: every assignment in the gradebook with submissions)",
+    )
+    parser.add_argument(
+        "--course-dir",
+        type=Path,
+        help="nbgrader course directory (default: nearest folder with nbgrader_config.py)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="notebooks executing at once (default: one per core, fewer if memory is short: with "
+        "the warm kernels, at most available memory / memory limit kernels)",
+    )
+    parser.add_argument(
+        "--warm",
+        type=int,
+        help="kernels started ahead of time (default: as many as workers; 0: start each on demand)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        help="time limit per cell in seconds (default: Execute.timeout of the config)",
+    )
+    parser.add_argument(
+        "--notebook-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="time budget of all cells of one notebook together; cells after it are not run "
+        "(default: RestartingExecute.notebook_timeout of the config; 0: none)",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        default=format_bytes(DEFAULT_MEMORY_LIMIT).replace(" ", ""),
+        help="memory per grading kernel, e.g. 2G, 512M, or 'none' (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="grade only this student (repeatable)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="regrade submissions that are already graded"
+    )
+    parser.add_argument(
+        "--preload",
+        metavar="MODULES",
+        help="comma-separated modules warm kernels import before the notebook (default: the "
+        "imports of the assignment's setup cells; '' for none, to grade exactly like a fresh "
+        "nbgrader kernel)",
+    )
+    parser.add_argument(
+        "--scratch-dir",
+        type=Path,
+        help="where the kernels' scratch folders go (default: the system's temporary folder)",
+    )
+    parser.add_argument(
+        "--no-sandbox",
+        dest="sandbox",
+        action="store_false",
+        help="do not sandbox the grading kernels (by default, where Linux offers Landlock, they "
+        "cannot read the course folder, write outside their scratch folder or signal the grader)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="show nbgrader's own log messages")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        course_dir = args.course_dir.resolve() if args.course_dir else find_root()
+        if not (course_dir / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{course_dir / CONFIG_FILE} does not exist")
+        memory_limit = parse_bytes(args.memory_limit)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"course grade: {error}", file=sys.stderr)
+        return 2
+    if (args.workers is not None and args.workers < 1) or (args.warm is not None and args.warm < 0):
+        print("course grade: --workers must be at least 1 and --warm at least 0", file=sys.stderr)
+        return 2
+    _setup_logging(args.verbose)
+    if not args.verbose:
+        # nbgrader's gradebook code triggers harmless SQLAlchemy autoflush warnings.
+        warnings.filterwarnings("ignore", category=SAWarning)
+    # nbgrader runs `alembic` when it creates a gradebook: this environment's bin on PATH.
+    put_bin_on_path()
+
+    config = load_course_config(course_dir)
+    if args.timeout is not None:
+        config.Execute.timeout = args.timeout
+    if args.notebook_timeout is not None:
+        config.RestartingExecute.notebook_timeout = args.notebook_timeout or None
+    autograder = Autograder(course_dir, config)
+    if args.preload is not None:
+        autograder.set_preload([m.strip() for m in args.preload.split(",") if m.strip()])
+    try:
+        autograder.lock()
+    except RuntimeError as error:
+        print(f"course grade: {error}", file=sys.stderr)
+        return 2
+    try:
+        assignments = args.assignments or _assignments_with_submissions(autograder)
+        problems = autograder.check_assignments(assignments)
+        if problems:
+            for problem in problems:
+                print(f"course grade: {problem}", file=sys.stderr)
+            return 2
+        if not assignments:
+            print(
+                "course grade: no submissions in "
+                f"{course_dir / autograder.coursedir.submitted_directory}, nothing to do"
+            )
+            return 0
+        jobs = autograder.find_jobs(assignments, args.student, force=args.force)
+        workers = args.workers or default_workers(memory_limit)
+        warm = workers if args.warm is None else args.warm
+        timeout = config.Execute.timeout if "timeout" in config.Execute else "nbgrader default"
+        budget = (
+            config.RestartingExecute.get("notebook_timeout")
+            if "RestartingExecute" in config
+            else None
+        )
+        budget_text = f" ({budget} s per notebook)" if budget else " (no budget per notebook)"
+        print(
+            f"course grade: {len(jobs.todo)} submission{'s' * (len(jobs.todo) != 1)} of "
+            f"{', '.join(assignments)} to grade ({len(jobs.done)} already graded) in {course_dir}; "
+            f"{plural(workers, 'worker')}, {plural(warm, 'warm kernel')}, time limit {timeout} s "
+            f"per cell{budget_text}, memory limit {format_bytes(memory_limit)} per kernel",
+            flush=True,
+        )
+        if args.scratch_dir:
+            args.scratch_dir.mkdir(parents=True, exist_ok=True)
+        matplotlib_dir = autograder.work / "matplotlib"
+        prepare_matplotlib(matplotlib_dir)
+        settings = KernelSettings(
+            config=config,
+            memory_limit=memory_limit,
+            scratch_root=args.scratch_dir.resolve() if args.scratch_dir else None,
+            shared_env={"MPLCONFIGDIR": str(matplotlib_dir)},
+            sandbox=_sandbox(args, autograder, jobs.todo, visible=[matplotlib_dir]),
+        )
+        remove_stale_scratch(settings.scratch_root)
+        remove_stale_cgroups()
+        contained = (
+            "a cgroup per kernel"
+            if cgroup_parent()
+            else "its process group and descendants; no writable cgroup v2"
+        )
+        print(
+            f"course grade: processes a notebook starts are killed with its kernel ({contained})",
+            flush=True,
+        )
+        summary = Summary(skipped=len(jobs.done))
+        try:
+            run_to_completion(
+                grade_jobs(
+                    autograder,
+                    jobs.todo,
+                    settings,
+                    workers,
+                    warm,
+                    Progress(len(jobs.todo)),
+                    summary,
+                )
+            )
+        except KeyboardInterrupt:
+            print(
+                "\ncourse grade: interrupted; graded submissions are kept, run again to grade the "
+                "rest",
+                file=sys.stderr,
+            )
+            return 130
+        print_summary(summary, autograder, assignments, workers)
+        return 1 if summary.errors else 0
+    finally:
+        autograder.unlock()
+
+
+def _assignments_with_submissions(autograder: Autograder) -> list[str]:
+    with autograder.db() as gb:
+        names = [a.name for a in gb.assignments]
+    submitted = Path(autograder.coursedir.root) / autograder.coursedir.submitted_directory
+    return [
+        name
+        for name in sorted(names)
+        if any((student / name).is_dir() for student in submitted.glob("*") if student.is_dir())
+    ]
+
+
+def _sandbox(
+    args: argparse.Namespace, autograder: Autograder, jobs: Sequence[Job], visible: Sequence[Path]
+) -> Rules | None:
+    """The sandbox rules of this run (None: no sandbox), and a line saying what they do."""
+    if not args.sandbox:
+        print(
+            "course grade: kernels NOT sandboxed (--no-sandbox): notebooks can read and write the "
+            "course folder",
+            flush=True,
+        )
+        return None
+    abi = landlock_abi()
+    if abi < 1:
+        print(
+            "course grade: this system has no Landlock (Linux 5.13+), so kernels are not "
+            "sandboxed: a notebook can read and write files of the course folder by absolute "
+            "path; grade on a recent Linux to prevent it",
+            flush=True,
+        )
+        return None
+    rules = course_rules(
+        autograder.root,
+        autograder.setup_imports(jobs),
+        also_hide=autograder.outside_paths(),
+        also_visible=visible,
+    )
+    network = (
+        ", nor open network connections"
+        if abi >= 4
+        else "; Linux 6.7+ would also deny them the network"
+    )
+    signals = "" if abi >= 6 else "; Linux 6.12+ would also stop them from signalling the grader"
+    print(
+        f"course grade: kernels sandboxed (Landlock ABI {abi}): they cannot read "
+        f"{', '.join(str(p) for p in rules.hide)} except the Python packages they import, nor "
+        f"write outside their scratch folder{network}{signals}",
+        flush=True,
+    )
+    return rules
+
+
+def _setup_logging(verbose: bool) -> None:
+    nbgrader_log = logging.getLogger("course.grade.nbgrader")
+    nbgrader_log.propagate = False
+    nbgrader_log.handlers.clear()
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[nbgrader %(levelname)s] %(message)s"))
+        nbgrader_log.addHandler(handler)
+        nbgrader_log.setLevel(logging.INFO)
+    else:
+        nbgrader_log.addHandler(logging.NullHandler())
+        nbgrader_log.setLevel(logging.CRITICAL)
+    # nbclient logs every timeout and interrupt as an error; the notes say it better.
+    logging.getLogger("traitlets").setLevel(logging.INFO if verbose else logging.CRITICAL)

@@ -1,0 +1,128 @@
+"""Run a learner's notebook in a grading kernel, turning a dead or stuck kernel into outputs.
+
+:func:`execute_in_kernel` runs a notebook's cells the way ``ExecutePreprocessor.preprocess``
+does and turns a kernel that dies or hangs into error outputs with a plain message, so the
+notebook can still be graded.
+
+Example::
+
+    kernel = await pool.take(plan)
+    kernel.load(prepared.folder)
+    report = await execute_in_kernel(kernel, nb, {"metadata": {"path": str(kernel.cwd)}})
+    await kernel.shutdown()
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+
+from course.grading.kernel import GradingKernel
+
+#: Error name of the outputs the grader adds to cells (kernel stopped / cell not run).
+STOPPED = "GradingStopped"
+NOT_RUN = "NotRun"
+
+# -------------------------------------------------------------------------- execution
+
+
+@dataclass
+class ExecutionReport:
+    """What happened while a notebook executed: cells cut by the timeout (interrupted, the
+    kernel lived on) and, if the kernel had to be stopped, in which cell and why."""
+
+    timed_out: list[int] = field(default_factory=list)
+    stopped_at: int | None = None
+    stop_reason: str | None = None
+    seconds: float = 0.0
+    output_truncated: bool = False
+    timeout: int | None = None  # the time limit per cell that applied
+    budget: int | None = None  # the time budget of the whole notebook that applied
+    budget_cut: int | None = None  # the cell during which the budget ran out
+    budget_skipped: list[int] = field(default_factory=list)  # cells not run: budget spent
+
+
+def _error_output(ename: str, message: str) -> NotebookNode:
+    return nbformat.v4.new_output(
+        "error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"]
+    )
+
+
+async def execute_in_kernel(
+    kernel: GradingKernel, nb: NotebookNode, resources: dict
+) -> ExecutionReport:
+    """Execute every cell of ``nb`` (in place) in ``kernel``, as nbgrader's Execute
+    preprocessor would (errors allowed, timeout per cell with an interrupt).
+
+    If the kernel dies (memory watchdog, crash, ``os._exit``) or a timed-out cell cannot be
+    interrupted, the kernel is stopped, the cell gets an error output saying why and every
+    later code cell an error output saying it was not run, so their tests score 0.
+    """
+    client = kernel.client
+    client.nb = nb
+    client.resources = resources
+    client.reset_execution_trackers()
+    report = ExecutionReport(timeout=client.timeout, budget=client.notebook_timeout or None)
+    started = time.perf_counter()
+    timeout_name = (client.error_on_timeout or {}).get("ename", "CellTimeoutError")
+    try:
+        info = await client.async_wait_for_reply(client.kc.kernel_info())
+        if info is not None:
+            nb.metadata["language_info"] = info["content"]["language_info"]
+        for index, cell in enumerate(nb.cells):
+            try:
+                await client.async_execute_cell(cell, index, store_history=True)
+            except DeadKernelError:
+                reason = kernel.stop_reason
+                if reason is None:
+                    last = kernel.last_words()
+                    reason = "the Python kernel stopped (it crashed, or the code ended the process)"
+                    reason += f": {last}" if last else ""
+                _stop(nb, index, report, reason)
+                break
+            except CellTimeoutError:
+                # nbclient interrupted the cell after the timeout and the kernel did not
+                # come back: the code is stuck where an interrupt cannot reach it.
+                reason = f"it ran longer than {client.timeout} s and could not be interrupted"
+                kernel.stop_reason = reason
+                kernel.kill()
+                _stop(nb, index, report, reason)
+                break
+            if (
+                index != client.budget_cut
+                and cell.cell_type == "code"
+                and any(
+                    out.output_type == "error" and out.get("ename") == timeout_name
+                    for out in cell.get("outputs", [])
+                )
+            ):
+                report.timed_out.append(index)
+        client.set_widgets_metadata()
+    finally:
+        report.seconds = time.perf_counter() - started
+        report.output_truncated = client._truncated
+        report.budget_cut = client.budget_cut
+        report.budget_skipped = list(client.budget_skipped)
+    return report
+
+
+def _stop(nb: NotebookNode, index: int, report: ExecutionReport, reason: str) -> None:
+    report.stopped_at = index
+    report.stop_reason = reason
+    nb.cells[index].setdefault("outputs", []).append(
+        _error_output(
+            STOPPED, f"The grader stopped this cell: {reason}. The cells after it were not run."
+        )
+    )
+    for cell in nb.cells[index + 1 :]:
+        if cell.cell_type == "code" and cell.source.strip():
+            cell.outputs = [
+                _error_output(
+                    NOT_RUN,
+                    f"Not run: the grader stopped the kernel in cell {index + 1} ({reason}).",
+                )
+            ]

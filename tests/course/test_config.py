@@ -1,0 +1,95 @@
+"""course.config: the one place the course configuration, its defaults and the kernels'
+environment come from."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import os
+import pkgutil
+from pathlib import Path
+
+import pytest
+from nbgrader.exchange.default.exchange import Exchange
+from nbgrader.preprocessors import Execute
+
+import course.config
+import course.grading
+from course.config import (
+    CELL_TIMEOUT,
+    CONFIG_FILE,
+    QUIET_ENV,
+    bin_dir,
+    cell_timeout,
+    default_exchange_root,
+    find_root,
+    load_course_config,
+    tool_environment,
+)
+from course.hub import hub_nbgrader_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+GRADING_MODULES = sorted(
+    f"course.grading.{info.name}" for info in pkgutil.iter_modules(course.grading.__path__)
+)
+
+
+@pytest.mark.parametrize("name", ["course.config", "course.cells", *GRADING_MODULES])
+def test_doctests(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, name
+
+
+def test_the_course_config_sets_the_cell_time_limit_the_kit_names():
+    """nbgrader_config.py is the course's setting; the hub-wide config repeats it."""
+    config = load_course_config(REPO)
+    assert Execute(config=config).timeout == CELL_TIMEOUT == cell_timeout(config)
+    assert config.ExecutePreprocessor.timeout == CELL_TIMEOUT
+    assert f"c.Execute.timeout = {CELL_TIMEOUT}" in hub_nbgrader_config(Path("/x"))
+
+
+def test_the_course_folder_wins_over_the_jupyter_path(tmp_path, monkeypatch):
+    user, course_dir = tmp_path / "user", tmp_path / "course"
+    user.mkdir()
+    course_dir.mkdir()
+    (user / CONFIG_FILE).write_text(
+        "c = get_config()\nc.Execute.timeout = 7\nc.CourseDirectory.course_id = 'user'\n"
+    )
+    (course_dir / CONFIG_FILE).write_text("c = get_config()\nc.Execute.timeout = 9\n")
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(user))
+    config = load_course_config(course_dir)
+    assert config.Execute.timeout == 9  # the course's own
+    assert config.CourseDirectory.course_id == "user"  # what only the user's sets
+    assert config.CourseDirectory.root == str(course_dir.resolve())
+
+
+def test_a_folder_without_the_config_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match=CONFIG_FILE):
+        load_course_config(tmp_path)
+    with pytest.raises(FileNotFoundError, match="--root"):
+        find_root(tmp_path)
+    assert find_root(REPO / "solutions") == REPO
+
+
+def test_the_exchange_default_is_nbgraders():
+    assert default_exchange_root() == Path(Exchange.class_traits()["root"].default_value)
+
+
+def test_tool_environment_is_quiet_with_this_bin_first():
+    env = tool_environment({"PATH": "/usr/bin", "HOME": "/h", "TF_ENABLE_ONEDNN_OPTS": "1"})
+    assert env["PATH"].split(os.pathsep) == [bin_dir(), "/usr/bin"]
+    assert {k: env[k] for k in QUIET_ENV} == QUIET_ENV and env["HOME"] == "/h"
+
+
+def test_the_config_paths_of_older_nbgrader_configs_still_import():
+    """A teacher's nbgrader_config.py from before course/grading/ imports these inside
+    try/except ImportError: a broken path would turn the kit's grading steps off silently."""
+    import course.grading.execute
+    import course.grading.fairness
+    from course.execute import autograde_preprocessors
+    from course.fairness import FairOverwriteCells, sanitize_preprocessors
+
+    assert autograde_preprocessors is course.grading.execute.autograde_preprocessors
+    assert sanitize_preprocessors is course.grading.fairness.sanitize_preprocessors
+    assert FairOverwriteCells in sanitize_preprocessors()
