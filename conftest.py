@@ -9,6 +9,9 @@ the ``notebooks`` marker (``pytest -m "not notebooks"`` skips them).
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,34 @@ collect_ignore = ["notebooks"]
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("nbval") and config.getoption("nbval_sanitize_with") is None:
         config.option.nbval_sanitize_with = str(ROOT / "tests" / "notebooks" / "sanitize.cfg")
+    _fork_servers_of_the_session(config)
+    if config.pluginmanager.hasplugin("nbval") and config.getoption("nbval_current_env"):
+        # nbval builds this environment's kernel spec from ipykernel's, without the kit's
+        # provisioner; the environment's own python3 spec is the same kernel, forked.
+        from course.forking.kernelspec import spec_file, uses_provisioner
+
+        if uses_provisioner(spec_file()):
+            config.option.nbval_current_env = False
+            config.option.nbval_kernel_name = "python3"
+
+
+def _fork_servers_of_the_session(config: pytest.Config) -> None:
+    """The fork servers the tests start live in a folder of this run's own
+    (``KIT_FORK_DIR``, shared with pytest-xdist's workers) and are stopped at the end."""
+    if os.environ.get("KIT_FORK_DIR"):
+        return
+    folder = tempfile.mkdtemp(prefix="kit-fork-")
+    os.environ["KIT_FORK_DIR"] = folder
+    config.add_cleanup(lambda: _stop_fork_servers(Path(folder)))
+
+
+def _stop_fork_servers(folder: Path) -> None:
+    from course.forking.client import stop_server
+
+    for server in folder.iterdir() if folder.is_dir() else ():
+        stop_server(server)
+    os.environ.pop("KIT_FORK_DIR", None)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):

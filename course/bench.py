@@ -56,6 +56,7 @@ from course.bench_report import (
     SPEEDUP_TARGET,
     MiB,
     derive,
+    format_comparison,
     format_report,
     write_json,
 )
@@ -82,7 +83,7 @@ DEFAULT_LESSON = "01_shared_layers"
 DEFAULT_JSON = Path("artifacts") / "bench" / "bench.json"
 #: `make test` runs pytest with two workers (PYTEST_WORKERS).
 NBVAL_COMMAND = ("-m", "pytest", "-n", "2", "solutions", "-q", "-p", "no:cacheprovider")
-PHASES = ("floor", "lessons", "nbval", "class")
+PHASES = ("kernels", "floor", "lessons", "nbval", "class")
 
 
 # --------------------------------------------------------------------- small helpers
@@ -168,6 +169,56 @@ def measure_nbval(root: Path) -> dict[str, Any]:
         "returncode": done.returncode,
         "summary": summary,
     }
+
+
+def measure_kernel_start(repeat: int, work: Path) -> dict[str, Any]:
+    """Kernel start to first idle (the ``kernel_info`` reply), ``repeat`` times each way:
+    started the usual way (``KIT_FORK_KERNELS=0``: a new interpreter imports everything)
+    and forked from the warm parent (its first start, which starts the parent, excluded)."""
+    from jupyter_client.manager import start_new_kernel
+
+    result: dict[str, Any] = {"repeat": repeat}
+    for mode, enabled in (("cold", "0"), ("forked", "1")):
+        runs = []
+        with forking(enabled):
+            for attempt in range(repeat + (enabled == "1")):
+                started = time.perf_counter()
+                km, kc = start_new_kernel(kernel_name="python3", startup_timeout=300, cwd=str(work))
+                seconds = time.perf_counter() - started
+                was_forked = getattr(km.provisioner, "forked", None) is not None
+                kc.execute_interactive("import keras", timeout=300)  # what a lesson's cell 1 needs
+                ready = time.perf_counter() - started
+                kc.stop_channels()
+                km.shutdown_kernel(now=True)
+                if enabled == "1" and attempt == 0:
+                    continue  # the warm parent's own start
+                runs.append({"idle": seconds, "keras": ready, "forked": was_forked})
+        result[mode] = {
+            "seconds": round(statistics.median(r["idle"] for r in runs), 3),
+            "with_keras_seconds": round(statistics.median(r["keras"] for r in runs), 3),
+            "runs": [round(r["idle"], 3) for r in runs],
+            "forked": sum(r["forked"] for r in runs),
+        }
+        _log(
+            f"kernel start ({mode}): {result[mode]['seconds']:.2f} s to idle, "
+            f"{result[mode]['with_keras_seconds']:.2f} s with keras imported "
+            f"({result[mode]['forked']}/{len(runs)} forked)"
+        )
+    return result
+
+
+@contextlib.contextmanager
+def forking(enabled: str) -> Iterator[None]:
+    """Set ``KIT_FORK_KERNELS`` for this process and the graders it starts."""
+    old = os.environ.get("KIT_FORK_KERNELS")
+    os.environ["KIT_FORK_KERNELS"] = enabled
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("KIT_FORK_KERNELS", None)
+        else:
+            os.environ["KIT_FORK_KERNELS"] = old
 
 
 # ------------------------------------------------------------------ synthetic class
@@ -493,7 +544,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--skip",
         action="append",
         default=[],
-        choices=PHASES[1:],
+        choices=[phase for phase in PHASES if phase != "floor"],
         help="leave out a phase (repeatable)",
     )
     parser.add_argument(
@@ -501,6 +552,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="COMMAND",
         help="command line standing for `course grade` (default: this environment's `course "
         "grade`)",
+    )
+    parser.add_argument(
+        "--forking",
+        choices=("both", "on", "off"),
+        default="both",
+        help="kernels forked from a warm parent (on), started the usual way (off), or both, "
+        "old and new side by side (default)",
     )
     parser.add_argument(
         "--json", type=Path, help=f"where to write the JSON report (default: <root>/{DEFAULT_JSON})"
@@ -584,34 +642,85 @@ def run(args: argparse.Namespace) -> int:
             "lesson_seconds": LESSON_LIMIT,
         },
     }
+    modes = {"both": ("0", "1"), "on": ("1",), "off": ("0",)}[args.forking]
     try:
         with _work_dir(args.work_dir) as work:
-            report["floor"] = measure_floor(setup.cells[setup_index].source, args.repeat, work)
-            report["load"]["after floor"] = load_average()
-            if "lessons" not in args.skip:
-                report["lessons"] = [
-                    measure_lesson(lesson, work, timeout) for lesson in all_lessons
-                ]
-                report["load"]["after lessons"] = load_average()
-            if "nbval" not in args.skip:
-                report["nbval"] = measure_nbval(root)
-                report["load"]["after nbval"] = load_average()
-            if "class" not in args.skip:
-                report["class"] = measure_class(
-                    root, class_lessons, args.learners, args.workers, grader, unavailable, work
-                )
-                report["load"]["after class"] = load_average()
+            if "kernels" not in args.skip:
+                report["kernels"] = measure_kernel_start(max(args.repeat, 3), work)
+            runs = {}
+            for enabled in modes:
+                with forking(enabled):
+                    _log(f"--- KIT_FORK_KERNELS={enabled}")
+                    part = {"load": {"start": load_average()}}
+                    _measure_phases(
+                        part,
+                        args,
+                        root,
+                        all_lessons,
+                        class_lessons,
+                        grader,
+                        unavailable,
+                        setup.cells[setup_index].source,
+                        timeout,
+                        work / f"fork-{enabled}",
+                    )
+                    runs[enabled] = part
     except (RuntimeError, FileExistsError) as error:
         print(f"course bench: {error}", file=sys.stderr)
         return 1
+    # The last mode (forked when measured) is the report's own; the other goes under "old".
+    report.update(runs[modes[-1]])
+    report["forking"] = modes[-1] == "1"
+    if len(modes) == 2:
+        report["old"] = {**report, **runs["0"], "forking": False}
+        report["old"].pop("old", None)
+        derive(report["old"])
     derive(report)
     path = write_json(report, args.json or root / DEFAULT_JSON)
+    if "old" in report:
+        print("=== kernels started the usual way (KIT_FORK_KERNELS=0)")
+        print(format_report(report["old"]))
+        print("\n=== kernels forked from a warm parent (KIT_FORK_KERNELS=1)")
     print(format_report(report))
+    print("\n" + format_comparison(report))
     print(f"\nJSON: {path}")
-    broken = (
+    broken = any(_broken(r) for r in (report, report.get("old") or {}))
+    return 1 if broken else 0
+
+
+def _broken(report: dict[str, Any]) -> bool:
+    return (
         any(lesson.get("error") for lesson in report.get("lessons", []))
         or (report.get("nbval") or {}).get("returncode") not in (None, 0)
         or bool((report.get("class") or {}).get("serial", {}).get("failures"))
         or (report.get("class") or {}).get("parallel", {}).get("same_grades") is False
     )
-    return 1 if broken else 0
+
+
+def _measure_phases(
+    report: dict[str, Any],
+    args: argparse.Namespace,
+    root: Path,
+    all_lessons: list[Lesson],
+    class_lessons: list[Lesson],
+    grader: list[str] | None,
+    unavailable: str | None,
+    setup_source: str,
+    timeout: int,
+    work: Path,
+) -> None:
+    """The floor, lessons, nbval and class phases (those not skipped) into ``report``."""
+    work.mkdir(parents=True)
+    report["floor"] = measure_floor(setup_source, args.repeat, work)
+    report["load"]["after floor"] = load_average()
+    if "lessons" not in args.skip:
+        report["lessons"] = [measure_lesson(lesson, work, timeout) for lesson in all_lessons]
+        report["load"]["after lessons"] = load_average()
+    if "nbval" not in args.skip:
+        report["nbval"] = measure_nbval(root)
+        report["load"]["after nbval"] = load_average()
+    if "class" not in args.skip:
+        report["class"] = measure_class(
+            root, class_lessons, args.learners, args.workers, grader, unavailable, work
+        )
+        report["load"]["after class"] = load_average()

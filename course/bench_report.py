@@ -407,3 +407,70 @@ def write_json(report: Mapping[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return path
+
+
+def _figures(report: Mapping[str, Any]) -> dict[str, float | None]:
+    """The figures compared old vs new, from one (derived) report."""
+    klass = report.get("class") or {}
+    serial = klass.get("serial") or {}
+    parallel = klass.get("parallel") or {}
+    notebooks = klass.get("notebooks") or None
+    return {
+        "floor: fresh kernel + setup cell (median)": (report.get("floor") or {}).get("seconds"),
+        "lessons: all lessons, one after another": sum(
+            lesson["wall"] for lesson in report.get("lessons", [])
+        )
+        or None,
+        "nbval: pytest -n 2 solutions": (report.get("nbval") or {}).get("seconds"),
+        "class: serial nbgrader autograde": serial.get("seconds"),
+        "class: serial nbgrader, per notebook": serial.get("seconds") / notebooks
+        if serial.get("seconds") and notebooks
+        else None,
+        "class: course grade": parallel.get("seconds"),
+        "class: course grade, worker-seconds per notebook": parallel.get(
+            "worker_seconds_per_notebook"
+        ),
+    }
+
+
+def format_comparison(report: Mapping[str, Any]) -> str:
+    """Old (kernels started the usual way) and new (forked) side by side, from one run.
+
+    >>> old = {"floor": {"seconds": 4.0}, "forking": False}
+    >>> kernels = {"cold": {"seconds": 0.4, "with_keras_seconds": 3.5},
+    ...            "forked": {"seconds": 0.4, "with_keras_seconds": 0.5}}
+    >>> new = {"floor": {"seconds": 1.0}, "forking": True, "old": old, "kernels": kernels}
+    >>> print(format_comparison(new))
+    Old vs new in one run                         usual start  forked  speedup
+    kernel start to first idle (median)                 0.4 s   0.4 s    1.00x
+    kernel start to `import keras` done (median)        3.5 s   0.5 s    7.00x
+    floor: fresh kernel + setup cell (median)           4.0 s   1.0 s    4.00x
+    """
+    rows = [["Old vs new in one run", "usual start", "forked", "speedup"]]
+    kernels = report.get("kernels") or {}
+    pairs: list[tuple[str, float | None, float | None]] = []
+    if kernels:
+        cold, forked = kernels.get("cold") or {}, kernels.get("forked") or {}
+        pairs.append(
+            ("kernel start to first idle (median)", cold.get("seconds"), forked.get("seconds"))
+        )
+        pairs.append(
+            (
+                "kernel start to `import keras` done (median)",
+                cold.get("with_keras_seconds"),
+                forked.get("with_keras_seconds"),
+            )
+        )
+    new = _figures(report)
+    old = _figures(report.get("old") or {}) if report.get("old") else {}
+    if not old:
+        column = 2 if report.get("forking") else 1
+        old = {name: (value if column == 1 else None) for name, value in new.items()}
+        new = {name: (value if column == 2 else None) for name, value in new.items()}
+    pairs += [(name, old.get(name), new.get(name)) for name in new]
+    for name, before, after in pairs:
+        if before is None and after is None:
+            continue
+        speedup = before / after if before and after else None
+        rows.append([name, _s(before), _s(after), _x(speedup)])
+    return "\n".join(_columns(rows, [False, True, True, True]))

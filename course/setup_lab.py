@@ -39,6 +39,9 @@ The role is recorded in the config folder (``course_role.json``), and a later
 ``course setup-lab`` without ``--role`` (which ``make venv``, ``make lab`` and
 ``course lab`` run) keeps it: a hub environment is never switched back to ``local``.
 
+It also makes the environment's ``python3`` kernel spec start kernels forked from a warm
+parent (:mod:`course.forking.kernelspec`, docs/fast-kernels.md).
+
 Example::
 
     $ course setup-lab
@@ -288,6 +291,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from jupyter_core.paths import jupyter_config_dir
 
+    from course.forking import kernelspec
+
     role = args.role
     if args.config_dir:
         config_dir = args.config_dir
@@ -299,6 +304,8 @@ def run(args: argparse.Namespace) -> int:
         print("course setup-lab: --course-dir goes with --role grader", file=sys.stderr)
         return 2
     changes = configure(config_dir, role)
+    if not args.config_dir:  # the environment's own setup: its kernels start forked
+        changes += kernelspec.install(sys.prefix)
     if args.course_dir and write_course_root(config_dir, args.course_dir.resolve()):
         changes.append(f"nbgrader course folder: {args.course_dir.resolve()}")
     role = recorded_role(config_dir) or DEFAULT_ROLE

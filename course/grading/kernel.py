@@ -58,6 +58,7 @@ import psutil
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
 
+from course.forking.protocol import ENABLE_VAR
 from course.grading.contain import Containment
 from course.grading.execute import RestartingExecute
 from course.grading.sandbox import Rules
@@ -145,11 +146,16 @@ def _processes(pids: Iterable[int]) -> list[psutil.Process]:
     return found
 
 
-def _resident(processes: list[psutil.Process]) -> int:
+def _resident(processes: list[psutil.Process], forked: int | None = None) -> int:
+    """Resident memory of ``processes``; for ``forked``, a kernel forked from the warm
+    parent (course.forking), only the memory it does not share with the parent (USS)."""
     total = 0
     for process in processes:
         with contextlib.suppress(psutil.Error):
-            total += process.memory_info().rss
+            if process.pid == forked:
+                total += process.memory_full_info().uss
+            else:
+                total += process.memory_info().rss
     return total
 
 
@@ -206,6 +212,10 @@ class GradingKernel:
         env.update(self.containment.environment())
         env.update(self.settings.shared_env)
         env.update(HOME=str(home), TMPDIR=str(tmp), TEMP=str(tmp), TMP=str(tmp))
+        if not self.plan.preload and not self.plan.env:
+            # A fresh kernel (the notebook sets variables before its imports): started the
+            # usual way, not forked from a parent that has imported everything already.
+            env[ENABLE_VAR] = "0"
         return env
 
     def sandbox_rules(self) -> Rules:
@@ -298,7 +308,8 @@ class GradingKernel:
             processes = _processes(self.containment.pids(self.pid))
             if not processes:
                 return
-            used = _resident(processes)
+            forked = getattr(getattr(self.client.km, "provisioner", None), "forked", None)
+            used = _resident(processes, self.pid if forked is not None else None)
             if used > limit:
                 self.stop_reason = (
                     f"it used more than {format_bytes(self.settings.memory_limit)} of memory "

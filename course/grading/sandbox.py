@@ -229,7 +229,8 @@ def course_rules(
     also_visible: Iterable[Path] = (),
 ) -> Rules:
     """The rules for a kernel grading notebooks of ``course_dir``: no network; hide the
-    course folder, the grader's Jupyter runtime folder (connection files) and ``also_hide``
+    course folder, the grader's Jupyter runtime folder (connection files), the fork servers'
+    folder (:mod:`course.forking`) and ``also_hide``
     (the exchange, a gradebook kept elsewhere); keep the Python
     environment readable, the packages of ``modules`` (what the notebooks import) and
     ``also_visible`` (e.g. a shared read-only cache inside the course).
@@ -245,11 +246,14 @@ def course_rules(
     from jupyter_core.paths import jupyter_runtime_dir
 
     from course.config import find_root
+    from course.forking.protocol import base_folder as fork_servers_folder
 
     # The grader's Jupyter runtime folder holds connection files (ports and keys) of kernels.
+    # The fork servers' folder holds the token that asks them for an unsandboxed kernel.
     hide = [
         Path(course_dir).resolve(),
         Path(jupyter_runtime_dir()).resolve(),
+        fork_servers_folder().resolve(),
         *(Path(p).resolve() for p in also_hide),
     ]
     visible = [
@@ -359,10 +363,18 @@ def become_subreaper() -> None:
         raise SandboxError(errno, f"PR_SET_CHILD_SUBREAPER: {os.strerror(errno)}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m course.grading.sandbox [--cgroup P] [--subreaper] [--no-landlock] [--hide P]
-    [--visible P] [--writable P] [--deny-network] [--allow-bind PORT] -- COMMAND ...``:
-    contain and restrict this process, then replace it with COMMAND."""
+@dataclass(frozen=True)
+class Launch:
+    """What ``python -m course.grading.sandbox`` was asked to do: the containment and Landlock rules
+    to apply to itself, then the ``command`` to become."""
+
+    command: tuple[str, ...]
+    rules: Rules | None = None
+    cgroup: Path | None = None
+    subreaper: bool = False
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m course.grading.sandbox", description=main.__doc__
     )
@@ -399,29 +411,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="contain only, no Landlock rules",
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_launch(argv: Sequence[str]) -> Launch:
+    """The :class:`Launch` that the options of ``python -m course.grading.sandbox`` ask for (raises
+    SystemExit, with a message, on bad options or no command).
+
+    >>> launch = parse_launch(["--subreaper", "--hide", "/c", "--", "python", "-V"])
+    >>> launch.command, launch.subreaper, launch.rules.hide
+    (('python', '-V'), True, (PosixPath('/c'),))
+    """
+    parser = _parser()
+    args = parser.parse_args(list(argv))
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given (put it after --)")
+    rules = None
+    if args.landlock:
+        rules = Rules(
+            tuple(args.hide),
+            tuple(args.visible),
+            tuple(args.writable),
+            args.deny_network,
+            tuple(args.allow_bind),
+        )
+    return Launch(tuple(command), rules, args.cgroup, args.subreaper)
+
+
+def apply(launch: Launch) -> None:
+    """Contain and restrict this process as ``launch`` says (cgroup first, then the child
+    subreaper, then Landlock), for good; what it does next is up to the caller (``main``
+    execs the command, :mod:`course.forking` runs a kernel in-process). Raises OSError."""
+    if launch.cgroup is not None:
+        join_cgroup(launch.cgroup)
+    if launch.subreaper:
+        become_subreaper()
+    if launch.rules is not None:
+        restrict(launch.rules)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m course.grading.sandbox [--cgroup P] [--subreaper] [--no-landlock] [--hide P]
+    [--visible P] [--writable P] [--deny-network] [--allow-bind PORT] -- COMMAND ...``:
+    contain and restrict this process, then replace it with COMMAND."""
+    launch = parse_launch(sys.argv[1:] if argv is None else argv)
     try:
-        if args.cgroup is not None:
-            join_cgroup(args.cgroup)
-        if args.subreaper:
-            become_subreaper()
-        if args.landlock:
-            restrict(
-                Rules(
-                    tuple(args.hide),
-                    tuple(args.visible),
-                    tuple(args.writable),
-                    args.deny_network,
-                    tuple(args.allow_bind),
-                )
-            )
+        apply(launch)
     except OSError as error:
         print(f"course.grading.sandbox: {error}", file=sys.stderr)
         return 126
-    os.execvp(command[0], command)
+    os.execvp(launch.command[0], launch.command)
     return 127  # not reached
 
 

@@ -188,7 +188,11 @@ def warm_kernel_fits(nb: NotebookNode, plan: WarmKernelPlan) -> bool:
 _WARMUP = """
 def _warm_up(limits, env, modules):
     import importlib, os, resource, sys
+    # A kernel forked from the warm parent starts with the parent's imports in its data
+    # memory (course.forking.child): the limit counts what the notebook adds.
+    inherited = getattr(sys.modules.get("course.forking.child"), "inherited_data", 0)
     for name, value in limits:
+        value += inherited if name == "RLIMIT_DATA" else 0
         resource.setrlimit(getattr(resource, name), (value, value))
     os.environ.update(env)
     failed = []

@@ -84,10 +84,13 @@ def test_course_rules_hide_the_course_and_the_course_a_package_comes_from(tmp_pa
     rules = course_rules(tmp_path, ["helpers.checks", "numpy", "os", "no_such_module_xyz"])
     from jupyter_core.paths import jupyter_runtime_dir
 
+    from course.forking.protocol import base_folder
+
     runtime = Path(jupyter_runtime_dir()).resolve()
     assert rules.hide == (
         tmp_path.resolve(),
         runtime,
+        base_folder().resolve(),  # the fork servers' token
         REPO,
     )  # helpers is installed from this repository
     assert REPO / "helpers" in rules.visible

@@ -1,0 +1,205 @@
+"""Where a fork server lives, which one a kernel needs, and how to talk to it.
+
+**Place.** Every fork server of a user lives below one private folder (mode 0700, owned by
+the user): ``$KIT_FORK_DIR`` if set (tests use their own), else
+``$XDG_RUNTIME_DIR/course-forking``, else ``/tmp/course-forking-<uid>``. ``course grade``'s
+sandbox hides that folder from the kernels it grades (:func:`course.grading.sandbox.course_rules`).
+
+**Which server.** A warm parent has imported the heavy modules with *its* environment, so a
+kernel may be forked from it only when the settings that change what those imports do are
+the same: the Python executable and :func:`import_settings` (``KERAS_BACKEND``,
+``PYTHONPATH``, ``TF_*``, ... and the Keras and matplotlib config files). :func:`server_key`
+hashes them; each key gets a folder of its own (:func:`server_folder`) holding ``socket``
+(the server's UNIX socket), ``token`` (the secret a request must carry), ``lock`` (held by
+the running server) and ``server.log``.
+
+**Messages.** Length-prefixed JSON (4 bytes, big-endian) on a UNIX stream socket; the
+request carries the kernel's stdin, stdout and stderr as file descriptors (SCM_RIGHTS).
+One connection per kernel: request, then the server answers ``{"pid": N}`` (or
+``{"error": "..."}``) and later ``{"exit": code}`` when the kernel has exited.
+
+Example::
+
+    >>> key = server_key("/venv/bin/python", {"KERAS_BACKEND": "jax", "HOME": "/nowhere"})
+    >>> key == server_key("/venv/bin/python", {"KERAS_BACKEND": "jax", "HOME": "/elsewhere"})
+    True
+    >>> key == server_key("/venv/bin/python", {"KERAS_BACKEND": "tensorflow"})
+    False
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import stat
+import struct
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+#: Environment variable: ``0`` starts every kernel the usual way (no fork server).
+ENABLE_VAR = "KIT_FORK_KERNELS"
+#: Environment variable: the private folder of the fork servers (default: see module doc).
+DIR_VAR = "KIT_FORK_DIR"
+#: Environment variable: seconds a server without kernels waits before it exits.
+IDLE_VAR = "KIT_FORK_IDLE"
+DEFAULT_IDLE = 600.0
+
+#: Variables that change what importing the warm modules does (exact names and prefixes).
+#: (Not ``MPLCONFIGDIR``: ``course grade`` gives each run its own, holding only a font cache;
+#: the ``matplotlibrc`` read there is compared by content, :func:`import_settings`.)
+IMPORT_VARS = (
+    "KERAS_BACKEND",
+    "KERAS_HOME",
+    "MPLBACKEND",
+    "CUDA_VISIBLE_DEVICES",
+    "XLA_FLAGS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "LD_LIBRARY_PATH",
+    "LD_PRELOAD",
+    "VIRTUAL_ENV",
+)
+IMPORT_PREFIXES = ("PYTHON", "TF_", "JAX_", "KIT_FORK_")
+
+_HEADER = struct.Struct(">I")
+MAX_MESSAGE = 16 * 2**20
+
+
+def enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether kernels may be forked (``KIT_FORK_KERNELS`` is not 0/false/no/off).
+
+    >>> enabled({}), enabled({"KIT_FORK_KERNELS": "0"})
+    (True, False)
+    """
+    value = (os.environ if environ is None else environ).get(ENABLE_VAR, "1")
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _config_file(env: Mapping[str, str], folder_var: str, default: str, name: str) -> str:
+    """The contents of a config file an import reads (empty if there is none)."""
+    folder = env.get(folder_var) or os.path.join(env.get("HOME", "/nonexistent"), default)
+    try:
+        return Path(folder, name).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def import_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of a kernel's environment that changes what the warm imports do, plus
+    the Keras config (``keras.json``) and matplotlib config (``matplotlibrc``) it would read.
+
+    >>> import_settings({"HOME": "/nowhere", "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    {'KERAS_BACKEND': 'jax', 'TF_CPP_MIN_LOG_LEVEL': '3', 'keras.json': '', 'matplotlibrc': ''}
+    """
+    settings = {
+        name: value
+        for name, value in sorted(env.items())
+        if name in IMPORT_VARS or name.startswith(IMPORT_PREFIXES)
+    }
+    settings["keras.json"] = _config_file(env, "KERAS_HOME", ".keras", "keras.json")
+    settings["matplotlibrc"] = _config_file(
+        env, "MPLCONFIGDIR", ".config/matplotlib", "matplotlibrc"
+    )
+    return settings
+
+
+def server_key(python: str, env: Mapping[str, str]) -> str:
+    """A short name for the server that may fork kernels of ``python`` with ``env``."""
+    data = json.dumps([os.path.abspath(python), import_settings(env)], sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def base_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's private folder of fork servers (not created here).
+
+    >>> str(base_folder({"KIT_FORK_DIR": "/tmp/mine"}))
+    '/tmp/mine'
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get(DIR_VAR):
+        return Path(environ[DIR_VAR])
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / "course-forking"
+    return Path(tempfile.gettempdir()) / f"course-forking-{os.getuid()}"
+
+
+class UnsafeFolder(OSError):
+    """The private folder exists but is not private (another owner, or readable by others)."""
+
+
+def private_folder(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700 if needed; raise UnsafeFolder if it is
+    not a folder owned by this user that nobody else may enter.
+
+    >>> folder = private_folder(Path(tempfile.mkdtemp()) / "servers")
+    >>> oct(folder.stat().st_mode & 0o777)
+    '0o700'
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise UnsafeFolder(f"{path} is not a private folder of user {os.getuid()}")
+    return path
+
+
+def server_folder(key: str, environ: Mapping[str, str] | None = None) -> Path:
+    """The private folder of the server ``key`` (created, checked)."""
+    return private_folder(private_folder(base_folder(environ)) / key)
+
+
+def token_hash(token: bytes | bytearray) -> str:
+    """What the server keeps of its token (it never keeps the token itself).
+
+    >>> token_hash(b"x" * 64)[:12]
+    '7ce100971f64'
+    """
+    return hashlib.sha256(token).hexdigest()
+
+
+def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+    """Send one message (and file descriptors with it)."""
+    data = json.dumps(message).encode()
+    payload = _HEADER.pack(len(data)) + data
+    if fds:
+        sent = socket.send_fds(sock, [payload], fds)
+        payload = payload[sent:]
+    if payload:
+        sock.sendall(payload)
+
+
+class Closed(ConnectionError):
+    """The other side closed the connection."""
+
+
+def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any], list[int]]:
+    """Receive one message and the file descriptors sent with it (raises Closed at EOF,
+    ValueError on a malformed message)."""
+    buffer = b""
+    fds: list[int] = []
+    need = _HEADER.size
+    while len(buffer) < need:
+        if max_fds and not fds:
+            chunk, got, _flags, _addr = socket.recv_fds(sock, need - len(buffer), max_fds)
+            fds.extend(got)
+        else:
+            chunk = sock.recv(need - len(buffer))
+        if not chunk:
+            for fd in fds:
+                os.close(fd)
+            raise Closed("connection closed")
+        buffer += chunk
+        if len(buffer) == _HEADER.size and need == _HEADER.size:
+            (length,) = _HEADER.unpack(buffer)
+            if length > MAX_MESSAGE:
+                raise ValueError("message too long")
+            need += length
+    message = json.loads(buffer[_HEADER.size :])
+    if not isinstance(message, dict):
+        raise ValueError("not a message")
+    return message, fds

@@ -1,0 +1,295 @@
+"""Kernels forked from a warm parent (course.forking): really forked, isolated from each
+other, restartable, protected from sandboxed kernels, and started the usual way when the
+parent cannot be used. The kernels start through the environment's ``python3`` kernel spec,
+as JupyterLab, nbgrader and nbval start theirs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_client.manager import KernelManager, start_new_kernel
+
+from course.forking import client, protocol
+from course.forking import provisioner as provisioning
+from course.forking.kernelspec import spec_file, uses_provisioner
+from course.grading.kernel import SandboxedKernelManager
+from course.grading.sandbox import Rules, landlock_abi
+
+pytestmark = pytest.mark.skipif(
+    not uses_provisioner(spec_file()),
+    reason="this environment's python3 kernel spec does not use the forking provisioner "
+    "(run `course setup-lab`)",
+)
+
+
+def run(kc, code: str) -> str:
+    """Execute ``code`` in the kernel; its printed output (errors raise AssertionError)."""
+    out: list[str] = []
+
+    def hook(msg: dict) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append("\n".join(msg["content"]["traceback"]))
+
+    reply = kc.execute_interactive(code, output_hook=hook, timeout=120)
+    assert reply["content"]["status"] == "ok", "".join(out)
+    return "".join(out)
+
+
+@pytest.fixture
+def kernels() -> Iterator[list]:
+    """Start kernels with ``kernels.append(start_new_kernel(...))``; all are shut down."""
+    started: list = []
+    yield started
+    for km, kc in started:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def start(kernels: list, **kwargs) -> tuple[KernelManager, object]:
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=180, **kwargs)
+    kernels.append((km, kc))
+    return km, kc
+
+
+def fork_folder(km: KernelManager) -> Path:
+    """The folder of the server that forked ``km``'s kernel."""
+    (folder,) = [f for f in protocol.base_folder().iterdir() if client.server_pid(f) == _parent(km)]
+    return folder
+
+
+def _parent(km: KernelManager) -> int:
+    with open(f"/proc/{km.provisioner.pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+LOOK = (
+    "import sys, os, json; print(json.dumps([sys.path, os.getcwd(), sys.argv[0], "
+    "os.environ.get('JPY_PARENT_PID'), os.environ.get('KIT_TEST_VAR'), oct(os.umask(0o22))]))"
+)
+
+
+def test_kernels_are_forked_by_the_warm_parent(
+    kernels: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {**os.environ, "KIT_TEST_VAR": "only in this kernel"}
+    km, kc = start(kernels, cwd=str(tmp_path), env=env)
+    assert isinstance(km.provisioner, provisioning.ForkingProvisioner)
+    assert km.provisioner.forked is not None, km.provisioner.fallback_reason
+    pid, parent = json.loads(
+        run(kc, "import os, json; print(json.dumps([os.getpid(), os.getppid()]))")
+    )
+    assert pid == km.provisioner.pid
+    server = client.server_pid(fork_folder(km))
+    assert parent == server != os.getpid()
+    # What the kernel sees is what a kernel started the usual way sees.
+    forked = json.loads(run(kc, LOOK))
+    monkeypatch.setenv(protocol.ENABLE_VAR, "0")
+    km_usual, kc_usual = start(kernels, cwd=str(tmp_path), env=env)
+    assert km_usual.provisioner.forked is None
+    usual = json.loads(run(kc_usual, LOOK))
+    assert forked == usual
+    assert forked[1] == str(tmp_path) and forked[4] == "only in this kernel"
+
+
+def test_a_kernel_changes_nothing_for_the_next(kernels: list) -> None:
+    """Notebook A changes module globals and monkeypatches Keras; notebook B, forked from
+    the same parent after A, sees none of it, and draws other random numbers."""
+    km_a, kc_a = start(kernels)
+    draws_a = run(kc_a, "import numpy as np, random; print(np.random.rand(), random.random())")
+    run(
+        kc_a,
+        "import helpers, keras, numpy as np\n"
+        "helpers.some_attr = 1\n"
+        "keras.layers.Dense = None\n"
+        "np.random.seed(0)\n"
+        "import sklearn.datasets; sklearn.datasets.load_digits = None",
+    )
+    km_b, kc_b = start(kernels)
+    assert _parent(km_a) == _parent(km_b)
+    seen = run(
+        kc_b,
+        "import helpers, keras, sklearn.datasets, numpy as np, random\n"
+        "print(hasattr(helpers, 'some_attr'), keras.layers.Dense is None,\n"
+        "      sklearn.datasets.load_digits is None)\n"
+        "print(np.random.rand(), random.random())",
+    )
+    flags, draws_b = seen.splitlines()
+    assert flags == "False False False"
+    assert draws_b != draws_a
+    assert draws_b.split()[0] != str(__import__("numpy").random.RandomState(0).rand())
+
+
+def test_output_goes_where_the_caller_asked(kernels: list, tmp_path: Path) -> None:
+    log = tmp_path / "kernel-output.txt"
+    with open(log, "wb") as out:
+        km, kc = start(kernels, stdout=out, stderr=out)
+    assert km.provisioner.forked is not None, km.provisioner.fallback_reason
+    run(kc, "import os; os.write(2, b'straight to fd 2\\n'); os.write(1, b'and fd 1\\n')")
+    text = log.read_text()
+    assert "straight to fd 2" in text and "and fd 1" in text
+
+
+def test_restart_and_kill_are_fast_and_report_the_exit(kernels: list) -> None:
+    km, kc = start(kernels)
+    first = km.provisioner.pid
+    run(kc, "x = 1")
+    km.restart_kernel(now=True)
+    kc.wait_for_ready(timeout=60)
+    assert km.provisioner.forked is not None and km.provisioner.pid != first
+    assert run(kc, "print('x' in dir())").strip() == "False"
+    os.kill(km.provisioner.pid, signal.SIGKILL)
+    # The server, its real parent, reports how it ended; the manager sees it as usual.
+    assert asyncio.run(km.provisioner.wait()) == -signal.SIGKILL
+    assert not km.is_alive()
+
+
+def test_forking_can_be_switched_off(
+    kernels: list, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(protocol.ENABLE_VAR, "0")
+    km, kc = start(kernels)
+    assert km.provisioner.forked is None
+    assert km.provisioner.process is not None  # a child of this process, as usual
+    assert run(kc, "import os; print(os.getppid())").strip() == str(os.getpid())
+    assert "usual way" not in caplog.text
+
+
+@pytest.fixture
+def own_servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fork-server folder of this test's own (its servers are stopped afterwards)."""
+    folder = Path(tempfile.mkdtemp(prefix="kit-fork-test-"))
+    monkeypatch.setenv(protocol.DIR_VAR, str(folder))
+    monkeypatch.setattr(provisioning, "_warned", False)
+    yield folder
+    for server in folder.iterdir():
+        client.stop_server(server)
+
+
+def test_a_dead_parent_means_the_usual_start_once_said(
+    kernels: list, own_servers: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    km, kc = start(kernels)
+    folder = fork_folder(km)
+    server = client.server_pid(folder)
+    os.kill(server, signal.SIGKILL)
+    client._started[folder].wait(10)  # this process started it: gone when reaped
+    caplog.set_level(logging.WARNING, "course.forking")
+    km2, kc2 = start(kernels)
+    assert km2.provisioner.forked is None
+    assert "died" in km2.provisioner.fallback_reason
+    assert run(kc2, "print(6 * 7)").strip() == "42"
+    # The next kernel gets a new parent; the warning is not repeated.
+    km3, kc3 = start(kernels)
+    assert km3.provisioner.forked is not None
+    assert client.server_pid(folder) not in (None, server)
+    warnings = [r for r in caplog.records if "usual way" in r.getMessage()]
+    assert len(warnings) == 1, caplog.text
+
+
+@pytest.mark.skipif(landlock_abi() < 1, reason="Landlock is not available here")
+def test_a_sandboxed_kernel_cannot_ask_for_an_unsandboxed_one(
+    kernels: list, tmp_path: Path
+) -> None:
+    """course grade's sandbox hides the servers' folder: the kernel cannot read the token,
+    and a request without it is refused, though the socket itself can be reached."""
+    km = SandboxedKernelManager(kernel_name="python3")  # what course grade starts
+    km.rules = Rules(hide=(protocol.base_folder(),), writable=(tmp_path,))
+    asyncio.run(km.start_kernel(cwd=str(tmp_path)))
+    kc = BlockingKernelClient()
+    kc.load_connection_info(km.get_connection_info())
+    kc.start_channels()
+    kc.wait_for_ready(timeout=180)
+    assert km.provisioner.forked is not None, km.provisioner.fallback_reason
+    folder = fork_folder(km)
+    code = f"""
+import socket, os, json, struct
+folder = {str(folder)!r}
+try:
+    open(os.path.join(folder, "token")).read()
+    print("token read")
+except OSError as error:
+    print("token unreadable", type(error).__name__)
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(os.path.join(folder, "socket"))
+request = json.dumps({{"token": "guess", "argv": ["python", "-m", "ipykernel_launcher"],
+                      "env": {{}}, "cwd": "/", "umask": 0}}).encode()
+socket.send_fds(sock, [struct.pack(">I", len(request)) + request], [0, 1, 2])
+answer = sock.recv(65536)
+print(answer[4:].decode())
+"""
+    try:
+        lines = run(kc, code).splitlines()
+    finally:
+        kc.stop_channels()
+        asyncio.run(km.shutdown_kernel(now=True))
+    assert lines[0] == "token unreadable PermissionError"
+    assert json.loads(lines[1]) == {"error": "refused: wrong token"}
+
+
+async def _execute(kc, code: str) -> str:
+    msg_id = kc.execute(code)
+    out: list[str] = []
+    while True:
+        msg = await kc.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append(msg["content"]["ename"] + "\n")
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(out)
+
+
+def test_course_grade_kernels_are_forked_sandboxed_and_limited(tmp_path: Path) -> None:
+    """A grading kernel as ``course grade`` starts it (sandboxed where Landlock exists,
+    contained, 400 MiB memory limit) is forked, and its limits hold."""
+    from traitlets.config import Config
+
+    from course.config import find_root
+    from course.grading.kernel import GradingKernel
+    from course.grading.sandbox import course_rules
+    from course.grading.settings import KernelSettings
+    from course.grading.warmup import WarmKernelPlan
+
+    root = find_root(Path(__file__).parent)
+    sandbox = course_rules(root, ["helpers"]) if landlock_abi() >= 1 else None
+    settings = KernelSettings(
+        config=Config(), memory_limit=400 * 2**20, scratch_root=tmp_path, sandbox=sandbox
+    )
+
+    async def scenario() -> tuple[object, int, str]:
+        kernel = await GradingKernel.start(
+            WarmKernelPlan("python3", "lesson", preload=("numpy",)), settings
+        )
+        try:
+            forked = kernel.client.km.provisioner.forked
+            code = (
+                "import os\n"
+                "print(os.getppid())\n"
+                f"try:\n    open({str(root / 'nbgrader_config.py')!r}).read(); print('read')\n"
+                "except OSError as error: print(type(error).__name__)\n"
+                "block = bytearray(600 * 2**20)\n"
+            )
+            return forked, kernel.pid, await _execute(kernel.client.kc, code)
+        finally:
+            await kernel.shutdown()
+
+    forked, pid, out = asyncio.run(scenario())
+    assert forked is not None and forked.pid == pid
+    parent, readable, allocation = out.splitlines()
+    assert int(parent) != os.getpid()
+    assert any(client.server_pid(f) == int(parent) for f in protocol.base_folder().iterdir())
+    assert readable == ("PermissionError" if sandbox else "read")
+    assert allocation == "MemoryError"
