@@ -12,7 +12,7 @@ import sys
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": (
-        "course.bench",
+        "course.bench.cli",
         "measure the floor, each lesson, nbval and grading a class (serial vs course grade)",
     ),
     "build": (

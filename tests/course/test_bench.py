@@ -1,4 +1,4 @@
-"""course bench (course/bench.py, bench_report.py, notebook_timing.py): the parts that
+"""course bench (course/bench/, bench_report.py, notebook_timing.py): the parts that
 need no TensorFlow and no timing (ratios, targets, the table and JSON, the synthetic
 class), plus tiny notebook runs that check the cell timings and the memory sampler
 measure something real."""
@@ -13,10 +13,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import course.bench
-import course.bench_report
+import course.bench.classroom
+import course.bench.notebook_timing
+import course.bench.phases
+import course.bench.report
 import course.cli
-import course.notebook_timing
 from course.bench import (
     class_layout,
     grade_differences,
@@ -24,23 +25,31 @@ from course.bench import (
     learner_ids,
     left_out_reason,
 )
-from course.bench_report import GiB, MiB, derive, format_report, ratio, write_json
+from course.bench.notebook_timing import cell_times, own_compute, run_notebook
+from course.bench.report import GiB, MiB, derive, format_report, ratio, write_json
 from course.corpus import Submission, full_marks, lesson_corpus, no_marks
 from course.lessons import find_lessons
-from course.notebook_timing import cell_times, own_compute, run_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_COURSE = Path(__file__).resolve().parents[1] / "pipeline" / "fixtures" / "course"
 
 
-@pytest.mark.parametrize("module", [course.bench, course.bench_report, course.notebook_timing])
+BENCH_MODULES = [
+    course.bench.phases,
+    course.bench.classroom,
+    course.bench.report,
+    course.bench.notebook_timing,
+]
+
+
+@pytest.mark.parametrize("module", BENCH_MODULES, ids=lambda m: m.__name__)
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 
 
 def test_bench_is_a_course_subcommand():
-    assert course.cli.SUBCOMMANDS["bench"][0] == "course.bench"
+    assert course.cli.SUBCOMMANDS["bench"][0] == "course.bench.cli"
 
 
 def test_ratio():

@@ -1,0 +1,171 @@
+"""The phases of ``course bench`` that time one thing: the floor (a fresh kernel that runs only
+the setup cell), each lesson, the nbval suite and kernel start, usual and forked.
+
+Example::
+
+    >>> cores() >= 1
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from course.bench.notebook_timing import (
+    run_notebook,
+)
+from course.bench.report import (
+    CELL_LIMIT,
+    MiB,
+)
+from course.build import IGNORED
+from course.config import (
+    tool_environment,
+)
+from course.lessons import Lesson
+
+#: `make test` runs pytest with two workers (PYTEST_WORKERS).
+NBVAL_COMMAND = ("-m", "pytest", "-n", "2", "solutions", "-q", "-p", "no:cacheprovider")
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded ([] where the OS has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return []
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def measure_floor(setup_source: str, repeat: int, work: Path) -> dict[str, Any]:
+    """A fresh kernel running only ``setup_source``, ``repeat`` times: median wall."""
+    runs = []
+    for _ in range(repeat):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup_source)])
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        run = run_notebook(nb, work)
+        if run["error"]:
+            raise RuntimeError(f"the setup cell failed in a fresh kernel: {run['error']}")
+        runs.append(run)
+        progress(
+            f"floor: {run['wall']:.2f} s (setup cell {run['setup']:.2f} s, peak "
+            f"{run['peak_bytes'] / MiB:.0f} MiB)"
+        )
+    return {
+        "seconds": round(statistics.median(r["wall"] for r in runs), 3),
+        "runs": [r["wall"] for r in runs],
+        "setup_cell_seconds": round(statistics.median(r["setup"] for r in runs), 3),
+        "peak_bytes": max(r["peak_bytes"] for r in runs),
+        "repeat": repeat,
+        "source": setup_source,
+    }
+
+
+def measure_lesson(lesson: Lesson, work: Path, timeout: int) -> dict[str, Any]:
+    """Execute a copy of the lesson folder (solutions/) with nbclient."""
+    folder = work / "lessons" / lesson.name
+    shutil.copytree(lesson.source_dir, folder, ignore=IGNORED)
+    nb = nbformat.read(folder / f"{lesson.name}.ipynb", as_version=4)
+    run = run_notebook(nb, folder, timeout)
+    slow = [t for t in run["cells"] if not t["setup"] and t["seconds"] >= CELL_LIMIT]
+    progress(
+        f"{lesson.name}: wall {run['wall']:.1f} s, compute {run['compute']:.1f} s, peak "
+        f"{run['peak_bytes'] / MiB:.0f} MiB" + (f", FAILED: {run['error']}" if run["error"] else "")
+    )
+    return {"name": lesson.name, **run, "slow_cells": slow}
+
+
+def measure_nbval(root: Path) -> dict[str, Any]:
+    """``pytest -n 2 solutions`` in ``root`` (its conftest.py and sanitize file apply)."""
+    command = [sys.executable, *NBVAL_COMMAND]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=root, env=tool_environment(), capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    summary = lines[-1].strip("= ") if lines else done.stderr.strip()[-300:]
+    progress(f"nbval: {seconds:.1f} s, exit {done.returncode}: {summary}")
+    return {
+        "command": "python " + " ".join(NBVAL_COMMAND),
+        "seconds": round(seconds, 3),
+        "returncode": done.returncode,
+        "summary": summary,
+    }
+
+
+def measure_kernel_start(repeat: int, work: Path) -> dict[str, Any]:
+    """Kernel start to first idle (the ``kernel_info`` reply), ``repeat`` times each way:
+    started the usual way (``KIT_FORK_KERNELS=0``: a new interpreter imports everything)
+    and forked from the warm parent (its first start, which starts the parent, excluded)."""
+    from jupyter_client.manager import start_new_kernel
+
+    result: dict[str, Any] = {"repeat": repeat}
+    for mode, enabled in (("cold", "0"), ("forked", "1")):
+        runs = []
+        with forking(enabled):
+            for attempt in range(repeat + (enabled == "1")):
+                started = time.perf_counter()
+                km, kc = start_new_kernel(kernel_name="python3", startup_timeout=300, cwd=str(work))
+                seconds = time.perf_counter() - started
+                was_forked = getattr(km.provisioner, "forked", None) is not None
+                kc.execute_interactive("import keras", timeout=300)  # what a lesson's cell 1 needs
+                ready = time.perf_counter() - started
+                kc.stop_channels()
+                km.shutdown_kernel(now=True)
+                if enabled == "1" and attempt == 0:
+                    continue  # the warm parent's own start
+                runs.append({"idle": seconds, "keras": ready, "forked": was_forked})
+        result[mode] = {
+            "seconds": round(statistics.median(r["idle"] for r in runs), 3),
+            "with_keras_seconds": round(statistics.median(r["keras"] for r in runs), 3),
+            "runs": [round(r["idle"], 3) for r in runs],
+            "forked": sum(r["forked"] for r in runs),
+        }
+        progress(
+            f"kernel start ({mode}): {result[mode]['seconds']:.2f} s to idle, "
+            f"{result[mode]['with_keras_seconds']:.2f} s with keras imported "
+            f"({result[mode]['forked']}/{len(runs)} forked)"
+        )
+    return result
+
+
+@contextlib.contextmanager
+def forking(enabled: str) -> Iterator[None]:
+    """Set ``KIT_FORK_KERNELS`` for this process and the graders it starts."""
+    old = os.environ.get("KIT_FORK_KERNELS")
+    os.environ["KIT_FORK_KERNELS"] = enabled
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("KIT_FORK_KERNELS", None)
+        else:
+            os.environ["KIT_FORK_KERNELS"] = old
