@@ -46,6 +46,8 @@ def _fork_servers_of_the_session(config: pytest.Config) -> None:
         return
     folder = tempfile.mkdtemp(prefix="kit-fork-")
     os.environ["KIT_FORK_DIR"] = folder
+    # They live as long as this run, not as the nbgrader command that happened to start one.
+    os.environ["KIT_FORK_OWNER"] = str(os.getpid())
     config.add_cleanup(lambda: _stop_fork_servers(Path(folder)))
 
 
@@ -55,6 +57,7 @@ def _stop_fork_servers(folder: Path) -> None:
     for server in folder.iterdir() if folder.is_dir() else ():
         stop_server(server)
     os.environ.pop("KIT_FORK_DIR", None)
+    os.environ.pop("KIT_FORK_OWNER", None)
     shutil.rmtree(folder, ignore_errors=True)
 
 

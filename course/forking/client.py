@@ -86,6 +86,17 @@ def _token(folder: Path) -> str:
     return (folder / "token").read_text().strip()
 
 
+def server_owner() -> str:
+    """The pid whose end lets a new server exit once it has no kernels: ``KIT_FORK_OWNER``,
+    else this process (a Jupyter server, ``nbgrader``, ``course grade``).
+
+    >>> server_owner() == os.environ.get(protocol.OWNER_VAR, str(os.getpid()))
+    True
+    """
+    owner = os.environ.get(protocol.OWNER_VAR, "")
+    return owner if owner.isdigit() else str(os.getpid())
+
+
 def start_server(folder: Path, python: str, kernel_env: Mapping[str, str]) -> None:
     """Start a server for ``folder`` in the background (it exits by itself if one runs)."""
     old = _started.pop(folder, None)
@@ -93,7 +104,7 @@ def start_server(folder: Path, python: str, kernel_env: Mapping[str, str]) -> No
         old.poll()
     with open(folder / "server.log", "ab") as log:
         _started[folder] = subprocess.Popen(
-            [python, "-m", "course.forking.server", str(folder)],
+            [python, "-m", "course.forking.server", str(folder), server_owner()],
             env=server_environment(kernel_env),
             cwd=folder,
             stdin=subprocess.DEVNULL,

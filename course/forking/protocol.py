@@ -47,6 +47,9 @@ DIR_VAR = "KIT_FORK_DIR"
 #: Environment variable: seconds a server without kernels waits before it exits.
 IDLE_VAR = "KIT_FORK_IDLE"
 DEFAULT_IDLE = 600.0
+#: Environment variable: the pid whose end lets a server without kernels exit (default: the
+#: process that starts the server; the test suite names pytest's main process).
+OWNER_VAR = "KIT_FORK_OWNER"
 
 #: Variables that change what importing the warm modules does (exact names and prefixes).
 #: (Not ``MPLCONFIGDIR``: ``course grade`` gives each run its own, holding only a font cache;

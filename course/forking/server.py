@@ -1,8 +1,9 @@
 """The warm parent: imports the heavy modules once, then forks a kernel per request.
 
-``python -m course.forking.server FOLDER`` (started on demand by the provisioner, with the
-environment of the first kernel that needs it; FOLDER from
-:func:`course.forking.protocol.server_folder`):
+``python -m course.forking.server FOLDER [OWNER_PID]`` (started on demand by the provisioner,
+with the environment of the first kernel that needs it; FOLDER from
+:func:`course.forking.protocol.server_folder`; OWNER_PID is the process that started it: a
+Jupyter server, ``nbgrader``, ``course grade``, pytest):
 
 1. takes ``FOLDER/lock`` (a second server for the same folder exits at once);
 2. imports :data:`WARM_MODULES` (the configured Keras backend with ``keras``), runs no
@@ -16,8 +17,10 @@ environment of the first kernel that needs it; FOLDER from
    (:mod:`course.forking.child`); the server reaps it and sends its exit status over the
    request's connection. When that connection closes first (the kernel's manager is
    gone), the kernel is killed, as a kernel dies with the process that started it;
-5. exits after ``KIT_FORK_IDLE`` seconds (default 600) without kernels or requests, on
-   SIGTERM, or on a ``{"op": "stop"}`` request, removing its socket.
+5. exits when it has no kernel left and its owner has ended (a learner's parent goes with
+   their Jupyter server, a grader's with the grading run), after ``KIT_FORK_IDLE`` seconds
+   (default 600) without kernels or requests, on SIGTERM, or on a ``{"op": "stop"}``
+   request, removing its socket (the next kernel then starts a new server).
 
 Example (what the provisioner does)::
 
@@ -91,9 +94,12 @@ def warm_up(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
 class Server:
     """One warm parent serving ``folder``; see the module docstring."""
 
-    def __init__(self, folder: Path, idle: float) -> None:
+    def __init__(self, folder: Path, idle: float, owner: int | None = None) -> None:
         self.folder = folder
         self.idle = idle
+        #: The process that started this server has ended (or none was named).
+        self.owner_gone = owner is None
+        self.owner_fd: int | None = None
         self.selector = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
         self.token_hash = ""
@@ -136,10 +142,27 @@ class Server:
         self.listener = listener
         self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
 
+    def watch_owner(self, owner: int) -> None:
+        """Note when process ``owner`` ends (a pidfd becomes readable)."""
+        if not hasattr(os, "pidfd_open"):  # not Linux: the idle timeout alone
+            self.owner_gone = False
+            return
+        try:
+            pidfd = os.pidfd_open(owner)
+        except OSError:  # it has ended already
+            self.owner_gone = True
+            return
+        self.owner_gone = False
+        self.owner_fd = pidfd
+        self.selector.register(pidfd, selectors.EVENT_READ, ("owner", pidfd))
+
     # -- loop
 
     def serve(self) -> None:
         while not self.stopping:
+            if not self.kernels and self.owner_gone:
+                log.info("no kernel left and the process that started this server ended: exiting")
+                break
             timeout = None if self.kernels else max(0.0, self.idle_left())
             for key, _events in self.selector.select(timeout):
                 kind, value = key.data
@@ -149,6 +172,11 @@ class Server:
                     self.reap(value)
                 elif kind == "connection":
                     self.hang_up(value)
+                elif kind == "owner":
+                    self.selector.unregister(value)
+                    os.close(value)
+                    self.owner_fd = None
+                    self.owner_gone = True
             if not self.kernels and self.idle_left() <= 0:
                 log.info("idle for %s s: exiting", self.idle)
                 break
@@ -228,6 +256,7 @@ class Server:
         connections and pidfds of the other kernels (its own connection included)."""
         fds = [self.listener.fileno(), self.selector.fileno(), connection.fileno()]
         fds += [self.lock] if self.lock is not None else []
+        fds += [self.owner_fd] if self.owner_fd is not None else []
         for pidfd, other in self.kernels.values():
             fds += [pidfd, other.fileno()]
         return fds
@@ -272,8 +301,8 @@ class Server:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m course.forking.server FOLDER", file=sys.stderr)
+    if len(argv) not in (1, 2) or not argv[1:2] == [a for a in argv[1:2] if a.isdigit()]:
+        print("usage: python -m course.forking.server FOLDER [OWNER_PID]", file=sys.stderr)
         return 2
     folder = protocol.private_folder(Path(argv[0]))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -287,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     idle = float(os.environ.get(protocol.IDLE_VAR) or protocol.DEFAULT_IDLE)
     server = Server(folder, idle)
     server.lock = lock
+    if len(argv) == 2:
+        server.watch_owner(int(argv[1]))
     started = time.perf_counter()
     for failure in warm_up():
         log.info("not preloaded: %s", failure)

@@ -5,18 +5,21 @@ as JupyterLab, nbgrader and nbval start theirs."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
+from jupyter_core.utils import run_sync
 
 from course.forking import client, protocol
 from course.forking import provisioner as provisioning
@@ -150,7 +153,7 @@ def test_restart_and_kill_are_fast_and_report_the_exit(kernels: list) -> None:
     assert run(kc, "print('x' in dir())").strip() == "False"
     os.kill(km.provisioner.pid, signal.SIGKILL)
     # The server, its real parent, reports how it ended; the manager sees it as usual.
-    assert asyncio.run(km.provisioner.wait()) == -signal.SIGKILL
+    assert run_sync(km.provisioner.wait)() == -signal.SIGKILL
     assert not km.is_alive()
 
 
@@ -197,6 +200,28 @@ def test_a_dead_parent_means_the_usual_start_once_said(
     assert len(warnings) == 1, caplog.text
 
 
+def test_a_server_without_kernels_ends_with_the_process_that_started_it(
+    own_servers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A learner's warm parent goes with their Jupyter server (here: a process that starts
+    a server and ends at once), instead of holding its memory for the idle timeout."""
+    monkeypatch.delenv(protocol.OWNER_VAR, raising=False)
+    folder = protocol.private_folder(own_servers / "owned")
+    starter = (
+        "import sys\nfrom pathlib import Path\nfrom course.forking import client\n"
+        "client.start_server(Path(sys.argv[1]), sys.executable, {})\n"
+        "print(client._started[Path(sys.argv[1])].pid)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", starter, str(folder)], capture_output=True, text=True, check=True
+    )
+    server = psutil.Process(int(done.stdout))
+    server.wait(timeout=120)  # not our child: psutil waits for it to be gone
+    log = (folder / "server.log").read_text()
+    assert "the process that started this server ended" in log, log
+    assert not (folder / "socket").exists()
+
+
 @pytest.mark.skipif(landlock_abi() < 1, reason="Landlock is not available here")
 def test_a_sandboxed_kernel_cannot_ask_for_an_unsandboxed_one(
     kernels: list, tmp_path: Path
@@ -205,7 +230,7 @@ def test_a_sandboxed_kernel_cannot_ask_for_an_unsandboxed_one(
     and a request without it is refused, though the socket itself can be reached."""
     km = SandboxedKernelManager(kernel_name="python3")  # what course grade starts
     km.rules = Rules(hide=(protocol.base_folder(),), writable=(tmp_path,))
-    asyncio.run(km.start_kernel(cwd=str(tmp_path)))
+    run_sync(km.start_kernel)(cwd=str(tmp_path))
     kc = BlockingKernelClient()
     kc.load_connection_info(km.get_connection_info())
     kc.start_channels()
@@ -232,7 +257,7 @@ print(answer[4:].decode())
         lines = run(kc, code).splitlines()
     finally:
         kc.stop_channels()
-        asyncio.run(km.shutdown_kernel(now=True))
+        run_sync(km.shutdown_kernel)(now=True)
     assert lines[0] == "token unreadable PermissionError"
     assert json.loads(lines[1]) == {"error": "refused: wrong token"}
 
@@ -286,7 +311,7 @@ def test_course_grade_kernels_are_forked_sandboxed_and_limited(tmp_path: Path) -
         finally:
             await kernel.shutdown()
 
-    forked, pid, out = asyncio.run(scenario())
+    forked, pid, out = run_sync(scenario)()
     assert forked is not None and forked.pid == pid
     parent, readable, allocation = out.splitlines()
     assert int(parent) != os.getpid()

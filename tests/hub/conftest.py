@@ -224,6 +224,9 @@ def hub(
     def stop() -> None:
         graceful = system.stop_process_group(process)
         left_in_hub = system.session_members(process.pid)  # the proxy, a service
+        if graceful:
+            for account in [grader, *learners]:
+                system.settle(account.uid)
         left_as_users = {a.name: system.kill_uid(a.uid) for a in [grader, *learners]}
         artifacts = system.REPO / "artifacts" / "hub"
         artifacts.mkdir(parents=True, exist_ok=True)

@@ -65,6 +65,12 @@ def processes_of(uid: int) -> list[psutil.Process]:
     return found
 
 
+def settle(uid: int, timeout: float = 10.0) -> None:
+    """Give the processes of ``uid`` up to ``timeout`` seconds to end by themselves (a
+    learner's warm kernel parent ends once the server that started it has ended)."""
+    psutil.wait_procs(processes_of(uid), timeout=timeout)
+
+
 def kill_uid(uid: int, timeout: float = 10.0) -> list[int]:
     """Kill every process of ``uid`` (SIGKILL, repeated until none is left); their pids."""
     killed: list[int] = []
@@ -153,7 +159,8 @@ def shared_environment(dest: Path, python: Path, variables: dict[str, str]) -> P
     A new venv on ``python`` gets this environment's packages as hard links (same
     filesystem; copied otherwise), its Jupyter config as a copy (setup commands rewrite
     those files), this checkout's ``helpers`` and ``course`` as plain packages (the
-    editable install points into the checkout), and the console scripts the hub runs.
+    editable install points into the checkout; its metadata, with the entry points, stays),
+    and the console scripts the hub runs.
     ``make hub-env`` is the real install this stands in for.
     """
     subprocess.run(
@@ -168,8 +175,8 @@ def shared_environment(dest: Path, python: Path, variables: dict[str, str]) -> P
     _link_tree(source_site, site)
     for leftover in site.glob("__editable__*keras_layer_reuse_kit*"):
         leftover.unlink()
-    for leftover in site.glob("keras_layer_reuse_kit-*.dist-info"):
-        shutil.rmtree(leftover)
+    # The kit's dist-info stays: its entry points name the kernel provisioner that the
+    # environment's python3 kernel spec selects (docs/fast-kernels.md).
     for package in ("helpers", "course"):
         shutil.copytree(
             REPO / package, site / package, ignore=shutil.ignore_patterns("__pycache__")
