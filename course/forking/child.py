@@ -203,6 +203,23 @@ def _fresh_imports_when_cells_set_them() -> None:
     sys.addaudithook(hook)
 
 
+def _kernel_app_reads_environment() -> None:
+    """ipykernel reads ``JPY_PARENT_PID`` (and, on Windows, ``JPY_INTERRUPT_EVENT``) into
+    its application's defaults when ``ipykernel.kernelapp`` is imported, which the warm
+    parent did with its own environment. Read them from the kernel's instead, as a fresh
+    import would: the kernel then watches its parent and does not print the "Ctrl-C will
+    not work" note meant for a kernel started by hand. (Created here, the application is
+    the one ``ipykernel_launcher`` uses; its command line and config still win.)"""
+    kernelapp = sys.modules.get("ipykernel.kernelapp")
+    if kernelapp is None:
+        return
+    values = {
+        "parent_handle": int(os.environ.get("JPY_PARENT_PID") or 0),
+        "interrupt": int(os.environ.get("JPY_INTERRUPT_EVENT") or 0),
+    }
+    kernelapp.IPKernelApp.instance(**{name: value for name, value in values.items() if value})
+
+
 def become_kernel(
     command: KernelCommand,
     request: dict[str, Any],
@@ -241,6 +258,7 @@ def become_kernel(
         _matplotlib_backend()
         _backend_at_first_use()
         _fresh_imports_when_cells_set_them()
+        _kernel_app_reads_environment()
         if command.sandbox is not None:
             try:
                 apply(command.sandbox)

@@ -103,6 +103,11 @@ def test_kernels_are_forked_by_the_warm_parent(
     usual = json.loads(run(kc_usual, LOOK))
     assert forked == usual
     assert forked[1] == str(tmp_path) and forked[4] == "only in this kernel"
+    # The parent's imports are frozen out of the collector's sight: a kernel's gc.collect()
+    # (every keras.backend.clear_session()) walks only what the kernel made.
+    frozen = "import gc; print(gc.get_freeze_count())"
+    assert int(run(kc, frozen)) > 100_000
+    assert int(run(kc_usual, frozen)) == 0
 
 
 def test_a_kernel_changes_nothing_for_the_next(kernels: list) -> None:
@@ -141,6 +146,15 @@ def test_output_goes_where_the_caller_asked(kernels: list, tmp_path: Path) -> No
     run(kc, "import os; os.write(2, b'straight to fd 2\\n'); os.write(1, b'and fd 1\\n')")
     text = log.read_text()
     assert "straight to fd 2" in text and "and fd 1" in text
+    # ipykernel read its parent from the kernel's environment, as a fresh import does: it
+    # watches its parent and prints no note meant for a kernel started by hand.
+    parent, poller = run(
+        kc,
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance(); print(app.parent_handle, type(app.poller).__name__)",
+    ).split()
+    assert (int(parent), poller) == (os.getpid(), "ParentPollerUnix")
+    assert "Ctrl-C will not work" not in text and "--existing" not in text
 
 
 def test_restart_and_kill_are_fast_and_report_the_exit(kernels: list) -> None:
