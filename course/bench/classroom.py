@@ -30,6 +30,7 @@ from course.build import IGNORED
 from course.cells import graded_points
 from course.config import (
     CONFIG_FILE,
+    cell_timeout,
     load_course_config,
     tool_environment,
 )
@@ -117,13 +118,21 @@ def nbgrader_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def build_class(
-    root: Path, lessons: Sequence[Lesson], layout: Mapping[str, Sequence[Submission]], course: Path
+    root: Path,
+    lessons: Sequence[Lesson],
+    layout: Mapping[str, Sequence[Submission]],
+    course: Path,
+    time_limit: int | None = None,
 ) -> None:
-    """A temporary nbgrader course in ``course``: the config, the lessons' sources,
-    ``generate_assignment`` for each (the gradebook knows them), and every learner's
-    submission in ``submitted/<learner>/<lesson>/``."""
+    """A temporary nbgrader course in ``course``: the config (with ``time_limit`` seconds
+    per cell for both graders, when given), the lessons' sources, ``generate_assignment``
+    for each (the gradebook knows them), and every learner's submission in
+    ``submitted/<learner>/<lesson>/``."""
     course.mkdir(parents=True)
     shutil.copy(root / CONFIG_FILE, course / CONFIG_FILE)
+    if time_limit is not None:
+        with open(course / CONFIG_FILE, "a", encoding="utf-8") as config:
+            config.write(f"\nc.Execute.timeout = c.ExecutePreprocessor.timeout = {time_limit}\n")
     for lesson in lessons:
         shutil.copytree(lesson.source_dir, course / "solutions" / lesson.name, ignore=IGNORED)
         done = nbgrader_command("generate_assignment", lesson.name, cwd=course)
@@ -245,8 +254,10 @@ def measure_class(
     grader: Sequence[str] | None,
     unavailable: str | None,
     work: Path,
+    time_limit: int | None = None,
 ) -> dict[str, Any]:
-    """Grade the synthetic class with serial nbgrader and with ``course grade``."""
+    """Grade the synthetic class with serial nbgrader and with ``course grade`` (with
+    ``time_limit`` seconds per cell instead of the course's, when given)."""
     layout = class_layout({lesson.name: lesson_corpus(lesson) for lesson in lessons}, learners)
     names = [lesson.name for lesson in lessons]
     students = learner_ids(learners)
@@ -254,7 +265,7 @@ def measure_class(
     progress(
         f"class: {learners} learners x {len(names)} lesson(s), building the course in {template}"
     )
-    build_class(root, lessons, layout, template)
+    build_class(root, lessons, layout, template, time_limit)
     course_id = load_course_config(root).CourseDirectory.course_id
     expected = expected_grades(lessons, layout)
     result: dict[str, Any] = {
@@ -271,6 +282,7 @@ def measure_class(
             for name, lesson in zip(names, lessons, strict=True)
         },
         "rule": "learner i (from 1) hands in case (i - 1) mod len(cases) of every lesson",
+        "time_limit": time_limit or cell_timeout(load_course_config(template)),
     }
 
     serial_dir = work / "class-serial"

@@ -28,6 +28,7 @@ from course.bench.phases import (
     measure_kernel_start,
     measure_lesson,
     measure_nbval,
+    measure_suite,
     progress,
 )
 from course.bench.report import (
@@ -91,6 +92,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         choices=[phase for phase in PHASES if phase != "floor"],
         help="leave out a phase (repeatable)",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=int,
+        metavar="SECONDS",
+        help="per-cell time limit with which both graders grade the class (default: the "
+        "course's Execute.timeout; one endless loop in the class costs that much)",
+    )
+    parser.add_argument(
+        "--suite",
+        action="store_true",
+        help="also time the whole test suite (`make test`, as CI runs it; about 15 to 20 "
+        "minutes on 2 cores, per --forking mode)",
     )
     parser.add_argument(
         "--grader-cmd",
@@ -160,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
         class_lessons = find_lessons(root, names)
         if args.learners < 1 or args.workers < 1 or args.repeat < 1:
             raise ValueError("--learners, --workers and --repeat must be at least 1")
+        if args.time_limit is not None and args.time_limit < 1:
+            raise ValueError("--time-limit must be at least 1 second")
     except (FileNotFoundError, ValueError) as error:
         print(f"course bench: {error}", file=sys.stderr)
         return 2
@@ -237,6 +253,7 @@ def _broken(report: dict[str, Any]) -> bool:
     return (
         any(lesson.get("error") for lesson in report.get("lessons", []))
         or (report.get("nbval") or {}).get("returncode") not in (None, 0)
+        or (report.get("suite") or {}).get("returncode") not in (None, 0)
         or bool((report.get("class") or {}).get("serial", {}).get("failures"))
         or (report.get("class") or {}).get("parallel", {}).get("same_grades") is False
     )
@@ -266,6 +283,16 @@ def _measure_phases(
         report["load"]["after nbval"] = load_average()
     if "class" not in args.skip:
         report["class"] = measure_class(
-            root, class_lessons, args.learners, args.workers, grader, unavailable, work
+            root,
+            class_lessons,
+            args.learners,
+            args.workers,
+            grader,
+            unavailable,
+            work,
+            args.time_limit,
         )
         report["load"]["after class"] = load_average()
+    if args.suite:
+        report["suite"] = measure_suite(root)
+        report["load"]["after suite"] = load_average()

@@ -37,6 +37,8 @@ from course.lessons import Lesson
 
 #: `make test` runs pytest with two workers (PYTEST_WORKERS).
 NBVAL_COMMAND = ("-m", "pytest", "-n", "2", "solutions", "-q", "-p", "no:cacheprovider")
+#: The README's test command, which CI runs (``.ci/run``).
+SUITE_COMMAND = ("make", "--no-print-directory", "test")
 
 
 def load_average() -> list[float]:
@@ -118,6 +120,42 @@ def measure_nbval(root: Path) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "returncode": done.returncode,
         "summary": summary,
+    }
+
+
+def pytest_summaries(output: str) -> list[str]:
+    """pytest's closing lines (``N passed, ... in S s``) in ``output``, in order.
+
+    >>> output = "...\\n===== 3 passed, 1 skipped in 2.10s =====\\n...\\n= 5 passed in 1.0s ="
+    >>> pytest_summaries(output)
+    ['3 passed, 1 skipped in 2.10s', '5 passed in 1.0s']
+    """
+    summaries = []
+    for line in output.splitlines():
+        line = line.strip()
+        text = line.strip("= ")
+        framed = line.startswith("=") and line.endswith("=")
+        if framed and " in " in text and any(w in text for w in ("passed", "failed", "error")):
+            summaries.append(text)
+    return summaries
+
+
+def measure_suite(root: Path, command: tuple[str, ...] = SUITE_COMMAND) -> dict[str, Any]:
+    """The whole test suite as CI runs it (``make test`` in ``root``): wall time, exit code
+    and pytest's summary line of each of its runs (the main one, then JAX's)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        list(command), cwd=root, env=tool_environment(), capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - started
+    summaries = pytest_summaries(done.stdout)
+    progress(f"suite: {seconds:.1f} s, exit {done.returncode}: {'; '.join(summaries)}")
+    return {
+        "command": " ".join(command),
+        "seconds": round(seconds, 3),
+        "returncode": done.returncode,
+        "summaries": summaries,
+        "output_tail": "" if done.returncode == 0 else (done.stdout + done.stderr)[-3000:],
     }
 
 

@@ -332,6 +332,11 @@ def format_report(report: Mapping[str, Any]) -> str:
             f"({', '.join(klass['lessons'])}) = {klass['notebooks']} notebooks; sum of (floor + "
             f"each notebook's compute) = {_s(klass.get('reference_seconds'))}",
         ]
+        if klass.get("time_limit"):
+            lines.append(
+                f"  time limit per cell: {klass['time_limit']} s (an endless loop in the class "
+                "costs that much; --time-limit)"
+            )
         for name, left_out in (klass.get("left_out") or {}).items():
             if left_out:
                 lines.append(
@@ -430,6 +435,7 @@ def _figures(report: Mapping[str, Any]) -> dict[str, float | None]:
         "class: course grade, worker-seconds per notebook": parallel.get(
             "worker_seconds_per_notebook"
         ),
+        "suite: make test (--suite)": (report.get("suite") or {}).get("seconds"),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import doctest
 import json
+import sys
 from pathlib import Path
 
 import nbformat
@@ -131,8 +132,12 @@ def test_course_bench_runs_end_to_end(tmp_path):
             "1",
             "--skip",
             "nbval",
+            "--time-limit",
+            "30",
             "--json",
             str(report_path),
+            "--work-dir",
+            str(tmp_path / "work"),
         ]
     )
     report = json.loads(report_path.read_text())
@@ -143,8 +148,28 @@ def test_course_bench_runs_end_to_end(tmp_path):
     assert klass["left_out"] == {
         "00_fixture": {"invalid_json": "nbgrader cannot grade the file at all"}
     }
+    assert klass["time_limit"] == 30  # both graders: the course's config says so
+    config = (tmp_path / "work" / "fork-1" / "class-template" / "nbgrader_config.py").read_text()
+    assert config.rstrip().endswith("c.Execute.timeout = c.ExecutePreprocessor.timeout = 30")
     assert [lesson["name"] for lesson in report["lessons"]] == ["00_fixture"]
     assert report["floor"]["seconds"] > 0 and klass["speedup"] > 0
+
+
+def test_measure_suite_times_the_command_and_reads_pytest_summaries(tmp_path):
+    """The suite phase runs the given command in the root (the real one is `make test`)."""
+    script = (
+        "import pathlib; print(pathlib.Path('marker').read_text()); "
+        "print('=== 7 passed, 1 skipped in 3.00s ==='); print('== 2 failed, 5 passed in 1.0s ==')"
+    )
+    (tmp_path / "marker").write_text("in the root")
+    ok = course.bench.phases.measure_suite(tmp_path, (sys.executable, "-c", script))
+    assert ok["returncode"] == 0 and ok["seconds"] > 0 and ok["output_tail"] == ""
+    assert ok["summaries"] == ["7 passed, 1 skipped in 3.00s", "2 failed, 5 passed in 1.0s"]
+    failing = course.bench.phases.measure_suite(
+        tmp_path, (sys.executable, "-c", "raise SystemExit('tests failed')")
+    )
+    assert failing["returncode"] == 1 and "tests failed" in failing["output_tail"]
+    assert course.bench.phases.SUITE_COMMAND == ("make", "--no-print-directory", "test")
 
 
 def test_class_layout_refuses_an_empty_corpus_or_class():

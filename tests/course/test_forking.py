@@ -34,6 +34,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def forking_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about forked kernels, also in a run with them off (``course bench
+    --suite`` times the suite with ``KIT_FORK_KERNELS=0`` too)."""
+    monkeypatch.setenv(protocol.ENABLE_VAR, "1")
+
+
 def run(kc, code: str) -> str:
     """Execute ``code`` in the kernel; its printed output (errors raise AssertionError)."""
     out: list[str] = []
