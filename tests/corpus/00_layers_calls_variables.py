@@ -206,23 +206,24 @@ CASES = [
     # ---------------------------------------------------------------- time budget
     # Right answers, and three cells after exercise 1 that each sleep just under the limit
     # per cell (19 s of tests/pipeline/conftest.py's TIME_LIMIT = 20): no cell is over the
-    # limit, but together they would cost a minute. The notebook's time budget (20 s for
+    # limit, but together they would cost a minute. The notebook's time budget (15 s for
     # all cells in the test course, NOTEBOOK_BUDGET; the kit's is 600 s) runs out in the
-    # first of them (the cells above take about 5 s, never 20): it is interrupted, the cells
-    # after it are not run, exercise 1 keeps its points and exercise 2 gets none. Both
-    # graders run the kit's RestartingExecute and write the same note.
+    # first of them, however fast the cells above ran (1 to 5 s, never 15): it is
+    # interrupted, the cells after it are not run, exercise 1 keeps its points and
+    # exercise 2 gets none. Both graders run the kit's RestartingExecute and write the same
+    # note.
     Submission(
         "sleeps-through-budget",
         transform=waits_after(TEST1, cells=3, seconds=19),
         expected=full_marks(except_={TEST2: 0}),
         note_contains=[
-            "Your notebook used up its time budget (20 s for all cells together) in cell 37; "
+            "Your notebook used up its time budget (15 s for all cells together) in cell 37; "
             "the 6 cells after it were not run, so their tests score 0."
         ],
         feedback_contains=[
-            "The notebook's time budget (20 s for all cells) ran out in this cell.",
+            "The notebook's time budget (15 s for all cells) ran out in this cell.",
             "Not run: your notebook's cells used up their time budget "
-            "(20 s for all cells together) in cell 37.",
+            "(15 s for all cells together) in cell 37.",
         ],
     ),
 ]
