@@ -9,9 +9,11 @@ the ``notebooks`` marker (``pytest -m "not notebooks"`` skips them).
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -73,6 +75,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.split("::", 1)[0].endswith(".ipynb"):
             item.add_marker(pytest.mark.notebooks)
+    items[:] = longest_units_first(items)
+
+
+def longest_units_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The lessons' pipeline units first, the largest corpus first, then everything else in
+    its usual order (each unit's tests keep theirs). A lesson's unit grades its whole
+    corpus with both graders, minutes of work that cannot be split; started last, one of
+    them would leave the other pytest-xdist worker idle at the end of the run."""
+    units = [work_unit(item.nodeid) or "" for item in items]
+    size = Counter(units)
+
+    def key(index: int) -> tuple[int, int, str]:
+        unit = units[index]
+        if unit.startswith("pipeline:"):
+            return (0, -size[unit], unit)
+        return (1, 0, "")
+
+    return [items[i] for i in sorted(range(len(items)), key=key)]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what collection imported (TensorFlow, Keras, the kit) out of the garbage
+    collector's sight, as the kit's warm kernel parent does: every full collection in the
+    tests (``keras.backend.clear_session()`` runs one, and Python starts them as objects
+    pile up) then walks only what the tests made, not 450,000 objects (0.2 s each time)."""
+    gc.collect()
+    gc.freeze()
 
 
 def work_unit(nodeid: str) -> str | None:
