@@ -91,6 +91,23 @@ def cell_timeout(config: Config, default: int = FALLBACK_CELL_TIMEOUT) -> int:
     return default
 
 
+def set_cell_timeout(course_dir: Path, seconds: int) -> None:
+    """Make the course in ``course_dir`` give each cell ``seconds``: appended to its
+    ``nbgrader_config.py``, for both names nbgrader reads (``Execute.timeout`` and
+    ``ExecutePreprocessor.timeout``), so both graders see it.
+
+    >>> import shutil, tempfile
+    >>> course = Path(tempfile.mkdtemp())
+    >>> _ = (course / CONFIG_FILE).write_text("c = get_config()\\n")
+    >>> set_cell_timeout(course, 20)
+    >>> cell_timeout(load_course_config(course))
+    20
+    >>> shutil.rmtree(course)
+    """
+    with open(Path(course_dir) / CONFIG_FILE, "a", encoding="utf-8") as config:
+        config.write(f"\nc.Execute.timeout = c.ExecutePreprocessor.timeout = {seconds}\n")
+
+
 def default_exchange_root() -> Path:
     """nbgrader's own default exchange folder (its ``Exchange.root`` trait).
 

@@ -14,7 +14,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,14 @@ from course.bench.notebook_timing import (
     cell_times,
     own_compute,
 )
-from course.bench.phases import progress
+from course.bench.phases import progress, timed_run
 from course.build import IGNORED
 from course.cells import graded_points
 from course.config import (
     CONFIG_FILE,
     cell_timeout,
     load_course_config,
+    set_cell_timeout,
     tool_environment,
 )
 from course.corpus import Submission, lesson_corpus, place_submissions
@@ -131,8 +131,7 @@ def build_class(
     course.mkdir(parents=True)
     shutil.copy(root / CONFIG_FILE, course / CONFIG_FILE)
     if time_limit is not None:
-        with open(course / CONFIG_FILE, "a", encoding="utf-8") as config:
-            config.write(f"\nc.Execute.timeout = c.ExecutePreprocessor.timeout = {time_limit}\n")
+        set_cell_timeout(course, time_limit)
     for lesson in lessons:
         shutil.copytree(lesson.source_dir, course / "solutions" / lesson.name, ignore=IGNORED)
         done = nbgrader_command("generate_assignment", lesson.name, cwd=course)
@@ -218,14 +217,6 @@ def graded_compute(
     return compute
 
 
-def _timed(command: Sequence[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        list(command), cwd=cwd, env=tool_environment(), capture_output=True, text=True
-    )
-    return time.perf_counter() - started, done
-
-
 def _tail(done: subprocess.CompletedProcess, limit: int = 1500) -> str:
     text = (done.stdout + done.stderr).strip()
     return text if len(text) <= limit else "..." + text[-limit:]
@@ -266,7 +257,8 @@ def measure_class(
         f"class: {learners} learners x {len(names)} lesson(s), building the course in {template}"
     )
     build_class(root, lessons, layout, template, time_limit)
-    course_id = load_course_config(root).CourseDirectory.course_id
+    config = load_course_config(template)
+    course_id = config.CourseDirectory.course_id
     expected = expected_grades(lessons, layout)
     result: dict[str, Any] = {
         "lessons": names,
@@ -282,7 +274,7 @@ def measure_class(
             for name, lesson in zip(names, lessons, strict=True)
         },
         "rule": "learner i (from 1) hands in case (i - 1) mod len(cases) of every lesson",
-        "time_limit": time_limit or cell_timeout(load_course_config(template)),
+        "time_limit": cell_timeout(config),
     }
 
     serial_dir = work / "class-serial"
@@ -290,7 +282,7 @@ def measure_class(
     serial_seconds, failures = 0.0, []
     for name in names:
         progress(f"class: nbgrader autograde {name} ({learners} learners, serial)")
-        seconds, done = _timed(
+        seconds, done = timed_run(
             [str(Path(sys.executable).parent / "nbgrader"), "autograde", name], serial_dir
         )
         serial_seconds += seconds
@@ -314,7 +306,7 @@ def measure_class(
     shutil.copytree(template, parallel_dir)
     command = [*grader, *names, "--workers", str(workers), "--course-dir", str(parallel_dir)]
     progress(f"class: {shlex.join(command)}")
-    seconds, done = _timed(command, parallel_dir)
+    seconds, done = timed_run(command, parallel_dir)
     parallel_grades = read_grades(parallel_dir, course_id, names, students)
     differences = grade_differences(serial_grades, parallel_grades, ("nbgrader", "course grade"))
     progress(

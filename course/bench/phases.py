@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +106,19 @@ def measure_lesson(lesson: Lesson, work: Path, timeout: int) -> dict[str, Any]:
     return {"name": lesson.name, **run, "slow_cells": slow}
 
 
+def timed_run(command: Sequence[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+    """Run ``command`` in ``cwd`` with the tools' environment, output captured; its wall
+    time in seconds and the finished process."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        list(command), cwd=cwd, env=tool_environment(), capture_output=True, text=True
+    )
+    return time.perf_counter() - started, done
+
+
 def measure_nbval(root: Path) -> dict[str, Any]:
     """``pytest -n 2 solutions`` in ``root`` (its conftest.py and sanitize file apply)."""
-    command = [sys.executable, *NBVAL_COMMAND]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=root, env=tool_environment(), capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    seconds, done = timed_run([sys.executable, *NBVAL_COMMAND], root)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     summary = lines[-1].strip("= ") if lines else done.stderr.strip()[-300:]
     progress(f"nbval: {seconds:.1f} s, exit {done.returncode}: {summary}")
@@ -143,11 +150,7 @@ def pytest_summaries(output: str) -> list[str]:
 def measure_suite(root: Path, command: tuple[str, ...] = SUITE_COMMAND) -> dict[str, Any]:
     """The whole test suite as CI runs it (``make test`` in ``root``): wall time, exit code
     and pytest's summary line of each of its runs (the main one, then JAX's)."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        list(command), cwd=root, env=tool_environment(), capture_output=True, text=True
-    )
-    seconds = time.perf_counter() - started
+    seconds, done = timed_run(command, root)
     summaries = pytest_summaries(done.stdout)
     progress(f"suite: {seconds:.1f} s, exit {done.returncode}: {'; '.join(summaries)}")
     return {

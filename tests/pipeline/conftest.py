@@ -34,7 +34,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from course.build import IGNORED
-from course.config import CONFIG_FILE, load_course_config, tool_environment
+from course.config import CONFIG_FILE, load_course_config, set_cell_timeout, tool_environment
 from course.corpus import Submission, lesson_corpus, place_submissions
 from course.lessons import Lesson, find_lessons
 
@@ -140,9 +140,9 @@ def new_course(lesson: Lesson, course_dir: Path) -> subprocess.CompletedProcess:
     ``nbgrader generate_assignment``'s run."""
     course_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(lesson.root / CONFIG_FILE, course_dir / CONFIG_FILE)
-    with open(course_dir / CONFIG_FILE, "a", encoding="utf-8") as config:
-        config.write(f"\nc.Execute.timeout = c.ExecutePreprocessor.timeout = {TIME_LIMIT}\n")
-        if lesson.name in NOTEBOOK_BUDGET:
+    set_cell_timeout(course_dir, TIME_LIMIT)
+    if lesson.name in NOTEBOOK_BUDGET:
+        with open(course_dir / CONFIG_FILE, "a", encoding="utf-8") as config:
             config.write(f"c.RestartingExecute.notebook_timeout = {NOTEBOOK_BUDGET[lesson.name]}\n")
     shutil.copytree(lesson.source_dir, course_dir / "solutions" / lesson.name, ignore=IGNORED)
     return nbgrader("generate_assignment", lesson.name, cwd=course_dir)
