@@ -14,12 +14,20 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
+import nbformat
 import psutil
 import pytest
 from jupyter_client.blocking import BlockingKernelClient
-from jupyter_client.manager import KernelManager, start_new_kernel
+from jupyter_client.manager import (
+    AsyncKernelManager,
+    KernelManager,
+    _ShutdownStatus,
+    start_new_kernel,
+)
 from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
 
 from course.forking import client, protocol
 from course.forking import provisioner as provisioning
@@ -176,6 +184,32 @@ def test_restart_and_kill_are_fast_and_report_the_exit(kernels: list) -> None:
     # The server, its real parent, reports how it ended; the manager sees it as usual.
     assert run_sync(km.provisioner.wait)() == -signal.SIGKILL
     assert not km.is_alive()
+
+
+class _RecordingManager(AsyncKernelManager):
+    """nbclient's kernel manager, noting how each shutdown went."""
+
+    shutdowns: ClassVar[list[tuple[bool, _ShutdownStatus]]] = []
+
+    async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        forked = self.provisioner is not None and self.provisioner.forked is not None
+        await super().shutdown_kernel(now=now, restart=restart)
+        self.shutdowns.append((forked, self._shutdown_status))
+
+
+def test_asked_to_shut_down_a_kernel_ends_by_itself() -> None:
+    """nbclient (so nbgrader and nbval) shuts its kernel down gracefully: the forked kernel
+    exits on its own, as a usual one does. Its manager does not have to terminate it, which
+    it does after waiting half of ``shutdown_wait_time`` (2.5 s). (ipykernel's control thread
+    and its atexit handler used to wait for each other in one such shutdown of four.)"""
+    _RecordingManager.shutdowns.clear()
+    for _ in range(12):
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('bye')")])
+        NotebookClient(
+            notebook, kernel_name="python3", kernel_manager_class=_RecordingManager
+        ).execute()
+        assert notebook.cells[0].outputs[0]["text"] == "bye\n"
+    assert _RecordingManager.shutdowns == [(True, _ShutdownStatus.ShutdownRequest)] * 12
 
 
 def test_forking_can_be_switched_off(
