@@ -159,6 +159,20 @@ def _resident(processes: list[psutil.Process], forked: int | None = None) -> int
     return total
 
 
+def _resident_above(processes: list[psutil.Process], limit: int, forked: int | None) -> int | None:
+    """:func:`_resident` of ``processes`` if it is above ``limit``, else None.
+
+    A process's unique memory (USS) is part of its resident memory (RSS), so while the
+    resident memories add up to at most ``limit`` (``/proc/PID/statm``, cheap), so does the
+    exact total. Only above it is the USS read (``/proc/PID/smaps_rollup``, which walks the
+    whole address space: for a forked kernel with TensorFlow's, about as costly as the
+    kernel's own work when read five times a second)."""
+    used = _resident(processes)  # exact without a forked kernel, else an upper bound
+    if used > limit and forked is not None:
+        used = _resident(processes, forked)
+    return used if used > limit else None
+
+
 class GradingKernel:
     """One started (and warmed up) kernel in its scratch folder. Use :meth:`start`."""
 
@@ -309,8 +323,8 @@ class GradingKernel:
             if not processes:
                 return
             forked = getattr(getattr(self.client.km, "provisioner", None), "forked", None)
-            used = _resident(processes, self.pid if forked is not None else None)
-            if used > limit:
+            used = _resident_above(processes, limit, self.pid if forked is not None else None)
+            if used is not None:
                 self.stop_reason = (
                     f"it used more than {format_bytes(self.settings.memory_limit)} of memory "
                     f"({format_bytes(used)} resident)"

@@ -921,3 +921,27 @@ def test_unknown_assignment_is_explained(fixture_template, tmp_path, capsys):
         "assignment '99_nope' is not in the gradebook" in out
         and "nbgrader generate_assignment 99_nope" in out
     )
+
+
+def test_the_watchdog_reads_unique_memory_only_above_the_limit(monkeypatch):
+    """A forked kernel's unique memory (USS, ``/proc/PID/smaps_rollup``) is costly to read;
+    its resident memory (RSS) is cheap and never smaller. The watchdog reads the USS only
+    when the RSS passes the limit, and judges by the USS then."""
+    from course.grading.kernel import _resident_above
+
+    reads = []
+    real = psutil.Process.memory_full_info
+
+    def counted(process):
+        reads.append(process.pid)
+        return real(process)
+
+    monkeypatch.setattr(psutil.Process, "memory_full_info", counted)
+    me = psutil.Process()
+    rss = me.memory_info().rss
+    assert _resident_above([me], rss * 2, forked=me.pid) is None
+    assert reads == []
+    uss = _resident_above([me], 1, forked=me.pid)
+    assert reads == [me.pid] and 0 < uss <= rss * 2
+    assert _resident_above([me], rss * 10, forked=None) is None
+    assert _resident_above([me], 1, forked=None) >= rss // 2 and reads == [me.pid]
