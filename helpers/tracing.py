@@ -112,6 +112,23 @@ class Tracer(StatelessScope):
         return None  # the variable's own value is used: code runs exactly as usual
 
     def run(self, function: Callable[[], Any]) -> Any:
+        """Call ``function`` (which calls layers) with this tracer active; its result.
+
+        On JAX the calls are first traced abstractly (``jax.eval_shape``): the same Python
+        code and the same variable reads, on shapes only, with nothing compiled or computed
+        (the result is then shapes, not values). Code that needs values (Python control
+        flow on a tensor), or fails there, runs again on the values as on the other
+        backends, and that run's error is the one reported."""
+        if keras.backend.backend() == "jax":
+            import jax
+
+            try:
+                return self._run(lambda: jax.eval_shape(function))
+            except Exception:  # noqa: BLE001 - the run on values below says what is wrong
+                self.__init__(self.batch)
+        return self._run(function)
+
+    def _run(self, function: Callable[[], Any]) -> Any:
         original = KerasLayer.__call__
         tracer = self
 

@@ -11,6 +11,7 @@ from architectures import CORPUS, Siamese, Twice
 
 import helpers
 from helpers.analysis import InspectionError, analyse
+from helpers.tracing import Tracer
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -112,6 +113,53 @@ def test_a_layer_that_fails_on_zeros_is_named():
     with pytest.raises(helpers.CheckFailed, match="could not run layer 'picky'") as info:
         helpers.assert_shared(model, "d", "picky", hint="read your call()")
     assert "Hint: read your call()" in str(info.value)
+
+
+def test_a_layer_that_needs_values_is_read_like_any_other():
+    """Python control flow on a tensor's value: JAX cannot trace it on shapes alone, so the
+    helpers run it on values there (and always do on the other backends)."""
+
+    class Gate(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = keras.layers.Dense(3, name="inner")
+
+        def build(self, shape):
+            self.inner.build(shape)
+
+        def compute_output_spec(self, x):
+            return keras.KerasTensor(x.shape, x.dtype)
+
+        def call(self, x):
+            if float(keras.ops.sum(x)) >= 0:  # a Python bool from a value
+                return self.inner(x)
+            return x
+
+    x = keras.Input((3,))
+    dense = keras.layers.Dense(3, name="d")
+    model = keras.Model(x, Gate(name="gate")(dense(x)), name="gated")
+    assert helpers.count_params(model) == model.count_params() == 24
+    assert [u.path for u in helpers.variable_uses(model)] == [
+        "d/kernel",
+        "d/bias",
+        "gate/inner/kernel",
+        "gate/inner/bias",
+    ]
+
+
+def test_calls_are_traced_on_shapes_where_the_backend_can():
+    """On JAX a replay computes nothing (``jax.eval_shape``): a report on a large model does
+    not compile and run every operation of it."""
+    dense = keras.layers.Dense(2, name="d")
+    dense.build((None, 3))
+    result = Tracer(batch=1).run(lambda: dense(keras.ops.zeros((1, 3))))
+    assert tuple(result.shape) == (1, 2)
+    if keras.backend.backend() == "jax":
+        import jax
+
+        assert isinstance(result, jax.ShapeDtypeStruct)
+    else:
+        assert keras.ops.is_tensor(result)
 
 
 def test_a_layer_created_inside_call_is_explained():
