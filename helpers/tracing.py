@@ -125,7 +125,7 @@ class Tracer(StatelessScope):
             try:
                 return self._run(lambda: jax.eval_shape(function))
             except Exception:  # noqa: BLE001 - the run on values below says what is wrong
-                self.__init__(self.batch)
+                self.__init__(self.batch)  # start afresh: the traced run's frames are dropped
         return self._run(function)
 
     def _run(self, function: Callable[[], Any]) -> Any:
