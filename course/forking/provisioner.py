@@ -122,7 +122,9 @@ class ForkingProvisioner(LocalProvisioner):
             raise ForkUnavailable(reason)
         if kernel_command(cmd) is None:
             raise ForkUnavailable(f"not a kernel command of this Python: {cmd[:3]}", warn=False)
-        cwd = str(kwargs.get("cwd") or os.getcwd())
+        # Popen resolves a relative folder against the caller's; the warm parent runs in
+        # a folder of its own (``jupyter nbconvert --execute lesson/nb.ipynb`` passes "lesson").
+        cwd = os.path.abspath(kwargs.get("cwd") or os.getcwd())
         stdio = [_fd(kwargs.get(name), fd) for fd, name in enumerate(("stdin", "stdout", "stderr"))]
         if kwargs.get("stdin") is None:
             stdio[0] = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

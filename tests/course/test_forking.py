@@ -125,6 +125,18 @@ def test_kernels_are_forked_by_the_warm_parent(
     assert int(run(kc_usual, frozen)) == 0
 
 
+def test_a_relative_working_folder_is_the_callers(
+    kernels: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``jupyter nbconvert --execute lesson/nb.ipynb`` asks for the folder ``lesson``,
+    relative to where it runs: the kernel starts there, not in the warm parent's folder."""
+    (tmp_path / "lesson").mkdir()
+    monkeypatch.chdir(tmp_path)
+    km, kc = start(kernels, cwd="lesson")
+    assert km.provisioner.forked is not None, km.provisioner.fallback_reason
+    assert run(kc, "import os; print(os.getcwd())").strip() == str(tmp_path / "lesson")
+
+
 def test_a_kernel_changes_nothing_for_the_next(kernels: list) -> None:
     """Notebook A changes module globals and monkeypatches Keras; notebook B, forked from
     the same parent after A, sees none of it, and draws other random numbers."""
