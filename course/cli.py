@@ -1,6 +1,7 @@
 """The ``course`` command: one entry point, one module per subcommand.
 
-Each subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+Each subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``; only the
+chosen one is imported.
 """
 
 from __future__ import annotations
@@ -44,14 +45,29 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def chosen_command(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names (its first argument that is not an option), if any.
+
+    >>> chosen_command(["grade", "01_shared_layers", "--workers", "2"]), chosen_command(["-h"])
+    ('grade', None)
+    """
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    return command if command in SUBCOMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Only the chosen subcommand's module is imported (`course grade` does not pay for the
+    # bench's or the hub's imports); the list of commands needs only their help lines.
+    chosen = chosen_command(argv)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(sub_parser)
-        sub_parser.set_defaults(_module=module)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub_parser)
+            sub_parser.set_defaults(_module=module)
     args = parser.parse_args(argv)
     return int(args._module.run(args) or 0)
 
