@@ -184,6 +184,22 @@ def test_output_goes_where_the_caller_asked(kernels: list, tmp_path: Path) -> No
     assert "Ctrl-C will not work" not in text and "--existing" not in text
 
 
+def _debug_request(kc, seq: int, command: str, **arguments) -> dict:
+    content = {"type": "request", "seq": seq, "command": command, "arguments": arguments}
+    kc.control_channel.send(kc.session.msg("debug_request", content))
+    return kc.control_channel.get_msg(timeout=60)["content"]
+
+
+def test_jupyterlab_s_debugger_attaches_to_a_forked_kernel(kernels: list) -> None:
+    """The warm parent imported debugpy (ipykernel's debugger); the kernel still starts it
+    and attaches, as JupyterLab's debugger panel asks."""
+    km, kc = start(kernels)
+    assert km.provisioner.forked is not None, km.provisioner.fallback_reason
+    hello = {"clientID": "test", "adapterID": "", "pathFormat": "path", "linesStartAt1": True}
+    assert _debug_request(kc, 1, "initialize", **hello)["success"]
+    assert _debug_request(kc, 2, "attach")["success"]
+
+
 def test_restart_and_kill_are_fast_and_report_the_exit(kernels: list) -> None:
     km, kc = start(kernels)
     first = km.provisioner.pid
