@@ -24,7 +24,7 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml course/setup_lab.py
+$(STAMP): requirements.txt pyproject.toml course/setup_lab.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
