@@ -54,16 +54,20 @@ c.OverwriteCells.add_missing_cells = True
 # modules are removed, learner code that changes how grading runs (IPython hooks,
 # sys.modules, builtins, exec, ...) sends the tests after it to manual grading with a note,
 # scores handed to nbgrader through an execute_result are dropped, and every output kind is
-# capped. Without the kit installed
-# (this file copied into another environment), nbgrader's own lists are used.
+# capped. Without the kit installed (this file copied into another environment) nbgrader
+# would grade without any of these protections, so loading the config fails instead.
 #
 # `nbgrader collect` never follows a symbolic link in a learner's submission (a link to
 # solutions/ would copy the teacher's notebook into submitted/): see course/exchange.py.
 try:
     from course.grading.execute import autograde_preprocessors
     from course.grading.fairness import sanitize_preprocessors
-except ImportError:
-    pass
+except ImportError as error:
+    raise ImportError(
+        "nbgrader_config.py: the kit's grading steps cannot be imported, so nbgrader would"
+        " grade without them. Run nbgrader from the kit's environment (.venv/bin/nbgrader,"
+        f" or `make venv` first). The error: {error}"
+    ) from error
 else:
     c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
     c.Autograde.autograde_preprocessors = autograde_preprocessors()

@@ -7,11 +7,13 @@ import doctest
 import importlib
 import os
 import pkgutil
+import sys
 from pathlib import Path
 
 import pytest
 from nbgrader.exchange.default.exchange import Exchange
 from nbgrader.preprocessors import Execute
+from traitlets.config import Config
 
 import course.config
 import course.grading
@@ -82,14 +84,11 @@ def test_tool_environment_is_quiet_with_this_bin_first():
     assert {k: env[k] for k in QUIET_ENV} == QUIET_ENV and env["HOME"] == "/h"
 
 
-def test_the_config_paths_of_older_nbgrader_configs_still_import():
-    """A teacher's nbgrader_config.py from before course/grading/ imports these inside
-    try/except ImportError: a broken path would turn the kit's grading steps off silently."""
-    import course.grading.execute
-    import course.grading.fairness
-    from course.execute import autograde_preprocessors
-    from course.fairness import FairOverwriteCells, sanitize_preprocessors
-
-    assert autograde_preprocessors is course.grading.execute.autograde_preprocessors
-    assert sanitize_preprocessors is course.grading.fairness.sanitize_preprocessors
-    assert FairOverwriteCells in sanitize_preprocessors()
+def test_the_config_fails_loudly_without_the_kit(monkeypatch):
+    """Copied into an environment without the kit, nbgrader_config.py must not quietly fall
+    back to nbgrader's own lists: a teacher would grade without the kit's protections."""
+    monkeypatch.setitem(sys.modules, "course.grading.execute", None)  # import raises
+    namespace = {"get_config": Config}
+    source = (REPO / "nbgrader_config.py").read_text(encoding="utf-8")
+    with pytest.raises(ImportError, match="grade without them"):
+        exec(compile(source, "nbgrader_config.py", "exec"), namespace)
