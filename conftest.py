@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from _pytest.doctest import DoctestModule
 
-HELPERS = Path(__file__).resolve().parent / "helpers"
-
 ROOT = Path(__file__).resolve().parent
+#: The packages whose docstring examples run as tests.
+PACKAGES = (ROOT / "helpers", ROOT / "course")
 
 # Learner notebooks are generated, and their exercise stubs raise NotImplementedError by design.
 collect_ignore = ["notebooks"]
@@ -64,9 +64,10 @@ def _stop_fork_servers(folder: Path) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
-    """The docstring examples of the helpers package run as tests (like --doctest-modules,
-    but for helpers/ only: test and fixture files elsewhere are not modules to doctest)."""
-    if file_path.suffix == ".py" and HELPERS in file_path.parents:
+    """The docstring examples of the kit's packages (helpers/ and course/) run as tests, like
+    --doctest-modules but for those two only: test and fixture files are not modules to
+    doctest. Each example runs once, here; no test file runs them again."""
+    if file_path.suffix == ".py" and any(package in file_path.parents for package in PACKAGES):
         return DoctestModule.from_parent(parent, path=file_path)
     return None
 
