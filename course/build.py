@@ -303,12 +303,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=int, help="per-cell time limit in seconds (default: Execute.timeout)"
     )
     parser.add_argument(
-        "--root", type=Path, help="course root (default: nearest folder with nbgrader_config.py)"
+        "--course-dir",
+        type=Path,
+        help="nbgrader course directory (default: nearest folder with nbgrader_config.py)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    root = args.root.resolve() if args.root else find_root()
+    root = args.course_dir.resolve() if args.course_dir else find_root()
     try:
         lessons = find_lessons(root, args.lessons)
     except ValueError as error:

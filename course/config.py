@@ -55,7 +55,8 @@ def find_root(start: Path | None = None) -> Path:
         if (folder / CONFIG_FILE).is_file():
             return folder
     raise FileNotFoundError(
-        f"No {CONFIG_FILE} in {start} or above: run this from the course repository or pass --root."
+        f"No {CONFIG_FILE} in {start} or above: "
+        "run this from the course repository or pass --course-dir."
     )
 
 

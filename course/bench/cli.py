@@ -128,7 +128,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep the temporary courses here (default: a deleted temp folder)",
     )
     parser.add_argument(
-        "--root", type=Path, help="course root (default: nearest folder with nbgrader_config.py)"
+        "--course-dir",
+        type=Path,
+        help="nbgrader course directory (default: nearest folder with nbgrader_config.py)",
     )
 
 
@@ -168,7 +170,7 @@ def _versions() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        root = args.root.resolve() if args.root else find_root()
+        root = args.course_dir.resolve() if args.course_dir else find_root()
         all_lessons = find_lessons(root)
         names = None if args.all_lessons else (args.lessons or [DEFAULT_LESSON])
         class_lessons = find_lessons(root, names)

@@ -120,7 +120,7 @@ def test_course_bench_runs_end_to_end(tmp_path):
     code = course.cli.main(
         [
             "bench",
-            "--root",
+            "--course-dir",
             str(FIXTURE_COURSE),
             "--lessons",
             "00_fixture",

@@ -66,7 +66,7 @@ def test_learner_notebook_is_clean_and_keeps_only_visible_tests(course):
 
 def test_build_no_execute_recreates_the_committed_notebooks(course):
     shutil.rmtree(course / "notebooks")
-    assert course_main(["build", "--no-execute", "--root", str(course)]) == 0
+    assert course_main(["build", "--no-execute", "--course-dir", str(course)]) == 0
     assert (
         compare_folders(FIXTURE_COURSE / "notebooks" / LESSON, course / "notebooks" / LESSON) == []
     )
@@ -127,7 +127,7 @@ def test_execute_runs_in_the_lesson_folder_with_quiet_tensorflow(course):
 def test_check_passes_then_names_the_drifted_lesson(course, capsys):
     lessons = find_lessons(course)
     assert check_release(lessons) == {}
-    assert course_main(["build", "--check", "--root", str(course)]) == 0
+    assert course_main(["build", "--check", "--course-dir", str(course)]) == 0
 
     learner = course / "notebooks" / LESSON / f"{LESSON}.ipynb"
     data = json.loads(learner.read_text())
@@ -135,7 +135,7 @@ def test_check_passes_then_names_the_drifted_lesson(course, capsys):
     learner.write_text(json.dumps(data))
     assert check_release(lessons) == {LESSON: [f"{LESSON}.ipynb: cell 3 differs (source)"]}
     capsys.readouterr()
-    assert course_main(["build", "--check", "--root", str(course)]) == 1
+    assert course_main(["build", "--check", "--course-dir", str(course)]) == 1
     assert f"out of date for {LESSON}" in capsys.readouterr().err
 
 
@@ -151,9 +151,9 @@ def test_check_ignores_formatting_but_not_extra_files(course):
 def test_check_reports_and_build_removes_a_stale_release_folder(course, capsys):
     (course / "notebooks" / "zz_removed").mkdir()
     (course / "notebooks" / "zz_removed" / "zz_removed.ipynb").write_text("{}")
-    assert course_main(["build", "--check", "--root", str(course)]) == 1
+    assert course_main(["build", "--check", "--course-dir", str(course)]) == 1
     assert "zz_removed" in capsys.readouterr().err
-    assert course_main(["build", "--no-execute", "--root", str(course)]) == 0
+    assert course_main(["build", "--no-execute", "--course-dir", str(course)]) == 0
     assert not (course / "notebooks" / "zz_removed").exists()
 
 
@@ -181,5 +181,5 @@ def test_generate_failure_names_the_lesson(course):
 
 def test_no_lessons_is_not_an_error(tmp_path, capsys):
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
-    assert course_main(["build", "--check", "--root", str(tmp_path)]) == 0
+    assert course_main(["build", "--check", "--course-dir", str(tmp_path)]) == 0
     assert "no lessons" in capsys.readouterr().out

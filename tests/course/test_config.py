@@ -69,7 +69,7 @@ def test_the_course_folder_wins_over_the_jupyter_path(tmp_path, monkeypatch):
 def test_a_folder_without_the_config_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=CONFIG_FILE):
         load_course_config(tmp_path)
-    with pytest.raises(FileNotFoundError, match="--root"):
+    with pytest.raises(FileNotFoundError, match="--course-dir"):
         find_root(tmp_path)
     assert find_root(REPO / "solutions") == REPO
 

@@ -38,7 +38,7 @@ def test_build_check_detects_a_perturbed_copy(lesson, tmp_path, capsys):
     shutil.copy(source.root / CONFIG_FILE, tmp_path / CONFIG_FILE)
     shutil.copytree(source.source_dir, tmp_path / "solutions" / source.name)
     shutil.copytree(source.release_dir, tmp_path / "notebooks" / source.name)
-    check = ["build", "--check", "--root", str(tmp_path), source.name]
+    check = ["build", "--check", "--course-dir", str(tmp_path), source.name]
     assert course_main(check) == 0, capsys.readouterr().err
 
     learner = tmp_path / "notebooks" / source.name / f"{source.name}.ipynb"
