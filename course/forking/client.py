@@ -16,11 +16,13 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,6 +273,34 @@ def stop_server(folder: Path, timeout: float = 30.0) -> bool:
         while (folder / "socket").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
     return True
+
+
+@contextlib.contextmanager
+def private_servers() -> Iterator[Path]:
+    """Within the block, this process's kernels fork from warm parents of its own: a new
+    private folder (``KIT_FORK_DIR``, random name, mode 0700), whose servers this process
+    starts and stops at the end. What grading runs use: a server another process started
+    (a teacher's JupyterLab, a notebook graded before) is never asked for a kernel.
+
+    >>> with private_servers() as folder:
+    ...     os.environ[protocol.DIR_VAR] == str(folder)
+    True
+    """
+    old = os.environ.get(protocol.DIR_VAR)
+    folder = Path(tempfile.mkdtemp(prefix="course-forking-run-"))
+    os.environ[protocol.DIR_VAR] = str(folder)
+    try:
+        yield folder
+    finally:
+        if old is None:
+            os.environ.pop(protocol.DIR_VAR, None)
+        else:
+            os.environ[protocol.DIR_VAR] = old
+        for server in folder.iterdir():
+            if (server / "socket").exists():
+                with contextlib.suppress(OSError, ValueError):
+                    stop_server(server, timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def server_pid(folder: Path) -> int | None:

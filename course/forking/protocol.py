@@ -2,8 +2,9 @@
 
 **Place.** Every fork server of a user lives below one private folder (mode 0700, owned by
 the user): ``$KIT_FORK_DIR`` if set (tests use their own), else
-``$XDG_RUNTIME_DIR/course-forking``, else ``/tmp/course-forking-<uid>``. ``course grade``'s
-sandbox hides that folder from the kernels it grades (:func:`course.grading.sandbox.course_rules`).
+``$XDG_RUNTIME_DIR/course-forking``, else ``/tmp/course-forking-<uid>``. A grading kernel's
+box does not hold that folder (:mod:`course.isolation`); the Landlock fallback hides it.
+A grading run uses a folder of its own (:func:`course.forking.client.private_servers`).
 
 **Which server.** A warm parent has imported the heavy modules with *its* environment, so a
 kernel may be forked from it only when the settings that change what those imports do are

@@ -66,7 +66,7 @@ WARM_MODULES = (
     "ipykernel.ipkernel",
     "ipykernel.zmqshell",
     "ipykernel.debugger",  # debugpy: each kernel's start imports it otherwise (0.05 to 0.1 s)
-    "course.grading.sandbox",
+    "course.isolation.launch",
 )
 
 

@@ -77,7 +77,7 @@ async def execute_in_kernel(
             try:
                 await client.async_execute_cell(cell, index, store_history=True)
             except DeadKernelError:
-                reason = kernel.stop_reason
+                reason = kernel.death_reason()
                 if reason is None:
                     last = kernel.last_words()
                     reason = "the Python kernel stopped (it crashed, or the code ended the process)"

@@ -33,7 +33,7 @@ from course.forking import client, protocol
 from course.forking import provisioner as provisioning
 from course.forking.kernelspec import spec_file, uses_provisioner
 from course.grading.kernel import SandboxedKernelManager
-from course.grading.sandbox import Rules, landlock_abi
+from course.isolation.landlock import Rules, landlock_abi
 
 pytestmark = pytest.mark.skipif(
     not uses_provisioner(spec_file()),
@@ -367,9 +367,9 @@ def test_course_grade_kernels_are_forked_sandboxed_and_limited(tmp_path: Path) -
 
     from course.config import find_root
     from course.grading.kernel import GradingKernel
-    from course.grading.sandbox import course_rules
     from course.grading.settings import KernelSettings
     from course.grading.warmup import WarmKernelPlan
+    from course.isolation.landlock import course_rules
 
     root = find_root(Path(__file__).parent)
     sandbox = course_rules(root, ["helpers"]) if landlock_abi() >= 1 else None

@@ -21,7 +21,7 @@ import pytest
 from course.cells import graded_points
 from course.corpus import feedback_outputs
 from course.grading.notes import is_notes_cell
-from course.grading.sandbox import landlock_abi
+from course.isolation.landlock import landlock_abi
 
 pytestmark = [
     pytest.mark.pipeline,
