@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import errno
 import json
@@ -66,11 +67,28 @@ def server_environment(kernel_env: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def server_folder_for(python: str, kernel_env: Mapping[str, str]) -> Path:
+def server_folder_for(python: str, kernel_env: Mapping[str, str], base: Path | None = None) -> Path:
     """The private folder of the server that may fork kernels of ``python`` with
-    ``kernel_env`` (raises OSError, protocol.UnsafeFolder, when it cannot be used)."""
+    ``kernel_env``, below ``base`` (default: :func:`protocol.base_folder`); raises OSError,
+    protocol.UnsafeFolder, when it cannot be used."""
     env = server_environment(kernel_env)
-    return protocol.server_folder(protocol.server_key(python, env))
+    environ = None if base is None else {protocol.DIR_VAR: str(base)}
+    return protocol.server_folder(protocol.server_key(python, env), environ)
+
+
+_own_base: Path | None = None
+
+
+def own_servers_folder() -> Path:
+    """A private folder for warm parents only this process starts and asks (created at
+    first use, random name, mode 0700; removed at exit). The kit's provisioner forks
+    plain ``nbgrader autograde``'s grading kernels from one there, never from a parent
+    another process started."""
+    global _own_base
+    if _own_base is None:
+        _own_base = Path(tempfile.mkdtemp(prefix="course-forking-grading-"))
+        atexit.register(shutil.rmtree, _own_base, True)
+    return _own_base
 
 
 def _connect(folder: Path) -> socket.socket:

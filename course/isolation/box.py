@@ -204,6 +204,11 @@ def _build_root(box: Box) -> str:
             shutil.copytree(f"/proc/self/fd/{fd}", staging.at(inside), dirs_exist_ok=True)
         staging.make_folder(path)
         linux.bind(staging.at(inside), staging.at(path), read_only=False)
+    # Folders made on the way to what lies below /tmp (the scratch folder's parents) are
+    # not the box's to write: only /tmp itself is.
+    for top in {Path(*p.parts[:3]) for p in (*sources, *seeds) if p.parts[1:2] == ("tmp",)}:
+        if top not in sources and top not in seeds:
+            linux.bind(staging.at(top), staging.at(top), read_only=True)
     staging.make_folder(Path("/proc"))  # the box's own: it shows the new PID namespace
     flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
     linux.mount("proc", staging.at("/proc"), "proc", flags)
