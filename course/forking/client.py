@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -171,6 +172,8 @@ class ForkedKernel:
     pid: int
     connection: socket.socket | None
     exit_code: int | None = None
+    #: Its server went away before the kernel ended (the kernel ends with it).
+    orphaned: bool = False
     _buffer: bytes = field(default=b"", repr=False)
 
     def poll(self) -> int | None:
@@ -179,7 +182,7 @@ class ForkedKernel:
             return self.exit_code
         if self.connection is None:
             if not _alive(self.pid):
-                self.exit_code = 1
+                self.exit_code = -signal.SIGKILL if self.orphaned else 1
             return self.exit_code
         try:
             while True:
@@ -207,12 +210,15 @@ class ForkedKernel:
                 self.exit_code = int(message["exit"])
 
     def _lost(self) -> int | None:
-        """The server went away without a word: judge by the process itself."""
+        """The server went away without a word: judge by the process itself. A kernel that
+        ended with its parent is reported as killed (-SIGKILL): whatever ended it, it was
+        not its notebook (course.isolation.kernels.killed_from_outside)."""
         self.close()
+        self.orphaned = True
         if _alive(self.pid):
             self.connection = None
             return None
-        self.exit_code = 1 if self.exit_code is None else self.exit_code
+        self.exit_code = -signal.SIGKILL if self.exit_code is None else self.exit_code
         return self.exit_code
 
     def close(self) -> None:

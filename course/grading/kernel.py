@@ -1,36 +1,37 @@
-"""Grading kernels for ``course grade``: started ahead of time, contained, limited, watched.
+"""Grading kernels for ``course grade``: started ahead of time, boxed, limited, watched.
 
 A :class:`GradingKernel` is one Jupyter kernel that executes one learner's notebook and is
 then thrown away (no state leaks from one learner to the next). It is started by a subclass
 of nbgrader's own ``Execute`` preprocessor (so the course's ``Execute.*`` settings apply:
 timeout, kernel name, extra arguments, ...; a kernel that does not answer at start is
-replaced, :mod:`course.grading.execute`) and differs from a kernel started by ``nbgrader
-autograde`` in four ways:
+replaced, :mod:`course.grading.execute`). Like a kernel of ``nbgrader autograde`` with
+the kit's config, it runs in a box of its own (:mod:`course.isolation`: it sees the system,
+Python, the packages the notebooks import and its scratch folder; memory and processes
+capped; the Landlock fallback where the system allows no box). It differs in four ways:
 
 * **Warm.** Right after it starts, a silent warm-up (no execution count, no names in the
-  notebook's namespace) sets the resource limits, replays the literal ``os.environ[...] =
-  "..."`` assignments of the assignment's setup cells and imports the modules they import
-  (TensorFlow: about 4 s). :class:`KernelPool` does this for the *next* notebooks while the
-  current ones execute, so the import overlaps with other work (:mod:`course.grading.pool`).
-* **Contained.** Its working directory is a scratch folder outside the course (a copy of
-  what nbgrader puts next to the notebook), ``HOME`` and ``TMPDIR`` point into that scratch
-  folder, which is deleted afterwards; so does its connection file. It gets only the
-  allow-listed part of the grader's environment (:data:`PASSED_ENV`). Every process it
-  starts is killed with it (:mod:`course.grading.contain`: a cgroup, or its process
-  family). Relative paths (``../../solutions``) lead nowhere and stray files never reach
-  ``autograded/``. Where Linux offers Landlock, the kernel is also *sandboxed*
-  (:mod:`course.grading.sandbox`, ``KernelSettings.sandbox``): absolute paths into the
-  course (solutions, gradebook, other learners' work) and into other kernels' scratch
-  folders cannot be read, nothing outside its own scratch folder can be written, no TCP
-  connection opened, and the grader cannot be signalled.
-* **Limited.** ``RLIMIT_DATA`` (heap and anonymous memory of each process) and
-  ``RLIMIT_FSIZE`` (largest file it may write) are set to the memory limit, so an
-  allocation beyond it raises ``MemoryError`` in the cell and the kernel lives on.
-  (``RLIMIT_AS`` cannot be used: TensorFlow reserves over 2 GiB of address space at import.)
+  notebook's namespace) replays the literal ``os.environ[...] = "..."`` assignments of the
+  assignment's setup cells and imports the modules they import (TensorFlow: about 4 s).
+  :class:`KernelPool` does this for the *next* notebooks while the current ones execute,
+  so the import overlaps with other work (:mod:`course.grading.pool`).
+* **Contained.** Its working directory is a scratch folder outside the course (``work/``
+  of it, which the box holds as its own copy; :meth:`GradingKernel.load` copies what
+  nbgrader puts next to the notebook into the box), ``HOME`` is in it, its connection file
+  next to it; the folder is deleted afterwards. It gets only the allow-listed part of the
+  grader's environment (:data:`PASSED_ENV`). Every process it starts is killed with it (its
+  PID namespace; :mod:`course.isolation.contain`: a cgroup, or its process family).
+  Relative paths (``../../solutions``) lead nowhere and stray files never reach
+  ``autograded/``.
+* **Limited.** The launcher sets ``RLIMIT_DATA`` (heap and anonymous memory of each
+  process, beyond what a forked kernel inherited) and ``RLIMIT_FSIZE`` (largest file) to the
+  memory limit, so an allocation beyond it raises ``MemoryError`` in the cell and the
+  kernel lives on. (``RLIMIT_AS`` cannot be used: TensorFlow reserves over 2 GiB of address
+  space at import.) Where cgroups can be had, a memory cgroup also counts shared memory and
+  in-memory files; a kernel it ends gets that reason in the note (:meth:`death_reason`).
 * **Watched.** A watchdog sums the resident memory of the kernel and all its child
   processes every 0.2 s and kills them when it exceeds 1.25 x the limit (memory that
-  ``RLIMIT_DATA`` does not count: shared memory, many child processes). The grader keeps
-  at most ``GradingExecute.output_limit`` (32 MiB) of a notebook's output in memory.
+  ``RLIMIT_DATA`` does not count where there is no cgroup). The grader keeps at most
+  ``GradingExecute.output_limit`` (32 MiB) of a notebook's output in memory.
 
 Example::
 
@@ -370,6 +371,15 @@ class GradingKernel:
         """SIGKILL the kernel and every process it started (its box, cgroup or process
         family)."""
         self.containment.kill(self.pid)
+
+    async def exit_code(self) -> int | None:
+        """The kernel's exit code once it ended (negative: the signal that killed it)."""
+        km = self.client.km
+        if km is None or km.provisioner is None:
+            return None
+        with contextlib.suppress(Exception):
+            return await km.provisioner.poll()
+        return None
 
     def isolated(self) -> IsolatedKernel | None:
         km = self.client.km

@@ -238,10 +238,11 @@ def _keep(child: int) -> None:
             os._exit(1)
         except InterruptedError:
             continue
-    if os.WIFSIGNALED(status):
+    if os.WIFSIGNALED(status):  # end the same way: who started the box sees the signal
         signum = os.WTERMSIG(status)
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL and SIGSTOP have no handler
             signal.signal(signum, signal.SIG_DFL)
+        with contextlib.suppress(OSError):
             os.kill(os.getpid(), signum)
         os._exit(128 + signum)
     os._exit(os.waitstatus_to_exitcode(status))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ from course.isolation.linux import namespaces_available
 
 GiB = 2**30
 #: Memory of a grading kernel, unless the grader says otherwise (``course grade
-#: --memory-limit``); also what its box may write in all.
+#: --memory-limit``); its box may write half as much in all (files in memory count as
+#: memory, so the box's writes meet their cap before the memory cgroup's).
 DEFAULT_MEMORY = 2 * GiB
 #: Processes and threads of one box (TensorFlow starts a few dozen threads).
 DEFAULT_PROCESSES = 512
@@ -124,7 +126,8 @@ def isolate_kernel(
     if boxed:
         # The kernel's own program (a kernel spec's script) is shown too.
         programs = [Path(a) for a in command[1:] if os.path.isabs(a) and os.path.isfile(a)]
-        box = Box((*room.read_only, *programs), tuple(room.scratch), room.memory)
+        size = room.memory // 2 if room.memory else None  # its files count as memory too
+        box = Box((*room.read_only, *programs), tuple(room.scratch), size)
         rules = Rules(deny_network=True, bind_ports=tuple(bind_ports), filesystem=False)
     else:
         box = None
@@ -146,6 +149,19 @@ def is_isolated(command: Sequence[str]) -> bool:
     (True, False)
     """
     return len(command) > 2 and command[1] == "-m" and command[2] == MODULE
+
+
+def killed_from_outside(exit_code: int | None) -> bool:
+    """Whether a kernel that died with ``exit_code`` was ended by something outside its
+    notebook: SIGKILL, which its own code cannot send it in a box (the first process of a
+    PID namespace ignores it from inside), but its warm parent's death, the system's
+    out-of-memory killer or an administrator can. (The grader's own kills, its watchdog, a
+    timeout, and the memory cgroup's are known to the grader and judged before this.)
+
+    >>> killed_from_outside(-9), killed_from_outside(1), killed_from_outside(None)
+    (True, False, False)
+    """
+    return exit_code == -signal.SIGKILL
 
 
 def describe(memory: int | None) -> str:

@@ -422,3 +422,50 @@ def test_course_grade_kernels_are_forked_sandboxed_and_limited(tmp_path: Path) -
         assert int(inside) == pid
         assert readable == ("PermissionError" if sandbox else "read")
     assert allocation == "MemoryError"
+
+
+def test_no_request_stops_the_server_or_touches_its_kernels(kernels: list) -> None:
+    """Requests that are too deep, too big, malformed or that trickle in byte by byte are
+    refused one by one, while the server keeps serving: the kernel it forked before lives
+    on, and the next kernel is forked by the same server."""
+    import socket
+    import struct
+
+    km, kc = start(kernels)
+    assert km.provisioner.forked is not None, km.provisioner.fallback_reason
+    folder = fork_folder(km)
+    server = client.server_pid(folder)
+    token = (folder / "token").read_text().strip()
+
+    def connect() -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(str(folder / "socket"))
+        return sock
+
+    def message(data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + data
+
+    # A slow trickle: half a header now, the rest never. The server reads it as it comes.
+    trickle = connect()
+    trickle.sendall(b"\0\0")
+    deep, big, wrong, broken = connect(), connect(), connect(), connect()
+    deep.sendall(message(b'{"token": ' + b"[" * 100000 + b"]" * 100000 + b"}"))
+    big.sendall(struct.pack(">I", 2**30))
+    wrong.sendall(message(json.dumps({"token": token, "argv": "python", "env": []}).encode()))
+    broken.sendall(message(b'{"token": "\xff'))
+    answers = []
+    for sock in (deep, big, wrong, broken):
+        with sock:
+            data = sock.recv(65536)
+            answers.append(json.loads(data[4:]) if data else None)
+    # Refused without an answer (closed) or with one saying why; nothing was forked.
+    assert answers[:2] == [None, None]
+    assert answers[2] == {"error": "refused: argv must be a list of strings"}
+    assert answers[3] is None
+    # Meanwhile, the trickle still open, the first kernel works and a new one is forked.
+    assert run(kc, "print(6 * 7)").strip() == "42"
+    km2, kc2 = start(kernels)
+    assert km2.provisioner.forked is not None, km2.provisioner.fallback_reason
+    assert fork_folder(km2) == folder and client.server_pid(folder) == server
+    trickle.close()
+    assert run(kc, "print(6 * 7)").strip() == "42"

@@ -8,6 +8,7 @@ run once (the gradebook knows the assignment).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -15,6 +16,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -970,3 +973,72 @@ def test_the_watchdog_reads_unique_memory_only_above_the_limit(monkeypatch):
     assert reads == []
     uss = _resident_above([me], 1)
     assert reads == [me.pid] and 0 < uss <= rss * 2
+
+
+#: A learner whose kernel is killed from outside while it runs: the cell names its process
+#: (visible from outside the box) and sleeps, so the test knows when to strike.
+ASLEEP = "victim-asleep"
+VICTIM = SQUARE + f"open('/proc/self/comm', 'w').write({ASLEEP!r})\nimport time\ntime.sleep(15)\n"
+
+
+def kill_once(target: str) -> tuple[threading.Thread, list[str]]:
+    """A thread that waits for the victim's kernel and kills, once, either the kernel itself
+    (SIGKILL: what the system's out-of-memory killer does) or its warm parent (SIGTERM: it
+    ends, and its kernels with it)."""
+    done: list[str] = []
+
+    def strike() -> None:
+        while not done:
+            for process in psutil.process_iter(["name"]):
+                if process.info["name"] != ASLEEP:
+                    continue
+                with contextlib.suppress(psutil.Error):
+                    if target == "kernel":
+                        process.kill()
+                        done.append(target)
+                    else:
+                        servers = [
+                            p
+                            for p in process.parents()
+                            if "course.forking.server" in " ".join(p.cmdline())
+                        ]
+                        for server in servers:
+                            server.terminate()
+                        done.append(target if servers else "a kernel not forked")
+                    return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=strike, daemon=True)
+    thread.start()
+    return thread, done
+
+
+@pytest.mark.parametrize(
+    ("grader", "target"),
+    [("course grade", "kernel"), ("nbgrader", "kernel"), ("nbgrader", "parent")],
+)
+def test_a_kernel_killed_from_outside_runs_the_notebook_again(
+    fixture_template, tmp_path, capsys, grader, target
+):
+    """The victim is never blamed: its notebook runs again in a new kernel and gets the
+    grade its code earns, with no note about a stopped kernel (issue 23, point 4)."""
+    cases = [Submission("victim", answers={"square": VICTIM}, expected=full_marks())]
+    kit_execute = (
+        "from course.grading.execute import autograde_preprocessors\n"
+        "c.Autograde.autograde_preprocessors = autograde_preprocessors()"
+    )
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, kit_execute)
+    thread, done = kill_once(target)
+    if grader == "course grade":
+        code, log = course_grade(course, "--workers", "1", "--warm", "0", capsys=capsys)
+    else:
+        result = nbgrader("autograde", FIXTURE.name, cwd=course)
+        code, log = result.returncode, result.stdout + result.stderr
+    done.append("test over")  # stops the thread if it never struck
+    thread.join()
+    assert done[0] == target, "the test never saw the victim's kernel"
+    assert code == 0, log
+    assert "There was an error processing" not in log
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+    text = notebook_text(autograded(course, "victim", FIXTURE))
+    assert "The grader stopped this cell" not in text and "Not run" not in text, text
