@@ -14,6 +14,12 @@ not this process's child: ``poll``/``wait`` read its exit status from the server
 kernel's own connection, ``send_signal``/``kill``/``terminate`` signal its process group
 (the child starts a new session, as ``launch_kernel`` does).
 
+A *grading* kernel of plain ``nbgrader autograde`` (``NBGRADER_EXECUTION=autograde`` in its
+environment) is also isolated first, as ``course grade``'s are (:mod:`course.isolation`:
+a box, or the Landlock fallback, said once in the log), and forked from a warm parent this
+process started for itself (:func:`course.forking.client.own_servers_folder`). Kernels of
+JupyterLab, nbval and the tests are not boxed.
+
 Anything else starts the usual way (``LocalProvisioner.launch_kernel``): forking switched
 off (``KIT_FORK_KERNELS=0`` in this process's environment or in the kernel's), another
 command or interpreter, output to a pipe, no ``os.fork`` (not Linux), a server that cannot
@@ -55,9 +61,11 @@ from course.forking.client import (
     server_folder_for,
 )
 from course.isolation.kernels import (
+    DEFAULT_MEMORY,
     KIT_PACKAGES,
     IsolatedKernel,
     KernelRoom,
+    describe,
     is_isolated,
     isolate_kernel,
     kit_packages,
@@ -69,6 +77,16 @@ NAME = "course-forking-provisioner"
 _PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 log = logging.getLogger("course.forking")
 _warned = False
+
+
+_said: set[str] = set()
+
+
+def _say_once(line: str) -> None:
+    """Log ``line`` (how grading kernels are isolated, when it is less than a box) once."""
+    if line not in _said:
+        _said.add(line)
+        log.warning("Grading kernels: %s", line)
 
 
 def warn_once(reason: str) -> None:
@@ -171,6 +189,8 @@ class ForkingProvisioner(LocalProvisioner):
             subreaper=True,
         )
         self.isolated = isolate_kernel(cmd, room, bind_ports=ports, python=cmd[0])
+        if not self.isolated.boxed:
+            _say_once(describe(DEFAULT_MEMORY))
         env = dict(env, HOME=str(home))
         if self.isolated.boxed:
             env.update(TMPDIR="/tmp", TEMP="/tmp", TMP="/tmp")
