@@ -181,11 +181,16 @@ def describe(memory: int | None) -> str:
             f"folder, no host socket; {cap}"
         )
     abi = landlock_abi()
+    why = (
+        f"{MODE_VAR}=landlock asks for the fallback"
+        if namespaces_available()
+        else "this system does not allow user namespaces"
+    )
     if abi >= 1:
         return (
-            "NO BOX: this system does not allow user namespaces, so kernels fall back to "
-            f"Landlock rules (ABI {abi}), which hide the course, the grader's folders and "
-            "other kernels' scratch folders, but not the rest of the machine"
+            f"NO BOX: {why}, so kernels fall back to Landlock rules (ABI {abi}), which hide "
+            "the course, the grader's folders and other kernels' scratch folders, but not "
+            "the rest of the machine"
         )
     return (
         "NO BOX and no Landlock on this system: kernels run with the grader's rights; "

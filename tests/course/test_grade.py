@@ -825,6 +825,17 @@ def test_a_setup_cell_that_sets_environment_gets_a_fresh_kernel(fixture_template
     assert points(serial, FIXTURE) == points(parallel, FIXTURE) == expected_points(cases, FIXTURE)
 
 
+@pytest.mark.skipif(landlock_abi() < 1, reason="no Landlock here: the fallback is no isolation")
+def test_no_box_is_said_out_loud(fixture_template, tmp_path, capsys, monkeypatch):
+    """Where kernels get no box (here: asked for), the run's first lines say so plainly."""
+    monkeypatch.setenv("KIT_ISOLATION", "landlock")
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:1])
+    code, out = course_grade(course, capsys=capsys)
+    assert code == 0, out
+    assert "NO BOX: KIT_ISOLATION=landlock asks for the fallback" in out, out
+    assert points(course, FIXTURE) == expected_points(FIXTURE_CASES[:1], FIXTURE)
+
+
 def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, FIXTURE_CASES[:1])
     code, out = course_grade(course, "--no-sandbox", capsys=capsys)
