@@ -14,6 +14,9 @@ notebook (``notebooks/<lesson>/<lesson>.ipynb``) and what nbgrader must award it
   kit's integrity preprocessors: tampering found, files removed), ``manual_grade`` the test
   cells both must leave at 0 and *needs manual grade*, and ``extra_files`` files submitted
   next to the notebook (relative path -> text), e.g. a ``helpers/`` that shadows the kit's;
+* ``needs_box`` marks a notebook whose outputs hold only where grading kernels run in a
+  box (:mod:`course.isolation`; a system without user namespaces grades it otherwise: the
+  pipeline tests leave it out there);
 * ``course_grade_only`` marks a notebook only ``course grade`` may grade (a memory bomb,
   one that reaches for the solutions: plain ``nbgrader autograde`` has no memory limit
   and no sandbox);
@@ -150,6 +153,7 @@ class Submission:
     feedback_contains: Sequence[str] = ()
     grading_fails: bool = False
     course_grade_only: bool = False
+    needs_box: bool = False
     note_contains: Sequence[str] = ()
     course_grade_note_contains: Sequence[str] = ()
     integrity_note: Sequence[str] = ()

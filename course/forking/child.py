@@ -3,9 +3,11 @@
 Only two kinds of command can be run in-process (anything else starts the usual way):
 
 * ``PYTHON -m ipykernel_launcher ARGS...`` (every kit kernel spec, nbval's current env);
-* ``PYTHON -m course.grading.sandbox OPTIONS -- PYTHON -m ipykernel_launcher ARGS...`` (what
-  ``course grade`` starts): the containment and Landlock rules are applied in-process
-  (:func:`course.grading.sandbox.apply`), exactly as that module does before it execs.
+* ``PYTHON -m course.isolation.launch OPTIONS -- PYTHON -m ipykernel_launcher ARGS...`` (a
+  grading kernel, of either grader): the isolation is applied in-process
+  (:func:`course.isolation.launch.apply`: the box, its limits), exactly as that module does
+  before it execs. With a box, this process stays outside as the box's keeper, and the
+  kernel runs in a child of it, the box's first process.
 
 where ``PYTHON`` is the warm parent's own interpreter. :func:`become_kernel` then makes the
 forked process look like a freshly started one: a new session, the caller's stdin, stdout
@@ -39,27 +41,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from course.grading.sandbox import Launch, apply, parse_launch
+from course.isolation.launch import MODULE as SANDBOX_MODULE
+from course.isolation.launch import Launch, apply, parse_launch
 
 KERNEL_MODULE = "ipykernel_launcher"
-#: What ``course grade`` wraps its kernels in (``SandboxedKernelManager``).
-SANDBOX_MODULE = "course.grading.sandbox"
-
-
-#: Bytes of data memory (``VmData``) this process inherited from the warm parent (0: not
-#: a forked kernel). ``course grade``'s memory limit counts what the kernel adds to it.
-inherited_data = 0
-
-
-def _vm_data() -> int:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmData:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 @dataclass(frozen=True)
@@ -67,7 +52,7 @@ class KernelCommand:
     """A kernel command that a forked child can run in-process."""
 
     arguments: tuple[str, ...]  # after ``-m ipykernel_launcher``
-    sandbox: Launch | None = None  # the ``course.grading.sandbox`` wrapping, if any
+    sandbox: Launch | None = None  # the ``course.isolation.launch`` wrapping, if any
 
 
 def _same_python(path: str, python: str) -> bool:
@@ -266,8 +251,6 @@ def become_kernel(
                 print(f"{SANDBOX_MODULE}: {error}", file=sys.stderr, flush=True)
                 code = 126
                 return
-        global inherited_data
-        inherited_data = _vm_data()
         sys.argv = [request["argv"][0], *command.arguments]
         code = 0
         runpy.run_module(KERNEL_MODULE, run_name="__main__", alter_sys=True)

@@ -12,15 +12,19 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import errno
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +68,28 @@ def server_environment(kernel_env: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def server_folder_for(python: str, kernel_env: Mapping[str, str]) -> Path:
+def server_folder_for(python: str, kernel_env: Mapping[str, str], base: Path | None = None) -> Path:
     """The private folder of the server that may fork kernels of ``python`` with
-    ``kernel_env`` (raises OSError, protocol.UnsafeFolder, when it cannot be used)."""
+    ``kernel_env``, below ``base`` (default: :func:`protocol.base_folder`); raises OSError,
+    protocol.UnsafeFolder, when it cannot be used."""
     env = server_environment(kernel_env)
-    return protocol.server_folder(protocol.server_key(python, env))
+    environ = None if base is None else {protocol.DIR_VAR: str(base)}
+    return protocol.server_folder(protocol.server_key(python, env), environ)
+
+
+_own_base: Path | None = None
+
+
+def own_servers_folder() -> Path:
+    """A private folder for warm parents only this process starts and asks (created at
+    first use, random name, mode 0700; removed at exit). The kit's provisioner forks
+    plain ``nbgrader autograde``'s grading kernels from one there, never from a parent
+    another process started."""
+    global _own_base
+    if _own_base is None:
+        _own_base = Path(tempfile.mkdtemp(prefix="course-forking-grading-"))
+        atexit.register(shutil.rmtree, _own_base, True)
+    return _own_base
 
 
 def _connect(folder: Path) -> socket.socket:
@@ -151,6 +172,8 @@ class ForkedKernel:
     pid: int
     connection: socket.socket | None
     exit_code: int | None = None
+    #: Its server went away before the kernel ended (the kernel ends with it).
+    orphaned: bool = False
     _buffer: bytes = field(default=b"", repr=False)
 
     def poll(self) -> int | None:
@@ -159,7 +182,7 @@ class ForkedKernel:
             return self.exit_code
         if self.connection is None:
             if not _alive(self.pid):
-                self.exit_code = 1
+                self.exit_code = -signal.SIGKILL if self.orphaned else 1
             return self.exit_code
         try:
             while True:
@@ -187,12 +210,15 @@ class ForkedKernel:
                 self.exit_code = int(message["exit"])
 
     def _lost(self) -> int | None:
-        """The server went away without a word: judge by the process itself."""
+        """The server went away without a word: judge by the process itself. A kernel that
+        ended with its parent is reported as killed (-SIGKILL): whatever ended it, it was
+        not its notebook (course.isolation.kernels.killed_from_outside)."""
         self.close()
+        self.orphaned = True
         if _alive(self.pid):
             self.connection = None
             return None
-        self.exit_code = 1 if self.exit_code is None else self.exit_code
+        self.exit_code = -signal.SIGKILL if self.exit_code is None else self.exit_code
         return self.exit_code
 
     def close(self) -> None:
@@ -271,6 +297,34 @@ def stop_server(folder: Path, timeout: float = 30.0) -> bool:
         while (folder / "socket").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
     return True
+
+
+@contextlib.contextmanager
+def private_servers() -> Iterator[Path]:
+    """Within the block, this process's kernels fork from warm parents of its own: a new
+    private folder (``KIT_FORK_DIR``, random name, mode 0700), whose servers this process
+    starts and stops at the end. What grading runs use: a server another process started
+    (a teacher's JupyterLab, a notebook graded before) is never asked for a kernel.
+
+    >>> with private_servers() as folder:
+    ...     os.environ[protocol.DIR_VAR] == str(folder)
+    True
+    """
+    old = os.environ.get(protocol.DIR_VAR)
+    folder = Path(tempfile.mkdtemp(prefix="course-forking-run-"))
+    os.environ[protocol.DIR_VAR] = str(folder)
+    try:
+        yield folder
+    finally:
+        if old is None:
+            os.environ.pop(protocol.DIR_VAR, None)
+        else:
+            os.environ[protocol.DIR_VAR] = old
+        for server in folder.iterdir():
+            if (server / "socket").exists():
+                with contextlib.suppress(OSError, ValueError):
+                    stop_server(server, timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def server_pid(folder: Path) -> int | None:

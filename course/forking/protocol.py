@@ -2,8 +2,9 @@
 
 **Place.** Every fork server of a user lives below one private folder (mode 0700, owned by
 the user): ``$KIT_FORK_DIR`` if set (tests use their own), else
-``$XDG_RUNTIME_DIR/course-forking``, else ``/tmp/course-forking-<uid>``. ``course grade``'s
-sandbox hides that folder from the kernels it grades (:func:`course.grading.sandbox.course_rules`).
+``$XDG_RUNTIME_DIR/course-forking``, else ``/tmp/course-forking-<uid>``. A grading kernel's
+box does not hold that folder (:mod:`course.isolation`); the Landlock fallback hides it.
+A grading run uses a folder of its own (:func:`course.forking.client.private_servers`).
 
 **Which server.** A warm parent has imported the heavy modules with *its* environment, so a
 kernel may be forked from it only when the settings that change what those imports do are
@@ -29,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -180,9 +182,106 @@ class Closed(ConnectionError):
     """The other side closed the connection."""
 
 
+#: A request is at most this big and this deeply nested (checked before it is parsed).
+MAX_REQUEST = 2**20
+MAX_DEPTH = 8
+
+
+def nesting_depth(data: bytes) -> int:
+    """How deeply the arrays and objects of JSON text ``data`` nest (strings skipped), read
+    without parsing it: a message too deep for Python's parser is refused before it is
+    parsed.
+
+    >>> nesting_depth(b'{"a": [1, {"b": "[[["}]}'), nesting_depth(b"[" * 5)
+    (3, 5)
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def decode(data: bytes, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """One message's JSON object (ValueError when it is not one, or nests too deeply).
+
+    >>> decode(b'{"op": "stop"}')
+    {'op': 'stop'}
+    >>> decode(b"[" * 100000)
+    Traceback (most recent call last):
+    ValueError: message nested more than 8 levels deep
+    """
+    if nesting_depth(data) > max_depth:
+        raise ValueError(f"message nested more than {max_depth} levels deep")
+    try:
+        message = json.loads(data)
+    except (RecursionError, UnicodeDecodeError) as error:
+        raise ValueError(f"not a message: {type(error).__name__}") from None
+    if not isinstance(message, dict):
+        raise ValueError("not a message")
+    return message
+
+
+class Reader:
+    """Reads one message from a non-blocking socket as its bytes arrive, however slowly:
+    :meth:`feed` whenever the socket is readable; the size is checked as soon as the
+    header is in, the nesting before the message is parsed."""
+
+    def __init__(
+        self, max_size: int = MAX_REQUEST, max_fds: int = 0, max_depth: int = MAX_DEPTH
+    ) -> None:
+        self.max_size, self.max_fds, self.max_depth = max_size, max_fds, max_depth
+        self.buffer = bytearray()
+        self.fds: list[int] = []
+        self.need: int | None = None
+
+    def feed(self, sock: socket.socket) -> dict[str, Any] | None:
+        """The message once it is complete, else None (raises Closed, ValueError)."""
+        while True:
+            want = (self.need or _HEADER.size) - len(self.buffer)
+            try:
+                if self.max_fds and not self.fds:
+                    chunk, fds, _flags, _addr = socket.recv_fds(sock, want, self.max_fds)
+                    self.fds.extend(fds)
+                else:
+                    chunk = sock.recv(want)
+            except (BlockingIOError, InterruptedError):
+                return None
+            if not chunk:
+                raise Closed("connection closed")
+            self.buffer += chunk
+            if self.need is None and len(self.buffer) == _HEADER.size:
+                (length,) = _HEADER.unpack(self.buffer)
+                if length > self.max_size:
+                    raise ValueError(f"message of {length} bytes (at most {self.max_size})")
+                self.need = _HEADER.size + length
+            if self.need is not None and len(self.buffer) == self.need:
+                return decode(bytes(self.buffer[_HEADER.size :]), self.max_depth)
+
+    def close(self) -> None:
+        """Close the descriptors received and not taken."""
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = []
+
+
 def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any], list[int]]:
-    """Receive one message and the file descriptors sent with it (raises Closed at EOF,
-    ValueError on a malformed message)."""
+    """Receive one message and the file descriptors sent with it, blocking (raises Closed
+    at EOF, ValueError on a malformed message)."""
     buffer = b""
     fds: list[int] = []
     need = _HEADER.size
@@ -202,7 +301,4 @@ def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any], list
             if length > MAX_MESSAGE:
                 raise ValueError("message too long")
             need += length
-    message = json.loads(buffer[_HEADER.size :])
-    if not isinstance(message, dict):
-        raise ValueError("not a message")
-    return message, fds
+    return decode(buffer[_HEADER.size :]), fds

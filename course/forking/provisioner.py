@@ -14,6 +14,12 @@ not this process's child: ``poll``/``wait`` read its exit status from the server
 kernel's own connection, ``send_signal``/``kill``/``terminate`` signal its process group
 (the child starts a new session, as ``launch_kernel`` does).
 
+A *grading* kernel of plain ``nbgrader autograde`` (``NBGRADER_EXECUTION=autograde`` in its
+environment) is also isolated first, as ``course grade``'s are (:mod:`course.isolation`:
+a box, or the Landlock fallback, said once in the log), and forked from a warm parent this
+process started for itself (:func:`course.forking.client.own_servers_folder`). Kernels of
+JupyterLab, nbval and the tests are not boxed.
+
 Anything else starts the usual way (``LocalProvisioner.launch_kernel``): forking switched
 off (``KIT_FORK_KERNELS=0`` in this process's environment or in the kernel's), another
 command or interpreter, output to a pipe, no ``os.fork`` (not Linux), a server that cannot
@@ -30,13 +36,16 @@ Example (what a kernel spec says)::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo
@@ -44,12 +53,40 @@ from jupyter_client.provisioning import LocalProvisioner
 
 from course.forking import protocol
 from course.forking.child import kernel_command
-from course.forking.client import ForkedKernel, ForkUnavailable, request_fork, server_folder_for
+from course.forking.client import (
+    ForkedKernel,
+    ForkUnavailable,
+    own_servers_folder,
+    request_fork,
+    server_folder_for,
+)
+from course.isolation.kernels import (
+    DEFAULT_MEMORY,
+    KIT_PACKAGES,
+    IsolatedKernel,
+    KernelRoom,
+    describe,
+    is_isolated,
+    isolate_kernel,
+    kit_packages,
+)
+from course.isolation.landlock import course_rules
 
 #: The entry point name (pyproject.toml) a kernel spec selects this provisioner with.
 NAME = "course-forking-provisioner"
+_PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 log = logging.getLogger("course.forking")
 _warned = False
+
+
+_said: set[str] = set()
+
+
+def _say_once(line: str) -> None:
+    """Log ``line`` (how grading kernels are isolated, when it is less than a box) once."""
+    if line not in _said:
+        _said.add(line)
+        log.warning("Grading kernels: %s", line)
 
 
 def warn_once(reason: str) -> None:
@@ -93,6 +130,9 @@ class ForkingProvisioner(LocalProvisioner):
     forked: ForkedKernel | None = None
     #: Why the last kernel was started the usual way (None: it was forked).
     fallback_reason: str | None = None
+    #: The isolation of a grading kernel of plain ``nbgrader autograde`` (None: not one).
+    isolated: IsolatedKernel | None = None
+    _home: str | None = None
 
     @property
     def has_process(self) -> bool:
@@ -102,6 +142,7 @@ class ForkingProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         self.forked = None
+        cmd = self._isolate(cmd, kwargs)
         try:
             self.forked = await self._fork(cmd, kwargs)
         except ForkUnavailable as why:
@@ -113,6 +154,56 @@ class ForkingProvisioner(LocalProvisioner):
         self.pid = self.pgid = self.forked.pid
         self.cwd = kwargs.get("cwd") or pathlib.Path.cwd()
         return self.connection_info
+
+    def _isolate(self, cmd: list[str], kwargs: dict[str, Any]) -> list[str]:
+        """A grading kernel of plain ``nbgrader autograde`` (``NBGRADER_EXECUTION`` is
+        ``autograde`` in its environment) gets the same box as ``course grade``'s
+        (:mod:`course.isolation`): its working folder (the learner's ``autograded/``
+        folder) and a HOME of its own as scratch copies, its connection file, the kit's
+        packages; 2 GiB of memory. Anything else, and a kernel ``course grade`` isolated
+        already, starts as asked."""
+        env = kwargs.get("env") or dict(os.environ)
+        if env.get("NBGRADER_EXECUTION") != "autograde" or is_isolated(cmd):
+            return cmd
+        self._release()
+        cwd = pathlib.Path(os.path.abspath(kwargs.get("cwd") or os.getcwd()))
+        home = pathlib.Path(tempfile.mkdtemp(prefix="course-grade-home-"))
+        self._home = str(home)
+        try:
+            from course.config import find_root
+
+            fallback = course_rules(
+                find_root(cwd),
+                KIT_PACKAGES,
+                also_hide=[protocol.base_folder(), own_servers_folder()],
+            )
+            fallback = dataclasses.replace(fallback, writable=(cwd, home))
+        except FileNotFoundError:
+            fallback = None
+        info = self.connection_info
+        ports = [int(info[name]) for name in _PORTS if info.get(name)]
+        room = KernelRoom(
+            scratch=(cwd, home),
+            read_only=(pathlib.Path(self.parent.connection_file), *kit_packages()),
+            fallback=fallback,
+            subreaper=True,
+        )
+        self.isolated = isolate_kernel(cmd, room, bind_ports=ports, python=cmd[0])
+        if not self.isolated.boxed:
+            _say_once(describe(DEFAULT_MEMORY))
+        env = dict(env, HOME=str(home))
+        if self.isolated.boxed:
+            env.update(TMPDIR="/tmp", TEMP="/tmp", TMP="/tmp")
+        kwargs["env"] = env
+        return self.isolated.command
+
+    def _release(self) -> None:
+        if self.isolated is not None:
+            self.isolated.cleanup()
+            self.isolated = None
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
 
     async def _fork(self, cmd: list[str], kwargs: dict[str, Any]) -> ForkedKernel:
         if not protocol.enabled() or not protocol.enabled(kwargs.get("env") or {}):
@@ -133,8 +224,10 @@ class ForkingProvisioner(LocalProvisioner):
         env = dict(kwargs.get("env") or os.environ)
         if not kwargs.get("independent"):
             env["JPY_PARENT_PID"] = str(os.getpid())
+        # A grading kernel forks from a warm parent this process started for its own use.
+        base = own_servers_folder() if self.isolated is not None else None
         try:
-            folder = server_folder_for(cmd[0], env)
+            folder = server_folder_for(cmd[0], env, base)
             return await request_fork(folder, cmd, env, cwd, stdio, python=cmd[0])
         except OSError as error:
             raise ForkUnavailable(f"the fork server cannot be used: {error}") from None
@@ -188,6 +281,7 @@ class ForkingProvisioner(LocalProvisioner):
     async def cleanup(self, restart: bool = False) -> None:
         if self.forked is not None and self.forked.poll() is not None:
             self.forked = None
+        self._release()
         await super().cleanup(restart)
 
     async def get_provisioner_info(self) -> dict:

@@ -66,8 +66,35 @@ WARM_MODULES = (
     "ipykernel.ipkernel",
     "ipykernel.zmqshell",
     "ipykernel.debugger",  # debugpy: each kernel's start imports it otherwise (0.05 to 0.1 s)
-    "course.grading.sandbox",
+    "course.isolation.launch",
 )
+
+
+#: Seconds a connection has to deliver its whole request; requests being read at once.
+REQUEST_TIMEOUT = 10.0
+MAX_PENDING = 32
+
+
+def malformed(request: dict[str, Any]) -> str | None:
+    """What is wrong with a fork request's fields, if anything.
+
+    >>> malformed({"argv": ["python"], "env": {}, "cwd": "/", "umask": 18})
+    >>> malformed({"argv": "python", "env": {}, "cwd": "/", "umask": 18})
+    'argv must be a list of strings'
+    """
+    argv, env = request.get("argv"), request.get("env")
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        return "argv must be a list of strings"
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        return "env must map strings to strings"
+    if not isinstance(request.get("cwd"), str):
+        return "cwd must be a string"
+    umask = request.get("umask")
+    if not isinstance(umask, int) or isinstance(umask, bool) or not 0 <= umask <= 0o777:
+        return "umask must be a number from 0 to 0o777"
+    return None
 
 
 def thread_count() -> int:
@@ -116,6 +143,8 @@ class Server:
         self.kernels: dict[int, tuple[int, socket.socket]] = {}
         self.last_activity = time.monotonic()
         self.stopping = False
+        #: Requests being read: connection -> (reader, deadline).
+        self.pending: dict[socket.socket, tuple[protocol.Reader, float]] = {}
         #: The descriptor holding ``lock`` (children must not keep holding it).
         self.lock: int | None = None
 
@@ -173,10 +202,17 @@ class Server:
                 log.info("no kernel left and the process that started this server ended: exiting")
                 break
             timeout = None if self.kernels else max(0.0, self.idle_left())
+            if self.pending:
+                first = min(deadline for _, deadline in self.pending.values())
+                wait = max(0.0, first - time.monotonic())
+                timeout = wait if timeout is None else min(timeout, wait)
             for key, _events in self.selector.select(timeout):
                 kind, value = key.data
                 if kind == "accept":
                     self.accept()
+                elif kind == "request":
+                    if value in self.pending:
+                        self.read_request(value)
                 elif kind == "exit":
                     self.reap(value)
                 elif kind == "connection":
@@ -186,7 +222,8 @@ class Server:
                     os.close(value)
                     self.owner_fd = None
                     self.owner_gone = True
-            if not self.kernels and self.idle_left() <= 0:
+            self.expire()
+            if not self.kernels and not self.pending and self.idle_left() <= 0:
                 log.info("idle for %s s: exiting", self.idle)
                 break
 
@@ -194,29 +231,70 @@ class Server:
         return self.last_activity + self.idle - time.monotonic()
 
     def accept(self) -> None:
+        """A new connection: its peer is checked before anything is read; its request is
+        then read as it arrives (:class:`protocol.Reader`), while the server goes on."""
         try:
             connection, _ = self.listener.accept()
-        except BlockingIOError:
+        except (BlockingIOError, InterruptedError):
             return
         self.last_activity = time.monotonic()
-        connection.setblocking(True)
-        connection.settimeout(10)
-        try:
-            self.handle(connection)
-        except (OSError, ValueError) as error:
-            log.warning("request failed: %s", error)
+        if self._peer_uid(connection) != os.getuid() or len(self.pending) >= MAX_PENDING:
             connection.close()
+            return
+        connection.setblocking(False)
+        reader = protocol.Reader(protocol.MAX_REQUEST, max_fds=3)
+        self.pending[connection] = (reader, time.monotonic() + REQUEST_TIMEOUT)
+        self.selector.register(connection, selectors.EVENT_READ, ("request", connection))
+
+    def read_request(self, connection: socket.socket) -> None:
+        """More of a pending request arrived: serve it once it is complete."""
+        reader, _ = self.pending[connection]
+        try:
+            request = reader.feed(connection)
+        except (OSError, ValueError) as error:
+            log.warning("request refused: %s", error)
+            self.drop(connection)
+            return
+        if request is None:
+            return
+        self.selector.unregister(connection)
+        del self.pending[connection]
+        fds, reader.fds = reader.fds, []
+        connection.setblocking(True)
+        connection.settimeout(REQUEST_TIMEOUT)
+        try:
+            self.handle(connection, request, fds)
+        except Exception as error:  # noqa: BLE001 - no request may stop the server
+            log.warning("request failed: %s: %s", type(error).__name__, error)
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            if not any(connection is other for _, other in self.kernels.values()):
+                connection.close()
+
+    def drop(self, connection: socket.socket) -> None:
+        """Forget a pending request (malformed, closed, or too slow)."""
+        reader, _ = self.pending.pop(connection)
+        reader.close()
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(connection)
+        connection.close()
+
+    def expire(self) -> None:
+        """Drop the requests that did not arrive in time (a slow trickle)."""
+        now = time.monotonic()
+        for connection, (_, deadline) in list(self.pending.items()):
+            if deadline <= now:
+                log.warning("request refused: not complete within %s s", REQUEST_TIMEOUT)
+                self.drop(connection)
 
     def _peer_uid(self, connection: socket.socket) -> int:
         creds = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         return struct.unpack("3i", creds)[1]
 
-    def handle(self, connection: socket.socket) -> None:
-        if self._peer_uid(connection) != os.getuid():
-            connection.close()
-            return
-        request, fds = protocol.receive(connection, max_fds=3)
-        token = str(request.get("token", "")).encode()
+    def handle(self, connection: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+        token = request.get("token", "")
+        token = token.encode() if isinstance(token, str) else b""
         if not hmac.compare_digest(protocol.token_hash(token), self.token_hash):
             for fd in fds:
                 os.close(fd)
@@ -226,6 +304,13 @@ class Server:
         if request.get("op") == "stop":
             self.stopping = True
             protocol.send(connection, {"stopping": True, "kernels": len(self.kernels)})
+            connection.close()
+            return
+        problem = malformed(request)
+        if problem:
+            for fd in fds:
+                os.close(fd)
+            protocol.send(connection, {"error": f"refused: {problem}"})
             connection.close()
             return
         self.fork(connection, request, fds)
@@ -269,6 +354,7 @@ class Server:
         fds += [self.owner_fd] if self.owner_fd is not None else []
         for pidfd, other in self.kernels.values():
             fds += [pidfd, other.fileno()]
+        fds += [other.fileno() for other in self.pending]
         return fds
 
     def reap(self, pid: int) -> None:

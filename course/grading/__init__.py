@@ -21,9 +21,7 @@ The map, one job per module. nbgrader steps (preprocessors)::
 
     settings                 a run's kernel settings: environment, memory limit, sizes
     warmup                   WarmKernelPlan: what a warm kernel sets and imports first
-    contain                  a kernel's processes: a cgroup, or its process family
-    sandbox                  Landlock rules (``python -m course.grading.sandbox``)
-    kernel                   one contained, limited, watched grading kernel
+    kernel                   one isolated (course.isolation), limited, watched grading kernel
     pool                     kernels started ahead of demand
     execution                run a notebook in a kernel; a dead kernel becomes outputs
     records                  jobs, prepared submissions, results, a run's summary

@@ -14,9 +14,10 @@ assignments, like ``nbgrader autograde`` run once per assignment, but
   rest, each learner once (``--force`` regrades everything);
 * **robustly**: per-cell time limit (``Execute.timeout``, ``--timeout``) and per-notebook
   time budget (``RestartingExecute.notebook_timeout``, ``--notebook-timeout``), a memory limit on
-  each kernel (``--memory-limit``), a scratch working folder and HOME outside the course,
-  and where Linux offers Landlock a sandbox (:mod:`course.grading.sandbox`: the course cannot be
-  read, nothing outside the scratch folder written, the grader not signalled); a kernel
+  each kernel (``--memory-limit``), and each kernel in a box of its own
+  (:mod:`course.isolation`: it sees the system, Python and its scratch folder, nothing of
+  the course, the teacher or other learners; where the system has no user namespaces, a
+  Landlock fallback, said at the start of the run); a kernel
   that does not start is replaced (:mod:`course.grading.execute`); a notebook that is broken,
   endless, too big or not a notebook at all is graded (0 where due) with a note at the top
   of its autograded notebook saying what happened, and the other learners are not
@@ -44,14 +45,18 @@ from pathlib import Path
 from sqlalchemy.exc import SAWarning
 
 from course.config import CONFIG_FILE, find_root, load_course_config, put_bin_on_path
+from course.forking.client import private_servers
+from course.forking.protocol import base_folder as fork_servers_folder
 from course.grading.autograder import Autograder
 from course.grading.console import Progress, plural, print_summary
-from course.grading.contain import cgroup_parent, remove_stale_cgroups
 from course.grading.kernel import prepare_matplotlib, remove_stale_scratch
 from course.grading.pipeline import default_workers, grade_jobs, run_to_completion
-from course.grading.records import Job, Summary
-from course.grading.sandbox import Rules, course_rules, landlock_abi
+from course.grading.records import Summary
 from course.grading.settings import GiB, KernelSettings, format_bytes, parse_bytes
+from course.isolation import cgroups
+from course.isolation.contain import cgroup_parent, remove_stale_cgroups
+from course.isolation.kernels import box_available, describe, kit_packages
+from course.isolation.landlock import Rules, course_rules, landlock_abi
 
 DEFAULT_MEMORY_LIMIT = 2 * GiB
 
@@ -122,8 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-sandbox",
         dest="sandbox",
         action="store_false",
-        help="do not sandbox the grading kernels (by default, where Linux offers Landlock, they "
-        "cannot read the course folder, write outside their scratch folder or signal the grader)",
+        help="do not isolate the grading kernels (by default each runs in a box of its own, or "
+        "under Landlock rules where the system allows no box: docs/teachers.md)",
     )
     parser.add_argument("--verbose", action="store_true", help="show nbgrader's own log messages")
 
@@ -194,15 +199,19 @@ def run(args: argparse.Namespace) -> int:
             args.scratch_dir.mkdir(parents=True, exist_ok=True)
         matplotlib_dir = autograder.work / "matplotlib"
         prepare_matplotlib(matplotlib_dir)
+        imports = autograder.setup_imports(jobs.todo)
         settings = KernelSettings(
             config=config,
             memory_limit=memory_limit,
             scratch_root=args.scratch_dir.resolve() if args.scratch_dir else None,
             shared_env={"MPLCONFIGDIR": str(matplotlib_dir)},
-            sandbox=_sandbox(args, autograder, jobs.todo, visible=[matplotlib_dir]),
+            sandbox=_sandbox(args, autograder, imports, visible=[matplotlib_dir]),
+            isolate=args.sandbox,
+            read_only=(*kit_packages(imports), matplotlib_dir),
         )
         remove_stale_scratch(settings.scratch_root)
         remove_stale_cgroups()
+        cgroups.remove_stale()
         contained = (
             "a cgroup per kernel"
             if cgroup_parent()
@@ -214,17 +223,21 @@ def run(args: argparse.Namespace) -> int:
         )
         summary = Summary(skipped=len(jobs.done))
         try:
-            run_to_completion(
-                grade_jobs(
-                    autograder,
-                    jobs.todo,
-                    settings,
-                    workers,
-                    warm,
-                    Progress(len(jobs.todo)),
-                    summary,
+            # A warm parent of this run's own, started by it, stopped at its end: no other
+            # process (a teacher's JupyterLab, a notebook graded before) has asked it for
+            # anything, and no one else knows where it is.
+            with private_servers():
+                run_to_completion(
+                    grade_jobs(
+                        autograder,
+                        jobs.todo,
+                        settings,
+                        workers,
+                        warm,
+                        Progress(len(jobs.todo)),
+                        summary,
+                    )
                 )
-            )
         except KeyboardInterrupt:
             print(
                 "\ncourse grade: interrupted; graded submissions are kept, run again to grade the "
@@ -250,44 +263,29 @@ def _assignments_with_submissions(autograder: Autograder) -> list[str]:
 
 
 def _sandbox(
-    args: argparse.Namespace, autograder: Autograder, jobs: Sequence[Job], visible: Sequence[Path]
+    args: argparse.Namespace,
+    autograder: Autograder,
+    imports: Sequence[str],
+    visible: Sequence[Path],
 ) -> Rules | None:
-    """The sandbox rules of this run (None: no sandbox), and a line saying what they do."""
+    """Say how this run's kernels are isolated; the Landlock rules of the fallback where
+    there is no box (None: a box, or no isolation at all)."""
     if not args.sandbox:
         print(
-            "course grade: kernels NOT sandboxed (--no-sandbox): notebooks can read and write the "
-            "course folder",
+            "course grade: kernels NOT isolated (--no-sandbox): notebooks run with your rights "
+            "and can read and write the course folder",
             flush=True,
         )
         return None
-    abi = landlock_abi()
-    if abi < 1:
-        print(
-            "course grade: this system has no Landlock (Linux 5.13+), so kernels are not "
-            "sandboxed: a notebook can read and write files of the course folder by absolute "
-            "path; grade on a recent Linux to prevent it",
-            flush=True,
-        )
+    print(f"course grade: {describe(parse_bytes(args.memory_limit))}", flush=True)
+    if box_available() or landlock_abi() < 1:
         return None
-    rules = course_rules(
+    return course_rules(
         autograder.root,
-        autograder.setup_imports(jobs),
-        also_hide=autograder.outside_paths(),
+        imports,
+        also_hide=[*autograder.outside_paths(), fork_servers_folder()],
         also_visible=visible,
     )
-    network = (
-        ", nor open network connections"
-        if abi >= 4
-        else "; Linux 6.7+ would also deny them the network"
-    )
-    signals = "" if abi >= 6 else "; Linux 6.12+ would also stop them from signalling the grader"
-    print(
-        f"course grade: kernels sandboxed (Landlock ABI {abi}): they cannot read "
-        f"{', '.join(str(p) for p in rules.hide)} except the Python packages they import, nor "
-        f"write outside their scratch folder{network}{signals}",
-        flush=True,
-    )
-    return rules
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -37,6 +37,8 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import time
 from typing import Any
@@ -44,6 +46,7 @@ from typing import Any
 import nbformat
 from jupyter_client.client import KernelClient
 from jupyter_core.utils import run_sync
+from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
@@ -57,7 +60,11 @@ from course.grading.integrity_preprocessors import (
 from course.grading.notes import budget_note, is_notes_cell, notes_cell
 from course.grading.output_limits import LimitAllOutput, cap_output
 from course.grading.settings import MiB
+from course.isolation.kernels import killed_from_outside
 
+#: A notebook whose kernel something outside it killed is run again this many times (both
+#: graders); after that it is not graded (an error, nothing recorded), never scored 0.
+RUNS_AFTER_OUTSIDE_KILL = 1
 #: Error name of the output of a cell not run because the notebook's time budget was spent.
 BUDGET_SPENT = "TimeBudgetExceeded"
 
@@ -113,12 +120,34 @@ class RestartingExecute(Execute):
         self.budget_cut = None
         self.budget_skipped = []
 
+    #: The exit code of a kernel that died while it ran a cell (None: it did not die).
+    died_with: int | None = None
+
     async def async_execute_cell(
         self,
         cell: NotebookNode,
         cell_index: int,
         execution_count: int | None = None,
         store_history: bool = True,
+    ) -> NotebookNode:
+        """Run a cell (nbclient's method); when the kernel dies, note its exit code."""
+        try:
+            return await self._execute_cell_within_budget(
+                cell, cell_index, execution_count, store_history
+            )
+        except DeadKernelError:
+            self.died_with = None
+            if self.km is not None and self.km.provisioner is not None:
+                with contextlib.suppress(Exception):
+                    self.died_with = await self.km.provisioner.poll()
+            raise
+
+    async def _execute_cell_within_budget(
+        self,
+        cell: NotebookNode,
+        cell_index: int,
+        execution_count: int | None,
+        store_history: bool,
     ) -> NotebookNode:
         """Run a cell (nbclient's method) within what is left of the notebook's budget; a
         cell after the budget is spent gets an error output instead of running."""
@@ -228,7 +257,21 @@ class RestartingExecute(Execute):
         """Execute the notebook (nbclient's method); if its time budget ran out, say so in
         the grader's note at the top (``course grade`` runs cells itself and writes the same
         note from its report: :func:`budget_note`)."""
-        nb, resources = super().preprocess(nb, resources, km)
+        original = copy.deepcopy(nb)
+        for run in range(RUNS_AFTER_OUTSIDE_KILL + 1):
+            self.died_with = None
+            try:
+                nb, resources = super().preprocess(nb, resources, km)
+                break
+            except DeadKernelError:
+                # Killed from outside (its warm parent died, the system ended it): not the
+                # notebook's doing, so it runs again instead of failing the submission.
+                if run == RUNS_AFTER_OUTSIDE_KILL or not killed_from_outside(self.died_with):
+                    raise
+                self.log.warning(
+                    "The kernel was killed from outside the notebook; running it again."
+                )
+                nb = copy.deepcopy(original)
         note = budget_note(nb, self.notebook_timeout, self.budget_cut, self.budget_skipped)
         if note:
             if nb.cells and is_notes_cell(nb.cells[0]):

@@ -22,6 +22,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
 from course.grading.kernel import GradingKernel
+from course.isolation.kernels import killed_from_outside
 
 #: Error name of the outputs the grader adds to cells (kernel stopped / cell not run).
 STOPPED = "GradingStopped"
@@ -44,6 +45,9 @@ class ExecutionReport:
     budget: int | None = None  # the time budget of the whole notebook that applied
     budget_cut: int | None = None  # the cell during which the budget ran out
     budget_skipped: list[int] = field(default_factory=list)  # cells not run: budget spent
+    #: The kernel was killed by something outside its notebook (its warm parent died, the
+    #: system killed it): the notebook is run again, not graded on this run.
+    killed_from_outside: bool = False
 
 
 def _error_output(ename: str, message: str) -> NotebookNode:
@@ -77,7 +81,13 @@ async def execute_in_kernel(
             try:
                 await client.async_execute_cell(cell, index, store_history=True)
             except DeadKernelError:
-                reason = kernel.stop_reason
+                reason = kernel.death_reason()
+                if reason is None and killed_from_outside(await kernel.exit_code()):
+                    report.killed_from_outside = True
+                    reason = (
+                        "the kernel was killed from outside (its parent process ended, or the "
+                        "system ended it), not by the notebook's code"
+                    )
                 if reason is None:
                     last = kernel.last_words()
                     reason = "the Python kernel stopped (it crashed, or the code ended the process)"

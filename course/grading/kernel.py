@@ -1,36 +1,37 @@
-"""Grading kernels for ``course grade``: started ahead of time, contained, limited, watched.
+"""Grading kernels for ``course grade``: started ahead of time, boxed, limited, watched.
 
 A :class:`GradingKernel` is one Jupyter kernel that executes one learner's notebook and is
 then thrown away (no state leaks from one learner to the next). It is started by a subclass
 of nbgrader's own ``Execute`` preprocessor (so the course's ``Execute.*`` settings apply:
 timeout, kernel name, extra arguments, ...; a kernel that does not answer at start is
-replaced, :mod:`course.grading.execute`) and differs from a kernel started by ``nbgrader
-autograde`` in four ways:
+replaced, :mod:`course.grading.execute`). Like a kernel of ``nbgrader autograde`` with
+the kit's config, it runs in a box of its own (:mod:`course.isolation`: it sees the system,
+Python, the packages the notebooks import and its scratch folder; memory and processes
+capped; the Landlock fallback where the system allows no box). It differs in four ways:
 
 * **Warm.** Right after it starts, a silent warm-up (no execution count, no names in the
-  notebook's namespace) sets the resource limits, replays the literal ``os.environ[...] =
-  "..."`` assignments of the assignment's setup cells and imports the modules they import
-  (TensorFlow: about 4 s). :class:`KernelPool` does this for the *next* notebooks while the
-  current ones execute, so the import overlaps with other work (:mod:`course.grading.pool`).
-* **Contained.** Its working directory is a scratch folder outside the course (a copy of
-  what nbgrader puts next to the notebook), ``HOME`` and ``TMPDIR`` point into that scratch
-  folder, which is deleted afterwards; so does its connection file. It gets only the
-  allow-listed part of the grader's environment (:data:`PASSED_ENV`). Every process it
-  starts is killed with it (:mod:`course.grading.contain`: a cgroup, or its process
-  family). Relative paths (``../../solutions``) lead nowhere and stray files never reach
-  ``autograded/``. Where Linux offers Landlock, the kernel is also *sandboxed*
-  (:mod:`course.grading.sandbox`, ``KernelSettings.sandbox``): absolute paths into the
-  course (solutions, gradebook, other learners' work) and into other kernels' scratch
-  folders cannot be read, nothing outside its own scratch folder can be written, no TCP
-  connection opened, and the grader cannot be signalled.
-* **Limited.** ``RLIMIT_DATA`` (heap and anonymous memory of each process) and
-  ``RLIMIT_FSIZE`` (largest file it may write) are set to the memory limit, so an
-  allocation beyond it raises ``MemoryError`` in the cell and the kernel lives on.
-  (``RLIMIT_AS`` cannot be used: TensorFlow reserves over 2 GiB of address space at import.)
+  notebook's namespace) replays the literal ``os.environ[...] = "..."`` assignments of the
+  assignment's setup cells and imports the modules they import (TensorFlow: about 4 s).
+  :class:`KernelPool` does this for the *next* notebooks while the current ones execute,
+  so the import overlaps with other work (:mod:`course.grading.pool`).
+* **Contained.** Its working directory is a scratch folder outside the course (``work/``
+  of it, which the box holds as its own copy; :meth:`GradingKernel.load` copies what
+  nbgrader puts next to the notebook into the box), ``HOME`` is in it, its connection file
+  next to it; the folder is deleted afterwards. It gets only the allow-listed part of the
+  grader's environment (:data:`PASSED_ENV`). Every process it starts is killed with it (its
+  PID namespace; :mod:`course.isolation.contain`: a cgroup, or its process family).
+  Relative paths (``../../solutions``) lead nowhere and stray files never reach
+  ``autograded/``.
+* **Limited.** The launcher sets ``RLIMIT_DATA`` (heap and anonymous memory of each
+  process, beyond what a forked kernel inherited) and ``RLIMIT_FSIZE`` (largest file) to the
+  memory limit, so an allocation beyond it raises ``MemoryError`` in the cell and the
+  kernel lives on. (``RLIMIT_AS`` cannot be used: TensorFlow reserves over 2 GiB of address
+  space at import.) Where cgroups can be had, a memory cgroup also counts shared memory and
+  in-memory files; a kernel it ends gets that reason in the note (:meth:`death_reason`).
 * **Watched.** A watchdog sums the resident memory of the kernel and all its child
   processes every 0.2 s and kills them when it exceeds 1.25 x the limit (memory that
-  ``RLIMIT_DATA`` does not count: shared memory, many child processes). The grader keeps
-  at most ``GradingExecute.output_limit`` (32 MiB) of a notebook's output in memory.
+  ``RLIMIT_DATA`` does not count where there is no cgroup). The grader keeps at most
+  ``GradingExecute.output_limit`` (32 MiB) of a notebook's output in memory.
 
 Example::
 
@@ -59,9 +60,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
 
 from course.forking.protocol import ENABLE_VAR
-from course.grading.contain import Containment
 from course.grading.execute import RestartingExecute
-from course.grading.sandbox import Rules
 from course.grading.settings import (
     KERNEL_ENV,
     SCRATCH_PREFIX,
@@ -70,6 +69,9 @@ from course.grading.settings import (
     passed_environment,
 )
 from course.grading.warmup import WarmKernelPlan, warmup_code
+from course.isolation.contain import Containment
+from course.isolation.kernels import IsolatedKernel, KernelRoom, box_available, isolate_kernel
+from course.isolation.landlock import Rules
 
 
 class KernelStartError(RuntimeError):
@@ -77,57 +79,46 @@ class KernelStartError(RuntimeError):
     the learner's notebook)."""
 
 
-class SandboxedKernelManager(AsyncKernelManager):
-    """Starts its kernel through ``python -m course.grading.sandbox``, which puts it in its
-    containment (``contain_arguments``: a cgroup, a subreaper) and applies the Landlock
-    ``rules`` (None: none), then becomes the kernel (same process). With
-    ``rules.deny_network`` the kernel may bind only its own ZMQ ports. The connection file
-    (the kernel's ports and key) goes into ``connection_folder``, the kernel's scratch
-    folder, which no other kernel can read."""
+class IsolatedKernelManager(AsyncKernelManager):
+    """Starts its kernel isolated as ``room`` says (:func:`course.isolation.kernels.
+    isolate_kernel`: a box, or the Landlock fallback; None: as usual), through ``python -m
+    course.isolation.launch``. The kernel may bind only its own ZMQ ports. The connection
+    file (the kernel's ports and key) goes into its scratch folder, which no other kernel
+    can see; in a box it is the only file of that folder the kernel sees."""
 
-    contain_arguments: tuple[str, ...] = ()
-    rules: Rules | None = None
-    connection_folder: Path | None = None
+    room: KernelRoom | None = None
+    isolated: IsolatedKernel | None = None
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)
-        if self.rules is None:
-            sandbox = ["--no-landlock"]
-        else:
-            rules = self.rules
-            if rules.deny_network:
-                rules = dataclasses.replace(rules, bind_ports=tuple(p for p in self.ports if p))
-            sandbox = rules.arguments()
-        return [
-            sys.executable,
-            "-m",
-            "course.grading.sandbox",
-            *self.contain_arguments,
-            *sandbox,
-            "--",
-            *command,
-        ]
+        if self.room is None:
+            return command
+        if self.isolated is not None:  # a second start (restart): new cgroups
+            self.isolated.cleanup()
+        room = dataclasses.replace(
+            self.room, read_only=(*self.room.read_only, Path(self.connection_file))
+        )
+        self.isolated = isolate_kernel(
+            command, room, bind_ports=[p for p in self.ports if p], label=SCRATCH_PREFIX + "k"
+        )
+        return self.isolated.command
 
 
 class GradingExecute(RestartingExecute):
     """nbgrader's ``Execute`` preprocessor (one that replaces a kernel which does not start,
-    :mod:`course.grading.execute`) that starts its kernels contained
-    (:mod:`course.grading.contain`) and, when ``rules`` are given, sandboxed. Output is capped
-    by ``RestartingExecute.output`` (a learner printing in an endless loop must not exhaust
-    the grader)."""
+    :mod:`course.grading.execute`) that starts its kernels isolated as ``room`` says. Output
+    is capped by ``RestartingExecute.output`` (a learner printing in an endless loop must
+    not exhaust the grader)."""
 
-    #: Landlock rules for every kernel (None: no sandbox); containment options.
-    rules: Rules | None = None
-    contain_arguments: tuple[str, ...] = ()
+    room: KernelRoom | None = None
     connection_folder: Path | None = None
 
     def create_kernel_manager(self) -> AsyncKernelManager:
-        """A kernel manager for the next kernel, contained and sandboxed as the run asks
-        (also for a kernel started again because the first did not answer)."""
-        self.kernel_manager_class = SandboxedKernelManager
+        """A kernel manager for the next kernel, isolated as the run asks (also for a
+        kernel started again because the first did not answer)."""
+        self.kernel_manager_class = IsolatedKernelManager
         km = super().create_kernel_manager()
-        km.rules = self.rules
-        km.contain_arguments = self.contain_arguments
+        km.room = self.room
         if self.connection_folder is not None:
             km.connection_file = str(
                 self.connection_folder / f"kernel-{uuid.uuid4().hex[:12]}.json"
@@ -146,30 +137,30 @@ def _processes(pids: Iterable[int]) -> list[psutil.Process]:
     return found
 
 
-def _resident(processes: list[psutil.Process], forked: int | None = None) -> int:
-    """Resident memory of ``processes``; for ``forked``, a kernel forked from the warm
-    parent (course.forking), only the memory it does not share with the parent (USS)."""
+def _resident(processes: list[psutil.Process], unique: bool = False) -> int:
+    """Resident memory of ``processes``; ``unique``: only what each does not share (USS:
+    a kernel forked from the warm parent shares the parent's imports)."""
     total = 0
     for process in processes:
         with contextlib.suppress(psutil.Error):
-            if process.pid == forked:
+            if unique:
                 total += process.memory_full_info().uss
             else:
                 total += process.memory_info().rss
     return total
 
 
-def _resident_above(processes: list[psutil.Process], limit: int, forked: int | None) -> int | None:
-    """:func:`_resident` of ``processes`` if it is above ``limit``, else None.
+def _resident_above(processes: list[psutil.Process], limit: int) -> int | None:
+    """The unique memory of ``processes`` if it is above ``limit``, else None.
 
     A process's unique memory (USS) is part of its resident memory (RSS), so while the
     resident memories add up to at most ``limit`` (``/proc/PID/statm``, cheap), so does the
     exact total. Only above it is the USS read (``/proc/PID/smaps_rollup``, which walks the
     whole address space: for a forked kernel with TensorFlow's, about as costly as the
     kernel's own work when read five times a second)."""
-    used = _resident(processes)  # exact without a forked kernel, else an upper bound
-    if used > limit and forked is not None:
-        used = _resident(processes, forked)
+    used = _resident(processes)
+    if used > limit:
+        used = _resident(processes, unique=True)
     return used if used > limit else None
 
 
@@ -182,7 +173,9 @@ class GradingKernel:
         self.scratch = Path(
             tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=settings.scratch_root)
         )
-        self.cwd = self.scratch / plan.folder
+        #: What the kernel may write: in a box, a copy of this folder in the box's tmpfs.
+        self.work = self.scratch / "work"
+        self.cwd = self.work / plan.folder
         self.stderr_path = self.scratch / "kernel-output.txt"
         self.client = GradingExecute(config=settings.config)
         #: The kernel's processes: a cgroup, or its process family (course.grading.contain).
@@ -218,9 +211,11 @@ class GradingKernel:
     def environment(self) -> dict[str, str]:
         """The kernel's environment: the allow-listed part of the grader's
         (:func:`passed_environment`), with HOME and TMPDIR in the scratch folder."""
-        home, tmp = self.scratch / "home", self.scratch / "tmp"
+        home, tmp = self.work / "home", self.work / "tmp"
         home.mkdir()
         tmp.mkdir()
+        if self.boxed:
+            tmp = Path("/tmp")  # the box's own
         env = passed_environment()
         env.update(KERNEL_ENV)
         env.update(self.containment.environment())
@@ -232,23 +227,41 @@ class GradingKernel:
             env[ENABLE_VAR] = "0"
         return env
 
-    def sandbox_rules(self) -> Rules:
-        """The run's sandbox rules for this kernel: it may write (and read) its own scratch
-        folder; the other kernels' scratch folders are hidden, also those started later."""
-        base = self.settings.sandbox or Rules()
+    def sandbox_rules(self) -> Rules | None:
+        """The Landlock fallback's rules for this kernel (where there is no box): it may
+        write (and read) its own scratch folder; the other kernels' scratch folders that
+        exist now are hidden (a hide-list: those started later are not)."""
+        if self.settings.sandbox is None:
+            return None
+        base = self.settings.sandbox
         others = sorted(self.scratch.parent.glob(f"{SCRATCH_PREFIX}*"))
         return dataclasses.replace(
             base, hide=(*base.hide, *others), writable=(*base.writable, self.scratch)
         )
+
+    def room(self) -> KernelRoom:
+        """What this kernel may use (:mod:`course.isolation.kernels`)."""
+        return KernelRoom(
+            scratch=(self.work,),
+            read_only=self.settings.read_only,
+            memory=self.settings.memory_limit,
+            processes=self.settings.processes,
+            fallback=self.sandbox_rules(),
+            cgroups=(self.containment.cgroup,) if self.containment.cgroup else (),
+            subreaper=True,
+        )
+
+    @property
+    def boxed(self) -> bool:
+        """Whether this kernel runs in a box (else the fallback, or not isolated)."""
+        return self.settings.isolate and box_available()
 
     async def _start(self) -> None:
         self.cwd.mkdir(parents=True)
         client = self.client
         client.kernel_name = self.plan.kernel_name
         client.resources = {"metadata": {"path": str(self.cwd)}}
-        if self.settings.sandbox is not None:
-            client.rules = self.sandbox_rules()
-        client.contain_arguments = tuple(self.containment.arguments())
+        client.room = self.room() if self.settings.isolate else None
         client.connection_folder = self.scratch
         client.create_kernel_manager()
         # The kernel process's own output (log lines, crash messages) goes to a file, not to
@@ -266,7 +279,7 @@ class GradingKernel:
     async def _warm_up(self) -> None:
         kc = self.client.kc
         msg_id = kc.execute(
-            warmup_code(self.plan, self.settings.memory_limit),
+            warmup_code(self.plan),
             silent=True,
             store_history=False,
             user_expressions={
@@ -322,8 +335,7 @@ class GradingKernel:
             processes = _processes(self.containment.pids(self.pid))
             if not processes:
                 return
-            forked = getattr(getattr(self.client.km, "provisioner", None), "forked", None)
-            used = _resident_above(processes, limit, self.pid if forked is not None else None)
+            used = _resident_above(processes, limit)
             if used is not None:
                 self.stop_reason = (
                     f"it used more than {format_bytes(self.settings.memory_limit)} of memory "
@@ -351,16 +363,51 @@ class GradingKernel:
                     await ensure_async(client.km.cleanup_resources())
             client.km = None
         shutil.rmtree(self.scratch, ignore_errors=True)
+        isolated = self.isolated()
+        if isolated is not None:
+            isolated.cleanup()
 
     def kill(self) -> None:
-        """SIGKILL the kernel and every process it started (its cgroup or process family)."""
+        """SIGKILL the kernel and every process it started (its box, cgroup or process
+        family)."""
         self.containment.kill(self.pid)
+
+    async def exit_code(self) -> int | None:
+        """The kernel's exit code once it ended (negative: the signal that killed it)."""
+        km = self.client.km
+        if km is None or km.provisioner is None:
+            return None
+        with contextlib.suppress(Exception):
+            return await km.provisioner.poll()
+        return None
+
+    def isolated(self) -> IsolatedKernel | None:
+        km = self.client.km
+        return km.isolated if isinstance(km, IsolatedKernelManager) else None
+
+    def death_reason(self) -> str | None:
+        """Why the kernel died, when the grader knows it was the notebook's doing: the
+        watchdog or a timeout stopped it, or the memory cap (a cgroup's) ended it."""
+        if self.stop_reason:
+            return self.stop_reason
+        isolated = self.isolated()
+        if isolated is not None and isolated.oom_killed():
+            return (
+                f"it used more than {format_bytes(self.settings.memory_limit)} of memory "
+                "(shared memory and in-memory files included)"
+            )
+        return None
 
     # -- use
 
     def load(self, folder: Path) -> None:
-        """Copy the files of an assignment folder (as nbgrader prepared it) into the cwd."""
-        shutil.copytree(folder, self.cwd, dirs_exist_ok=True)
+        """Copy the files of an assignment folder (as nbgrader prepared it) into the cwd
+        (in a box: into the box, through ``/proc/PID/root``, the box's root as this
+        process sees it)."""
+        target = self.cwd
+        if self.boxed and self.pid:
+            target = Path(f"/proc/{self.pid}/root") / self.cwd.relative_to("/")
+        shutil.copytree(folder, target, dirs_exist_ok=True)
 
     def last_words(self) -> str:
         """The last line the kernel process wrote to its stdout/stderr (often why it crashed)."""

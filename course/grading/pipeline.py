@@ -19,11 +19,16 @@ import psutil
 
 from course.grading.autograder import Autograder
 from course.grading.console import printable
+from course.grading.execute import RUNS_AFTER_OUTSIDE_KILL
 from course.grading.execution import execute_in_kernel
 from course.grading.pool import KernelPool
 from course.grading.records import Job, Result, Summary
 from course.grading.settings import KernelSettings
 from course.grading.warmup import WarmKernelPlan
+
+
+class KernelKilled(RuntimeError):
+    """Every run of a notebook was ended from outside it (not graded: not its fault)."""
 
 
 def _cores() -> int:
@@ -87,20 +92,28 @@ async def grade_jobs(
                 plan = waiting.pop(item.notebook_id, None)
                 if plan is not None and plan != item.plan:
                     pool.forget(plan)  # the notebook asks for another kernel: start that one cold
-                asked = time.perf_counter()
-                kernel = await pool.take(item.plan)
-                waited += time.perf_counter() - asked
-                if kernel.warmup_failures:
-                    summary.warmup_failures.setdefault(item.plan.folder, kernel.warmup_failures)
-                try:
-                    kernel.load(prepared.folder)
-                    nb = nbformat.read(item.path, as_version=4)
-                    report = await execute_in_kernel(
-                        kernel, nb, {"metadata": {"path": str(kernel.cwd)}}
+                for _ in range(RUNS_AFTER_OUTSIDE_KILL + 1):
+                    asked = time.perf_counter()
+                    kernel = await pool.take(item.plan)
+                    waited += time.perf_counter() - asked
+                    if kernel.warmup_failures:
+                        summary.warmup_failures.setdefault(item.plan.folder, kernel.warmup_failures)
+                    try:
+                        kernel.load(prepared.folder)
+                        nb = nbformat.read(item.path, as_version=4)
+                        report = await execute_in_kernel(
+                            kernel, nb, {"metadata": {"path": str(kernel.cwd)}}
+                        )
+                    finally:
+                        await kernel.shutdown()
+                    ran += report.seconds
+                    if not report.killed_from_outside:
+                        break
+                else:  # the learner is not to blame: no grade rather than a wrong one
+                    raise KernelKilled(
+                        f"the kernel of {item.notebook_id} was killed from outside its notebook "
+                        f"{RUNS_AFTER_OUTSIDE_KILL + 1} times ({report.stop_reason}); run again"
                     )
-                finally:
-                    await kernel.shutdown()
-                ran += report.seconds
                 executed[item.notebook_id] = (nb, report)
             result = await in_gradebook_thread(
                 autograder.finish, prepared, executed, settings.memory_limit

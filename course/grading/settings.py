@@ -19,7 +19,8 @@ from pathlib import Path
 from traitlets.config import Config
 
 from course.config import QUIET_ENV
-from course.grading.sandbox import Rules
+from course.isolation.kernels import DEFAULT_PROCESSES
+from course.isolation.landlock import Rules
 
 GiB = 2**30
 MiB = 2**20
@@ -76,8 +77,6 @@ def passed_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
 
 
 #: Environment of every grading kernel, on top of the passed part of the grader's.
-
-#: Environment of every grading kernel, on top of the passed part of the grader's.
 KERNEL_ENV = {
     **QUIET_ENV,
     # nbgrader sets this while it autogrades; notebooks and helpers may look at it.
@@ -92,11 +91,14 @@ class KernelSettings:
     """How every grading kernel of a run is started.
 
     ``config`` is the course's nbgrader config (``Execute.*`` traits apply).
-    ``memory_limit`` in bytes (None: no limit, no watchdog). ``scratch_root``: where the
-    scratch folders go (default: the system's temporary folder). ``sandbox``: what to hide
-    from every kernel (:func:`course.grading.sandbox.course_rules`; None: no sandbox); each kernel
-    may also write its own scratch folder and cannot read the others'. ``use_cgroup``: put
-    each kernel in a cgroup of its own where possible (:mod:`course.grading.contain`).
+    ``memory_limit`` in bytes (None: no limit, no watchdog); it also caps what a box may
+    write. ``scratch_root``: where the scratch folders go (default: the system's temporary
+    folder). ``isolate``: start every kernel isolated (:mod:`course.isolation`: a box where
+    the system allows, else ``sandbox``'s Landlock rules, :func:`course.isolation.landlock.
+    course_rules`, None: none); False: as usual (``--no-sandbox``). ``read_only``: paths
+    a box shows besides the system and Python (the packages the notebooks import, the
+    matplotlib cache). ``processes``: per kernel. ``use_cgroup``: kill a kernel's
+    processes through a cgroup of its own where possible (:mod:`course.isolation.contain`).
     """
 
     config: Config
@@ -105,6 +107,9 @@ class KernelSettings:
     shared_env: dict[str, str] = field(default_factory=dict)
     sandbox: Rules | None = None
     use_cgroup: bool = True
+    isolate: bool = True
+    read_only: tuple[Path, ...] = ()
+    processes: int | None = DEFAULT_PROCESSES
 
     @property
     def watchdog_limit(self) -> int | None:

@@ -1,7 +1,7 @@
 """What a warm grading kernel does before the notebook, and when it may be used.
 
 ``course grade`` starts kernels ahead of time (:mod:`course.grading.kernel`) and warms them up:
-the resource limits, the literal ``os.environ[...] = "..."`` assignments of the
+the literal ``os.environ[...] = "..."`` assignments of the
 assignment's setup cells, the modules they import (:func:`warmup_plan`, :func:`warmup_code`).
 A notebook whose editable cells change the environment before those imports would run
 differently in a warm kernel than in a fresh one (``KERAS_BACKEND`` set before ``import
@@ -186,14 +186,8 @@ def warm_kernel_fits(nb: NotebookNode, plan: WarmKernelPlan) -> bool:
 
 
 _WARMUP = """
-def _warm_up(limits, env, modules):
-    import importlib, os, resource, sys
-    # A kernel forked from the warm parent starts with the parent's imports in its data
-    # memory (course.forking.child): the limit counts what the notebook adds.
-    inherited = getattr(sys.modules.get("course.forking.child"), "inherited_data", 0)
-    for name, value in limits:
-        value += inherited if name == "RLIMIT_DATA" else 0
-        resource.setrlimit(getattr(resource, name), (value, value))
+def _warm_up(env, modules):
+    import importlib, os, sys
     os.environ.update(env)
     failed = []
     for module in modules:
@@ -205,16 +199,14 @@ def _warm_up(limits, env, modules):
 """
 
 
-def warmup_code(plan: WarmKernelPlan, memory_limit: int | None) -> str:
+def warmup_code(plan: WarmKernelPlan) -> str:
     """Code a new kernel runs silently before the notebook. It runs in a namespace of its
     own (``exec`` with a fresh dict), so the learner's namespace stays empty; its result is
-    read back with a user expression.
+    read back with a user expression. (The resource limits are set before the kernel
+    starts: :mod:`course.isolation.launch`.)
 
-    >>> "RLIMIT_DATA" in warmup_code(WarmKernelPlan("python3", "a", preload=("numpy",)), 2**30)
+    >>> "import_module" in warmup_code(WarmKernelPlan("python3", "a", preload=("numpy",)))
     True
     """
-    limits = [("RLIMIT_CORE", 0)]
-    if memory_limit:
-        limits += [("RLIMIT_DATA", int(memory_limit)), ("RLIMIT_FSIZE", int(memory_limit))]
-    body = _WARMUP + f"_warm_up({limits!r}, {dict(plan.env)!r}, {list(plan.preload)!r})\n"
+    body = _WARMUP + f"_warm_up({dict(plan.env)!r}, {list(plan.preload)!r})\n"
     return f"exec({body!r}, {{'__name__': '__course_grade_warmup__'}})"

@@ -107,7 +107,12 @@ attempt("read the solutions", lambda: (course / "solutions" / "01_shared_layers"
 "01_shared_layers.ipynb").read_text())
 attempt("find the grader's folder", lambda: os.readlink(f"/proc/{os.getppid()}/cwd"))
 attempt("write into the course", lambda: (course / "breaks-out-was-here.txt").write_text("x"))
-attempt("stop the grader", lambda: os.kill(os.getppid(), signal.SIGTERM))
+def stop_grader():
+    parent = os.getppid()
+    if not parent:  # the first process of a box: no parent in sight
+        raise ProcessLookupError("no parent process")
+    os.kill(parent, signal.SIGTERM)
+attempt("stop the grader", stop_grader)
 """
 )
 
@@ -154,6 +159,162 @@ attempt("write /dev/null", lambda: open(os.devnull, "w").write("x"))
 attempt("open a connection", lambda: socket.create_connection(("127.0.0.1", 1), timeout=5))
 print("grader variables:", sorted(k for k in os.environ if k.startswith(("PYTEST", "JUPYTERHUB", \
 "GITHUB"))) or "none")
+"""
+)
+
+
+# Issue 23: the kernel box ------------------------------------------------------------------
+# Each grading kernel runs in a box of its own (course/isolation), in both graders. These
+# notebooks reach for what the box leaves out; each probe prints "blocked" when it cannot.
+# The other learners of the same run (every case above) are the victims the box protects.
+
+#: UNIX sockets of a service the test suite runs on the host (tests/pipeline/conftest.py).
+SERVICE_SOCKETS = "/tmp/course-corpus-service-*.sock"
+
+PROBE = """import glob, json, os, socket, struct
+def attempt(label, action):
+    try:
+        action()
+        print(label + ": reached")
+    except OSError:
+        print(label + ": blocked")
+def nothing(found):
+    if not found:
+        raise FileNotFoundError("nothing there")
+    return found
+def connect_all(paths):
+    for path in nothing(paths):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(path)
+        yield sock
+"""
+
+
+def probe(body: str) -> str:
+    """The right prediction, then ``body`` with :data:`PROBE`'s ``attempt`` and friends."""
+    return RIGHT_PREDICTION + PROBE + body
+
+
+# Sends the warm parent one request nested 100 000 levels deep (what killed it once), its
+# folder read from the kernel's own command line (a forked kernel shows its parent's).
+MALFORMED_REQUEST = probe(
+    """def warm_parent():
+    args = open("/proc/self/cmdline", "rb").read().split(b"\\0")
+    folders = [a.decode() for a in args if a.startswith(b"/") and b"forking" in a]
+    folders += glob.glob("/tmp/course-forking*/*") + glob.glob("/run/user/*/course-forking/*")
+    for sock in connect_all([os.path.join(f, "socket") for f in folders]):
+        data = b"[" * 100000
+        sock.sendall(struct.pack(">I", len(data)) + data)
+attempt("the warm parent", warm_parent)
+"""
+)
+# The teacher's tmux or screen, a D-Bus bus, docker: sockets that run commands with the
+# teacher's rights.
+HOST_SOCKETS = probe(
+    """patterns = ["/tmp/tmux-*/*", "/tmp/screen*/*", "/run/screen/*/*", "/run/user/*/bus",
+            "/run/dbus/system_bus_socket", "/var/run/docker.sock", "/run/docker.sock"]
+attempt("the teacher's sockets", lambda: list(connect_all(
+    [p for pattern in patterns for p in glob.glob(pattern)])))
+"""
+)
+# Replaces the warm parent every learner's and teacher's kernels fork from.
+REPLACES_PARENT = probe(
+    """def user_wide_parent():
+    base = os.environ.get("XDG_RUNTIME_DIR", "") + "/course-forking"
+    found = glob.glob(base + "/*/socket") + glob.glob(f"/tmp/course-forking-{os.getuid()}/*/socket")
+    for path in nothing(found):
+        os.remove(path)  # the next kernel would start a parent of ours
+attempt("the user-wide warm parent", user_wide_parent)
+"""
+)
+# Polls where the scratch folders are for other learners' notebooks while they are graded.
+POLLS_SCRATCH = probe(
+    """mine = os.getcwd()
+roots = ["/tmp", os.path.dirname(os.path.dirname(os.path.dirname(mine)))]
+found = [p for root in roots for p in glob.glob(root + "/**/*.ipynb", recursive=True)
+         if not p.startswith(mine + os.sep)]
+attempt("other learners' notebooks", lambda: [open(p).read() for p in nothing(found)])
+"""
+)
+# Reads the grading account's home, and every home: tokens, SSH keys, Jupyter's files.
+READS_HOMES = probe(
+    """patterns = ["/root/.ssh/*", "/home/*/.ssh/*", "/root/.jupyter/*", "/home/*/.jupyter/*",
+            "/root/.local/share/jupyter/runtime/*", "/home/*/.bash_history",
+            "/root/.bash_history"]
+attempt("secrets in home folders", lambda: [open(p).read() for p in nothing(
+    [p for pattern in patterns for p in glob.glob(pattern) if os.path.isfile(p)])])
+"""
+)
+# Writes 3 GiB of files in its scratch folder (64 MiB at a time), then deletes them.
+FILLS_SCRATCH = probe(
+    """def fill():
+    block = bytes(64 * 2**20)
+    try:
+        for n in range(48):
+            with open(f"fill-{n}.bin", "wb") as file:
+                file.write(block)
+    finally:
+        for path in glob.glob("fill-*.bin"):
+            os.remove(path)
+attempt("3 GiB of files", fill)
+"""
+)
+# Honest: saves the best weights under the system's temporary folder, as Keras's own
+# example of ModelCheckpoint does.
+CHECKPOINT_IN_TMP = (
+    RIGHT_PREDICTION
+    + """import os, tempfile
+import numpy as np
+path = os.path.join(tempfile.gettempdir(), "best.weights.h5")
+probe_model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+probe_model.compile(optimizer="sgd", loss="mse")
+probe_model.fit(np.zeros((8, 2)), np.zeros((8, 1)), epochs=1, verbose=0, callbacks=[
+    keras.callbacks.ModelCheckpoint(path, save_weights_only=True)])
+print("checkpoint written:", os.path.exists(path))
+"""
+)
+# Forks until it cannot (the children end at once), then collects them.
+FORK_BOMB = probe(
+    """children = []
+try:
+    while len(children) < 100000:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        children.append(pid)
+except OSError as error:
+    print("fork bomb stopped:", type(error).__name__)
+for pid in children:
+    os.waitpid(pid, 0)
+"""
+)
+# Looks for SysV shared memory segments of others (the test suite makes one).
+SYSV_SHM = probe(
+    """attempt("others' SysV shared memory", lambda: nothing(
+    open("/proc/sysvipc/shm").read().splitlines()[1:]))
+"""
+)
+SERVICE_SOCKET = probe(
+    f"""attempt("the test's service", lambda: list(connect_all(glob.glob({SERVICE_SOCKETS!r}))))
+"""
+)
+# Sends the warm parent half a request, one byte at a time, and never the rest.
+SLOW_REQUEST = probe(
+    """def trickle():
+    folders = glob.glob("/tmp/course-forking*/*") + glob.glob("/run/user/*/course-forking/*")
+    args = open("/proc/self/cmdline", "rb").read().split(b"\\0")
+    folders += [a.decode() for a in args if a.startswith(b"/") and b"forking" in a]
+    for sock in connect_all([os.path.join(f, "socket") for f in folders]):
+        for byte in b"\\0\\0\\0\\x10{":
+            sock.send(bytes([byte]))
+attempt("the warm parent, slowly", trickle)
+"""
+)
+# Reads the grader's processes: their command lines and environments.
+READS_GRADER_PROC = probe(
+    """others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+attempt("the grader's processes", lambda: [open(f"/proc/{p}/environ", "rb").read()
+                                          for p in nothing(others)])
 """
 )
 
@@ -566,13 +727,15 @@ CASES = [
         "breaks_out",
         answers={"ex3_prediction": BREAKS_OUT},
         expected=full_marks(),
+        # In the box: the course is not there, its root is read-only, it has no parent.
         feedback_contains=[
-            "read the solutions: PermissionError",
-            "find the grader's folder: PermissionError",
-            "write into the course: PermissionError",
-            "stop the grader: PermissionError",
+            "read the solutions: FileNotFoundError",
+            "find the grader's folder: FileNotFoundError",
+            "write into the course: OSError",
+            "stop the grader: ProcessLookupError",
         ],
         course_grade_only=True,
+        needs_box=True,
     ),
     # Processes the notebook starts die with its kernel (a cgroup, or its process family);
     # starting processes is also flagged for manual grading (course/grading/integrity.py).
@@ -592,14 +755,17 @@ CASES = [
         "probes_the_machine",
         answers={"ex3_prediction": PROBES},
         expected=full_marks(),
+        # In the box: /dev/shm is its own (the host's stays clean: test_course_grade.py),
+        # /dev is read-only, TCP is denied (Landlock).
         feedback_contains=[
-            "write shared memory: PermissionError",
-            "write a device: PermissionError",
+            "write shared memory: it worked",
+            "write a device: OSError",
             "write /dev/null: it worked",
             "open a connection: PermissionError",
             "grader variables: none",
         ],
         course_grade_only=True,
+        needs_box=True,
     ),
     # Both graders: the warm kernel of course grade must not have imported Keras already.
     Submission(
@@ -607,5 +773,94 @@ CASES = [
         transform=sets_backend_first,
         expected=no_marks(),
         feedback_contains=["No module named 'torch'"],
+    ),
+    # Issue 23: the kernel box
+    Submission(
+        "box_malformed_request",
+        answers={"ex3_prediction": MALFORMED_REQUEST},
+        expected=full_marks(),
+        feedback_contains=["the warm parent: blocked"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_host_sockets",
+        answers={"ex3_prediction": HOST_SOCKETS},
+        expected=full_marks(),
+        feedback_contains=["the teacher's sockets: blocked"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_replaces_parent",
+        answers={"ex3_prediction": REPLACES_PARENT},
+        expected=full_marks(),
+        feedback_contains=["the user-wide warm parent: blocked"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_polls_scratch",
+        answers={"ex3_prediction": POLLS_SCRATCH},
+        expected=full_marks(),
+        feedback_contains=["other learners' notebooks: blocked"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_reads_homes",
+        answers={"ex3_prediction": READS_HOMES},
+        expected=full_marks(),
+        feedback_contains=["secrets in home folders: blocked"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_fills_scratch",
+        answers={"ex3_prediction": FILLS_SCRATCH},
+        expected=full_marks(),
+        feedback_contains=["3 GiB of files: blocked"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_checkpoint_in_tmp",
+        answers={"ex3_prediction": CHECKPOINT_IN_TMP},
+        expected=full_marks(),
+        feedback_contains=["checkpoint written: True"],
+    ),
+    Submission(
+        "box_fork_bomb",
+        answers={"ex3_prediction": FORK_BOMB},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["fork bomb stopped: BlockingIOError"],
+        integrity_note=[
+            "(`ex3_prediction`) changes how grading runs: calls `os.fork` (starts programs)",
+            f"`test_ex3_prediction` {FLAGGED}",
+        ],
+        manual_grade=["test_ex3_prediction"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_sysv_shm",
+        answers={"ex3_prediction": SYSV_SHM},
+        expected=full_marks(),
+        feedback_contains=["others' SysV shared memory: blocked"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_service_socket",
+        answers={"ex3_prediction": SERVICE_SOCKET},
+        expected=full_marks(),
+        feedback_contains=["the test's service: blocked"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_slow_request",
+        answers={"ex3_prediction": SLOW_REQUEST},
+        expected=full_marks(),
+        feedback_contains=["the warm parent, slowly: blocked"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_reads_grader_proc",
+        answers={"ex3_prediction": READS_GRADER_PROC},
+        expected=full_marks(),
+        feedback_contains=["the grader's processes: blocked"],
+        needs_box=True,
     ),
 ]

@@ -44,6 +44,9 @@ def flaky_kernels(
     """Kernel specs ``silent-N`` (alive, never answering) and ``dies-N`` (exits) that fail
     their first N starts (N = 1 or 9) in a folder, on ``JUPYTER_PATH``. Afterwards, no such
     kernel may still run."""
+    # These kernels count their starts in their working folder: a box's writes stay in the
+    # box, so they run under the Landlock fallback, which lets a kernel keep them.
+    monkeypatch.setenv("KIT_ISOLATION", "landlock")
     root = tmp_path_factory.mktemp("jupyter")
     script = root / "flaky_kernel.py"
     script.write_text(FLAKY_KERNEL)

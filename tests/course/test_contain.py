@@ -1,4 +1,4 @@
-"""course.grading.contain: every process a contained command starts dies with it, also a daemon
+"""course.isolation.contain: every process a contained command starts dies with it, also a daemon
 that left the session with ``setsid`` (real processes, checked in the process table).
 
 The cgroup test needs a writable cgroup v2 with ``cgroup.kill`` (root on Linux 5.14+); it
@@ -14,7 +14,7 @@ import sys
 import psutil
 import pytest
 
-from course.grading.contain import MARKER, Containment, cgroup_parent
+from course.isolation.contain import MARKER, Containment, cgroup_parent
 
 #: Starts a daemon (double fork + setsid, like a learner's background job), prints its pid
 #: and waits for stdin to close.
@@ -40,7 +40,7 @@ def _start(containment: Containment, env: dict[str, str]) -> tuple[subprocess.Po
         [
             sys.executable,
             "-m",
-            "course.grading.sandbox",
+            "course.isolation.launch",
             *containment.arguments(),
             "--no-landlock",
             "--",
@@ -112,6 +112,6 @@ def test_the_fallback_finds_a_daemon_orphaned_before_the_kill():
 def test_doctests():
     import doctest
 
-    import course.grading.contain
+    import course.isolation.contain
 
-    assert doctest.testmod(course.grading.contain).failed == 0
+    assert doctest.testmod(course.isolation.contain).failed == 0

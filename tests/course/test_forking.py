@@ -32,8 +32,9 @@ from nbclient import NotebookClient
 from course.forking import client, protocol
 from course.forking import provisioner as provisioning
 from course.forking.kernelspec import spec_file, uses_provisioner
-from course.grading.kernel import SandboxedKernelManager
-from course.grading.sandbox import Rules, landlock_abi
+from course.grading.kernel import IsolatedKernelManager
+from course.isolation.kernels import MODE_VAR, KernelRoom, box_available
+from course.isolation.landlock import Rules, landlock_abi
 
 pytestmark = pytest.mark.skipif(
     not uses_provisioner(spec_file()),
@@ -305,14 +306,22 @@ def test_a_server_without_kernels_ends_with_the_process_that_started_it(
     assert not (folder / "socket").exists()
 
 
-@pytest.mark.skipif(landlock_abi() < 1, reason="Landlock is not available here")
-def test_a_sandboxed_kernel_cannot_ask_for_an_unsandboxed_one(
-    kernels: list, tmp_path: Path
+@pytest.mark.parametrize("mode", ["box", "landlock"])
+def test_an_isolated_kernel_cannot_ask_for_an_unisolated_one(
+    kernels: list, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """course grade's sandbox hides the servers' folder: the kernel cannot read the token,
-    and a request without it is refused, though the socket itself can be reached."""
-    km = SandboxedKernelManager(kernel_name="python3")  # what course grade starts
-    km.rules = Rules(hide=(protocol.base_folder(),), writable=(tmp_path,))
+    """A boxed kernel cannot reach the servers' folder at all: neither the token nor the
+    socket exists in its box. Under the Landlock fallback the folder is hidden: the token
+    cannot be read, and a request without it is refused, though the socket can be reached."""
+    if mode == "box" and not box_available():
+        pytest.skip("this system allows no user namespaces: no box")
+    if mode == "landlock":
+        if landlock_abi() < 1:
+            pytest.skip("Landlock is not available here")
+        monkeypatch.setenv(MODE_VAR, "landlock")
+    km = IsolatedKernelManager(kernel_name="python3")  # what course grade starts
+    rules = Rules(hide=(protocol.base_folder(),), writable=(tmp_path,))
+    km.room = KernelRoom(scratch=(tmp_path,), fallback=rules)
     run_sync(km.start_kernel)(cwd=str(tmp_path))
     kc = BlockingKernelClient()
     kc.load_connection_info(km.get_connection_info())
@@ -329,20 +338,27 @@ try:
 except OSError as error:
     print("token unreadable", type(error).__name__)
 sock = socket.socket(socket.AF_UNIX)
-sock.connect(os.path.join(folder, "socket"))
-request = json.dumps({{"token": "guess", "argv": ["python", "-m", "ipykernel_launcher"],
-                      "env": {{}}, "cwd": "/", "umask": 0}}).encode()
-socket.send_fds(sock, [struct.pack(">I", len(request)) + request], [0, 1, 2])
-answer = sock.recv(65536)
-print(answer[4:].decode())
+try:
+    sock.connect(os.path.join(folder, "socket"))
+except OSError as error:
+    print(json.dumps({{"socket": type(error).__name__}}))
+else:
+    request = json.dumps({{"token": "guess", "argv": ["python", "-m", "ipykernel_launcher"],
+                          "env": {{}}, "cwd": "/", "umask": 0}}).encode()
+    socket.send_fds(sock, [struct.pack(">I", len(request)) + request], [0, 1, 2])
+    answer = sock.recv(65536)
+    print(answer[4:].decode())
 """
     try:
         lines = run(kc, code).splitlines()
     finally:
         kc.stop_channels()
         run_sync(km.shutdown_kernel)(now=True)
-    assert lines[0] == "token unreadable PermissionError"
-    assert json.loads(lines[1]) == {"error": "refused: wrong token"}
+    if mode == "box":
+        assert lines == ["token unreadable FileNotFoundError", '{"socket": "FileNotFoundError"}']
+    else:
+        assert lines[0] == "token unreadable PermissionError"
+        assert json.loads(lines[1]) == {"error": "refused: wrong token"}
 
 
 async def _execute(kc, code: str) -> str:
@@ -361,15 +377,15 @@ async def _execute(kc, code: str) -> str:
 
 
 def test_course_grade_kernels_are_forked_sandboxed_and_limited(tmp_path: Path) -> None:
-    """A grading kernel as ``course grade`` starts it (sandboxed where Landlock exists,
-    contained, 400 MiB memory limit) is forked, and its limits hold."""
+    """A grading kernel as ``course grade`` starts it (boxed, else sandboxed where Landlock
+    exists; contained; 400 MiB memory limit) is forked, and its limits hold."""
     from traitlets.config import Config
 
     from course.config import find_root
     from course.grading.kernel import GradingKernel
-    from course.grading.sandbox import course_rules
     from course.grading.settings import KernelSettings
     from course.grading.warmup import WarmKernelPlan
+    from course.isolation.landlock import course_rules
 
     root = find_root(Path(__file__).parent)
     sandbox = course_rules(root, ["helpers"]) if landlock_abi() >= 1 else None
@@ -385,7 +401,7 @@ def test_course_grade_kernels_are_forked_sandboxed_and_limited(tmp_path: Path) -
             forked = kernel.client.km.provisioner.forked
             code = (
                 "import os\n"
-                "print(os.getppid())\n"
+                "print(os.getpid())\n"
                 f"try:\n    open({str(root / 'nbgrader_config.py')!r}).read(); print('read')\n"
                 "except OSError as error: print(type(error).__name__)\n"
                 "block = bytearray(600 * 2**20)\n"
@@ -396,8 +412,60 @@ def test_course_grade_kernels_are_forked_sandboxed_and_limited(tmp_path: Path) -
 
     forked, pid, out = run_sync(scenario)()
     assert forked is not None and forked.pid == pid
-    parent, readable, allocation = out.splitlines()
-    assert int(parent) != os.getpid()
-    assert any(client.server_pid(f) == int(parent) for f in protocol.base_folder().iterdir())
-    assert readable == ("PermissionError" if sandbox else "read")
+    inside, readable, allocation = out.splitlines()
+    # The kernel's (outer) process is the warm parent's child; in a box, the kernel itself is
+    # the first process of its own PID namespace, a child of that one.
+    if box_available():
+        assert int(inside) == 1
+        assert readable == "FileNotFoundError"
+    else:
+        assert int(inside) == pid
+        assert readable == ("PermissionError" if sandbox else "read")
     assert allocation == "MemoryError"
+
+
+def test_no_request_stops_the_server_or_touches_its_kernels(kernels: list) -> None:
+    """Requests that are too deep, too big, malformed or that trickle in byte by byte are
+    refused one by one, while the server keeps serving: the kernel it forked before lives
+    on, and the next kernel is forked by the same server."""
+    import socket
+    import struct
+
+    km, kc = start(kernels)
+    assert km.provisioner.forked is not None, km.provisioner.fallback_reason
+    folder = fork_folder(km)
+    server = client.server_pid(folder)
+    token = (folder / "token").read_text().strip()
+
+    def connect() -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(str(folder / "socket"))
+        return sock
+
+    def message(data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + data
+
+    # A slow trickle: half a header now, the rest never. The server reads it as it comes.
+    trickle = connect()
+    trickle.sendall(b"\0\0")
+    deep, big, wrong, broken = connect(), connect(), connect(), connect()
+    deep.sendall(message(b'{"token": ' + b"[" * 100000 + b"]" * 100000 + b"}"))
+    big.sendall(struct.pack(">I", 2**30))
+    wrong.sendall(message(json.dumps({"token": token, "argv": "python", "env": []}).encode()))
+    broken.sendall(message(b'{"token": "\xff'))
+    answers = []
+    for sock in (deep, big, wrong, broken):
+        with sock:
+            data = sock.recv(65536)
+            answers.append(json.loads(data[4:]) if data else None)
+    # Refused without an answer (closed) or with one saying why; nothing was forked.
+    assert answers[:2] == [None, None]
+    assert answers[2] == {"error": "refused: argv must be a list of strings"}
+    assert answers[3] is None
+    # Meanwhile, the trickle still open, the first kernel works and a new one is forked.
+    assert run(kc, "print(6 * 7)").strip() == "42"
+    km2, kc2 = start(kernels)
+    assert km2.provisioner.forked is not None, km2.provisioner.fallback_reason
+    assert fork_folder(km2) == folder and client.server_pid(folder) == server
+    trickle.close()
+    assert run(kc, "print(6 * 7)").strip() == "42"

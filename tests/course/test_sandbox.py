@@ -1,4 +1,4 @@
-"""course.grading.sandbox: which paths are readable, and a real sandboxed process (Landlock).
+"""course.isolation.landlock: which paths are readable, and a real sandboxed process (Landlock).
 
 The process tests need Linux with Landlock (ABI 6 for signals); they are skipped elsewhere,
 except in CI, where the grader's sandbox must really work.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from course.grading.sandbox import Rules, course_rules, landlock_abi, readable_paths
+from course.isolation.landlock import Rules, course_rules, landlock_abi, readable_paths
 
 REPO = Path(__file__).resolve().parents[2]
 needs_landlock = pytest.mark.skipif(
@@ -81,16 +81,20 @@ def test_symlinks_are_not_granted_their_targets_are(tree):
 
 
 def test_course_rules_hide_the_course_and_the_course_a_package_comes_from(tmp_path):
-    rules = course_rules(tmp_path, ["helpers.checks", "numpy", "os", "no_such_module_xyz"])
+    servers = tmp_path / "servers"  # what course grade adds: the fork servers' token
+    servers.mkdir()
+    rules = course_rules(
+        tmp_path / "course",
+        ["helpers.checks", "numpy", "os", "no_such_module_xyz"],
+        also_hide=[servers],
+    )
     from jupyter_core.paths import jupyter_runtime_dir
-
-    from course.forking.protocol import base_folder
 
     runtime = Path(jupyter_runtime_dir()).resolve()
     assert rules.hide == (
-        tmp_path.resolve(),
+        (tmp_path / "course").resolve(),
         runtime,
-        base_folder().resolve(),  # the fork servers' token
+        servers.resolve(),
         REPO,
     )  # helpers is installed from this repository
     assert REPO / "helpers" in rules.visible
@@ -163,7 +167,7 @@ def test_a_sandboxed_process_reads_and_writes_only_what_the_rules_allow(tree):
         [
             sys.executable,
             "-m",
-            "course.grading.sandbox",
+            "course.isolation.launch",
             *rules.arguments(),
             "--",
             sys.executable,
@@ -244,7 +248,7 @@ def test_network_is_denied_but_the_allowed_ports_can_be_bound():
             [
                 sys.executable,
                 "-m",
-                "course.grading.sandbox",
+                "course.isolation.launch",
                 *rules.arguments(),
                 "--",
                 sys.executable,
@@ -285,7 +289,7 @@ def test_course_rules_hide_the_runtime_folder_and_deny_the_network(tmp_path):
 
 def test_the_command_line_needs_a_command():
     result = subprocess.run(
-        [sys.executable, "-m", "course.grading.sandbox", "--hide", "/x"],
+        [sys.executable, "-m", "course.isolation.launch", "--hide", "/x"],
         capture_output=True,
         text=True,
     )
@@ -295,6 +299,6 @@ def test_the_command_line_needs_a_command():
 def test_doctests():
     import doctest
 
-    import course.grading.sandbox
+    import course.isolation.landlock
 
-    assert doctest.testmod(course.grading.sandbox).failed == 0
+    assert doctest.testmod(course.isolation.landlock).failed == 0

@@ -11,7 +11,9 @@ pytest-xdist worker (graded once).
 
 Lessons whose corpus has ``course_grade_only`` cases (a memory bomb, a notebook reaching for
 the solutions) or cases with a note (an edit grading restored or ignored) are also graded,
-whole corpus at once, by ``course grade`` (memory limit, sandbox): tests ask for ``lesson,
+whole corpus at once, by ``course grade`` (memory limit, watchdog). Both graders run every
+kernel in a box; ``needs_box`` cases are left out where the system allows none, and a
+service on the host (:class:`HostService`) runs while they grade: tests ask for ``lesson,
 any_case`` and read :class:`CourseGradedLesson`. Their ids start with the lesson too
 (``05_capstone/course-grade/...``), so one worker runs both graders on a lesson, once each,
 and the tests can compare them.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +39,7 @@ from nbgrader.api import Gradebook
 from course.build import IGNORED
 from course.config import CONFIG_FILE, load_course_config, set_cell_timeout, tool_environment
 from course.corpus import Submission, lesson_corpus, place_submissions
+from course.isolation.kernels import box_available
 from course.lessons import Lesson, find_lessons
 
 TIME_LIMIT = 20
@@ -75,11 +79,62 @@ class PipelineLesson:
 
 
 def _all_lessons() -> list[PipelineLesson]:
+    """Every lesson with its corpus; without a box on this system (no user namespaces),
+    without the ``needs_box`` cases, whose outputs hold only in a box."""
+    boxed = box_available()
     return [
-        PipelineLesson(course, lesson, tuple(lesson_corpus(lesson)))
+        PipelineLesson(
+            course,
+            lesson,
+            tuple(case for case in lesson_corpus(lesson) if boxed or not case.needs_box),
+        )
         for course, root in COURSES.items()
         for lesson in find_lessons(root)
     ]
+
+
+@dataclass
+class HostService:
+    """A service the test suite runs on the host while notebooks are graded: a UNIX socket
+    in the host's ``/tmp`` (the corpus's ``SERVICE_SOCKETS``) and a SysV shared memory
+    segment. No graded notebook may reach either (issue 23)."""
+
+    path: Path
+    connections: int = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_service() -> Iterator[HostService]:
+    import ctypes
+    import os
+    import socket
+    import threading
+
+    service = HostService(Path(f"/tmp/course-corpus-service-{os.getpid()}.sock"))
+    listener = socket.socket(socket.AF_UNIX)
+    service.path.unlink(missing_ok=True)
+    listener.bind(str(service.path))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            service.connections += 1
+            connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    libc = ctypes.CDLL(None, use_errno=True)
+    segment = libc.shmget(0, 4096, 0o1600)  # IPC_PRIVATE, IPC_CREAT | 0600
+    try:
+        yield service
+    finally:
+        listener.close()
+        service.path.unlink(missing_ok=True)
+        if segment >= 0:
+            libc.shmctl(segment, 0, None)  # IPC_RMID
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

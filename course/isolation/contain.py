@@ -8,14 +8,14 @@ kills the whole group:
 
 * **cgroup v2** (Linux, the grader is root or owns a delegated cgroup, and the cgroup2
   file system is mounted writable): each kernel gets a cgroup of its own below the
-  grader's; ``python -m course.grading.sandbox --cgroup PATH`` moves itself into it before it
+  grader's; ``python -m course.isolation.launch --cgroup PATH`` moves itself into it before it
   becomes the kernel, so every process the notebook starts is in it, whatever it does
   (``setsid``, double forks). :meth:`Containment.kill` writes ``cgroup.kill`` (Linux 5.14)
   and removes the cgroup. Inside the sandbox a kernel cannot write ``/sys/fs/cgroup``, so
   it cannot leave.
 * **fallback** (no writable cgroup2): the kernel is its own process group (jupyter_client
   starts it in a new session) and a *child subreaper* (``PR_SET_CHILD_SUBREAPER``, set by
-  ``course.grading.sandbox`` before it execs the kernel), so an orphaned descendant, one that
+  ``course.isolation.launch`` before it execs the kernel), so an orphaned descendant, one that
   called ``setsid`` included, becomes the kernel's child instead of ``init``'s and stays
   in its process tree. :meth:`Containment.kill` kills the process group, the tree, and
   every process whose environment carries the kernel's marker (``COURSE_GRADE_KERNEL``),
@@ -25,7 +25,7 @@ kills the whole group:
 Example::
 
     contain = Containment.create("alice-01")     # a cgroup when possible
-    command = ["python", "-m", "course.grading.sandbox", *contain.arguments(), "--", ...]
+    command = ["python", "-m", "course.isolation.launch", *contain.arguments(), "--", ...]
     ...                                          # start the kernel, remember its pid
     contain.kill(kernel_pid)                     # the kernel and everything it started
 """
@@ -111,7 +111,7 @@ class Containment:
         return "cgroup" if self.cgroup else "process group"
 
     def arguments(self) -> list[str]:
-        """Options of ``python -m course.grading.sandbox`` that put the kernel in this containment.
+        """Options of ``python -m course.isolation.launch`` that put the kernel in this containment.
 
         >>> Containment("k").arguments()
         ['--subreaper']

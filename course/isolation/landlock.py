@@ -1,20 +1,16 @@
-"""Keep a grading kernel out of the course: Linux Landlock rules applied before it starts.
+"""The fallback where there is no box: Linux Landlock rules that hide a list of paths.
 
-A learner's notebook runs with the teacher's user id, so without help it could read
-``solutions/`` (hidden tests included), other learners' submissions and the gradebook by
-absolute path, write into them, or signal the grader. Landlock (Linux 5.13+, no privileges
-needed) lets a process give up file access for itself and every process it starts, for
-good. ``course grade`` starts each kernel through this module's command line::
-
-    python -m course.grading.sandbox --hide COURSE --visible COURSE/.venv --writable SCRATCH -- \\
-        python -m ipykernel_launcher -f kernel.json
-
-which applies the rules and then ``exec``s the kernel (same process, same pid):
+Where the system cannot make the box's namespaces (:mod:`course.isolation.box`), a grading
+kernel runs with the teacher's user id on the host's file system, and these rules keep it
+out of what they name. Landlock (Linux 5.13+, no privileges needed) lets a process give up
+file access for itself and every process it starts, for good. The launcher
+(:mod:`course.isolation.launch`) applies them, then ``exec``s the kernel:
 
 * **read**: everything, except below a ``--hide`` folder, where only the ``--visible``
   paths inside it can be read (the virtual environment, the packages the notebook imports).
   Folder *listings* stay allowed everywhere: file names are not secret, and Python's import
-  system lists the folders on ``sys.path``;
+  system lists the folders on ``sys.path``. What the list does not name stays readable
+  (the reason the box replaced it where it can);
 * **write**: only below ``--writable`` folders (the kernel's scratch folder) and a few
   device files (``/dev/null``, ``/dev/zero``, ``/dev/full``, ``/dev/random``,
   ``/dev/urandom``; not a terminal); nothing is created, renamed or deleted anywhere
@@ -22,16 +18,15 @@ which applies the rules and then ``exec``s the kernel (same process, same pid):
 * **network** (``--deny-network``, Landlock ABI 4, Linux 6.7+): no TCP connection can be
   opened and no TCP port bound, except the ports given with ``--allow-bind`` (the
   kernel's own ZMQ ports). UDP and UNIX sockets are not covered by Landlock;
-* **signals**: with Landlock ABI 6 (Linux 6.12+), the kernel cannot signal or ``ptrace``
-  processes outside its sandbox, so it cannot stop the grader or read its memory.
+* **scopes**: with Landlock ABI 6 (Linux 6.12+), the kernel cannot signal or ``ptrace``
+  processes outside its sandbox, nor connect to an abstract UNIX socket made outside it.
 
-Two more options contain the processes the kernel starts (:mod:`course.grading.contain`):
-``--cgroup PATH`` moves the process into that cgroup v2 before anything else, and
-``--subreaper`` makes it a child subreaper, so orphaned descendants stay its children.
+Inside a box the launcher applies only the last two (``--no-file-rules``): the box's file
+system is its own.
 
 A denied access fails like a missing permission (``PermissionError``), so the notebook
 goes on and is graded. :func:`landlock_abi` says whether the running system supports
-Landlock (0: it does not; the grader then says so and grades without this protection).
+Landlock (0: it does not; the grader then says so).
 
 Example::
 
@@ -42,12 +37,11 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import importlib.util
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,6 +177,9 @@ class Rules:
     #: Deny TCP connect and bind (Landlock ABI 4+), except binding ``bind_ports``.
     deny_network: bool = False
     bind_ports: tuple[int, ...] = ()
+    #: False: no file rules at all (inside a box, whose file system is its own), only the
+    #: network and, with ABI 6, the scopes (signals, abstract UNIX sockets).
+    filesystem: bool = True
 
     def arguments(self) -> list[str]:
         """The command-line options of ``python -m course.grading.sandbox`` for these rules.
@@ -200,6 +197,8 @@ class Rules:
         ):
             for path in paths:
                 args += [option, str(path)]
+        if not self.filesystem:
+            args.append("--no-file-rules")
         if self.deny_network:
             args.append("--deny-network")
         for port in self.bind_ports:
@@ -207,7 +206,7 @@ class Rules:
         return args
 
 
-def _package_location(module: str) -> Path | None:
+def package_location(module: str) -> Path | None:
     """Where the top-level package of ``module`` lives (its folder, or its file)."""
     try:
         spec = importlib.util.find_spec(module.split(".")[0])
@@ -228,10 +227,10 @@ def course_rules(
     also_hide: Iterable[Path] = (),
     also_visible: Iterable[Path] = (),
 ) -> Rules:
-    """The rules for a kernel grading notebooks of ``course_dir``: no network; hide the
-    course folder, the grader's Jupyter runtime folder (connection files), the fork servers'
-    folder (:mod:`course.forking`) and ``also_hide``
-    (the exchange, a gradebook kept elsewhere); keep the Python
+    """The rules for a kernel grading notebooks of ``course_dir`` where there is no box:
+    no network; hide the course folder, the grader's Jupyter runtime folder (connection
+    files) and ``also_hide`` (the fork servers' folder, the exchange, a gradebook kept
+    elsewhere); keep the Python
     environment readable, the packages of ``modules`` (what the notebooks import) and
     ``also_visible`` (e.g. a shared read-only cache inside the course).
 
@@ -246,14 +245,12 @@ def course_rules(
     from jupyter_core.paths import jupyter_runtime_dir
 
     from course.config import find_root
-    from course.forking.protocol import base_folder as fork_servers_folder
 
-    # The grader's Jupyter runtime folder holds connection files (ports and keys) of kernels.
-    # The fork servers' folder holds the token that asks them for an unsandboxed kernel.
+    # The grader's Jupyter runtime folder holds connection files (ports and keys) of kernels;
+    # the caller adds the fork servers' folder (the token that asks for an unsandboxed kernel).
     hide = [
         Path(course_dir).resolve(),
         Path(jupyter_runtime_dir()).resolve(),
-        fork_servers_folder().resolve(),
         *(Path(p).resolve() for p in also_hide),
     ]
     visible = [
@@ -261,7 +258,7 @@ def course_rules(
     ]
     visible += [Path(p).resolve() for p in also_visible]
     for module in modules:
-        location = _package_location(module)
+        location = package_location(module)
         if location is None or any(_within(location, prefix) for prefix in visible):
             continue
         visible.append(location)
@@ -282,6 +279,9 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
     if abi < 1:
         raise SandboxError("Landlock is not available on this system")
     handled = _ABI1_FS | (REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0)
+    if not rules.filesystem:
+        handled = 0
+    scoped = (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0
     handled_net = (NET_BIND_TCP | NET_CONNECT_TCP) if rules.deny_network and abi >= 4 else 0
     read = READ & handled
     device = (READ_FILE | WRITE_FILE | TRUNCATE) & handled
@@ -293,9 +293,9 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
             raise SandboxError(errno, f"Landlock: {what}: {os.strerror(errno)}")
         return result
 
-    attr = _RulesetAttr(
-        handled, handled_net, (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0
-    )
+    if not (handled or handled_net or scoped):
+        return abi  # nothing this system's Landlock could add
+    attr = _RulesetAttr(handled, handled_net, scoped)
     size = ctypes.sizeof(attr) if abi >= 6 else 16  # older kernels know the first two fields only
     ruleset = check(
         libc.syscall(
@@ -304,10 +304,12 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
         "create ruleset",
     )
     try:
-        grants: list[tuple[Path, int]] = [(Path("/"), READ_DIR)]
-        grants += [(path, read) for path in readable_paths(rules.hide, rules.visible)]
-        grants += [(Path(path), handled) for path in rules.writable]
-        grants += [(Path(path), device) for path in WRITABLE_DEVICES]
+        grants: list[tuple[Path, int]] = []
+        if handled:
+            grants += [(Path("/"), READ_DIR)]
+            grants += [(path, read) for path in readable_paths(rules.hide, rules.visible)]
+            grants += [(Path(path), handled) for path in rules.writable]
+            grants += [(Path(path), device) for path in WRITABLE_DEVICES]
         for path, access in grants:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -348,122 +350,3 @@ def restrict(rules: Rules, abi: int | None = None) -> int:
     finally:
         os.close(ruleset)
     return abi
-
-
-def join_cgroup(cgroup: Path) -> None:
-    """Move this process into ``cgroup`` (a cgroup v2 folder); its children follow."""
-    (Path(cgroup) / "cgroup.procs").write_text("0")
-
-
-def become_subreaper() -> None:
-    """Make this process a child subreaper (kept across ``exec``): orphaned descendants
-    become its children instead of ``init``'s."""
-    if _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
-        raise SandboxError(errno, f"PR_SET_CHILD_SUBREAPER: {os.strerror(errno)}")
-
-
-@dataclass(frozen=True)
-class Launch:
-    """What ``python -m course.grading.sandbox`` was asked to do: the containment and Landlock rules
-    to apply to itself, then the ``command`` to become."""
-
-    command: tuple[str, ...]
-    rules: Rules | None = None
-    cgroup: Path | None = None
-    subreaper: bool = False
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m course.grading.sandbox", description=main.__doc__
-    )
-    parser.add_argument(
-        "--hide", action="append", type=Path, default=[], help="a folder to keep unreadable"
-    )
-    parser.add_argument(
-        "--visible",
-        action="append",
-        type=Path,
-        default=[],
-        help="a path inside a hidden folder to keep readable",
-    )
-    parser.add_argument(
-        "--writable", action="append", type=Path, default=[], help="a folder to allow writing in"
-    )
-    parser.add_argument(
-        "--deny-network", action="store_true", help="deny TCP connect and bind (Landlock ABI 4+)"
-    )
-    parser.add_argument(
-        "--allow-bind",
-        action="append",
-        type=int,
-        default=[],
-        metavar="PORT",
-        help="with --deny-network: a TCP port that may still be bound",
-    )
-    parser.add_argument("--cgroup", type=Path, help="a cgroup v2 folder to move into first")
-    parser.add_argument("--subreaper", action="store_true", help="become a child subreaper")
-    parser.add_argument(
-        "--no-landlock",
-        dest="landlock",
-        action="store_false",
-        help="contain only, no Landlock rules",
-    )
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
-    return parser
-
-
-def parse_launch(argv: Sequence[str]) -> Launch:
-    """The :class:`Launch` that the options of ``python -m course.grading.sandbox`` ask for (raises
-    SystemExit, with a message, on bad options or no command).
-
-    >>> launch = parse_launch(["--subreaper", "--hide", "/c", "--", "python", "-V"])
-    >>> launch.command, launch.subreaper, launch.rules.hide
-    (('python', '-V'), True, (PosixPath('/c'),))
-    """
-    parser = _parser()
-    args = parser.parse_args(list(argv))
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("no command given (put it after --)")
-    rules = None
-    if args.landlock:
-        rules = Rules(
-            tuple(args.hide),
-            tuple(args.visible),
-            tuple(args.writable),
-            args.deny_network,
-            tuple(args.allow_bind),
-        )
-    return Launch(tuple(command), rules, args.cgroup, args.subreaper)
-
-
-def apply(launch: Launch) -> None:
-    """Contain and restrict this process as ``launch`` says (cgroup first, then the child
-    subreaper, then Landlock), for good; what it does next is up to the caller (``main``
-    execs the command, :mod:`course.forking` runs a kernel in-process). Raises OSError."""
-    if launch.cgroup is not None:
-        join_cgroup(launch.cgroup)
-    if launch.subreaper:
-        become_subreaper()
-    if launch.rules is not None:
-        restrict(launch.rules)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m course.grading.sandbox [--cgroup P] [--subreaper] [--no-landlock] [--hide P]
-    [--visible P] [--writable P] [--deny-network] [--allow-bind PORT] -- COMMAND ...``:
-    contain and restrict this process, then replace it with COMMAND."""
-    launch = parse_launch(sys.argv[1:] if argv is None else argv)
-    try:
-        apply(launch)
-    except OSError as error:
-        print(f"course.grading.sandbox: {error}", file=sys.stderr)
-        return 126
-    os.execvp(launch.command[0], launch.command)
-    return 127  # not reached
-
-
-if __name__ == "__main__":
-    sys.exit(main())
