@@ -170,7 +170,8 @@ CASES = [
         answers={EX2: KEEP_SHARES_BASE},
         expected=full_marks(except_={TEST2: 0}),
         feedback_contains=[
-            "kept still uses 2 of digit_model's variables (base/hidden/kernel, base/hidden/bias)"
+            "'odd_model' and 'digit_model' should share no variable, but 2 are one variable in "
+            "both: base/hidden/kernel (64, 24), base/hidden/bias (24,).",
         ],
     ),
     Submission(
@@ -185,7 +186,9 @@ CASES = [
         answers={EX3: SAVE_APART},
         expected=full_marks(except_={TEST3: 0}),
         feedback_contains=[
-            "The three loaded models hold 4,980 parameters between them; the saved ones hold 1,860"
+            "The 3 models should share one 'base', but they hold 3 different ones",
+            "'digit_model': its own 'base' of 1,560 parameters",
+            "Each file of a model holds its own copy of the base.",
         ],
     ),
     Submission(
