@@ -56,6 +56,16 @@ def test_unfreezing_a_model_unfreezes_a_base_frozen_on_purpose():
     assert len(digit.trainable_weights) == 4
 
 
+def test_setting_trainable_to_its_value_does_nothing_on_tensorflow_only():
+    """Keras's TensorFlow layers skip a setattr that changes nothing (the same object), so
+    the setter that reaches the sub-layers never runs; on JAX it does."""
+    digit, odd = _pair()
+    digit.get_layer("base").trainable = False
+    odd.trainable = True  # odd was never frozen
+    expected = keras.backend.backend() != "tensorflow"
+    assert digit.get_layer("base").trainable is expected
+
+
 # ------------------------------------------------------------- 2. BatchNormalization
 
 
