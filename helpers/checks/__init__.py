@@ -20,6 +20,8 @@ check judges, every check importable from here (and from :mod:`helpers`):
   (``assert_output_shape``, ``assert_io_names``)
 - :mod:`~helpers.checks.training` - a shared variable's gradient by call, accuracy
   (``assert_gradient_split``, ``assert_accuracy``)
+- :mod:`~helpers.checks.across_models` - several models together (``assert_shared_across``,
+  ``assert_no_shared_variables``, ``assert_trainable_predictions``)
 
 Example:
     >>> import keras
@@ -36,6 +38,11 @@ Example:
 """
 
 from ._common import CheckFailed
+from .across_models import (
+    assert_no_shared_variables,
+    assert_shared_across,
+    assert_trainable_predictions,
+)
 from .capacity import assert_capacity_ratio, assert_param_budget, assert_param_count
 from .outputs import assert_io_names, assert_output_shape
 from .predictions import (
@@ -69,4 +76,7 @@ __all__ = [
     "assert_capacity_ratio",
     "assert_io_names",
     "assert_accuracy",
+    "assert_shared_across",
+    "assert_no_shared_variables",
+    "assert_trainable_predictions",
 ]

@@ -40,6 +40,7 @@ def test_each_check_is_defined_once_and_re_exported_by_helpers_checks():
     """helpers.checks is a package of one module per idea; its ``__all__`` is exactly the
     checks its modules define (plus CheckFailed), the very same objects."""
     modules = [
+        checks.across_models,
         checks.capacity,
         checks.outputs,
         checks.predictions,
