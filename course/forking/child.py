@@ -35,6 +35,7 @@ import os
 import runpy
 import signal
 import sys
+import tempfile
 import traceback
 import types
 from collections.abc import Sequence
@@ -232,6 +233,7 @@ def become_kernel(
         os.umask(int(request["umask"]))
         os.environ.clear()
         os.environ.update(request["env"])
+        tempfile.tempdir = None  # the parent's cached folder: read TMPDIR again, as a new kernel
         os.chdir(request["cwd"])
         if not sys.flags.safe_path and sys.path:
             sys.path[0] = os.getcwd()  # what ``python -m`` puts first

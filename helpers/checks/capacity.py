@@ -10,6 +10,12 @@ Example:
     Traceback (most recent call last):
     ...
     helpers.checks.CheckFailed: 'probe' has 650 parameters, over the budget of 0 to 500.
+    Cut at least 150. Where they are, layer by layer:
+    Parameters of 'probe'
+    layer  trainable  non-trainable  total  shared with
+    -----  ---------  -------------  -----  -----------
+    head         650              0    650
+    total        650              0    650
 """
 
 from __future__ import annotations
@@ -52,17 +58,33 @@ def assert_param_count(
 def assert_param_budget(
     model: keras.layers.Layer, maximum: int, minimum: int = 0, *, hint: str | None = None
 ) -> None:
-    """``model`` has between ``minimum`` and ``maximum`` parameters (inclusive)."""
+    """``model`` has between ``minimum`` and ``maximum`` parameters (inclusive).
+
+    When it does not, the message says how many parameters to cut (or add) and, for a
+    model, where they are, layer by layer, so the learner sees which layer to resize::
+
+        'budget_model' has 13,706 parameters, over the budget of 5,000 to 6,000.
+        Cut at least 7,706. Where they are, layer by layer:
+        Parameters of 'budget_model'
+        layer           trainable  non-trainable   total  shared with
+        ...
+    """
     __tracebackhide__ = True
     actual = count_params(model)
     if minimum <= actual <= maximum:
         return
-    side = "over" if actual > maximum else "under"
-    fail(
-        f"{model.name!r} has {actual:,} parameters, {side} the budget of "
-        f"{minimum:,} to {maximum:,}.",
-        hint,
+    over = actual > maximum
+    message = (
+        f"{model.name!r} has {actual:,} parameters, {'over' if over else 'under'} the budget "
+        f"of {minimum:,} to {maximum:,}."
     )
+    if isinstance(model, keras.Model):
+        gap = actual - maximum if over else minimum - actual
+        message += (
+            f"\n{'Cut' if over else 'Add'} at least {gap:,}. Where they are, layer by layer:\n"
+            + str(param_table(model))
+        )
+    fail(message, hint)
 
 
 def _prefix_blocks(names: Sequence[str]) -> Callable[[str], str]:

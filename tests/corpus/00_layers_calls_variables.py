@@ -8,6 +8,8 @@ Exercise 2 (test_ex2_news_model, 3 points): build `news` from the drawing: one `
 called on both inputs, two separate heads, 203 parameters.
 """
 
+from pathlib import Path
+
 import nbformat
 
 from course.cells import cell_by_id
@@ -17,6 +19,21 @@ EX1 = "ex1_counts"
 EX2 = "ex2_news_model"
 TEST1 = "test_ex1_counts"
 TEST2 = "test_ex2_news_model"
+
+SOURCE = (
+    Path(__file__).resolve().parents[2]
+    / "solutions"
+    / "00_layers_calls_variables"
+    / "00_layers_calls_variables.ipynb"
+)
+
+
+def first_cell_after(grade_id: str) -> int:
+    """The number (from 1, as the grader's notes count) of the cell right after ``grade_id``
+    in the instructor notebook: where a cell inserted below it stands."""
+    nb = nbformat.read(SOURCE, as_version=4)
+    return nb.cells.index(cell_by_id(nb, grade_id)) + 2
+
 
 RIGHT_CALLS = '{"embed": 2, "mix": 4, "join": 1, "norm": 1, "score": 1}'
 
@@ -217,13 +234,13 @@ CASES = [
         transform=waits_after(TEST1, cells=3, seconds=19),
         expected=full_marks(except_={TEST2: 0}),
         note_contains=[
-            "Your notebook used up its time budget (15 s for all cells together) in cell 37; "
-            "the 6 cells after it were not run, so their tests score 0."
+            "Your notebook used up its time budget (15 s for all cells together) in cell "
+            f"{first_cell_after(TEST1)}; the 6 cells after it were not run, so their tests score 0."
         ],
         feedback_contains=[
             "The notebook's time budget (15 s for all cells) ran out in this cell.",
             "Not run: your notebook's cells used up their time budget "
-            "(15 s for all cells together) in cell 37.",
+            f"(15 s for all cells together) in cell {first_cell_after(TEST1)}.",
         ],
     ),
 ]

@@ -1,8 +1,9 @@
 """Learner submissions for lesson 04 (capacity) and the grade each must get.
 
 Each wrong answer changes one solution cell and loses exactly that exercise's points:
-ex1 (test_ex1_budget, 2 points), ex2 (test_ex2_predict, 3 points), ex3 (test_ex3_ratio,
-3 points). ``feedback_contains`` quotes the helper message the learner reads.
+ex1 (test_ex1_budget, 2 points), ex2 (test_ex2_predict, 3 points: four counts, the last
+one a Dense block called three times), ex3 (test_ex3_ratio, 3 points).
+``feedback_contains`` quotes the helper message the learner reads.
 """
 
 from course.corpus import Submission, full_marks, no_marks
@@ -26,6 +27,9 @@ h = layers.GlobalAveragePooling2D(name="pool")(h)
 pyramid = keras.Model(image, layers.Dense(10, activation="softmax", name="head")(h), name="pyramid")
 helpers.param_table(pyramid, blocks=block_of)
 """
+
+
+SHARED_RIGHT = "shared_count = 289\n"  # (16 + 1) x 16 once, + (16 + 1) x 1
 
 
 def budget_answer(body: str) -> str:
@@ -122,7 +126,7 @@ CASES = [
         answers={
             "ex2_predict": "dense_count = 64 * 32 + 32 * 32\n"
             "conv_count = (3 * 3 * 3 + 1) * 8 + (3 * 3 * 8 + 1) * 8\n"
-            "lstm_count = 4 * (12 * (8 + 12) + 12)\n"
+            "lstm_count = 4 * (12 * (8 + 12) + 12)\n" + SHARED_RIGHT
         },
         expected=full_marks(except_={"test_ex2_predict": 0}),
         feedback_contains=[
@@ -135,7 +139,7 @@ CASES = [
         answers={
             "ex2_predict": "dense_count = 3136\n"
             "conv_count = ((3 * 3 * 3 + 1) * 8 + (3 * 3 * 8 + 1) * 8) * 8 * 8\n"
-            "lstm_count = 1008\n"
+            "lstm_count = 1008\n" + SHARED_RIGHT
         },
         expected=full_marks(except_={"test_ex2_predict": 0}),
         feedback_contains=[
@@ -145,9 +149,38 @@ CASES = [
     ),
     Submission(
         "prediction_not_a_whole_number",
-        answers={"ex2_predict": "dense_count = 3136\nconv_count = 808\nlstm_count = 1008.0\n"},
+        answers={
+            "ex2_predict": "dense_count = 3136\nconv_count = 808\nlstm_count = 1008.0\n"
+            + SHARED_RIGHT
+        },
         expected=full_marks(except_={"test_ex2_predict": 0}),
         feedback_contains=["lstm_count should be a whole number such as 1234, not 1008.0 (float)."],
+    ),
+    Submission(
+        "correct_counts_as_plain_numbers",  # the same four answers, worked out on paper
+        answers={
+            "ex2_predict": "dense_count = 3136\nconv_count = 808\nlstm_count = 1008\n"
+            + SHARED_RIGHT
+        },
+        expected=full_marks(),
+    ),
+    Submission(
+        "shared_block_counted_per_call",  # 3 x 272 + 17: one kernel counted once per call
+        answers={
+            "ex2_predict": "dense_count = 3136\nconv_count = 808\nlstm_count = 1008\n"
+            "shared_count = 3 * (16 + 1) * 16 + (16 + 1) * 1\n"
+        },
+        expected=full_marks(except_={"test_ex2_predict": 0}),
+        feedback_contains=[
+            "shared_count is 833: not the parameter count of 'repeated_block'.",
+            "'block' is one layer object, called three times.",
+        ],
+    ),
+    Submission(
+        "shared_count_missing",  # the first three answered, the new fourth forgotten
+        answers={"ex2_predict": "dense_count = 3136\nconv_count = 808\nlstm_count = 1008\n"},
+        expected=full_marks(except_={"test_ex2_predict": 0}),
+        feedback_contains=["NameError", "shared_count"],
     ),
     # ---------------------------------------------------------------- exercise 3
     Submission(

@@ -5,7 +5,8 @@ Parts and points: test_ex1_part_a_sharing 4, test_ex1_part_b_tie 2, test_ex1_par
 ex2_train_model). A mistake in one part must cost that part's points and no others, so
 each wrong model below keeps everything else as specified: a duplicated encoder stays in
 the budget (7,516) and still trains past the floor; a broken tie leaves the sharing map
-(which ignores `digit`) and the budget alone.
+(which ignores `digit`) and the budget alone. The stretch part (stretch_savable, making the
+model savable) has no test cell: whatever a learner writes there, the points stay.
 
 Wrong answers are the instructor's code with one exact edit (see `_edited`), so they follow
 the solution when it changes, and fail loudly when an edit no longer applies.
@@ -203,6 +204,24 @@ CASES = [
             "assigns to `helpers.assert_accuracy` (an attribute of an imported module)"
         ],
         feedback_contains=["should be at least 85.0%"],
+    ),
+    # The stretch part (section 5) is optional and not graded: left blank, or done wrong (a
+    # config but no registration, so load_model cannot find the class), the grade is the
+    # same; the ungraded check cell tells the learner what went wrong.
+    Submission(
+        "stretch_left_blank",
+        answers={"stretch_savable": "# YOUR CODE HERE\nraise NotImplementedError()\n"},
+        expected=full_marks(),
+        feedback_contains=["NotImplementedError: Object TiedDigitScores was created by passing"],
+    ),
+    Submission(
+        "stretch_not_registered",
+        answers=_edited(
+            "stretch_savable",
+            ('@keras.saving.register_keras_serializable(package="capstone")\n', ""),
+        ),
+        expected=full_marks(),
+        feedback_contains=["Could not locate class 'SavableDigitScores'"],
     ),
     # Ordinary edits, graded on what the notebook did (course/grading/fairness.py) -----------------
     # Every test cell follows a locked markdown cell: a deleted test goes back after it and runs.

@@ -336,9 +336,9 @@ def test_assert_param_budget(siamese):
     assert_param_budget(siamese, 19)  # inclusive bounds
     assert_param_budget(siamese, 100, 19)
     message = failure(assert_param_budget, siamese, 18)
-    assert message == "'siamese' has 19 parameters, over the budget of 0 to 18."
+    assert message.startswith("'siamese' has 19 parameters, over the budget of 0 to 18.\n")
     message = failure(assert_param_budget, siamese, 100, minimum=20)
-    assert message == "'siamese' has 19 parameters, under the budget of 20 to 100."
+    assert message.startswith("'siamese' has 19 parameters, under the budget of 20 to 100.\n")
 
 
 def test_assert_output_shape(siamese, tied_lm):
