@@ -176,10 +176,13 @@ def _zeros_like_spec(value: Any) -> Any:
 
 @dataclass(eq=False)
 class VariableUse:
-    """A variable of a model and the layer calls that read it."""
+    """A variable of a model and the layer calls that read it. ``owned`` is ``False`` for
+    a variable a call reads that the model does not track (a decoder holding its encoder
+    untracked, in another model): Keras does not count it, and neither do the totals."""
 
     variable: keras.Variable
     calls: list[Call]
+    owned: bool = True  # False: read by a call, but not one of the model's weights
 
     @property
     def path(self) -> str:
@@ -432,6 +435,8 @@ def _analyse(model: keras.Model) -> Analysis:
     for variable in model.weights:
         uses.setdefault(id(variable), VariableUse(variable, []))
     order = {id(v): i for i, v in enumerate(model.weights)}
+    for key, use in uses.items():
+        use.owned = key in order
     ordered = sorted(uses.values(), key=lambda u: order.get(id(u.variable), len(order)))
     return Analysis(calls, nested, ordered, output_shapes)
 
