@@ -48,10 +48,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import keras
+import numpy as np
 
 from .operations import graph_nodes, graph_of, is_operation, node_variables
 from .recording import install, recorded_call
-from .tracing import FILLER, Frame, InspectionError, Tracer, call_path, created_in_call, failure
+from .tracing import (
+    FILLER,
+    Frame,
+    InspectionError,
+    Tracer,
+    call_path,
+    created_in_call,
+    failure,
+    reads_own_weights,
+)
 
 __all__ = ["Analysis", "Call", "InspectionError", "VariableUse", "analyse", "variable_size"]
 
@@ -165,9 +175,14 @@ install()  # from now on, the first call of each model is recorded (helpers.reco
 
 
 def _zeros_like_spec(value: Any) -> Any:
+    """Zeros for a symbolic tensor: NumPy's, which a layer converts itself (on JAX,
+    ``keras.ops.zeros`` compiles a kernel per shape: a quarter second each)."""
     if isinstance(value, keras.KerasTensor):
         shape = [FILLER if dim is None else dim for dim in value.shape]
-        return keras.ops.zeros(shape, dtype=value.dtype)
+        try:
+            return np.zeros(shape, dtype=value.dtype)
+        except TypeError:  # a dtype NumPy does not know (bfloat16)
+            return keras.ops.zeros(shape, dtype=value.dtype)
     return value
 
 
@@ -183,6 +198,11 @@ class VariableUse:
     variable: keras.Variable
     calls: list[Call]
     owned: bool = True  # False: read by a call, but not one of the model's weights
+    dims: tuple | None = field(default=None, repr=False)  # the shape, read once
+
+    def __post_init__(self) -> None:
+        if self.dims is None:
+            self.dims = tuple(int(d) for d in self.variable.shape)
 
     @property
     def path(self) -> str:
@@ -191,12 +211,15 @@ class VariableUse:
 
     @property
     def shape(self) -> tuple:
-        return tuple(self.variable.shape)
+        return self.dims
 
     @property
     def size(self) -> int:
         """Number of scalar parameters in the variable."""
-        return variable_size(self.variable)
+        size = 1
+        for dim in self.dims:
+            size *= dim
+        return size
 
     @property
     def trainable(self) -> bool:
@@ -310,11 +333,7 @@ def _readers(top: Call, frame: Frame, made: dict[int, Call], skip: set[int]) -> 
 def _not_weights(model: keras.Model) -> set[int]:
     """Ids of variables that are state, not weights: random seed generators (``Dropout``
     in training reads one). Keras does not count them as parameters; neither do we."""
-    skip = set()
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        weights = {id(v) for v in layer.weights}
-        skip.update(id(v) for v in layer.variables if id(v) not in weights)
-    return skip
+    return {id(v) for v in model.variables} - {id(v) for v in model.weights}
 
 
 def _first_shape(structure: Any) -> tuple:
@@ -391,6 +410,10 @@ def _analyse(model: keras.Model) -> Analysis:
                 nested.append(call)
                 add({id(v): (v, [call]) for v in node_variables(call._node, weights)})
                 continue
+            if reads_own_weights(call.layer):  # a Dense, a Conv2D: known without a replay
+                nested.append(call)
+                add({id(v): (v, [call]) for v in call.layer.weights if id(v) not in skip})
+                continue
             tracer = Tracer(FILLER)
             args, kwargs = call.replay_arguments()
             try:
@@ -462,26 +485,34 @@ def _analyse(model: keras.Model) -> Analysis:
 # ---------------------------------------------------------------------------- caching
 
 
+def _held(layer: keras.layers.Layer) -> tuple:
+    """Ids of the layers and variables a custom layer holds in its attributes (a tie:
+    ``self.tied_to = encoder``, tracked or not)."""
+    held = []
+    for value in vars(layer).values():
+        if isinstance(value, (keras.layers.Layer, keras.Variable)):
+            held.append(id(value))
+        elif isinstance(value, (list, tuple)):
+            held.extend(id(v) for v in value if isinstance(v, (keras.layers.Layer, keras.Variable)))
+        elif isinstance(value, dict):
+            held.extend(
+                id(v) for v in value.values() if isinstance(v, (keras.layers.Layer, keras.Variable))
+            )
+    return tuple(held)
+
+
 def _fingerprint(model: keras.Model) -> tuple:
     """Changes when the model's layers, their variables, or the layers and variables they
-    hold (a tie: ``self.tied_to = encoder``) change; the same otherwise."""
+    hold (a tie: ``self.tied_to = encoder``) change; the same otherwise. Keras's own
+    layers that hold no other layer are read by their own variables only (fast: a model
+    of hundreds of Dense and Conv2D layers is checked in milliseconds)."""
     parts: list = [id(getattr(model, "_functional", None))]
     for layer in model._flatten_layers(include_self=True, recursive=True):
-        held = []
-        for value in vars(layer).values():
-            if isinstance(value, (keras.layers.Layer, keras.Variable)):
-                held.append(id(value))
-            elif isinstance(value, (list, tuple)):
-                held.extend(
-                    id(v) for v in value if isinstance(v, (keras.layers.Layer, keras.Variable))
-                )
-            elif isinstance(value, dict):
-                held.extend(
-                    id(v)
-                    for v in value.values()
-                    if isinstance(v, (keras.layers.Layer, keras.Variable))
-                )
-        parts.append((id(layer), bool(layer.built), tuple(held)))
+        if reads_own_weights(layer):
+            own = layer._trainable_variables + layer._non_trainable_variables
+            parts.append((id(layer), layer.built, tuple(map(id, own))))
+        else:
+            parts.append((id(layer), bool(layer.built), _held(layer)))
     return tuple(parts)
 
 

@@ -66,7 +66,10 @@ def variable_uses(model: keras.Model) -> list[VariableUse]:
     has no calls: Keras counts it, yet nothing trains it. A variable a call reads that the
     model does not track has ``owned=False``: Keras does not count it in this model.
     """
-    return [VariableUse(use.variable, list(use.calls), use.owned) for use in analyse(model).uses]
+    return [
+        VariableUse(use.variable, list(use.calls), use.owned, use.dims)
+        for use in analyse(model).uses
+    ]
 
 
 def variables_used_by(

@@ -44,7 +44,7 @@ def test_no_output_is_lost(build):
     assert all(n in labels for n in names if n.startswith("head"))  # named as the calls are
     targets = {n: RNG.integers(0, 2, 20) for n in names}
     scores = helpers.accuracy(model, x, targets)
-    for (name, got), want in zip(predicted.items(), truth, strict=True):
+    for name, want in zip(predicted, truth, strict=True):
         assert scores[name] == np.mean(want.argmax(-1) == targets[name])
     # assert_accuracy judges every output: one that is below its floor fails it.
     low = min(scores, key=scores.get)
