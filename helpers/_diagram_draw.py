@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import networkx as nx
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -18,8 +18,20 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyBboxPatch, Patch
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .diagram import SharingDiagram
+
+class Drawable(Protocol):
+    """What this module draws (a :class:`helpers.diagram.SharingDiagram` is one): the
+    nodes and edges, the graph they make, a title and the count of each variable kind.
+    A protocol, so this module needs nothing from :mod:`helpers.diagram`."""
+
+    calls: list
+    variables: list
+    edges: list
+    graph: nx.Graph
+    title: str
+    counts: dict[str, int]
+    layout: Layout
+
 
 #: Variable kinds, in legend order, with what each means.
 KINDS: dict[str, str] = {
@@ -123,7 +135,7 @@ def _rows(graph: nx.Graph) -> dict[str, float]:
     return {key: round((float(y) - top) / scale * 2) / 2 for key, (_, y) in layout.items()}
 
 
-def legend_entries(diagram: SharingDiagram) -> list[tuple[str, Style]]:
+def legend_entries(diagram: Drawable) -> list[tuple[str, Style]]:
     counts = diagram.counts
     entries = [("layer call (inputs at the top)", STYLES["call"])]
     for kind, meaning in KINDS.items():
@@ -132,7 +144,7 @@ def legend_entries(diagram: SharingDiagram) -> list[tuple[str, Style]]:
     return entries
 
 
-def layout(diagram: SharingDiagram) -> Layout:
+def layout(diagram: Drawable) -> Layout:
     """Box centres and the figure size for ``diagram``."""
     renderer = _renderer()
     rows = _rows(diagram.graph)
@@ -205,7 +217,7 @@ def _box(ax, node, centre: tuple[float, float], width: float) -> None:
     )
 
 
-def draw(diagram: SharingDiagram) -> Figure:
+def draw(diagram: Drawable) -> Figure:
     """The diagram on a new ``Figure`` sized to fit it."""
     plan = diagram.layout
     fig = Figure(figsize=(plan.width, plan.height))

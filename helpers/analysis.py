@@ -5,9 +5,11 @@ calls does it make, and which variables does each call read? :func:`analyse` ans
 once per model (and again only when the model changes) for every kind of model:
 
 - **functional and Sequential models:** the graph is the source of truth. Each node whose
-  operation is a layer is a call; operations that own no variables (``a - b``,
+  operation is a layer is a call, and so is an operation given a variable
+  (``ops.einsum("btd,vd->btv", h, emb.embeddings)``: Keras keeps the variable in the node
+  and reads it on every run). Operations that read no variable (``a - b``,
   ``keras.ops.concatenate``, the ``NotEqual`` of ``Embedding(mask_zero=True)``) are
-  stepped over. Each call is then replayed once on zeros to record what it reads.
+  stepped over. Each layer call is then replayed once on zeros to record what it reads.
 - **subclassed models** (and Sequential models without an input): there is no graph, so
   the model runs once on zeros of the shape it was built for, and the layer calls made
   while ``call`` runs are recorded.
@@ -41,12 +43,25 @@ from __future__ import annotations
 
 import collections
 import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
 import keras
+import numpy as np
 
-from .tracing import FILLER, Frame, InspectionError, Tracer, call_path, created_in_call, failure
+from .operations import graph_nodes, graph_of, is_operation, node_variables
+from .recording import install, recorded_call
+from .tracing import (
+    FILLER,
+    Frame,
+    InspectionError,
+    Tracer,
+    call_path,
+    created_in_call,
+    failure,
+    reads_own_weights,
+)
 
 __all__ = ["Analysis", "Call", "InspectionError", "VariableUse", "analyse", "variable_size"]
 
@@ -103,6 +118,20 @@ class Call:
             call = call.parent
         return call
 
+    @property
+    def is_operation(self) -> bool:
+        """A graph operation that reads a variable (``ops.einsum(h, emb.embeddings)``),
+        not a layer; its label is the operation's name (``"einsum"``)."""
+        return is_operation(self.layer)
+
+    @property
+    def path(self) -> tuple:
+        """The call's identity: ``(layer id, number)`` for it and each enclosing call, from
+        the model's own call inwards (two nested calls of one inner layer made inside
+        different outer calls have different paths)."""
+        own = (id(self.layer), self.number)
+        return own if self.parent is None else (*self.parent.path, *own)
+
     def within(self, layer: keras.layers.Layer) -> bool:
         """``True`` when this call is a call of ``layer`` or is made inside one."""
         call: Call | None = self
@@ -142,10 +171,18 @@ class Call:
         return f"Call({self.label})"
 
 
+install()  # from now on, the first call of each model is recorded (helpers.recording)
+
+
 def _zeros_like_spec(value: Any) -> Any:
+    """Zeros for a symbolic tensor: NumPy's, which a layer converts itself (on JAX,
+    ``keras.ops.zeros`` compiles a kernel per shape: a quarter second each)."""
     if isinstance(value, keras.KerasTensor):
         shape = [FILLER if dim is None else dim for dim in value.shape]
-        return keras.ops.zeros(shape, dtype=value.dtype)
+        try:
+            return np.zeros(shape, dtype=value.dtype)
+        except TypeError:  # a dtype NumPy does not know (bfloat16)
+            return keras.ops.zeros(shape, dtype=value.dtype)
     return value
 
 
@@ -154,10 +191,18 @@ def _zeros_like_spec(value: Any) -> Any:
 
 @dataclass(eq=False)
 class VariableUse:
-    """A variable of a model and the layer calls that read it."""
+    """A variable of a model and the layer calls that read it. ``owned`` is ``False`` for
+    a variable a call reads that the model does not track (a decoder holding its encoder
+    untracked, in another model): Keras does not count it, and neither do the totals."""
 
     variable: keras.Variable
     calls: list[Call]
+    owned: bool = True  # False: read by a call, but not one of the model's weights
+    dims: tuple | None = field(default=None, repr=False)  # the shape, read once
+
+    def __post_init__(self) -> None:
+        if self.dims is None:
+            self.dims = tuple(int(d) for d in self.variable.shape)
 
     @property
     def path(self) -> str:
@@ -166,12 +211,15 @@ class VariableUse:
 
     @property
     def shape(self) -> tuple:
-        return tuple(self.variable.shape)
+        return self.dims
 
     @property
     def size(self) -> int:
         """Number of scalar parameters in the variable."""
-        return variable_size(self.variable)
+        size = 1
+        for dim in self.dims:
+            size *= dim
+        return size
 
     @property
     def trainable(self) -> bool:
@@ -215,22 +263,16 @@ class Analysis:
     output_shapes: list[tuple]
 
 
-def graph_of(model: keras.Model):
-    """The functional graph of a model (a Sequential model's inner one), or ``None``."""
-    graph = getattr(model, "_functional", None) or model
-    return graph if getattr(graph, "_nodes_by_depth", None) is not None else None
-
-
-def _graph_calls(graph) -> list[Call]:
-    """The calls of a functional graph: nodes whose operation is a layer, inputs left out,
-    in data-flow order (calls at one depth in the order they were made)."""
+def _graph_calls(graph, variables: list[keras.Variable]) -> list[Call]:
+    """The calls of a functional graph: nodes whose operation is a layer, or an operation
+    that reads a variable (``ops.einsum(..., emb.embeddings)``), inputs left out, in
+    data-flow order (calls at one depth in the order they were made)."""
     ordered = sorted(graph._nodes_by_depth.items(), reverse=True)
     depth = {id(n): d for d, nodes in ordered for n in nodes}
     nodes = [
         n
-        for _, ns in ordered
-        for n in ns
-        if not n.is_input and isinstance(n.operation, keras.layers.Layer)
+        for n in graph_nodes(graph)
+        if not is_operation(n.operation) or node_variables(n, variables)
     ]
     per_layer: dict[int, list] = {}
     for node in nodes:
@@ -291,15 +333,28 @@ def _readers(top: Call, frame: Frame, made: dict[int, Call], skip: set[int]) -> 
 def _not_weights(model: keras.Model) -> set[int]:
     """Ids of variables that are state, not weights: random seed generators (``Dropout``
     in training reads one). Keras does not count them as parameters; neither do we."""
-    skip = set()
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        weights = {id(v) for v in layer.weights}
-        skip.update(id(v) for v in layer.variables if id(v) not in weights)
-    return skip
+    return {id(v) for v in model.variables} - {id(v) for v in model.weights}
 
 
-def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
-    """Zeros of the shape a model without a graph was built for: ``(args, kwargs, batch)``."""
+def _first_shape(structure: Any) -> tuple:
+    """The first shape in a structure of shapes (a dict, a list of shapes, a shape)."""
+    while isinstance(structure, (dict, list, tuple)) and structure:
+        if all(d is None or isinstance(d, int) for d in structure):
+            return tuple(structure)
+        structure = next(iter(structure.values())) if isinstance(structure, dict) else structure[0]
+    return tuple(structure) if isinstance(structure, (list, tuple)) else ()
+
+
+def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int, list[str]]:
+    """Zeros like the arguments a model without a graph was first called with (recorded by
+    :mod:`helpers.recording`), else of the shape Keras recorded for its first argument:
+    ``(args, kwargs, batch, names of the arguments whose shape was guessed)``."""
+    recorded = recorded_call(model)
+    if recorded is not None:
+        leaves = [t for t in keras.tree.flatten(recorded) if isinstance(t, keras.KerasTensor)]
+        batch = leaves[0].shape[0] if leaves and leaves[0].shape else FILLER
+        args, kwargs = keras.tree.map_structure(_zeros_like_spec, recorded)
+        return tuple(args), dict(kwargs), batch or FILLER, []
     shapes = getattr(model, "_build_shapes_dict", None)
     if not shapes:
         raise InspectionError(
@@ -309,7 +364,7 @@ def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
             "model.build(input_shape), e.g. model.build((None, 64))."
         )
     first = next(iter(shapes.values()))
-    probe = first[0] if first and isinstance(first[0], (list, tuple)) else first
+    probe = _first_shape(first)
     batch = probe[0] if probe and probe[0] is not None else FILLER
 
     def zeros(shape):
@@ -324,8 +379,15 @@ def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
         return keras.tree.map_shape_structure(zeros, shape)
 
     if len(shapes) == 1:
-        return (build(first),), {}, batch
-    return (), {k.removesuffix("_shape"): build(v) for k, v in shapes.items()}, batch
+        # Keras keeps the first argument only: more required ones get zeros of its shape.
+        required = [
+            p
+            for p in list(inspect.signature(model.call).parameters.values())[1:]
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        guessed = [p.name for p in required]
+        return tuple(build(first) for _ in range(1 + len(required))), {}, batch, guessed
+    return (), {k.removesuffix("_shape"): build(v) for k, v in shapes.items()}, batch, []
 
 
 def _analyse(model: keras.Model) -> Analysis:
@@ -340,9 +402,18 @@ def _analyse(model: keras.Model) -> Analysis:
 
     graph = graph_of(model)
     if graph is not None:
-        calls = _graph_calls(graph)
+        weights = model.weights
+        calls = _graph_calls(graph, weights)
         output_shapes = [tuple(t.shape) for t in graph.outputs]
         for call in calls:
+            if call.is_operation:  # reads the variables kept in its node, nothing nested
+                nested.append(call)
+                add({id(v): (v, [call]) for v in node_variables(call._node, weights)})
+                continue
+            if reads_own_weights(call.layer):  # a Dense, a Conv2D: known without a replay
+                nested.append(call)
+                add({id(v): (v, [call]) for v in call.layer.weights if id(v) not in skip})
+                continue
             tracer = Tracer(FILLER)
             args, kwargs = call.replay_arguments()
             try:
@@ -356,11 +427,19 @@ def _analyse(model: keras.Model) -> Analysis:
             nested.extend(_nested(frame.children, call, made))
             add(_readers(call, frame, made, skip))
     else:
-        args, kwargs, batch = _model_inputs(model)
+        args, kwargs, batch, guessed = _model_inputs(model)
         tracer = Tracer(batch)
         try:
             tracer.run(lambda: model(*args, **kwargs))
         except Exception as error:  # noqa: BLE001 - any error becomes the check's message
+            if guessed:
+                raise InspectionError(
+                    f"The helpers know only the shape of its first argument for {model.name!r} "
+                    f"(what Keras records), not of {', '.join(repr(n) for n in guessed)}, and "
+                    "the model does not run with that shape for them. To let them read it, "
+                    "call the model once more on real data now that helpers is imported "
+                    f"(e.g. {model.name}(a, b)): they record every argument of that call."
+                ) from None
             raise failure(model, tracer, model.name, error) from None
         if tracer.created is not None:
             raise created_in_call(model, call_path(tracer.created, model.name))
@@ -397,6 +476,8 @@ def _analyse(model: keras.Model) -> Analysis:
     for variable in model.weights:
         uses.setdefault(id(variable), VariableUse(variable, []))
     order = {id(v): i for i, v in enumerate(model.weights)}
+    for key, use in uses.items():
+        use.owned = key in order
     ordered = sorted(uses.values(), key=lambda u: order.get(id(u.variable), len(order)))
     return Analysis(calls, nested, ordered, output_shapes)
 
@@ -404,26 +485,34 @@ def _analyse(model: keras.Model) -> Analysis:
 # ---------------------------------------------------------------------------- caching
 
 
+def _held(layer: keras.layers.Layer) -> tuple:
+    """Ids of the layers and variables a custom layer holds in its attributes (a tie:
+    ``self.tied_to = encoder``, tracked or not)."""
+    held = []
+    for value in vars(layer).values():
+        if isinstance(value, (keras.layers.Layer, keras.Variable)):
+            held.append(id(value))
+        elif isinstance(value, (list, tuple)):
+            held.extend(id(v) for v in value if isinstance(v, (keras.layers.Layer, keras.Variable)))
+        elif isinstance(value, dict):
+            held.extend(
+                id(v) for v in value.values() if isinstance(v, (keras.layers.Layer, keras.Variable))
+            )
+    return tuple(held)
+
+
 def _fingerprint(model: keras.Model) -> tuple:
     """Changes when the model's layers, their variables, or the layers and variables they
-    hold (a tie: ``self.tied_to = encoder``) change; the same otherwise."""
+    hold (a tie: ``self.tied_to = encoder``) change; the same otherwise. Keras's own
+    layers that hold no other layer are read by their own variables only (fast: a model
+    of hundreds of Dense and Conv2D layers is checked in milliseconds)."""
     parts: list = [id(getattr(model, "_functional", None))]
     for layer in model._flatten_layers(include_self=True, recursive=True):
-        held = []
-        for value in vars(layer).values():
-            if isinstance(value, (keras.layers.Layer, keras.Variable)):
-                held.append(id(value))
-            elif isinstance(value, (list, tuple)):
-                held.extend(
-                    id(v) for v in value if isinstance(v, (keras.layers.Layer, keras.Variable))
-                )
-            elif isinstance(value, dict):
-                held.extend(
-                    id(v)
-                    for v in value.values()
-                    if isinstance(v, (keras.layers.Layer, keras.Variable))
-                )
-        parts.append((id(layer), bool(layer.built), tuple(held)))
+        if reads_own_weights(layer):
+            own = layer._trainable_variables + layer._non_trainable_variables
+            parts.append((id(layer), layer.built, tuple(map(id, own))))
+        else:
+            parts.append((id(layer), bool(layer.built), _held(layer)))
     return tuple(parts)
 
 

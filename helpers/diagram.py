@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,8 @@ import matplotlib
 import networkx as nx
 from matplotlib.figure import Figure
 
-from ._diagram_draw import KINDS, SVG_HASH_SALT, draw, layout
+from ._diagram_draw import KINDS, SVG_HASH_SALT, Layout, draw, layout
+from ._diagram_summary import SUMMARY_ABOVE, summarise
 from .calls import Call, layer_calls
 from .variables import VariableUse, variable_uses
 
@@ -92,6 +94,7 @@ class DiagramNode:
     detail: str
     params: int
     paths: tuple[str, ...] = ()
+    owned: bool = True  # False: read by the model, but not one of its weights (not counted)
 
     @property
     def is_call(self) -> bool:
@@ -107,9 +110,11 @@ class DiagramEdge:
     kind: str
 
 
-def _call_key(call: Call) -> tuple[int, int]:
-    # Call objects are rebuilt on each inspection: a call is its layer and its number.
-    return id(call.layer), call.number
+def _call_key(call: Call) -> tuple:
+    # Call objects are rebuilt on each inspection: a call is its whole call path (each
+    # enclosing call's layer and number, then its own), so sub[1]/d[2] and sub[2]/d[2]
+    # are two calls.
+    return call.path
 
 
 def _kind(use_calls: list[Call]) -> str:
@@ -137,7 +142,7 @@ def _variable_groups(uses: list[VariableUse], group: Group) -> list[list[Variabl
         return [[use] for use in uses]
     groups: dict[tuple, list[VariableUse]] = {}
     for use in uses:
-        key = (_owner(use.path)[0], tuple(_call_key(c) for c in use.calls))
+        key = (_owner(use.path)[0], use.owned, tuple(_call_key(c) for c in use.calls))
         groups.setdefault(key, []).append(use)
     return list(groups.values())
 
@@ -155,6 +160,9 @@ def _variable_node(index: int, members: list[VariableUse], group: Group) -> Diag
         detail = ", ".join(_owner(u.path)[1] for u in members) + f" · {_params(params)}"
         if frozen:
             detail += f" ({frozen:,} non-trainable)"
+    owned = members[0].owned
+    if not owned:
+        detail += " · not this model's"
     return DiagramNode(
         f"variable:{index}",
         _kind(members[0].calls),
@@ -162,6 +170,7 @@ def _variable_node(index: int, members: list[VariableUse], group: Group) -> Diag
         detail,
         params,
         tuple(u.path for u in members),
+        owned,
     )
 
 
@@ -178,6 +187,11 @@ class SharingDiagram:
         graph: the same as a ``networkx.Graph`` (node attributes ``kind``, ``label``,
             ``detail``, ``params``, ``column`` and ``pos``, the box centre in inches).
         layout: box centres, box widths and the figure size, in inches.
+        summary: whether the drawing is a summary (:attr:`drawn`); above
+            :data:`~helpers._diagram_summary.SUMMARY_ABOVE` calls unless chosen.
+
+    ``graph`` and ``layout`` are made when first used: a diagram built only for its
+    ``.nodes`` and ``.edges`` measures no text.
     """
 
     def __init__(
@@ -187,16 +201,23 @@ class SharingDiagram:
         variables: list[DiagramNode],
         edges: list[DiagramEdge],
         group: Group = "variable",
+        summary: bool | None = None,
     ) -> None:
         self.model_name = model_name
         self.group = group
         self.calls = calls
         self.variables = variables
         self.edges = edges
-        self.graph = nx.Graph(name=model_name)
-        for column, nodes in enumerate((calls, variables)):
+        self.summary = len(calls) > SUMMARY_ABOVE if summary is None else summary
+        self._svg: str | None = None
+
+    @functools.cached_property
+    def graph(self) -> nx.Graph:
+        """The calls and variables as a ``networkx.Graph`` (built when first asked for)."""
+        graph = nx.Graph(name=self.model_name)
+        for column, nodes in enumerate((self.calls, self.variables)):
             for node in nodes:
-                self.graph.add_node(
+                graph.add_node(
                     node.key,
                     column=column,
                     kind=node.kind,
@@ -204,10 +225,26 @@ class SharingDiagram:
                     detail=node.detail,
                     params=node.params,
                 )
-        self.graph.add_edges_from((e.variable, e.call, {"kind": e.kind}) for e in edges)
-        self.layout = layout(self)
-        nx.set_node_attributes(self.graph, self.layout.positions, "pos")
-        self._svg: str | None = None
+        graph.add_edges_from((e.variable, e.call, {"kind": e.kind}) for e in self.edges)
+        return graph
+
+    @functools.cached_property
+    def layout(self) -> Layout:
+        """Box centres, box widths and the figure size, in inches (measuring the text with
+        matplotlib: done only when the diagram is drawn or this is asked for)."""
+        plan = layout(self)
+        nx.set_node_attributes(self.graph, plan.positions, "pos")
+        return plan
+
+    @functools.cached_property
+    def drawn(self) -> SharingDiagram:
+        """What is drawn: this diagram, or with ``summary`` its summary (runs of calls that
+        share nothing as one box, one layer's repeated calls as one box; see
+        :mod:`helpers._diagram_summary`). Pass ``summary=False`` to draw every call."""
+        if not self.summary:
+            return self
+        calls, variables, edges = summarise(self.calls, self.variables, self.edges)
+        return SharingDiagram(self.model_name, calls, variables, edges, self.group, False)
 
     @property
     def nodes(self) -> list[DiagramNode]:
@@ -228,13 +265,16 @@ class SharingDiagram:
         one path, as after ``copy.deepcopy``.)"""
         order = {node.key: i for i, node in enumerate(self.calls)}
         labels = {node.key: node.label for node in self.calls}
-        found = []
-        for variable in self.variables:
-            keys = sorted(
-                (e.call for e in self.edges if e.variable == variable.key), key=order.__getitem__
+        by_variable: dict[str, list[str]] = {}
+        for edge in self.edges:
+            by_variable.setdefault(edge.variable, []).append(edge.call)
+        return [
+            (
+                variable.label,
+                [labels[k] for k in sorted(by_variable.get(variable.key, []), key=order.get)],
             )
-            found.append((variable.label, [labels[k] for k in keys]))
-        return found
+            for variable in self.variables
+        ]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -243,8 +283,9 @@ class SharingDiagram:
 
     @property
     def total_params(self) -> int:
-        """Parameters in all the variables, each variable counted once."""
-        return sum(node.params for node in self.variables)
+        """Parameters in the model's variables, each counted once (as ``count_params()``:
+        a variable it reads but does not track is drawn, not counted)."""
+        return sum(node.params for node in self.variables if node.owned)
 
     @property
     def title(self) -> str:
@@ -254,8 +295,9 @@ class SharingDiagram:
         return f"{self.model_name}: {total:,} parameter" + ("" if total == 1 else "s")
 
     def figure(self) -> Figure:
-        """A new matplotlib ``Figure`` of the diagram (not registered with pyplot)."""
-        return draw(self)
+        """A new matplotlib ``Figure`` of the diagram (not registered with pyplot); of its
+        summary when ``summary`` is on."""
+        return draw(self.drawn)
 
     def to_svg(self) -> str:
         """The drawing as SVG text, the same bytes every time for the same model."""
@@ -322,7 +364,9 @@ def _barycentre_order(groups: list[list[VariableUse]], call_index: dict) -> list
     return [members for _, members in sorted(enumerate(groups), key=key)]
 
 
-def sharing_diagram(model: keras.Model, *, group: Group = "variable") -> SharingDiagram:
+def sharing_diagram(
+    model: keras.Model, *, group: Group = "variable", summary: bool | None = None
+) -> SharingDiagram:
     """Draw ``model``'s layer calls and the variables each one reads.
 
     Args:
@@ -330,6 +374,10 @@ def sharing_diagram(model: keras.Model, *, group: Group = "variable") -> Sharing
         group: ``"variable"`` draws every variable; ``"layer"`` draws one box per layer for
             the variables that the same calls read (a Dense's kernel and bias together,
             but a tied kernel apart from its layer's own bias).
+        summary: draw runs of calls that share nothing as one box (and one layer's
+            repeated calls as one box); ``None`` (default) does so above
+            :data:`~helpers._diagram_summary.SUMMARY_ABOVE` calls. ``.calls``, ``.edges``
+            and ``.readers`` always list every call.
 
     Returns:
         a :class:`SharingDiagram`; a notebook cell that ends with it shows the drawing.
@@ -372,4 +420,4 @@ def sharing_diagram(model: keras.Model, *, group: Group = "variable") -> Sharing
         variable_nodes.append(node)
         targets = sorted({call_index[_call_key(c)] for c in members[0].calls})
         edges.extend(DiagramEdge(node.key, f"call:{t}", node.kind) for t in targets)
-    return SharingDiagram(model.name, call_nodes, variable_nodes, edges, group)
+    return SharingDiagram(model.name, call_nodes, variable_nodes, edges, group, summary)

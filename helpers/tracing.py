@@ -26,12 +26,15 @@ import keras
 from keras.src.backend.common.stateless_scope import StatelessScope
 from keras.src.layers.layer import Layer as KerasLayer
 
+from .recording import paused
+
 __all__ = [
     "FILLER",
     "InspectionError",
     "Frame",
     "Tracer",
     "descends",
+    "reads_own_weights",
     "failure",
     "created_in_call",
     "call_path",
@@ -60,6 +63,51 @@ def descends(layer: keras.layers.Layer) -> bool:
         if "call" in vars(klass):
             return not klass.__module__.startswith("keras.")
     return False
+
+
+#: Keras's own layers that read every one of their weights, and nothing else, on every
+#: call (whatever the arguments): the engine lists their reads without running them.
+_READ_ALL = {
+    "Dense",
+    "EinsumDense",
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "BatchNormalization",
+    "LayerNormalization",
+    "GroupNormalization",
+    "Embedding",
+    "PReLU",
+}
+#: Keras's own layers that run code of the user's (read any variable they like).
+_OPEN = {"Lambda", "TorchModuleWrapper", "JaxLayer", "FlaxLayer", "TFSMLayer"}
+
+
+def reads_own_weights(layer: keras.layers.Layer) -> bool:
+    """Whether a call of ``layer`` is known, without running it, to read exactly
+    ``layer.weights``: one of Keras's own layers (exactly that class, not a subclass) that
+    holds no other layer and either has no variables (``Add``, ``ReLU``, pooling) or is one
+    that reads all of its weights on every call (``Dense``, ``Conv2D``, normalizations...).
+    Replaying each call of a big model on zeros costs seconds; this costs nothing.
+
+    >>> import keras
+    >>> reads_own_weights(keras.layers.Dense(2)), reads_own_weights(keras.layers.LSTM(2))
+    (True, False)
+    """
+    klass = type(layer)
+    name = klass.__name__
+    if not klass.__module__.startswith("keras.src.layers.") or name in _OPEN:
+        return False
+    if isinstance(layer, keras.Model) or any(True for _ in layer._flatten_layers(False, False)):
+        return False
+    return name in _READ_ALL or not layer.variables
 
 
 class Frame:
@@ -155,7 +203,7 @@ class Tracer(StatelessScope):
 
         KerasLayer.__call__ = traced_call
         try:
-            with self:
+            with self, paused():
                 return function()
         finally:
             KerasLayer.__call__ = original

@@ -10,7 +10,11 @@
    (``tests/corpus``): learner *i* hands in case *i* mod (number of cases) of every chosen
    lesson. It is graded twice, in two copies of one temporary course: with serial
    ``nbgrader autograde`` and with ``course grade --workers N``. Both gradebooks must hold
-   the same grades.
+   the same grades;
+5. **the helpers** on four big models (a 600-layer chain, one layer called 500 times,
+   MobileNetV3Small, EfficientNetB0), on TensorFlow and JAX: first report, later reports,
+   sharing diagram built and rendered (:mod:`course.bench.helpers_speed`; alone:
+   ``python -m course.bench.helpers_speed``).
 
 It prints a table with the issue's targets next to the measurements (PASS/MISS) and writes
 everything to JSON. The machine's load average is recorded: on a busy machine the numbers

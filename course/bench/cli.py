@@ -17,6 +17,7 @@ from typing import Any
 import nbformat
 
 from course.bench.classroom import grader_command, measure_class
+from course.bench.helpers_speed import format_helpers, measure_helpers
 from course.bench.notebook_timing import (
     setup_cell_index,
 )
@@ -53,7 +54,7 @@ from course.lessons import Lesson, find_lessons
 #: Lesson graded by default: the core idea of the kit, an average-sized notebook.
 DEFAULT_LESSON = "01_shared_layers"
 DEFAULT_JSON = Path("artifacts") / "bench" / "bench.json"
-PHASES = ("kernels", "floor", "lessons", "nbval", "class")
+PHASES = ("kernels", "floor", "lessons", "nbval", "class", "helpers")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -210,6 +211,9 @@ def run(args: argparse.Namespace) -> int:
         with _work_dir(args.work_dir) as work:
             if "kernels" not in args.skip:
                 report["kernels"] = measure_kernel_start(max(args.repeat, 3), work)
+            if "helpers" not in args.skip:
+                progress("helpers on four big models (TensorFlow, JAX)")
+                report["helpers"] = measure_helpers()
             runs = {}
             for enabled in modes:
                 with forking(enabled):
@@ -245,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_report(report["old"]))
         print("\n=== kernels forked from a warm parent (KIT_FORK_KERNELS=1)")
     print(format_report(report))
+    if report.get("helpers"):
+        print("\n" + format_helpers(report["helpers"]))
     print("\n" + format_comparison(report))
     print(f"\nJSON: {path}")
     broken = any(_broken(r) for r in (report, report.get("old") or {}))

@@ -132,6 +132,8 @@ def test_course_bench_runs_end_to_end(tmp_path):
             "1",
             "--skip",
             "nbval",
+            "--skip",
+            "helpers",  # timed on its own: python -m course.bench.helpers_speed
             "--time-limit",
             "30",
             "--json",
