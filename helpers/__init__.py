@@ -12,6 +12,8 @@ Modules, one job each:
 - :mod:`helpers.replay` - run a model call by call, with a context around each call
 - :mod:`helpers.calls` - layer calls and how often each layer is called
 - :mod:`helpers.variables` - variable identity: which calls read which variables
+- :mod:`helpers.operations` - graph operations that read a variable, and frozen copies
+  (a constant equal to a variable: not a tie)
 - :mod:`helpers.sharing` - sharing report and questions (shared? same architecture?)
 - :mod:`helpers.params` - parameter counts per model, layer, block (shared counted once)
 - :mod:`helpers.formulas` - closed-form counts for common layers (one per kind of layer in
@@ -83,6 +85,7 @@ from .gradients import (
     gradients_by_call,
     split_mismatch,
 )
+from .operations import FrozenCopy, frozen_copies
 from .params import block_params, count_params, param_table
 from .plots import plot_params
 from .sharing import (
@@ -155,6 +158,8 @@ __all__ = [
     "formula_table",
     "formula_total",
     "fraction_right",
+    "frozen_copies",
+    "FrozenCopy",
     "gradient",
     "gradients_by_call",
     "Growth",

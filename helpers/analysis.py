@@ -5,9 +5,11 @@ calls does it make, and which variables does each call read? :func:`analyse` ans
 once per model (and again only when the model changes) for every kind of model:
 
 - **functional and Sequential models:** the graph is the source of truth. Each node whose
-  operation is a layer is a call; operations that own no variables (``a - b``,
+  operation is a layer is a call, and so is an operation given a variable
+  (``ops.einsum("btd,vd->btv", h, emb.embeddings)``: Keras keeps the variable in the node
+  and reads it on every run). Operations that read no variable (``a - b``,
   ``keras.ops.concatenate``, the ``NotEqual`` of ``Embedding(mask_zero=True)``) are
-  stepped over. Each call is then replayed once on zeros to record what it reads.
+  stepped over. Each layer call is then replayed once on zeros to record what it reads.
 - **subclassed models** (and Sequential models without an input): there is no graph, so
   the model runs once on zeros of the shape it was built for, and the layer calls made
   while ``call`` runs are recorded.
@@ -41,11 +43,14 @@ from __future__ import annotations
 
 import collections
 import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 
+from .operations import graph_nodes, graph_of, is_operation, node_variables
+from .recording import install, recorded_call
 from .tracing import FILLER, Frame, InspectionError, Tracer, call_path, created_in_call, failure
 
 __all__ = ["Analysis", "Call", "InspectionError", "VariableUse", "analyse", "variable_size"]
@@ -103,6 +108,20 @@ class Call:
             call = call.parent
         return call
 
+    @property
+    def is_operation(self) -> bool:
+        """A graph operation that reads a variable (``ops.einsum(h, emb.embeddings)``),
+        not a layer; its label is the operation's name (``"einsum"``)."""
+        return is_operation(self.layer)
+
+    @property
+    def path(self) -> tuple:
+        """The call's identity: ``(layer id, number)`` for it and each enclosing call, from
+        the model's own call inwards (two nested calls of one inner layer made inside
+        different outer calls have different paths)."""
+        own = (id(self.layer), self.number)
+        return own if self.parent is None else (*self.parent.path, *own)
+
     def within(self, layer: keras.layers.Layer) -> bool:
         """``True`` when this call is a call of ``layer`` or is made inside one."""
         call: Call | None = self
@@ -140,6 +159,9 @@ class Call:
 
     def __repr__(self) -> str:
         return f"Call({self.label})"
+
+
+install()  # from now on, the first call of each model is recorded (helpers.recording)
 
 
 def _zeros_like_spec(value: Any) -> Any:
@@ -215,22 +237,16 @@ class Analysis:
     output_shapes: list[tuple]
 
 
-def graph_of(model: keras.Model):
-    """The functional graph of a model (a Sequential model's inner one), or ``None``."""
-    graph = getattr(model, "_functional", None) or model
-    return graph if getattr(graph, "_nodes_by_depth", None) is not None else None
-
-
-def _graph_calls(graph) -> list[Call]:
-    """The calls of a functional graph: nodes whose operation is a layer, inputs left out,
-    in data-flow order (calls at one depth in the order they were made)."""
+def _graph_calls(graph, variables: list[keras.Variable]) -> list[Call]:
+    """The calls of a functional graph: nodes whose operation is a layer, or an operation
+    that reads a variable (``ops.einsum(..., emb.embeddings)``), inputs left out, in
+    data-flow order (calls at one depth in the order they were made)."""
     ordered = sorted(graph._nodes_by_depth.items(), reverse=True)
     depth = {id(n): d for d, nodes in ordered for n in nodes}
     nodes = [
         n
-        for _, ns in ordered
-        for n in ns
-        if not n.is_input and isinstance(n.operation, keras.layers.Layer)
+        for n in graph_nodes(graph)
+        if not is_operation(n.operation) or node_variables(n, variables)
     ]
     per_layer: dict[int, list] = {}
     for node in nodes:
@@ -299,7 +315,15 @@ def _not_weights(model: keras.Model) -> set[int]:
 
 
 def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
-    """Zeros of the shape a model without a graph was built for: ``(args, kwargs, batch)``."""
+    """Zeros like the arguments a model without a graph was first called with (recorded by
+    :mod:`helpers.recording`), else of the shape Keras recorded for its first argument:
+    ``(args, kwargs, batch)``."""
+    recorded = recorded_call(model)
+    if recorded is not None:
+        leaves = [t for t in keras.tree.flatten(recorded) if isinstance(t, keras.KerasTensor)]
+        batch = leaves[0].shape[0] if leaves and leaves[0].shape else FILLER
+        args, kwargs = keras.tree.map_structure(_zeros_like_spec, recorded)
+        return tuple(args), dict(kwargs), batch or FILLER
     shapes = getattr(model, "_build_shapes_dict", None)
     if not shapes:
         raise InspectionError(
@@ -309,7 +333,7 @@ def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
             "model.build(input_shape), e.g. model.build((None, 64))."
         )
     first = next(iter(shapes.values()))
-    probe = first[0] if first and isinstance(first[0], (list, tuple)) else first
+    probe = next(iter(keras.tree.flatten(keras.tree.map_shape_structure(lambda s: [s], first))))
     batch = probe[0] if probe and probe[0] is not None else FILLER
 
     def zeros(shape):
@@ -324,7 +348,13 @@ def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
         return keras.tree.map_shape_structure(zeros, shape)
 
     if len(shapes) == 1:
-        return (build(first),), {}, batch
+        # Keras keeps the first argument only: more required ones get zeros of its shape.
+        required = [
+            p
+            for p in list(inspect.signature(model.call).parameters.values())[1:]
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        return tuple(build(first) for _ in range(1 + len(required))), {}, batch
     return (), {k.removesuffix("_shape"): build(v) for k, v in shapes.items()}, batch
 
 
@@ -340,9 +370,14 @@ def _analyse(model: keras.Model) -> Analysis:
 
     graph = graph_of(model)
     if graph is not None:
-        calls = _graph_calls(graph)
+        weights = model.weights
+        calls = _graph_calls(graph, weights)
         output_shapes = [tuple(t.shape) for t in graph.outputs]
         for call in calls:
+            if call.is_operation:  # reads the variables kept in its node, nothing nested
+                nested.append(call)
+                add({id(v): (v, [call]) for v in node_variables(call._node, weights)})
+                continue
             tracer = Tracer(FILLER)
             args, kwargs = call.replay_arguments()
             try:

@@ -99,11 +99,15 @@ def run_calls(
                     continue
                 args, kwargs = node.arguments.fill_in(values)
                 top = by_node.get(id(node))
-                if top is not None:
-                    pending[:] = subtree[id(top)]
-                    if training is not None and top.layer._call_has_training_arg:
-                        kwargs.setdefault("training", training)
-                outputs = node.operation(*args, **kwargs)
+                if top is not None and top.is_operation:  # an operation reading a variable
+                    with around(top):
+                        outputs = node.operation(*args, **kwargs)
+                else:
+                    if top is not None:
+                        pending[:] = subtree[id(top)]
+                        if training is not None and top.layer._call_has_training_arg:
+                            kwargs.setdefault("training", training)
+                    outputs = node.operation(*args, **kwargs)
                 for symbolic, value in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
                     values[id(symbolic)] = value
         outputs = [values[id(x)] for x in graph.outputs]

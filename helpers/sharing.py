@@ -25,6 +25,7 @@ from typing import Any
 import keras
 
 from .calls import resolve_layer
+from .operations import frozen_copies
 from .tables import Table
 from .variables import VariableUse, variable_uses
 
@@ -48,6 +49,10 @@ def sharing_report(model: keras.Model) -> Table:
 
     Every variable appears once, however many layers use it, so the ``params`` column
     adds up to ``model.count_params()``.
+
+    A constant in the graph that equals a variable (``ops.transpose(emb.embeddings)``
+    computed once when the model was built) adds a ``Warning:`` line to the footer: it is
+    a frozen copy, not a tie (see :func:`helpers.frozen_copies`).
     """
     uses = variable_uses(model)
     rows = [
@@ -60,6 +65,7 @@ def sharing_report(model: keras.Model) -> Table:
         f"{len(shared)} shared {'variable' if len(shared) == 1 else 'variables'} holding "
         f"{sum(u.size for u in shared):,} parameters."
     ]
+    footer += [f"Warning: {copy.message}" for copy in frozen_copies(model)]
     return Table(
         ["variable", "shape", "params", "trainable", "used by", "shared"],
         rows,

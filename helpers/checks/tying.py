@@ -22,7 +22,8 @@ from collections.abc import Sequence
 
 import keras
 
-from ..variables import variable_id, variables_used_by
+from ..operations import frozen_copies
+from ..variables import variable_id, variable_uses, variables_used_by
 from ._common import LayerRef, describe_variables, fail, find_layer, graded
 
 __all__ = ["assert_tied", "assert_owns"]
@@ -38,9 +39,16 @@ def assert_tied(
     hint: str | None = None,
 ) -> None:
     """Layer ``layer`` reads the variable ``variable`` (e.g. ``"kernel"``) that belongs to
-    layer ``to``: the two layers are tied through one variable."""
+    layer ``to``: the two layers are tied through one variable. ``layer`` can also name an
+    operation of a functional graph (``"einsum"`` for ``ops.einsum(h, emb.embeddings)``).
+
+    A frozen copy (``ops.matmul(h, ops.transpose(emb.embeddings))`` in a functional graph,
+    computed once when the model was built) is not a tie: the check fails and says so.
+    """
     __tracebackhide__ = True
-    user, owner = find_layer(model, layer), find_layer(model, to)
+    owner = find_layer(model, to)
+    operation = _operation(model, layer)
+    user = operation if operation is not None else find_layer(model, layer)
     owned = [w for w in owner.weights if w.path.split("/")[-1] == variable]
     if not owned:
         fail(
@@ -49,9 +57,20 @@ def assert_tied(
             hint,
         )
     target = owned[0]
-    used = variables_used_by(model, user)
+    if operation is not None:
+        used = [u.variable for u in variable_uses(model) if any(c.layer is user for c in u.calls)]
+    else:
+        used = variables_used_by(model, user)
     if any(variable_id(v) == variable_id(target) for v in used):
         return
+    copies = [c for c in frozen_copies(model) if variable_id(c.variable) == variable_id(target)]
+    if copies:
+        fail(
+            f"{user.name!r} should be tied to {owner.name!r}, but "
+            + copies[0].message[0].lower()
+            + copies[0].message[1:],
+            hint,
+        )
     described = (
         ", ".join(
             f"{v.path} {tuple(v.shape)}"
@@ -73,6 +92,27 @@ def assert_tied(
         "in call().",
         hint,
     )
+
+
+def _operation(model: keras.Model, name: LayerRef):
+    """The graph operation named ``name`` that reads a variable (not a layer), or ``None``."""
+    if not isinstance(name, str) or any(layer.name == name for layer in model.layers):
+        return None
+    for use in variable_uses(model):
+        for call in use.calls:
+            if call.is_operation and call.layer.name == name:
+                return call.layer
+    for copy in frozen_copies(model):
+        if copy.operation == name:
+            return _Named(name)
+    return None
+
+
+class _Named:
+    """A graph operation known only by name (it holds a frozen copy, reads no variable)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 @graded

@@ -9,6 +9,7 @@ from helpers import (
     diagram,
     formulas,
     gradients,
+    operations,
     params,
     plots,
     sharing,
@@ -16,7 +17,19 @@ from helpers import (
     variables,
 )
 
-MODULES = [calls, variables, sharing, params, formulas, plots, diagram, gradients, checks, tables]
+MODULES = [
+    calls,
+    variables,
+    sharing,
+    params,
+    formulas,
+    plots,
+    diagram,
+    gradients,
+    operations,
+    checks,
+    tables,
+]
 
 
 def test_every_public_name_of_every_module_is_exported():
