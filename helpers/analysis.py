@@ -176,10 +176,13 @@ def _zeros_like_spec(value: Any) -> Any:
 
 @dataclass(eq=False)
 class VariableUse:
-    """A variable of a model and the layer calls that read it."""
+    """A variable of a model and the layer calls that read it. ``owned`` is ``False`` for
+    a variable a call reads that the model does not track (a decoder holding its encoder
+    untracked, in another model): Keras does not count it, and neither do the totals."""
 
     variable: keras.Variable
     calls: list[Call]
+    owned: bool = True  # False: read by a call, but not one of the model's weights
 
     @property
     def path(self) -> str:
@@ -314,16 +317,25 @@ def _not_weights(model: keras.Model) -> set[int]:
     return skip
 
 
-def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
+def _first_shape(structure: Any) -> tuple:
+    """The first shape in a structure of shapes (a dict, a list of shapes, a shape)."""
+    while isinstance(structure, (dict, list, tuple)) and structure:
+        if all(d is None or isinstance(d, int) for d in structure):
+            return tuple(structure)
+        structure = next(iter(structure.values())) if isinstance(structure, dict) else structure[0]
+    return tuple(structure) if isinstance(structure, (list, tuple)) else ()
+
+
+def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int, list[str]]:
     """Zeros like the arguments a model without a graph was first called with (recorded by
     :mod:`helpers.recording`), else of the shape Keras recorded for its first argument:
-    ``(args, kwargs, batch)``."""
+    ``(args, kwargs, batch, names of the arguments whose shape was guessed)``."""
     recorded = recorded_call(model)
     if recorded is not None:
         leaves = [t for t in keras.tree.flatten(recorded) if isinstance(t, keras.KerasTensor)]
         batch = leaves[0].shape[0] if leaves and leaves[0].shape else FILLER
         args, kwargs = keras.tree.map_structure(_zeros_like_spec, recorded)
-        return tuple(args), dict(kwargs), batch or FILLER
+        return tuple(args), dict(kwargs), batch or FILLER, []
     shapes = getattr(model, "_build_shapes_dict", None)
     if not shapes:
         raise InspectionError(
@@ -333,7 +345,7 @@ def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
             "model.build(input_shape), e.g. model.build((None, 64))."
         )
     first = next(iter(shapes.values()))
-    probe = next(iter(keras.tree.flatten(keras.tree.map_shape_structure(lambda s: [s], first))))
+    probe = _first_shape(first)
     batch = probe[0] if probe and probe[0] is not None else FILLER
 
     def zeros(shape):
@@ -354,8 +366,9 @@ def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int]:
             for p in list(inspect.signature(model.call).parameters.values())[1:]
             if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
-        return tuple(build(first) for _ in range(1 + len(required))), {}, batch
-    return (), {k.removesuffix("_shape"): build(v) for k, v in shapes.items()}, batch
+        guessed = [p.name for p in required]
+        return tuple(build(first) for _ in range(1 + len(required))), {}, batch, guessed
+    return (), {k.removesuffix("_shape"): build(v) for k, v in shapes.items()}, batch, []
 
 
 def _analyse(model: keras.Model) -> Analysis:
@@ -391,11 +404,19 @@ def _analyse(model: keras.Model) -> Analysis:
             nested.extend(_nested(frame.children, call, made))
             add(_readers(call, frame, made, skip))
     else:
-        args, kwargs, batch = _model_inputs(model)
+        args, kwargs, batch, guessed = _model_inputs(model)
         tracer = Tracer(batch)
         try:
             tracer.run(lambda: model(*args, **kwargs))
         except Exception as error:  # noqa: BLE001 - any error becomes the check's message
+            if guessed:
+                raise InspectionError(
+                    f"The helpers know only the shape of its first argument for {model.name!r} "
+                    f"(what Keras records), not of {', '.join(repr(n) for n in guessed)}, and "
+                    "the model does not run with that shape for them. To let them read it, "
+                    "call the model once more on real data now that helpers is imported "
+                    f"(e.g. {model.name}(a, b)): they record every argument of that call."
+                ) from None
             raise failure(model, tracer, model.name, error) from None
         if tracer.created is not None:
             raise created_in_call(model, call_path(tracer.created, model.name))
@@ -432,6 +453,8 @@ def _analyse(model: keras.Model) -> Analysis:
     for variable in model.weights:
         uses.setdefault(id(variable), VariableUse(variable, []))
     order = {id(v): i for i, v in enumerate(model.weights)}
+    for key, use in uses.items():
+        use.owned = key in order
     ordered = sorted(uses.values(), key=lambda u: order.get(id(u.variable), len(order)))
     return Analysis(calls, nested, ordered, output_shapes)
 

@@ -92,6 +92,7 @@ class DiagramNode:
     detail: str
     params: int
     paths: tuple[str, ...] = ()
+    owned: bool = True  # False: read by the model, but not one of its weights (not counted)
 
     @property
     def is_call(self) -> bool:
@@ -107,9 +108,11 @@ class DiagramEdge:
     kind: str
 
 
-def _call_key(call: Call) -> tuple[int, int]:
-    # Call objects are rebuilt on each inspection: a call is its layer and its number.
-    return id(call.layer), call.number
+def _call_key(call: Call) -> tuple:
+    # Call objects are rebuilt on each inspection: a call is its whole call path (each
+    # enclosing call's layer and number, then its own), so sub[1]/d[2] and sub[2]/d[2]
+    # are two calls.
+    return call.path
 
 
 def _kind(use_calls: list[Call]) -> str:
@@ -137,7 +140,7 @@ def _variable_groups(uses: list[VariableUse], group: Group) -> list[list[Variabl
         return [[use] for use in uses]
     groups: dict[tuple, list[VariableUse]] = {}
     for use in uses:
-        key = (_owner(use.path)[0], tuple(_call_key(c) for c in use.calls))
+        key = (_owner(use.path)[0], use.owned, tuple(_call_key(c) for c in use.calls))
         groups.setdefault(key, []).append(use)
     return list(groups.values())
 
@@ -155,6 +158,9 @@ def _variable_node(index: int, members: list[VariableUse], group: Group) -> Diag
         detail = ", ".join(_owner(u.path)[1] for u in members) + f" · {_params(params)}"
         if frozen:
             detail += f" ({frozen:,} non-trainable)"
+    owned = members[0].owned
+    if not owned:
+        detail += " · not this model's"
     return DiagramNode(
         f"variable:{index}",
         _kind(members[0].calls),
@@ -162,6 +168,7 @@ def _variable_node(index: int, members: list[VariableUse], group: Group) -> Diag
         detail,
         params,
         tuple(u.path for u in members),
+        owned,
     )
 
 
@@ -243,8 +250,9 @@ class SharingDiagram:
 
     @property
     def total_params(self) -> int:
-        """Parameters in all the variables, each variable counted once."""
-        return sum(node.params for node in self.variables)
+        """Parameters in the model's variables, each counted once (as ``count_params()``:
+        a variable it reads but does not track is drawn, not counted)."""
+        return sum(node.params for node in self.variables if node.owned)
 
     @property
     def title(self) -> str:

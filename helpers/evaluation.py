@@ -22,21 +22,52 @@ from typing import Any
 import keras
 import numpy as np
 
+from .analysis import analyse
+from .operations import graph_of
+
 __all__ = ["predict_outputs", "fraction_right", "accuracy", "majority_rate"]
 
 
 def _output_names(model: keras.Model) -> list[str]:
-    names = getattr(model, "output_names", None)
-    if names:
-        return list(names)
-    return [model.name]
+    """Keras's output names, made unique: two outputs of one layer (``head(a)``,
+    ``head(b)``) are named by their calls, ``"head[1]"`` and ``"head[2]"``, as the
+    sharing report names those calls."""
+    names = list(getattr(model, "output_names", None) or [model.name])
+    repeated = {n for n in names if names.count(n) > 1}
+    if not repeated:
+        return names
+    labels = _call_labels(model)
+    unique = []
+    for i, name in enumerate(names):
+        if name in repeated:
+            label = labels[i] if i < len(labels) else None
+            name = (
+                label if label and label not in unique else f"{name}[{names[:i].count(name) + 1}]"
+            )
+        unique.append(name)
+    return unique
+
+
+def _call_labels(model: keras.Model) -> list[str | None]:
+    """The label of the call that produces each output of a functional model."""
+    graph = graph_of(model)
+    if graph is None:
+        return []
+    by_node = {id(call._node): call.label for call in analyse(model).calls}
+    labels = []
+    for tensor in graph.outputs:
+        history = getattr(tensor, "_keras_history", None)
+        node = history.operation._inbound_nodes[history.node_index] if history else None
+        labels.append(by_node.get(id(node)))
+    return labels
 
 
 def predict_outputs(model: keras.Model, x: Any, batch_size: int = 1024) -> dict[str, np.ndarray]:
     """``{output name: predictions}`` of ``model`` on ``x`` (inference mode, in batches).
 
     Outputs are named as Keras names them: after the layer that produces them (or by the
-    keys, for a model built with a dict of outputs).
+    keys, for a model built with a dict of outputs). Two outputs of one layer are named
+    after its calls (``"head[1]"``, ``"head[2]"``), so none is lost.
     """
     first = (
         next(iter(x.values()))

@@ -5,9 +5,10 @@ layers), the gradient of the loss with respect to it is the *sum* of what each u
 contributes. :func:`gradients_by_call` measures each contribution separately, so a
 notebook can show that the sum is exactly the gradient Keras applies.
 
-It runs the model's own forward pass (in training mode, as ``fit()`` does) and, during
-each layer call that reads the variable, hands that call a stand-in tensor of the same
-value that belongs to that call only. The gradient with respect to a stand-in is that
+It runs the model's forward pass call by call (in training mode, as ``fit()`` does,
+with :func:`helpers.replay.run_calls`) and, during each layer call that
+:func:`helpers.variable_uses` lists as a reader, hands that call a stand-in tensor of the
+same value that belongs to that call only. The gradient with respect to a stand-in is that
 call's contribution. Everything runs in a Keras ``StatelessScope``: no variable changes,
 not the moving statistics of a BatchNormalization, not the state of a random seed. It
 works on the TensorFlow, JAX and PyTorch backends (:mod:`helpers.autodiff`).
@@ -29,16 +30,15 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterator, Mapping
 
 import keras
 import numpy as np
 from keras.src.backend.common.stateless_scope import StatelessScope
-from keras.src.layers.layer import Layer
 
-from .analysis import graph_of
+from .analysis import Call
 from .autodiff import value_and_grads
+from .replay import run_calls
 from .variables import variable_id, variable_uses
 
 __all__ = [
@@ -55,130 +55,22 @@ OUTSIDE_CALLS = "outside layer calls"
 """The label of a part read outside every layer call (a weight regularizer in the compiled loss)."""
 
 
-# --- which layer call is running ------------------------------------------------------------
-
-
-class _Invocation:
-    """One run of a layer's ``__call__`` during a forward pass."""
-
-    def __init__(self, index: int, layer: Layer, parent: _Invocation | None) -> None:
-        self.index, self.layer, self.parent = index, layer, parent
-        self.children: list[_Invocation] = []
-        self.label = layer.name
-
-    def chain(self) -> list[_Invocation]:
-        """This invocation and its parents, innermost first (the model itself left out)."""
-        found, node = [], self
-        while node is not None and node.parent is not None:
-            found.append(node)
-            node = node.parent
-        return found
-
-
-class _Tracer:
-    """Keeps the stack of running layer calls while a forward pass runs."""
-
-    def __init__(self) -> None:
-        self.stack: list[_Invocation] = []
-        self.all: list[_Invocation] = []
-
-    def enter(self, layer: Layer) -> None:
-        parent = self.stack[-1] if self.stack else None
-        invocation = _Invocation(len(self.all), layer, parent)
-        if parent is not None:
-            parent.children.append(invocation)
-        self.all.append(invocation)
-        self.stack.append(invocation)
-
-    def leave(self) -> None:
-        self.stack.pop()
-
-    @property
-    def current(self) -> _Invocation | None:
-        return self.stack[-1] if self.stack else None
-
-
-@contextlib.contextmanager
-def _tracing(tracer: _Tracer) -> Iterator[None]:
-    """Every ``Layer.__call__`` reports to ``tracer`` while the block runs."""
-    original = Layer.__call__
-
-    @functools.wraps(original)
-    def traced(self, *args, **kwargs):
-        tracer.enter(self)
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            tracer.leave()
-
-    Layer.__call__ = traced
-    try:
-        yield
-    finally:
-        Layer.__call__ = original
-
-
-def _graph_numbers(model: keras.Model) -> dict[int, list[tuple[int, int]]] | None:
-    """For a functional (or Sequential) model: ``{id(layer): [(number, of), ...]}`` with one
-    entry per call in the order the graph runs them, numbered in the order the calls were
-    made (as :func:`helpers.calls.layer_calls` numbers them)."""
-    graph = graph_of(model)
-    if graph is None:
-        return None
-    by_depth = graph._nodes_by_depth
-    nodes: dict[int, list] = {}
-    for depth in sorted(by_depth, reverse=True):
-        for node in by_depth[depth]:
-            if not node.is_input and isinstance(node.operation, Layer):
-                nodes.setdefault(id(node.operation), []).append(node)
-    numbers = {}
-    for key, run in nodes.items():
-        made = sorted(run, key=lambda n: n.operation._inbound_nodes.index(n))
-        numbers[key] = [(made.index(n) + 1, len(run)) for n in run]
-    return numbers
-
-
-def _label(root: _Invocation, model: keras.Model) -> None:
-    """Labels like ``encoder[2]`` (second call) and ``pair/inner[1]`` (a call inside a call)."""
-    numbers = _graph_numbers(model)
-
-    def visit(parent: _Invocation, prefix: str, graph: dict | None) -> None:
-        runs: dict[int, list[_Invocation]] = {}
-        for child in parent.children:
-            runs.setdefault(id(child.layer), []).append(child)
-        for run in runs.values():
-            planned = graph.get(id(run[0].layer)) if graph else None
-            for k, child in enumerate(run):
-                number, of = (
-                    planned[k] if planned and len(planned) == len(run) else (k + 1, len(run))
-                )
-                name = child.layer.name if of == 1 else f"{child.layer.name}[{number}]"
-                child.label = prefix + name
-                visit(child, child.label + "/", None)
-
-    visit(root, "", numbers)
-
-
 # --- the forward pass with stand-ins --------------------------------------------------------
 
 
 class _StandInScope(StatelessScope):
-    """A stateless scope that gives ``variable`` a value chosen per layer call: ``pick(chain)``
-    returns the key of the stand-in for a read made while ``chain`` (innermost first) runs,
-    and ``reads`` records every chain that read it."""
+    """A stateless scope that gives ``variable`` a value chosen per layer call: ``pick()``
+    returns the key of the stand-in for a read made now, and ``reads`` records each key."""
 
-    def __init__(
-        self, variable: keras.Variable, tracer: _Tracer, pick: Callable, stand_ins: dict
-    ) -> None:
+    def __init__(self, variable: keras.Variable, pick: Callable, stand_ins: dict) -> None:
         super().__init__(collect_losses=True)
-        self.variable, self.tracer, self.pick, self.stand_ins = variable, tracer, pick, stand_ins
-        self.reads: list[_Invocation | None] = []
+        self.variable, self.pick, self.stand_ins = variable, pick, stand_ins
+        self.reads: list = []
 
     def get_current_value(self, variable):
         if variable is self.variable:
-            current = self.tracer.current
-            self.reads.append(current)
-            key = self.pick(current)
+            key = self.pick()
+            self.reads.append(key)
             if key in self.stand_ins:
                 return self.stand_ins[key]
         value = super().get_current_value(variable)
@@ -187,8 +79,24 @@ class _StandInScope(StatelessScope):
         return variable._value if value is None else value
 
 
-def _loss_value(model: keras.Model, inputs, loss: Loss | None, targets, training: bool):
-    outputs = model(inputs, training=training)
+class _Where:
+    """Which of the model's calls (as :func:`helpers.analysis.analyse` lists them) is
+    running, and whether the model itself is (a read in its own ``call()``)."""
+
+    def __init__(self) -> None:
+        self.stack: list[Call] = []
+        self.in_model = False
+
+    @contextlib.contextmanager
+    def around(self, call: Call) -> Iterator[None]:
+        self.stack.append(call)
+        try:
+            yield
+        finally:
+            self.stack.pop()
+
+
+def _loss_value(model: keras.Model, outputs, inputs, loss: Loss | None, targets, training: bool):
     if loss is not None:
         return loss(outputs)
     if (
@@ -204,62 +112,33 @@ def _loss_value(model: keras.Model, inputs, loss: Loss | None, targets, training
     return model.compute_loss(x=inputs, y=targets, y_pred=outputs, training=training)
 
 
-def _run(
-    model, variable, inputs, loss, targets, training, pick, keys
-) -> tuple[list[np.ndarray], _Tracer, list]:
-    """One forward pass and loss under stand-ins (one per key in ``keys``, all of the
-    variable's value); their gradients, the tracer and the reads."""
+def _run(model, variable, inputs, loss, targets, training, pick, keys) -> tuple[list, list]:
+    """One forward pass (call by call, :func:`helpers.replay.run_calls`) and the loss,
+    under stand-ins (one per key in ``keys``, all of the variable's value); the stand-ins'
+    gradients and the key of every read. ``pick(where)`` chooses the key of a read."""
     base = keras.ops.convert_to_numpy(variable.value)
     record: dict = {}
 
     def fn(tensors):
-        tracer = _Tracer()
-        scope = _StandInScope(variable, tracer, pick, dict(zip(keys, tensors, strict=True)))
-        with scope, _tracing(tracer):
-            value = _loss_value(model, inputs, loss, targets, training)
-        record["tracer"], record["reads"] = tracer, scope.reads
+        where = _Where()
+        scope = _StandInScope(variable, lambda: pick(where), dict(zip(keys, tensors, strict=True)))
+        with scope:
+            where.in_model = True
+            outputs = run_calls(model, inputs, where.around, training=training)
+            where.in_model = False
+            value = _loss_value(model, outputs, inputs, loss, targets, training)
+        record["reads"] = scope.reads
         return value
 
     _, grads = value_and_grads(fn, [base] * len(keys))
-    return grads, record["tracer"], record["reads"]
+    return grads, record["reads"]
 
 
-def _readers(model: keras.Model, variable: keras.Variable) -> list:
+def _readers(model: keras.Model, variable: keras.Variable) -> list[Call]:
     for use in variable_uses(model):
         if variable_id(use.variable) == variable_id(variable):
             return list(use.calls)
     return []
-
-
-def _match(chains: list[_Invocation | None], readers: list) -> dict[int, str]:
-    """``{invocation index: part label}`` for the invocations that read the variable: the
-    innermost running call of a layer the inspection engine lists as a reader, under the
-    engine's label for it (by label, else by order among that layer's calls)."""
-    reader_layers = {id(c.layer) for c in readers}
-    labels = {c.label for c in readers}
-    chosen: list[_Invocation] = []
-    for current in chains:
-        if current is None:
-            continue
-        chain = current.chain()
-        target = next(
-            (inv for inv in chain if id(inv.layer) in reader_layers), chain[0] if chain else None
-        )
-        if target is not None and target not in chosen:
-            chosen.append(target)
-    mapping: dict[int, str] = {}
-    free = {id(c): c for c in readers if c.label not in {inv.label for inv in chosen}}
-    for inv in chosen:
-        if inv.label in labels:
-            mapping[inv.index] = inv.label
-            continue
-        same = [c for c in readers if id(c) in free and c.layer is inv.layer]
-        if same:
-            mapping[inv.index] = same[0].label
-            del free[id(same[0])]
-        else:
-            mapping[inv.index] = inv.label  # a use the engine did not list: keep it, labelled
-    return mapping
 
 
 def gradients_by_call(
@@ -272,7 +151,11 @@ def gradients_by_call(
     training: bool = True,
 ) -> dict[str, np.ndarray]:
     """``{call label: gradient}``: how much each layer call that reads ``variable``
-    contributes to the gradient of the loss. Their sum is :func:`gradient` of the same
+    contributes to the gradient of the loss. The labels are exactly the readers that
+    :func:`helpers.variable_uses` lists (``"lam"`` for a ``Lambda`` that applies a layer,
+    ``"rnn"`` for an RNN whose cell reads it, the model's name for a read in a subclassed
+    model's own ``call()``), plus :data:`OUTSIDE_CALLS` for a read outside the model (a
+    weight regularizer in the compiled loss). Their sum is :func:`gradient` of the same
     loss (exactly, up to rounding), in training mode as ``fit()`` runs the model.
 
     Args:
@@ -288,37 +171,23 @@ def gradients_by_call(
     readers = _readers(model, variable)
     if not readers:
         raise ValueError(f"No layer call of {model.name!r} reads the variable {variable.path!r}.")
-    # Pass 1: which running calls read the variable (nothing is differentiated).
-    _, tracer, reads = _run(
-        model, variable, inputs, loss, targets, training, lambda current: None, []
-    )
-    _label(tracer.all[0], model) if tracer.all else None
-    mapping = _match(reads, readers)
-    has_outside = any(current is None or not current.chain() for current in reads)
+    labels = {id(call): call.label for call in readers}
+    own = next((call.label for call in readers if call.layer is model), None)
 
-    def pick(current: _Invocation | None):
-        if current is None or not current.chain():
-            return OUTSIDE_CALLS
-        for inv in current.chain():
-            if inv.index in mapping:
-                return mapping[inv.index]
-        return None
+    def pick(where: _Where) -> str:
+        for call in reversed(where.stack):  # the innermost running call the engine lists
+            if id(call) in labels:
+                return labels[id(call)]
+        if where.stack:  # a read the engine did not see: filed under the model's call
+            return where.stack[0].label
+        return own if where.in_model and own is not None else OUTSIDE_CALLS
 
-    keys = list(
-        dict.fromkeys(
-            list(mapping.values())
-            + [c.label for c in readers]
-            + ([OUTSIDE_CALLS] if has_outside else [])
-        )
-    )
+    # Pass 1: where the variable is read (nothing is differentiated).
+    _, reads = _run(model, variable, inputs, loss, targets, training, pick, [])
+    keys = list(dict.fromkeys([call.label for call in readers] + list(reads)))
     # Pass 2: the same forward pass, each reading call with its own stand-in.
-    grads, _, _ = _run(model, variable, inputs, loss, targets, training, pick, keys)
-    parts = dict(zip(keys, grads, strict=True))
-    order = [c.label for c in readers]
-    return {
-        label: parts[label]
-        for label in sorted(parts, key=lambda key: order.index(key) if key in order else len(order))
-    }
+    grads, _ = _run(model, variable, inputs, loss, targets, training, pick, keys)
+    return dict(zip(keys, grads, strict=True))
 
 
 def gradient(
@@ -334,9 +203,7 @@ def gradient(
     SGD moves the variable by ``-learning_rate * gradient``). By default the model runs
     in training mode, as in ``fit()``; with ``loss=None`` the loss is the compiled one
     (``model.compute_loss``, with regularization) on ``targets``."""
-    grads, _, _ = _run(
-        model, variable, inputs, loss, targets, training, lambda current: "all", ["all"]
-    )
+    grads, _ = _run(model, variable, inputs, loss, targets, training, lambda where: "all", ["all"])
     return grads[0]
 
 

@@ -84,7 +84,7 @@ def block_params(model: keras.Model, blocks: Blocks = None) -> dict[str, tuple[i
     each layer name. Each variable is counted once, under the first layer that uses it,
     so the counts add up to the model's total."""
     counts: dict[str, list[int]] = {}
-    for owner, use in owners(model, variable_uses(model)):
+    for owner, use in owners(model, [u for u in variable_uses(model) if u.owned]):
         slot = counts.setdefault(_block_of(owner, blocks), [0, 0])
         slot[0 if use.trainable else 1] += use.size
     return {block: (t, n) for block, (t, n) in counts.items()}
@@ -94,7 +94,8 @@ def param_table(model: keras.Model, blocks: Blocks = None) -> Table:
     """A table of trainable, non-trainable and total parameters per layer (or per block,
     see :func:`block_params`), with a total row. A variable used by several layer calls is
     counted once, under the first; the ``shared with`` column names the other calls."""
-    uses = variable_uses(model)
+    everything = variable_uses(model)
+    uses = [u for u in everything if u.owned]
     rows: dict[str, list] = {}
     for owner, use in owners(model, uses):
         block = _block_of(owner, blocks)
@@ -109,6 +110,16 @@ def param_table(model: keras.Model, blocks: Blocks = None) -> Table:
                     row[4].append(label)
     body = [r[:4] + [", ".join(r[4])] for r in rows.values()]
     total = ["total", sum(r[1] for r in body), sum(r[2] for r in body), sum(r[3] for r in body), ""]
+    foreign = [u for u in everything if not u.owned]
+    footer = (
+        [
+            "Not counted (read, but not this model's weights): "
+            + ", ".join(f"{u.path} ({u.size:,}, read by {', '.join(u.labels)})" for u in foreign)
+            + "."
+        ]
+        if foreign
+        else []
+    )
     return Table(
         [
             "block" if blocks is not None else "layer",
@@ -119,4 +130,5 @@ def param_table(model: keras.Model, blocks: Blocks = None) -> Table:
         ],
         body + [total],
         title=f"Parameters of {model.name!r}",
+        footer=footer,
     )

@@ -4,8 +4,8 @@ A subclassed model has no graph, so the helpers run it once on zeros to see its 
 calls, and need arguments of the right kind. Keras records only the shape of a model's
 *first* argument (``_build_shapes_dict``), which is not enough for ``call(self, a, b)``.
 Once :func:`install` has run (importing :mod:`helpers` does it), the first call of every
-model that is not built yet records the structure of its positional and keyword arguments
-(tensors as ``keras.KerasTensor`` specs, flags as they are) on the model.
+model from then on (built before or not) records the structure of its positional and
+keyword arguments (tensors as ``keras.KerasTensor`` specs, flags as they are) on it.
 
 Example:
     >>> import keras, numpy as np
@@ -25,14 +25,27 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 import keras
 
-__all__ = ["install", "recorded_call"]
+__all__ = ["install", "paused", "recorded_call"]
 
 _ATTRIBUTE = "_helpers_first_call"
+_PAUSED = [0]  # > 0 while the helpers themselves run a model (on zeros): nothing recorded
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """No call is recorded inside this block (the helpers' own runs of a model)."""
+    _PAUSED[0] += 1
+    try:
+        yield
+    finally:
+        _PAUSED[0] -= 1
 
 
 def _spec(value: Any) -> Any:
@@ -47,7 +60,7 @@ def _spec(value: Any) -> Any:
 
 
 def install() -> None:
-    """Record the first call of every model built from now on (idempotent). ``Model``
+    """Record the next call of every model not recorded yet (idempotent). ``Model``
     inherits ``__call__`` from ``Layer``; this gives it one that records, then runs
     ``Layer.__call__``."""
     if getattr(keras.Model.__call__, "_helpers_records", False):
@@ -55,7 +68,7 @@ def install() -> None:
 
     @functools.wraps(keras.layers.Layer.__call__)
     def call(self, *args, **kwargs):
-        if not self.built and not hasattr(self, _ATTRIBUTE):
+        if not _PAUSED[0] and not hasattr(self, _ATTRIBUTE):
             try:
                 spec = keras.tree.map_structure(_spec, (args, kwargs))
                 object.__setattr__(self, _ATTRIBUTE, spec)

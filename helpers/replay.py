@@ -106,7 +106,7 @@ def run_calls(
                     if top is not None:
                         pending[:] = subtree[id(top)]
                         if training is not None and top.layer._call_has_training_arg:
-                            kwargs.setdefault("training", training)
+                            kwargs["training"] = training  # as Functional.call does
                     outputs = node.operation(*args, **kwargs)
                 for symbolic, value in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
                     values[id(symbolic)] = value

@@ -48,23 +48,41 @@ def sharing_report(model: keras.Model) -> Table:
     reads), and whether it is shared (used by more than one call).
 
     Every variable appears once, however many layers use it, so the ``params`` column
-    adds up to ``model.count_params()``.
+    adds up to ``model.count_params()``. A variable a call reads that the model does not
+    track (``owned=False`` in :func:`helpers.variable_uses`) is listed, marked ``(not
+    'model''s)``, and left out of the footer's totals, as Keras leaves it out.
 
     A constant in the graph that equals a variable (``ops.transpose(emb.embeddings)``
     computed once when the model was built) adds a ``Warning:`` line to the footer: it is
     a frozen copy, not a tie (see :func:`helpers.frozen_copies`).
     """
-    uses = variable_uses(model)
+    everything = variable_uses(model)
     rows = [
-        [u.path, u.shape, u.size, u.trainable, ", ".join(u.labels) or "(no call)", u.is_shared]
-        for u in uses
+        [
+            u.path if u.owned else f"{u.path} (not {model.name!r}'s)",
+            u.shape,
+            u.size,
+            u.trainable,
+            ", ".join(u.labels) or "(no call)",
+            u.is_shared,
+        ]
+        for u in everything
     ]
+    uses = [u for u in everything if u.owned]
     shared = [u for u in uses if u.is_shared]
     footer = [
         f"{len(uses)} variables, {sum(u.size for u in uses):,} parameters; "
         f"{len(shared)} shared {'variable' if len(shared) == 1 else 'variables'} holding "
         f"{sum(u.size for u in shared):,} parameters."
     ]
+    foreign = [u for u in everything if not u.owned]
+    if foreign:
+        footer.append(
+            f"Not counted: {', '.join(f'{u.path} ({u.size:,})' for u in foreign)} "
+            f"{'is' if len(foreign) == 1 else 'are'} read by {model.name!r} but not "
+            f"{'one of its weights' if len(foreign) == 1 else 'among its weights'} "
+            "(Keras counts a variable in the model that tracks it)."
+        )
     footer += [f"Warning: {copy.message}" for copy in frozen_copies(model)]
     return Table(
         ["variable", "shape", "params", "trainable", "used by", "shared"],

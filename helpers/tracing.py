@@ -26,6 +26,8 @@ import keras
 from keras.src.backend.common.stateless_scope import StatelessScope
 from keras.src.layers.layer import Layer as KerasLayer
 
+from .recording import paused
+
 __all__ = [
     "FILLER",
     "InspectionError",
@@ -155,7 +157,7 @@ class Tracer(StatelessScope):
 
         KerasLayer.__call__ = traced_call
         try:
-            with self:
+            with self, paused():
                 return function()
         finally:
             KerasLayer.__call__ = original

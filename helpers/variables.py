@@ -63,9 +63,10 @@ def variable_uses(model: keras.Model) -> list[VariableUse]:
     Variables come in the order of ``model.weights`` (variables a call reads that the model
     does not track come last). A variable used by two calls appears once, with both. A
     variable the model tracks but no call reads (a layer a wrapper holds but never calls)
-    has no calls: Keras counts it, yet nothing trains it.
+    has no calls: Keras counts it, yet nothing trains it. A variable a call reads that the
+    model does not track has ``owned=False``: Keras does not count it in this model.
     """
-    return [VariableUse(use.variable, list(use.calls)) for use in analyse(model).uses]
+    return [VariableUse(use.variable, list(use.calls), use.owned) for use in analyse(model).uses]
 
 
 def variables_used_by(
