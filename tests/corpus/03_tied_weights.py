@@ -1,19 +1,22 @@
 """Learner submissions for lesson 03 (tying weights) and the points nbgrader must give them.
 
 Exercise 1 (3 points) is the DenseTransposed layer, Exercise 2 (2 points) the tied autoencoder
-built with it, Exercise 3 (2 points) the proof that the language model is tied and its copy is
-not. Exercise 2 uses the learner's Exercise 1 class, so a DenseTransposed that breaks the tie
-loses both; a class that keeps the tie but tracks the encoder loses Exercise 1 only.
+built with it, Exercise 3 (2 points) the repair of a frozen copy: `repaired_lm` must read the very
+variable `frozen_tokens.embeddings` at every run. Exercise 2 uses the learner's Exercise 1 class, so
+a DenseTransposed that breaks the tie loses both; a class that keeps the tie but tracks the
+encoder loses Exercise 1 only. Exercise 3 is right in any style that reads the variable at run
+time (a layer, `ops.einsum` given the variable itself, a `Lambda`), and wrong for every kind of
+copy: the frozen line again, a projection with the values copied in, a new tied layer.
 """
 
 from course.corpus import Submission, full_marks, no_marks
 
 EX1 = "ex1_dense_transposed"
 EX2 = "ex2_tied_autoencoder"
-EX3 = "ex3_prove_tie"
+EX3 = "ex3_repair_tie"
 TEST1 = "test_ex1_dense_transposed"
 TEST2 = "test_ex2_tied_autoencoder"
-TEST3 = "test_ex3_prove_tie"
+TEST3 = "test_ex3_repair_tie"
 
 # ----------------------------------------------------------------------- Exercise 1
 
@@ -104,26 +107,52 @@ tied_ae = keras.Model(pixels, decoder(encoder(pixels)), name="tied_autoencoder")
 
 # ----------------------------------------------------------------------- Exercise 3
 
-COMPARES_VALUES = """
-# Equal numbers taken for a tie: lm_copy's output layer holds a copy of the embedding.
-tied = bool(np.array_equal(helpers.variables_used_by(lm, "tokens", call=1)[0].numpy(),
-                           helpers.variables_used_by(lm, "tokens", call=2)[0].numpy()))
-copy_tied = bool(np.allclose(lm_copy.get_layer("tokens").embeddings.numpy(),
-                             lm_copy.get_layer("project").kernel.numpy().T))
-embeddings = lm.get_layer("tokens").embeddings
-parts = helpers.gradients_by_call(lm, embeddings, x_probe, lm_loss)
-total = helpers.gradient(lm, embeddings, x_probe, lm_loss)
-adds_up = bool(np.allclose(parts["tokens[1]"] + parts["tokens[2]"], total, atol=1e-6))
+# Right, another style: an operation given the variable itself keeps it in the graph.
+EINSUM = """
+ids = keras.Input((LENGTH,), dtype="int32", name="ids")
+hidden = frozen_mixer(frozen_tokens(ids))
+repaired_lm = keras.Model(ids, ops.einsum("btd,vd->btv", hidden, frozen_tokens.embeddings), \
+name="repaired_lm")
 """
 
-WRONG_VARIABLE = """
-tied = helpers.same_variable(helpers.variables_used_by(lm, "tokens", call=1)[0],
-                             helpers.variables_used_by(lm, "tokens", call=2)[0])
-copy_tied = helpers.shares_weights(lm_copy, "tokens", "project")
-kernel = lm.get_layer("mixer").kernel                      # not the embedding matrix
-parts = helpers.gradients_by_call(lm, kernel, x_probe, lm_loss)
-total = helpers.gradient(lm, kernel, x_probe, lm_loss)
-adds_up = bool(np.allclose(sum(parts.values()), total))
+# Right, a third style: a Lambda's function runs at every call, so it reads the variable then.
+LAMBDA = """
+ids = keras.Input((LENGTH,), dtype="int32", name="ids")
+scores = layers.Lambda(lambda h: ops.matmul(h, ops.transpose(frozen_tokens.embeddings)), \
+name="scores")
+repaired_lm = keras.Model(ids, scores(frozen_mixer(frozen_tokens(ids))))
+"""
+
+# The trap again, with the same layers: the transpose runs once, when the graph is built.
+FROZEN_AGAIN = """
+ids = keras.Input((LENGTH,), dtype="int32", name="ids")
+hidden = frozen_mixer(frozen_tokens(ids))
+repaired_lm = keras.Model(ids, ops.matmul(hidden, ops.transpose(frozen_tokens.embeddings)))
+"""
+
+# Equal values in a matrix of its own: 160 parameters more, and apart after one step.
+COPIED_VALUES = """
+ids = keras.Input((LENGTH,), dtype="int32", name="ids")
+project = layers.Dense(VOCAB, use_bias=False, name="project")
+repaired_lm = keras.Model(ids, project(frozen_mixer(frozen_tokens(ids))))
+project.set_weights([frozen_tokens.embeddings.numpy().T])
+"""
+
+# A real tie, but to a new variable: a new TiedEmbedding holding a copy of the trained values.
+NEW_TIED_LAYER = """
+ids = keras.Input((LENGTH,), dtype="int32", name="ids")
+retied = TiedEmbedding(VOCAB, DIM, name="retied")
+repaired_lm = keras.Model(ids, retied(frozen_mixer(retied(ids)), reverse=True))
+retied.set_weights(frozen_tokens.get_weights())
+"""
+
+# A real tie to the right variable, but through a copy of the mixer: caught by the hidden tests.
+COPIED_MIXER = """
+ids = keras.Input((LENGTH,), dtype="int32", name="ids")
+mixer_copy = layers.Dense(DIM, activation="tanh", name="mixer_copy")
+hidden = mixer_copy(frozen_tokens(ids))
+repaired_lm = keras.Model(ids, ops.einsum("btd,vd->btv", hidden, frozen_tokens.embeddings))
+mixer_copy.set_weights(frozen_mixer.get_weights())
 """
 
 CASES = [
@@ -154,7 +183,7 @@ CASES = [
         # Patching the checks is flagged (course/grading/integrity.py): every later test waits
         # for the teacher.
         expected=no_marks(),
-        manual_grade=[TEST1, TEST2, "test_ex3_prove_tie"],
+        manual_grade=[TEST1, TEST2, TEST3],
         integrity_note=["assigns to `helpers.assert_tied` (an attribute of an imported module)"],
         feedback_contains=["Layer 'dec' should be tied to 'enc'"],
     ),
@@ -172,18 +201,30 @@ CASES = [
         feedback_contains=["after training it should be below 0.03"],
     ),
     # Exercise 3
+    Submission("ex3_einsum", answers={EX3: EINSUM}, expected=full_marks()),
+    Submission("ex3_lambda", answers={EX3: LAMBDA}, expected=full_marks()),
     Submission(
-        "ex3_compares_values",
-        answers={EX3: COMPARES_VALUES},
+        "ex3_frozen_again",
+        answers={EX3: FROZEN_AGAIN},
         expected=full_marks(except_={TEST3: 0}),
-        feedback_contains=["copy_tied should be False"],
+        feedback_contains=["did not follow new values of frozen_tokens.embeddings"],
     ),
     Submission(
-        "ex3_wrong_variable",
-        answers={EX3: WRONG_VARIABLE},
+        "ex3_copied_values",
+        answers={EX3: COPIED_VALUES},
         expected=full_marks(except_={TEST3: 0}),
-        feedback_contains=[
-            "There should be one gradient part per call that reads tokens/embeddings"
-        ],
+        feedback_contains=["an output layer with a matrix of its own adds 160"],
+    ),
+    Submission(
+        "ex3_new_tied_layer",
+        answers={EX3: NEW_TIED_LAYER},
+        expected=full_marks(except_={TEST3: 0}),
+        feedback_contains=["it multiplies by a copy of the matrix, not by the variable"],
+    ),
+    Submission(
+        "ex3_copied_mixer",
+        answers={EX3: COPIED_MIXER},
+        expected=full_marks(except_={TEST3: 0}),
+        feedback_contains=["repaired_lm should use frozen_lm's own layers"],
     ),
 ]
