@@ -62,11 +62,16 @@ c.OverwriteCells.add_missing_cells = True
 try:
     from course.grading.execute import autograde_preprocessors
     from course.grading.fairness import sanitize_preprocessors
+    from course.grading.safe_html import SanitizeLearnerHTML
 except ImportError:
     pass
 else:
     c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
-    c.Autograde.autograde_preprocessors = autograde_preprocessors()
+    # Learner HTML and scripts never run in the teacher's formgrader page or in feedback:
+    # the graded notebook is cleaned after its grades are saved, and every page nbgrader
+    # renders (formgrader, generate_feedback) cleans again (course/grading/safe_html.py).
+    c.Autograde.autograde_preprocessors = [*autograde_preprocessors(), SanitizeLearnerHTML]
+    c.HTMLExporter.preprocessors = [SanitizeLearnerHTML]
     # A time budget for all cells of a notebook together (each lesson runs in well under a
     # minute): N cells that each stop just short of the limit per cell cannot cost N x 120 s.
     # Cells after the budget is spent are not run; their tests score 0. `course grade
