@@ -49,6 +49,7 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 from traitlets import Integer
 
+from course.grading.cpu_time import CpuTimeLimit
 from course.grading.integrity_preprocessors import (
     GuardSubmission,
     IntegritySaveAutoGrades,
@@ -62,8 +63,11 @@ from course.grading.settings import MiB
 BUDGET_SPENT = "TimeBudgetExceeded"
 
 
-class RestartingExecute(Execute):
+class RestartingExecute(CpuTimeLimit, Execute):
     """nbgrader's ``Execute``, which starts a new kernel when one does not answer at start.
+
+    Its limit per cell counts CPU time, with a wall-clock ceiling (:class:`CpuTimeLimit`,
+    :mod:`course.grading.cpu_time`): a busy machine does not cost a notebook its points.
 
     The ``Execute.*`` settings of the course (timeout, kernel name, startup timeout, ...)
     apply to it unchanged: traitlets passes a class's settings on to its subclasses.
