@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from typing import Any
 
 import psutil
@@ -105,6 +106,11 @@ class CpuTimeLimit(LoggingConfigurable):
 
     #: The limit per cell in CPU seconds for the cell being run (None: no CPU limit).
     _cpu_limit: float | None = None
+    #: What is left of the notebook's time budget while a cell runs, in :meth:`time_spent`'s
+    #: seconds (``RestartingExecute`` sets it; None: no budget).
+    _budget_left: float | None = None
+    #: Where :meth:`time_spent` counts from: (CPU seconds, clock seconds).
+    _spent_from: tuple[float, float] | None = None
     #: Cells stopped because their CPU time reached the limit.
     cpu_cut: list[int]
 
@@ -112,11 +118,30 @@ class CpuTimeLimit(LoggingConfigurable):
         """nbclient's per-notebook counters, and the cells cut on CPU time."""
         super().reset_execution_trackers()  # type: ignore[misc]
         self.cpu_cut = []
+        self._spent_from = None
+
+    def time_spent(self) -> float:
+        """Seconds the notebook's cells have used since the first call (which returns 0),
+        on the limits' clock: the CPU time of the kernel's processes, or the clock time
+        divided by ``wall_limit_factor`` if that is more (a notebook's time budget runs out
+        on either); the clock time with ``time_limit_clock = "wall"``."""
+        pid = self._kernel_pid() if self.time_limit_clock == "cpu" else None
+        cpu, now = (process_tree_cpu(pid) if pid else 0.0), time.monotonic()
+        if self._spent_from is None:
+            self._spent_from = (cpu, now)
+        cpu_start, clock_start = self._spent_from
+        if pid is None:
+            return now - clock_start
+        return max(cpu - cpu_start, (now - clock_start) / self.wall_limit_factor)
 
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         """The wall-clock limit nbclient applies: the ceiling when the limit counts CPU
-        time (the limit itself is remembered for the cell's CPU watch)."""
+        time (the limit itself, cut to what is left of the notebook's budget, is kept for
+        the cell's CPU watch)."""
         limit = super()._get_timeout(cell)  # type: ignore[misc]
+        if self._budget_left is not None:
+            left = max(1, math.ceil(self._budget_left))
+            limit = left if limit is None else min(limit, left)
         self._cpu_limit = None
         if self.time_limit_clock != "cpu" or not limit or self._kernel_pid() is None:
             return limit

@@ -32,6 +32,8 @@ def run(cells: list[str], folder: Path, timeout: int, **settings: object):
     folder.mkdir(exist_ok=True)
     step = RestartingExecute(config=config, log=logging.getLogger("test_cpu_time"))
     step.preprocess(nb, {"metadata": {"path": str(folder)}})
+    # Without the grader's note (a markdown cell at the top when the budget ran out).
+    nb.cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     return nb, step
 
 
@@ -93,3 +95,34 @@ def test_the_wall_clock_rule_is_still_there(tmp_path):
 def test_process_tree_cpu_of_a_process_that_is_gone():
     assert process_tree_cpu(2**22 + 1) == 0.0
     assert process_tree_cpu(os.getpid()) > 0
+
+
+SPIN = "import time\nstart = time.process_time()\nwhile time.process_time() - start < {}:\n    pass"
+
+
+def test_the_time_budget_counts_cpu_time(tmp_path):
+    """Two cells that each compute 1.5 s, a budget of 2 s for the notebook: it runs out in
+    the second, however busy the machine (the clock's ceiling is 100 x away)."""
+    nb, step = run(
+        [SPIN.format(1.5), SPIN.format(1.5), "print('after')"],
+        tmp_path,
+        timeout=60,
+        notebook_timeout=2,
+        wall_limit_factor=100,
+    )
+    assert not error_names(nb.cells[0])
+    assert TIMEOUT_NAME in error_names(nb.cells[1])
+    assert (step.budget_cut, step.budget_skipped) == (1, [2])
+
+
+def test_the_time_budget_has_a_wall_clock_ceiling(tmp_path):
+    """Cells that sleep use no CPU time: the budget (1 s) runs out on the clock, at 2 x."""
+    nb, step = run(
+        ["import time\ntime.sleep(600)", "print('after')"],
+        tmp_path,
+        timeout=60,
+        notebook_timeout=1,
+        wall_limit_factor=2,
+    )
+    assert TIMEOUT_NAME in error_names(nb.cells[0])
+    assert (step.budget_cut, step.budget_skipped) == (0, [1])
