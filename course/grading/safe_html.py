@@ -108,8 +108,8 @@ STYLES = frozenset(
 def _attribute_allowed(tag: str, name: str, value: str) -> bool:
     if name in ("class", "title", "style"):  # style: only STYLES are kept
         return True
-    if tag == "a":
-        return name == "href"  # bleach keeps only http, https and mailto links
+    if tag == "a":  # bleach keeps only links with the protocols of _CLEANER; not data:
+        return name == "href" and not value.strip().lower().startswith("data:")
     if tag == "img":
         return name in ("alt", "width", "height") or (
             name == "src" and bool(_DATA_IMAGE.match(value))

@@ -27,6 +27,7 @@ HOSTILE_OUTPUTS = {
     "javascript link": ({"text/html": '<a href="javascript:steal()">grades</a>'}, "javascript:"),
     "inline svg": ({"text/html": "<svg onload='steal()'><script>steal()</script></svg>"}, "steal"),
     "iframe": ({"text/html": '<iframe src="/api/contents"></iframe>'}, "<iframe"),
+    "data link": ({"text/html": '<a href="data:text/html,<script>x()</script>">x</a>'}, "data:"),
     "svg with script": (
         {"image/svg+xml": f"<svg {SVG_NS}><script>steal()</script></svg>"},
         "steal",
