@@ -77,4 +77,10 @@ else:
     # Cells after the budget is spent are not run; their tests score 0. `course grade
     # --notebook-timeout` overrides it for one run.
     c.RestartingExecute.notebook_timeout = 600
+    # Both limits (per cell, per notebook) count the CPU time of the notebook's processes, so
+    # a busy machine (other work, --workers above the cores) does not cost a correct notebook
+    # its points; a cell that sleeps or waits uses none and is stopped on the clock at this
+    # many times the limit (course/grading/cpu_time.py; "wall" restores nbgrader's rule).
+    c.RestartingExecute.time_limit_clock = "cpu"
+    c.RestartingExecute.wall_limit_factor = 5
     c.ExchangeFactory.collect = "course.exchange.SafeCollect"

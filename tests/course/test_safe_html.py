@@ -122,3 +122,16 @@ def test_matplotlib_plots_stay() -> None:
     assert safe_svg(svg.getvalue())
     html = '<table border="1" class="dataframe"><thead><tr style="text-align: right;"><th>a</th>'
     assert clean_html(html + "</tr></thead></table>") == html + "</tr></thead></table>"
+
+
+def test_the_kit_config_sanitizes_graded_notebooks_and_every_page() -> None:
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.converters import Autograde, GenerateFeedback
+
+    from course.config import load_course_config
+
+    config = load_course_config(REPO)
+    assert Autograde(config=config).autograde_preprocessors[-1] is SanitizeLearnerHTML
+    exporter = HTMLExporter(config=config)  # the formgrader's, and generate_feedback's
+    assert any(isinstance(p, SanitizeLearnerHTML) for p in exporter._preprocessors)
+    assert GenerateFeedback(config=config).exporter_class is HTMLExporter
