@@ -16,9 +16,11 @@ own ``SanitizeHTML`` uses) and an allow-list:
   event handler or link out of the image), else dropped; every other kind (JavaScript,
   widget views, unknown kinds) is dropped. An output left with nothing says so in plain
   text;
-* **markdown and raw cells** written by the learner that contain HTML are rendered to HTML
-  (nbconvert's own markdown renderer) and cleaned the same way; the lesson's own read-only
-  cells (put back from the gradebook by nbgrader) and plain markdown stay as they are;
+* **markdown and raw cells** written by the learner that hold HTML, a link, an entity or
+  LaTeX are rendered to HTML (nbconvert's own markdown renderer, which keeps
+  ``javascript:`` links) and cleaned the same way; MathJax's ``\\href`` and ``\\url`` (in
+  them and in LaTeX outputs) become plain text; the lesson's own read-only cells (put back
+  from the gradebook by nbgrader) and plain markdown stay as they are;
 * the notebook's **widget state** (``metadata.widgets``) goes: nbconvert's templates load
   the widget manager for it.
 
@@ -55,7 +57,6 @@ from nbformat import NotebookNode
 SAFE_KINDS = frozenset(
     {
         "text/plain",
-        "text/latex",
         "application/json",
         "image/png",
         "image/jpeg",
@@ -63,7 +64,7 @@ SAFE_KINDS = frozenset(
     }
 )
 #: Output kinds kept after cleaning (:func:`clean_html`, :func:`clean_markdown`, :func:`safe_svg`).
-CLEANED_KINDS = frozenset({"text/html", "text/markdown", "image/svg+xml"})
+CLEANED_KINDS = frozenset({"text/html", "text/markdown", "text/latex", "image/svg+xml"})
 
 #: HTML elements a cleaned output or markdown cell may keep.
 TAGS = frozenset(
@@ -143,18 +144,37 @@ def clean_html(html: str) -> str:
     return _CLEANER.clean(_WITH_CONTENT.sub("", html))
 
 
+#: What markdown needs to hold HTML, a link (``[x](javascript:...)``: nbconvert's renderer
+#: keeps any protocol), an entity or a LaTeX command; markdown without any is plain text.
+_MARKDOWN_ACTIVE = re.compile(r"[<:&\\]")
+#: MathJax's link commands (``\href{javascript:...}{x}`` runs on a click).
+_MATH_LINK = re.compile(r"\\(href|url)(?![A-Za-z])")
+
+
+def clean_math(text: str) -> str:
+    r"""``text`` with MathJax's link commands made plain text commands.
+
+    >>> clean_math(r"$\href{javascript:steal()}{x}$")
+    '$\\text{javascript:steal()}{x}$'
+    """
+    return _MATH_LINK.sub(r"\\text", text)
+
+
 def clean_markdown(source: str) -> str:
-    """Markdown ``source`` unchanged when it holds no HTML (``<`` nowhere), else rendered to
-    HTML (nbconvert's renderer, as the teacher's page would) and cleaned (:func:`clean_html`).
+    """Markdown ``source`` unchanged when it is plain text (no HTML, link, entity or LaTeX
+    command: none of ``< : & \\``), else rendered to HTML (nbconvert's renderer, as the
+    teacher's page would) and cleaned (:func:`clean_html`, :func:`clean_math`).
 
     >>> clean_markdown("**bold** and `code`")
     '**bold** and `code`'
     >>> clean_markdown("Hi <script>steal()</script> `<b>`")
     '<p>Hi  <code>&lt;b&gt;</code></p>'
+    >>> clean_markdown("[grades](javascript:steal())")
+    '<p><a>grades</a></p>'
     """
-    if "<" not in source:
+    if not _MARKDOWN_ACTIVE.search(source):
         return source
-    return clean_html(markdown2html(source)).strip()
+    return clean_math(clean_html(markdown2html(source))).strip()
 
 
 #: SVG elements and attributes that can run code or reach outside the image.
@@ -200,6 +220,8 @@ def _clean_data(kind: str, value: Any) -> Any | None:
         return None
     if kind == "text/html":
         return clean_html(value)
+    if kind == "text/latex":
+        return clean_math(value)
     if kind == "text/markdown":
         return clean_markdown(value)
     return value if safe_svg(value) else None

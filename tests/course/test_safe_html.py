@@ -43,6 +43,8 @@ HOSTILE_OUTPUTS = {
         "model_id",
     ),
     "markdown output": ({"text/markdown": "hi <img src=x onerror=steal()>"}, "onerror"),
+    "markdown link": ({"text/markdown": "[grades](javascript:steal())"}, "javascript:"),
+    "latex link": ({"text/latex": r"$\href{javascript:steal()}{x}$"}, "\\href"),
     "unknown kind": ({"text/vnd.evil+html": "<script>steal()</script>"}, "steal"),
 }
 
@@ -72,6 +74,8 @@ def test_learner_markdown_and_raw_cells_are_made_inert() -> None:
         cells=[
             nbformat.v4.new_markdown_cell(
                 "My answer <img src=x onerror=steal()> and `<layer>/<name>`\n\n"
+                "[a link](javascript:steal()) [another](JaVaScRiPt&colon;steal()) "
+                "$\\href{javascript:steal()}{math}$\n\n"
                 "<details><summary>Why</summary>because</details>"
             ),
             nbformat.v4.new_raw_cell(
@@ -83,6 +87,8 @@ def test_learner_markdown_and_raw_cells_are_made_inert() -> None:
     nb = _sanitized(nb)
     markdown, raw = nb.cells
     assert "onerror" not in markdown.source and "steal" not in raw.source
+    assert "<a>a link</a>" in markdown.source and "href=" not in markdown.source.lower()
+    assert "\\href" not in markdown.source, "MathJax's links are text"
     assert "<code>&lt;layer&gt;/&lt;name&gt;</code>" in markdown.source  # code spans kept
     assert "<details><summary>Why</summary>" in markdown.source
     assert "widgets" not in nb.metadata
