@@ -62,6 +62,7 @@ c.OverwriteCells.add_missing_cells = True
 try:
     from course.grading.execute import autograde_preprocessors
     from course.grading.fairness import sanitize_preprocessors
+    from course.grading.safe_html import SanitizeLearnerHTML
 except ImportError as error:
     raise ImportError(
         "nbgrader_config.py: the kit's grading steps cannot be imported, so nbgrader would"
@@ -70,10 +71,20 @@ except ImportError as error:
     ) from error
 else:
     c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
-    c.Autograde.autograde_preprocessors = autograde_preprocessors()
+    # Learner HTML and scripts never run in the teacher's formgrader page or in feedback:
+    # the graded notebook is cleaned after its grades are saved, and every page nbgrader
+    # renders (formgrader, generate_feedback) cleans again (course/grading/safe_html.py).
+    c.Autograde.autograde_preprocessors = [*autograde_preprocessors(), SanitizeLearnerHTML]
+    c.HTMLExporter.preprocessors = [SanitizeLearnerHTML]
     # A time budget for all cells of a notebook together (each lesson runs in well under a
     # minute): N cells that each stop just short of the limit per cell cannot cost N x 120 s.
     # Cells after the budget is spent are not run; their tests score 0. `course grade
     # --notebook-timeout` overrides it for one run.
     c.RestartingExecute.notebook_timeout = 600
+    # Both limits (per cell, per notebook) count the CPU time of the notebook's processes, so
+    # a busy machine (other work, --workers above the cores) does not cost a correct notebook
+    # its points; a cell that sleeps or waits uses none and is stopped on the clock at this
+    # many times the limit (course/grading/cpu_time.py; "wall" restores nbgrader's rule).
+    c.RestartingExecute.time_limit_clock = "cpu"
+    c.RestartingExecute.wall_limit_factor = 5
     c.ExchangeFactory.collect = "course.exchange.SafeCollect"

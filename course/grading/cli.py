@@ -87,7 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=int,
-        help="time limit per cell in seconds (default: Execute.timeout of the config)",
+        help="time limit per cell in seconds of CPU time, with a wall-clock ceiling "
+        "RestartingExecute.wall_limit_factor times higher (default: Execute.timeout of the config)",
     )
     parser.add_argument(
         "--notebook-timeout",

@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
-import time
 from typing import Any
 
 import nbformat
@@ -52,6 +50,7 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 from traitlets import Integer
 
+from course.grading.cpu_time import CpuTimeLimit
 from course.grading.integrity_preprocessors import (
     GuardSubmission,
     IntegritySaveAutoGrades,
@@ -69,8 +68,11 @@ RUNS_AFTER_OUTSIDE_KILL = 1
 BUDGET_SPENT = "TimeBudgetExceeded"
 
 
-class RestartingExecute(Execute):
+class RestartingExecute(CpuTimeLimit, Execute):
     """nbgrader's ``Execute``, which starts a new kernel when one does not answer at start.
+
+    Its limit per cell counts CPU time, with a wall-clock ceiling (:class:`CpuTimeLimit`,
+    :mod:`course.grading.cpu_time`): a busy machine does not cost a notebook its points.
 
     The ``Execute.*`` settings of the course (timeout, kernel name, startup timeout, ...)
     apply to it unchanged: traitlets passes a class's settings on to its subclasses.
@@ -98,13 +100,12 @@ class RestartingExecute(Execute):
         None,
         allow_none=True,
         help="Seconds all the cells of one notebook may run together (None or 0: no budget, only "
-        "the limit per cell, Execute.timeout). Cells after the budget is spent are not run; their "
-        "tests score 0.",
+        "the limit per cell, Execute.timeout), counted as the limit per cell is (CPU time, with a "
+        "wall-clock ceiling: time_limit_clock). Cells after the budget is spent are not run; "
+        "their tests score 0.",
     ).tag(config=True)
 
     _start_arguments: dict[str, Any] | None = None
-    _budget_started: float | None = None
-    _budget_left: float | None = None
     #: The cell during which the budget ran out (it was interrupted), if any.
     budget_cut: int | None = None
     #: Code cells not run because the budget was spent.
@@ -115,7 +116,6 @@ class RestartingExecute(Execute):
         super().reset_execution_trackers()
         self._kept = 0
         self._truncated = False
-        self._budget_started = None
         self._budget_left = None
         self.budget_cut = None
         self.budget_skipped = []
@@ -155,10 +155,8 @@ class RestartingExecute(Execute):
             return await super().async_execute_cell(
                 cell, cell_index, execution_count, store_history
             )
-        now = time.monotonic()
-        if self._budget_started is None:
-            self._budget_started = now
-        left = self.notebook_timeout - (now - self._budget_started)
+        # Counted on the clock of the limit per cell (CPU time, course/grading/cpu_time.py).
+        left = self.notebook_timeout - self.time_spent()
         if left <= 0:
             self.budget_skipped.append(cell_index)
             cell.outputs = [budget_spent_output(self.notebook_timeout, self.budget_cut)]
@@ -171,10 +169,7 @@ class RestartingExecute(Execute):
             )
         finally:
             self._budget_left = None
-        if (
-            time.monotonic() - self._budget_started >= self.notebook_timeout
-            and self.budget_cut is None
-        ):
+        if self.time_spent() >= self.notebook_timeout and self.budget_cut is None:
             self.budget_cut = cell_index
             cell.outputs.append(
                 nbformat.v4.new_output(
@@ -185,14 +180,6 @@ class RestartingExecute(Execute):
                 )
             )
         return result
-
-    def _get_timeout(self, cell: NotebookNode | None) -> int | None:
-        """nbclient's limit for one cell, cut to what is left of the notebook's budget."""
-        timeout = super()._get_timeout(cell)
-        if self._budget_left is not None:
-            left = max(1, math.ceil(self._budget_left))
-            timeout = left if timeout is None else min(timeout, left)
-        return timeout
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         """Start a kernel (nbclient's method) and remember how, to start another like it."""

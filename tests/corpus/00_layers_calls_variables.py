@@ -90,16 +90,21 @@ SILENCE_CHECKS = (
 )
 
 
-def waits_after(grade_id: str, cells: int, seconds: int) -> Transform:
-    """A transform: ``cells`` new cells below ``grade_id``, each sleeping ``seconds``."""
+def computes_after(grade_id: str, cells: int, seconds: int) -> Transform:
+    """A transform: ``cells`` new cells below ``grade_id``, each computing for ``seconds``
+    of CPU time (the limits count CPU time, course/grading/cpu_time.py)."""
 
     def transform(nb: nbformat.NotebookNode) -> None:
         index = nb.cells.index(cell_by_id(nb, grade_id))
-        waits = [
-            nbformat.v4.new_code_cell(f"import time\ntime.sleep({seconds})  # waits, then goes on")
+        computes = [
+            nbformat.v4.new_code_cell(
+                "import time\nstart = time.process_time()\n"
+                f"while time.process_time() - start < {seconds}:  # computes, then goes on\n"
+                "    pass"
+            )
             for _ in range(cells)
         ]
-        nb.cells[index + 1 : index + 1] = waits
+        nb.cells[index + 1 : index + 1] = computes
 
     return transform
 
@@ -221,17 +226,17 @@ CASES = [
         ],
     ),
     # ---------------------------------------------------------------- time budget
-    # Right answers, and three cells after exercise 1 that each sleep just under the limit
-    # per cell (19 s of tests/pipeline/conftest.py's TIME_LIMIT = 20): no cell is over the
-    # limit, but together they would cost a minute. The notebook's time budget (15 s for
-    # all cells in the test course, NOTEBOOK_BUDGET; the kit's is 600 s) runs out in the
-    # first of them, however fast the cells above ran (1 to 5 s, never 15): it is
-    # interrupted, the cells after it are not run, exercise 1 keeps its points and
-    # exercise 2 gets none. Both graders run the kit's RestartingExecute and write the same
-    # note.
+    # Right answers, and three cells after exercise 1 that each compute just under the limit
+    # per cell (19 s of CPU time, of tests/pipeline/conftest.py's TIME_LIMIT = 20): no cell
+    # is over the limit, but together they would cost a minute. The notebook's time budget
+    # (15 s of CPU time for all cells in the test course, NOTEBOOK_BUDGET; the kit's is
+    # 600 s) runs out in the first of them, however fast the cells above ran (1 to 5 s, never
+    # 15) and however busy the machine (the budget counts CPU time): it is interrupted, the
+    # cells after it are not run, exercise 1 keeps its points and exercise 2 gets none. Both
+    # graders run the kit's RestartingExecute and write the same note.
     Submission(
-        "sleeps-through-budget",
-        transform=waits_after(TEST1, cells=3, seconds=19),
+        "computes-through-budget",
+        transform=computes_after(TEST1, cells=3, seconds=19),
         expected=full_marks(except_={TEST2: 0}),
         note_contains=[
             "Your notebook used up its time budget (15 s for all cells together) in cell "

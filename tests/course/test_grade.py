@@ -83,12 +83,17 @@ def fixture_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generated_course(tmp_path_factory.mktemp("template") / "course", FIXTURE)
 
 
+#: The time limits count CPU time (course/grading/cpu_time.py); their wall-clock ceiling is
+#: put far away, so that a busy machine never reaches it here (no notebook here sleeps).
+WALL_CEILING_CONFIG = "c.RestartingExecute.wall_limit_factor = 30"
+
+
 def course_with(template: Path, dest: Path, lesson, cases, config: str = "") -> Path:
-    """A copy of ``template`` at ``dest`` with ``cases`` submitted and ``config`` appended."""
+    """A copy of ``template`` at ``dest`` with ``cases`` submitted and ``config`` appended
+    (after :data:`WALL_CEILING_CONFIG`)."""
     shutil.copytree(template, dest)
-    if config:
-        with open(dest / CONFIG_FILE, "a", encoding="utf-8") as handle:
-            handle.write("\n" + config + "\n")
+    with open(dest / CONFIG_FILE, "a", encoding="utf-8") as handle:
+        handle.write("\n" + WALL_CEILING_CONFIG + "\n" + config + "\n")
     place_submissions(
         dest, lesson.name, list(cases), lesson.release_notebook, lesson.source_notebook
     )
