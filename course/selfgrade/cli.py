@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import time
@@ -130,6 +131,10 @@ def table(course_dir: Path, records: dict[str, LessonRecord]) -> str:
     return "\n".join(rows)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "lessons",
@@ -155,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"course check: {error}", file=sys.stderr)
         return 2
     state = StateDir.of(course_dir)
+    # JupyterLab stops a grade with SIGTERM: stop like Ctrl-C, so the kernels stop too.
+    signal.signal(signal.SIGTERM, _interrupt)
     if not args.table:
         print(
             f"course check: grading {', '.join(names)} with the teacher's grader and hidden "

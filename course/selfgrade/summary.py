@@ -1,0 +1,69 @@
+"""The learner's progress as one JSON document: what the progress page and the server's
+``status`` endpoint show.
+
+Example::
+
+    >>> from course.config import find_root
+    >>> summary = progress_summary(find_root(Path(__file__).parent))
+    >>> summary["total"]["possible"], len(summary["lessons"])    # doctest: +SKIP
+    (50.0, 7)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from course.cells import graded_points
+from course.lessons import Lesson, find_lessons
+from course.selfgrade.engine import changed_since_graded, learner_notebook
+from course.selfgrade.records import StateDir
+from course.selfgrade.run import is_running
+
+
+def possible_points(lesson: Lesson) -> float:
+    """The points a lesson is worth, from the learner's notebook (0 if it cannot be read)."""
+    try:
+        return float(sum(graded_points(nbformat.read(learner_notebook(lesson), 4)).values()))
+    except (OSError, ValueError):
+        return 0.0
+
+
+def progress_summary(course_dir: Path) -> dict[str, Any]:
+    """Every lesson with its last self-grade (or none), the course total, and the run."""
+    state = StateDir.of(course_dir)
+    records = state.records()
+    lessons, score, possible = [], 0.0, 0.0
+    for lesson in find_lessons(course_dir):
+        record = records.get(lesson.name)
+        worth = possible_points(lesson)
+        item: dict[str, Any] = {"lesson": lesson.name, "title": lesson.name, "possible": worth}
+        if record is not None:
+            item.update(
+                title=record.title if not record.error else lesson.name,
+                graded_at=record.graded_at,
+                score=record.score,
+                changed=changed_since_graded(lesson, record),
+                error=record.error,
+                feedback=record.feedback,
+                notes=record.notes,
+                exercises=[
+                    {"exercise": name, "points": points, "possible": most}
+                    for name, points, most in record.exercises()
+                ],
+                failed=[dataclasses.asdict(check) for check in record.failed],
+            )
+            if not record.error:
+                score += record.score
+        possible += worth
+        lessons.append(item)
+    status = state.status()
+    return {
+        "lessons": lessons,
+        "total": {"score": score, "possible": possible},
+        "running": is_running(state),
+        "run": dataclasses.asdict(status) if status else None,
+    }
