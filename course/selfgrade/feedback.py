@@ -91,8 +91,8 @@ def region_lines(source: str, region: str) -> list[str]:
 
 def secret_lines(source: NotebookNode, public: Iterable[NotebookNode]) -> set[str]:
     """The lines of the instructor notebook ``source`` a learner must not be shown: its
-    hidden tests and solutions, except lines that appear in a ``public`` notebook (the
-    learner's own answers, the released lesson) and short ones.
+    hidden tests and solutions, except short lines and what a ``public`` notebook holds (the
+    learner's own answers, the released lesson), even as part of a longer line.
 
     >>> from nbformat.v4 import new_code_cell, new_notebook
     >>> src = new_notebook(cells=[new_code_cell(
@@ -101,15 +101,19 @@ def secret_lines(source: NotebookNode, public: Iterable[NotebookNode]) -> set[st
     >>> secret_lines(src, [new_notebook(cells=[new_code_cell("mine = keras.Input((8,))")])])
     {'model = build_the_secret()'}
     """
-    known = {
-        line.strip() for nb in public for cell in nb.cells for line in cell.source.splitlines()
-    }
+    # Whatever a public notebook holds, even inside a longer line, is no secret.
+    known = "\n".join(
+        " ".join(line.split())
+        for nb in public
+        for cell in nb.cells
+        for line in cell.source.splitlines()
+    )
     secrets = set()
     for cell in source.cells:
         for region in _REGIONS:
             for line in region_lines(cell.source, region):
                 text = line.strip()
-                if len(text) >= MIN_SECRET_LENGTH and text not in known:
+                if len(text) >= MIN_SECRET_LENGTH and " ".join(text.split()) not in known:
                     secrets.add(text)
     return secrets
 
