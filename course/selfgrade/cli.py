@@ -28,9 +28,9 @@ from typing import TextIO
 from course.config import find_root
 from course.grading.console import printable
 from course.lessons import find_lessons
-from course.selfgrade.engine import SelfGradeError, changed_since_graded
-from course.selfgrade.records import LessonRecord, StateDir
+from course.selfgrade.records import LessonRecord, SelfGradeError, StateDir
 from course.selfgrade.run import resolve_lessons, run_grade
+from course.selfgrade.summary import changed_since_graded
 
 BAR_WIDTH = 24
 

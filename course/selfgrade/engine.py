@@ -50,14 +50,11 @@ from course.grading.records import Result
 from course.lessons import Lesson, find_lessons
 from course.report import failure_message, first_line
 from course.selfgrade.feedback import find_leaks, message_of, secret_lines, write_feedback
-from course.selfgrade.records import Check, LessonRecord, StateDir, file_sha256, now
+from course.selfgrade.records import Check, LessonRecord, SelfGradeError, StateDir, now
+from course.selfgrade.summary import learner_notebook
 
 #: The student id the learner's copies are graded under, in the temporary course.
 LEARNER = "me"
-
-
-class SelfGradeError(RuntimeError):
-    """Self-grading cannot start here (no instructor notebooks, no such lesson, ...)."""
 
 
 def available_lessons(course_dir: Path) -> list[Lesson]:
@@ -72,11 +69,6 @@ def available_lessons(course_dir: Path) -> list[Lesson]:
             "class, your teacher grades your submissions"
         )
     return lessons
-
-
-def learner_notebook(lesson: Lesson) -> Path:
-    """The learner's working copy of a lesson: ``notebooks/<lesson>/<lesson>.ipynb``."""
-    return lesson.release_notebook
 
 
 def grade_lessons(
@@ -330,8 +322,3 @@ def _exercise_titles(nb: NotebookNode) -> dict[str, str]:
         if cell.cell_type == "code" and is_graded(cell) and gid:
             titles[gid] = exercise or gid
     return titles
-
-
-def changed_since_graded(lesson: Lesson, record: LessonRecord) -> bool:
-    """Whether the learner's notebook differs from the one ``record`` graded."""
-    return file_sha256(learner_notebook(lesson)) != record.notebook_sha256

@@ -22,10 +22,13 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,3 +179,46 @@ class StateDir:
 
     def save_status(self, status: RunStatus) -> None:
         _write_json(self.path / "status.json", dataclasses.asdict(status))
+
+
+class SelfGradeError(RuntimeError):
+    """Self-grading cannot start: no instructor notebooks, no such lesson, a grade running."""
+
+
+@contextlib.contextmanager
+def grading_lock(state: StateDir) -> Iterator[None]:
+    """Hold the course's self-grading lock; SelfGradeError if another run holds it."""
+    state.path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SelfGradeError("a grade of your work is already running") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def is_running(state: StateDir) -> bool:
+    """Whether a run holds the lock right now (in any process).
+
+    >>> import tempfile
+    >>> state = StateDir(Path(tempfile.mkdtemp()))
+    >>> with grading_lock(state):
+    ...     is_running(state)
+    True
+    >>> is_running(state)
+    False
+    """
+    try:
+        fd = os.open(state.lock_path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

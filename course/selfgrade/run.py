@@ -11,14 +11,19 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from course.selfgrade.engine import SelfGradeError, available_lessons, grade_lessons
-from course.selfgrade.records import LessonRecord, RunStatus, StateDir, now
+from course.selfgrade.engine import available_lessons, grade_lessons
+from course.selfgrade.records import (
+    LessonRecord,
+    RunStatus,
+    SelfGradeError,
+    StateDir,
+    grading_lock,
+    now,
+)
 
 
 def resolve_lessons(course_dir: Path, names: Sequence[str]) -> list[str]:
@@ -38,45 +43,6 @@ def resolve_lessons(course_dir: Path, names: Sequence[str]) -> list[str]:
             raise SelfGradeError(f"no such lesson: {name!r} (lessons: {', '.join(lessons)})")
         chosen.append(matches[0])
     return list(dict.fromkeys(chosen))
-
-
-@contextlib.contextmanager
-def grading_lock(state: StateDir) -> Iterator[None]:
-    """Hold the course's self-grading lock; SelfGradeError if another run holds it."""
-    state.path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SelfGradeError("a grade of your work is already running") from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def is_running(state: StateDir) -> bool:
-    """Whether a run holds the lock right now (in any process).
-
-    >>> import tempfile
-    >>> state = StateDir(Path(tempfile.mkdtemp()))
-    >>> with grading_lock(state):
-    ...     is_running(state)
-    True
-    >>> is_running(state)
-    False
-    """
-    try:
-        fd = os.open(state.lock_path, os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def run_grade(

@@ -39,8 +39,7 @@ from tornado import web
 
 from course.config import find_root
 from course.lessons import find_lessons
-from course.selfgrade.records import StateDir
-from course.selfgrade.run import is_running
+from course.selfgrade.records import StateDir, is_running
 from course.selfgrade.summary import progress_summary
 
 NAME = "course-selfgrade"
@@ -48,7 +47,10 @@ PROGRESS_NOTEBOOK = "progress.ipynb"
 STOP_TIMEOUT = 30.0  # seconds a grade gets to stop its kernels when the server stops
 #: Roles (``course setup-lab --role``) whose learners may not grade themselves: a hub
 #: learner has no solutions/, and hidden tests must stay the teacher's.
-REFUSED_ROLES = {"hub-learner": "on a JupyterHub your teacher grades your work"}
+REFUSED_ROLES = {
+    "hub-learner": "on a JupyterHub your teacher grades your work",
+    "grader": "this is the grader's server: grade a class with `course grade`",
+}
 
 
 class SelfGrader:
@@ -116,6 +118,20 @@ class SelfGrader:
             return None
         nbformat.write(progress_notebook(), path)
         return path
+
+
+def configured_role() -> str | None:
+    """The role ``course setup-lab`` recorded in the first folder of Jupyter's config path
+    that has one (the user's, then the environment's, then the system's)."""
+    from jupyter_core.paths import jupyter_config_path
+
+    from course.setup_lab import recorded_role
+
+    for folder in jupyter_config_path():
+        role = recorded_role(Path(folder))
+        if role is not None:
+            return role
+    return None
 
 
 def progress_notebook() -> nbformat.NotebookNode:
@@ -204,10 +220,8 @@ class SelfGradeApp(ExtensionApp):
     name = NAME
 
     def initialize_settings(self) -> None:
-        from course.setup_lab import environment_config_dir, recorded_role
-
         root = Path(self.serverapp.root_dir)
-        grader = SelfGrader(root, recorded_role(environment_config_dir()))
+        grader = SelfGrader(root, configured_role())
         self.settings["course_selfgrade"] = grader
         if grader.course_dir is None:
             self.log.info("course-selfgrade: off (%s)", grader.reason)

@@ -19,9 +19,17 @@ import nbformat
 
 from course.cells import graded_points
 from course.lessons import Lesson, find_lessons
-from course.selfgrade.engine import changed_since_graded, learner_notebook
-from course.selfgrade.records import StateDir
-from course.selfgrade.run import is_running
+from course.selfgrade.records import LessonRecord, StateDir, file_sha256, is_running
+
+
+def learner_notebook(lesson: Lesson) -> Path:
+    """The learner's working copy of a lesson: ``notebooks/<lesson>/<lesson>.ipynb``."""
+    return lesson.release_notebook
+
+
+def changed_since_graded(lesson: Lesson, record: LessonRecord) -> bool:
+    """Whether the learner's notebook differs from the one ``record`` graded."""
+    return file_sha256(learner_notebook(lesson)) != record.notebook_sha256
 
 
 def possible_points(lesson: Lesson) -> float:

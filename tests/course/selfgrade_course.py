@@ -32,7 +32,7 @@ WRONG_MEAN = (
     "def mean(values):\n    if not values:\n        raise ValueError('empty')\n"
     "    return sum(values) / len(values) if len(values) > 1 else 0"
 )
-LOOPING_SQUARE = "def square(x):\n    return x * x\n\nwhile True:\n    pass"
+LOOPING_SQUARE = "while True:  # forgot to stop\n    pass\n\ndef square(x):\n    return x * x"
 HIDDEN_MEAN_MESSAGE = "AssertionError: mean([5]) should be 5 (hidden test)"
 
 
