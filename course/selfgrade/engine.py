@@ -5,7 +5,8 @@ nbgrader course of its own (its own gradebook), from the kit's ``solutions/`` (w
 learner working from a clone has):
 
 1. ``nbgrader generate_assignment`` of each lesson (the gradebook learns the cells and
-   hidden tests);
+   hidden tests), done once and kept in ``progress/.template/`` until the lesson's
+   ``solutions/`` folder or the course config changes; each run starts from a copy;
 2. the learner's ``notebooks/<lesson>/`` is COPIED in as the submission of student
    :data:`LEARNER` (read once; the learner's files are never written, locked or moved);
 3. ``course grade`` grades them (:func:`course.grading.cli.run`): the same preprocessors,
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import json
 import re
 import shutil
 import tempfile
@@ -55,6 +57,9 @@ from course.selfgrade.summary import learner_notebook
 
 #: The student id the learner's copies are graded under, in the temporary course.
 LEARNER = "me"
+#: In ``progress/``: the generated course every run starts from, and what it was made of.
+TEMPLATE = ".template"
+MANIFEST = "manifest.json"
 
 
 def available_lessons(course_dir: Path) -> list[Lesson]:
@@ -121,19 +126,61 @@ def _new_course(
     course_dir: Path, course: Path, lessons: Sequence[Lesson], extra_config: str
 ) -> dict[str, str]:
     """Set up the temporary course; return lesson -> SHA-256 of the learner notebook copied."""
-    course.mkdir(parents=True)
     config_text = (course_dir / CONFIG_FILE).read_text(encoding="utf-8")
-    (course / CONFIG_FILE).write_text(config_text + "\n" + extra_config + "\n", encoding="utf-8")
+    config_text += "\n" + extra_config + "\n"
+    template = StateDir.of(course_dir).path / TEMPLATE
+    try:
+        _update_template(template, lessons, config_text)
+    except SelfGradeError:  # a damaged template: made again from scratch, once
+        shutil.rmtree(template, ignore_errors=True)
+        _update_template(template, lessons, config_text)
+    shutil.copytree(template, course, ignore=shutil.ignore_patterns(MANIFEST))
     (course / "course-grade.log").touch()
-    put_bin_on_path()  # nbgrader runs `alembic` when it creates the gradebook
     snapshots = {}
     for lesson in lessons:
-        shutil.copytree(lesson.source_dir, course / "solutions" / lesson.name, ignore=IGNORED)
-        _generate(course, lesson.name)
         digest = _copy_submission(lesson, course / "submitted" / LEARNER / lesson.name)
         if digest is not None:
             snapshots[lesson.name] = digest
     return snapshots
+
+
+def _update_template(template: Path, lessons: Sequence[Lesson], config_text: str) -> None:
+    """The course every run copies: the config, ``solutions/`` and the gradebook after
+    ``generate_assignment``, kept in ``progress/`` and generated again only for a lesson
+    whose instructor folder (or the config) changed: generating costs about a second per
+    lesson, more on a busy machine."""
+    manifest_path = template / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    if manifest.get("config") != _sha256(config_text.encode()):
+        shutil.rmtree(template, ignore_errors=True)
+        manifest = {"config": _sha256(config_text.encode()), "lessons": {}}
+    template.mkdir(parents=True, exist_ok=True)
+    (template / CONFIG_FILE).write_text(config_text, encoding="utf-8")
+    put_bin_on_path()  # nbgrader runs `alembic` when it creates the gradebook
+    for lesson in lessons:
+        key = _tree_sha256(lesson.source_dir)
+        if manifest["lessons"].get(lesson.name) == key:
+            continue
+        manifest["lessons"].pop(lesson.name, None)
+        manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+        shutil.rmtree(template / "solutions" / lesson.name, ignore_errors=True)
+        shutil.copytree(lesson.source_dir, template / "solutions" / lesson.name, ignore=IGNORED)
+        _generate(template, lesson.name)
+        manifest["lessons"][lesson.name] = key
+        manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _tree_sha256(folder: Path) -> str:
+    """One hash of every file's path and bytes under ``folder`` (checkpoints left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and not {".ipynb_checkpoints", "__pycache__"} & set(relative.parts):
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _generate(course: Path, name: str) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 import ipywidgets as widgets
 
 POLL_SECONDS = 1.0
+MAX_FAILURES = 30  # status requests in a row that fail before the page gives up
 
 
 class ServerClient:
@@ -72,6 +73,8 @@ class ServerClient:
                 return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
             return error.code, {"reason": error.reason}
+        except (OSError, ValueError) as error:  # the server stopped, or answered nonsense
+            return 0, {"reason": str(error)}
 
     def feedback_url(self, lesson: str) -> str:
         return f"{self.base_url.rstrip('/')}/course-selfgrade/feedback/{lesson}"
@@ -86,6 +89,7 @@ def _when(iso: str) -> str:
 
 
 COLUMNS = ["Lesson", "Points", "Graded", "Feedback", "Note"]
+LINK_STYLE = "color: var(--jp-content-link-color, #1976d2); text-decoration: underline"
 
 
 def lesson_rows(summary: dict, client: ServerClient) -> dict[str, list[str]]:
@@ -106,7 +110,7 @@ def lesson_rows(summary: dict, client: ServerClient) -> dict[str, list[str]]:
                 note = "your notebook changed since it was graded: grade it again"
             if item.get("feedback"):
                 url = client.feedback_url(lesson)
-                link = f'<a href="{url}" target="_blank" class="course-feedback-link">feedback</a>'
+                link = f'<a href="{url}" target="_blank" style="{LINK_STYLE}">feedback</a>'
         rows[lesson] = [html.escape(item["title"]), points, when, link, note]
     total = summary["total"]
     rows["total"] = ["<b>Course total</b>", f"<b>{_points(total['score'], total['possible'])}</b>"]
@@ -149,8 +153,10 @@ def points_chart(summary: dict) -> bytes:
     earned = [item.get("score", 0.0) if not item.get("error") else 0.0 for item in lessons]
     figure = Figure(figsize=(7, 2.8), dpi=100)
     axes = figure.subplots()
-    axes.bar(names, possible, color="none", edgecolor="#888", label="possible")
-    axes.bar(names, earned, color="#2a7", label="earned")
+    positions = range(len(names))  # numbered lessons ("00") are labels, not numbers
+    axes.bar(positions, possible, color="none", edgecolor="#888", label="possible")
+    axes.bar(positions, earned, color="#2a7", label="earned")
+    axes.set_xticks(positions, names)
     axes.set_xlabel("lesson")
     axes.set_ylabel("points")
     total = summary["total"]
@@ -174,7 +180,7 @@ class ProgressPage:
         self.buttons: dict[str, widgets.Button] = {}
         self.table = widgets.GridBox(
             layout=widgets.Layout(
-                grid_template_columns="minmax(220px, 3fr) 80px 150px 80px minmax(120px, 2fr) 150px",
+                grid_template_columns="minmax(220px, 3fr) 70px 170px 80px minmax(120px, 2fr) 150px",
                 grid_gap="2px 12px",
             )
         )
@@ -245,12 +251,17 @@ class ProgressPage:
         self._following.start()
 
     def _follow(self) -> None:
-        started = time.monotonic()
+        started, failures = time.monotonic(), 0
         while True:
             time.sleep(POLL_SECONDS)
             status, summary = self.client.request("GET", "api/status")
             if status != 200:
+                failures += 1
+                if failures >= MAX_FAILURES:
+                    self.message.value = "<p>JupyterLab stopped answering: run the cell again.</p>"
+                    return
                 continue
+            failures = 0
             if not summary.get("running"):
                 self.refresh()
                 return
@@ -280,7 +291,10 @@ class ProgressPage:
                 f"{', '.join(run.get('lessons', []))}{problems}.</p>"
             )
         else:
-            self.message.value = "<p>Nothing graded yet: choose a lesson and press Grade.</p>"
+            self.message.value = (
+                "<p>Nothing graded yet: save a lesson, then press <b>Grade my work</b> on its "
+                "row.</p>"
+            )
 
     def _set_buttons(self, enabled: bool) -> None:
         for button in (self.all_button, *self.buttons.values()):

@@ -6,7 +6,8 @@ Everything lives in the course's ``progress/`` folder (git ignores it), outside
 - ``progress.json``: the last result of every lesson graded (:class:`LessonRecord`);
 - ``status.json``: the run going on or the last one (:class:`RunStatus`);
 - ``feedback/<lesson>.html``: the lesson's feedback page, hidden tests left out;
-- ``last-run.log``: what ``course grade`` printed during the last run.
+- ``last-run.log``: what ``course grade`` printed during the last run;
+- ``.template/``: the generated nbgrader course every run copies (:mod:`.engine`).
 
 Files are replaced atomically (write, then rename), so a reader never sees half a file.
 

@@ -149,10 +149,11 @@ def progress_notebook() -> nbformat.NotebookNode:
     nb.cells = [
         nbformat.v4.new_markdown_cell(
             "# Your progress\n\n"
-            "Run the cell below (Shift+Enter). **Grade** grades a lesson with the teacher's "
-            "grader and its hidden checks, on a copy of your notebook (save it first: the "
-            "grader reads the file). The table shows your points per lesson and exercise, "
-            "the message of every check that failed, and a link to each lesson's feedback."
+            "Run the cell below (Shift+Enter). **Grade my work** grades a lesson with the "
+            "teacher's grader and its hidden checks, on a copy of your notebook (save it "
+            "first: the grader reads the file). The table shows your points per lesson and "
+            "exercise, the message of every check that failed, and a link to each lesson's "
+            'feedback. See docs/learners.md, "Grade my work".'
         ),
         nbformat.v4.new_code_cell(
             "from course.selfgrade.page import show_progress\n\nshow_progress()"

@@ -32,12 +32,22 @@ def changed_since_graded(lesson: Lesson, record: LessonRecord) -> bool:
     return file_sha256(learner_notebook(lesson)) != record.notebook_sha256
 
 
-def possible_points(lesson: Lesson) -> float:
-    """The points a lesson is worth, from the learner's notebook (0 if it cannot be read)."""
+def lesson_heading(lesson: Lesson) -> tuple[str, float]:
+    """(title, points) of a lesson, from the learner's notebook: its first heading and the
+    sum of its test cells' points; (the lesson's name, 0) if it cannot be read."""
     try:
-        return float(sum(graded_points(nbformat.read(learner_notebook(lesson), 4)).values()))
+        nb = nbformat.read(learner_notebook(lesson), as_version=4)
     except (OSError, ValueError):
-        return 0.0
+        return lesson.name, 0.0
+    title = next(
+        (
+            cell.source.strip().splitlines()[0].lstrip("#").strip()
+            for cell in nb.cells
+            if cell.cell_type == "markdown" and cell.source.strip().startswith("#")
+        ),
+        lesson.name,
+    )
+    return title, float(sum(graded_points(nb).values()))
 
 
 def progress_summary(course_dir: Path) -> dict[str, Any]:
@@ -47,11 +57,10 @@ def progress_summary(course_dir: Path) -> dict[str, Any]:
     lessons, score, possible = [], 0.0, 0.0
     for lesson in find_lessons(course_dir):
         record = records.get(lesson.name)
-        worth = possible_points(lesson)
-        item: dict[str, Any] = {"lesson": lesson.name, "title": lesson.name, "possible": worth}
+        title, worth = lesson_heading(lesson)
+        item: dict[str, Any] = {"lesson": lesson.name, "title": title, "possible": worth}
         if record is not None:
             item.update(
-                title=record.title if not record.error else lesson.name,
                 graded_at=record.graded_at,
                 score=record.score,
                 changed=changed_since_graded(lesson, record),
