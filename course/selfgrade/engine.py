@@ -299,7 +299,14 @@ def _record(
                     grade_id, titles[grade_id], score, possible, message, grade.needs_manual_grade
                 )
             )
-    record.feedback = _publish_feedback(course, lesson, release, state)
+    secrets = _secrets(course, lesson, release)
+    for check in record.checks:  # a message that quotes a hidden test is not shown
+        if find_leaks(check.message, secrets):
+            check.message = "(this check's message quotes the hidden tests: not shown)"
+    try:
+        record.feedback = _publish_feedback(course, lesson, secrets, state)
+    except RuntimeError as error:
+        record.notes.append(f"No feedback page for this lesson: {error}.")
     return record
 
 
@@ -322,19 +329,26 @@ def _error_of(cell: NotebookNode) -> NotebookNode | None:
     return next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
 
 
-def _publish_feedback(
-    course: Path, lesson: Lesson, release: NotebookNode, state: StateDir
-) -> str | None:
-    """Write the lesson's feedback page into ``state``, unless it would show a secret."""
+def _secrets(course: Path, lesson: Lesson, release: NotebookNode) -> set[str]:
+    """The lines of the lesson's hidden tests and solutions the learner did not write."""
+    public = [release]
+    try:
+        path = course / "submitted" / LEARNER / lesson.name / f"{lesson.name}.ipynb"
+        public.append(nbformat.read(path, as_version=4))
+    except (OSError, ValueError):  # not a notebook: it quotes nothing
+        pass
+    return secret_lines(nbformat.read(lesson.source_notebook, as_version=4), public)
+
+
+def _publish_feedback(course: Path, lesson: Lesson, secrets: set[str], state: StateDir) -> str:
+    """Write the lesson's feedback page into ``state`` and return its file name; RuntimeError
+    when nbgrader could not make it or it would show a secret (it is then not written)."""
     name = lesson.name
     target = state.feedback_dir / f"{name}.html"
     target.unlink(missing_ok=True)
-    page = write_feedback(course, name, LEARNER)
-    learner = nbformat.read(course / "submitted" / LEARNER / name / f"{name}.ipynb", as_version=4)
-    secrets = secret_lines(nbformat.read(lesson.source_notebook, as_version=4), [release, learner])
-    text = page.read_text(encoding="utf-8")
+    text = write_feedback(course, name, LEARNER).read_text(encoding="utf-8")
     if find_leaks(text, secrets):
-        return None  # never shown; the points and messages still are
+        raise RuntimeError("it would show lines of the hidden tests or the solutions")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return target.name

@@ -7,6 +7,7 @@ On a learner's copy of the fixture course (no TensorFlow). Each test grades for 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -104,7 +105,9 @@ def test_nothing_the_learner_sees_holds_a_hidden_test_or_a_solution(
     assert HIDDEN_MEAN_MESSAGE in page
 
 
-def test_nbgraders_own_feedback_would_show_the_hidden_tests(tmp_path: Path) -> None:
+def test_nbgraders_own_feedback_would_show_the_hidden_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Why the feedback page is made the kit's way: nbgrader's generate_feedback, run on
     the same grade, quotes the hidden test's source (the check above has teeth)."""
     course = learner_course(tmp_path / "kit")
@@ -112,19 +115,14 @@ def test_nbgraders_own_feedback_would_show_the_hidden_tests(tmp_path: Path) -> N
     source = course / "solutions" / LESSON / f"{LESSON}.ipynb"
     secrets = secret_lines(nbformat.read(source, as_version=4), [nbformat.read(learner, 4)])
     keep = tmp_path / "graded"
-    original = engine._publish_feedback
+    publish = engine._publish_feedback
 
-    def keep_course(temp_course, lesson, release, state):
-        import shutil
-
+    def keep_the_graded_course(temp_course: Path, *args):
         shutil.copytree(temp_course, keep)
-        return original(temp_course, lesson, release, state)
+        return publish(temp_course, *args)
 
-    engine._publish_feedback = keep_course
-    try:
-        engine.grade_lessons(course, [LESSON])
-    finally:
-        engine._publish_feedback = original
+    monkeypatch.setattr(engine, "_publish_feedback", keep_the_graded_course)
+    engine.grade_lessons(course, [LESSON])
     config = load_course_config(keep)
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id, coursedir.student_id = LESSON, engine.LEARNER
@@ -174,8 +172,6 @@ def test_without_solutions_there_is_nothing_to_grade_with(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     course = learner_course(tmp_path / "kit")
-    import shutil
-
     shutil.rmtree(course / "solutions")  # what a learner on a hub has: the notebooks only
     code, output = check(course, capsys)
     assert code == 2
@@ -187,3 +183,16 @@ def test_an_unknown_lesson_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
     course = learner_course(tmp_path / "kit")
     code, output = check(course, capsys, "07")
     assert code == 2 and "no such lesson: '07' (lessons: 00_fixture)" in output
+
+
+def test_a_damaged_notebook_is_graded_zero_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    course = learner_course(tmp_path / "kit")
+    notebook_path(course).write_text("{ this is not a notebook", encoding="utf-8")
+    code, output = check(course, capsys)
+    assert code == 0, output
+    record = StateDir.of(course).records()[LESSON]
+    assert (record.error, record.score, record.max_score) == (None, 0.0, 4.0)
+    assert any("is not a notebook" in note for note in record.notes), record.notes
+    assert "is not a notebook" in output
