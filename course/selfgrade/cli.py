@@ -30,7 +30,7 @@ from course.grading.console import printable
 from course.lessons import find_lessons
 from course.selfgrade.records import LessonRecord, SelfGradeError, StateDir
 from course.selfgrade.run import resolve_lessons, run_grade
-from course.selfgrade.summary import changed_since_graded
+from course.selfgrade.summary import changed_since_graded, lesson_heading
 
 BAR_WIDTH = 24
 
@@ -106,7 +106,8 @@ def table(course_dir: Path, records: dict[str, LessonRecord]) -> str:
     for lesson in find_lessons(course_dir):
         record = records.get(lesson.name)
         if record is None:
-            rows.append(f"{lesson.name:<52} {'not graded yet':>14}")
+            title = printable(lesson_heading(lesson)[0])[:52]
+            rows.append(f"{title:<52} {'not graded yet':>14}")
             continue
         if record.error:
             rows.append(f"{record.lesson:<52} {'NOT GRADED':>14}  {printable(record.error)}")

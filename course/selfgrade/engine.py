@@ -378,6 +378,8 @@ def _exercise_titles(nb: NotebookNode) -> dict[str, str]:
     for cell in nb.cells:
         if cell.cell_type == "markdown" and (text := _heading(cell.source)):
             if "exercise" in text.lower():
+                # "5. Exercise 1 — Count the calls (2 points)" -> "Exercise 1 — Count the calls"
+                text = re.sub(r"^\d+\.\s*", "", text)
                 exercise = re.sub(r"\s*\(\d+(\.\d+)? points?\)\s*$", "", text)
         gid = grade_id_of(cell)
         if cell.cell_type == "code" and is_graded(cell) and gid:
