@@ -20,7 +20,7 @@ export PATH := $(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: lab test test-jax lint venv notebooks lock clean chromium bench hub-env
+.PHONY: lab grade test test-jax lint venv notebooks lock clean chromium bench hub-env
 
 venv: $(STAMP)
 
@@ -35,6 +35,11 @@ $(STAMP): requirements.txt pyproject.toml course/setup_lab.py Makefile
 
 lab: $(STAMP)
 	$(BIN)/course lab --port $(PORT)
+
+# Learners: grade your own notebooks with the teacher's grader and hidden checks (copies of
+# them; yours are not changed), then the table of your points. LESSON=01 grades one lesson.
+grade: $(STAMP)
+	$(BIN)/course check $(LESSON)
 
 # Two workers (PYTEST_WORKERS=0 for one process); conftest.py keeps a notebook's nbval cells,
 # and a lesson's nbgrader pipeline tests, on one worker.

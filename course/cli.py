@@ -42,6 +42,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "course.grading.cli",
         "autograde every submission in parallel with nbgrader's grading steps",
     ),
+    "check": (
+        "course.selfgrade.cli",
+        "learners: grade your own work with the teacher's grader and hidden checks (make grade)",
+    ),
 }
 
 

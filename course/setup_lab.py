@@ -25,7 +25,10 @@ tools back on for one run (see :func:`write_teacher_overlay`).
 
 **Roles.** ``--role`` chooses who the environment is for:
 
-- ``local`` (the default): a learner working from this repository, as above;
+- ``local`` (the default): a learner working from this repository, as above, plus the
+  kit's own server extension ``course.selfgrade.server`` ("Grade my work" and the progress
+  page, docs/learners.md), which the other roles leave off (a hub learner's hidden tests
+  stay the teacher's, docs/jupyterhub.md);
 - ``hub-learner``: a learner on a JupyterHub with an nbgrader exchange: the same, plus
   the **Assignment List** (server extension, lab plugin and the Nbgrader menu that opens
   it), to fetch lessons, submit and fetch feedback;
@@ -66,6 +69,8 @@ LEARNER_SERVER_EXTENSIONS: dict[str, bool] = {
     "nbgrader.server_extensions.formgrader": False,
     "nbgrader.server_extensions.course_list": False,
     "nbgrader.server_extensions.assignment_list": False,
+    # "Grade my work" and the progress page (course/selfgrade/server.py): learners alone only.
+    "course.selfgrade.server": True,
 }
 
 # JupyterLab plugins: plugin id -> disabled (JupyterLab's own "disabledExtensions" format).
@@ -84,6 +89,7 @@ LEARNER_DISABLED_PLUGINS: dict[str, bool] = {
 TEACHER_SERVER_EXTENSIONS: dict[str, bool] = {
     **LEARNER_SERVER_EXTENSIONS,
     "nbgrader.server_extensions.formgrader": True,
+    "course.selfgrade.server": False,
 }
 TEACHER_DISABLED_PLUGINS: dict[str, bool] = {
     **LEARNER_DISABLED_PLUGINS,
@@ -97,6 +103,8 @@ TEACHER_DISABLED_PLUGINS: dict[str, bool] = {
 HUB_LEARNER_SERVER_EXTENSIONS: dict[str, bool] = {
     **LEARNER_SERVER_EXTENSIONS,
     "nbgrader.server_extensions.assignment_list": True,
+    # Off: a hub learner has no solutions/, and the hidden tests stay the teacher's.
+    "course.selfgrade.server": False,
 }
 HUB_LEARNER_DISABLED_PLUGINS: dict[str, bool] = {
     **LEARNER_DISABLED_PLUGINS,

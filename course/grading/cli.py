@@ -39,7 +39,7 @@ import argparse
 import logging
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
@@ -51,7 +51,7 @@ from course.grading.autograder import Autograder
 from course.grading.console import Progress, plural, print_summary
 from course.grading.kernel import prepare_matplotlib, remove_stale_scratch
 from course.grading.pipeline import default_workers, grade_jobs, run_to_completion
-from course.grading.records import Summary
+from course.grading.records import Result, Summary
 from course.grading.settings import GiB, KernelSettings, format_bytes, parse_bytes
 from course.isolation import cgroups
 from course.isolation.contain import cgroup_parent, remove_stale_cgroups
@@ -134,7 +134,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show nbgrader's own log messages")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, on_result: Callable[[Result], None] | None = None) -> int:
+    """Grade as ``args`` say; ``on_result`` (default: one printed line per submission) is
+    called as each submission finishes (``course check`` shows its own progress)."""
     try:
         course_dir = args.course_dir.resolve() if args.course_dir else find_root()
         if not (course_dir / CONFIG_FILE).is_file():
@@ -235,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
                         settings,
                         workers,
                         warm,
-                        Progress(len(jobs.todo)),
+                        on_result or Progress(len(jobs.todo)),
                         summary,
                     )
                 )

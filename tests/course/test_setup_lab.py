@@ -62,6 +62,7 @@ def test_learners_get_validate_and_none_of_the_teacher_tools(env_config: Path) -
         "nbgrader.server_extensions.formgrader": False,
         "nbgrader.server_extensions.course_list": False,
         "nbgrader.server_extensions.assignment_list": False,
+        "course.selfgrade.server": True,  # Grade my work (docs/learners.md)
     }
     assert disabled_plugins(env_config) == {
         "@jupyter/nbgrader:formgrader",
