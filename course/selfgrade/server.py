@@ -38,7 +38,6 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado import web
 
 from course.config import find_root
-from course.forking.protocol import OWNER_VAR
 from course.lessons import find_lessons
 from course.selfgrade.records import StateDir, is_running
 from course.selfgrade.summary import progress_summary
@@ -90,14 +89,10 @@ class SelfGrader:
         state = StateDir.of(self.course_dir)
         state.path.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "course.cli", "check", *lessons]
-        # The warm parent the grading kernels fork from (course.forking) lives as long as
-        # this server, not this one grade: the next grade does not import TensorFlow again.
-        env = {**os.environ, OWNER_VAR: os.environ.get(OWNER_VAR) or str(os.getpid())}
         with open(state.path / "check-output.log", "wb") as output:
             self.process = subprocess.Popen(
                 [*command, "--course-dir", str(self.course_dir)],
                 cwd=self.course_dir,
-                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
