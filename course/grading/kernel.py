@@ -178,7 +178,7 @@ class GradingKernel:
         self.cwd = self.work / plan.folder
         self.stderr_path = self.scratch / "kernel-output.txt"
         self.client = GradingExecute(config=settings.config)
-        #: The kernel's processes: a cgroup, or its process family (course.grading.contain).
+        #: The kernel's processes: a cgroup, or its process family (course.isolation.contain).
         self.containment = Containment.create(
             SCRATCH_PREFIX + "kernel", use_cgroup=settings.use_cgroup
         )

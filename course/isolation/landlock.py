@@ -182,7 +182,7 @@ class Rules:
     filesystem: bool = True
 
     def arguments(self) -> list[str]:
-        """The command-line options of ``python -m course.grading.sandbox`` for these rules.
+        """The Landlock options of ``python -m course.isolation.launch`` for these rules.
 
         >>> rules = Rules(hide=(Path("/c"),), writable=(Path("/s"),), deny_network=True,
         ...               bind_ports=(5555,))

@@ -723,10 +723,14 @@ def test_learner_text_reaches_the_console_with_control_characters_escaped(
     fixture_template, tmp_path, capsys
 ):
     """A kernel's last words (what its process wrote to its log, which the notebook can
-    append to) appear in the teacher's console as text: no screen clear, no clipboard
-    write, no overwritten characters."""
+    write to: the kernel's own standard error, which ipykernel keeps a copy of) appear in
+    the teacher's console as text: no screen clear, no clipboard write, no overwritten
+    characters."""
     attack = "\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\x08fake: 4/4 all good"
-    code = f"import os\nopen('../kernel-output.txt', 'a').write('{attack}\\n')\nos._exit(1)"
+    code = (
+        "import os, sys\nlog = getattr(sys.stderr, '_original_stdstream_copy', None) or 2\n"
+        f"os.write(log, '{attack}\\n'.encode())\nos._exit(1)"
+    )
     cases = [Submission("clears-screen", answers={"square": code}, expected=no_marks())]
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases)
     code, out = course_grade(course, capsys=capsys)
