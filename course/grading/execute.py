@@ -56,6 +56,7 @@ from course.grading.integrity_preprocessors import (
 )
 from course.grading.notes import budget_note, is_notes_cell, notes_cell
 from course.grading.output_limits import LimitAllOutput, cap_output
+from course.grading.runtime_guard import forget_guard, guard_cell
 from course.grading.settings import MiB
 
 #: Error name of the output of a cell not run because the notebook's time budget was spent.
@@ -112,6 +113,7 @@ class RestartingExecute(Execute):
         self._budget_left = None
         self.budget_cut = None
         self.budget_skipped = []
+        forget_guard(self)  # the run-time integrity guard: one per notebook
 
     async def async_execute_cell(
         self,
@@ -122,6 +124,7 @@ class RestartingExecute(Execute):
     ) -> NotebookNode:
         """Run a cell (nbclient's method) within what is left of the notebook's budget; a
         cell after the budget is spent gets an error output instead of running."""
+        await guard_cell(self, cell, cell_index)  # run-time integrity (runtime_guard.py)
         if not self.notebook_timeout or cell.cell_type != "code" or not cell.source.strip():
             return await super().async_execute_cell(
                 cell, cell_index, execution_count, store_history
@@ -228,7 +231,10 @@ class RestartingExecute(Execute):
         """Execute the notebook (nbclient's method); if its time budget ran out, say so in
         the grader's note at the top (``course grade`` runs cells itself and writes the same
         note from its report: :func:`budget_note`)."""
-        nb, resources = super().preprocess(nb, resources, km)
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        finally:
+            forget_guard(self)
         note = budget_note(nb, self.notebook_timeout, self.budget_cut, self.budget_skipped)
         if note:
             if nb.cells and is_notes_cell(nb.cells[0]):

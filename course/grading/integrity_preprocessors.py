@@ -241,7 +241,12 @@ class JudgeIntegrity(NbGraderPreprocessor):
                 continue
             start = -1 if finding.get("cell") is None else finding["cell"] + offset
             for index, cell in tests:
-                hit = index == start if finding["kind"] == "output" else index > start
+                if finding["kind"] == "output":
+                    hit = index == start
+                elif finding["kind"] == "runtime":  # found right before that test ran
+                    hit = index >= start
+                else:
+                    hit = index > start
                 if hit:
                     manual.setdefault(grade_id_of(cell), []).append(_where(finding))
         resources[MANUAL_KEY] = manual
@@ -288,6 +293,11 @@ def integrity_notes(
             notes.append(f"{where} {finding['what']}; it was marked as yours.")
         elif finding["kind"] == "output":
             notes.append(f"{where} {finding['what']}.")
+        elif finding["kind"] == "runtime":
+            notes.append(
+                f"Before test {where[0].lower() + where[1:]} ran, the grader found what the checks "
+                f"rely on changed by the code above it: {finding['what']}."
+            )
         else:
             notes.append(f"{where} changes how grading runs: {finding['what']}.")
     if removed:

@@ -355,6 +355,18 @@ def test_execute_caps_every_output_kind_while_running():
     assert step._truncated and "was dropped" in "".join(o.get("text", "") for o in outs)
 
 
+#: What the run-time guard's notes say (course/grading/guard_kernel.py).
+RUNTIME_PHRASES = (
+    "the grader found what the checks rely on changed",
+    " was replaced",
+    " was added to the class",
+    "is not the grader's function",
+    "ran code built from a string",
+    "(`gc.",
+    "(`sys.settrace`)",
+)
+
+
 def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
     """A corpus case expects a manual grade or an integrity note exactly when the grader's
     reading of its answers finds something (or it hands in files, or forges a note): an
@@ -371,11 +383,15 @@ def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
         for case in module.CASES:
             flagged = any(scan_code(code) for code in case.answers.values())
             expects = bool(case.manual_grade or case.integrity_note)
+            # Found by the run-time guard (course/grading/runtime_guard.py), not by reading.
+            at_run_time = any(
+                phrase in note for note in case.integrity_note for phrase in RUNTIME_PHRASES
+            )
             if (
                 flagged
                 and not expects
                 or expects
-                and not (flagged or case.extra_files or case.transform)
+                and not (flagged or at_run_time or case.extra_files or case.transform)
             ):
                 wrong.append(f"{path.stem}/{case.name}: {'flagged' if flagged else 'not flagged'}")
     assert not wrong, wrong
