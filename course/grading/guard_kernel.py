@@ -269,6 +269,8 @@ class _Snapshot:
         self.functions: list = []
         self.codes: list = []
         self.taken: set[str] = set()
+        self.helpers_compared = False
+        self.module_dict = module_type.__dict__["__dict__"].__get__
         self.parked = parked
         self.take_new(parked)
         self.take_new()
@@ -280,14 +282,16 @@ class _Snapshot:
         if helpers is not None and getattr(helpers, "__file__", None):
             folder = os.path.dirname(helpers.__file__)
         else:
-            try:  # (not imported yet: where it would come from, without importing it)
-                import importlib.machinery
-
-                spec = importlib.machinery.PathFinder.find_spec("helpers")
+            for finder in sys.meta_path:  # where it would come from, without importing it
+                if getattr(finder, "__name__", "") == "WarmModules":
+                    continue  # course.import_rule's: asking it would decide the import
+                try:
+                    spec = finder.find_spec("helpers", None)
+                except Exception:  # noqa: BLE001 - a finder that cannot answer
+                    continue
                 if spec is not None and spec.origin:
                     folder = os.path.dirname(spec.origin)
-            except (ImportError, ValueError):
-                folder = None
+                    break
         self.helpers_folder = folder
         self.helpers_files = self._helpers_files()
         self.pristine_code = self._pristine_code()
@@ -305,12 +309,12 @@ class _Snapshot:
                 if parked is None and self.parked.get(name) is module:
                     self.entries.setdefault(name, module)  # put back, as it was
                 continue
-            if type(module) is not self.module_type:
+            if not self._is_module(module):
                 continue
             self.taken.add(name)
             if parked is None:
                 self.entries.setdefault(name, module)
-            namespace = module.__dict__
+            namespace = self.module_dict(module)
             strict = name in strict_names or name == "helpers" or name.startswith("helpers.")
             self.dicts[name] = (namespace, dict(namespace), strict)
             self.prefixes[name] = (tuple(namespace), tuple(namespace.values()))
@@ -406,7 +410,7 @@ class _Snapshot:
         self._compare_ipython(found)
         self._compare_helpers(found)
         self.take_new()
-        return found[:MAX_FINDINGS]
+        return sorted(set(found))[:MAX_FINDINGS]  # the same note, whatever the order found
 
     def _compare_sys(self, found: list[str]) -> None:
         sys = self.sys
@@ -418,7 +422,16 @@ class _Snapshot:
                 if changed:
                     found.append(f"`sys.path_importer_cache[{changed[0]!r}]` was replaced")
             elif type(before) is list:
-                if len(before) != len(after) or not all(map(_is, before, after)):
+                # Entries may be added by libraries (an import adds its finder); an entry
+                # removed or replaced, or one the notebook's own code made, is a change.
+                kept = [entry for entry in after if any(entry is old for old in before)]
+                if len(kept) != len(before) or not all(map(_is, before, kept)):
+                    found.append(f"`{name}` was changed")
+                elif any(
+                    self._learners(entry)
+                    for entry in after
+                    if not any(entry is old for old in kept)
+                ):
                     found.append(f"`{name}` was changed")
             elif after is not before:
                 found.append(f"`{name}` was replaced")
@@ -515,6 +528,19 @@ class _Snapshot:
             return self.type_dict(value).get("__module__") not in ("__main__", None)
         return False
 
+    def _is_module(self, value) -> bool:
+        """A module, or an instance of a subclass (``helpers.grading`` is read-only)."""
+        return issubclass(type(value), self.module_type)
+
+    def _learners(self, value) -> bool:
+        """Whether an object (a finder, a hook) is an instance of a class the notebook
+        defined, or such a class, or a function of the notebook's."""
+        kind = type(value)
+        if kind is self.function_type:
+            return not self._from_library(value)
+        cls = value if issubclass(kind, type) else kind
+        return self.type_dict(cls).get("__module__") in ("__main__", None)
+
     def _behaviour(self, value) -> bool:
         """Whether a value added to a class changes what its instances do (a method, a
         property or another descriptor), found without running the value's own code."""
@@ -529,7 +555,12 @@ class _Snapshot:
             if namespace.get(key, _MISSING) is not value and key not in ("_", "__", "___"):
                 found.append(f"the built-in `{key}` was replaced")
         for key in namespace:
-            if key not in self.builtin_entries and key not in ("_", "__", "___"):
+            if (
+                key not in self.builtin_entries
+                and key not in ("_", "__", "___")
+                and callable(namespace[key])
+                and not self._from_library(namespace[key])
+            ):
                 found.append(f"a built-in `{key}` was added")
 
     def _compare_ipython(self, found: list[str]) -> None:
@@ -571,10 +602,11 @@ class _Snapshot:
     def _compare_helpers(self, found: list[str]) -> None:
         if self._helpers_files() != self.helpers_files:
             found.append("a file of the `helpers` package was changed on disk")
+        self._compare_helpers_to_disk(found)
         grading = self.modules.get("helpers.grading")
         if grading is None or self.pristine_code is None:
             return
-        namespace = grading.__dict__ if type(grading) is not int else {}
+        namespace = self.module_dict(grading) if self._is_module(grading) else {}
         pristine = namespace.get("pristine")
         if (
             type(pristine) is not self.function_type
@@ -582,6 +614,55 @@ class _Snapshot:
             or pristine.__code__.co_code != self.pristine_code.co_code
         ):
             found.append("`helpers.grading.pristine` is not the grader's function")
+
+    def _compare_helpers_to_disk(self, found: list[str]) -> None:
+        """Once, when ``helpers`` is imported: its functions against a private copy loaded
+        from its files (what ``pristine()`` loads), so a change made before the grader first
+        saw the package is found too, in a warm kernel and in a fresh one alike."""
+        if self.helpers_compared or not self.helpers_folder:
+            return
+        if not self._is_module(self.modules.get("helpers")):
+            return
+        self.helpers_compared = True
+        function_type = self.function_type
+        for name, reference in self._private_helpers().items():
+            module = self.modules.get(name)
+            if not self._is_module(module):
+                continue
+            namespace = self.module_dict(module)
+            for key, value in reference.__dict__.items():
+                if type(value) is not function_type:
+                    continue
+                current = namespace.get(key, _MISSING)
+                if (
+                    type(current) is not function_type
+                    or current.__code__.co_code != value.__code__.co_code
+                ):
+                    found.append(f"`{name}.{key}` was replaced")
+
+    def _private_helpers(self) -> dict:
+        """``helpers`` and its submodules loaded again from disk under a private name
+        (removed from ``sys.modules`` at once), by their public names."""
+        import importlib.util
+        import os
+
+        private = "_course_guard_helpers"
+        spec = importlib.util.spec_from_file_location(
+            private,
+            os.path.join(self.helpers_folder, "__init__.py"),
+            submodule_search_locations=[self.helpers_folder],
+        )
+        module = importlib.util.module_from_spec(spec)
+        self.modules[private] = module
+        loaded: dict = {}
+        try:
+            spec.loader.exec_module(module)
+        except Exception:  # noqa: BLE001 - no reference: nothing to compare
+            return {}
+        finally:
+            for name in [k for k in self.modules if k == private or k.startswith(private + ".")]:
+                loaded["helpers" + name[len(private) :]] = self.modules.pop(name)
+        return loaded
 
 
 def _own_callback(callback) -> bool:

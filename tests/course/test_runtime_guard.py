@@ -97,7 +97,8 @@ def test_an_honest_program_changes_nothing(tmp_path):
             "`collections.Counter.most_common` was replaced",
         ),
         (
-            "import sys\nsys.meta_path.insert(0, object())",
+            "class Finder:\n    def find_spec(self, *args):\n        return None\n"
+            "import sys\nsys.meta_path.insert(0, Finder())",
             "`sys.meta_path` was changed",
         ),
         # code from strings, by any route
@@ -163,3 +164,36 @@ def test_a_missing_answer_is_a_finding(tmp_path):
     guard.log.write_text("")
     findings, checked = guard.read()
     assert findings == [] and checked == {}
+
+
+def test_a_fresh_kernel_importing_keras_changes_nothing(tmp_path):
+    """Libraries imported after the guard (a fresh kernel's first `import keras`) add
+    finders, built-ins and methods of their own: not changes."""
+    findings, checked, output = _run(
+        tmp_path,
+        """
+        import os
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        import keras, helpers
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        helpers.assert_output_shape(model, (None, 2))
+        from helpers.grading import pristine
+        pristine().assert_output_shape(model, (None, 2))
+        """,
+    )
+    assert findings == [] and checked == {"n1": True}, output
+
+
+def test_helpers_changed_before_the_grader_saw_them_are_found(tmp_path):
+    """A fresh kernel imports helpers after the guard: they are compared with their files."""
+    findings, _checked, output = _run(
+        tmp_path,
+        """
+        import os
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        import helpers
+        _h = helpers
+        setattr(_h, "assert_calls", lambda *args, **kwargs: None)
+        """,
+    )
+    assert findings == ["`helpers.assert_calls` was replaced"], output
