@@ -272,7 +272,9 @@ class _Snapshot:
         self.helpers_compared = False
         self.module_dict = module_type.__dict__["__dict__"].__get__
         self.parked = parked
-        self.take_new(parked)
+        self.stdlib_changed = False
+        # (The warm modules set aside are fingerprinted when they are back, as in a fresh
+        # kernel: both graders then find the same.)
         self.take_new()
         self.builtin_entries = dict(self.builtins)
         self.sys_hooks = self._sys_hooks()
@@ -467,6 +469,7 @@ class _Snapshot:
                 if strict or (behaviour and not self._from_library(current)):
                     what = "deleted" if current is _MISSING else "replaced"
                     found.append(f"`{name}.{key}` was {what}")
+                    self.stdlib_changed |= name in STRICT_STDLIB
         codes = [f.__code__ for f in self.functions]
         if codes != self.codes:
             for function, before, after in zip(self.functions, self.codes, codes, strict=True):
@@ -619,8 +622,8 @@ class _Snapshot:
         """Once, when ``helpers`` is imported: its functions against a private copy loaded
         from its files (what ``pristine()`` loads), so a change made before the grader first
         saw the package is found too, in a warm kernel and in a fresh one alike."""
-        if self.helpers_compared or not self.helpers_folder:
-            return
+        if self.helpers_compared or not self.helpers_folder or self.stdlib_changed:
+            return  # (a reference loaded with a changed `functools` would not be one)
         if not self._is_module(self.modules.get("helpers")):
             return
         self.helpers_compared = True

@@ -4,9 +4,10 @@ The kit's ``Execute`` (:class:`course.grading.execute.RestartingExecute`, used b
 ``nbgrader autograde`` with the kit's config and by ``course grade``) calls
 :meth:`KernelGuard.install` before a notebook's first cell and :meth:`KernelGuard.check`
 before each autograded test cell. Both are silent requests (no execution count, nothing in
-the learner's namespace): the first sends :mod:`course.grading.guard_kernel` to the
-kernel, which fingerprints what the hidden checks depend on and installs an audit hook; the
-second
+the learner's namespace): the first sends :mod:`course.import_rule` (the warm Keras is
+set aside until the notebook imports it: :func:`~course.import_rule.defer_warm_imports`)
+and :mod:`course.grading.guard_kernel` to the kernel, which fingerprints what the hidden
+checks depend on and installs an audit hook; the second
 asks the hook to compare. The hook answers in an append-only log file next to the notebook,
 each line signed with a key the kernel handed over before any learner code ran. What
 changed becomes a finding of kind ``runtime`` for the test cell (and the tests after it):
@@ -31,14 +32,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from course import import_rule
 from course.grading import guard_kernel
 
 #: Seconds the kernel may take to install the guard or to answer a check.
 ANSWER_TIMEOUT = 120.0
 _SOURCE = Path(guard_kernel.__file__).read_text(encoding="utf-8")
+_RULE = Path(import_rule.__file__).read_text(encoding="utf-8")
+#: One expression: the import rule sets the warm modules aside, then the guard installs.
 _INSTALL = (
-    "(lambda ns: (exec(compile({source!r}, '<course-guard>', 'exec'), ns), "
-    "ns['install']({path!r}))[1])({{'__name__': '_'}})"
+    "(lambda rule, ns: (exec(compile({rule!r}, '<course-import-rule>', 'exec'), rule), "
+    "exec(compile({source!r}, '<course-guard>', 'exec'), ns), "
+    "ns['install']({path!r}, rule['defer_warm_imports']()))[2])"
+    "({{'__name__': '_'}}, {{'__name__': '_'}})"
 )
 _CHECK = "__import__('sys').audit({event!r}, {nonce!r})"
 
@@ -59,7 +65,7 @@ class KernelGuard:
         """Install the guard in ``client``'s kernel (nbclient's NotebookClient)."""
         started = time.perf_counter()
         try:
-            expression = _INSTALL.format(source=_SOURCE, path=str(self.log))
+            expression = _INSTALL.format(rule=_RULE, source=_SOURCE, path=str(self.log))
             content = await _silent(client, {"guard": expression})
             result = content.get("user_expressions", {}).get("guard", {})
             if result.get("status") != "ok":

@@ -373,6 +373,16 @@ MANY_MAGICS = "\n".join(["%time 0"] * 60 + ["0"] * 2_000) + "\n" + RIGHT_PREDICT
 RUNTIME = "ran, the grader found what the checks rely on changed by the code above it"
 
 
+def switches_backend(nb):
+    """The setup cell picks the JAX backend before importing Keras, by `os.environ.update`
+    (no `KERAS_BACKEND` string for a reading rule to find): every answer is right on JAX. A
+    warm kernel must import Keras again, as a fresh one would (course/import_rule.py)."""
+    setup = nb.cells[1]
+    setup.source = 'import os\nos.environ.update(KERAS_BACKEND="jax")\n' + setup.source
+    setup.source += '\nprint("backend:", keras.backend.backend())\n'
+    return nb
+
+
 FLAGGED = "score 0 until your teacher grades them by hand"
 ALL_TESTS = ["test_ex1_shared_model", "test_ex2_separate_model", "test_ex3_prediction"]
 
@@ -731,7 +741,6 @@ CASES = [
         integrity_note=[
             f"(`test_ex1_shared_model`) {RUNTIME}",
             "`functools.wraps` was replaced",
-            "`helpers.assert_calls` was replaced",
             f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
         ],
         manual_grade=ALL_TESTS,
@@ -831,5 +840,12 @@ CASES = [
         "rt-many-magics",
         answers={"ex3_prediction": MANY_MAGICS},
         expected=full_marks(),
+    ),
+    # One rule for import-time settings: the same (right) grade from both graders.
+    Submission(
+        "rt-switches-backend",
+        transform=switches_backend,
+        expected=full_marks(),
+        feedback_contains=["backend: jax"],
     ),
 ]
