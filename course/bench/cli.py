@@ -18,6 +18,7 @@ import nbformat
 
 from course.bench.classroom import grader_command, measure_class
 from course.bench.helpers_speed import format_helpers, measure_helpers
+from course.bench.integrity import measure_integrity
 from course.bench.notebook_timing import (
     setup_cell_index,
 )
@@ -54,7 +55,7 @@ from course.lessons import Lesson, find_lessons
 #: Lesson graded by default: the core idea of the kit, an average-sized notebook.
 DEFAULT_LESSON = "01_shared_layers"
 DEFAULT_JSON = Path("artifacts") / "bench" / "bench.json"
-PHASES = ("kernels", "floor", "lessons", "nbval", "class", "helpers")
+PHASES = ("kernels", "floor", "lessons", "integrity", "nbval", "class", "helpers")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -286,6 +287,8 @@ def _measure_phases(
     if "lessons" not in args.skip:
         report["lessons"] = [measure_lesson(lesson, work, timeout) for lesson in all_lessons]
         report["load"]["after lessons"] = load_average()
+    if "integrity" not in args.skip:
+        report["integrity"] = measure_integrity(root)
     if "nbval" not in args.skip:
         report["nbval"] = measure_nbval(root)
         report["load"]["after nbval"] = load_average()

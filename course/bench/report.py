@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from course.bench.integrity import format_integrity
 from course.grading.settings import GiB, MiB
 
 #: The issue's targets.
@@ -393,6 +394,8 @@ def format_report(report: Mapping[str, Any]) -> str:
                 f"{len(mismatches)} places:"
             )
             lines += [f"    {m}" for m in mismatches[:10]]
+    if report.get("integrity"):
+        lines += format_integrity(report["integrity"])
     rows = [("target", "limit", "measured", "status", "")]
     rows += [
         (t["name"], t["target"], _measured(t), t["status"], t["note"])

@@ -42,6 +42,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from course import import_rule
+
 #: Environment variable: ``0`` starts every kernel the usual way (no fork server).
 ENABLE_VAR = "KIT_FORK_KERNELS"
 #: Environment variable: the private folder of the fork servers (default: see module doc).
@@ -53,23 +55,10 @@ DEFAULT_IDLE = 600.0
 #: process that starts the server; the test suite names pytest's main process).
 OWNER_VAR = "KIT_FORK_OWNER"
 
-#: Variables that change what importing the warm modules does (exact names and prefixes).
-#: (Not ``MPLCONFIGDIR``: ``course grade`` gives each run its own, holding only a font cache;
-#: the ``matplotlibrc`` read there is compared by content, :func:`import_settings`.)
-IMPORT_VARS = (
-    "KERAS_BACKEND",
-    "KERAS_HOME",
-    "MPLBACKEND",
-    "CUDA_VISIBLE_DEVICES",
-    "XLA_FLAGS",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "LD_LIBRARY_PATH",
-    "LD_PRELOAD",
-    "VIRTUAL_ENV",
-)
-IMPORT_PREFIXES = ("PYTHON", "TF_", "JAX_", "KIT_FORK_")
+#: Variables that change what importing the warm modules does: the kit's one rule
+#: (:mod:`course.import_rule`).
+IMPORT_VARS = import_rule.IMPORT_VARS
+IMPORT_PREFIXES = import_rule.IMPORT_PREFIXES
 
 _HEADER = struct.Struct(">I")
 MAX_MESSAGE = 16 * 2**20
@@ -85,32 +74,15 @@ def enabled(environ: Mapping[str, str] | None = None) -> bool:
     return value.strip().lower() not in ("0", "false", "no", "off")
 
 
-def _config_file(env: Mapping[str, str], folder_var: str, default: str, name: str) -> str:
-    """The contents of a config file an import reads (empty if there is none)."""
-    folder = env.get(folder_var) or os.path.join(env.get("HOME", "/nonexistent"), default)
-    try:
-        return Path(folder, name).read_text(errors="replace")
-    except OSError:
-        return ""
-
-
 def import_settings(env: Mapping[str, str]) -> dict[str, str]:
     """The part of a kernel's environment that changes what the warm imports do, plus
-    the Keras config (``keras.json``) and matplotlib config (``matplotlibrc``) it would read.
+    the Keras config (``keras.json``) and matplotlib config (``matplotlibrc``) it would read
+    (:func:`course.import_rule.import_settings`, the rule ``course grade`` applies too).
 
     >>> import_settings({"HOME": "/nowhere", "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"})
     {'KERAS_BACKEND': 'jax', 'TF_CPP_MIN_LOG_LEVEL': '3', 'keras.json': '', 'matplotlibrc': ''}
     """
-    settings = {
-        name: value
-        for name, value in sorted(env.items())
-        if name in IMPORT_VARS or name.startswith(IMPORT_PREFIXES)
-    }
-    settings["keras.json"] = _config_file(env, "KERAS_HOME", ".keras", "keras.json")
-    settings["matplotlibrc"] = _config_file(
-        env, "MPLCONFIGDIR", ".config/matplotlib", "matplotlibrc"
-    )
-    return settings
+    return import_rule.import_settings(env)
 
 
 def server_key(python: str, env: Mapping[str, str]) -> str:

@@ -58,6 +58,7 @@ from course.grading.integrity_preprocessors import (
 )
 from course.grading.notes import budget_note, is_notes_cell, notes_cell
 from course.grading.output_limits import LimitAllOutput, cap_output
+from course.grading.runtime_guard import forget_guard, guard_cell
 from course.grading.settings import MiB
 from course.isolation.kernels import killed_from_outside
 
@@ -119,6 +120,7 @@ class RestartingExecute(CpuTimeLimit, Execute):
         self._budget_left = None
         self.budget_cut = None
         self.budget_skipped = []
+        forget_guard(self)  # the run-time integrity guard: one per notebook
 
     #: The exit code of a kernel that died while it ran a cell (None: it did not die).
     died_with: int | None = None
@@ -151,6 +153,7 @@ class RestartingExecute(CpuTimeLimit, Execute):
     ) -> NotebookNode:
         """Run a cell (nbclient's method) within what is left of the notebook's budget; a
         cell after the budget is spent gets an error output instead of running."""
+        await guard_cell(self, cell, cell_index)  # run-time integrity (runtime_guard.py)
         if not self.notebook_timeout or cell.cell_type != "code" or not cell.source.strip():
             return await super().async_execute_cell(
                 cell, cell_index, execution_count, store_history
@@ -244,21 +247,24 @@ class RestartingExecute(CpuTimeLimit, Execute):
         """Execute the notebook (nbclient's method); if its time budget ran out, say so in
         the grader's note at the top (``course grade`` runs cells itself and writes the same
         note from its report: :func:`budget_note`)."""
-        original = copy.deepcopy(nb)
-        for run in range(RUNS_AFTER_OUTSIDE_KILL + 1):
-            self.died_with = None
-            try:
-                nb, resources = super().preprocess(nb, resources, km)
-                break
-            except DeadKernelError:
-                # Killed from outside (its warm parent died, the system ended it): not the
-                # notebook's doing, so it runs again instead of failing the submission.
-                if run == RUNS_AFTER_OUTSIDE_KILL or not killed_from_outside(self.died_with):
-                    raise
-                self.log.warning(
-                    "The kernel was killed from outside the notebook; running it again."
-                )
-                nb = copy.deepcopy(original)
+        try:
+            original = copy.deepcopy(nb)
+            for run in range(RUNS_AFTER_OUTSIDE_KILL + 1):
+                self.died_with = None
+                try:
+                    nb, resources = super().preprocess(nb, resources, km)
+                    break
+                except DeadKernelError:
+                    # Killed from outside (its warm parent died, the system ended it): not the
+                    # notebook's doing, so it runs again instead of failing the submission.
+                    if run == RUNS_AFTER_OUTSIDE_KILL or not killed_from_outside(self.died_with):
+                        raise
+                    self.log.warning(
+                        "The kernel was killed from outside the notebook; running it again."
+                    )
+                    nb = copy.deepcopy(original)
+        finally:
+            forget_guard(self)
         note = budget_note(nb, self.notebook_timeout, self.budget_cut, self.budget_skipped)
         if note:
             if nb.cells and is_notes_cell(nb.cells[0]):

@@ -9,6 +9,12 @@ exercise of this kit. :func:`scan_code` reads a cell's source (IPython magics tu
 Python first) WITHOUT running it and names every such use; the grader then sends the tests
 that run after that cell to manual grading (see :mod:`course.grading.integrity_preprocessors`).
 
+The scan is bounded: linear in the size of a cell (a cell with many magics is rewritten line
+by line rather than by IPython's transformers, the tree is walked without recursion), within
+a CPU-time budget (:data:`SCAN_BUDGET`); any failure reports the cell as unreadable (flagged),
+and the notebook is still graded. It is the first, cheap signal: the defence is the run-time
+guard (:mod:`course.grading.runtime_guard`), which checks what the code did.
+
 The rules are names, not intentions: they catch the grading-machinery tricks and every
 generic way to build code or names at run time; a learner can still write code these rules
 do not recognise only by using one of the flagged escape hatches, which is itself flagged.
@@ -29,11 +35,12 @@ Example:
 from __future__ import annotations
 
 import ast
+import time
 from collections.abc import Iterable
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-__all__ = ["scan_code", "SAFE_MAGICS"]
+__all__ = ["SAFE_MAGICS", "SCAN_BUDGET", "UNREADABLE", "scan_code"]
 
 #: Magics an honest notebook uses; their code arguments are scanned too (``%timeit f()``).
 SAFE_MAGICS = frozenset(
@@ -197,36 +204,110 @@ _MODULE_FILES = (".py", ".pyc", ".pyw", ".so", ".pyd", ".pth")
 _TRANSFORMER = TransformerManager()
 
 
-def scan_code(source: str) -> list[str]:
+#: CPU seconds the scan of one cell (or file) may take; past it, the cell is reported
+#: unreadable. CPU time of the scanning thread, so a busy machine does not change the verdict.
+SCAN_BUDGET = 10.0
+#: Characters of a cell the scan reads at most (Python's parser cannot be stopped midway).
+MAX_SCAN_CHARS = 8 * 1024 * 1024
+#: Cells above these sizes are turned into Python by a linear rewrite of magic lines, not by
+#: IPython's transformers (whose time grows faster than the cell).
+_SMALL_CELL = 64 * 1024
+_SMALL_MAGICS = 50
+#: The sentence of a cell the scan could not read (flagged: it goes to the teacher).
+UNREADABLE = "could not be read by the grader's integrity scan ({why})"
+
+
+class ScanBudgetSpent(RuntimeError):
+    """The scan of one cell took longer than its budget."""
+
+
+def scan_code(source: str, budget: float | None = None) -> list[str]:
     """What ``source`` (a code cell or a ``.py`` file) does to the grading machinery, one
     plain sentence per kind of use, in order; empty for ordinary code.
 
-    Code that Python cannot parse is not flagged: it cannot run either.
+    Code that Python cannot parse is not flagged: it cannot run either. The scan is linear
+    in the size of the cell and stops after ``budget`` CPU seconds (:data:`SCAN_BUDGET`); a
+    cell it cannot finish reading, for any reason, is reported as unreadable, never raised.
 
     >>> scan_code("import sys\\nsys.modules['helpers.grading'] = fake")
     ['uses `.modules` (the table of imported modules)']
+    >>> scan_code("total = " + " + ".join(["1"] * 1000))
+    []
     """
+    deadline = time.thread_time() + (SCAN_BUDGET if budget is None else budget)
+    if len(source) > MAX_SCAN_CHARS:
+        return [UNREADABLE.format(why=f"it is longer than {MAX_SCAN_CHARS // 2**20} MB")]
     try:
-        python = _TRANSFORMER.transform_cell(source)
-        tree = ast.parse(python)
-    except (SyntaxError, ValueError, TypeError):
-        return []
-    found: dict[str, None] = {}
-    for text in _Scanner(tree).findings():
-        found.setdefault(text, None)
-    return list(found)
+        python = _python_of(source, deadline)
+        try:
+            tree = ast.parse(python)
+        except (SyntaxError, ValueError, TypeError):
+            return []
+        found: dict[str, None] = {}
+        for text in _Scanner(tree, deadline).findings():
+            found.setdefault(text, None)
+        return list(found)
+    except ScanBudgetSpent:
+        return [UNREADABLE.format(why=f"it took longer than {SCAN_BUDGET:g} s")]
+    except RecursionError:
+        return [UNREADABLE.format(why="it nests too deeply")]
+    except MemoryError:
+        return [UNREADABLE.format(why="it needs too much memory")]
+    except Exception as error:  # noqa: BLE001 - the scan never stops grading
+        return [UNREADABLE.format(why=type(error).__name__)]
 
 
-class _Scanner(ast.NodeVisitor):
-    """Collects the findings of one parsed cell (see :func:`scan_code`)."""
+def _python_of(source: str, deadline: float) -> str:
+    """The cell as Python, IPython's magics and shell escapes turned into calls."""
+    lines = source.splitlines()
+    magics = sum(1 for line in lines if line.lstrip().startswith(("%", "!")))
+    if len(source) <= _SMALL_CELL and magics <= _SMALL_MAGICS:
+        return _TRANSFORMER.transform_cell(source)
+    return _linear_python(lines, deadline)
 
-    def __init__(self, tree: ast.AST) -> None:
+
+def _linear_python(lines: list[str], deadline: float) -> str:
+    """A linear rewrite of a large cell: a leading ``%%magic`` becomes ``run_cell_magic``,
+    each ``%magic`` line ``run_line_magic`` and each ``!command`` line ``system``.
+
+    >>> _linear_python(["%time 0", "  !ls", "x = 1"], time.thread_time() + 5)
+    "get_ipython().run_line_magic('time', '0')\\n  get_ipython().system('ls')\\nx = 1"
+    """
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first].lstrip().startswith("%%"):
+        name, _, args = lines[first].strip()[2:].partition(" ")
+        body = "\n".join(lines[first + 1 :])
+        return f"get_ipython().run_cell_magic({name!r}, {args!r}, {body!r})"
+    out = []
+    for number, line in enumerate(lines):
+        if number % 4096 == 0 and time.thread_time() > deadline:
+            raise ScanBudgetSpent
+        stripped = line.lstrip()
+        indent = line[: len(line) - len(stripped)]
+        if stripped.startswith("%"):
+            name, _, args = stripped[1:].partition(" ")
+            out.append(f"{indent}get_ipython().run_line_magic({name!r}, {args!r})")
+        elif stripped.startswith("!"):
+            out.append(f"{indent}get_ipython().system({stripped[1:]!r})")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+class _Scanner:
+    """Collects the findings of one parsed cell (see :func:`scan_code`): one pass over the
+    tree with an explicit stack (no recursion, whatever the nesting), checking the budget."""
+
+    def __init__(self, tree: ast.AST, deadline: float) -> None:
         self.tree = tree
+        self.deadline = deadline
         self.found: list[str] = []
         self.modules: set[str] = set()  # names bound to imported modules in this code
 
     def findings(self) -> list[str]:
-        for node in ast.walk(self.tree):  # module names first, whatever their order
+        for count, node in enumerate(ast.walk(self.tree)):  # module names first
+            if count % 1024 == 0 and time.thread_time() > self.deadline:
+                raise ScanBudgetSpent
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     self.modules.add(alias.asname or alias.name.split(".")[0])
@@ -247,7 +328,18 @@ class _Scanner(ast.NodeVisitor):
             "IPython",
             "layers",
         }
-        self.visit(self.tree)
+        stack: list[ast.AST] = [self.tree]
+        count = 0
+        while stack:
+            node = stack.pop()
+            count += 1
+            if count % 1024 == 0 and time.thread_time() > self.deadline:
+                raise ScanBudgetSpent
+            visit = getattr(self, "visit_" + type(node).__name__, None)
+            children = visit(node) if visit is not None else None
+            if children is None:
+                children = list(ast.iter_child_nodes(node))
+            stack.extend(reversed(children))
         return self.found
 
     # -- imports
@@ -281,7 +373,6 @@ class _Scanner(ast.NodeVisitor):
             self.found.append(f"uses `{node.id}` ({_ATTRIBUTES[node.id]})")
         elif node.id in _CALLS and node.id not in ("globals", "vars"):
             self.found.append(_CALLS[node.id])
-        self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         why = _ATTRIBUTES.get(node.attr)
@@ -300,7 +391,6 @@ class _Scanner(ast.NodeVisitor):
             self.found.append("uses `sys.path` (where Python finds modules)")
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             self._assigned(node)
-        self.generic_visit(node)
 
     def _assigned(self, target: ast.Attribute) -> None:
         dotted = _dotted(target)
@@ -310,7 +400,7 @@ class _Scanner(ast.NodeVisitor):
         elif target.attr == "__module__":
             self.found.append(f"assigns to `.{target.attr}` (disguises where code comes from)")
 
-    def visit_Call(self, node: ast.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> list[ast.AST] | None:
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name in _CALLS:
             self.found.append(_CALLS[name])
@@ -333,14 +423,16 @@ class _Scanner(ast.NodeVisitor):
             if magic_name not in SAFE_MAGICS:
                 self.found.append(f"runs the magic `{'%' if kind == 'line' else '%%'}{magic_name}`")
             if magic_name in _CODE_MAGICS and code is not None:
-                self.found.extend(scan_code(code))
-            for arg in node.args:  # do not report the magic's own get_ipython() call
-                self.generic_visit(arg)
-            return
+                left = self.deadline - time.thread_time()
+                if left <= 0:
+                    raise ScanBudgetSpent
+                self.found.extend(scan_code(code, left))
+            # do not report the magic's own get_ipython() call
+            return [child for arg in node.args for child in ast.iter_child_nodes(arg)]
         if _is_get_ipython_system(node):
             self.found.append("runs a shell command (`!...`)")
-            return
-        self.generic_visit(node)
+            return []
+        return None
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and node.value in _ATTRIBUTES and _ATTRIBUTES[node.value]:

@@ -6,8 +6,14 @@ They run in the GRADER's process, where learner code cannot reach them, around n
 * :class:`GuardSubmission`, before execution: removes files next to the notebook that
   would replace a module the notebook or the grader imports (``helpers/``, ``keras.py``,
   compiled ``.pyc``/``.so`` files), reads every code cell the learner could edit (and
-  their ``.py`` files) with :func:`course.grading.integrity.scan_code`, and strips the grader-notes
-  marker from learner cells, so notes cannot be forged;
+  their ``.py`` files) with :func:`course.grading.integrity.scan_code` (linear, within a CPU
+  budget per cell and per notebook, :class:`NotebookScan`; a cell it cannot read is flagged;
+  ``course grade`` scans ahead on a worker thread, :func:`prescan_submission`, so the shared
+  gradebook thread never waits on it), and strips the grader-notes marker from learner
+  cells, so notes cannot be forged;
+* the kit's ``Execute`` adds, while the notebook runs, what the run-time guard found
+  (:mod:`course.grading.runtime_guard`: findings of kind ``runtime``, for the test cell it
+  was found before and the ones after);
 * :class:`JudgeIntegrity`, right after execution: removes from the autograded test cells
   the outputs the kit's tests never produce (``execute_result``, ``display_data``: how a
   hook hands nbgrader a score) and flags those showing ``helpers.grading.pristine``'s
@@ -31,9 +37,11 @@ Example (nbgrader_config.py; :func:`course.grading.execute.autograde_preprocesso
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +52,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 
 from course.cells import grade_id_of, is_test
 from course.grading.fairness import holds_sanitize_notes
-from course.grading.integrity import describe, scan_code
+from course.grading.integrity import SCAN_BUDGET, UNREADABLE, describe, scan_code
 from course.grading.notes import NOTES_TITLE, is_notes_cell, notes_cell
 
 #: Key of the guard's findings in the notebook's metadata (between the two stages).
@@ -79,13 +87,14 @@ class GuardSubmission(NbGraderPreprocessor):
                     }
                 )
         instructor = _instructor_sources(resources)
+        scans = NotebookScan()
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
             gid = grade_id_of(cell)
             if gid in instructor and _is_instructor_code(cell.source, instructor[gid]):
                 continue  # the instructor's own code (restored or added back by OverwriteCells)
-            found = scan_code(cell.source)
+            found = scans.scan(cell.source)
             if found:
                 findings.append(
                     {"cell": index, "grade_id": gid, "kind": "code", "what": describe(found)}
@@ -98,6 +107,71 @@ class GuardSubmission(NbGraderPreprocessor):
             "removed": removed,
         }
         return nb, resources
+
+
+#: CPU seconds the scan of all cells of one notebook may take together; the cells after
+#: that are reported unreadable (flagged) without being read.
+NOTEBOOK_SCAN_BUDGET = 30.0
+#: Scans already done, by the SHA-256 of the code (see :func:`prescan_notebooks`).
+_SCANNED: dict[str, list[str]] = {}
+_SCANNED_MAX = 4096
+
+
+class NotebookScan:
+    """The scans of one notebook's cells, within :data:`NOTEBOOK_SCAN_BUDGET` CPU seconds
+    together (a scan already made by :func:`prescan_notebooks` costs nothing).
+
+    >>> NotebookScan().scan("import ctypes")
+    ["imports `ctypes` (writes into the process's memory)"]
+    """
+
+    def __init__(self, budget: float = NOTEBOOK_SCAN_BUDGET) -> None:
+        self.left = budget
+
+    def scan(self, source: str) -> list[str]:
+        key = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+        if key in _SCANNED:
+            return list(_SCANNED[key])
+        if self.left <= 0:
+            return [UNREADABLE.format(why="the notebook's scan used up its time")]
+        started = time.thread_time()
+        found = scan_code(source, min(SCAN_BUDGET, self.left))
+        self.left -= time.thread_time() - started
+        if len(_SCANNED) >= _SCANNED_MAX:
+            _SCANNED.clear()
+        _SCANNED[key] = list(found)
+        return found
+
+
+def prescan_notebooks(folder: Path | str) -> int:
+    """Scan the code cells of the notebooks in ``folder`` ahead of grading, so that
+    :class:`GuardSubmission` finds the scans made (``course grade`` calls this on a worker
+    thread, outside the gradebook's thread). Returns the number of cells scanned; a file
+    that is not a notebook is skipped (grading reports it).
+
+    >>> prescan_notebooks("/nonexistent")
+    0
+    """
+    import nbformat
+
+    count = 0
+    scans = NotebookScan()
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:  # noqa: BLE001 - not a notebook: grading says so
+            continue
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") == "code" and isinstance(cell.get("source"), str):
+                scans.scan(cell.source)
+                count += 1
+    return count
+
+
+def prescan_submission(autograder: Any, job: Any) -> int:
+    """:func:`prescan_notebooks` on the submitted folder of a ``course grade`` job."""
+    folder = autograder.converter._format_source(job.assignment, job.student)
+    return prescan_notebooks(folder)
 
 
 def _looks_like_notes(cell: NotebookNode) -> bool:
@@ -159,7 +233,7 @@ def guard_folder(folder: Path) -> tuple[list[str], list[dict[str, Any]]]:
             removed.append(name + ("/" if is_dir else ""))
     for path in sorted(folder.rglob("*.py")):
         try:
-            found = scan_code(path.read_text(encoding="utf-8", errors="replace"))
+            found = NotebookScan().scan(path.read_text(encoding="utf-8", errors="replace"))
         except OSError:
             continue
         if found:
@@ -241,7 +315,12 @@ class JudgeIntegrity(NbGraderPreprocessor):
                 continue
             start = -1 if finding.get("cell") is None else finding["cell"] + offset
             for index, cell in tests:
-                hit = index == start if finding["kind"] == "output" else index > start
+                if finding["kind"] == "output":
+                    hit = index == start
+                elif finding["kind"] == "runtime":  # found right before that test ran
+                    hit = index >= start
+                else:
+                    hit = index > start
                 if hit:
                     manual.setdefault(grade_id_of(cell), []).append(_where(finding))
         resources[MANUAL_KEY] = manual
@@ -288,6 +367,11 @@ def integrity_notes(
             notes.append(f"{where} {finding['what']}; it was marked as yours.")
         elif finding["kind"] == "output":
             notes.append(f"{where} {finding['what']}.")
+        elif finding["kind"] == "runtime":
+            notes.append(
+                f"Before test {where[0].lower() + where[1:]} ran, the grader found what the checks "
+                f"rely on changed by the code above it: {finding['what']}."
+            )
         else:
             notes.append(f"{where} changes how grading runs: {finding['what']}.")
     if removed:
@@ -335,6 +419,9 @@ class IntegritySaveAutoGrades(SaveAutoGrades):
 
 __all__ = [
     "FINDINGS_KEY",
+    "NotebookScan",
+    "prescan_notebooks",
+    "prescan_submission",
     "GuardSubmission",
     "IntegritySaveAutoGrades",
     "JudgeIntegrity",

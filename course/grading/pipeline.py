@@ -21,6 +21,7 @@ from course.grading.autograder import Autograder
 from course.grading.console import printable
 from course.grading.execute import RUNS_AFTER_OUTSIDE_KILL
 from course.grading.execution import execute_in_kernel
+from course.grading.integrity_preprocessors import prescan_submission
 from course.grading.pool import KernelPool
 from course.grading.records import Job, Result, Summary
 from course.grading.settings import KernelSettings
@@ -85,6 +86,8 @@ async def grade_jobs(
         started = time.perf_counter()
         waiting = dict(expected[job])  # notebooks whose kernel is not taken yet
         try:
+            # The integrity scan of the learner's code, on a thread of its own.
+            await loop.run_in_executor(None, prescan_submission, autograder, job)
             prepared = await in_gradebook_thread(autograder.prepare, job)
             executed = {}
             waited = ran = 0.0

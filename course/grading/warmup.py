@@ -3,9 +3,9 @@
 ``course grade`` starts kernels ahead of time (:mod:`course.grading.kernel`) and warms them up:
 the literal ``os.environ[...] = "..."`` assignments of the
 assignment's setup cells, the modules they import (:func:`warmup_plan`, :func:`warmup_code`).
-A notebook whose editable cells change the environment before those imports would run
-differently in a warm kernel than in a fresh one (``KERAS_BACKEND`` set before ``import
-keras``); :func:`warm_kernel_fits` says when a fresh kernel is needed.
+A notebook whose cells change an import-time setting before those imports (``KERAS_BACKEND``
+set before ``import keras``) gets the fresh imports a fresh kernel would do, decided at run
+time by the kit's one rule (:mod:`course.import_rule`); :func:`warm_kernel_fits` says so.
 
 Example::
 
@@ -19,12 +19,11 @@ Example::
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass
 
 from nbformat import NotebookNode
 
-from course.cells import is_locked, is_solution
+from course.cells import is_solution
 
 
 @dataclass(frozen=True)
@@ -96,92 +95,19 @@ def warmup_plan(nb: NotebookNode) -> tuple[tuple[tuple[str, str], ...], tuple[st
     return tuple(env.items()), tuple(modules)
 
 
-_ENV_METHODS = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
-_ENV_MAGIC = re.compile(r"^\s*%\s*(set_)?env\b", re.MULTILINE)
-
-
-def _names_environ(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
-        isinstance(node, ast.Name) and node.id == "environ"
-    )
-
-
-def _changes_environment(tree: ast.AST, allowed: dict[str, str]) -> bool:
-    """Whether code changes the process environment other than by literal
-    ``os.environ["NAME"] = "value"`` assignments found in ``allowed``."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Subscript) and _names_environ(t.value) for t in node.targets
-        ):
-            target = node.targets[0]
-            literal = (
-                len(node.targets) == 1
-                and isinstance(target, ast.Subscript)
-                and isinstance(target.slice, ast.Constant)
-                and isinstance(node.value, ast.Constant)
-            )
-            if not (literal and allowed.get(target.slice.value, None) == node.value.value):
-                return True
-        elif (
-            isinstance(node, (ast.AugAssign, ast.AnnAssign))
-            and isinstance(node.target, ast.Subscript)
-            and _names_environ(node.target.value)
-        ):
-            return True
-        elif isinstance(node, ast.Delete) and any(
-            isinstance(t, ast.Subscript) and _names_environ(t.value) for t in node.targets
-        ):
-            return True
-        elif isinstance(node, ast.Call):
-            func = node.func
-            if (
-                isinstance(func, ast.Attribute)
-                and func.attr in _ENV_METHODS
-                and _names_environ(func.value)
-            ):
-                return True
-            if (isinstance(func, ast.Attribute) and func.attr in ("putenv", "unsetenv")) or (
-                isinstance(func, ast.Name) and func.id in ("putenv", "unsetenv")
-            ):
-                return True
-        elif isinstance(node, (ast.Assign, ast.NamedExpr)) and _names_environ(node.value):
-            return True  # an alias of os.environ: what it does next cannot be followed
-    return False
-
-
 def warm_kernel_fits(nb: NotebookNode, plan: WarmKernelPlan) -> bool:
     """Whether a kernel warmed up for ``plan`` runs ``nb`` exactly like a fresh kernel:
-    the cells the learner can edit (all but nbgrader's locked ones) change no environment
-    variable except by the same literal assignments the warm-up replayed. A learner who
-    sets ``KERAS_BACKEND`` before importing Keras needs a fresh kernel: the warm one has
-    imported Keras already.
+    always, since the kit's one rule for import-time settings decides at run time
+    (:func:`course.import_rule.defer_warm_imports`, which both graders' ``Execute`` runs
+    before the first cell): the warm Keras is set aside until the notebook first imports it,
+    and imported again, fresh, if the notebook changed ``KERAS_BACKEND`` or ``KERAS_HOME``
+    before that (however it did it). Kept as the one place ``course grade`` asks.
 
     >>> from nbformat.v4 import new_code_cell, new_notebook
-    >>> env = (("TF_CPP_MIN_LOG_LEVEL", "3"),)
-    >>> plan = WarmKernelPlan("python3", "a", env=env, preload=("keras",))
-    >>> def notebook(source):
-    ...     return new_notebook(cells=[new_code_cell("import os\\n" + source)])
-    >>> warm_kernel_fits(notebook('os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"'), plan)
+    >>> nb = new_notebook(cells=[new_code_cell('os.environ.update(KERAS_BACKEND="jax")')])
+    >>> warm_kernel_fits(nb, WarmKernelPlan("python3", "a", preload=("keras",)))
     True
-    >>> warm_kernel_fits(notebook('os.environ["KERAS_BACKEND"] = "jax"'), plan)
-    False
     """
-    if not plan.preload and not plan.env:
-        return True
-    allowed = dict(plan.env)
-    for cell in nb.cells:
-        if cell.cell_type != "code" or is_locked(cell):
-            continue
-        if _ENV_MAGIC.search(cell.source):
-            return False
-        try:
-            tree = ast.parse(_strip_magics(cell.source))
-        except SyntaxError:
-            if "environ" in cell.source or "putenv" in cell.source:
-                return False
-            continue
-        if _changes_environment(tree, allowed):
-            return False
     return True
 
 

@@ -423,6 +423,127 @@ raise ValueError("x" * 5_000_000)
 """
 )
 
+
+# --- Issue 24: run-time integrity. The grader's reading of the code (course/grading/integrity.py)
+# names what it sees; these reach the same objects under other names, or run code from strings.
+# The run-time guard (course/grading/runtime_guard.py) compares, before each test cell, what the
+# checks rely on with what it was before the first cell, whatever the spelling.
+
+#: A `functools.wraps` that turns every check of every fresh pristine() copy into a no-op
+#: (helpers' @graded calls it when the copy is made).
+NOOP_WRAPS = "lambda *args, **kwargs: (lambda function: (lambda *a, **k: None))"
+
+# The issue's first example: aliases made by a tuple assignment, then the patches.
+ALIASED_PATCHES = (
+    TWO_ENCODERS
+    + f"""import functools
+_h, _f = helpers, functools
+_f.wraps = {NOOP_WRAPS}
+for _name in ("assert_output_shape", "assert_calls", "assert_sharing_map", "assert_param_count"):
+    setattr(_h, _name, lambda *args, **kwargs: None)
+"""
+)
+
+# The issue's second example: the table of modules reached by a computed name.
+MODULES_BY_COMPUTED_NAME = """predicted_params = 177
+import sys
+_s = sys
+_fake = type(_s)("helpers.grad" + "ing")
+class _Lenient:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+setattr(_fake, "pris" + "tine", _Lenient)
+getattr(_s, "mod" + "ules")["helpers.grad" + "ing"] = _fake
+"""
+
+# The issue's third example: `exec` reached through `print.__self__`, on rot13 text.
+_PAYLOAD = f"import functools\nfunctools.wraps = {NOOP_WRAPS}\n"
+EXEC_ROT13 = ONE_ENCODER + (
+    "import codecs\n"
+    f"_source = {__import__('codecs').encode(_PAYLOAD, 'rot13')!r}\n"
+    'getattr(print.__self__, "".join(["ex", "ec"]))(codecs.decode(_source, "rot13"))\n'
+)
+# base64 text compiled by a `compile` found by name, run as a function built from the code.
+COMPILED_FUNCTION = (
+    "predicted_params = 177\n"
+    "import base64\n"
+    f"_text = base64.b64decode({__import__('base64').b64encode(_PAYLOAD.encode())!r}).decode()\n"
+    '_code = getattr(getattr(print, "__se" + "lf__"), "comp" + "ile")(_text, "x", "exec")\n'
+    "type(lambda: 0)(_code, {})()\n"
+)
+# A built-in replaced through `print.__self__` (it still works: harmless, but changed).
+BUILTIN_BY_SELF = (
+    RIGHT_PREDICTION
+    + """_b = getattr(print, "__se" + "lf__")
+_len = _b.len
+setattr(_b, "len", lambda obj: _len(obj))
+"""
+)
+# A check's module reached through a function's globals.
+THROUGH_GLOBALS = (
+    SEPARATE_WITH_OPS
+    + """_check = helpers.assert_calls
+_g = getattr(_check, "__glo" + "bals__")
+_g["fail"] = lambda *args, **kwargs: None
+"""
+)
+# `vars()` of the package (the reading rule names it too).
+THROUGH_VARS = SHARED_WITH_OPS + 'vars(helpers)["assert_calls"] = lambda *args, **kwargs: None\n'
+# The standard library functions the checks use, replaced through sys.modules.
+STDLIB_THROUGH_MODULES = (
+    RIGHT_PREDICTION
+    + """import sys
+_s = sys
+_m = getattr(_s, "mod" + "ules")
+_spec = _m["importlib.util"].spec_from_file_location
+_m["importlib.util"].spec_from_file_location = lambda *args, **kwargs: _spec(*args, **kwargs)
+_m["inspect"].getsource = lambda *args, **kwargs: ""
+"""
+)
+# The objects that refer to helpers, a tracer, and a byte of memory: refused or reported
+# the moment they happen.
+HATCHES = (
+    RIGHT_PREDICTION
+    + """import sys
+_s = sys
+_m = getattr(_s, "mod" + "ules")
+for _attempt in (lambda: _m["gc"].get_referrers(helpers),
+                 lambda: getattr(_s, "set" + "trace")(lambda *args: None)):
+    try:
+        _attempt()
+    except Exception as error:
+        print("refused:", type(error).__name__)
+_byte = _m["ctypes"].c_char.from_address(id(helpers)).value
+"""
+)
+# Harmless: aliases, a long sum and many magics are ordinary code; nothing is flagged.
+HARMLESS_ALIASES = """_k, _l = keras, layers
+_keras_again = [_k][0]
+_k.backend.clear_session()
+a = _k.Input((64,), name="a")
+b = _k.Input((64,), name="b")
+shared_encoder = _l.Dense(32, activation="relu", name="shared_encoder")
+pair = _l.Concatenate(name="pair")([shared_encoder(a), shared_encoder(b)])
+shared_model = _keras_again.Model([a, b], _l.Dense(1, activation="sigmoid", name="head")(pair))
+"""
+# (600 terms: the grader's old recursive reading failed on them; IPython runs them. At 1,000
+# terms IPython's own compiler gives up: tests/course/test_integrity.py reads those.)
+LONG_SUM = "predicted_params = " + " + ".join(["1"] * 600) + " - 503\n"
+# (Above 50 magic lines the reading is a linear rewrite, not IPython's transformers.)
+MANY_MAGICS = "\n".join(["%time 0"] * 60 + ["0"] * 2_000) + "\n" + RIGHT_PREDICTION
+RUNTIME = "ran, the grader found what the checks rely on changed by the code above it"
+
+
+def switches_backend(nb):
+    """The setup cell picks the JAX backend before importing Keras, by `os.environ.update`
+    (no `KERAS_BACKEND` string for a reading rule to find): every answer is right on JAX. A
+    warm kernel must import Keras again, as a fresh one would (course/import_rule.py)."""
+    setup = nb.cells[1]
+    setup.source = 'import os\nos.environ.update(KERAS_BACKEND="jax")\n' + setup.source
+    setup.source += '\nprint("backend:", keras.backend.backend())\n'
+    return nb
+
+
 FLAGGED = "score 0 until your teacher grades them by hand"
 ALL_TESTS = ["test_ex1_shared_model", "test_ex2_separate_model", "test_ex3_prediction"]
 
@@ -862,5 +983,124 @@ CASES = [
         expected=full_marks(),
         feedback_contains=["the grader's processes: blocked"],
         needs_box=True,
+    ),
+    # Issue 24: run-time integrity
+    Submission(
+        "rt-aliased-patches",
+        answers={
+            "ex1_shared_model": ALIASED_PATCHES,
+            "ex2_separate_model": ONE_ENCODER,
+            "ex3_prediction": "predicted_params = 177",
+        },
+        expected=no_marks(),
+        integrity_note=[
+            f"(`test_ex1_shared_model`) {RUNTIME}",
+            "`functools.wraps` was replaced",
+            f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
+        ],
+        manual_grade=ALL_TESTS,
+    ),
+    Submission(
+        "rt-modules-computed-name",
+        answers={"ex3_prediction": MODULES_BY_COMPUTED_NAME},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        integrity_note=[
+            f"(`test_ex3_prediction`) {RUNTIME}",
+            "`helpers.grading.pristine` is not the grader's function",
+            f"`test_ex3_prediction` {FLAGGED}",
+        ],
+        manual_grade=["test_ex3_prediction"],
+    ),
+    Submission(
+        "rt-exec-rot13",
+        answers={"ex2_separate_model": EXEC_ROT13, "ex3_prediction": "predicted_params = 177"},
+        expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
+        integrity_note=[
+            f"(`test_ex2_separate_model`) {RUNTIME}",
+            "ran code built from a string at run time",
+            "`functools.wraps` was replaced",
+            f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
+        ],
+        manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
+    ),
+    Submission(
+        "rt-compiled-function",
+        answers={"ex3_prediction": COMPILED_FUNCTION},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        integrity_note=[
+            "ran code built from a string at run time",
+            "`functools.wraps` was replaced",
+            f"`test_ex3_prediction` {FLAGGED}",
+        ],
+        manual_grade=["test_ex3_prediction"],
+    ),
+    Submission(
+        "rt-builtin-by-self",
+        answers={"ex3_prediction": BUILTIN_BY_SELF},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        integrity_note=["the built-in `len` was replaced", f"`test_ex3_prediction` {FLAGGED}"],
+        manual_grade=["test_ex3_prediction"],
+    ),
+    Submission(
+        "rt-through-globals",
+        answers={"ex2_separate_model": THROUGH_GLOBALS},
+        expected=full_marks(except_={"test_ex2_separate_model": 0, "test_ex3_prediction": 0}),
+        integrity_note=[
+            "`helpers.checks._common.fail` was replaced",
+            f"`test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
+        ],
+        manual_grade=["test_ex2_separate_model", "test_ex3_prediction"],
+    ),
+    Submission(
+        "rt-through-vars",
+        answers={"ex1_shared_model": THROUGH_VARS},
+        expected=no_marks(),
+        integrity_note=[
+            "reaches object variables by computed names (`vars()`)",
+            "`helpers.assert_calls` was replaced",
+            f"`test_ex1_shared_model`, `test_ex2_separate_model`, `test_ex3_prediction` {FLAGGED}",
+        ],
+        manual_grade=ALL_TESTS,
+    ),
+    Submission(
+        "rt-stdlib-through-modules",
+        answers={"ex3_prediction": STDLIB_THROUGH_MODULES},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        integrity_note=[
+            "`importlib.util.spec_from_file_location` was replaced",
+            "`inspect.getsource` was replaced",
+            f"`test_ex3_prediction` {FLAGGED}",
+        ],
+        manual_grade=["test_ex3_prediction"],
+    ),
+    Submission(
+        "rt-hatches",
+        answers={"ex3_prediction": HATCHES},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["refused: PermissionError"],
+        integrity_note=[
+            "searched the objects that refer to an object (`gc.get_referrers`)",
+            "installed a tracer that runs inside every call (`sys.settrace`)",
+            "used `ctypes` (`ctypes.cdata`)",
+            f"`test_ex3_prediction` {FLAGGED}",
+        ],
+        manual_grade=["test_ex3_prediction"],
+    ),
+    Submission(
+        "rt-harmless-aliases",
+        answers={"ex1_shared_model": HARMLESS_ALIASES, "ex3_prediction": LONG_SUM},
+        expected=full_marks(),
+    ),
+    Submission(
+        "rt-many-magics",
+        answers={"ex3_prediction": MANY_MAGICS},
+        expected=full_marks(),
+    ),
+    # One rule for import-time settings: the same (right) grade from both graders.
+    Submission(
+        "rt-switches-backend",
+        transform=switches_backend,
+        expected=full_marks(),
+        feedback_contains=["backend: jax"],
     ),
 ]

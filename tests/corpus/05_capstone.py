@@ -75,6 +75,31 @@ model.compile(
 )
 """
 
+
+# --- Issue 24: run-time integrity (course/grading/runtime_guard.py): what the training
+# cell's code did, whatever its spelling.
+_NOOP_WRAPS = "lambda *args, **kwargs: (lambda function: (lambda *a, **k: None))"
+_PAYLOAD = f"import functools\nfunctools.wraps = {_NOOP_WRAPS}\n"
+# The issue's example: an untrained model, and every check of the hidden test's fresh
+# pristine() copy made a no-op by rot13 code run through an `exec` found by name.
+UNTRAINED_EXEC_ROT13 = TRAIN_WITHOUT_FIT + (
+    "import codecs\n"
+    f"_source = {__import__('codecs').encode(_PAYLOAD, 'rot13')!r}\n"
+    'getattr(print.__self__, "".join(["ex", "ec"]))(codecs.decode(_source, "rot13"))\n'
+)
+# Keras itself changed through an alias: the class of every model answers `predict`.
+UNTRAINED_KERAS_PATCHED = TRAIN_WITHOUT_FIT + (
+    "_base = keras.Model\n"
+    '_real = getattr(_base, "pre" + "dict")\n'
+    'setattr(_base, "pre" + "dict", lambda self, *args, **kwargs: _real(self, *args, **kwargs))\n'
+)
+# Harmless: the same training through aliases.
+TRAIN_THROUGH_ALIASES = TRAIN_WITHOUT_FIT + (
+    "_fit = model.fit\nhistory = _fit(train_x, train_y, epochs=8, batch_size=64, verbose=0)\n"
+)
+RUNTIME = "ran, the grader found what the checks rely on changed by the code above it"
+FLAGGED = "score 0 until your teacher grades them by hand"
+
 CASES = [
     Submission("correct", expected=full_marks()),
     Submission(
@@ -297,5 +322,33 @@ CASES = [
         note_contains=[
             "Some of your cells are in another order than in the lesson; they ran in your order"
         ],
+    ),
+    # Issue 24: run-time integrity
+    Submission(
+        "rt-untrained-exec-rot13",
+        answers={"ex2_train_model": UNTRAINED_EXEC_ROT13},
+        expected=full_marks(except_={D: 0}),
+        manual_grade=[D],
+        integrity_note=[
+            f"(`{D}`) {RUNTIME}",
+            "ran code built from a string at run time",
+            "`functools.wraps` was replaced",
+            f"`{D}` {FLAGGED}",
+        ],
+    ),
+    Submission(
+        "rt-untrained-keras-patched",
+        answers={"ex2_train_model": UNTRAINED_KERAS_PATCHED},
+        expected=full_marks(except_={D: 0}),
+        manual_grade=[D],
+        integrity_note=[
+            "`keras.src.models.model.Model.predict` was added to the class",
+            f"`{D}` {FLAGGED}",
+        ],
+    ),
+    Submission(
+        "rt-train-through-aliases",
+        answers={"ex2_train_model": TRAIN_THROUGH_ALIASES},
+        expected=full_marks(),
     ),
 ]

@@ -355,6 +355,18 @@ def test_execute_caps_every_output_kind_while_running():
     assert step._truncated and "was dropped" in "".join(o.get("text", "") for o in outs)
 
 
+#: What the run-time guard's notes say (course/grading/guard_kernel.py).
+RUNTIME_PHRASES = (
+    "the grader found what the checks rely on changed",
+    " was replaced",
+    " was added to the class",
+    "is not the grader's function",
+    "ran code built from a string",
+    "(`gc.",
+    "(`sys.settrace`)",
+)
+
+
 def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
     """A corpus case expects a manual grade or an integrity note exactly when the grader's
     reading of its answers finds something (or it hands in files, or forges a note): an
@@ -371,11 +383,80 @@ def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
         for case in module.CASES:
             flagged = any(scan_code(code) for code in case.answers.values())
             expects = bool(case.manual_grade or case.integrity_note)
+            # Found by the run-time guard (course/grading/runtime_guard.py), not by reading.
+            at_run_time = any(
+                phrase in note for note in case.integrity_note for phrase in RUNTIME_PHRASES
+            )
             if (
                 flagged
                 and not expects
                 or expects
-                and not (flagged or case.extra_files or case.transform)
+                and not (flagged or at_run_time or case.extra_files or case.transform)
             ):
                 wrong.append(f"{path.stem}/{case.name}: {'flagged' if flagged else 'not flagged'}")
     assert not wrong, wrong
+
+
+# ------------------------------------------------------------------- a bounded scan
+
+
+def test_a_long_expression_is_read():
+    """A 1,000-term sum compiles and runs; the scan reads it (no recursion)."""
+    assert scan_code("total = " + " + ".join(["1"] * 1000)) == []
+    deep = "".join("    " * i + "if x:\n" for i in range(99)) + "    " * 99 + "import ctypes\n"
+    assert scan_code(deep) == ["imports `ctypes` (writes into the process's memory)"]
+
+
+def test_many_magics_are_read_in_linear_time():
+    """499 `%time 0` lines and 12,000 lines of `0` (the transformers of IPython took minutes):
+    read by a linear rewrite, with the code of each magic scanned too."""
+    cell = "\n".join(["%time 0"] * 499 + ["0"] * 12_000 + ["%time exec('1')"])
+    assert scan_code(cell, budget=5.0) == ["runs code built at run time (`exec`)"]
+
+
+def test_a_two_megabyte_cell_is_read_within_its_budget():
+    cell = "x = layers.Dense(3)(x)\n" * (2 * 2**20 // 24) + "import ctypes\n"
+    assert scan_code(cell) == ["imports `ctypes` (writes into the process's memory)"]
+
+
+def test_a_scan_that_cannot_finish_reports_the_cell_unreadable():
+    found = scan_code("x = 1\n" * 200_000, budget=0.0)
+    assert found == ["could not be read by the grader's integrity scan (it took longer than 10 s)"]
+    assert scan_code("x" * (9 * 2**20)) == [
+        "could not be read by the grader's integrity scan (it is longer than 8 MB)"
+    ]
+
+
+def test_a_notebook_whose_scan_fails_is_still_graded(tmp_path, monkeypatch):
+    """Any failure of the scan flags the cell (the tests after it wait for the teacher)."""
+
+    def broken(source, budget=None):
+        raise RecursionError
+
+    monkeypatch.setattr(course.grading.integrity, "_python_of", broken)
+    course.grading.integrity_preprocessors._SCANNED.clear()
+    nb = nbformat.v4.new_notebook(cells=[_answer("ex1", "model = 1"), _test_cell("test_ex1")])
+    nb, resources = GuardSubmission()(nb, {"metadata": {"path": str(tmp_path)}})
+    nb, resources = JudgeIntegrity()(nb, resources)
+    course.grading.integrity_preprocessors._SCANNED.clear()
+    assert resources[MANUAL_KEY] == {"test_ex1": ["cell 1 (`ex1`)"]}
+    assert "could not be read by the grader's integrity scan (it nests too deeply)" in (
+        nb.cells[0].source
+    )
+
+
+def test_prescanned_cells_are_not_read_again(tmp_path):
+    from course.grading.integrity_preprocessors import NotebookScan, prescan_notebooks
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import ctypes  # prescan")])
+    nbformat.write(nb, tmp_path / "a.ipynb")
+    (tmp_path / "b.ipynb").write_text("not json")
+    assert prescan_notebooks(tmp_path) == 1
+    spent = NotebookScan(budget=0.0)  # no time left: only a scan made already answers
+    assert spent.scan("import ctypes  # prescan") == [
+        "imports `ctypes` (writes into the process's memory)"
+    ]
+    assert "unreadable" not in spent.scan("import ctypes  # prescan")[0]
+    assert spent.scan("x = 2") == [
+        "could not be read by the grader's integrity scan (the notebook's scan used up its time)"
+    ]

@@ -1,0 +1,217 @@
+"""The grader's side of the run-time integrity check (both graders, through ``Execute``).
+
+The kit's ``Execute`` (:class:`course.grading.execute.RestartingExecute`, used by
+``nbgrader autograde`` with the kit's config and by ``course grade``) calls
+:meth:`KernelGuard.install` before a notebook's first cell and :meth:`KernelGuard.check`
+before each autograded test cell. Both are silent requests (no execution count, nothing in
+the learner's namespace): the first sends :mod:`course.import_rule` (the warm Keras is
+set aside until the notebook imports it: :func:`~course.import_rule.defer_warm_imports`)
+and :mod:`course.grading.guard_kernel` to the kernel, which fingerprints what the hidden
+checks depend on and installs an audit hook; the second
+asks the hook to compare. The hook answers in an append-only log file next to the notebook,
+each line signed with a key the kernel handed over before any learner code ran. What
+changed becomes a finding of kind ``runtime`` for the test cell (and the tests after it):
+:class:`course.grading.integrity_preprocessors.JudgeIntegrity` sends them to manual
+grading with a note that says what changed.
+
+Example::
+
+    guard = KernelGuard(folder)
+    await guard.install(kernel_client)           # before the first cell
+    found = await guard.check(kernel_client)     # before a test cell: [] when nothing changed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from course import import_rule
+from course.grading import guard_kernel
+
+#: Seconds the kernel may take to install the guard or to answer a check.
+ANSWER_TIMEOUT = 120.0
+_SOURCE = Path(guard_kernel.__file__).read_text(encoding="utf-8")
+_RULE = Path(import_rule.__file__).read_text(encoding="utf-8")
+#: One expression: the import rule sets the warm modules aside, then the guard installs.
+_INSTALL = (
+    "(lambda rule, ns: (exec(compile({rule!r}, '<course-import-rule>', 'exec'), rule), "
+    "exec(compile({source!r}, '<course-guard>', 'exec'), ns), "
+    "ns['install']({path!r}, rule['defer_warm_imports']()))[2])"
+    "({{'__name__': '_'}}, {{'__name__': '_'}})"
+)
+_CHECK = "__import__('sys').audit({event!r}, {nonce!r})"
+
+
+class KernelGuard:
+    """The run-time guard of one notebook's kernel, seen from the grader."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.log = Path(folder) / f".course-guard-{secrets.token_hex(8)}.log"
+        self.key: bytes | None = None
+        self.failed: str | None = None  # why the guard could not be installed
+        self.seconds = 0.0  # time spent installing and checking
+        self.checks = 0
+        self._lines_read = 0
+        self._reported: set[str] = set()
+
+    async def install(self, client: Any) -> None:
+        """Install the guard in ``client``'s kernel (nbclient's NotebookClient)."""
+        started = time.perf_counter()
+        try:
+            expression = _INSTALL.format(rule=_RULE, source=_SOURCE, path=str(self.log))
+            content = await _silent(client, {"guard": expression})
+            result = content.get("user_expressions", {}).get("guard", {})
+            if result.get("status") != "ok":
+                self.failed = f"{result.get('ename')}: {result.get('evalue')}"
+                return
+            self.key = bytes.fromhex(_literal(result["data"]["text/plain"]))
+        except Exception as error:  # noqa: BLE001 - a kernel without a guard is still graded
+            self.failed = f"{type(error).__name__}: {error}"
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    async def check(self, client: Any) -> list[str]:
+        """What changed in the kernel since the guard was installed and was not reported
+        yet, as plain sentences (empty when nothing did)."""
+        if self.key is None:
+            return []
+        started = time.perf_counter()
+        self.checks += 1
+        nonce = secrets.token_hex(16)
+        try:
+            await _silent(
+                client, {"check": _CHECK.format(event=guard_kernel.CHECK_EVENT, nonce=nonce)}
+            )
+        except Exception as error:  # noqa: BLE001 - no answer: reported below
+            if not await _alive(client):
+                return []  # the cell itself reports a dead kernel
+            del error
+        finally:
+            self.seconds += time.perf_counter() - started
+        findings, checked = self.read()
+        if not checked.get(nonce):
+            findings.append(
+                "the grader's integrity check got no answer from the kernel (the kernel's "
+                "audit, import or execution machinery was changed)"
+            )
+        return self._new(findings)
+
+    def read(self) -> tuple[list[str], dict[str, bool]]:
+        """The findings in the log since the last read and the nonces answered."""
+        findings: list[str] = []
+        checked: dict[str, bool] = {}
+        try:
+            lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return ["the grader's log of this notebook was removed"], checked
+        for line in lines[self._lines_read :]:
+            signature, _, body = line.partition(" ")
+            expected = hmac.new(self.key or b"", body.encode(), hashlib.sha256).hexdigest()
+            try:
+                kind, _count, text = json.loads(body)
+            except (ValueError, TypeError):
+                kind = text = None
+            if not hmac.compare_digest(signature, expected) or not isinstance(text, str):
+                findings.append("the grader's log holds lines the grader did not write")
+                continue
+            if kind == "checked":
+                checked[text.split(" ")[0]] = True
+            else:
+                findings.append(text)
+        self._lines_read = len(lines)
+        return findings, checked
+
+    def _new(self, findings: list[str]) -> list[str]:
+        new = [f for f in dict.fromkeys(findings) if f not in self._reported]
+        self._reported.update(new)
+        return new
+
+    def remove(self) -> None:
+        """Delete the log (after the notebook ran)."""
+        self.log.unlink(missing_ok=True)
+
+
+def _literal(text: str) -> str:
+    import ast
+
+    value = ast.literal_eval(text)
+    if not isinstance(value, str):
+        raise ValueError("not a key")
+    return value
+
+
+async def _silent(client: Any, expressions: dict[str, str]) -> dict:
+    """Run a silent request (no code, only user expressions) and return its reply content."""
+    kc = client.kc
+    msg_id = kc.execute("", silent=True, store_history=False, user_expressions=expressions)
+    deadline = time.monotonic() + ANSWER_TIMEOUT
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the kernel did not answer")
+        try:
+            msg = await kc.get_shell_msg(timeout=min(1.0, left))
+        except Exception:  # noqa: BLE001 - queue.Empty: nothing yet; is the kernel alive?
+            if not await _alive(client):
+                raise RuntimeError("the kernel died") from None
+            continue
+        if msg.get("parent_header", {}).get("msg_id") == msg_id:
+            return msg["content"]
+
+
+async def _alive(client: Any) -> bool:
+    result = client.kc.is_alive()
+    if asyncio.iscoroutine(result):
+        result = await result
+    return bool(result)
+
+
+def runtime_finding(cell_index: int, grade_id: str | None, what: list[str]) -> dict[str, Any]:
+    """A finding for :mod:`course.grading.integrity_preprocessors` (kind ``runtime``).
+
+    >>> runtime_finding(7, "test_ex1", ["`functools.wraps` was replaced"])["what"]
+    '`functools.wraps` was replaced'
+    """
+    return {"cell": cell_index, "grade_id": grade_id, "kind": "runtime", "what": "; ".join(what)}
+
+
+async def guard_cell(executor: Any, cell: Any, cell_index: int) -> None:
+    """The kit's ``Execute`` calls this before each cell it runs: the guard is installed
+    before the notebook's first code cell, and checked before each autograded test cell;
+    what changed is added to the notebook's integrity findings (``nb.metadata``)."""
+    from course.cells import grade_id_of, is_test
+    from course.grading.integrity_preprocessors import FINDINGS_KEY
+
+    if cell.cell_type != "code" or executor.kc is None:
+        return
+    guard = getattr(executor, "kernel_guard", None)
+    if guard is None:
+        folder = (executor.resources or {}).get("metadata", {}).get("path") or "."
+        guard = executor.kernel_guard = KernelGuard(folder)
+        await guard.install(executor)
+        if guard.failed:
+            executor.log.warning("The run-time integrity guard was not installed: %s", guard.failed)
+    if not is_test(cell):
+        return
+    found = await guard.check(executor)
+    if found:
+        data = executor.nb.metadata.setdefault(FINDINGS_KEY, {"cells": len(executor.nb.cells)})
+        data.setdefault("findings", []).append(
+            runtime_finding(cell_index, grade_id_of(cell), found)
+        )
+
+
+def forget_guard(executor: Any) -> None:
+    """After a notebook: remove its guard's log and the guard (the next notebook gets its own)."""
+    guard = getattr(executor, "kernel_guard", None)
+    if guard is not None:
+        guard.remove()
+        executor.guard_seconds = getattr(executor, "guard_seconds", 0.0) + guard.seconds
+    executor.kernel_guard = None
