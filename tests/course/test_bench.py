@@ -6,7 +6,6 @@ measure something real."""
 from __future__ import annotations
 
 import copy
-import doctest
 import json
 import sys
 from pathlib import Path
@@ -33,20 +32,6 @@ from course.lessons import find_lessons
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_COURSE = Path(__file__).resolve().parents[1] / "pipeline" / "fixtures" / "course"
-
-
-BENCH_MODULES = [
-    course.bench.phases,
-    course.bench.classroom,
-    course.bench.report,
-    course.bench.notebook_timing,
-]
-
-
-@pytest.mark.parametrize("module", BENCH_MODULES, ids=lambda m: m.__name__)
-def test_doctests(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_bench_is_a_course_subcommand():

@@ -318,14 +318,3 @@ def test_the_launcher_options_round_trip():
     command = launch.command_line("/py")
     assert command[:3] == ["/py", "-m", MODULE]
     assert parse_launch(command[3:]) == launch
-
-
-def test_doctests():
-    import doctest
-
-    import course.isolation.box
-    import course.isolation.kernels
-    import course.isolation.launch
-
-    for module in (course.isolation.box, course.isolation.kernels, course.isolation.launch):
-        assert doctest.testmod(module).failed == 0, module.__name__

@@ -3,10 +3,7 @@ environment come from."""
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import os
-import pkgutil
 import sys
 from pathlib import Path
 
@@ -15,8 +12,6 @@ from nbgrader.exchange.default.exchange import Exchange
 from nbgrader.preprocessors import Execute
 from traitlets.config import Config
 
-import course.config
-import course.grading
 from course.config import (
     CELL_TIMEOUT,
     CONFIG_FILE,
@@ -31,16 +26,6 @@ from course.config import (
 from course.hub import hub_nbgrader_config
 
 REPO = Path(__file__).resolve().parents[2]
-
-GRADING_MODULES = sorted(
-    f"course.grading.{info.name}" for info in pkgutil.iter_modules(course.grading.__path__)
-)
-
-
-@pytest.mark.parametrize("name", ["course.config", "course.cells", *GRADING_MODULES])
-def test_doctests(name):
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0, name
 
 
 def test_the_course_config_sets_the_cell_time_limit_the_kit_names():

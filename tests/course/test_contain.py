@@ -107,11 +107,3 @@ def test_the_fallback_finds_a_daemon_orphaned_before_the_kill():
     finally:
         if _alive(daemon):
             os.kill(daemon, 9)
-
-
-def test_doctests():
-    import doctest
-
-    import course.isolation.contain
-
-    assert doctest.testmod(course.isolation.contain).failed == 0

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 from pathlib import Path
 
@@ -44,10 +43,6 @@ def instructor():
 
 def _sources(nb) -> dict[str, str]:
     return {c.metadata.nbgrader.grade_id: c.source for c in nb.cells if "nbgrader" in c.metadata}
-
-
-def test_doctests():
-    assert doctest.testmod(course.corpus).failed == 0
 
 
 def test_reading_the_instructor_notebook(instructor):

@@ -182,14 +182,6 @@ def test_a_linked_solution_never_reaches_either_grader(tmp_path):
             assert path.is_dir() or SOLUTION_MARK not in path.read_text(errors="replace"), path
 
 
-def test_doctests():
-    import doctest
-
-    import course.exchange
-
-    assert doctest.testmod(course.exchange).failed == 0
-
-
 def test_the_grader_hides_nbgrader_s_own_default_exchange(tmp_path):
     """Without ``Exchange.root`` the sandbox hides the folder nbgrader really uses."""
     from nbgrader.exchange.default.exchange import Exchange

@@ -7,7 +7,6 @@ exits, as a kernel whose port was taken does) and then becomes a normal IPython 
 
 from __future__ import annotations
 
-import doctest
 import logging
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 from traitlets.config import Config
 
-import course.grading.execute
 from course.config import load_course_config
 from course.grading.execute import RestartingExecute
 from course.grading.integrity_preprocessors import (
@@ -90,7 +88,3 @@ def test_the_kit_config_puts_it_in_nbgrader_autograde():
     assert execute_step.timeout == 120, "the course's Execute.* settings still apply"
     # A busy grader must not fail a whole notebook because a cell's outputs arrive late.
     assert execute_step.iopub_timeout >= 30 and execute_step.raise_on_iopub_timeout
-
-
-def test_doctests():
-    assert doctest.testmod(course.grading.execute).failed == 0

@@ -327,17 +327,6 @@ ROBUSTNESS_CONFIG = "\n".join(
 # --------------------------------------------------------------------------- tests
 
 
-def test_doctests():
-    import doctest
-
-    import course.grading.autograder
-    import course.grading.kernel
-    import course.grading.settings
-
-    for module in (course.grading.autograder, course.grading.kernel, course.grading.settings):
-        assert doctest.testmod(module).failed == 0, module.__name__
-
-
 def test_grade_is_a_course_subcommand():
     assert SUBCOMMANDS["grade"][0] == "course.grading.cli"
 

@@ -7,7 +7,6 @@ the pieces, on hand-made notebooks and a gradebook built with nbgrader's own API
 
 from __future__ import annotations
 
-import doctest
 import json
 import os
 import sys
@@ -43,11 +42,6 @@ from course.report import (
 
 # nbgrader's add_submission trips SQLAlchemy's autoflush warnings (nbgrader's own tests too).
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
-
-
-def test_doctests():
-    assert doctest.testmod(course.report).failed == 0
-    assert doctest.testmod(course.lessons).failed == 0
 
 
 def test_report_is_a_course_subcommand():

@@ -8,8 +8,6 @@ on for a learner alone, off for a hub learner and the grader.
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import json
 import os
 import secrets
@@ -207,10 +205,3 @@ def test_a_server_set_up_for_a_hub_learner_has_no_grade_endpoint(
         assert lab.request("POST", "course-selfgrade/api/grade", {})[0] == 404
         assert not (course / "notebooks" / "progress.ipynb").exists()
         assert not (course / "progress").exists()
-
-
-@pytest.mark.parametrize("name", ["records", "feedback", "cli", "server", "summary"])
-def test_doctests(name: str) -> None:
-    module = importlib.import_module(f"course.selfgrade.{name}")
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0
