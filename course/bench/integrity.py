@@ -29,18 +29,18 @@ from course.grading import guard_kernel
 from course.lessons import find_lessons
 
 _CHILD = """
-import json, os, sys, tempfile, time
+import json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras, helpers, helpers.grading, IPython, matplotlib.pyplot  # a warm kernel's modules
 ns = {{}}
 exec(compile(open({source!r}).read(), "<course-guard>", "exec"), ns)
 started = time.process_time()
-ns["install"](os.path.join(tempfile.mkdtemp(), "guard.log"))
+ns["install"]()
 install = time.process_time() - started
 checks = []
 for n in range({repeat}):
     started = time.process_time()
-    sys.audit("course.integrity.check", str(n))
+    sys.audit("course.integrity.check", str(n), [])
     checks.append(time.process_time() - started)
 print(json.dumps({{"install": install, "checks": checks, "modules": len(sys.modules)}}))
 """

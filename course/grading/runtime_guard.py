@@ -8,15 +8,16 @@ the learner's namespace): the first sends :mod:`course.import_rule` (the warm Ke
 set aside until the notebook imports it: :func:`~course.import_rule.defer_warm_imports`)
 and :mod:`course.grading.guard_kernel` to the kernel, which fingerprints what the hidden
 checks depend on and installs an audit hook; the second
-asks the hook to compare. The hook answers in an append-only log file next to the notebook,
-each line signed with a key the kernel handed over before any learner code ran. What
+asks the hook to compare. The hook answers in the request's own reply: every line since the
+last check, numbered and signed with a key the kernel handed over before any learner code
+ran (no file: a boxed kernel's files are copies the grader never sees). What
 changed becomes a finding of kind ``runtime`` for the test cell (and the tests after it):
 :class:`course.grading.integrity_preprocessors.JudgeIntegrity` sends them to manual
 grading with a note that says what changed.
 
 Example::
 
-    guard = KernelGuard(folder)
+    guard = KernelGuard()
     await guard.install(kernel_client)           # before the first cell
     found = await guard.check(kernel_client)     # before a test cell: [] when nothing changed
 """
@@ -43,29 +44,29 @@ _RULE = Path(import_rule.__file__).read_text(encoding="utf-8")
 _INSTALL = (
     "(lambda rule, ns: (exec(compile({rule!r}, '<course-import-rule>', 'exec'), rule), "
     "exec(compile({source!r}, '<course-guard>', 'exec'), ns), "
-    "ns['install']({path!r}, rule['defer_warm_imports']()))[2])"
+    "ns['install'](rule['defer_warm_imports']()))[2])"
     "({{'__name__': '_'}}, {{'__name__': '_'}})"
 )
-_CHECK = "__import__('sys').audit({event!r}, {nonce!r})"
+#: The hook fills the list with its signed lines; the reply shows the list.
+_CHECK = "(lambda answer: (__import__('sys').audit({event!r}, {nonce!r}, answer), answer)[1])([])"
 
 
 class KernelGuard:
     """The run-time guard of one notebook's kernel, seen from the grader."""
 
-    def __init__(self, folder: Path | str) -> None:
-        self.log = Path(folder) / f".course-guard-{secrets.token_hex(8)}.log"
+    def __init__(self) -> None:
         self.key: bytes | None = None
         self.failed: str | None = None  # why the guard could not be installed
         self.seconds = 0.0  # time spent installing and checking
         self.checks = 0
-        self._lines_read = 0
+        self._count = 0  # the number of the last line the kernel handed over
         self._reported: set[str] = set()
 
     async def install(self, client: Any) -> None:
         """Install the guard in ``client``'s kernel (nbclient's NotebookClient)."""
         started = time.perf_counter()
         try:
-            expression = _INSTALL.format(rule=_RULE, source=_SOURCE, path=str(self.log))
+            expression = _INSTALL.format(rule=_RULE, source=_SOURCE)
             content = await _silent(client, {"guard": expression})
             result = content.get("user_expressions", {}).get("guard", {})
             if result.get("status") != "ok":
@@ -85,17 +86,21 @@ class KernelGuard:
         started = time.perf_counter()
         self.checks += 1
         nonce = secrets.token_hex(16)
+        lines: list[str] = []
         try:
-            await _silent(
+            content = await _silent(
                 client, {"check": _CHECK.format(event=guard_kernel.CHECK_EVENT, nonce=nonce)}
             )
+            result = content.get("user_expressions", {}).get("check", {})
+            if result.get("status") == "ok":
+                lines = _lines(result.get("data", {}).get("text/plain", ""))
         except Exception as error:  # noqa: BLE001 - no answer: reported below
             if not await _alive(client):
                 return []  # the cell itself reports a dead kernel
             del error
         finally:
             self.seconds += time.perf_counter() - started
-        findings, checked = self.read()
+        findings, checked = self.read(lines)
         if not checked.get(nonce):
             findings.append(
                 "the grader's integrity check got no answer from the kernel (the kernel's "
@@ -103,29 +108,35 @@ class KernelGuard:
             )
         return self._new(findings)
 
-    def read(self) -> tuple[list[str], dict[str, bool]]:
-        """The findings in the log since the last read and the nonces answered."""
+    def read(self, lines: list[str]) -> tuple[list[str], dict[str, bool]]:
+        """The findings among ``lines`` (what the kernel handed over at one check) and the
+        nonces answered; a line not signed with the key, or a gap in the lines' numbers,
+        is a finding too.
+
+        >>> guard = KernelGuard()
+        >>> guard.key = b"k"
+        >>> guard.read([_signed(b"k", ["changed", 2, "x"])])
+        (["the grader's log holds lines the grader did not write", 'x'], {})
+        """
         findings: list[str] = []
         checked: dict[str, bool] = {}
-        try:
-            lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return ["the grader's log of this notebook was removed"], checked
-        for line in lines[self._lines_read :]:
+        for line in lines:
             signature, _, body = line.partition(" ")
             expected = hmac.new(self.key or b"", body.encode(), hashlib.sha256).hexdigest()
             try:
-                kind, _count, text = json.loads(body)
+                kind, count, text = json.loads(body)
             except (ValueError, TypeError):
-                kind = text = None
+                kind = count = text = None
             if not hmac.compare_digest(signature, expected) or not isinstance(text, str):
                 findings.append("the grader's log holds lines the grader did not write")
                 continue
+            if count != self._count + 1:
+                findings.append("the grader's log holds lines the grader did not write")
+            self._count = count if isinstance(count, int) else self._count
             if kind == "checked":
-                checked[text.split(" ")[0]] = True
+                checked[text] = True
             else:
                 findings.append(text)
-        self._lines_read = len(lines)
         return findings, checked
 
     def _new(self, findings: list[str]) -> list[str]:
@@ -133,9 +144,24 @@ class KernelGuard:
         self._reported.update(new)
         return new
 
-    def remove(self) -> None:
-        """Delete the log (after the notebook ran)."""
-        self.log.unlink(missing_ok=True)
+
+def _signed(key: bytes, line: list) -> str:
+    """A line as the kernel's hook writes it (for tests)."""
+    body = json.dumps(line)
+    return f"{hmac.new(key, body.encode(), hashlib.sha256).hexdigest()} {body}"
+
+
+def _lines(text: str) -> list[str]:
+    """The list of lines a check's reply shows (its ``text/plain``); [] if it is not one."""
+    import ast
+
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return []
+    if not isinstance(value, list) or not all(isinstance(line, str) for line in value):
+        return []
+    return value
 
 
 def _literal(text: str) -> str:
@@ -193,8 +219,7 @@ async def guard_cell(executor: Any, cell: Any, cell_index: int) -> None:
         return
     guard = getattr(executor, "kernel_guard", None)
     if guard is None:
-        folder = (executor.resources or {}).get("metadata", {}).get("path") or "."
-        guard = executor.kernel_guard = KernelGuard(folder)
+        guard = executor.kernel_guard = KernelGuard()
         await guard.install(executor)
         if guard.failed:
             executor.log.warning("The run-time integrity guard was not installed: %s", guard.failed)
@@ -209,9 +234,8 @@ async def guard_cell(executor: Any, cell: Any, cell_index: int) -> None:
 
 
 def forget_guard(executor: Any) -> None:
-    """After a notebook: remove its guard's log and the guard (the next notebook gets its own)."""
+    """After a notebook: forget its guard (the next notebook gets its own)."""
     guard = getattr(executor, "kernel_guard", None)
     if guard is not None:
-        guard.remove()
         executor.guard_seconds = getattr(executor, "guard_seconds", 0.0) + guard.seconds
     executor.kernel_guard = None
