@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator, Mapping
 
 import keras
 import numpy as np
-from keras.src.backend.common.stateless_scope import StatelessScope
 
 from .analysis import Call
 from .autodiff import value_and_grads
@@ -58,7 +57,7 @@ OUTSIDE_CALLS = "outside layer calls"
 # --- the forward pass with stand-ins --------------------------------------------------------
 
 
-class _StandInScope(StatelessScope):
+class _StandInScope(keras.StatelessScope):
     """A stateless scope that gives ``variable`` a value chosen per layer call: ``pick()``
     returns the key of the stand-in for a read made now, and ``reads`` records each key."""
 

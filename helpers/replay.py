@@ -11,7 +11,7 @@ from typing import Any
 import keras
 
 from .analysis import Call, analyse, graph_of
-from .tracing import InspectionError, KerasLayer, descends
+from .tracing import InspectionError, descends
 
 __all__ = ["run_calls"]
 
@@ -48,7 +48,7 @@ def run_calls(
     for call in analysis.nested:
         subtree.setdefault(id(call.top), []).append(call)
     pending: list[Call] = []
-    original = KerasLayer.__call__
+    original = keras.Layer.__call__
 
     def next_call(layer) -> Call | None:
         if not pending:
@@ -83,7 +83,7 @@ def run_calls(
             depth.pop()
 
     graph = graph_of(model)
-    KerasLayer.__call__ = traced_call
+    keras.Layer.__call__ = traced_call
     try:
         if graph is None:
             pending.extend(analysis.nested)
@@ -113,4 +113,4 @@ def run_calls(
         outputs = [values[id(x)] for x in graph.outputs]
         return keras.tree.pack_sequence_as(graph._outputs_struct, outputs)
     finally:
-        KerasLayer.__call__ = original
+        keras.Layer.__call__ = original

@@ -23,8 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
-from keras.src.backend.common.stateless_scope import StatelessScope
-from keras.src.layers.layer import Layer as KerasLayer
 
 from .recording import paused
 
@@ -142,7 +140,7 @@ def _spec(value: Any, batch: int | None) -> Any:
     return keras.KerasTensor(shape, dtype=keras.backend.standardize_dtype(value.dtype))
 
 
-class Tracer(StatelessScope):
+class Tracer(keras.StatelessScope):
     """While active: every ``Layer.__call__`` becomes a frame, every variable read is
     recorded on the innermost frame, and every write is kept here and discarded."""
 
@@ -177,7 +175,7 @@ class Tracer(StatelessScope):
         return self._run(function)
 
     def _run(self, function: Callable[[], Any]) -> Any:
-        original = KerasLayer.__call__
+        original = keras.Layer.__call__
         tracer = self
 
         def traced_call(layer, *args, **kwargs):
@@ -201,12 +199,12 @@ class Tracer(StatelessScope):
                 tracer.created = frame
             return outputs
 
-        KerasLayer.__call__ = traced_call
+        keras.Layer.__call__ = traced_call
         try:
             with self, paused():
                 return function()
         finally:
-            KerasLayer.__call__ = original
+            keras.Layer.__call__ = original
 
 
 def _reason(error: BaseException) -> str:

@@ -65,10 +65,9 @@ from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
 from course.config import exchange_root
-from course.grading.execution import ExecutionReport
 from course.grading.fairness import take_notes
 from course.grading.notes import execution_notes, notes_cell
-from course.grading.records import Job, Jobs, Prepared, PreparedNotebook, Result
+from course.grading.records import ExecutionReport, Job, Jobs, Prepared, PreparedNotebook, Result
 from course.grading.warmup import WarmKernelPlan, warm_kernel_fits, warmup_plan
 
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.

@@ -15,39 +15,18 @@ Example::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
 from course.grading.kernel import GradingKernel
+from course.grading.records import ExecutionReport
 from course.isolation.kernels import killed_from_outside
 
 #: Error name of the outputs the grader adds to cells (kernel stopped / cell not run).
 STOPPED = "GradingStopped"
 NOT_RUN = "NotRun"
-
-# -------------------------------------------------------------------------- execution
-
-
-@dataclass
-class ExecutionReport:
-    """What happened while a notebook executed: cells cut by the timeout (interrupted, the
-    kernel lived on) and, if the kernel had to be stopped, in which cell and why."""
-
-    timed_out: list[int] = field(default_factory=list)
-    stopped_at: int | None = None
-    stop_reason: str | None = None
-    seconds: float = 0.0
-    output_truncated: bool = False
-    timeout: int | None = None  # the time limit per cell that applied
-    budget: int | None = None  # the time budget of the whole notebook that applied
-    budget_cut: int | None = None  # the cell during which the budget ran out
-    budget_skipped: list[int] = field(default_factory=list)  # cells not run: budget spent
-    #: The kernel was killed by something outside its notebook (its warm parent died, the
-    #: system killed it): the notebook is run again, not graded on this run.
-    killed_from_outside: bool = False
 
 
 def _error_output(ename: str, message: str) -> NotebookNode:

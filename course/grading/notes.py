@@ -24,7 +24,7 @@ from course.cells import grade_id_of
 from course.grading.settings import format_bytes
 
 if TYPE_CHECKING:
-    from course.grading.execution import ExecutionReport
+    from course.grading.records import ExecutionReport
 
 NOTES_TITLE = "Notes from the grader"
 

@@ -89,3 +89,22 @@ class Summary:
     @property
     def errors(self) -> list[Result]:
         return [r for r in self.results if r.error is not None]
+
+
+@dataclass
+class ExecutionReport:
+    """What happened while a notebook executed: cells cut by the timeout (interrupted, the
+    kernel lived on) and, if the kernel had to be stopped, in which cell and why."""
+
+    timed_out: list[int] = field(default_factory=list)
+    stopped_at: int | None = None
+    stop_reason: str | None = None
+    seconds: float = 0.0
+    output_truncated: bool = False
+    timeout: int | None = None  # the time limit per cell that applied
+    budget: int | None = None  # the time budget of the whole notebook that applied
+    budget_cut: int | None = None  # the cell during which the budget ran out
+    budget_skipped: list[int] = field(default_factory=list)  # cells not run: budget spent
+    #: The kernel was killed by something outside its notebook (its warm parent died, the
+    #: system killed it): the notebook is run again, not graded on this run.
+    killed_from_outside: bool = False

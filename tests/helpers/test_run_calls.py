@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import pytest
 from architectures import Siamese, graph_with_ops, wrapper_in_sequential
-from keras.src.backend.common.stateless_scope import StatelessScope
 
 from helpers.analysis import InspectionError
 from helpers.replay import run_calls
@@ -48,7 +47,7 @@ def test_one_nested_call_can_be_given_a_stand_in_variable():
 
     def around(call):
         if call.label == "twice/inner[2]":  # the second use of the kernel reads zeros
-            return StatelessScope(
+            return keras.StatelessScope(
                 state_mapping=[(inner.kernel, keras.ops.zeros(inner.kernel.shape))]
             )
         return contextlib.nullcontext()
