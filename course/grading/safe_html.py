@@ -53,6 +53,8 @@ from nbconvert.filters.markdown import markdown2html
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 
+from course.cells import grade_id_of, is_locked, is_solution
+
 #: Output kinds shown as they are: none of them can run code in a browser.
 SAFE_KINDS = frozenset(
     {
@@ -255,8 +257,7 @@ def _is_lesson_cell(cell: NotebookNode) -> bool:
     """A read-only cell of the lesson: nbgrader put its source back from the gradebook
     (``OverwriteCells``; a grade id the gradebook does not know loses its metadata first,
     :mod:`course.grading.fairness`)."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(meta.get("locked")) and bool(meta.get("grade_id")) and not meta.get("solution")
+    return is_locked(cell) and bool(grade_id_of(cell)) and not is_solution(cell)
 
 
 class SanitizeLearnerHTML(Preprocessor):

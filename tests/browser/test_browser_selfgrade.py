@@ -15,14 +15,24 @@ import pytest
 from labpage import ARTIFACTS
 from playwright.sync_api import expect
 
-from course.cells import grade_id_of, is_solution
+from course.cells import grade_id_of, is_graded, is_solution, points
 from course.corpus import solution_sources
+from course.lessons import find_lessons
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 LESSON = "01_shared_layers"
 NOTEBOOK = f"{LESSON}/{LESSON}.ipynb"
+#: The course's points, as the progress page totals them (the README's table says the same).
+COURSE_TOTAL = round(
+    sum(
+        points(cell)
+        for lesson in find_lessons(REPO)
+        for cell in nbformat.read(lesson.source_notebook, as_version=4).cells
+        if is_graded(cell)
+    )
+)
 GRADE_TIMEOUT = 600_000  # ms: a bound for a busy machine, not an expectation
 # Exercise 1 with one more layer before the head: the visible checks (output shape, the
 # encoder called twice) pass; the hidden ones count the parameters and fail.
@@ -95,7 +105,7 @@ def test_grade_my_work_from_jupyterlab(open_lab, learner_lab) -> None:
 
     page = _open_progress(lab)
     expect(page.locator(f".course-points-{LESSON}")).to_have_text("– / 8")
-    expect(page).to_contain_text("0 / 50")  # the course total, nothing graded yet
+    expect(page).to_contain_text(f"0 / {COURSE_TOTAL}")  # the course total, nothing graded yet
     lab.shot("progress-before")
 
     _grade(lab, page, "3 / 8")
@@ -104,7 +114,7 @@ def test_grade_my_work_from_jupyterlab(open_lab, learner_lab) -> None:
     expect(details).to_contain_text("Exercise 2: the same architecture, separate weights")
     expect(details).to_contain_text(HIDDEN_MESSAGE)  # the hidden check's message
     expect(details).to_contain_text("not attempted")  # exercise 3, left alone
-    expect(page).to_contain_text("3 / 50")
+    expect(page).to_contain_text(f"3 / {COURSE_TOTAL}")
     chart = page.locator("img")
     expect(chart).to_be_visible()
     assert chart.evaluate("img => img.naturalWidth") > 0  # the matplotlib chart is drawn
@@ -136,5 +146,5 @@ def test_grade_my_work_from_jupyterlab(open_lab, learner_lab) -> None:
     _grade(lab, page, "6 / 8")
     expect(page.locator(f".course-note-{LESSON}")).to_have_text("")
     expect(page.locator(f'details[data-lesson="{LESSON}"]')).not_to_contain_text(HIDDEN_MESSAGE)
-    expect(page).to_contain_text("6 / 50")
+    expect(page).to_contain_text(f"6 / {COURSE_TOTAL}")
     lab.shot("progress-regraded")

@@ -345,10 +345,20 @@ def test_warmup_plan_reads_setup_cells_only():
     nb = nbformat.read(LESSON_00.source_notebook, as_version=4)
     env, modules = warmup_plan(nb)
     assert dict(env) == {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
-    # The setup cell's imports and the test cells' `from helpers.grading import pristine`;
-    # nothing from the solution cells (learners write those).
+    # The imports of the lesson's own cells (setup and demonstrations: h5py reads a weights
+    # file) and the test cells' `from helpers.grading import pristine`; nothing from the
+    # solution cells (learners write those).
     # (The setup cells are backend-neutral: `import keras` brings in the backend, TensorFlow.)
-    assert modules == ("os", "logging", "numpy", "keras", "helpers", "tempfile", "helpers.grading")
+    assert modules == (
+        "os",
+        "logging",
+        "numpy",
+        "keras",
+        "helpers",
+        "tempfile",
+        "h5py",
+        "helpers.grading",
+    )
     code = warmup_code(WarmKernelPlan("python3", "x", env, modules))
     compile(code, "<warmup>", "exec")  # valid Python
     assert "keras" in code and "import_module" in code
