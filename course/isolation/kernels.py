@@ -38,6 +38,21 @@ GiB = 2**30
 #: --memory-limit``); its box may write half as much in all (files in memory count as
 #: memory, so the box's writes meet their cap before the memory cgroup's).
 DEFAULT_MEMORY = 2 * GiB
+
+
+def cgroup_memory(memory: int | None) -> int | None:
+    """The memory cgroup's cap for a kernel limited to ``memory`` bytes: a quarter more, as
+    the watchdog's. An ordinary allocation then always meets the heap limit first (a
+    ``MemoryError`` in the cell, which the learner can read), and the cgroup ends only what
+    the heap limit does not count (shared memory, in-memory files, the box's files, pages
+    copied from the warm parent).
+
+    >>> cgroup_memory(4 * 2**20), cgroup_memory(None)
+    (5242880, None)
+    """
+    return memory * 5 // 4 if memory else None
+
+
 #: Processes and threads of one box (TensorFlow starts a few dozen threads).
 DEFAULT_PROCESSES = 512
 #: Packages a grading kernel imports from outside Python's prefixes (editable installs).
@@ -121,7 +136,7 @@ def isolate_kernel(
     (['-m', 'course.isolation.launch'], ['--', 'python', '-V'])
     """
     boxed = box_available()
-    limits = Limits.create(label, room.memory, room.processes)
+    limits = Limits.create(label, cgroup_memory(room.memory), room.processes)
     cgroups = (*room.cgroups, *(p for p in (limits.memory, limits.pids) if p))
     if boxed:
         # The kernel's own program (a kernel spec's script) is shown too.

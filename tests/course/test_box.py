@@ -265,8 +265,10 @@ def test_a_memfd_beyond_the_limit_ends_the_kernel_with_a_note(tmp_path):
     nb = nbformat.v4.new_notebook(
         cells=[
             nbformat.v4.new_code_cell(
-                "import os\nfd = os.memfd_create('hoard')\n"
-                "for _ in range(100):\n    os.write(fd, bytes(2**23))\n"
+                # Four in-memory files of 200 MiB, each under the file size limit (300 MiB):
+                # only the memory cgroup counts them all.
+                "import os\nfds = [os.memfd_create(f'hoard{i}') for i in range(4)]\n"
+                "for fd in fds:\n    for _ in range(25):\n        os.write(fd, bytes(2**23))\n"
             ),
             nbformat.v4.new_code_cell("print('after')"),
         ]
