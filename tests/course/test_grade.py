@@ -995,8 +995,10 @@ def test_the_watchdog_reads_unique_memory_only_above_the_limit(monkeypatch):
 
 
 #: A learner whose kernel is killed from outside while it runs: the cell names its process
-#: (visible from outside the box) and sleeps, so the test knows when to strike.
-ASLEEP = "victim-asleep"
+#: (visible from outside the box) and sleeps, so the test knows when to strike. The name
+#: carries this test process's pid: a test on the other pytest-xdist worker has its own
+#: victim, which this one must never strike.
+ASLEEP = f"victim{os.getpid()}"[:15]
 VICTIM = SQUARE + f"open('/proc/self/comm', 'w').write({ASLEEP!r})\nimport time\ntime.sleep(15)\n"
 
 
@@ -1055,6 +1057,10 @@ def test_a_kernel_killed_from_outside_runs_the_notebook_again(
         code, log = result.returncode, result.stdout + result.stderr
     done.append("test over")  # stops the thread if it never struck
     thread.join()
+    if done[0] == "a kernel not forked":
+        # The provisioner starts a kernel the usual way when the warm parent is not ready in
+        # time (a busy machine): then there is no parent to kill, and nothing to test here.
+        pytest.skip("the victim's kernel was not forked (its warm parent was not ready)")
     assert done[0] == target, "the test never saw the victim's kernel"
     assert code == 0, log
     assert "There was an error processing" not in log
