@@ -164,38 +164,65 @@ def measure_suite(root: Path, command: tuple[str, ...] = SUITE_COMMAND) -> dict[
 
 def measure_kernel_start(repeat: int, work: Path) -> dict[str, Any]:
     """Kernel start to first idle (the ``kernel_info`` reply), ``repeat`` times each way:
-    started the usual way (``KIT_FORK_KERNELS=0``: a new interpreter imports everything)
-    and forked from the warm parent (its first start, which starts the parent, excluded)."""
-    from jupyter_client.manager import start_new_kernel
-
+    started the usual way (``KIT_FORK_KERNELS=0``: a new interpreter imports everything),
+    forked from the warm parent (its first start, which starts the parent, excluded), and
+    forked into a box, as a grading kernel of ``nbgrader autograde`` is
+    (``NBGRADER_EXECUTION=autograde``: :mod:`course.isolation`)."""
     result: dict[str, Any] = {"repeat": repeat}
-    for mode, enabled in (("cold", "0"), ("forked", "1")):
+    ways = (("cold", "0", False), ("forked", "1", False), ("boxed", "1", True))
+    for mode, enabled, grading in ways:
         runs = []
-        with forking(enabled):
+        with forking(enabled), _grading_kernels(grading):
             for attempt in range(repeat + (enabled == "1")):
-                started = time.perf_counter()
-                km, kc = start_new_kernel(kernel_name="python3", startup_timeout=300, cwd=str(work))
-                seconds = time.perf_counter() - started
-                was_forked = getattr(km.provisioner, "forked", None) is not None
-                kc.execute_interactive("import keras", timeout=300)  # what a lesson's cell 1 needs
-                ready = time.perf_counter() - started
-                kc.stop_channels()
-                km.shutdown_kernel(now=True)
+                run = _start_kernel(work)
                 if enabled == "1" and attempt == 0:
-                    continue  # the warm parent's own start
-                runs.append({"idle": seconds, "keras": ready, "forked": was_forked})
+                    continue  # the warm parent's own start (or a first boxed start)
+                runs.append(run)
         result[mode] = {
             "seconds": round(statistics.median(r["idle"] for r in runs), 3),
             "with_keras_seconds": round(statistics.median(r["keras"] for r in runs), 3),
             "runs": [round(r["idle"], 3) for r in runs],
             "forked": sum(r["forked"] for r in runs),
+            "boxed": sum(r["boxed"] for r in runs),
         }
         progress(
             f"kernel start ({mode}): {result[mode]['seconds']:.2f} s to idle, "
             f"{result[mode]['with_keras_seconds']:.2f} s with keras imported "
-            f"({result[mode]['forked']}/{len(runs)} forked)"
+            f"({result[mode]['forked']}/{len(runs)} forked, {result[mode]['boxed']} boxed)"
         )
     return result
+
+
+def _start_kernel(work: Path) -> dict[str, Any]:
+    """Start a ``python3`` kernel in ``work``, import Keras in it, shut it down: the times."""
+    from jupyter_client.manager import start_new_kernel
+
+    started = time.perf_counter()
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=300, cwd=str(work))
+    seconds = time.perf_counter() - started
+    isolated = getattr(km.provisioner, "isolated", None)
+    forked = getattr(km.provisioner, "forked", None) is not None
+    kc.execute_interactive("import keras", timeout=300)  # what a lesson's cell 1 needs
+    ready = time.perf_counter() - started
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+    boxed = bool(isolated is not None and isolated.boxed)
+    return {"idle": seconds, "keras": ready, "forked": forked, "boxed": boxed}
+
+
+@contextlib.contextmanager
+def _grading_kernels(enabled: bool) -> Iterator[None]:
+    """Start kernels as ``nbgrader autograde`` does (boxed by the kit's provisioner)."""
+    old = os.environ.get("NBGRADER_EXECUTION")
+    if enabled:
+        os.environ["NBGRADER_EXECUTION"] = "autograde"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = old
 
 
 @contextlib.contextmanager

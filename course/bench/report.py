@@ -482,4 +482,29 @@ def format_comparison(report: Mapping[str, Any]) -> str:
             continue
         speedup = before / after if before and after else None
         rows.append([name, _s(before), _s(after), _x(speedup)])
-    return "\n".join(_columns(rows, [False, True, True, True]))
+    table = _columns(rows, [False, True, True, True])
+    if kernels.get("boxed"):
+        table += ["", *format_box_cost(kernels)]
+    return "\n".join(table)
+
+
+def format_box_cost(kernels: Mapping[str, Any]) -> list[str]:
+    """What the box adds to a forked kernel's start (``course bench``'s kernels phase).
+
+    >>> kernels = {"forked": {"seconds": 0.42, "with_keras_seconds": 0.45},
+    ...            "boxed": {"seconds": 0.55, "with_keras_seconds": 0.58}}
+    >>> print("\\n".join(format_box_cost(kernels)))
+    The box, forked kernels                       not boxed  boxed  box adds
+    kernel start to first idle (median)              0.42 s  0.55 s    0.13 s
+    kernel start to `import keras` done (median)     0.45 s  0.58 s    0.13 s
+    """
+    forked, boxed = kernels.get("forked") or {}, kernels["boxed"]
+    rows = [["The box, forked kernels", "not boxed", "boxed", "box adds"]]
+    for name, key in (
+        ("kernel start to first idle (median)", "seconds"),
+        ("kernel start to `import keras` done (median)", "with_keras_seconds"),
+    ):
+        plain, box = forked.get(key), boxed.get(key)
+        added = box - plain if plain is not None and box is not None else None
+        rows.append([name, *(("-" if v is None else f"{v:.2f} s") for v in (plain, box, added))])
+    return _columns(rows, [False, True, True, True])

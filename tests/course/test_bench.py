@@ -433,3 +433,19 @@ def test_json_round_trip(report, tmp_path):
     again = json.loads(path.read_text())
     assert again == json.loads(json.dumps(report))
     assert [t["status"] for t in again["targets"]] == [t["status"] for t in report["targets"]]
+
+
+def test_a_kernel_started_as_nbgrader_autograde_does_is_boxed_and_timed(tmp_path, monkeypatch):
+    """The kernels phase's third way (what the box costs): a grading kernel of plain
+    ``nbgrader autograde``, boxed by the kit's provisioner; the other ways are not."""
+    from course.bench.phases import _grading_kernels, _start_kernel
+    from course.isolation.kernels import box_available
+
+    if not box_available():
+        pytest.skip("no box on this machine (namespaces unavailable): nothing to time")
+    monkeypatch.setenv("KIT_FORK_DIR", str(tmp_path / "forks"))
+    with _grading_kernels(True):
+        boxed = _start_kernel(tmp_path)
+    plain = _start_kernel(tmp_path)
+    assert boxed["boxed"] and not plain["boxed"]
+    assert 0 < boxed["idle"] <= boxed["keras"]
