@@ -13,7 +13,7 @@ looks for what a notebook could have done to the kernel that runs the tests (IPy
 and transformers, an error handler, a replaced import function or module). It then prints
 ``GRADING MACHINERY CHANGED: ...`` and raises, so the test scores 0 and the grader (which
 looks for that line, outside the kernel) sends the notebook to manual grading. What the
-grader reads in the learner's code before running it is in ``course/grading/integrity.py``.
+grader reads in the learner's code before running it is in ``course/grading/steps/code_scan.py``.
 
 Example (what a hidden test cell does):
     >>> from helpers.grading import pristine

@@ -1,7 +1,7 @@
 """The ``integrity`` phase of ``course bench``: what the run-time integrity guard costs.
 
 In a child Python that has imported what a warm grading kernel imports (Keras, the helpers,
-IPython, matplotlib), it installs :mod:`course.grading.guard_kernel` (the fingerprints and
+IPython, matplotlib), it installs :mod:`course.grading.steps.guard_kernel` (the fingerprints and
 the audit hook) and asks it to check several times, as the grader does before each test
 cell. It reports CPU seconds (the machine's load changes wall time, not these) and the cost
 per notebook: one install plus one check per autograded test cell of the lesson with most.
@@ -25,7 +25,7 @@ from typing import Any
 import nbformat
 
 from course.cells import is_test
-from course.grading import guard_kernel
+from course.grading.steps import guard_kernel
 from course.lessons import find_lessons
 
 _CHILD = """

@@ -12,16 +12,15 @@ assignments, like ``nbgrader autograde`` run once per assignment, but
 * **idempotently**: a submission appears in ``autograded/`` only when all its grades are
   in the gradebook, so a run that is killed can simply be started again: it grades the
   rest, each learner once (``--force`` regrades everything);
-* **robustly**: per-cell time limit (``Execute.timeout``, ``--timeout``) and per-notebook
-  time budget (``RestartingExecute.notebook_timeout``, ``--notebook-timeout``), a memory limit on
+* **robustly**: per-cell time limit (``Execute.timeout``, ``--timeout``) and per-notebook time
+  budget (``RestartingExecute.notebook_timeout``, ``--notebook-timeout``), a memory limit on
   each kernel (``--memory-limit``), and each kernel in a box of its own
-  (:mod:`course.isolation`: it sees the system, Python and its scratch folder, nothing of
-  the course, the teacher or other learners; where the system has no user namespaces, a
-  Landlock fallback, said at the start of the run); a kernel
-  that does not start is replaced (:mod:`course.grading.execute`); a notebook that is broken,
-  endless, too big or not a notebook at all is graded (0 where due) with a note at the top
-  of its autograded notebook saying what happened, and the other learners are not
-  affected.
+  (:mod:`course.isolation`: it sees the system, Python and its scratch folder, nothing of the
+  course, the teacher or other learners; where the system has no user namespaces, a Landlock
+  fallback, said at the start of the run); a kernel that does not start is replaced
+  (:mod:`course.grading.steps.restarting_execute`); a notebook that is broken, endless, too big
+  or not a notebook at all is graded (0 where due) with a note at the top of its autograded
+  notebook saying what happened, and the other learners are not affected.
 
 Results land where nbgrader puts them, so ``nbgrader generate_feedback`` and ``nbgrader
 export`` work unchanged afterwards.

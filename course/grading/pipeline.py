@@ -19,12 +19,12 @@ import psutil
 
 from course.grading.autograder import Autograder
 from course.grading.console import printable
-from course.grading.execute import RUNS_AFTER_OUTSIDE_KILL
-from course.grading.execution import execute_in_kernel
-from course.grading.integrity_preprocessors import prescan_submission
 from course.grading.pool import KernelPool
 from course.grading.records import Job, Result, Summary
+from course.grading.run_notebook import execute_in_kernel
 from course.grading.settings import KernelSettings
+from course.grading.steps.integrity import prescan_submission
+from course.grading.steps.restarting_execute import RUNS_AFTER_OUTSIDE_KILL
 from course.grading.warmup import WarmKernelPlan
 
 

@@ -256,8 +256,8 @@ def test_a_memfd_beyond_the_limit_ends_the_kernel_with_a_note(tmp_path):
     the kernel is ended, and the grader's note says it used too much memory."""
     import nbformat
 
-    from course.grading.execution import execute_in_kernel
     from course.grading.kernel import GradingKernel
+    from course.grading.run_notebook import execute_in_kernel
     from course.grading.settings import KernelSettings
     from course.grading.warmup import WarmKernelPlan
 

@@ -72,7 +72,7 @@ def test_tool_environment_is_quiet_with_this_bin_first():
 def test_the_config_fails_loudly_without_the_kit(monkeypatch):
     """Copied into an environment without the kit, nbgrader_config.py must not quietly fall
     back to nbgrader's own lists: a teacher would grade without the kit's protections."""
-    monkeypatch.setitem(sys.modules, "course.grading.execute", None)  # import raises
+    monkeypatch.setitem(sys.modules, "course.grading.steps", None)  # import raises
     namespace = {"get_config": Config}
     source = (REPO / "nbgrader_config.py").read_text(encoding="utf-8")
     with pytest.raises(ImportError, match="grade without them"):

@@ -1,4 +1,4 @@
-"""``course.grading.cpu_time``: the limit per cell counts CPU time, with a wall-clock ceiling.
+"""``course.grading.steps.cpu_time``: the limit per cell counts CPU time, with a wall-clock ceiling.
 
 Real kernels (the kit's ``python3``), run by the kit's ``RestartingExecute``. No test here
 depends on how fast or busy the machine is: a cell that computes is cut on CPU time whatever
@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 from traitlets.config import Config
 
-from course.grading.cpu_time import process_tree_cpu
-from course.grading.execute import RestartingExecute
+from course.grading.steps.cpu_time import process_tree_cpu
+from course.grading.steps.restarting_execute import RestartingExecute
 
 TIMEOUT_NAME = "CellTimeoutError"
 

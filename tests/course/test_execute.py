@@ -1,4 +1,5 @@
-"""``course.grading.execute``: a kernel that does not start is replaced; the notebook runs once.
+"""``course.grading.steps.restarting_execute``: a kernel that does not start is replaced;
+the notebook runs once.
 
 The kernels here are real (``flaky_kernels`` in conftest.py): a kernel spec runs a small
 script that, for its first starts in a folder, stays alive without ever answering (or
@@ -17,13 +18,13 @@ from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 from traitlets.config import Config
 
 from course.config import load_course_config
-from course.grading.execute import RestartingExecute
-from course.grading.integrity_preprocessors import (
+from course.grading.steps.integrity import (
     GuardSubmission,
     IntegritySaveAutoGrades,
     JudgeIntegrity,
 )
-from course.grading.output_limits import LimitAllOutput
+from course.grading.steps.output_limits import LimitAllOutput
+from course.grading.steps.restarting_execute import RestartingExecute
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,7 +79,7 @@ def test_a_kernel_that_does_not_exist_is_not_tried_again(tmp_path):
 def test_the_kit_config_puts_it_in_nbgrader_autograde():
     config = load_course_config(REPO)
     preprocessors = Autograde(config=config).autograde_preprocessors
-    # The kit's integrity checks run around it (course/grading/integrity_preprocessors.py).
+    # The kit's integrity checks run around it (course/grading/steps/integrity.py).
     assert preprocessors[:3] == [GuardSubmission, RestartingExecute, JudgeIntegrity]
     assert Execute not in preprocessors
     assert SaveAutoGrades not in preprocessors and IntegritySaveAutoGrades in preprocessors

@@ -1,7 +1,7 @@
-"""The kit's fair sanitize steps (course/grading/fairness.py) on the fixture course, without running
-any kernel: what nbgrader's sanitizing makes of ordinary learner edits (the cells that are
-graded, where a deleted test goes back, the notes), and that plain nbgrader 0.9.6's own steps
-fail on the same notebooks (the reason the kit replaces them).
+"""The kit's fair sanitize steps (course/grading/steps/fairness.py) on the fixture course,
+without running any kernel: what nbgrader's sanitizing makes of ordinary learner edits (the
+cells that are graded, where a deleted test goes back, the notes), and that plain nbgrader
+0.9.6's own steps fail on the same notebooks (the reason the kit replaces them).
 
 The graded results of the same edits, under both graders, are in tests/pipeline (corpus
 cases of lessons 01 and 05, and of the fixture course).
@@ -29,8 +29,8 @@ from course.corpus import (
     place_submissions,
 )
 from course.grading.autograder import Autograder
-from course.grading.fairness import sanitize_preprocessors
 from course.grading.notes import is_notes_cell
+from course.grading.steps.fairness import sanitize_preprocessors
 from course.lessons import find_lessons
 
 REPO = Path(__file__).resolve().parents[2]

@@ -83,7 +83,7 @@ def fixture_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generated_course(tmp_path_factory.mktemp("template") / "course", FIXTURE)
 
 
-#: The time limits count CPU time (course/grading/cpu_time.py); their wall-clock ceiling is
+#: The time limits count CPU time (course/grading/steps/cpu_time.py); their wall-clock ceiling is
 #: put far away, so that a busy machine never reaches it here (no notebook here sleeps).
 WALL_CEILING_CONFIG = "c.RestartingExecute.wall_limit_factor = 30"
 
@@ -740,7 +740,7 @@ def test_learner_text_reaches_the_console_with_control_characters_escaped(
 
 
 BUDGET_CONFIG = """
-from course.grading.execute import autograde_preprocessors
+from course.grading.steps.restarting_execute import autograde_preprocessors
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
 c.Execute.timeout = 60
 c.RestartingExecute.notebook_timeout = 3
@@ -853,9 +853,9 @@ def test_no_sandbox_is_said_out_loud(fixture_template, tmp_path, capsys):
 
 
 #: Every learner's first kernel stays silent (flaky_kernels in conftest.py); the kit's
-#: config replaces nbgrader's Execute with course.grading.execute.RestartingExecute.
+#: config replaces nbgrader's Execute with the kit's RestartingExecute.
 SILENT_FIRST_KERNEL = """
-from course.grading.execute import autograde_preprocessors
+from course.grading.steps.restarting_execute import autograde_preprocessors
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
 c.Execute.kernel_name = "silent-1"
 c.Execute.startup_timeout = 4
@@ -1045,7 +1045,7 @@ def test_a_kernel_killed_from_outside_runs_the_notebook_again(
     grade its code earns, with no note about a stopped kernel (issue 23, point 4)."""
     cases = [Submission("victim", answers={"square": VICTIM}, expected=full_marks())]
     kit_execute = (
-        "from course.grading.execute import autograde_preprocessors\n"
+        "from course.grading.steps.restarting_execute import autograde_preprocessors\n"
         "c.Autograde.autograde_preprocessors = autograde_preprocessors()"
     )
     course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, kit_execute)

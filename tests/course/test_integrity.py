@@ -12,14 +12,15 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-import course.grading.integrity
-import course.grading.integrity_preprocessors
 import course.grading.notes
+import course.grading.steps.code_scan
+import course.grading.steps.integrity
 from course.cells import grade_id_of
 from course.config import with_bin_first
 from course.corpus import lesson_corpus
-from course.grading.integrity import scan_code
-from course.grading.integrity_preprocessors import (
+from course.grading.notes import is_notes_cell, notes_cell
+from course.grading.steps.code_scan import scan_code
+from course.grading.steps.integrity import (
     FINDINGS_KEY,
     MANUAL_KEY,
     GuardSubmission,
@@ -27,8 +28,7 @@ from course.grading.integrity_preprocessors import (
     JudgeIntegrity,
     guard_folder,
 )
-from course.grading.notes import is_notes_cell, notes_cell
-from course.grading.output_limits import LimitAllOutput
+from course.grading.steps.output_limits import LimitAllOutput
 from course.lessons import find_lessons
 
 REPO = Path(__file__).resolve().parents[2]
@@ -302,7 +302,7 @@ def test_pristine_refuses_a_tracer(capsys):
 def test_execute_caps_every_output_kind_while_running():
     """RestartingExecute (both graders' Execute) cuts errors, data and metadata of each
     message to output_item_limit, and drops output beyond output_limit per notebook."""
-    from course.grading.execute import RestartingExecute
+    from course.grading.steps.restarting_execute import RestartingExecute
 
     step = RestartingExecute(output_item_limit=1000, output_limit=5000)
     step.reset_execution_trackers()
@@ -345,7 +345,7 @@ def test_execute_caps_every_output_kind_while_running():
     assert step._truncated and "was dropped" in "".join(o.get("text", "") for o in outs)
 
 
-#: What the run-time guard's notes say (course/grading/guard_kernel.py).
+#: What the run-time guard's notes say (course/grading/steps/guard_kernel.py).
 RUNTIME_PHRASES = (
     "the grader found what the checks rely on changed",
     " was replaced",
@@ -363,7 +363,7 @@ def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
     expectation put on the wrong case would otherwise pass unnoticed until a slow pipeline run."""
     import importlib.util
 
-    from course.grading.integrity import scan_code
+    from course.grading.steps.code_scan import scan_code
 
     wrong = []
     for path in sorted((Path(__file__).resolve().parents[1] / "corpus").glob("0*.py")):
@@ -373,7 +373,7 @@ def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
         for case in module.CASES:
             flagged = any(scan_code(code) for code in case.answers.values())
             expects = bool(case.manual_grade or case.integrity_note)
-            # Found by the run-time guard (course/grading/runtime_guard.py), not by reading.
+            # Found by the run-time guard (course/grading/steps/runtime_guard.py), not by reading.
             at_run_time = any(
                 phrase in note for note in case.integrity_note for phrase in RUNTIME_PHRASES
             )
@@ -423,12 +423,12 @@ def test_a_notebook_whose_scan_fails_is_still_graded(tmp_path, monkeypatch):
     def broken(source, budget=None):
         raise RecursionError
 
-    monkeypatch.setattr(course.grading.integrity, "_python_of", broken)
-    course.grading.integrity_preprocessors._SCANNED.clear()
+    monkeypatch.setattr(course.grading.steps.code_scan, "_python_of", broken)
+    course.grading.steps.integrity._SCANNED.clear()
     nb = nbformat.v4.new_notebook(cells=[_answer("ex1", "model = 1"), _test_cell("test_ex1")])
     nb, resources = GuardSubmission()(nb, {"metadata": {"path": str(tmp_path)}})
     nb, resources = JudgeIntegrity()(nb, resources)
-    course.grading.integrity_preprocessors._SCANNED.clear()
+    course.grading.steps.integrity._SCANNED.clear()
     assert resources[MANUAL_KEY] == {"test_ex1": ["cell 1 (`ex1`)"]}
     assert "could not be read by the grader's integrity scan (it nests too deeply)" in (
         nb.cells[0].source
@@ -436,7 +436,7 @@ def test_a_notebook_whose_scan_fails_is_still_graded(tmp_path, monkeypatch):
 
 
 def test_prescanned_cells_are_not_read_again(tmp_path):
-    from course.grading.integrity_preprocessors import NotebookScan, prescan_notebooks
+    from course.grading.steps.integrity import NotebookScan, prescan_notebooks
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import ctypes  # prescan")])
     nbformat.write(nb, tmp_path / "a.ipynb")

@@ -1,6 +1,6 @@
 """The run-time guard without a Jupyter kernel: installed in a child Python (its audit hook
 cannot be removed, so never in pytest's own process), then asked to check, and its answer
-read with the grader's :class:`~course.grading.runtime_guard.KernelGuard`."""
+read with the grader's :class:`~course.grading.steps.runtime_guard.KernelGuard`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from course.grading import guard_kernel
-from course.grading.runtime_guard import KernelGuard, _signed
+from course.grading.steps import guard_kernel
+from course.grading.steps.runtime_guard import KernelGuard, _signed
 
 SOURCE = Path(guard_kernel.__file__).read_text(encoding="utf-8")
 

@@ -1,4 +1,4 @@
-"""Learner HTML is made inert in graded notebooks (course/grading/safe_html.py), and the
+"""Learner HTML is made inert in graded notebooks (course/grading/steps/safe_html.py), and the
 lesson's own rich outputs stay as they are. The real browser test is
 tests/browser/test_browser_formgrader_safe.py."""
 
@@ -13,7 +13,7 @@ import matplotlib
 import nbformat
 import pytest
 
-from course.grading.safe_html import SanitizeLearnerHTML, clean_html, safe_svg
+from course.grading.steps.safe_html import SanitizeLearnerHTML, clean_html, safe_svg
 
 matplotlib.use("agg")
 

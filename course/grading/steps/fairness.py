@@ -31,7 +31,7 @@ The kit's replacements, used by ``nbgrader autograde`` through the kit's
 
 Example (``nbgrader_config.py``)::
 
-    from course.grading.fairness import sanitize_preprocessors
+    from course.grading.steps.fairness import sanitize_preprocessors
     c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
 """
 

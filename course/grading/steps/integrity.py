@@ -6,13 +6,13 @@ They run in the GRADER's process, where learner code cannot reach them, around n
 * :class:`GuardSubmission`, before execution: removes files next to the notebook that
   would replace a module the notebook or the grader imports (``helpers/``, ``keras.py``,
   compiled ``.pyc``/``.so`` files), reads every code cell the learner could edit (and
-  their ``.py`` files) with :func:`course.grading.integrity.scan_code` (linear, within a CPU
+  their ``.py`` files) with :func:`course.grading.steps.code_scan.scan_code` (linear, within a CPU
   budget per cell and per notebook, :class:`NotebookScan`; a cell it cannot read is flagged;
   ``course grade`` scans ahead on a worker thread, :func:`prescan_submission`, so the shared
   gradebook thread never waits on it), and strips the grader-notes marker from learner
   cells, so notes cannot be forged;
 * the kit's ``Execute`` adds, while the notebook runs, what the run-time guard found
-  (:mod:`course.grading.runtime_guard`: findings of kind ``runtime``, for the test cell it
+  (:mod:`course.grading.steps.runtime_guard`: findings of kind ``runtime``, for the test cell it
   was found before and the ones after);
 * :class:`JudgeIntegrity`, right after execution: removes from the autograded test cells
   the outputs the kit's tests never produce (``execute_result``, ``display_data``: how a
@@ -23,14 +23,14 @@ They run in the GRADER's process, where learner code cannot reach them, around n
   cells as 0 points and *needs manual grade* (formgrader lists them), and never fails on an
   odd output (a partial-credit number above the cell's points crashes nbgrader's own).
 
-What a learner's outputs may hold is capped by :mod:`course.grading.output_limits`.
+What a learner's outputs may hold is capped by :mod:`course.grading.steps.output_limits`.
 
 The rule for a flagged notebook: every autograded test cell that runs after a flagged cell
 (or any test cell, for a flagged file) scores 0 and needs manual grading; the note names
 the cell and what it did. The teacher reads it and gives the points by hand if the use was
 harmless. Test cells before the flagged cell are graded as usual.
 
-Example (nbgrader_config.py; :func:`course.grading.execute.autograde_preprocessors` does it)::
+Example (nbgrader_config.py; :func:`.restarting_execute.autograde_preprocessors` does it)::
 
     c.Autograde.autograde_preprocessors = [GuardSubmission, RestartingExecute, JudgeIntegrity, ...]
 """
@@ -51,9 +51,9 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 
 from course.cells import grade_id_of, is_test
-from course.grading.fairness import holds_sanitize_notes
-from course.grading.integrity import SCAN_BUDGET, UNREADABLE, describe, scan_code
 from course.grading.notes import NOTES_TITLE, is_notes_cell, notes_cell
+from course.grading.steps.code_scan import SCAN_BUDGET, UNREADABLE, describe, scan_code
+from course.grading.steps.fairness import holds_sanitize_notes
 
 #: Key of the guard's findings in the notebook's metadata (between the two stages).
 FINDINGS_KEY = "course_integrity"

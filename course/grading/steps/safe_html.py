@@ -256,7 +256,7 @@ def sanitize_outputs(outputs: list[NotebookNode]) -> list[NotebookNode]:
 def _is_lesson_cell(cell: NotebookNode) -> bool:
     """A read-only cell of the lesson: nbgrader put its source back from the gradebook
     (``OverwriteCells``; a grade id the gradebook does not know loses its metadata first,
-    :mod:`course.grading.fairness`)."""
+    :mod:`course.grading.steps.fairness`)."""
     return is_locked(cell) and bool(grade_id_of(cell)) and not is_solution(cell)
 
 
@@ -266,7 +266,7 @@ class SanitizeLearnerHTML(Preprocessor):
     In ``nbgrader_config.py``::
 
         c.Autograde.autograde_preprocessors = [..., SanitizeLearnerHTML]
-        c.HTMLExporter.preprocessors = ["course.grading.safe_html.SanitizeLearnerHTML"]
+        c.HTMLExporter.preprocessors = ["course.grading.steps.safe_html.SanitizeLearnerHTML"]
     """
 
     def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:

@@ -1,6 +1,6 @@
 """The run-time guard, as it runs INSIDE a grading kernel (its source is sent to the kernel).
 
-:mod:`course.grading.runtime_guard` sends this file's source to a new kernel before the
+:mod:`course.grading.steps.runtime_guard` sends this file's source to a new kernel before the
 learner's first cell, silently, and calls :func:`install` there. Nothing of it is left in
 the learner's namespace; what it keeps lives in the closure of an audit hook (PEP 578),
 which Python code cannot remove. It:

@@ -50,16 +50,16 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 from traitlets import Integer
 
-from course.grading.cpu_time import CpuTimeLimit
-from course.grading.integrity_preprocessors import (
+from course.grading.notes import budget_note, is_notes_cell, notes_cell
+from course.grading.settings import MiB
+from course.grading.steps.cpu_time import CpuTimeLimit
+from course.grading.steps.integrity import (
     GuardSubmission,
     IntegritySaveAutoGrades,
     JudgeIntegrity,
 )
-from course.grading.notes import budget_note, is_notes_cell, notes_cell
-from course.grading.output_limits import LimitAllOutput, cap_output
-from course.grading.runtime_guard import forget_guard, guard_cell
-from course.grading.settings import MiB
+from course.grading.steps.output_limits import LimitAllOutput, cap_output
+from course.grading.steps.runtime_guard import forget_guard, guard_cell
 from course.isolation.kernels import killed_from_outside
 
 #: A notebook whose kernel something outside it killed is run again this many times (both
@@ -73,7 +73,7 @@ class RestartingExecute(CpuTimeLimit, Execute):
     """nbgrader's ``Execute``, which starts a new kernel when one does not answer at start.
 
     Its limit per cell counts CPU time, with a wall-clock ceiling (:class:`CpuTimeLimit`,
-    :mod:`course.grading.cpu_time`): a busy machine does not cost a notebook its points.
+    :mod:`course.grading.steps.cpu_time`): a busy machine does not cost a notebook its points.
 
     The ``Execute.*`` settings of the course (timeout, kernel name, startup timeout, ...)
     apply to it unchanged: traitlets passes a class's settings on to its subclasses.
@@ -158,7 +158,7 @@ class RestartingExecute(CpuTimeLimit, Execute):
             return await super().async_execute_cell(
                 cell, cell_index, execution_count, store_history
             )
-        # Counted on the clock of the limit per cell (CPU time, course/grading/cpu_time.py).
+        # Counted on the clock of the limit per cell (CPU time, course/grading/steps/cpu_time.py).
         left = self.notebook_timeout - self.time_spent()
         if left <= 0:
             self.budget_skipped.append(cell_index)
@@ -303,7 +303,7 @@ def _size(content: dict) -> int:
 
 def autograde_preprocessors() -> list[type]:
     """nbgrader's own list of autograde preprocessors with the kit's in place and around
-    ``Execute`` (see :mod:`course.grading.integrity_preprocessors`): the value for
+    ``Execute`` (see :mod:`course.grading.steps.integrity`): the value for
     ``c.Autograde.autograde_preprocessors``, in ``nbgrader autograde`` and ``course grade``.
 
     >>> [p.__name__ for p in autograde_preprocessors()][:4]

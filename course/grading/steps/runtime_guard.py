@@ -1,18 +1,18 @@
 """The grader's side of the run-time integrity check (both graders, through ``Execute``).
 
-The kit's ``Execute`` (:class:`course.grading.execute.RestartingExecute`, used by
+The kit's ``Execute`` (:class:`course.grading.steps.restarting_execute.RestartingExecute`, used by
 ``nbgrader autograde`` with the kit's config and by ``course grade``) calls
 :meth:`KernelGuard.install` before a notebook's first cell and :meth:`KernelGuard.check`
 before each autograded test cell. Both are silent requests (no execution count, nothing in
 the learner's namespace): the first sends :mod:`course.import_rule` (the warm Keras is
 set aside until the notebook imports it: :func:`~course.import_rule.defer_warm_imports`)
-and :mod:`course.grading.guard_kernel` to the kernel, which fingerprints what the hidden
+and :mod:`course.grading.steps.guard_kernel` to the kernel, which fingerprints what the hidden
 checks depend on and installs an audit hook; the second
 asks the hook to compare. The hook answers in the request's own reply: every line since the
 last check, numbered and signed with a key the kernel handed over before any learner code
 ran (no file: a boxed kernel's files are copies the grader never sees). What
 changed becomes a finding of kind ``runtime`` for the test cell (and the tests after it):
-:class:`course.grading.integrity_preprocessors.JudgeIntegrity` sends them to manual
+:class:`course.grading.steps.integrity.JudgeIntegrity` sends them to manual
 grading with a note that says what changed.
 
 Example::
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from course import import_rule
-from course.grading import guard_kernel
+from course.grading.steps import guard_kernel
 
 #: Seconds the kernel may take to install the guard or to answer a check.
 ANSWER_TIMEOUT = 120.0
@@ -200,7 +200,7 @@ async def _alive(client: Any) -> bool:
 
 
 def runtime_finding(cell_index: int, grade_id: str | None, what: list[str]) -> dict[str, Any]:
-    """A finding for :mod:`course.grading.integrity_preprocessors` (kind ``runtime``).
+    """A finding for :mod:`course.grading.steps.integrity` (kind ``runtime``).
 
     >>> runtime_finding(7, "test_ex1", ["`functools.wraps` was replaced"])["what"]
     '`functools.wraps` was replaced'
@@ -213,7 +213,7 @@ async def guard_cell(executor: Any, cell: Any, cell_index: int) -> None:
     before the notebook's first code cell, and checked before each autograded test cell;
     what changed is added to the notebook's integrity findings (``nb.metadata``)."""
     from course.cells import grade_id_of, is_test
-    from course.grading.integrity_preprocessors import FINDINGS_KEY
+    from course.grading.steps.integrity import FINDINGS_KEY
 
     if cell.cell_type != "code" or executor.kc is None:
         return

@@ -7,13 +7,13 @@ builtins), install IPython hooks that change every later cell (AST or input tran
 (``exec``, ``compile``, ``importlib``, ``ctypes``). None of that is needed to solve an
 exercise of this kit. :func:`scan_code` reads a cell's source (IPython magics turned into
 Python first) WITHOUT running it and names every such use; the grader then sends the tests
-that run after that cell to manual grading (see :mod:`course.grading.integrity_preprocessors`).
+that run after that cell to manual grading (see :mod:`course.grading.steps.integrity`).
 
 The scan is bounded: linear in the size of a cell (a cell with many magics is rewritten line
 by line rather than by IPython's transformers, the tree is walked without recursion), within
 a CPU-time budget (:data:`SCAN_BUDGET`); any failure reports the cell as unreadable (flagged),
 and the notebook is still graded. It is the first, cheap signal: the defence is the run-time
-guard (:mod:`course.grading.runtime_guard`), which checks what the code did.
+guard (:mod:`course.grading.steps.runtime_guard`), which checks what the code did.
 
 The rules are names, not intentions: they catch the grading-machinery tricks and every
 generic way to build code or names at run time; a learner can still write code these rules

@@ -2,7 +2,7 @@
 
 :class:`LimitAllOutput` (in place of nbgrader's ``LimitOutput`` in the autograde list)
 caps every saved output; :func:`cap_output` also cuts each output as it arrives while the
-notebook runs (:class:`course.grading.execute.RestartingExecute`). What is cut ends with
+notebook runs (:class:`.restarting_execute.RestartingExecute`). What is cut ends with
 ``... Output truncated ...``.
 
 Example::
