@@ -68,6 +68,7 @@ from course.config import exchange_root
 from course.grading.notes import execution_notes, notes_cell
 from course.grading.records import ExecutionReport, Job, Jobs, Prepared, PreparedNotebook, Result
 from course.grading.steps.fairness import take_notes
+from course.grading.steps.restarting_execute import RestartingExecute
 from course.grading.warmup import WarmKernelPlan, warm_kernel_fits, warmup_plan
 
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.
@@ -94,6 +95,9 @@ class Autograder:
             parent=self.converter, config=staging_config
         )
         self._plans: dict[tuple[str, str], tuple] = {}
+        #: The kernel the course's config names (``Execute.kernel_name`` or
+        #: ``ExecutePreprocessor.kernel_name``, as the configured step reads it); "" for none.
+        self.configured_kernel_name = RestartingExecute(config=self.config).kernel_name
         self._preload_override: tuple[str, ...] | None = None
         self._lock: int | None = None
 
@@ -208,9 +212,7 @@ class Autograder:
             name = _kernel_name_from(kernelspec) or "python3"
             self._plans[key] = (name, *plan)
         name, env, modules = self._plans[key]
-        configured = self.config.get("Execute", {}).get("kernel_name") or self.config.get(
-            "ExecutePreprocessor", {}
-        ).get("kernel_name")
+        configured = self.configured_kernel_name
         if self._preload_override is not None:
             modules = self._preload_override
         return WarmKernelPlan(configured or kernel_name or name, assignment, env, modules)
