@@ -26,7 +26,8 @@ from course.bench import (
     left_out_reason,
 )
 from course.bench.notebook_timing import cell_times, own_compute, run_notebook
-from course.bench.report import GiB, MiB, derive, format_report, ratio, write_json
+from course.bench.report import GiB, MiB, derive, ratio, write_json
+from course.bench.table import format_report
 from course.corpus import Submission, full_marks, lesson_corpus, no_marks
 from course.lessons import find_lessons
 

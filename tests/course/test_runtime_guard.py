@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from course.grading.steps import guard_kernel
-from course.grading.steps.runtime_guard import KernelGuard, _signed
-
-SOURCE = Path(guard_kernel.__file__).read_text(encoding="utf-8")
+from course.grading.steps.runtime_guard import KernelGuard, _signed, run_sources
 
 
 def _run(tmp_path: Path, code: str) -> tuple[list[str], dict[str, bool], str]:
@@ -24,7 +21,7 @@ def _run(tmp_path: Path, code: str) -> tuple[list[str], dict[str, bool], str]:
     guard = KernelGuard()
     program = (
         "import json, sys\n"
-        f"ns = {{}}\nexec(compile({SOURCE!r}, '<course-guard>', 'exec'), ns)\n"
+        f"ns = {{}}\n{run_sources('ns')}\n"
         "print('KEY', ns['install']())\n"
         "del ns\n"
         + "exec(compile("

@@ -40,167 +40,19 @@ from collections.abc import Iterable
 
 from IPython.core.inputtransformer2 import TransformerManager
 
+from course.grading.steps.scan_rules import (
+    ALLOWED_IMPORTS,
+    ATTRIBUTES,
+    CALLS,
+    CODE_MAGICS,
+    MODULE_FILES,
+    MODULES,
+    OS_PROGRAMS,
+    SAFE_MAGICS,
+)
+
 __all__ = ["SAFE_MAGICS", "SCAN_BUDGET", "UNREADABLE", "scan_code"]
 
-#: Magics an honest notebook uses; their code arguments are scanned too (``%timeit f()``).
-SAFE_MAGICS = frozenset(
-    {
-        "time",
-        "timeit",
-        "capture",
-        "matplotlib",
-        "who",
-        "whos",
-        "who_ls",
-        "pwd",
-        "ls",
-        "pinfo",
-        "pinfo2",
-        "pdoc",
-        "pdef",
-        "psource",
-        "precision",
-        "lsmagic",
-        "magic",
-        "quickref",
-        "history",
-        "page",
-    }
-)
-#: Magics whose last argument is Python code to scan.
-_CODE_MAGICS = frozenset({"time", "timeit", "capture"})
-
-#: Attribute names that reach the grading machinery, whatever object they are read from.
-_ATTRIBUTES = {
-    "events": "IPython event hooks",
-    "ast_transformers": "IPython's AST transformers, which rewrite every later cell",
-    "input_transformers_post": "IPython's input transformers, which rewrite every later cell",
-    "input_transformers_cleanup": "IPython's input transformers, which rewrite every later cell",
-    "input_transformer_manager": "IPython's input transformers, which rewrite every later cell",
-    "set_custom_exc": "IPython's error handler",
-    "CustomTB": "IPython's error handler",
-    "custom_exceptions": "IPython's error handler",
-    "showtraceback": "IPython's error display",
-    "_showtraceback": "IPython's error display",
-    "showsyntaxerror": "IPython's error display",
-    "run_cell": "how IPython runs cells",
-    "run_cell_async": "how IPython runs cells",
-    "run_ast_nodes": "how IPython runs cells",
-    "run_code": "how IPython runs cells",
-    "transform_cell": "how IPython runs cells",
-    "displayhook": "how results are shown",
-    "display_pub": "how results are shown",
-    "excepthook": "how errors are shown",
-    "set_hook": "IPython hooks",
-    "register_magic_function": "IPython magics",
-    "iopub_socket": "the kernel's messaging",
-    "modules": "the table of imported modules",
-    "meta_path": "how Python imports modules",
-    "path_hooks": "how Python imports modules",
-    "path_importer_cache": "how Python imports modules",
-    "settrace": "a tracer that runs inside every later call",
-    "setprofile": "a profiler that runs inside every later call",
-    "addaudithook": "Python's audit hooks",
-    "_getframe": "the grader's stack frames",
-    "currentframe": "the grader's stack frames",
-    "stack": None,  # only on inspect, see _MODULE_ATTRIBUTES
-    "f_globals": "a stack frame's variables",
-    "f_locals": "a stack frame's variables",
-    "f_builtins": "a stack frame's variables",
-    "f_back": "the caller's stack frame",
-    "tb_frame": "a stack frame",
-    "gi_frame": "a stack frame",
-    "cr_frame": "a stack frame",
-    "__builtins__": "Python's built-in functions",
-    "__globals__": "a function's module variables",
-    "__dict__": "an object's variables by computed names",
-    "__code__": "a function's compiled code",
-    "__closure__": "a function's variables",
-    "__subclasses__": "every class in the process",
-    "__bases__": "a class's bases",
-    "__mro__": "a class's bases",
-    "__base__": "a class's bases",
-    "__module__": None,  # flagged only when assigned
-    "__import__": "Python's import function",
-    "__loader__": "how a module was loaded",
-    "__spec__": "how a module was loaded",
-    "pristine": "the grader's own checks",
-    "grading": "the grader's own checks",
-    "get_ipython": "the kernel that runs the grader",
-}
-#: Built-in functions that run code or reach objects by computed names.
-_CALLS = {
-    "exec": "runs code built at run time (`exec`)",
-    "eval": "runs code built at run time (`eval`)",
-    "compile": "compiles code at run time (`compile`)",
-    "__import__": "imports modules by computed names (`__import__`)",
-    "get_ipython": "uses `get_ipython()` (the kernel that runs the grader)",
-    "globals": "reaches module variables by computed names (`globals()`)",
-    "vars": "reaches object variables by computed names (`vars()`)",
-    "breakpoint": "starts the debugger (`breakpoint`)",
-}
-#: Modules an exercise never needs: importing them is flagged.
-_MODULES = {
-    "builtins": "Python's built-in functions",
-    "importlib": "imports modules by computed names",
-    "imp": "imports modules by computed names",
-    "runpy": "runs code from files",
-    "code": "runs code built at run time",
-    "codeop": "compiles code at run time",
-    "ctypes": "writes into the process's memory",
-    "cffi": "writes into the process's memory",
-    "gc": "reaches every object in the process",
-    "inspect": "reaches the grader's stack frames",
-    "marshal": "loads compiled code",
-    "pickle": "loads objects that can run code",
-    "dill": "loads objects that can run code",
-    "cloudpickle": "loads objects that can run code",
-    "types": "builds functions, code and modules",
-    "threading": "runs code in the background, during the tests",
-    "_thread": "runs code in the background, during the tests",
-    "multiprocessing": "starts processes",
-    "subprocess": "starts processes",
-    "pty": "starts processes",
-    "atexit": "runs code when the kernel stops",
-    "IPython": "the kernel that runs the grader",
-    "ipykernel": "the kernel that runs the grader",
-    "jupyter_client": "the kernel's messaging",
-    "zmq": "the kernel's messaging",
-    "pkgutil": "imports modules by computed names",
-    "zipimport": "imports modules from archives",
-    "site": "how Python finds modules",
-}
-#: Imports that are fine although their top-level package is flagged.
-_ALLOWED_IMPORTS = ("IPython.display",)
-#: ``os`` functions that run programs or replace the process.
-_OS_PROGRAMS = frozenset(
-    {
-        "system",
-        "popen",
-        "fork",
-        "forkpty",
-        "execv",
-        "execve",
-        "execl",
-        "execle",
-        "execlp",
-        "execlpe",
-        "execvp",
-        "execvpe",
-        "spawnl",
-        "spawnle",
-        "spawnlp",
-        "spawnlpe",
-        "spawnv",
-        "spawnve",
-        "spawnvp",
-        "spawnvpe",
-        "posix_spawn",
-        "posix_spawnp",
-    }
-)
-#: File names Python imports code from (a notebook that writes one can import it).
-_MODULE_FILES = (".py", ".pyc", ".pyw", ".so", ".pyd", ".pth")
 _TRANSFORMER = TransformerManager()
 
 
@@ -345,11 +197,11 @@ class _Scanner:
     # -- imports
 
     def _import(self, name: str) -> None:
-        if any(name == allowed or name.startswith(allowed + ".") for allowed in _ALLOWED_IMPORTS):
+        if any(name == allowed or name.startswith(allowed + ".") for allowed in ALLOWED_IMPORTS):
             return
         top = name.split(".")[0]
-        if top in _MODULES:
-            self.found.append(f"imports `{top}` ({_MODULES[top]})")
+        if top in MODULES:
+            self.found.append(f"imports `{top}` ({MODULES[top]})")
         if name.startswith("helpers.grading"):
             self.found.append("imports `helpers.grading` (the grader's own checks)")
 
@@ -361,25 +213,25 @@ class _Scanner:
         module = "." * node.level + (node.module or "")
         for alias in node.names:
             self._import(f"{module}.{alias.name}")
-            if alias.name in _ATTRIBUTES and _ATTRIBUTES[alias.name]:
-                self.found.append(f"imports `{alias.name}` ({_ATTRIBUTES[alias.name]})")
-            if module == "os" and alias.name in _OS_PROGRAMS:
+            if alias.name in ATTRIBUTES and ATTRIBUTES[alias.name]:
+                self.found.append(f"imports `{alias.name}` ({ATTRIBUTES[alias.name]})")
+            if module == "os" and alias.name in OS_PROGRAMS:
                 self.found.append(f"imports `os.{alias.name}` (starts programs)")
 
     # -- names and attributes
 
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in ("__builtins__", "__import__", "__loader__", "__spec__"):
-            self.found.append(f"uses `{node.id}` ({_ATTRIBUTES[node.id]})")
-        elif node.id in _CALLS and node.id not in ("globals", "vars"):
-            self.found.append(_CALLS[node.id])
+            self.found.append(f"uses `{node.id}` ({ATTRIBUTES[node.id]})")
+        elif node.id in CALLS and node.id not in ("globals", "vars"):
+            self.found.append(CALLS[node.id])
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        why = _ATTRIBUTES.get(node.attr)
+        why = ATTRIBUTES.get(node.attr)
         base = _dotted(node.value)
         if node.attr == "stack" and base != "inspect":
             why = None
-        if base == "os" and node.attr in _OS_PROGRAMS:
+        if base == "os" and node.attr in OS_PROGRAMS:
             self.found.append(f"calls `os.{node.attr}` (starts programs)")
         if why:
             self.found.append(f"uses `.{node.attr}` ({why})")
@@ -402,8 +254,8 @@ class _Scanner:
 
     def visit_Call(self, node: ast.Call) -> list[ast.AST] | None:
         name = node.func.id if isinstance(node.func, ast.Name) else None
-        if name in _CALLS:
-            self.found.append(_CALLS[name])
+        if name in CALLS:
+            self.found.append(CALLS[name])
         if name in ("setattr", "delattr", "getattr") and node.args:
             target = _dotted(node.args[0]) or ""
             attr = node.args[1] if len(node.args) > 1 else None
@@ -414,15 +266,15 @@ class _Scanner:
             )
             if target.split(".")[0] in self.modules and (name != "getattr" or literal is None):
                 self.found.append(f"calls `{name}` on the module `{target}`")
-            if literal in _ATTRIBUTES and _ATTRIBUTES[literal]:
-                self.found.append(f"uses `.{literal}` ({_ATTRIBUTES[literal]})")
+            if literal in ATTRIBUTES and ATTRIBUTES[literal]:
+                self.found.append(f"uses `.{literal}` ({ATTRIBUTES[literal]})")
         magic = _magic_call(node)
         if magic is not None:
             kind, magic_name, code = magic
             magic_name = magic_name.lstrip("%")
             if magic_name not in SAFE_MAGICS:
                 self.found.append(f"runs the magic `{'%' if kind == 'line' else '%%'}{magic_name}`")
-            if magic_name in _CODE_MAGICS and code is not None:
+            if magic_name in CODE_MAGICS and code is not None:
                 left = self.deadline - time.thread_time()
                 if left <= 0:
                     raise ScanBudgetSpent
@@ -435,9 +287,9 @@ class _Scanner:
         return None
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, str) and node.value in _ATTRIBUTES and _ATTRIBUTES[node.value]:
-            self.found.append(f"names `{node.value}` in a string ({_ATTRIBUTES[node.value]})")
-        elif isinstance(node.value, str) and node.value.strip().endswith(_MODULE_FILES):
+        if isinstance(node.value, str) and node.value in ATTRIBUTES and ATTRIBUTES[node.value]:
+            self.found.append(f"names `{node.value}` in a string ({ATTRIBUTES[node.value]})")
+        elif isinstance(node.value, str) and node.value.strip().endswith(MODULE_FILES):
             self.found.append(
                 f"names the Python file `{node.value.strip()[-40:]}` (code the grader cannot read)"
             )

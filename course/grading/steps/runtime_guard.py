@@ -34,18 +34,40 @@ from pathlib import Path
 from typing import Any
 
 from course import import_rule
-from course.grading.steps import guard_kernel
+from course.grading.steps import guard_compare, guard_kernel, guard_snapshot
 
 #: Seconds the kernel may take to install the guard or to answer a check.
 ANSWER_TIMEOUT = 120.0
-_SOURCE = Path(guard_kernel.__file__).read_text(encoding="utf-8")
+#: The guard's sources, in the order they run in one namespace of the kernel (each uses
+#: names the ones before it define): the comparisons, the fingerprints, the hook.
+SOURCES = tuple(
+    Path(module.__file__).read_text(encoding="utf-8")
+    for module in (guard_compare, guard_snapshot, guard_kernel)
+)
 _RULE = Path(import_rule.__file__).read_text(encoding="utf-8")
+
+
+def run_sources(namespace: str = "ns") -> str:
+    """A Python expression that runs the guard's :data:`SOURCES` in the dict named
+    ``namespace``; then ``namespace["install"]()`` installs the guard.
+
+    >>> ns = {}
+    >>> _ = eval(run_sources("ns"))
+    >>> callable(ns["install"]), "Snapshot" in ns
+    (True, True)
+    """
+    runs = ", ".join(
+        f"exec(compile({source!r}, '<course-guard>', 'exec'), {namespace})" for source in SOURCES
+    )
+    return f"({runs})"
+
+
 #: One expression: the import rule sets the warm modules aside, then the guard installs.
 _INSTALL = (
-    "(lambda rule, ns: (exec(compile({rule!r}, '<course-import-rule>', 'exec'), rule), "
-    "exec(compile({source!r}, '<course-guard>', 'exec'), ns), "
+    f"(lambda rule, ns: (exec(compile({_RULE!r}, '<course-import-rule>', 'exec'), rule), "
+    f"{run_sources('ns')}, "
     "ns['install'](rule['defer_warm_imports']()))[2])"
-    "({{'__name__': '_'}}, {{'__name__': '_'}})"
+    "({'__name__': '_'}, {'__name__': '_'})"
 )
 #: The hook fills the list with its signed lines; the reply shows the list.
 _CHECK = "(lambda answer: (__import__('sys').audit({event!r}, {nonce!r}, answer), answer)[1])([])"
@@ -66,7 +88,7 @@ class KernelGuard:
         """Install the guard in ``client``'s kernel (nbclient's NotebookClient)."""
         started = time.perf_counter()
         try:
-            expression = _INSTALL.format(rule=_RULE, source=_SOURCE)
+            expression = _INSTALL
             content = await _silent(client, {"guard": expression})
             result = content.get("user_expressions", {}).get("guard", {})
             if result.get("status") != "ok":
