@@ -127,7 +127,7 @@ class Call:
 
 def zeros_like_spec(value: Any) -> Any:
     """Zeros for a symbolic tensor: NumPy's, which a layer converts itself (on JAX,
-    ``keras.ops.zeros`` compiles a kernel per shape: a quarter second each)."""
+    ``keras.ops.zeros`` compiles a kernel for every new shape)."""
     if isinstance(value, keras.KerasTensor):
         shape = [FILLER if dim is None else dim for dim in value.shape]
         try:

@@ -6,7 +6,7 @@ assignments, like ``nbgrader autograde`` run once per assignment, but
 * **in parallel**: ``--workers`` notebooks execute at once (default: one per core, fewer
   when memory is short);
 * **pipelined**: kernels for the next notebooks are started and import the assignment's
-  modules (TensorFlow: about 4 s) while the current ones execute (``--warm``);
+  modules (TensorFlow: seconds) while the current ones execute (``--warm``);
 * **safely**: ONE thread writes the gradebook (nbgrader's preprocessors that read or write
   it run there, one submission after another); kernels only execute;
 * **idempotently**: a submission appears in ``autograded/`` only when all its grades are

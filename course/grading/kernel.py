@@ -11,7 +11,7 @@ the Landlock fallback where the system allows no box). It differs in four ways:
 
 * **Warm.** Right after it starts, a silent warm-up (no execution count, no names in the
   notebook's namespace) replays the literal ``os.environ[...] = "..."`` assignments of the
-  assignment's setup cells and imports the modules they import (TensorFlow: about 4 s).
+  assignment's setup cells and imports the modules they import (TensorFlow takes seconds).
   :class:`KernelPool` does this for the *next* notebooks while the current ones execute,
   so the import overlaps with other work (:mod:`course.grading.pool`).
 * **Contained.** Its working directory is a scratch folder outside the course (``work/``

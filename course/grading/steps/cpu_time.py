@@ -2,8 +2,8 @@
 
 nbclient (so nbgrader) stops a cell after ``Execute.timeout`` seconds of *wall-clock* time.
 On a busy machine (other work beside the grader, or ``course grade --workers`` above the
-core count) the same cell takes longer: a correct notebook whose training cell needs 12 s on
-an idle machine needed over 20 s with other work running, was interrupted and lost its
+core count) the same cell takes longer: a correct notebook whose training cell fits the limit
+on an idle machine can exceed it with other work running, be interrupted and lose its
 points. The work a cell does is measured better by the CPU time its processes use, which
 hardly moves with the load. So, with :class:`CpuTimeLimit` (``time_limit_clock = "cpu"``,
 the default):
