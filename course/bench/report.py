@@ -45,7 +45,8 @@ def ratio(value: float | None, reference: float | None) -> float | None:
 
 def derive(report: dict[str, Any]) -> dict[str, Any]:
     """Add the ratios to the floor, the references and the targets to a raw ``report``
-    (the dict :func:`course.bench.run` builds; see tests/course/test_bench.py for a small one)."""
+    (the dict :func:`course.bench.run` builds; tests/course/bench/test_bench.py has a small
+    one)."""
     floor = (report.get("floor") or {}).get("seconds")
     lessons = report.get("lessons") or []
     by_name = {lesson["name"]: lesson for lesson in lessons}

@@ -17,7 +17,7 @@ from course.grading.steps.safe_html import SanitizeLearnerHTML, clean_html, safe
 
 matplotlib.use("agg")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 SVG_NS = 'xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
 
 #: Output data (kind -> value) that would run code in a browser, each with what must be gone.

@@ -33,7 +33,7 @@ from course.grading.notes import is_notes_cell
 from course.grading.steps.fairness import sanitize_preprocessors
 from course.lessons import find_lessons
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 FIXTURE = find_lessons(REPO / "tests" / "pipeline" / "fixtures" / "course")[0]
 # The fixture lesson's cells with a grade id, in order (markdown statements are locked).
 LESSON = [

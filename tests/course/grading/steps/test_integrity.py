@@ -31,7 +31,7 @@ from course.grading.steps.integrity import (
 from course.grading.steps.output_limits import LimitAllOutput
 from course.lessons import find_lessons
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 
 
 HONEST = [
@@ -366,7 +366,7 @@ def test_the_corpus_flags_exactly_the_cases_whose_code_changes_grading():
     from course.grading.steps.code_scan import scan_code
 
     wrong = []
-    for path in sorted((Path(__file__).resolve().parents[1] / "corpus").glob("0*.py")):
+    for path in sorted((Path(__file__).resolve().parents[3] / "corpus").glob("0*.py")):
         spec = importlib.util.spec_from_file_location(f"corpus_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

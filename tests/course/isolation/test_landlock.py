@@ -15,7 +15,7 @@ import pytest
 
 from course.isolation.landlock import Rules, course_rules, landlock_abi, readable_paths
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 needs_landlock = pytest.mark.skipif(
     landlock_abi() < 6 and not os.environ.get("CI"), reason="needs Linux 6.12+ with Landlock"
 )

@@ -31,8 +31,8 @@ from course.bench.table import format_report
 from course.corpus import Submission, full_marks, lesson_corpus, no_marks
 from course.lessons import find_lessons
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE_COURSE = Path(__file__).resolve().parents[1] / "pipeline" / "fixtures" / "course"
+ROOT = Path(__file__).resolve().parents[3]
+FIXTURE_COURSE = Path(__file__).resolve().parents[2] / "pipeline" / "fixtures" / "course"
 
 
 def test_bench_is_a_course_subcommand():
