@@ -44,14 +44,14 @@ c.OverwriteCells.add_missing_cells = True
 # cell (the last copy keeps its grade id, every copy runs), a tagged cell the gradebook does
 # not know (runs as an ordinary cell), a deleted test after a locked markdown cell or with its
 # answer (put back after the nearest lesson cell still there), cells in another order. A notes
-# cell at the top says what was restored or ignored. See course/grading/fairness.py.
+# cell at the top says what was restored or ignored. See course/grading/steps/fairness.py.
 
 # A kernel that does not start (its ports taken by another process, or alive but silent; it
 # happens on busy machines, never because of the notebook) is replaced by a new one, up to
 # 3 times, instead of failing the learner's whole submission. Only the start is tried
-# again: no cell has run yet. See course/grading/execute.py. The same list adds the kit's
-# integrity checks around it (course/grading/integrity_preprocessors.py): files that shadow
-# modules are removed, learner code that changes how grading runs (IPython hooks,
+# again: no cell has run yet. See course/grading/steps/restarting_execute.py. The same
+# list adds the kit's integrity checks around it (course/grading/steps/integrity.py): files
+# that shadow modules are removed, learner code that changes how grading runs (IPython hooks,
 # sys.modules, builtins, exec, ...) sends the tests after it to manual grading with a note,
 # scores handed to nbgrader through an execute_result are dropped, and every output kind is
 # capped. Without the kit installed (this file copied into another environment) nbgrader
@@ -60,9 +60,11 @@ c.OverwriteCells.add_missing_cells = True
 # `nbgrader collect` never follows a symbolic link in a learner's submission (a link to
 # solutions/ would copy the teacher's notebook into submitted/): see course/exchange.py.
 try:
-    from course.grading.execute import autograde_preprocessors
-    from course.grading.fairness import sanitize_preprocessors
-    from course.grading.safe_html import SanitizeLearnerHTML
+    from course.grading.steps import (
+        SanitizeLearnerHTML,
+        autograde_preprocessors,
+        sanitize_preprocessors,
+    )
 except ImportError as error:
     raise ImportError(
         "nbgrader_config.py: the kit's grading steps cannot be imported, so nbgrader would"
@@ -73,7 +75,7 @@ else:
     c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
     # Learner HTML and scripts never run in the teacher's formgrader page or in feedback:
     # the graded notebook is cleaned after its grades are saved, and every page nbgrader
-    # renders (formgrader, generate_feedback) cleans again (course/grading/safe_html.py).
+    # renders (formgrader, generate_feedback) cleans again (course/grading/steps/safe_html.py).
     c.Autograde.autograde_preprocessors = [*autograde_preprocessors(), SanitizeLearnerHTML]
     c.HTMLExporter.preprocessors = [SanitizeLearnerHTML]
     # A time budget for all cells of a notebook together (each lesson runs in well under a
@@ -84,7 +86,7 @@ else:
     # Both limits (per cell, per notebook) count the CPU time of the notebook's processes, so
     # a busy machine (other work, --workers above the cores) does not cost a correct notebook
     # its points; a cell that sleeps or waits uses none and is stopped on the clock at this
-    # many times the limit (course/grading/cpu_time.py; "wall" restores nbgrader's rule).
+    # many times the limit (course/grading/steps/cpu_time.py; "wall" restores nbgrader's rule).
     c.RestartingExecute.time_limit_clock = "cpu"
     c.RestartingExecute.wall_limit_factor = 5
     c.ExchangeFactory.collect = "course.exchange.SafeCollect"

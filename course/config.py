@@ -36,7 +36,7 @@ CONFIG_FILE = "nbgrader_config.py"
 #: (``Execute.timeout``; a test checks that the two agree). ``course setup-hub`` writes it
 #: into the hub-wide config, which is all a learner's server reads.
 CELL_TIMEOUT = 120
-#: Time limit per cell when a configuration sets none (``course build``, ``course bench``).
+#: Time limit per cell when a configuration sets no limit (``course build``, ``course bench``).
 FALLBACK_CELL_TIMEOUT = 300
 
 #: TensorFlow quiet: no C++ log lines, no oneDNN notice, in every kernel the kit starts.
@@ -82,14 +82,19 @@ def load_course_config(course_dir: Path) -> Config:
 
 
 def cell_timeout(config: Config, default: int = FALLBACK_CELL_TIMEOUT) -> int:
-    """The time limit per cell ``config`` sets (``Execute.timeout``), else ``default``.
+    """The time limit per cell nbgrader's ``Execute`` step applies with ``config``
+    (``Execute.timeout``, else ``ExecutePreprocessor.timeout``, else nbgrader's own default);
+    ``default`` when that is no limit at all (None or 0).
 
-    >>> cell_timeout(Config({"Execute": {"timeout": 60}})), cell_timeout(Config())
-    (60, 300)
+    >>> cell_timeout(Config({"ExecutePreprocessor": {"timeout": 60}})), cell_timeout(Config())
+    (60, 30)
+    >>> cell_timeout(Config({"Execute": {"timeout": None}}))
+    300
     """
-    if "Execute" in config and "timeout" in config.Execute:
-        return int(config.Execute.timeout)
-    return default
+    # Imported here: nbgrader is heavy, and only the commands that run cells need it.
+    from nbgrader.preprocessors import Execute
+
+    return Execute(config=config).timeout or default
 
 
 def set_cell_timeout(course_dir: Path, seconds: int) -> None:

@@ -44,7 +44,7 @@ from course.config import CONFIG_FILE, QUIET_ENV, find_root, with_bin_first
 
 HOST = "127.0.0.1"
 LEARNER_FOLDER = "notebooks"
-READY_TIMEOUT = 120.0  # seconds; JupyterLab usually answers within 3 s
+READY_TIMEOUT = 120.0  # seconds; JupyterLab usually answers long before
 
 
 def find_course_dir(start: Path) -> Path:

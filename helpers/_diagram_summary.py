@@ -53,6 +53,23 @@ def _runs(calls: list, reads: dict[str, frozenset], own: set[str]) -> list[list]
     return runs
 
 
+def _merged_call(run: list, key: str, reads: dict[str, frozenset], own: set[str]):
+    """The one node drawn for a run of calls (the call itself when the run has one)."""
+    if len(run) == 1:
+        return replace(run[0], key=key)
+    alike = bool(reads[run[0].key]) and not reads[run[0].key] <= own
+    read = run[0].params if alike else sum(c.params for c in run)
+    if alike:
+        detail = f"{len(run)} calls · each reads {_params(read)}"
+    else:
+        detail = f"{len(run)} calls sharing nothing · " + (
+            f"read {_params(read)}" if read else "no variables"
+        )
+    return replace(
+        run[0], key=key, label=f"{run[0].label} … {run[-1].label}", detail=detail, params=read
+    )
+
+
 def summarise(calls: list, variables: list, edges: list) -> tuple[list, list, list]:
     """``(calls, variables, edges)`` with each run of calls merged (see the module)."""
     by_call: dict[str, set[str]] = {c.key: set() for c in calls}
@@ -67,25 +84,7 @@ def summarise(calls: list, variables: list, edges: list) -> tuple[list, list, li
     new_calls, call_of = [], {}
     for run in runs:
         key = f"call:{len(new_calls)}"
-        if len(run) == 1:
-            node = replace(run[0], key=key)
-        else:
-            alike = bool(reads[run[0].key]) and not reads[run[0].key] <= own
-            read = run[0].params if alike else sum(c.params for c in run)
-            if alike:
-                detail = f"{len(run)} calls · each reads {_params(read)}"
-            else:
-                detail = f"{len(run)} calls sharing nothing · " + (
-                    f"read {_params(read)}" if read else "no variables"
-                )
-            node = replace(
-                run[0],
-                key=key,
-                label=f"{run[0].label} … {run[-1].label}",
-                detail=detail,
-                params=read,
-            )
-        new_calls.append(node)
+        new_calls.append(_merged_call(run, key, reads, own))
         for call in run:
             call_of[call.key] = key
 

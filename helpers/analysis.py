@@ -44,12 +44,12 @@ from __future__ import annotations
 import collections
 import functools
 import inspect
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import keras
-import numpy as np
 
+from .analysis_records import Analysis, Call, VariableUse, variable_size, zeros_like_spec
 from .operations import graph_nodes, graph_of, is_operation, node_variables
 from .recording import install, recorded_call
 from .tracing import (
@@ -66,201 +66,7 @@ from .tracing import (
 __all__ = ["Analysis", "Call", "InspectionError", "VariableUse", "analyse", "variable_size"]
 
 
-def variable_size(variable: keras.Variable) -> int:
-    """Number of scalar parameters in ``variable`` (the product of its shape).
-
-    >>> import keras
-    >>> variable_size(keras.Variable(keras.ops.zeros((4, 3))))
-    12
-    """
-    size = 1
-    for dim in variable.shape:
-        size *= int(dim)
-    return size
-
-
-# ----------------------------------------------------------------------------- calls
-
-
-@dataclass(frozen=True, eq=False)
-class Call:
-    """One call of a layer inside a model.
-
-    Attributes:
-        layer: the layer object that was called.
-        number: 1 for the layer's first call, 2 for the second, ... counted in the model
-            for the model's own calls, and inside the enclosing call for nested ones.
-        of: how many times the layer is called there.
-        parent: for a nested call (made while another layer's call ran), that call.
-    """
-
-    layer: keras.layers.Layer
-    number: int
-    of: int
-    _node: Any = field(default=None, repr=False)
-    parent: Call | None = field(default=None, repr=False)
-    _args: tuple = field(default=(), repr=False)
-    _kwargs: dict = field(default_factory=dict, repr=False)
-    _outputs: tuple = field(default=(), repr=False)
-
-    @property
-    def label(self) -> str:
-        """``"encoder"`` for a layer called once, ``"encoder[2]"`` for its second call;
-        a nested call adds its path: ``"pair/inner[2]"``."""
-        own = self.layer.name if self.of == 1 else f"{self.layer.name}[{self.number}]"
-        return own if self.parent is None else f"{self.parent.label}/{own}"
-
-    @property
-    def top(self) -> Call:
-        """The model's own call this call belongs to (itself, unless it is nested)."""
-        call = self
-        while call.parent is not None:
-            call = call.parent
-        return call
-
-    @property
-    def is_operation(self) -> bool:
-        """A graph operation that reads a variable (``ops.einsum(h, emb.embeddings)``),
-        not a layer; its label is the operation's name (``"einsum"``)."""
-        return is_operation(self.layer)
-
-    @property
-    def path(self) -> tuple:
-        """The call's identity: ``(layer id, number)`` for it and each enclosing call, from
-        the model's own call inwards (two nested calls of one inner layer made inside
-        different outer calls have different paths)."""
-        own = (id(self.layer), self.number)
-        return own if self.parent is None else (*self.parent.path, *own)
-
-    def within(self, layer: keras.layers.Layer) -> bool:
-        """``True`` when this call is a call of ``layer`` or is made inside one."""
-        call: Call | None = self
-        while call is not None:
-            if call.layer is layer:
-                return True
-            call = call.parent
-        return False
-
-    def _arguments(self) -> tuple[tuple, dict]:
-        if self._node is not None:
-            return tuple(self._node.arguments.args), dict(self._node.arguments.kwargs)
-        return self._args, self._kwargs
-
-    @property
-    def input_shapes(self) -> list[tuple]:
-        """Shapes of the tensors this call received (``None`` is the batch size)."""
-        args, _ = self._arguments()
-        return [
-            tuple(t.shape) for t in keras.tree.flatten(args) if isinstance(t, keras.KerasTensor)
-        ]
-
-    @property
-    def output_shapes(self) -> list[tuple]:
-        """Shapes of the tensors this call returned."""
-        outputs = self._node.output_tensors if self._node is not None else self._outputs
-        return [tuple(t.shape) for t in outputs]
-
-    def replay_arguments(self) -> tuple[tuple, dict]:
-        """The call's positional and keyword arguments, with every symbolic tensor replaced
-        by zeros of the same shape (unknown dimensions become 2). Flags such as
-        ``reverse=True`` are kept, so replaying the call runs the same code path."""
-        args, kwargs = self._arguments()
-        return keras.tree.map_structure(_zeros_like_spec, (args, kwargs))
-
-    def __repr__(self) -> str:
-        return f"Call({self.label})"
-
-
 install()  # from now on, the first call of each model is recorded (helpers.recording)
-
-
-def _zeros_like_spec(value: Any) -> Any:
-    """Zeros for a symbolic tensor: NumPy's, which a layer converts itself (on JAX,
-    ``keras.ops.zeros`` compiles a kernel per shape: a quarter second each)."""
-    if isinstance(value, keras.KerasTensor):
-        shape = [FILLER if dim is None else dim for dim in value.shape]
-        try:
-            return np.zeros(shape, dtype=value.dtype)
-        except TypeError:  # a dtype NumPy does not know (bfloat16)
-            return keras.ops.zeros(shape, dtype=value.dtype)
-    return value
-
-
-# -------------------------------------------------------------------- variable uses
-
-
-@dataclass(eq=False)
-class VariableUse:
-    """A variable of a model and the layer calls that read it. ``owned`` is ``False`` for
-    a variable a call reads that the model does not track (a decoder holding its encoder
-    untracked, in another model): Keras does not count it, and neither do the totals."""
-
-    variable: keras.Variable
-    calls: list[Call]
-    owned: bool = True  # False: read by a call, but not one of the model's weights
-    dims: tuple | None = field(default=None, repr=False)  # the shape, read once
-
-    def __post_init__(self) -> None:
-        if self.dims is None:
-            self.dims = tuple(int(d) for d in self.variable.shape)
-
-    @property
-    def path(self) -> str:
-        """The variable's path, e.g. ``"encoder/kernel"`` (its owner's name, then its own)."""
-        return self.variable.path
-
-    @property
-    def shape(self) -> tuple:
-        return self.dims
-
-    @property
-    def size(self) -> int:
-        """Number of scalar parameters in the variable."""
-        size = 1
-        for dim in self.dims:
-            size *= dim
-        return size
-
-    @property
-    def trainable(self) -> bool:
-        return bool(self.variable.trainable)
-
-    @property
-    def labels(self) -> list[str]:
-        """The calls that use the variable, e.g. ``["encoder[1]", "encoder[2]"]``."""
-        return [call.label for call in self.calls]
-
-    @property
-    def layers(self) -> list[str]:
-        """Names of the model's layers whose calls use the variable (a nested call counts
-        for the model's layer it is made in), in order of first use."""
-        return list(dict.fromkeys(call.top.layer.name for call in self.calls))
-
-    @property
-    def is_shared(self) -> bool:
-        """Used by more than one call (one layer called twice, or two tied layers)."""
-        return len(self.calls) > 1
-
-
-# ---------------------------------------------------------------------- the analysis
-
-
-@dataclass(eq=False)
-class Analysis:
-    """What :func:`analyse` finds in a model.
-
-    Attributes:
-        calls: the model's own layer calls (graph nodes that are layers, or the calls its
-            ``call`` makes), in the order data flows.
-        nested: every call, the model's own and those made inside them, depth first.
-        uses: every variable with the calls that read it, in the order of ``model.weights``.
-        output_shapes: the shapes of the model's outputs (batch ``None``).
-    """
-
-    calls: list[Call]
-    nested: list[Call]
-    uses: list[VariableUse]
-    output_shapes: list[tuple]
 
 
 def _graph_calls(graph, variables: list[keras.Variable]) -> list[Call]:
@@ -353,7 +159,7 @@ def _model_inputs(model: keras.Model) -> tuple[tuple, dict, int, list[str]]:
     if recorded is not None:
         leaves = [t for t in keras.tree.flatten(recorded) if isinstance(t, keras.KerasTensor)]
         batch = leaves[0].shape[0] if leaves and leaves[0].shape else FILLER
-        args, kwargs = keras.tree.map_structure(_zeros_like_spec, recorded)
+        args, kwargs = keras.tree.map_structure(zeros_like_spec, recorded)
         return tuple(args), dict(kwargs), batch or FILLER, []
     shapes = getattr(model, "_build_shapes_dict", None)
     if not shapes:
@@ -406,68 +212,103 @@ def _analyse(model: keras.Model) -> Analysis:
         calls = _graph_calls(graph, weights)
         output_shapes = [tuple(t.shape) for t in graph.outputs]
         for call in calls:
-            if call.is_operation:  # reads the variables kept in its node, nothing nested
-                nested.append(call)
-                add({id(v): (v, [call]) for v in node_variables(call._node, weights)})
-                continue
-            if reads_own_weights(call.layer):  # a Dense, a Conv2D: known without a replay
-                nested.append(call)
-                add({id(v): (v, [call]) for v in call.layer.weights if id(v) not in skip})
-                continue
-            tracer = Tracer(FILLER)
-            args, kwargs = call.replay_arguments()
-            try:
-                tracer.run(functools.partial(call.layer, *args, **kwargs))
-            except Exception as error:  # noqa: BLE001 - any error becomes the check's message
-                raise failure(model, tracer, call.layer.name, error) from None
-            if tracer.created is not None:
-                raise created_in_call(model, call_path(tracer.created, call.layer.name))
-            frame = tracer.roots[0]
-            nested.append(call)
-            nested.extend(_nested(frame.children, call, made))
-            add(_readers(call, frame, made, skip))
+            _analyse_graph_call(model, weights, call, skip, made, nested, add)
     else:
-        args, kwargs, batch, guessed = _model_inputs(model)
-        tracer = Tracer(batch)
-        try:
-            tracer.run(lambda: model(*args, **kwargs))
-        except Exception as error:  # noqa: BLE001 - any error becomes the check's message
-            if guessed:
-                raise InspectionError(
-                    f"The helpers know only the shape of its first argument for {model.name!r} "
-                    f"(what Keras records), not of {', '.join(repr(n) for n in guessed)}, and "
-                    "the model does not run with that shape for them. To let them read it, "
-                    "call the model once more on real data now that helpers is imported "
-                    f"(e.g. {model.name}(a, b)): they record every argument of that call."
-                ) from None
-            raise failure(model, tracer, model.name, error) from None
-        if tracer.created is not None:
-            raise created_in_call(model, call_path(tracer.created, model.name))
-        root = tracer.roots[0]
-        output_shapes = [tuple(t.shape) for t in root.outputs]
-        calls = []
-        counts = collections.Counter(id(f.layer) for f in root.children)
-        seen: collections.Counter = collections.Counter()
-        for frame in root.children:
-            seen[id(frame.layer)] += 1
-            call = Call(
-                frame.layer,
-                seen[id(frame.layer)],
-                counts[id(frame.layer)],
-                None,
-                None,
-                frame.args,
-                frame.kwargs,
-                frame.outputs,
-            )
-            calls.append(call)
-            nested.append(call)
-            nested.extend(_nested(frame.children, call, made))
-            add(_readers(call, frame, made, skip))
-        # Variables the model's own call reads (a tie written in call()): a use by the model.
-        own = Call(model, 1, 1, None, None, root.args, root.kwargs, root.outputs)
-        add({id(v): (v, [own]) for v in root.reads if id(v) not in skip})
+        calls, output_shapes = _analyse_run(model, skip, made, nested, add)
+    return Analysis(calls, nested, _ordered_uses(model, readers), output_shapes)
 
+
+def _analyse_graph_call(
+    model: keras.Model,
+    weights: list[keras.Variable],
+    call: Call,
+    skip: set[int],
+    made: dict[int, Call],
+    nested: list[Call],
+    add: Callable[[dict[int, tuple]], None],
+) -> None:
+    """One call of a graph: its nested calls into ``nested``, what it reads to ``add``."""
+    if call.is_operation:  # reads the variables kept in its node, nothing nested
+        nested.append(call)
+        add({id(v): (v, [call]) for v in node_variables(call._node, weights)})
+        return
+    if reads_own_weights(call.layer):  # a Dense, a Conv2D: known without a replay
+        nested.append(call)
+        add({id(v): (v, [call]) for v in call.layer.weights if id(v) not in skip})
+        return
+    tracer = Tracer(FILLER)
+    args, kwargs = call.replay_arguments()
+    try:
+        tracer.run(functools.partial(call.layer, *args, **kwargs))
+    except Exception as error:  # noqa: BLE001 - any error becomes the check's message
+        raise failure(model, tracer, call.layer.name, error) from None
+    if tracer.created is not None:
+        raise created_in_call(model, call_path(tracer.created, call.layer.name))
+    frame = tracer.roots[0]
+    nested.append(call)
+    nested.extend(_nested(frame.children, call, made))
+    add(_readers(call, frame, made, skip))
+
+
+def _analyse_run(
+    model: keras.Model,
+    skip: set[int],
+    made: dict[int, Call],
+    nested: list[Call],
+    add: Callable[[dict[int, tuple]], None],
+) -> tuple[list[Call], list[tuple]]:
+    """A model without a graph, run once on zeros: its calls and output shapes; nested
+    calls into ``nested``, what each call reads to ``add``."""
+    root = _traced_run(model)
+    calls = []
+    counts = collections.Counter(id(f.layer) for f in root.children)
+    seen: collections.Counter = collections.Counter()
+    for frame in root.children:
+        seen[id(frame.layer)] += 1
+        call = Call(
+            frame.layer,
+            seen[id(frame.layer)],
+            counts[id(frame.layer)],
+            None,
+            None,
+            frame.args,
+            frame.kwargs,
+            frame.outputs,
+        )
+        calls.append(call)
+        nested.append(call)
+        nested.extend(_nested(frame.children, call, made))
+        add(_readers(call, frame, made, skip))
+    # Variables the model's own call reads (a tie written in call()): a use by the model.
+    own = Call(model, 1, 1, None, None, root.args, root.kwargs, root.outputs)
+    add({id(v): (v, [own]) for v in root.reads if id(v) not in skip})
+    return calls, [tuple(t.shape) for t in root.outputs]
+
+
+def _traced_run(model: keras.Model) -> Frame:
+    """The frame of one traced run of ``model`` on zeros of the shape it was built for."""
+    args, kwargs, batch, guessed = _model_inputs(model)
+    tracer = Tracer(batch)
+    try:
+        tracer.run(lambda: model(*args, **kwargs))
+    except Exception as error:  # noqa: BLE001 - any error becomes the check's message
+        if guessed:
+            raise InspectionError(
+                f"The helpers know only the shape of its first argument for {model.name!r} "
+                f"(what Keras records), not of {', '.join(repr(n) for n in guessed)}, and "
+                "the model does not run with that shape for them. To let them read it, "
+                "call the model once more on real data now that helpers is imported "
+                f"(e.g. {model.name}(a, b)): they record every argument of that call."
+            ) from None
+        raise failure(model, tracer, model.name, error) from None
+    if tracer.created is not None:
+        raise created_in_call(model, call_path(tracer.created, model.name))
+    return tracer.roots[0]
+
+
+def _ordered_uses(model: keras.Model, readers: dict[int, tuple]) -> list[VariableUse]:
+    """Every variable read (and every weight of the model, read or not), in the order of
+    ``model.weights`` (variables the model does not own after them)."""
     uses = {
         key: VariableUse(variable, calls)
         for key, (variable, calls) in readers.items()
@@ -478,8 +319,7 @@ def _analyse(model: keras.Model) -> Analysis:
     order = {id(v): i for i, v in enumerate(model.weights)}
     for key, use in uses.items():
         use.owned = key in order
-    ordered = sorted(uses.values(), key=lambda u: order.get(id(u.variable), len(order)))
-    return Analysis(calls, nested, ordered, output_shapes)
+    return sorted(uses.values(), key=lambda u: order.get(id(u.variable), len(order)))
 
 
 # ---------------------------------------------------------------------------- caching

@@ -13,7 +13,7 @@ looks for what a notebook could have done to the kernel that runs the tests (IPy
 and transformers, an error handler, a replaced import function or module). It then prints
 ``GRADING MACHINERY CHANGED: ...`` and raises, so the test scores 0 and the grader (which
 looks for that line, outside the kernel) sends the notebook to manual grading. What the
-grader reads in the learner's code before running it is in ``course/grading/integrity.py``.
+grader reads in the learner's code before running it is in ``course/grading/steps/code_scan.py``.
 
 Example (what a hidden test cell does):
     >>> from helpers.grading import pristine
@@ -52,15 +52,21 @@ def kernel_changes() -> list[str]:
     >>> kernel_changes()  # outside IPython: only the import machinery is checked
     []
     """
+    changes = _python_changes()
+    shell = _shell()
+    return changes if shell is None else changes + _shell_changes(shell)
+
+
+def _python_changes() -> list[str]:
+    """Built-ins replaced, a tracer installed, ``sys.modules`` entries that are not the kit's."""
     changes: list[str] = []
     if not isinstance(builtins.__import__, types.BuiltinFunctionType):
         changes.append("the built-in `__import__` was replaced")
     for name in ("isinstance", "getattr", "print", "len", "type"):
         if not isinstance(getattr(builtins, name, None), (types.BuiltinFunctionType, type)):
             changes.append(f"the built-in `{name}` was replaced")
-    if sys.gettrace() is not None and "coverage" not in type(sys.gettrace()).__module__ + repr(
-        sys.gettrace()
-    ):
+    tracer = sys.gettrace()
+    if tracer is not None and "coverage" not in type(tracer).__module__ + repr(tracer):
         changes.append("a tracer runs inside every call (`sys.settrace`)")
     for name in ("helpers", __name__):
         module = sys.modules.get(name)
@@ -69,38 +75,48 @@ def kernel_changes() -> list[str]:
         )
         if module is not None and (origin is None or Path(origin).resolve().parent != _PACKAGE_DIR):
             changes.append(f"`sys.modules[{name!r}]` is not the kit's module")
+    return changes
+
+
+def _shell():
+    """The IPython shell running this code, or None."""
     try:
-        shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+        return sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
     except Exception:  # noqa: BLE001
-        shell = None
-    if shell is None:
-        return changes
+        return None
+
+
+#: Shell methods a notebook could replace on the instance to change how cells run.
+_SHELL_METHODS = (
+    "showtraceback",
+    "_showtraceback",
+    "run_cell",
+    "run_cell_async",
+    "run_ast_nodes",
+    "run_code",
+    "showsyntaxerror",
+)
+
+
+def _shell_changes(shell) -> list[str]:
+    """IPython's transformers, error handler, replaced methods and foreign event hooks."""
+    changes: list[str] = []
     if shell.ast_transformers:
         changes.append("an AST transformer rewrites every cell")
     if shell.input_transformers_post:
         changes.append("an input transformer rewrites every cell")
     if shell.custom_exceptions:
         changes.append("a custom error handler (`set_custom_exc`) is installed")
-    for name in (
-        "showtraceback",
-        "_showtraceback",
-        "run_cell",
-        "run_cell_async",
-        "run_ast_nodes",
-        "run_code",
-        "showsyntaxerror",
-    ):
+    for name in _SHELL_METHODS:
         own = vars(shell).get(name)  # ipykernel keeps its own bound `_showtraceback` there
         if own is not None and getattr(own, "__func__", None) is not getattr(
             type(shell), name, None
         ):
             changes.append(f"the IPython shell's `{name}` was replaced")
     for event, callbacks in getattr(shell.events, "callbacks", {}).items():
-        for callback in callbacks:
-            module = getattr(callback, "__module__", None) or ""
-            if module.split(".")[0] not in _OWN_CALLBACKS:
-                changes.append(f"a `{event}` hook runs at every cell")
-                break
+        foreign = (getattr(c, "__module__", None) or "" for c in callbacks)
+        if any(module.split(".")[0] not in _OWN_CALLBACKS for module in foreign):
+            changes.append(f"a `{event}` hook runs at every cell")
     return changes
 
 

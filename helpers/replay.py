@@ -88,29 +88,44 @@ def run_calls(
         if graph is None:
             pending.extend(analysis.nested)
             return model(inputs, training=training)
-        by_node = {id(c._node): c for c in analysis.calls}
-        values = {
-            id(x): keras.ops.convert_to_tensor(y, dtype=x.dtype)
-            for x, y in zip(graph.inputs, keras.tree.flatten(inputs), strict=True)
-        }
-        for _, nodes in sorted(graph._nodes_by_depth.items(), reverse=True):
-            for node in nodes:
-                if node.is_input:
-                    continue
-                args, kwargs = node.arguments.fill_in(values)
-                top = by_node.get(id(node))
-                if top is not None and top.is_operation:  # an operation reading a variable
-                    with around(top):
-                        outputs = node.operation(*args, **kwargs)
-                else:
-                    if top is not None:
-                        pending[:] = subtree[id(top)]
-                        if training is not None and top.layer._call_has_training_arg:
-                            kwargs["training"] = training  # as Functional.call does
-                    outputs = node.operation(*args, **kwargs)
-                for symbolic, value in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
-                    values[id(symbolic)] = value
-        outputs = [values[id(x)] for x in graph.outputs]
-        return keras.tree.pack_sequence_as(graph._outputs_struct, outputs)
+        return _run_graph(graph, analysis, subtree, pending, inputs, around, training)
     finally:
         keras.Layer.__call__ = original
+
+
+def _run_graph(
+    graph: Any,
+    analysis: Any,
+    subtree: dict[int, list[Call]],
+    pending: list[Call],
+    inputs: Any,
+    around: Callable[[Call], Any],
+    training: bool | None,
+) -> Any:
+    """Run a functional model's graph node by node, as ``Functional.call`` does: around each
+    operation that reads a variable, ``around(call)``; before each layer call, its nested
+    calls put in ``pending`` for the traced ``Layer.__call__``."""
+    by_node = {id(c._node): c for c in analysis.calls}
+    values = {
+        id(x): keras.ops.convert_to_tensor(y, dtype=x.dtype)
+        for x, y in zip(graph.inputs, keras.tree.flatten(inputs), strict=True)
+    }
+    for _, nodes in sorted(graph._nodes_by_depth.items(), reverse=True):
+        for node in nodes:
+            if node.is_input:
+                continue
+            args, kwargs = node.arguments.fill_in(values)
+            top = by_node.get(id(node))
+            if top is not None and top.is_operation:  # an operation reading a variable
+                with around(top):
+                    outputs = node.operation(*args, **kwargs)
+            else:
+                if top is not None:
+                    pending[:] = subtree[id(top)]
+                    if training is not None and top.layer._call_has_training_arg:
+                        kwargs["training"] = training  # as Functional.call does
+                outputs = node.operation(*args, **kwargs)
+            for symbolic, value in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
+                values[id(symbolic)] = value
+    outputs = [values[id(x)] for x in graph.outputs]
+    return keras.tree.pack_sequence_as(graph._outputs_struct, outputs)

@@ -17,11 +17,11 @@
    ``python -m course.bench.helpers_speed``).
 
 It prints a table with the issue's targets next to the measurements (PASS/MISS) and writes
-everything to JSON. The machine's load average is recorded: on a busy machine the numbers
-are noisy. Nothing here is a timed test. The notebook measurements are in
-:mod:`course.bench.notebook_timing`, the ratios, targets and table in
-:mod:`course.bench.report`, the phases in :mod:`course.bench.phases`, the class in
-:mod:`course.bench.classroom` and the command in :mod:`course.bench.cli`.
+everything to JSON. The machine's load average is recorded: on a busy machine the numbers are
+noisy. Nothing here is a timed test. The notebook measurements are in
+:mod:`course.bench.notebook_timing`, the ratios and targets in :mod:`course.bench.report`, the
+printed table in :mod:`course.bench.table`, the phases in :mod:`course.bench.phases`, the class
+in :mod:`course.bench.classroom` and the command in :mod:`course.bench.cli`.
 
 Example::
 

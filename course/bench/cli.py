@@ -41,10 +41,9 @@ from course.bench.report import (
     NBVAL_TARGET,
     SPEEDUP_TARGET,
     derive,
-    format_comparison,
-    format_report,
     write_json,
 )
+from course.bench.table import format_comparison, format_report
 from course.config import (
     cell_timeout,
     find_root,
@@ -172,14 +171,7 @@ def _versions() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        root = args.course_dir.resolve() if args.course_dir else find_root()
-        all_lessons = find_lessons(root)
-        names = None if args.all_lessons else (args.lessons or [DEFAULT_LESSON])
-        class_lessons = find_lessons(root, names)
-        if args.learners < 1 or args.workers < 1 or args.repeat < 1:
-            raise ValueError("--learners, --workers and --repeat must be at least 1")
-        if args.time_limit is not None and args.time_limit < 1:
-            raise ValueError("--time-limit must be at least 1 second")
+        root, all_lessons, class_lessons = _checked_arguments(args)
     except (FileNotFoundError, ValueError) as error:
         print(f"course bench: {error}", file=sys.stderr)
         return 2
@@ -236,7 +228,31 @@ def run(args: argparse.Namespace) -> int:
     except (RuntimeError, FileExistsError) as error:
         print(f"course bench: {error}", file=sys.stderr)
         return 1
-    # The last mode (forked when measured) is the report's own; the other goes under "old".
+    _combine(report, runs, modes)
+    path = write_json(report, args.json or root / DEFAULT_JSON)
+    _print_report(report)
+    print(f"\nJSON: {path}")
+    broken = any(_broken(r) for r in (report, report.get("old") or {}))
+    return 1 if broken else 0
+
+
+def _checked_arguments(args: argparse.Namespace) -> tuple[Path, list[Lesson], list[Lesson]]:
+    """The course folder, all its lessons and the class's; ValueError or FileNotFoundError
+    with the message to print when the arguments do not allow a run."""
+    root = args.course_dir.resolve() if args.course_dir else find_root()
+    all_lessons = find_lessons(root)
+    names = None if args.all_lessons else (args.lessons or [DEFAULT_LESSON])
+    class_lessons = find_lessons(root, names)
+    if args.learners < 1 or args.workers < 1 or args.repeat < 1:
+        raise ValueError("--learners, --workers and --repeat must be at least 1")
+    if args.time_limit is not None and args.time_limit < 1:
+        raise ValueError("--time-limit must be at least 1 second")
+    return root, all_lessons, class_lessons
+
+
+def _combine(report: dict[str, Any], runs: dict[str, dict], modes: tuple[str, ...]) -> None:
+    """Put the runs of each forking mode into ``report`` and derive the figures: the last
+    mode (forked when measured) is the report's own; the other goes under "old"."""
     report.update(runs[modes[-1]])
     report["forking"] = modes[-1] == "1"
     if len(modes) == 2:
@@ -244,7 +260,9 @@ def run(args: argparse.Namespace) -> int:
         report["old"].pop("old", None)
         derive(report["old"])
     derive(report)
-    path = write_json(report, args.json or root / DEFAULT_JSON)
+
+
+def _print_report(report: dict[str, Any]) -> None:
     if "old" in report:
         print("=== kernels started the usual way (KIT_FORK_KERNELS=0)")
         print(format_report(report["old"]))
@@ -253,9 +271,6 @@ def run(args: argparse.Namespace) -> int:
     if report.get("helpers"):
         print("\n" + format_helpers(report["helpers"]))
     print("\n" + format_comparison(report))
-    print(f"\nJSON: {path}")
-    broken = any(_broken(r) for r in (report, report.get("old") or {}))
-    return 1 if broken else 0
 
 
 def _broken(report: dict[str, Any]) -> bool:

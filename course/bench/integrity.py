@@ -1,7 +1,7 @@
 """The ``integrity`` phase of ``course bench``: what the run-time integrity guard costs.
 
 In a child Python that has imported what a warm grading kernel imports (Keras, the helpers,
-IPython, matplotlib), it installs :mod:`course.grading.guard_kernel` (the fingerprints and
+IPython, matplotlib), it installs :mod:`course.grading.steps.guard_kernel` (the fingerprints and
 the audit hook) and asks it to check several times, as the grader does before each test
 cell. It reports CPU seconds (the machine's load changes wall time, not these) and the cost
 per notebook: one install plus one check per autograded test cell of the lesson with most.
@@ -25,7 +25,7 @@ from typing import Any
 import nbformat
 
 from course.cells import is_test
-from course.grading import guard_kernel
+from course.grading.steps.runtime_guard import run_sources
 from course.lessons import find_lessons
 
 _CHILD = """
@@ -33,7 +33,7 @@ import json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras, helpers, helpers.grading, IPython, matplotlib.pyplot  # a warm kernel's modules
 ns = {{}}
-exec(compile(open({source!r}).read(), "<course-guard>", "exec"), ns)
+{run_sources}
 started = time.process_time()
 ns["install"]()
 install = time.process_time() - started
@@ -65,7 +65,7 @@ def most_tests(root: Path) -> int:
 
 def measure_integrity(root: Path, repeat: int = 5) -> dict[str, Any]:
     """The guard's CPU cost: install, a check (median), and per notebook."""
-    code = _CHILD.format(source=guard_kernel.__file__, repeat=repeat)
+    code = _CHILD.format(run_sources=run_sources("ns"), repeat=repeat)
     with tempfile.TemporaryDirectory() as folder:
         done = subprocess.run(
             [sys.executable, "-c", code],

@@ -65,7 +65,7 @@ WARM_MODULES = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
     "ipykernel.zmqshell",
-    "ipykernel.debugger",  # debugpy: each kernel's start imports it otherwise (0.05 to 0.1 s)
+    "ipykernel.debugger",  # debugpy: each kernel's start would import it otherwise
     "course.isolation.launch",
 )
 
@@ -116,7 +116,7 @@ def warm_up(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
             failed.append(f"{name}: {error}")
     # What the imports left behind lives as long as every kernel: out of the collector's
     # way. A kernel's ``gc.collect()`` (``keras.backend.clear_session()`` runs one) then
-    # walks only the kernel's own objects, about 0.2 s less each time, and does not write
+    # walks only the kernel's own objects, not the warm imports', and does not write
     # to the parent's pages that the kernels share (the ``gc.freeze`` advice for fork).
     gc.collect()
     gc.freeze()

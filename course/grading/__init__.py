@@ -1,30 +1,26 @@
 """Grading learners' notebooks: nbgrader's own steps, made fair, safe and parallel.
 
-Two ways in, sharing every step below:
+Two ways in, sharing every step:
 
 * ``nbgrader autograde`` with the kit's ``nbgrader_config.py``, which puts the kit's
-  preprocessors into nbgrader's lists (:func:`fairness.sanitize_preprocessors`,
-  :func:`execute.autograde_preprocessors`);
+  preprocessors (:mod:`course.grading.steps`) into nbgrader's lists;
 * ``course grade`` (:mod:`.cli`), which runs the same lists but executes the notebooks in
   parallel, in warm, contained kernels.
 
-The map, one job per module. nbgrader steps (preprocessors)::
+The map, one job per module, lowest first. Records both halves share::
 
-    fairness                 sanitize: copies, unknown and deleted cells, what was restored
-    execute                  Execute that replaces a kernel which does not start; time budget
-    integrity                static scan of learner code for changes to how grading runs
-    integrity_preprocessors  guard the folder, judge integrity, save the grades of flagged tests
-    output_limits            caps on what a learner's outputs may hold
+    records                  jobs, prepared submissions, results, a run's summary, a run's report
     notes                    the grader's notes cell, and what it says about a run
+    settings                 a run's kernel settings: environment, memory limit, sizes
+    warmup                   WarmKernelPlan: what a warm kernel sets and imports first
+
+``steps/``: the nbgrader preprocessors (both graders; see its ``__init__``).
 
 ``course grade``::
 
-    settings                 a run's kernel settings: environment, memory limit, sizes
-    warmup                   WarmKernelPlan: what a warm kernel sets and imports first
     kernel                   one isolated (course.isolation), limited, watched grading kernel
     pool                     kernels started ahead of demand
-    execution                run a notebook in a kernel; a dead kernel becomes outputs
-    records                  jobs, prepared submissions, results, a run's summary
+    run_notebook             run a notebook in a kernel; a dead kernel becomes outputs
     autograder               nbgrader's autograde split around execution (the gradebook)
     pipeline                 workers, the pool and the one gradebook thread together
     console                  what ``course grade`` prints, control characters escaped

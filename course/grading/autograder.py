@@ -10,15 +10,15 @@
 3. per notebook, the *sanitize* preprocessors (ClearOutput, DeduplicateIds,
    OverwriteKernelspec, OverwriteCells: read-only and test cells restored from the
    gradebook, CheckCellMetadata; the kit's config uses the fair versions of
-   :mod:`course.grading.fairness`), then the *autograde* preprocessors (Execute, IgnorePattern,
-   ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
+   :mod:`course.grading.steps.fairness`), then the *autograde* preprocessors (Execute,
+   IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
    CheckCellMetadata);
 4. file permissions.
 
 :class:`Autograder` calls the same converter methods with the same, configurable,
 preprocessor lists: :meth:`Autograder.prepare` is steps 2-3 up to ``Execute``,
 :meth:`Autograder.finish` the rest of step 3 and step 4. Execution happens in between,
-elsewhere (:mod:`course.grading.execution`). An Autograder is not thread-safe:
+elsewhere (:mod:`course.grading.run_notebook`). An Autograder is not thread-safe:
 ``course grade`` calls it from ONE thread, the only one that touches the gradebook.
 
 Results are written to a staging folder ``<course>/.course-grade/staging/<student>/<assignment>/``
@@ -65,9 +65,10 @@ from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
 from course.config import exchange_root
-from course.grading.fairness import take_notes
 from course.grading.notes import execution_notes, notes_cell
 from course.grading.records import ExecutionReport, Job, Jobs, Prepared, PreparedNotebook, Result
+from course.grading.steps.fairness import take_notes
+from course.grading.steps.restarting_execute import RestartingExecute
 from course.grading.warmup import WarmKernelPlan, warm_kernel_fits, warmup_plan
 
 #: Work folder of ``course grade`` inside the course (staging, lock); removed after a run.
@@ -94,6 +95,9 @@ class Autograder:
             parent=self.converter, config=staging_config
         )
         self._plans: dict[tuple[str, str], tuple] = {}
+        #: The kernel the course's config names (``Execute.kernel_name`` or
+        #: ``ExecutePreprocessor.kernel_name``, as the configured step reads it); "" for none.
+        self.configured_kernel_name = RestartingExecute(config=self.config).kernel_name
         self._preload_override: tuple[str, ...] | None = None
         self._lock: int | None = None
 
@@ -208,9 +212,7 @@ class Autograder:
             name = _kernel_name_from(kernelspec) or "python3"
             self._plans[key] = (name, *plan)
         name, env, modules = self._plans[key]
-        configured = self.config.get("Execute", {}).get("kernel_name") or self.config.get(
-            "ExecutePreprocessor", {}
-        ).get("kernel_name")
+        configured = self.configured_kernel_name
         if self._preload_override is not None:
             modules = self._preload_override
         return WarmKernelPlan(configured or kernel_name or name, assignment, env, modules)
@@ -310,7 +312,7 @@ class Autograder:
         for pp in self.converter.autograde_preprocessors:
             pp_class = import_item(pp) if isinstance(pp, str) else pp
             if isinstance(pp_class, type) and issubclass(pp_class, Execute):
-                seen_execute = True  # done by course.grading.execution
+                seen_execute = True  # done by course.grading.run_notebook
                 continue
             (after if seen_execute else before).append(pp_class)
         return before, after

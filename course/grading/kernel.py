@@ -1,17 +1,17 @@
 """Grading kernels for ``course grade``: started ahead of time, boxed, limited, watched.
 
-A :class:`GradingKernel` is one Jupyter kernel that executes one learner's notebook and is
-then thrown away (no state leaks from one learner to the next). It is started by a subclass
-of nbgrader's own ``Execute`` preprocessor (so the course's ``Execute.*`` settings apply:
-timeout, kernel name, extra arguments, ...; a kernel that does not answer at start is
-replaced, :mod:`course.grading.execute`). Like a kernel of ``nbgrader autograde`` with
+A :class:`GradingKernel` is one Jupyter kernel that executes one learner's notebook and is then
+thrown away (no state leaks from one learner to the next). It is started by a subclass of
+nbgrader's own ``Execute`` preprocessor (so the course's ``Execute.*`` settings apply: timeout,
+kernel name, extra arguments, ...; a kernel that does not answer at start is replaced,
+:mod:`course.grading.steps.restarting_execute`). Like a kernel of ``nbgrader autograde`` with
 the kit's config, it runs in a box of its own (:mod:`course.isolation`: it sees the system,
-Python, the packages the notebooks import and its scratch folder; memory and processes
-capped; the Landlock fallback where the system allows no box). It differs in four ways:
+Python, the packages the notebooks import and its scratch folder; memory and processes capped;
+the Landlock fallback where the system allows no box). It differs in four ways:
 
 * **Warm.** Right after it starts, a silent warm-up (no execution count, no names in the
   notebook's namespace) replays the literal ``os.environ[...] = "..."`` assignments of the
-  assignment's setup cells and imports the modules they import (TensorFlow: about 4 s).
+  assignment's setup cells and imports the modules they import (TensorFlow takes seconds).
   :class:`KernelPool` does this for the *next* notebooks while the current ones execute,
   so the import overlaps with other work (:mod:`course.grading.pool`).
 * **Contained.** Its working directory is a scratch folder outside the course (``work/``
@@ -37,7 +37,7 @@ Example::
 
     kernel = await GradingKernel.start(plan, KernelSettings(config=config))
     kernel.load(prepared_folder)             # what nbgrader puts next to the notebook
-    ...                                      # course.grading.execution.execute_in_kernel
+    ...                                      # course.grading.run_notebook.execute_in_kernel
     await kernel.shutdown()
 """
 
@@ -60,7 +60,6 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
 
 from course.forking.protocol import ENABLE_VAR
-from course.grading.execute import RestartingExecute
 from course.grading.settings import (
     KERNEL_ENV,
     SCRATCH_PREFIX,
@@ -68,6 +67,7 @@ from course.grading.settings import (
     format_bytes,
     passed_environment,
 )
+from course.grading.steps.restarting_execute import RestartingExecute
 from course.grading.warmup import WarmKernelPlan, warmup_code
 from course.isolation.contain import Containment
 from course.isolation.kernels import IsolatedKernel, KernelRoom, box_available, isolate_kernel
@@ -106,9 +106,9 @@ class IsolatedKernelManager(AsyncKernelManager):
 
 class GradingExecute(RestartingExecute):
     """nbgrader's ``Execute`` preprocessor (one that replaces a kernel which does not start,
-    :mod:`course.grading.execute`) that starts its kernels isolated as ``room`` says. Output
-    is capped by ``RestartingExecute.output`` (a learner printing in an endless loop must
-    not exhaust the grader)."""
+    :mod:`course.grading.steps.restarting_execute`) that starts its kernels isolated as ``room``
+    says. Output is capped by ``RestartingExecute.output`` (a learner printing in an endless
+    loop must not exhaust the grader)."""
 
     room: KernelRoom | None = None
     connection_folder: Path | None = None

@@ -13,18 +13,20 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import nbformat
 import psutil
+from nbformat import NotebookNode
 
 from course.grading.autograder import Autograder
 from course.grading.console import printable
-from course.grading.execute import RUNS_AFTER_OUTSIDE_KILL
-from course.grading.execution import execute_in_kernel
-from course.grading.integrity_preprocessors import prescan_submission
 from course.grading.pool import KernelPool
-from course.grading.records import Job, Result, Summary
+from course.grading.records import ExecutionReport, Job, PreparedNotebook, Result, Summary
+from course.grading.run_notebook import execute_in_kernel
 from course.grading.settings import KernelSettings
+from course.grading.steps.integrity import prescan_submission
+from course.grading.steps.restarting_execute import RUNS_AFTER_OUTSIDE_KILL
 from course.grading.warmup import WarmKernelPlan
 
 
@@ -95,28 +97,10 @@ async def grade_jobs(
                 plan = waiting.pop(item.notebook_id, None)
                 if plan is not None and plan != item.plan:
                     pool.forget(plan)  # the notebook asks for another kernel: start that one cold
-                for _ in range(RUNS_AFTER_OUTSIDE_KILL + 1):
-                    asked = time.perf_counter()
-                    kernel = await pool.take(item.plan)
-                    waited += time.perf_counter() - asked
-                    if kernel.warmup_failures:
-                        summary.warmup_failures.setdefault(item.plan.folder, kernel.warmup_failures)
-                    try:
-                        kernel.load(prepared.folder)
-                        nb = nbformat.read(item.path, as_version=4)
-                        report = await execute_in_kernel(
-                            kernel, nb, {"metadata": {"path": str(kernel.cwd)}}
-                        )
-                    finally:
-                        await kernel.shutdown()
-                    ran += report.seconds
-                    if not report.killed_from_outside:
-                        break
-                else:  # the learner is not to blame: no grade rather than a wrong one
-                    raise KernelKilled(
-                        f"the kernel of {item.notebook_id} was killed from outside its notebook "
-                        f"{RUNS_AFTER_OUTSIDE_KILL + 1} times ({report.stop_reason}); run again"
-                    )
+                nb, report, waited_here, ran_here = await _execute(
+                    pool, item, prepared.folder, summary
+                )
+                waited, ran = waited + waited_here, ran + ran_here
                 executed[item.notebook_id] = (nb, report)
             result = await in_gradebook_thread(
                 autograder.finish, prepared, executed, settings.memory_limit
@@ -152,6 +136,35 @@ async def grade_jobs(
         summary.seconds += time.perf_counter() - started
         summary.kernels_started += pool.started
     return summary
+
+
+async def _execute(
+    pool: KernelPool, item: PreparedNotebook, folder: Path, summary: Summary
+) -> tuple[NotebookNode, ExecutionReport, float, float]:
+    """Execute one prepared notebook in a kernel from ``pool``, and again in a new kernel when
+    something outside the notebook killed it: the notebook, its report, the seconds spent
+    waiting for kernels and executing. KernelKilled when every run was killed that way."""
+    waited = ran = 0.0
+    for _ in range(RUNS_AFTER_OUTSIDE_KILL + 1):
+        asked = time.perf_counter()
+        kernel = await pool.take(item.plan)
+        waited += time.perf_counter() - asked
+        if kernel.warmup_failures:
+            summary.warmup_failures.setdefault(item.plan.folder, kernel.warmup_failures)
+        try:
+            kernel.load(folder)
+            nb = nbformat.read(item.path, as_version=4)
+            report = await execute_in_kernel(kernel, nb, {"metadata": {"path": str(kernel.cwd)}})
+        finally:
+            await kernel.shutdown()
+        ran += report.seconds
+        if not report.killed_from_outside:
+            return nb, report, waited, ran
+    # The learner is not to blame: no grade rather than a wrong one.
+    raise KernelKilled(
+        f"the kernel of {item.notebook_id} was killed from outside its notebook "
+        f"{RUNS_AFTER_OUTSIDE_KILL + 1} times ({report.stop_reason}); run again"
+    )
 
 
 def run_to_completion(coroutine) -> None:

@@ -78,43 +78,55 @@ def assert_call_counts(
     for call in calls:
         by_layer.setdefault(call.layer.name, []).append(call)
 
-    problems = []
-    for name, value in answer.items():
-        if not is_whole_number(value):
-            problems.append(f"{name!r}: a number of calls is a whole number, not {value!r}.")
-        elif name in inputs:
-            if value:
-                problems.append(
-                    f"{name!r} is an input (a placeholder for data), not a layer call: "
-                    "leave it out."
-                )
-        elif name not in counts:
-            if value:
-                problems.append(
-                    f"The model calls no layer named {name!r}, so its count is 0, not {value}. "
-                    "A layer you create but never call on a tensor is not part of the model."
-                )
-        elif value != counts[name]:
-            problems.append(
-                f"{name!r}: {value} is not its number of calls. Recount: every time the code\n"
-                f"    applies {name!r} to a tensor is one call (in functions and loops too)."
-            )
-    for name in counts:
-        if name not in answer:
-            layer = by_layer[name][0].layer
-            why = (
-                ""
-                if layer.weights
-                else " It has no variables, but each use of it is still a call "
-                "(a node of the graph)."
-            )
-            problems.append(f"Your answer leaves out {name!r} ({type(layer).__name__}).{why}")
+    problems = [
+        problem
+        for name, value in answer.items()
+        if (problem := _count_problem(name, value, counts, inputs)) is not None
+    ]
+    problems += [_left_out(by_layer[name][0].layer) for name in counts if name not in answer]
     if problems:
         fail(
             f"Your call counts do not match the model {model.name!r}:\n  - "
             + "\n  - ".join(problems),
             hint,
         )
+
+
+def _count_problem(
+    name: str, value: object, counts: Mapping[str, int], inputs: set[str]
+) -> str | None:
+    """What is wrong with ``value`` as the number of calls of the layer ``name``, or None."""
+    if not is_whole_number(value):
+        return f"{name!r}: a number of calls is a whole number, not {value!r}."
+    if name in inputs:
+        return (
+            f"{name!r} is an input (a placeholder for data), not a layer call: leave it out."
+            if value
+            else None
+        )
+    if name not in counts:
+        return (
+            f"The model calls no layer named {name!r}, so its count is 0, not {value}. "
+            "A layer you create but never call on a tensor is not part of the model."
+            if value
+            else None
+        )
+    if value != counts[name]:
+        return (
+            f"{name!r}: {value} is not its number of calls. Recount: every time the code\n"
+            f"    applies {name!r} to a tensor is one call (in functions and loops too)."
+        )
+    return None
+
+
+def _left_out(layer: keras.layers.Layer) -> str:
+    """The problem of an answer that leaves out ``layer``, a layer the model calls."""
+    why = (
+        ""
+        if layer.weights
+        else " It has no variables, but each use of it is still a call (a node of the graph)."
+    )
+    return f"Your answer leaves out {layer.name!r} ({type(layer).__name__}).{why}"
 
 
 @graded

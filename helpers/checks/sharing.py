@@ -99,6 +99,25 @@ def assert_shared(model: keras.Model, a: LayerRef, b: LayerRef, *, hint: str | N
     )
 
 
+def _group_problems(
+    actual: list[set[str]], wanted: list[set[str]], asked: list[set[str]]
+) -> list[str]:
+    """The sharing groups ``wanted`` (those of the ``asked`` groups whose layers exist) that
+    the model does not have, and the groups it has that were not ``asked`` for."""
+    problems = [
+        f"{sorted(group)} should share variables as one group, but the groups of layers "
+        f"sharing variables are {[sorted(g) for g in actual if g & group]}."
+        for group in wanted
+        if group not in actual
+    ]
+    problems += [
+        f"{sorted(group)} share variables, but they should not: give each its own layer."
+        for group in actual
+        if len(group) > 1 and group not in asked
+    ]
+    return problems
+
+
 @graded
 def assert_sharing_map(
     model: keras.Model,
@@ -144,20 +163,7 @@ def assert_sharing_map(
     for name in ignore:
         find_layer(model, name)
     actual = [set(g) for g in sharing_groups(model, ignore=ignore)]
-    wanted = [set(g) for g in groups]
-    for group in wanted:
-        if not all([exists(name) for name in sorted(group)]):
-            continue
-        if group not in actual:
-            holding = [g for g in actual if g & group]
-            problems.append(
-                f"{sorted(group)} should share variables as one group, but the groups of layers "
-                f"sharing variables are {[sorted(g) for g in holding]}."
-            )
-    for group in actual:
-        if len(group) > 1 and group not in wanted:
-            problems.append(
-                f"{sorted(group)} share variables, but they should not: give each its own layer."
-            )
+    wanted = [set(g) for g in groups if all([exists(name) for name in sorted(g)])]
+    problems += _group_problems(actual, wanted, [set(g) for g in groups])
     if problems:
         fail("The model does not share weights as specified:\n  - " + "\n  - ".join(problems), hint)

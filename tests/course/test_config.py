@@ -23,6 +23,8 @@ from course.config import (
     load_course_config,
     tool_environment,
 )
+from course.grading.autograder import Autograder
+from course.grading.cli import time_limits
 from course.hub import hub_nbgrader_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +36,25 @@ def test_the_course_config_sets_the_cell_time_limit_the_kit_names():
     assert Execute(config=config).timeout == CELL_TIMEOUT == cell_timeout(config)
     assert config.ExecutePreprocessor.timeout == CELL_TIMEOUT
     assert f"c.Execute.timeout = {CELL_TIMEOUT}" in hub_nbgrader_config(Path("/x"))
+
+
+@pytest.mark.parametrize("section", ["Execute", "ExecutePreprocessor", "RestartingExecute"])
+def test_settings_are_read_through_the_configured_step(tmp_path, section):
+    """The limit per cell and the kernel name are what the grading step itself reads from
+    the config, whichever of the names nbgrader honours sets them (no reading by hand)."""
+    config = Config({section: {"timeout": 45, "kernel_name": "kit-kernel"}})
+    assert time_limits(config).startswith("time limit 45 s per cell")
+    assert Autograder(tmp_path, config).configured_kernel_name == "kit-kernel"
+    if section != "RestartingExecute":  # the kit's own step is not nbgrader's
+        assert cell_timeout(config) == 45
+
+
+def test_unset_limits_are_nbgraders_own_defaults(tmp_path):
+    """A config without a limit per cell gets nbgrader's default, and the CLI says which."""
+    default = Execute().timeout
+    assert cell_timeout(Config()) == default
+    assert time_limits(Config()) == f"time limit {default} s per cell (no budget per notebook)"
+    assert Autograder(tmp_path, Config()).configured_kernel_name == ""
 
 
 def test_the_course_folder_wins_over_the_jupyter_path(tmp_path, monkeypatch):
@@ -72,7 +93,7 @@ def test_tool_environment_is_quiet_with_this_bin_first():
 def test_the_config_fails_loudly_without_the_kit(monkeypatch):
     """Copied into an environment without the kit, nbgrader_config.py must not quietly fall
     back to nbgrader's own lists: a teacher would grade without the kit's protections."""
-    monkeypatch.setitem(sys.modules, "course.grading.execute", None)  # import raises
+    monkeypatch.setitem(sys.modules, "course.grading.steps", None)  # import raises
     namespace = {"get_config": Config}
     source = (REPO / "nbgrader_config.py").read_text(encoding="utf-8")
     with pytest.raises(ImportError, match="grade without them"):

@@ -15,7 +15,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from course import setup_lab
 from course.cli import main
 from course.exchange import submitted_notebooks
-from course.grading.fairness import FairOverwriteCells
+from course.grading.steps.fairness import FairOverwriteCells
 
 ROOT = Path(__file__).resolve().parents[2]
 
