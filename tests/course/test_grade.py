@@ -41,6 +41,7 @@ from course.corpus import (
     place_submissions,
 )
 from course.grading.warmup import WarmKernelPlan, warmup_code, warmup_plan
+from course.isolation.cgroups import controller_folder
 from course.isolation.kernels import box_available
 from course.isolation.landlock import landlock_abi
 from course.lessons import find_lessons
@@ -1080,3 +1081,51 @@ def test_a_kernel_killed_from_outside_runs_the_notebook_again(
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
     text = notebook_text(autograded(course, "victim", FIXTURE))
     assert "The grader stopped this cell" not in text and "Not run" not in text, text
+
+
+#: A right ``mean``, then 3 GiB held in in-memory files (memfd) of 256 MiB each, under the
+#: file size limit and never mapped: only a memory cgroup counts them (and ends the kernel).
+HOARDS_MEMFD = (
+    "def mean(values):\n    if not values:\n        raise ValueError()\n"
+    "    return sum(values) / len(values)\n"
+    "import os\nblock = bytes(64 * 2**20)\nhoard = []\nfor n in range(12):\n"
+    "    fd = os.memfd_create(f'hoard{n}')\n    for _ in range(4):\n"
+    "        os.write(fd, block)\n    hoard.append(fd)\n"
+)
+
+
+@pytest.mark.skipif(not box_available(), reason="no box here (no user namespaces)")
+@pytest.mark.skipif(
+    controller_folder("memory") is None,
+    reason="no memory cgroup can be made here (needs root or a delegated cgroup)",
+)
+@pytest.mark.parametrize("grader", ["course grade", "nbgrader"])
+def test_a_memfd_beyond_the_memory_limit_cuts_the_notebook(
+    fixture_template, tmp_path, capsys, grader
+):
+    """Both graders: the memory cap ends the kernel in the hoarding cell; the learner keeps
+    the points of the cells before it, the cells after it score 0, and the grader's note
+    says why (the same note from both), never a failed submission or a re-run."""
+    cases = [
+        Submission("hoarder", answers={"mean": HOARDS_MEMFD}, expected=no_marks({"test_square": 1}))
+    ]
+    kit_execute = (
+        "from course.grading.execute import autograde_preprocessors\n"
+        "c.Autograde.autograde_preprocessors = autograde_preprocessors()"
+    )
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, kit_execute)
+    if grader == "course grade":
+        code, log = course_grade(course, "--workers", "1", "--warm", "0", capsys=capsys)
+    else:
+        result = nbgrader("autograde", FIXTURE.name, cwd=course)
+        code, log = result.returncode, result.stdout + result.stderr
+    assert code == 0, log
+    assert "There was an error processing" not in log and "running it again" not in log, log
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+    nb = autograded(course, "hoarder", FIXTURE)
+    notes = nb.cells[0].source
+    assert (
+        "The grader stopped your notebook in cell 7 (`mean`): it used more than 2 GiB of memory "
+        "(shared memory and in-memory files included). The cells after it were not run, so "
+        "their tests score 0."
+    ) in notes, notes
