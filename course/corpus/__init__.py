@@ -17,6 +17,9 @@ notebook (``notebooks/<lesson>/<lesson>.ipynb``) and what nbgrader must award it
 * ``needs_box`` marks a notebook whose outputs hold only where grading kernels run in a
   box (:mod:`course.isolation`; a system without user namespaces grades it otherwise: the
   pipeline tests leave it out there);
+* ``needs_memory_cap`` marks a notebook whose outcome holds only where a grading kernel's
+  memory is capped by a cgroup (which counts shared memory and in-memory files: as root,
+  or with a delegated cgroup; the pipeline tests leave it out elsewhere);
 * ``course_grade_only`` marks a notebook only ``course grade`` may grade (a memory bomb,
   one that reaches for the solutions: plain ``nbgrader autograde`` has no memory limit
   and no sandbox);

@@ -106,6 +106,7 @@ class Submission:
     grading_fails: bool = False
     course_grade_only: bool = False
     needs_box: bool = False
+    needs_memory_cap: bool = False
     note_contains: Sequence[str] = ()
     course_grade_note_contains: Sequence[str] = ()
     integrity_note: Sequence[str] = ()

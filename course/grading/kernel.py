@@ -60,6 +60,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
 
 from course.forking.protocol import ENABLE_VAR
+from course.grading.notes import memory_cap_reason
 from course.grading.settings import (
     KERNEL_ENV,
     SCRATCH_PREFIX,
@@ -392,10 +393,7 @@ class GradingKernel:
             return self.stop_reason
         isolated = self.isolated()
         if isolated is not None and isolated.oom_killed():
-            return (
-                f"it used more than {format_bytes(self.settings.memory_limit)} of memory "
-                "(shared memory and in-memory files included)"
-            )
+            return memory_cap_reason(self.settings.memory_limit)
         return None
 
     # -- use

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from course.grading.records import ExecutionReport
 
 NOTES_TITLE = "Notes from the grader"
+#: Error name of the outputs the grader adds to cells (kernel stopped / cell not run).
+STOPPED = "GradingStopped"
+NOT_RUN = "NotRun"
 
 
 def notes_cell(notes: Sequence[str], title: str = NOTES_TITLE) -> NotebookNode:
@@ -73,10 +76,7 @@ def execution_notes(
     if budget:
         notes.append(budget)
     if report.stopped_at is not None:
-        notes.append(
-            f"The grader stopped your notebook in {where(report.stopped_at)}: "
-            f"{report.stop_reason}. The cells after it were not run, so their tests score 0."
-        )
+        notes.append(stopped_note(nb, report.stopped_at, report.stop_reason or ""))
     if report.output_truncated:
         notes.append("Your notebook printed too much output; the grader kept only the beginning.")
     return notes
@@ -111,3 +111,62 @@ after it was not run, so their tests score 0.
     )
     spent = f"Your notebook used up its time budget ({budget} s for all cells together)"
     return spent + where + after
+
+
+def memory_cap_reason(limit: int | None) -> str:
+    """Why a kernel the memory cap (a cgroup's) ended was stopped; both graders say it.
+
+    >>> memory_cap_reason(2 * 2**30)
+    'it used more than 2 GiB of memory (shared memory and in-memory files included)'
+    """
+    return (
+        f"it used more than {format_bytes(limit)} of memory "
+        "(shared memory and in-memory files included)"
+    )
+
+
+def stopped_note(nb: NotebookNode, index: int, reason: str) -> str:
+    """The grader's note when it stopped the notebook's kernel in cell ``index``.
+
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
+    >>> stopped_note(nb, 0, "it crashed")
+    'The grader stopped your notebook in cell 1: it crashed. The cells after it were not \
+run, so their tests score 0.'
+    """
+    gid = grade_id_of(nb.cells[index])
+    where = f"cell {index + 1}" + (f" (`{gid}`)" if gid else "")
+    return (
+        f"The grader stopped your notebook in {where}: {reason}. The cells after it were not "
+        "run, so their tests score 0."
+    )
+
+
+def _error_output(ename: str, message: str) -> NotebookNode:
+    return nbformat.v4.new_output(
+        "error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"]
+    )
+
+
+def stop_notebook(nb: NotebookNode, index: int, reason: str) -> None:
+    """Mark ``nb`` as cut in cell ``index`` (its kernel was stopped): that cell gets an error
+    output saying why, every later code cell one saying it was not run, so their tests
+    score 0 (both graders).
+
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in "ab"])
+    >>> stop_notebook(nb, 0, "it crashed")
+    >>> [cell.outputs[-1].ename for cell in nb.cells]
+    ['GradingStopped', 'NotRun']
+    """
+    nb.cells[index].setdefault("outputs", []).append(
+        _error_output(
+            STOPPED, f"The grader stopped this cell: {reason}. The cells after it were not run."
+        )
+    )
+    for cell in nb.cells[index + 1 :]:
+        if cell.cell_type == "code" and cell.source.strip():
+            cell.outputs = [
+                _error_output(
+                    NOT_RUN,
+                    f"Not run: the grader stopped the kernel in cell {index + 1} ({reason}).",
+                )
+            ]

@@ -16,23 +16,13 @@ from __future__ import annotations
 
 import time
 
-import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
 from course.grading.kernel import GradingKernel
+from course.grading.notes import stop_notebook
 from course.grading.records import ExecutionReport
 from course.isolation.kernels import killed_from_outside
-
-#: Error name of the outputs the grader adds to cells (kernel stopped / cell not run).
-STOPPED = "GradingStopped"
-NOT_RUN = "NotRun"
-
-
-def _error_output(ename: str, message: str) -> NotebookNode:
-    return nbformat.v4.new_output(
-        "error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"]
-    )
 
 
 async def execute_in_kernel(
@@ -102,16 +92,4 @@ async def execute_in_kernel(
 def _stop(nb: NotebookNode, index: int, report: ExecutionReport, reason: str) -> None:
     report.stopped_at = index
     report.stop_reason = reason
-    nb.cells[index].setdefault("outputs", []).append(
-        _error_output(
-            STOPPED, f"The grader stopped this cell: {reason}. The cells after it were not run."
-        )
-    )
-    for cell in nb.cells[index + 1 :]:
-        if cell.cell_type == "code" and cell.source.strip():
-            cell.outputs = [
-                _error_output(
-                    NOT_RUN,
-                    f"Not run: the grader stopped the kernel in cell {index + 1} ({reason}).",
-                )
-            ]
+    stop_notebook(nb, index, reason)

@@ -7,8 +7,10 @@ just forked from the warm parent) into the first process of a box of its own:
   system allows unprivileged user namespaces). The same user and group ids inside as
   outside. A PID namespace needs one more ``fork``: the caller stays outside as a *keeper*
   that waits for the box and exits with its status (signals: SIGTERM and SIGHUP are passed
-  on, SIGINT is left to the process group); the box's first process dies with its keeper
-  (``PR_SET_PDEATHSIG``), and when it ends the kernel ends everything it started;
+  on, SIGINT is left to the process group; when the process that started it ends, a
+  grader or a warm parent, the keeper ends the box, as a kernel ends with its parent); the
+  box's first process dies with its keeper (``PR_SET_PDEATHSIG``), and when it ends the
+  kernel ends everything it started;
 * **a new root**, a tmpfs of ``size`` bytes, holding only: the paths of
   :func:`allow_list` read-only (the system's programs and libraries, a few files of
   ``/etc``, Python's prefixes, the caller's ``read_only`` paths), its ``scratch`` folders
@@ -36,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -217,11 +220,19 @@ def _build_root(box: Box) -> str:
     return root
 
 
-def _keep(child: int) -> None:
-    """The keeper's life: pass SIGTERM and SIGHUP on to the box, wait, exit like it."""
-    for fd in range(3, _max_fd()):
-        with contextlib.suppress(OSError):
-            os.close(fd)
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError):  # it has ended (or this is not Linux 5.3+)
+        return None
+
+
+def _keep(child: int, starter: int) -> None:
+    """The keeper's life: pass SIGTERM and SIGHUP on to the box, end it when ``starter``
+    (the process that started the box: a grader, or the warm parent a kernel was forked
+    from) ends, wait, exit like it. In the box, a kernel cannot see its parent end (its
+    parent pid is 0), as a kernel outside does; its keeper sees it instead."""
+    os.closerange(3, _max_fd())  # close_range(2): one call, however high the limit
 
     def forward(signum: int, frame: object) -> None:
         with contextlib.suppress(OSError):
@@ -230,6 +241,15 @@ def _keep(child: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the process group's interrupt reaches the box
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
+    box, started_by = _pidfd(child), _pidfd(starter)
+    if started_by is None or os.getppid() != starter:  # it has ended already
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+    elif box is not None:
+        ready, _, _ = select.select([box, started_by], [], [])
+        if box not in ready:
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -279,6 +299,7 @@ def enter(box: Box) -> None:
     returns in the box (the keeper never returns). Raises OSError before the fork."""
     uid, gid = os.getuid(), os.getgid()
     cwd = os.getcwd()
+    starter = os.getppid()
     last_cap = linux.last_capability()
     linux.unshare(
         linux.CLONE_NEWUSER
@@ -290,7 +311,7 @@ def enter(box: Box) -> None:
     linux.write_id_maps(uid, gid)
     child = os.fork()
     if child:
-        _keep(child)  # never returns
+        _keep(child, starter)  # never returns
     try:
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         root = _build_root(box)

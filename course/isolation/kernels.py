@@ -77,11 +77,13 @@ class KernelRoom:
 
 @dataclass
 class IsolatedKernel:
-    """The command that starts a kernel isolated, and its cgroups (to read and remove)."""
+    """The command that starts a kernel isolated, its cgroups (to read and remove) and
+    its memory limit (bytes; None: none)."""
 
     command: list[str]
     boxed: bool
     limits: Limits = field(default_factory=Limits)
+    memory: int | None = None
 
     def oom_killed(self) -> bool:
         """Whether the memory cap (a cgroup's) killed a process of this kernel."""
@@ -154,7 +156,7 @@ def isolate_kernel(
     launch = Launch(
         tuple(command), box, rules, cgroups, room.subreaper, room.memory, room.processes
     )
-    return IsolatedKernel(launch.command_line(python), boxed, limits)
+    return IsolatedKernel(launch.command_line(python), boxed, limits, room.memory)
 
 
 def is_isolated(command: Sequence[str]) -> bool:

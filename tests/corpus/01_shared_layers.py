@@ -288,6 +288,37 @@ for pid in children:
     os.waitpid(pid, 0)
 """
 )
+# Holds 3 GiB in in-memory files (memfd), 256 MiB each (under the file size limit), written
+# without mapping them: no resident memory to see, no heap to limit. Only the box's memory
+# cgroup counts them: it ends the kernel in this cell.
+HOARDS_MEMFD = (
+    RIGHT_PREDICTION
+    + """import os
+block = bytes(64 * 2**20)
+hoard = []
+for n in range(12):
+    fd = os.memfd_create(f"hoard{n}")
+    for _ in range(4):
+        os.write(fd, block)
+    hoard.append(fd)
+print("3 GiB held in memfd files")
+"""
+)
+# The same through POSIX shared memory (/dev/shm): the box's own, in the box's tmpfs, whose
+# cap (half the memory limit) stops it with an error the notebook can catch.
+HOARDS_DEV_SHM = probe(
+    """def hoard():
+    block = bytes(64 * 2**20)
+    try:
+        for n in range(48):
+            with open(f"/dev/shm/hoard-{n}", "wb") as file:
+                file.write(block)
+    finally:
+        for path in glob.glob("/dev/shm/hoard-*"):
+            os.remove(path)
+attempt("3 GiB in /dev/shm", hoard)
+"""
+)
 # Looks for SysV shared memory segments of others (the test suite makes one).
 SYSV_SHM = probe(
     """attempt("others' SysV shared memory", lambda: nothing(
@@ -957,6 +988,25 @@ CASES = [
             f"`test_ex3_prediction` {FLAGGED}",
         ],
         manual_grade=["test_ex3_prediction"],
+        needs_box=True,
+    ),
+    Submission(
+        "box_hoards_memfd",
+        answers={"ex3_prediction": HOARDS_MEMFD},
+        expected=full_marks(except_={"test_ex3_prediction": 0}),
+        feedback_contains=["The grader stopped this cell: it used more than 2 GiB of memory"],
+        note_contains=[
+            "(`ex3_prediction`): it used more than 2 GiB of memory (shared memory and "
+            "in-memory files included). The cells after it were not run"
+        ],
+        needs_box=True,
+        needs_memory_cap=True,
+    ),
+    Submission(
+        "box_hoards_dev_shm",
+        answers={"ex3_prediction": HOARDS_DEV_SHM},
+        expected=full_marks(),
+        feedback_contains=["3 GiB in /dev/shm: blocked"],
         needs_box=True,
     ),
     Submission(

@@ -12,7 +12,8 @@ pytest-xdist worker (graded once).
 Lessons whose corpus has ``course_grade_only`` cases (a memory bomb, a notebook reaching for
 the solutions) or cases with a note (an edit grading restored or ignored) are also graded,
 whole corpus at once, by ``course grade`` (memory limit, watchdog). Both graders run every
-kernel in a box; ``needs_box`` cases are left out where the system allows none, and a
+kernel in a box; ``needs_box`` cases are left out where the system allows none (and
+``needs_memory_cap`` cases where no memory cgroup can be made: not root), and a
 service on the host (:class:`HostService`) runs while they grade: tests ask for ``lesson,
 any_case`` and read :class:`CourseGradedLesson`. Their ids start with the lesson too
 (``05_capstone/course-grade/...``), so one worker runs both graders on a lesson, once each,
@@ -39,6 +40,7 @@ from nbgrader.api import Gradebook
 from course.build import IGNORED
 from course.config import CONFIG_FILE, load_course_config, set_cell_timeout, tool_environment
 from course.corpus import Submission, lesson_corpus, place_submissions
+from course.isolation.cgroups import controller_folder
 from course.isolation.kernels import box_available
 from course.lessons import Lesson, find_lessons
 
@@ -84,14 +86,16 @@ class PipelineLesson:
 
 def _all_lessons() -> list[PipelineLesson]:
     """Every lesson with its corpus; without a box on this system (no user namespaces),
-    without the ``needs_box`` cases, whose outputs hold only in a box."""
+    without the ``needs_box`` cases, whose outputs hold only in a box; without a memory
+    cgroup (not root), without the ``needs_memory_cap`` cases."""
     boxed = box_available()
+    capped = controller_folder("memory") is not None
+
+    def kept(case: Submission) -> bool:
+        return (boxed or not case.needs_box) and (capped or not case.needs_memory_cap)
+
     return [
-        PipelineLesson(
-            course,
-            lesson,
-            tuple(case for case in lesson_corpus(lesson) if boxed or not case.needs_box),
-        )
+        PipelineLesson(course, lesson, tuple(filter(kept, lesson_corpus(lesson))))
         for course, root in COURSES.items()
         for lesson in find_lessons(root)
     ]

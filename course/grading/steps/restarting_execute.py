@@ -19,6 +19,11 @@ nothing of the notebook has run yet, so nothing runs twice. A kernel that cannot
 started at all (no such kernel, a broken environment) still fails after the last attempt,
 with the last error.
 
+A kernel of plain ``nbgrader autograde`` that the memory cap (its box's cgroup) ends is
+judged as ``course grade`` judges it: the notebook is cut in that cell (the cells after it
+are not run, their tests score 0) and the grader's note says it used too much memory,
+instead of the whole submission failing ("There was an error processing").
+
 It also gives a notebook a **time budget** for all its cells together
 (``notebook_timeout``), on top of nbgrader's limit per cell (``Execute.timeout``): without
 it, N cells that each stop just short of the limit cost N times the limit. A cell runs at
@@ -50,7 +55,15 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 from traitlets import Integer
 
-from course.grading.notes import budget_note, is_notes_cell, notes_cell
+from course.forking.provisioner import ForkingProvisioner
+from course.grading.notes import (
+    budget_note,
+    is_notes_cell,
+    memory_cap_reason,
+    notes_cell,
+    stop_notebook,
+    stopped_note,
+)
 from course.grading.settings import MiB
 from course.grading.steps.cpu_time import CpuTimeLimit
 from course.grading.steps.integrity import (
@@ -124,6 +137,10 @@ class RestartingExecute(CpuTimeLimit, Execute):
 
     #: The exit code of a kernel that died while it ran a cell (None: it did not die).
     died_with: int | None = None
+    #: The cell in which the kernel died (None: it did not die).
+    died_in: int | None = None
+    #: Why the kernel that died was stopped, when its memory cap ended it (else None).
+    memory_cap_hit: str | None = None
 
     async def async_execute_cell(
         self,
@@ -138,10 +155,15 @@ class RestartingExecute(CpuTimeLimit, Execute):
                 cell, cell_index, execution_count, store_history
             )
         except DeadKernelError:
-            self.died_with = None
-            if self.km is not None and self.km.provisioner is not None:
+            self.died_with, self.died_in = None, cell_index
+            provisioner = self.km.provisioner if self.km is not None else None
+            if provisioner is not None:
                 with contextlib.suppress(Exception):
-                    self.died_with = await self.km.provisioner.poll()
+                    self.died_with = await provisioner.poll()
+            # Read now: the kernel's cgroups are removed when the kernel is cleaned up.
+            isolated = provisioner.isolated if isinstance(provisioner, ForkingProvisioner) else None
+            if isolated is not None and isolated.oom_killed():
+                self.memory_cap_hit = memory_cap_reason(isolated.memory)
             raise
 
     async def _execute_cell_within_budget(
@@ -244,17 +266,25 @@ class RestartingExecute(CpuTimeLimit, Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
-        """Execute the notebook (nbclient's method); if its time budget ran out, say so in
-        the grader's note at the top (``course grade`` runs cells itself and writes the same
-        note from its report: :func:`budget_note`)."""
+        """Execute the notebook (nbclient's method); if its time budget ran out, or the
+        memory cap ended its kernel, say so in the grader's note at the top (``course grade``
+        runs cells itself and writes the same notes from its report: :func:`budget_note`,
+        :func:`stopped_note`)."""
+        notes: list[str] = []
         try:
             original = copy.deepcopy(nb)
             for run in range(RUNS_AFTER_OUTSIDE_KILL + 1):
-                self.died_with = None
+                self.died_with = self.died_in = self.memory_cap_hit = None
                 try:
                     nb, resources = super().preprocess(nb, resources, km)
                     break
                 except DeadKernelError:
+                    if self.memory_cap_hit is not None and self.died_in is not None:
+                        # The notebook's own doing: cut where it died, graded on the rest.
+                        nb, resources = self.nb, self.resources
+                        stop_notebook(nb, self.died_in, self.memory_cap_hit)
+                        notes.append(stopped_note(nb, self.died_in, self.memory_cap_hit))
+                        break
                     # Killed from outside (its warm parent died, the system ended it): not the
                     # notebook's doing, so it runs again instead of failing the submission.
                     if run == RUNS_AFTER_OUTSIDE_KILL or not killed_from_outside(self.died_with):
@@ -265,12 +295,12 @@ class RestartingExecute(CpuTimeLimit, Execute):
                     nb = copy.deepcopy(original)
         finally:
             forget_guard(self)
-        note = budget_note(nb, self.notebook_timeout, self.budget_cut, self.budget_skipped)
-        if note:
-            if nb.cells and is_notes_cell(nb.cells[0]):
-                nb.cells[0].source += f"\n- {note}"
-            else:
-                nb.cells.insert(0, notes_cell([note]))
+        budget = budget_note(nb, self.notebook_timeout, self.budget_cut, self.budget_skipped)
+        notes += [budget] if budget else []
+        if notes and nb.cells and is_notes_cell(nb.cells[0]):
+            nb.cells[0].source += "".join(f"\n- {note}" for note in notes)
+        elif notes:
+            nb.cells.insert(0, notes_cell(notes))
         return nb, resources
 
     # nbclient binds the synchronous versions to its own coroutines; bind them to ours.

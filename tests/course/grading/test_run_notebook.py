@@ -38,6 +38,8 @@ from course.corpus import (
     full_marks,
     no_marks,
 )
+from course.isolation.cgroups import controller_folder
+from course.isolation.kernels import box_available
 
 pytestmark = pytest.mark.pipeline
 
@@ -192,10 +194,24 @@ ASLEEP = f"victim{os.getpid()}"[:15]
 VICTIM = SQUARE + f"open('/proc/self/comm', 'w').write({ASLEEP!r})\nimport time\ntime.sleep(15)\n"
 
 
+def _own_victim(process: psutil.Process) -> list[psutil.Process] | None:
+    """The ancestors of ``process`` if it is a living victim of this test's grader (this
+    test process among them), else None. A victim of an earlier test keeps its name while
+    it ends: killed with its keeper, it is handed to the machine's first process and may
+    wait there as a zombie for a while; striking it would miss this test's kernel."""
+    with contextlib.suppress(psutil.Error):
+        if process.status() != psutil.STATUS_ZOMBIE:
+            parents = process.parents()
+            if any(parent.pid == os.getpid() for parent in parents):
+                return parents
+    return None
+
+
 def kill_once(target: str) -> tuple[threading.Thread, list[str]]:
-    """A thread that waits for the victim's kernel and kills, once, either the kernel itself
-    (SIGKILL: what the system's out-of-memory killer does) or its warm parent (SIGTERM: it
-    ends, and its kernels with it)."""
+    """A thread that waits for the victim's kernel (a living one this test's grader
+    started) and kills, once, either the kernel itself (SIGKILL: what the system's
+    out-of-memory killer does) or its warm parent (SIGTERM: it ends, and its kernels with
+    it)."""
     done: list[str] = []
 
     def strike() -> None:
@@ -203,15 +219,16 @@ def kill_once(target: str) -> tuple[threading.Thread, list[str]]:
             for process in psutil.process_iter(["name"]):
                 if process.info["name"] != ASLEEP:
                     continue
+                parents = _own_victim(process)
+                if parents is None:
+                    continue
                 with contextlib.suppress(psutil.Error):
                     if target == "kernel":
                         process.kill()
                         done.append(target)
                     else:
                         servers = [
-                            p
-                            for p in process.parents()
-                            if "course.forking.server" in " ".join(p.cmdline())
+                            p for p in parents if "course.forking.server" in " ".join(p.cmdline())
                         ]
                         for server in servers:
                             server.terminate()
@@ -247,13 +264,59 @@ def test_a_kernel_killed_from_outside_runs_the_notebook_again(
         code, log = result.returncode, result.stdout + result.stderr
     done.append("test over")  # stops the thread if it never struck
     thread.join()
-    if done[0] == "a kernel not forked":
-        # The provisioner starts a kernel the usual way when the warm parent is not ready in
-        # time (a busy machine): then there is no parent to kill, and nothing to test here.
-        pytest.skip("the victim's kernel was not forked (its warm parent was not ready)")
-    assert done[0] == target, "the test never saw the victim's kernel"
+    # Both graders wait for their warm parent to be ready, however busy the machine: the
+    # victim's kernel is always forked, and there is always a parent to kill.
+    assert done[0] == target, f"the test never saw the victim's kernel ({done[0]}): {log}"
     assert code == 0, log
     assert "There was an error processing" not in log
     assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
     text = notebook_text(autograded(course, "victim", FIXTURE))
     assert "The grader stopped this cell" not in text and "Not run" not in text, text
+
+
+#: A right ``mean``, then 3 GiB held in in-memory files (memfd) of 256 MiB each, under the
+#: file size limit and never mapped: only a memory cgroup counts them (and ends the kernel).
+HOARDS_MEMFD = (
+    "def mean(values):\n    if not values:\n        raise ValueError()\n"
+    "    return sum(values) / len(values)\n"
+    "import os\nblock = bytes(64 * 2**20)\nhoard = []\nfor n in range(12):\n"
+    "    fd = os.memfd_create(f'hoard{n}')\n    for _ in range(4):\n"
+    "        os.write(fd, block)\n    hoard.append(fd)\n"
+)
+
+
+@pytest.mark.skipif(not box_available(), reason="no box here (no user namespaces)")
+@pytest.mark.skipif(
+    controller_folder("memory") is None,
+    reason="no memory cgroup can be made here (needs root or a delegated cgroup)",
+)
+@pytest.mark.parametrize("grader", ["course grade", "nbgrader"])
+def test_a_memfd_beyond_the_memory_limit_cuts_the_notebook(
+    fixture_template, tmp_path, capsys, grader
+):
+    """Both graders: the memory cap ends the kernel in the hoarding cell; the learner keeps
+    the points of the cells before it, the cells after it score 0, and the grader's note
+    says why (the same note from both), never a failed submission or a re-run."""
+    cases = [
+        Submission("hoarder", answers={"mean": HOARDS_MEMFD}, expected=no_marks({"test_square": 1}))
+    ]
+    kit_execute = (
+        "from course.grading.steps import autograde_preprocessors\n"
+        "c.Autograde.autograde_preprocessors = autograde_preprocessors()"
+    )
+    course = course_with(fixture_template, tmp_path / "course", FIXTURE, cases, kit_execute)
+    if grader == "course grade":
+        code, log = course_grade(course, "--workers", "1", "--warm", "0", capsys=capsys)
+    else:
+        result = nbgrader("autograde", FIXTURE.name, cwd=course)
+        code, log = result.returncode, result.stdout + result.stderr
+    assert code == 0, log
+    assert "There was an error processing" not in log and "running it again" not in log, log
+    assert points(course, FIXTURE) == expected_points(cases, FIXTURE)
+    nb = autograded(course, "hoarder", FIXTURE)
+    notes = nb.cells[0].source
+    assert (
+        "The grader stopped your notebook in cell 7 (`mean`): it used more than 2 GiB of memory "
+        "(shared memory and in-memory files included). The cells after it were not run, so "
+        "their tests score 0."
+    ) in notes, notes

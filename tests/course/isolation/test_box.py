@@ -86,10 +86,17 @@ def test_the_box_holds_only_the_allow_list(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
-    allowed = {p.parts[1] for p in boxes.allow_list(boxes.Box(scratch=(tmp_path / "work",)))}
+    shown = boxes.allow_list(boxes.Box(scratch=(tmp_path / "work",)))
+    allowed = {p.parts[1] for p in shown}
     box_own = {"tmp", "dev", "proc", "etc", ".scratch"}
     assert set(seen["root"]) <= allowed | box_own | {tmp_path.parts[1]}, seen["root"]
-    assert "home" not in seen["root"] and seen["home"] == "FileNotFoundError"
+    # No home folder; where the environment itself lives in one (a clone in a user's
+    # home), /home holds only the way to it.
+    in_homes = sorted({p.parts[2] for p in shown if p.parts[1] == "home"})
+    if in_homes:
+        assert seen["home"] == in_homes, seen["home"]
+    else:
+        assert "home" not in seen["root"] and seen["home"] == "FileNotFoundError"
     assert seen["run"] == "FileNotFoundError"
     # /tmp holds only the way to the scratch folder when it lies below the host's /tmp.
     assert seen["tmp"] in ([], [tmp_path.parts[2]] if tmp_path.parts[1] == "tmp" else [])
@@ -166,6 +173,48 @@ def test_no_socket_of_the_host_can_be_reached(tmp_path):
         "abstract PermissionError",  # Landlock's scope (ABI 6)
         "tcp PermissionError",  # Landlock's network rule (ABI 4)
     ], result.stdout
+
+
+def test_the_box_ends_with_the_process_that_started_it(tmp_path):
+    """A kernel outside a box ends when its parent does (ipykernel watches it); in a box it
+    cannot see it (its parent pid is 0), so its keeper does: a grader killed mid-run leaves
+    no kernel behind."""
+    work = tmp_path / "work"
+    work.mkdir()
+    launch = Launch(
+        (
+            sys.executable,
+            "-c",
+            "import threading\nprint('ready', flush=True)\nthreading.Event().wait()",
+        ),
+        boxes.Box(scratch=(work,), size=64 * 2**20),
+        None,
+    )
+    # The grader: starts the box, then waits for nothing in particular.
+    grader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys\nsubprocess.Popen(sys.argv[1:])\nsys.stdin.read()",
+            *launch.command_line(),
+        ],
+        cwd=work,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert grader.stdout.readline() == "ready\n"
+        boxed_processes = psutil.Process(grader.pid).children(recursive=True)
+        assert len(boxed_processes) == 2  # the keeper and the box's first process
+        grader.kill()
+        grader.wait()
+        _, alive = psutil.wait_procs(boxed_processes, timeout=120)
+        assert not alive, alive
+    finally:
+        grader.kill()
+        grader.stdin.close()
+        grader.stdout.close()
 
 
 def test_nothing_the_box_started_survives_it(tmp_path):
