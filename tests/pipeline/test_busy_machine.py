@@ -76,19 +76,27 @@ def one_core() -> int:
     return max(os.sched_getaffinity(0))
 
 
-def pinned_to(core: int):
-    """A ``preexec_fn`` that pins the new process (and so all it starts) to ``core``."""
-    return lambda: os.sched_setaffinity(0, {core})
+@contextmanager
+def pinned(core: int) -> Iterator[None]:
+    """Run the block on ``core`` only: the processes it starts inherit that, and all they
+    start in turn. (Set in this thread, not in a ``preexec_fn``, which is unsafe with
+    threads: the suite has some.)"""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 @contextmanager
 def busy_core(core: int, processes: int = SPINNERS, seconds: int = SPIN_SECONDS) -> Iterator[list]:
     """``processes`` Python processes spinning on ``core`` while the block runs (each ends
     itself after ``seconds`` if the block outlives them); yields them."""
-    spinners = [
-        subprocess.Popen([sys.executable, "-c", SPIN.format(seconds)], preexec_fn=pinned_to(core))
-        for _ in range(processes)
-    ]
+    with pinned(core):
+        spinners = [
+            subprocess.Popen([sys.executable, "-c", SPIN.format(seconds)]) for _ in range(processes)
+        ]
     try:
         yield spinners
     finally:
@@ -116,14 +124,13 @@ def _course(root: Path):
 def _start(tool: str, *args: str, cwd: Path, core: int, env: dict) -> subprocess.Popen:
     """This environment's ``tool`` with ``args`` in ``cwd``, pinned to ``core``; its output
     goes to ``grader.log`` beside ``cwd``."""
-    with open(cwd.parent / "grader.log", "w", encoding="utf-8") as log:
+    with open(cwd.parent / "grader.log", "w", encoding="utf-8") as log, pinned(core):
         return subprocess.Popen(
             [str(Path(sys.executable).parent / tool), *args],
             cwd=cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=pinned_to(core),
         )
 
 
