@@ -111,16 +111,25 @@ def work_unit(nodeid: str) -> str | None:
     * nbval: a notebook's cells share one kernel (``solutions/x/x.ipynb::Cell 3`` -> the notebook);
     * pipeline: a lesson's tests share one nbgrader run, named by the parameter id
       (``tests/pipeline/test_pipeline.py::test_points[01_shared_layers/correct]`` ->
-      ``pipeline:01_shared_layers``), so each lesson is autograded once;
-    * hub: the hub suite starts one JupyterHub for all its tests.
+      ``pipeline:01_shared_layers``), so each lesson is autograded once; the other pipeline
+      tests (a class graded once per module, the busy machine) are a unit per module, so
+      they start early too (:func:`longest_units_first`) and build their fixture once;
+    * hub: the hub suite starts one JupyterHub for all its tests;
+    * browser: the browser suite starts one ``course lab`` per role, one Chromium and one
+      graded formgrader course for all its tests (spread over two workers, each started
+      them).
     """
     path, _, rest = nodeid.partition("::")
     if path.endswith(".ipynb"):
         return path
     if path.startswith("tests/hub/"):
         return "hub"  # one JupyterHub, one course flow, shared by the module's tests
-    if path.startswith("tests/pipeline/") and "[" in rest:
-        return "pipeline:" + rest[rest.index("[") + 1 : rest.rindex("]")].split("/")[0]
+    if path.startswith("tests/browser/"):
+        return "browser"
+    if path.startswith("tests/pipeline/"):
+        if "[" in rest:
+            return "pipeline:" + rest[rest.index("[") + 1 : rest.rindex("]")].split("/")[0]
+        return "pipeline:" + path
     return None
 
 

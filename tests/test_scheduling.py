@@ -18,13 +18,18 @@ def items(*nodeids: str) -> list[SimpleNamespace]:
     return [SimpleNamespace(nodeid=nodeid) for nodeid in nodeids]
 
 
-def test_work_units_keep_a_notebook_a_lesson_and_the_hub_together():
+def test_work_units_keep_a_notebook_a_lesson_the_hub_and_the_browser_together():
     assert conftest.work_unit("solutions/x/x.ipynb::Cell 3") == "solutions/x/x.ipynb"
     assert (
         conftest.work_unit("tests/pipeline/test_pipeline.py::test_points[01_shared_layers/correct]")
         == "pipeline:01_shared_layers"
     )
+    assert (
+        conftest.work_unit("tests/pipeline/test_busy_machine.py::test_x")
+        == "pipeline:tests/pipeline/test_busy_machine.py"
+    )
     assert conftest.work_unit("tests/hub/test_hub_course.py::test_x") == "hub"
+    assert conftest.work_unit("tests/browser/test_browser_teacher.py::test_x") == "browser"
     assert conftest.work_unit("tests/course/test_cells.py::test_x") is None
 
 

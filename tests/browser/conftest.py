@@ -3,10 +3,10 @@ driven by Debian's Chromium through Playwright.
 
 - ``learner_lab`` (session): ``course lab`` on a temporary copy of the course, as a learner
   runs it (``make lab``); ``teacher_lab`` (session): the same with ``--teacher``.
-  Each server gets a free port on 127.0.0.1, a random token and its own Jupyter config,
-  data and runtime folders (the user's ``~/.jupyter`` plays no part). At the end the
-  fixture stops ``course lab`` with SIGTERM, checks that the server and every kernel it
-  started are gone, and fails if the server log has an error line.
+  Both are started by the ``course_lab`` fixture (tests/labserver.py): a free port on
+  127.0.0.1, a random token, Jupyter folders of their own, and at the end SIGTERM and a
+  check that the server and every kernel it started are gone. Here the fixture also fails
+  if the server log has an error line.
 - ``lab`` (function): a fresh browser context on one server, wrapped in
   :class:`labpage.LabPage`, which collects the page's console errors (asserted empty,
   known-benign ones aside, when the test ends) and numbers its screenshots.
@@ -20,21 +20,13 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
-from labpage import ARTIFACTS, LabPage, LabServer
-
-from course.lab import is_ready
+from labpage import ARTIFACTS, LabPage
+from labserver import LabServer
 
 REPO = Path(__file__).resolve().parents[2]
 # Debian's Chromium (``make test`` installs it); another Chromium build can be named with
@@ -53,8 +45,6 @@ CHROMIUM_FLAGS = [
 ]
 # What the fixture copies into its temporary course folder.
 COURSE_CONTENT = ["nbgrader_config.py", "notebooks", "solutions"]
-READY_TIMEOUT = 120.0
-STOP_TIMEOUT = 60.0
 
 # A server log line that is an error: Jupyter's "[E ...]" lines, "| ERROR" from nbgrader
 # and the kernels, and tracebacks.
@@ -70,17 +60,6 @@ def server_log_problems(text: str) -> list[str]:
     ['[E 10:01 ServerApp] broken']
     """
     return [line for line in text.splitlines() if ERROR_LINE.search(line) or NO_CONFIG in line]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _log_tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(scope="session")
@@ -111,10 +90,8 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-def _run_course_lab(
-    workdir: Path, name: str, teacher: bool, artifacts: Path
-) -> Iterator[LabServer]:
-    """Start ``course lab`` on a copy of the course in ``workdir``; stop and check it after."""
+def _copy_of_the_course(workdir: Path) -> Path:
+    """The parts of the course a lab needs (:data:`COURSE_CONTENT`), copied into ``workdir``."""
     course = workdir / "course"
     course.mkdir()
     for item in COURSE_CONTENT:
@@ -125,93 +102,40 @@ def _run_course_lab(
             )
         elif source.is_file():
             shutil.copy2(source, course / item)
+    return course
 
+
+def _run_course_lab(
+    course_lab, workdir: Path, name: str, teacher: bool, artifacts: Path
+) -> Iterator[LabServer]:
+    """``course lab`` on a copy of the course in ``workdir``, its log in ``artifacts``;
+    checked for error lines once stopped."""
     log_name = f"jupyterlab-{name}-{XDIST_WORKER}.log" if XDIST_WORKER else f"jupyterlab-{name}.log"
-    server = LabServer(
-        name=name,
-        port=free_port(),
-        token=secrets.token_hex(16),
-        course_dir=course,
-        log_path=artifacts / log_name,
-    )
-    env = dict(os.environ)
-    env.update(
-        JUPYTER_TOKEN=server.token,
-        JUPYTER_CONFIG_DIR=str(workdir / "jupyter-config"),
-        JUPYTER_DATA_DIR=str(workdir / "jupyter-data"),
-        JUPYTER_RUNTIME_DIR=str(workdir / "jupyter-runtime"),
-        IPYTHONDIR=str(workdir / "ipython"),
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "course.cli",
-        "lab",
-        "--port",
-        str(server.port),
-        "--course-dir",
-        str(course),
-    ]
-    if teacher:
-        command.append("--teacher")
-    with server.log_path.open("w", encoding="utf-8") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not is_ready(server.port, server.token):
-            if process.poll() is not None:
-                pytest.fail(
-                    f"course lab exited with {process.returncode}:\n{_log_tail(server.log_path)}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"JupyterLab did not answer within {READY_TIMEOUT:.0f} s:\n"
-                    f"{_log_tail(server.log_path)}"
-                )
-            time.sleep(0.1)  # poll interval, not a wait for something to happen
+    course = _copy_of_the_course(workdir)
+    with course_lab(
+        course, workdir, name=name, teacher=teacher, log_path=artifacts / log_name
+    ) as server:
         yield server
-    finally:
-        # Everything course lab started: the server and the notebooks' kernels.
-        descendants: list[psutil.Process] = []
-        if process.poll() is None:
-            descendants = psutil.Process(process.pid).children(recursive=True)
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        _, alive = psutil.wait_procs(descendants, timeout=STOP_TIMEOUT)
-        for leftover in alive:
-            leftover.kill()
-    assert not alive, f"processes left running after course lab stopped: {alive}"
-    assert process.returncode == 0, f"course lab exited with {process.returncode}"
     problems = server_log_problems(server.log_path.read_text(encoding="utf-8"))
     assert not problems, "JupyterLab log has errors:\n" + "\n".join(problems)
 
 
 @pytest.fixture(scope="session")
 def learner_lab(
-    chromium: Path, artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+    chromium: Path, artifacts: Path, course_lab, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LabServer]:
     """``course lab`` as a learner starts it, on a temporary copy of the course."""
-    yield from _run_course_lab(tmp_path_factory.mktemp("learner"), "learner", False, artifacts)
+    workdir = tmp_path_factory.mktemp("learner")
+    yield from _run_course_lab(course_lab, workdir, "learner", False, artifacts)
 
 
 @pytest.fixture(scope="session")
 def teacher_lab(
-    chromium: Path, artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+    chromium: Path, artifacts: Path, course_lab, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LabServer]:
     """``course lab --teacher`` on a temporary copy of the course."""
-    yield from _run_course_lab(tmp_path_factory.mktemp("teacher"), "teacher", True, artifacts)
+    workdir = tmp_path_factory.mktemp("teacher")
+    yield from _run_course_lab(course_lab, workdir, "teacher", True, artifacts)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labserver import LabServer
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
@@ -27,25 +28,6 @@ BENIGN_CONSOLE_ERRORS: list[re.Pattern[str]] = []
 KERNEL_START_TIMEOUT = 60_000  # ms
 VALIDATE_TIMEOUT = 180_000  # ms: the server runs the whole notebook
 RUN_ALL_TIMEOUT = 180_000  # ms
-
-
-@dataclass
-class LabServer:
-    """A running ``course lab``: where it listens, its token, its course copy and log."""
-
-    name: str
-    port: int
-    token: str
-    course_dir: Path
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def lab_url(self, path: str) -> str:
-        """URL opening ``path`` (relative to the server's root) in a fresh workspace."""
-        return f"{self.base_url}/lab/tree/{path}?reset&token={self.token}"
 
 
 def _slug(text: str) -> str:

@@ -9,21 +9,11 @@ on for a learner alone, off for a hub learner and the grader.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-import psutil
 import pytest
 from selfgrade_course import (
     LESSON,
@@ -34,7 +24,6 @@ from selfgrade_course import (
     snapshot,
 )
 
-from course.lab import is_ready
 from course.selfgrade.feedback import find_leaks, secret_lines
 from course.selfgrade.server import SelfGrader
 from course.setup_lab import ROLES, TEACHER_SERVER_EXTENSIONS, configure
@@ -42,94 +31,29 @@ from course.setup_lab import ROLES, TEACHER_SERVER_EXTENSIONS, configure
 pytestmark = pytest.mark.pipeline
 
 EXTENSION = "course.selfgrade.server"
-READY_TIMEOUT = 120.0
 GRADE_TIMEOUT = 300.0  # a bound, not an expectation: the fixture lesson grades in seconds
 CELL_LIMIT = 3  # seconds per cell in the learner's course: the endless cell costs 3 s
 
 
-@dataclass
-class Lab:
-    port: int
-    token: str
-    course: Path
-    log: Path
-
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/{path}",
-            data=None if body is None else json.dumps(body).encode(),
-            method=method,
-            headers={"Authorization": f"token {self.token}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def status(self) -> dict:
-        code, body = self.request("GET", "course-selfgrade/api/status")
-        assert code == 200, body
-        return json.loads(body)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_lab(course: Path, workdir: Path, config_dir: Path | None = None) -> Iterator[Lab]:
-    """``course lab`` on ``course`` with Jupyter folders of its own; stopped (and checked to
-    leave no process behind) afterwards."""
-    lab = Lab(_free_port(), secrets.token_hex(16), course, workdir / "lab.log")
-    env = {
-        **os.environ,
-        "JUPYTER_TOKEN": lab.token,
-        "JUPYTER_CONFIG_DIR": str(config_dir or workdir / "jupyter-config"),
-        "JUPYTER_DATA_DIR": str(workdir / "jupyter-data"),
-        "JUPYTER_RUNTIME_DIR": str(workdir / "jupyter-runtime"),
-    }
-    command = [sys.executable, "-m", "course.cli", "lab", "--port", str(lab.port)]
-    with lab.log.open("w") as log:
-        process = subprocess.Popen(
-            [*command, "--course-dir", str(course)],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not is_ready(lab.port, lab.token):
-            assert process.poll() is None, lab.log.read_text()
-            assert time.monotonic() < deadline, lab.log.read_text()
-            time.sleep(0.1)  # poll interval
-        yield lab
-    finally:
-        descendants = psutil.Process(process.pid).children(recursive=True)
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-        _, alive = psutil.wait_procs(descendants, timeout=60)
-        for leftover in alive:
-            leftover.kill()
-    assert not alive, f"left running after course lab stopped: {alive}"
+def _status(lab) -> dict:
+    code, body = lab.request("GET", "course-selfgrade/api/status")
+    assert code == 200, body
+    return json.loads(body)
 
 
 @pytest.fixture
-def learner_lab(tmp_path: Path) -> Iterator[Lab]:
+def learner_lab(course_lab, tmp_path: Path) -> Iterator:
     course = learner_course(tmp_path / "kit", config=f"c.Execute.timeout = {CELL_LIMIT}")
     answer(course, square=LOOPING_SQUARE, mean=RIGHT_MEAN)
-    yield from _start_lab(course, tmp_path)
+    with course_lab(course, tmp_path) as lab:
+        yield lab
 
 
-def test_an_endless_notebook_is_cut_while_the_server_keeps_answering(learner_lab: Lab) -> None:
+def test_an_endless_notebook_is_cut_while_the_server_keeps_answering(learner_lab) -> None:
     lab = learner_lab
-    before = snapshot(lab.course / "notebooks" / LESSON)
-    assert (lab.course / "notebooks" / "progress.ipynb").is_file()  # written by the extension
-    assert lab.status()["running"] is False
+    before = snapshot(lab.course_dir / "notebooks" / LESSON)
+    assert (lab.course_dir / "notebooks" / "progress.ipynb").is_file()  # written by the extension
+    assert _status(lab)["running"] is False
 
     code, body = lab.request("POST", "course-selfgrade/api/grade", {"lessons": [LESSON]})
     assert code == 202, body
@@ -139,11 +63,13 @@ def test_an_endless_notebook_is_cut_while_the_server_keeps_answering(learner_lab
 
     answered_while_running = 0
     deadline = time.monotonic() + GRADE_TIMEOUT
-    while (status := lab.status())["running"]:
+    while (status := _status(lab))["running"]:
         answered_while_running += 1
         code, _ = lab.request("GET", f"api/contents/{LESSON}")  # JupyterLab's own API too
         assert code == 200
-        assert time.monotonic() < deadline, (lab.course / "progress" / "last-run.log").read_text()
+        assert time.monotonic() < deadline, (
+            lab.course_dir / "progress" / "last-run.log"
+        ).read_text()
         time.sleep(0.2)  # poll interval
     assert answered_while_running > 0
 
@@ -155,12 +81,12 @@ def test_an_endless_notebook_is_cut_while_the_server_keeps_answering(learner_lab
     assert failed["message"] == "the answer cell fails: KeyboardInterrupt"  # interrupted
     print(lesson["notes"])
     assert any("time" in note and "limit" in note for note in lesson["notes"]), lesson["notes"]
-    assert snapshot(lab.course / "notebooks" / LESSON) == before
+    assert snapshot(lab.course_dir / "notebooks" / LESSON) == before
 
     code, page = lab.request("GET", f"course-selfgrade/feedback/{LESSON}")
     assert code == 200
-    source = nbformat.read(lab.course / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
-    learner = nbformat.read(lab.course / "notebooks" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    source = nbformat.read(lab.course_dir / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    learner = nbformat.read(lab.course_dir / "notebooks" / LESSON / f"{LESSON}.ipynb", as_version=4)
     assert find_leaks(page.decode(), secret_lines(source, [learner])) == []
     assert lab.request("GET", "course-selfgrade/feedback/01_no_such_lesson")[0] == 404
     assert lab.request("POST", "course-selfgrade/api/grade", {"lessons": ["x"]})[0] == 400
@@ -190,7 +116,7 @@ def test_a_hub_learner_is_refused_even_with_the_extension_loaded(tmp_path: Path)
 
 
 def test_a_server_set_up_for_a_hub_learner_has_no_grade_endpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    course_lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A server whose Jupyter config says ``course setup-lab --role hub-learner`` (here the
     user's config folder, read first, standing in for a hub environment's own) does not
@@ -199,7 +125,7 @@ def test_a_server_set_up_for_a_hub_learner_has_no_grade_endpoint(
     course = learner_course(tmp_path / "kit")
     config_dir = tmp_path / "hub-learner-config"
     configure(config_dir, "hub-learner")
-    for lab in _start_lab(course, tmp_path, config_dir=config_dir):
+    with course_lab(course, tmp_path, config_dir=config_dir) as lab:
         assert lab.request("GET", "api/status")[0] == 200
         assert lab.request("GET", "course-selfgrade/api/status")[0] == 404
         assert lab.request("POST", "course-selfgrade/api/grade", {})[0] == 404
