@@ -1,5 +1,5 @@
 """A learner's HTML and scripts never run in the teacher's formgrader page or in the
-feedback page (course/grading/safe_html.py), in a real browser; plots, the sharing diagram
+feedback page (course/grading/steps/safe_html.py), in a real browser; plots, the sharing diagram
 and harmless HTML still show.
 
 A learner of lesson 00 adds, after the last test, cells that display a ``<script>``, an

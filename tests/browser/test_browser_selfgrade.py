@@ -53,11 +53,6 @@ def _solutions() -> dict[str, str]:
     return solution_sources(nbformat.read(source, as_version=4))
 
 
-def _released_answers() -> dict[str, str]:
-    """The answer cells as the learner notebook ships them (``raise NotImplementedError()``)."""
-    return _saved_answers(REPO / "notebooks" / NOTEBOOK)
-
-
 def _answer_cells() -> dict[str, int]:
     cells = nbformat.read(REPO / "notebooks" / NOTEBOOK, as_version=4).cells
     return {grade_id_of(c): i for i, c in enumerate(cells) if is_solution(c)}
@@ -114,10 +109,7 @@ def test_grade_my_work_from_jupyterlab(open_lab, learner_lab) -> None:
     _as_released(learner_lab)
     lab = open_lab(learner_lab)
     right = _solutions()["ex2_separate_model"]
-    # Every answer cell typed: the session's lab is shared, and other tests (Validate) leave
-    # lesson 01 answered. Exercise 3 is left as it ships, not attempted.
-    answers = {**_released_answers(), "ex1_shared_model": EXTRA_LAYER, "ex2_separate_model": right}
-    _type_and_save(lab, answers)
+    _type_and_save(lab, {"ex1_shared_model": EXTRA_LAYER, "ex2_separate_model": right})
     lab.shot("answers-saved")
 
     page = _open_progress(lab)

@@ -92,7 +92,7 @@ SILENCE_CHECKS = (
 
 def computes_after(grade_id: str, cells: int, seconds: int) -> Transform:
     """A transform: ``cells`` new cells below ``grade_id``, each computing for ``seconds``
-    of CPU time (the limits count CPU time, course/grading/cpu_time.py)."""
+    of CPU time (the limits count CPU time, course/grading/steps/cpu_time.py)."""
 
     def transform(nb: nbformat.NotebookNode) -> None:
         index = nb.cells.index(cell_by_id(nb, grade_id))
@@ -218,7 +218,7 @@ CASES = [
         "ex2-checks-switched-off",
         answers={EX2: news(heads="shared", before=SILENCE_CHECKS)},
         expected=full_marks(except_={TEST2: 0}),
-        manual_grade=[TEST2],  # patching the checks is flagged (course/grading/integrity.py)
+        manual_grade=[TEST2],  # patching the checks is flagged (course/grading/steps/code_scan.py)
         integrity_note=["calls `setattr` on the module `helpers`"],
         feedback_contains=[
             "The model matches the drawing.",

@@ -455,10 +455,11 @@ raise ValueError("x" * 5_000_000)
 )
 
 
-# --- Issue 24: run-time integrity. The grader's reading of the code (course/grading/integrity.py)
-# names what it sees; these reach the same objects under other names, or run code from strings.
-# The run-time guard (course/grading/runtime_guard.py) compares, before each test cell, what the
-# checks rely on with what it was before the first cell, whatever the spelling.
+# --- Issue 24: run-time integrity. The grader's reading of the code
+# (course/grading/steps/code_scan.py) names what it sees; these reach the same objects under
+# other names, or run code from strings. The run-time guard
+# (course/grading/steps/runtime_guard.py) compares, before each test cell, what the checks
+# rely on with what it was before the first cell, whatever the spelling.
 
 #: A `functools.wraps` that turns every check of every fresh pristine() copy into a no-op
 #: (helpers' @graded calls it when the copy is made).
@@ -558,7 +559,7 @@ pair = _l.Concatenate(name="pair")([shared_encoder(a), shared_encoder(b)])
 shared_model = _keras_again.Model([a, b], _l.Dense(1, activation="sigmoid", name="head")(pair))
 """
 # (600 terms: the grader's old recursive reading failed on them; IPython runs them. At 1,000
-# terms IPython's own compiler gives up: tests/course/test_integrity.py reads those.)
+# terms IPython's own compiler gives up: tests/course/grading/steps/test_integrity.py reads those.)
 LONG_SUM = "predicted_params = " + " + ".join(["1"] * 600) + " - 503\n"
 # (Above 50 magic lines the reading is a linear rewrite, not IPython's transformers.)
 MANY_MAGICS = "\n".join(["%time 0"] * 60 + ["0"] * 2_000) + "\n" + RIGHT_PREDICTION
@@ -623,7 +624,7 @@ CASES = [
             "predicted_params is 177, but 'mystery' has 97 parameters",
             "its kernel is counted once",
         ],
-        # Patching the check is also flagged (course/grading/integrity.py): the test waits for
+        # Patching the check is also flagged (course/grading/steps/code_scan.py): the test waits for
         # the teacher.
         integrity_note=[
             "assigns to `helpers.assert_predicted_count` (an attribute of an imported module)",
@@ -674,7 +675,7 @@ CASES = [
             "without them"
         ],
     ),
-    # Ordinary edits, graded on what the notebook did (course/grading/fairness.py) -----------------
+    # Ordinary edits, graded on what the notebook did (course/grading/steps/fairness.py) -----
     # A whole exercise deleted: its test is put back after the exercise's statement, fails
     # without the answer, and the other exercises keep their points (6/8).
     Submission(
@@ -893,7 +894,7 @@ CASES = [
         needs_box=True,
     ),
     # Processes the notebook starts die with its kernel (a cgroup, or its process family);
-    # starting processes is also flagged for manual grading (course/grading/integrity.py).
+    # starting processes is also flagged for manual grading (course/grading/steps/code_scan.py).
     Submission(
         "leaves_daemon",
         answers={"ex3_prediction": LEAVES_DAEMON},

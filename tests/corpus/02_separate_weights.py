@@ -298,7 +298,7 @@ CASES = [
     Submission(
         "ex1-checks-patched",
         answers={"ex1_towers": TOWER_REUSED_CHECKS_PATCHED},
-        # Patching the checks is flagged (course/grading/integrity.py): every later test waits
+        # Patching the checks is flagged (course/grading/steps/code_scan.py): every later test waits
         # for the teacher.
         expected=full_marks(
             except_={"test_ex1_towers": 0, "test_ex2_predictions": 0, "test_ex3_trunk_heads": 0}

@@ -180,7 +180,7 @@ CASES = [
     Submission(
         "ex1_patches_checks",
         answers={EX1: PATCHES_CHECKS},
-        # Patching the checks is flagged (course/grading/integrity.py): every later test waits
+        # Patching the checks is flagged (course/grading/steps/code_scan.py): every later test waits
         # for the teacher.
         expected=no_marks(),
         manual_grade=[TEST1, TEST2, TEST3],

@@ -222,7 +222,7 @@ CASES = [
             )
         },
         expected=full_marks(except_={"test_ex3_ratio": 0}),
-        # patching the check is flagged (course/grading/integrity.py)
+        # patching the check is flagged (course/grading/steps/code_scan.py)
         manual_grade=["test_ex3_ratio"],
         integrity_note=[
             "assigns to `helpers.assert_capacity_ratio` (an attribute of an imported module)"

@@ -76,7 +76,7 @@ model.compile(
 """
 
 
-# --- Issue 24: run-time integrity (course/grading/runtime_guard.py): what the training
+# --- Issue 24: run-time integrity (course/grading/steps/runtime_guard.py): what the training
 # cell's code did, whatever its spelling.
 _NOOP_WRAPS = "lambda *args, **kwargs: (lambda function: (lambda *a, **k: None))"
 _PAYLOAD = f"import functools\nfunctools.wraps = {_NOOP_WRAPS}\n"
@@ -224,7 +224,7 @@ CASES = [
             + "helpers.assert_accuracy = lambda *args, **kwargs: None\n"
         },
         expected=full_marks(except_={D: 0}),
-        manual_grade=[D],  # patching the check is flagged (course/grading/integrity.py)
+        manual_grade=[D],  # patching the check is flagged (course/grading/steps/code_scan.py)
         integrity_note=[
             "assigns to `helpers.assert_accuracy` (an attribute of an imported module)"
         ],
@@ -248,7 +248,7 @@ CASES = [
         expected=full_marks(),
         feedback_contains=["Could not locate class 'SavableDigitScores'"],
     ),
-    # Ordinary edits, graded on what the notebook did (course/grading/fairness.py) -----------------
+    # Ordinary edits, graded on what the notebook did (course/grading/steps/fairness.py) -----
     # Every test cell follows a locked markdown cell: a deleted test goes back after it and runs.
     Submission(
         "deletes_test_cell",

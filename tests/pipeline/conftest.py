@@ -50,7 +50,7 @@ TIME_LIMIT = 20
 #: (``computes-through-budget``, 19 s of CPU time each: the budget runs out in the first of
 #: them, however fast the cells above ran); its honest notebooks use 1 to 5 s, so 15 s leaves
 #: room, and costs the case about 15 s per grader. Both limits count CPU time
-#: (course/grading/cpu_time.py), so a busy machine changes neither grade.
+#: (course/grading/steps/cpu_time.py), so a busy machine changes neither grade.
 NOTEBOOK_BUDGET = {"00_layers_calls_variables": 15}
 #: Both limits count CPU time; their wall-clock ceiling (for cells that sleep: no corpus case
 #: does) is this many times the limit, far enough that a busy machine never reaches it.

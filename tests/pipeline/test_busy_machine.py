@@ -1,4 +1,4 @@
-"""A grade does not depend on how busy the machine is (course/grading/cpu_time.py).
+"""A grade does not depend on how busy the machine is (course/grading/steps/cpu_time.py).
 
 Both graders grade the capstone's correct notebook (it trains a model) and a near-correct
 one (one part wrong) at the same time, on ONE core they share with ``SPINNERS`` processes

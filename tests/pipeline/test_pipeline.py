@@ -77,7 +77,7 @@ def test_points(graded, lesson, case):
 
 def test_integrity(graded, lesson, case):
     """Tampering is flagged for manual grading with the note
-    (course/grading/integrity_preprocessors.py), forged notes are unmarked, and no notebook
+    (course/grading/steps/integrity.py), forged notes are unmarked, and no notebook
     grows beyond a few MB."""
     if case.grading_fails:
         pytest.skip("nbgrader cannot grade this notebook")
@@ -110,7 +110,7 @@ def test_feedback(graded, lesson, case):
     missing = [text for text in case.feedback_contains if text not in outputs]
     assert not missing, f"{case.name}: feedback outputs lack {missing}:\n{_tail(outputs)}"
     # What grading restored or ignored: the kit's sanitize steps write it at the top of the
-    # notebook (course.grading.fairness), as course grade does; the learner reads it in the
+    # notebook (course.grading.steps.fairness), as course grade does; the learner reads it in the
     # feedback.
     first = nbformat.read(result.autograded(case.name), as_version=4).cells[0]
     note = first.source if is_notes_cell(first) else ""
