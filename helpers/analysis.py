@@ -95,23 +95,23 @@ def _graph_calls(graph, variables: list[keras.Variable]) -> list[Call]:
     return calls
 
 
+def _numbered(frames: list[Frame], parent: Call | None) -> list[tuple[Frame, Call]]:
+    """A call for each of ``frames`` (made inside ``parent``), numbered per layer."""
+    counts = collections.Counter(id(f.layer) for f in frames)
+    seen: collections.Counter = collections.Counter()
+    calls = []
+    for frame in frames:
+        seen[id(frame.layer)] += 1
+        number, of = seen[id(frame.layer)], counts[id(frame.layer)]
+        call = Call(frame.layer, number, of, None, parent, frame.args, frame.kwargs, frame.outputs)
+        calls.append((frame, call))
+    return calls
+
+
 def _nested(frames: list[Frame], parent: Call, made: dict[int, Call]) -> list[Call]:
     """Calls for the frames made inside ``parent`` (numbered per layer), depth first."""
     out = []
-    counts = collections.Counter(id(f.layer) for f in frames)
-    seen: collections.Counter = collections.Counter()
-    for frame in frames:
-        seen[id(frame.layer)] += 1
-        call = Call(
-            frame.layer,
-            seen[id(frame.layer)],
-            counts[id(frame.layer)],
-            None,
-            parent,
-            frame.args,
-            frame.kwargs,
-            frame.outputs,
-        )
+    for frame, call in _numbered(frames, parent):
         made[id(frame)] = call
         out.append(call)
         out.extend(_nested(frame.children, call, made))
@@ -261,20 +261,7 @@ def _analyse_run(
     calls into ``nested``, what each call reads to ``add``."""
     root = _traced_run(model)
     calls = []
-    counts = collections.Counter(id(f.layer) for f in root.children)
-    seen: collections.Counter = collections.Counter()
-    for frame in root.children:
-        seen[id(frame.layer)] += 1
-        call = Call(
-            frame.layer,
-            seen[id(frame.layer)],
-            counts[id(frame.layer)],
-            None,
-            None,
-            frame.args,
-            frame.kwargs,
-            frame.outputs,
-        )
+    for frame, call in _numbered(root.children, None):
         calls.append(call)
         nested.append(call)
         nested.extend(_nested(frame.children, call, made))

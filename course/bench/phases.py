@@ -210,30 +210,34 @@ def _start_kernel(work: Path) -> dict[str, Any]:
     return {"idle": seconds, "keras": ready, "forked": forked, "boxed": boxed}
 
 
-@contextlib.contextmanager
-def _grading_kernels(enabled: bool) -> Iterator[None]:
-    """Start kernels as ``nbgrader autograde`` does (boxed by the kit's provisioner)."""
-    old = os.environ.get("NBGRADER_EXECUTION")
-    if enabled:
-        os.environ["NBGRADER_EXECUTION"] = "autograde"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("NBGRADER_EXECUTION", None)
-        else:
-            os.environ["NBGRADER_EXECUTION"] = old
-
-
-@contextlib.contextmanager
-def forking(enabled: str) -> Iterator[None]:
+def forking(enabled: str) -> contextlib.AbstractContextManager[None]:
     """Set ``KIT_FORK_KERNELS`` for this process and the graders it starts."""
-    old = os.environ.get("KIT_FORK_KERNELS")
-    os.environ["KIT_FORK_KERNELS"] = enabled
+    return environment("KIT_FORK_KERNELS", enabled)
+
+
+def _grading_kernels(enabled: bool) -> contextlib.AbstractContextManager[None]:
+    """Start kernels as ``nbgrader autograde`` does (boxed by the kit's provisioner)."""
+    return environment("NBGRADER_EXECUTION", "autograde" if enabled else None)
+
+
+@contextlib.contextmanager
+def environment(name: str, value: str | None) -> Iterator[None]:
+    """Set (or, with None, leave as it is) the environment variable ``name`` for this
+    process and what it starts, until the block ends.
+
+    >>> with environment("KIT_EXAMPLE", "1"):
+    ...     os.environ["KIT_EXAMPLE"]
+    '1'
+    >>> "KIT_EXAMPLE" in os.environ
+    False
+    """
+    old = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
     try:
         yield
     finally:
         if old is None:
-            os.environ.pop("KIT_FORK_KERNELS", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["KIT_FORK_KERNELS"] = old
+            os.environ[name] = old
