@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from traitlets.config import Config, PyFileConfigLoader
@@ -154,6 +154,29 @@ def with_bin_first(path: str) -> str:
     True
     """
     return os.pathsep.join([bin_dir(), path]) if path else bin_dir()
+
+
+@contextlib.contextmanager
+def environment(name: str, value: str | None) -> Iterator[None]:
+    """Set (or, with None, leave as it is) the environment variable ``name`` for this
+    process and what it starts, until the block ends.
+
+    >>> with environment("KIT_EXAMPLE", "1"):
+    ...     os.environ["KIT_EXAMPLE"]
+    '1'
+    >>> "KIT_EXAMPLE" in os.environ
+    False
+    """
+    old = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def tool_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:

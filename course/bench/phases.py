@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from course.bench.report import (
 )
 from course.build import IGNORED
 from course.config import (
+    environment,
     tool_environment,
 )
 from course.lessons import Lesson
@@ -218,26 +219,3 @@ def forking(enabled: str) -> contextlib.AbstractContextManager[None]:
 def _grading_kernels(enabled: bool) -> contextlib.AbstractContextManager[None]:
     """Start kernels as ``nbgrader autograde`` does (boxed by the kit's provisioner)."""
     return environment("NBGRADER_EXECUTION", "autograde" if enabled else None)
-
-
-@contextlib.contextmanager
-def environment(name: str, value: str | None) -> Iterator[None]:
-    """Set (or, with None, leave as it is) the environment variable ``name`` for this
-    process and what it starts, until the block ends.
-
-    >>> with environment("KIT_EXAMPLE", "1"):
-    ...     os.environ["KIT_EXAMPLE"]
-    '1'
-    >>> "KIT_EXAMPLE" in os.environ
-    False
-    """
-    old = os.environ.get(name)
-    if value is not None:
-        os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course.config import environment
 from course.forking import protocol
 
 #: Variables of the caller's own environment a server starts with (it gets no other
@@ -310,16 +311,11 @@ def private_servers() -> Iterator[Path]:
     ...     os.environ[protocol.DIR_VAR] == str(folder)
     True
     """
-    old = os.environ.get(protocol.DIR_VAR)
     folder = Path(tempfile.mkdtemp(prefix="course-forking-run-"))
-    os.environ[protocol.DIR_VAR] = str(folder)
     try:
-        yield folder
+        with environment(protocol.DIR_VAR, str(folder)):
+            yield folder
     finally:
-        if old is None:
-            os.environ.pop(protocol.DIR_VAR, None)
-        else:
-            os.environ[protocol.DIR_VAR] = old
         for server in folder.iterdir():
             if (server / "socket").exists():
                 with contextlib.suppress(OSError, ValueError):
