@@ -10,8 +10,11 @@ the default):
 
 * a cell is interrupted when the **CPU time** of the kernel and all its child processes
   during that cell reaches ``Execute.timeout`` seconds (checked every ``cpu_check_interval``
-  seconds); it gets the same error output (``Execute.error_on_timeout``) and the same note
-  as a cell over the wall-clock limit, so its tests score 0 as before;
+  seconds, more often near the limit); it gets the same error output
+  (``Execute.error_on_timeout``) and the same note as a cell over the wall-clock limit, so
+  its tests score 0 as before. A cell that ends between two checks having used its limit is
+  judged the same way (it is not interrupted: it has ended), so whether a cell is cut does
+  not depend on when the grader happened to look;
 * a **wall-clock ceiling** stays, ``wall_limit_factor`` times the limit (5 x: 600 s for the
   kit's 120 s), for cells that wait instead of compute (``time.sleep``, a lock, a socket):
   they use no CPU time and are interrupted there, by nbclient's own timeout;
@@ -71,14 +74,22 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
-async def cpu_exceeded(pid: int, limit: float, done: asyncio.Future, every: float) -> bool:
-    """Wait until ``pid``'s process tree has used ``limit`` more CPU seconds than now (True),
-    or until ``done`` is done (False)."""
-    start = process_tree_cpu(pid)
+async def cpu_exceeded(
+    pid: int, start: float, limit: float, done: asyncio.Future, every: float
+) -> bool:
+    """Wait until ``pid``'s process tree has used ``limit`` CPU seconds since it had used
+    ``start`` (True), or until ``done`` is done (False).
+
+    It looks every ``every`` seconds, and more often when the limit is near: the tree cannot
+    use more CPU seconds than there are cores in a second, so the next look comes before it
+    can pass the limit by more than a few milliseconds.
+    """
+    cores = psutil.cpu_count() or 1
     while not done.done():
-        await asyncio.wait([done], timeout=every)
-        if not done.done() and process_tree_cpu(pid) - start >= limit:
+        left = limit - (process_tree_cpu(pid) - start)
+        if left <= 0:
             return True
+        await asyncio.wait([done], timeout=min(every, max(left / cores, 0.01)))
     return False
 
 
@@ -106,6 +117,10 @@ class CpuTimeLimit(LoggingConfigurable):
 
     #: The limit per cell in CPU seconds for the cell being run (None: no CPU limit).
     _cpu_limit: float | None = None
+    #: The kernel's CPU seconds before the cell being run was sent to it.
+    _cell_cpu_start: float = 0.0
+    #: Whether the limits of the cell being run come from what is left of the budget.
+    _budget_binds: bool = False
     #: What is left of the notebook's time budget while a cell runs, in :meth:`time_spent`'s
     #: seconds (``RestartingExecute`` sets it; None: no budget).
     _budget_left: float | None = None
@@ -139,19 +154,38 @@ class CpuTimeLimit(LoggingConfigurable):
         time (the limit itself, cut to what is left of the notebook's budget, is kept for
         the cell's CPU watch)."""
         limit = super()._get_timeout(cell)  # type: ignore[misc]
+        seconds = None if limit is None else float(limit)
+        self._budget_binds = False
         if self._budget_left is not None:
-            left = max(1, math.ceil(self._budget_left))
-            limit = left if limit is None else min(limit, left)
+            left = max(self._budget_left, 0.0)
+            self._budget_binds = seconds is None or left < seconds
+            seconds = left if seconds is None else min(seconds, left)
+            limit = max(1, math.ceil(seconds))  # nbclient's limit: whole seconds
         self._cpu_limit = None
         if self.time_limit_clock != "cpu" or not limit or self._kernel_pid() is None:
             return limit
-        self._cpu_limit = float(limit)
-        return math.ceil(limit * self.wall_limit_factor)
+        self._cpu_limit = seconds
+        return math.ceil(seconds * self.wall_limit_factor)
+
+    def stopped_by_budget(self, cell: NotebookNode, index: int) -> bool:
+        """Whether the cell just run was stopped (on CPU time or on the clock) by a limit
+        that came from what was left of the notebook's time budget."""
+        timeout = (self.error_on_timeout or {}).get("ename", "CellTimeoutError")  # type: ignore[attr-defined]
+        timed_out = any(
+            out.output_type == "error" and out.get("ename") == timeout for out in cell.outputs
+        )
+        return self._budget_binds and (index in self.cpu_cut or timed_out)
 
     def _kernel_pid(self) -> int | None:
         provisioner = getattr(getattr(self, "km", None), "provisioner", None)
         pid = getattr(provisioner, "pid", None)
         return pid if isinstance(pid, int) and pid > 0 else None
+
+    async def async_execute_cell(self, cell: NotebookNode, cell_index: int, *args, **kwargs):
+        """Run a cell (nbclient's method), counting its CPU time from before it is sent."""
+        pid = self._kernel_pid()
+        self._cell_cpu_start = process_tree_cpu(pid) if pid else 0.0
+        return await super().async_execute_cell(cell, cell_index, *args, **kwargs)  # type: ignore[misc]
 
     async def _async_poll_for_reply(
         self,
@@ -163,18 +197,22 @@ class CpuTimeLimit(LoggingConfigurable):
     ) -> dict[str, Any]:
         """nbclient's wait for the cell's reply (with its wall-clock limit, the ceiling),
         and beside it a watch on the kernel's CPU time that interrupts the cell at the
-        limit; the reply of an interrupted cell is then ``Execute.error_on_timeout``."""
+        limit; the reply of a cell that used its limit is then ``Execute.error_on_timeout``."""
         poll = super()._async_poll_for_reply  # type: ignore[misc]
         reply = asyncio.ensure_future(
             poll(msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive)
         )
-        limit, pid = self._cpu_limit, self._kernel_pid()
+        limit, pid, start = self._cpu_limit, self._kernel_pid(), self._cell_cpu_start
         if limit is None or pid is None:
             return await reply
         try:
-            if not await cpu_exceeded(pid, limit, reply, self.cpu_check_interval):
-                return await reply
-            return await self._stop_cell(cell, limit, reply)
+            if await cpu_exceeded(pid, start, limit, reply, self.cpu_check_interval):
+                return await self._stop_cell(cell, limit, reply)
+            answer = await reply
+            if process_tree_cpu(pid) - start < limit:
+                return answer
+            # It ended between two looks, over its limit: judged as if the look had come first.
+            return self._over_limit(cell, limit, answer, "ended after using")
         except BaseException:
             reply.cancel()
             task_poll_kernel_alive.cancel()
@@ -185,14 +223,8 @@ class CpuTimeLimit(LoggingConfigurable):
     ) -> dict[str, Any]:
         """Interrupt a cell whose CPU time reached ``limit``, as nbclient does one over its
         wall-clock limit."""
-        cells = self.nb.cells  # type: ignore[attr-defined]
-        index = next((i for i, other in enumerate(cells) if other is cell), -1)
-        self.log.error("Cell %d used %.0f s of CPU time; interrupting the kernel.", index, limit)
-        self.cpu_cut.append(index)
         if not self.interrupt_on_timeout:  # type: ignore[attr-defined]
-            raise CellTimeoutError.error_from_timeout_and_cell(
-                "Cell execution used its CPU time", int(limit), cell
-            )
+            return self._over_limit(cell, limit, {}, "used")  # raises CellTimeoutError
         await ensure_async(self.km.interrupt_kernel())  # type: ignore[attr-defined]
         try:
             answer = await asyncio.wait_for(
@@ -200,10 +232,24 @@ class CpuTimeLimit(LoggingConfigurable):
                 self.iopub_timeout,  # type: ignore[attr-defined]
             )
         except TimeoutError:
+            self._over_limit(cell, limit, {}, "was interrupted after using")
             raise CellTimeoutError.error_from_timeout_and_cell(
                 "Cell did not stop when interrupted", int(limit), cell
             ) from None
+        return self._over_limit(cell, limit, answer, "was interrupted after using")
+
+    def _over_limit(
+        self, cell: NotebookNode, limit: float, answer: dict[str, Any], what: str
+    ) -> dict[str, Any]:
+        """Record a cell that used its CPU limit; its reply becomes ``Execute.error_on_timeout``
+        (nbgrader's ``Execute`` adds it to the cell's outputs)."""
+        cells = self.nb.cells  # type: ignore[attr-defined]
+        index = next((i for i, other in enumerate(cells) if other is cell), -1)
+        self.log.error("Cell %d %s its %.1f s of CPU time.", index, what, limit)
+        self.cpu_cut.append(index)
+        if not self.interrupt_on_timeout:  # type: ignore[attr-defined]
+            raise CellTimeoutError.error_from_timeout_and_cell(
+                "Cell execution used its CPU time", int(limit), cell
+            )
         error = self.error_on_timeout  # type: ignore[attr-defined]
-        if answer.get("content", {}).get("status") == "error" and error:
-            answer = {**answer, "content": {**error, "status": "error"}}
-        return answer
+        return {**answer, "content": {**error, "status": "error"}} if error else answer

@@ -194,7 +194,8 @@ class RestartingExecute(CpuTimeLimit, Execute):
             )
         finally:
             self._budget_left = None
-        if self.time_spent() >= self.notebook_timeout and self.budget_cut is None:
+        ran_out = self.stopped_by_budget(cell, cell_index)
+        if (ran_out or self.time_spent() >= self.notebook_timeout) and self.budget_cut is None:
             self.budget_cut = cell_index
             cell.outputs.append(
                 nbformat.v4.new_output(

@@ -14,8 +14,10 @@ import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from traitlets.config import Config
 
+from course.grading.steps import cpu_time
 from course.grading.steps.cpu_time import process_tree_cpu
 from course.grading.steps.restarting_execute import RestartingExecute
 
@@ -107,9 +109,41 @@ def test_process_tree_cpu_of_a_process_that_is_gone():
 SPIN = "import time\nstart = time.process_time()\nwhile time.process_time() - start < {}:\n    pass"
 
 
-def test_the_time_budget_counts_cpu_time(tmp_path):
+async def _blind_watch(pid, start, limit, done, every):
+    """A CPU watch that never looks in time: every cell ends before it sees the limit."""
+    await done
+    return False
+
+
+@pytest.fixture(params=["watch", "blind watch"])
+def watch(request, monkeypatch):
+    """The real CPU watch, and one that never sees a cell reach its limit before the cell
+    ends (as when the grader is slow to look, on a busy machine): the verdict is the same."""
+    if request.param == "blind watch":
+        monkeypatch.setattr(cpu_time, "cpu_exceeded", _blind_watch)
+    return request.param
+
+
+def test_a_cell_that_ends_over_its_limit_is_cut(tmp_path, monkeypatch):
+    """Whether a cell is cut does not depend on when the grader looks at its CPU time: one
+    that ends between two looks, having used its limit, is judged as if the look came first."""
+    monkeypatch.setattr(cpu_time, "cpu_exceeded", _blind_watch)
+    nb, step = run(
+        [SPIN.format(1.5), "print('after')", SPIN.format(0.2)],
+        tmp_path,
+        timeout=1,
+        wall_limit_factor=100,
+    )
+    assert error_names(nb.cells[0]) == [TIMEOUT_NAME], "ended, so not interrupted, but cut"
+    assert step.cpu_cut == [0]
+    assert text(nb.cells[1]) == "after\n"
+    assert not error_names(nb.cells[2]), "a cell below its limit"
+
+
+def test_the_time_budget_counts_cpu_time(tmp_path, watch):
     """Two cells that each compute 1.5 s, a budget of 2 s for the notebook: it runs out in
-    the second, however busy the machine (the clock's ceiling is 100 x away)."""
+    the second, however busy the machine (the clock's ceiling is 100 x away) and whenever
+    the grader looks."""
     nb, step = run(
         [SPIN.format(1.5), SPIN.format(1.5), "print('after')"],
         tmp_path,
