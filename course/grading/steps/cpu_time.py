@@ -41,7 +41,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -51,16 +53,50 @@ from nbformat import NotebookNode
 from traitlets import Enum, Float
 from traitlets.config import LoggingConfigurable
 
+#: Clock ticks per second, the unit of the CPU times in ``/proc/PID/stat``.
+_TICKS = os.sysconf("SC_CLK_TCK")
+#: Whether this Linux lists each thread's children (``/proc/PID/task/TID/children``, since
+#: Linux 3.5 with ``CONFIG_PROC_CHILDREN``); without it psutil finds them, by reading the
+#: parent of every process on the machine.
+_LISTS_CHILDREN = Path(f"/proc/self/task/{os.getpid()}/children").exists()
+
 
 def process_tree_cpu(pid: int) -> float:
     """CPU seconds (user and system, all threads) used so far by process ``pid``, its
     living descendants, and the children they have already waited for. 0.0 for a process
     that is gone.
 
+    The limits read it several times per cell, so it reads only the tree's own files: a
+    fraction of a millisecond, where asking psutil for the children reads the status of
+    every process on the machine (milliseconds, more on a busy grading machine).
+
     >>> import os
     >>> process_tree_cpu(os.getpid()) > 0
     True
     """
+    if not _LISTS_CHILDREN:
+        return _process_tree_cpu_psutil(pid)
+    ticks, stack, seen = 0, [pid], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            stat = Path(f"/proc/{current}/stat").read_bytes()
+            threads = os.listdir(f"/proc/{current}/task")
+        except OSError:  # gone
+            continue
+        # Fields 14 to 17 (utime, stime, cutime, cstime), counted after the command name.
+        ticks += sum(int(field) for field in stat[stat.rindex(b")") + 2 :].split()[11:15])
+        for thread in threads:
+            with contextlib.suppress(OSError):
+                children = Path(f"/proc/{current}/task/{thread}/children").read_bytes()
+                stack.extend(int(child) for child in children.split())
+    return ticks / _TICKS
+
+
+def _process_tree_cpu_psutil(pid: int) -> float:
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]

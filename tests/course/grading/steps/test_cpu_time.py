@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -18,7 +20,7 @@ import pytest
 from traitlets.config import Config
 
 from course.grading.steps import cpu_time
-from course.grading.steps.cpu_time import process_tree_cpu
+from course.grading.steps.cpu_time import _process_tree_cpu_psutil, process_tree_cpu
 from course.grading.steps.restarting_execute import RestartingExecute
 
 TIMEOUT_NAME = "CellTimeoutError"
@@ -99,6 +101,22 @@ def test_the_wall_clock_rule_is_still_there(tmp_path):
         time_limit_clock="wall",
     )
     assert TIMEOUT_NAME in error_names(nb.cells[0]) and text(nb.cells[1]) == "after\n"
+
+
+def test_process_tree_cpu_counts_children_as_psutil_does():
+    """The tree read from /proc's lists of children counts what psutil's walk counts: here a
+    child that has computed 0.3 s and now waits."""
+    spin = SPIN.format(0.3) + "\nprint('spun', flush=True)\ninput()"
+    with subprocess.Popen(
+        [sys.executable, "-c", spin], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdout.readline() == "spun\n"
+        mine, by_psutil = process_tree_cpu(os.getpid()), _process_tree_cpu_psutil(os.getpid())
+        alone = sum(os.times()[:4])  # this process and the children it has waited for
+        assert process_tree_cpu(child.pid) >= 0.3
+        child.communicate("\n")
+    assert mine - alone >= 0.3, "the living child's CPU time counts"
+    assert abs(mine - by_psutil) < 0.05, (mine, by_psutil)
 
 
 def test_process_tree_cpu_of_a_process_that_is_gone():
