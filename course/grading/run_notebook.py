@@ -41,7 +41,6 @@ async def execute_in_kernel(
     client.reset_execution_trackers()
     report = ExecutionReport(timeout=client.timeout, budget=client.notebook_timeout or None)
     started = time.perf_counter()
-    timeout_name = (client.error_on_timeout or {}).get("ename", "CellTimeoutError")
     try:
         info = await client.async_wait_for_reply(client.kc.kernel_info())
         if info is not None:
@@ -71,14 +70,7 @@ async def execute_in_kernel(
                 kernel.kill()
                 _stop(nb, index, report, reason)
                 break
-            if (
-                index != client.budget_cut
-                and cell.cell_type == "code"
-                and any(
-                    out.output_type == "error" and out.get("ename") == timeout_name
-                    for out in cell.get("outputs", [])
-                )
-            ):
+            if index != client.budget_cut and cell.cell_type == "code" and client.timed_out(cell):
                 report.timed_out.append(index)
         client.set_widgets_metadata()
     finally:

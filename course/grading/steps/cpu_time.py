@@ -120,7 +120,7 @@ async def cpu_exceeded(
     use more CPU seconds than there are cores in a second, so the next look comes before it
     can pass the limit by more than a few milliseconds.
     """
-    cores = psutil.cpu_count() or 1
+    cores = os.cpu_count() or 1
     while not done.done():
         left = limit - (process_tree_cpu(pid) - start)
         if left <= 0:
@@ -203,14 +203,19 @@ class CpuTimeLimit(LoggingConfigurable):
         self._cpu_limit = seconds
         return math.ceil(seconds * self.wall_limit_factor)
 
+    def timed_out(self, cell: NotebookNode) -> bool:
+        """Whether ``cell`` was stopped at a time limit (on CPU time or on the clock): it
+        has the error output of ``Execute.error_on_timeout``."""
+        name = (self.error_on_timeout or {}).get("ename", "CellTimeoutError")  # type: ignore[attr-defined]
+        return any(
+            out.output_type == "error" and out.get("ename") == name
+            for out in cell.get("outputs", [])
+        )
+
     def stopped_by_budget(self, cell: NotebookNode, index: int) -> bool:
         """Whether the cell just run was stopped (on CPU time or on the clock) by a limit
         that came from what was left of the notebook's time budget."""
-        timeout = (self.error_on_timeout or {}).get("ename", "CellTimeoutError")  # type: ignore[attr-defined]
-        timed_out = any(
-            out.output_type == "error" and out.get("ename") == timeout for out in cell.outputs
-        )
-        return self._budget_binds and (index in self.cpu_cut or timed_out)
+        return self._budget_binds and (index in self.cpu_cut or self.timed_out(cell))
 
     def _kernel_pid(self) -> int | None:
         provisioner = getattr(getattr(self, "km", None), "provisioner", None)
@@ -248,7 +253,8 @@ class CpuTimeLimit(LoggingConfigurable):
             if process_tree_cpu(pid) - start < limit:
                 return answer
             # It ended between two looks, over its limit: judged as if the look had come first.
-            return self._over_limit(cell, limit, answer, "ended after using")
+            self._record_cut(cell, limit, "ended after using")
+            return self._timeout_reply(answer)
         except BaseException:
             reply.cancel()
             task_poll_kernel_alive.cancel()
@@ -259,8 +265,7 @@ class CpuTimeLimit(LoggingConfigurable):
     ) -> dict[str, Any]:
         """Interrupt a cell whose CPU time reached ``limit``, as nbclient does one over its
         wall-clock limit."""
-        if not self.interrupt_on_timeout:  # type: ignore[attr-defined]
-            return self._over_limit(cell, limit, {}, "used")  # raises CellTimeoutError
+        self._record_cut(cell, limit, "used")
         await ensure_async(self.km.interrupt_kernel())  # type: ignore[attr-defined]
         try:
             answer = await asyncio.wait_for(
@@ -268,17 +273,14 @@ class CpuTimeLimit(LoggingConfigurable):
                 self.iopub_timeout,  # type: ignore[attr-defined]
             )
         except TimeoutError:
-            self._over_limit(cell, limit, {}, "was interrupted after using")
             raise CellTimeoutError.error_from_timeout_and_cell(
                 "Cell did not stop when interrupted", int(limit), cell
             ) from None
-        return self._over_limit(cell, limit, answer, "was interrupted after using")
+        return self._timeout_reply(answer)
 
-    def _over_limit(
-        self, cell: NotebookNode, limit: float, answer: dict[str, Any], what: str
-    ) -> dict[str, Any]:
-        """Record a cell that used its CPU limit; its reply becomes ``Execute.error_on_timeout``
-        (nbgrader's ``Execute`` adds it to the cell's outputs)."""
+    def _record_cut(self, cell: NotebookNode, limit: float, what: str) -> None:
+        """Note a cell that used its CPU limit; as nbclient does at its wall-clock limit,
+        raise ``CellTimeoutError`` when ``interrupt_on_timeout`` is off."""
         cells = self.nb.cells  # type: ignore[attr-defined]
         index = next((i for i, other in enumerate(cells) if other is cell), -1)
         self.log.error("Cell %d %s its %.1f s of CPU time.", index, what, limit)
@@ -287,5 +289,9 @@ class CpuTimeLimit(LoggingConfigurable):
             raise CellTimeoutError.error_from_timeout_and_cell(
                 "Cell execution used its CPU time", int(limit), cell
             )
+
+    def _timeout_reply(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """The reply of a cut cell: ``Execute.error_on_timeout`` (nbgrader's ``Execute``
+        adds it to the cell's outputs)."""
         error = self.error_on_timeout  # type: ignore[attr-defined]
         return {**answer, "content": {**error, "status": "error"}} if error else answer
