@@ -157,31 +157,27 @@ attempt("child-reads-solutions", lambda: __import__("subprocess").run(
 )
 
 
+def run_sandboxed(rules: Rules, script: str, *args: str) -> dict[str, str]:
+    """Run the Python ``script`` (with ``args``) under ``rules`` through the launcher; what it
+    printed, one ``name outcome`` line per attempt, as a dict."""
+    result = subprocess.run(
+        [sys.executable, "-m", "course.isolation.launch", *rules.arguments(), "--"]
+        + [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(line.split() for line in result.stdout.splitlines())
+
+
 @needs_landlock
 def test_a_sandboxed_process_reads_and_writes_only_what_the_rules_allow(tree):
     course, scratch = tree / "course", tree / "scratch"
     rules = Rules(
         hide=(course,), visible=(course / ".venv", course / "helpers"), writable=(scratch,)
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "course.isolation.launch",
-            *rules.arguments(),
-            "--",
-            sys.executable,
-            "-c",
-            SCRIPT,
-            str(course),
-            str(scratch),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    outcomes = dict(line.split() for line in result.stdout.splitlines())
+    outcomes = run_sandboxed(rules, SCRIPT, str(course), str(scratch))
     assert outcomes == {
         "read-solutions": "PermissionError",
         "read-gradebook": "PermissionError",
@@ -200,7 +196,7 @@ def test_a_sandboxed_process_reads_and_writes_only_what_the_rules_allow(tree):
         "create-in-dev": "PermissionError",
         "signal-parent": "PermissionError",
         "child-reads-solutions": "CalledProcessError",  # `cat` exits 1: the rules bind children too
-    }, result.stdout
+    }
     assert (course / "solutions" / "01" / "01.ipynb").read_text() == "the answers"
     assert (course / "gradebook.db").read_text() == "grades"
     assert not (course / "x.txt").exists() and not (tree / "new.txt").exists()
@@ -244,25 +240,7 @@ def test_network_is_denied_but_the_allowed_ports_can_be_bound():
     allowed = _free_port()
     rules = Rules(deny_network=True, bind_ports=(allowed,))
     with server:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "course.isolation.launch",
-                *rules.arguments(),
-                "--",
-                sys.executable,
-                "-c",
-                NETWORK,
-                str(server.getsockname()[1]),
-                str(allowed),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert result.returncode == 0, result.stderr
-    outcomes = dict(line.split() for line in result.stdout.splitlines())
+        outcomes = run_sandboxed(rules, NETWORK, str(server.getsockname()[1]), str(allowed))
     assert outcomes == {
         "connect-local": "PermissionError",
         "bind-allowed": "done",
